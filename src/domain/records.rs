@@ -1,0 +1,312 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{ClientId, Currency, InvoiceId, ReminderId};
+
+/// A debtor: who is chased, where, in which language and time zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    /// The client's id.
+    pub id: ClientId,
+    /// Name used in greetings.
+    pub name: String,
+    /// Email address, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number in E.164 (`+573001234567`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// WhatsApp number in E.164, if different from `phone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<String>,
+    /// BCP 47 locale such as `es-CO`; the policy default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// IANA time zone such as `America/Bogota`; the policy default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// ISO 3166-1 alpha-2 country code such as `CO`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Policy segment name; when absent, the first tag naming a segment, else the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Channels the client answers, most preferred first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preferred_channels: Vec<String>,
+    /// Free-form tags; a tag equal to a segment name selects that segment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// When plazo first stored the client.
+    pub created_at: Timestamp,
+    /// When the client was last changed.
+    pub updated_at: Timestamp,
+}
+
+/// When an invoice falls due: a calendar date in the client's zone, or an exact instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// A calendar date (`2026-03-15`), read in the client's time zone.
+    Date(Date),
+    /// An exact instant (`2026-03-15T17:00:00Z`).
+    Instant(Timestamp),
+}
+
+impl Due {
+    /// Parses `YYYY-MM-DD` or an RFC 3339 instant.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(d) = s.parse::<Date>() {
+            if s.len() == 10 {
+                return Ok(Due::Date(d));
+            }
+        }
+        s.parse::<Timestamp>().map(Due::Instant).map_err(|_| {
+            format!(
+                "due_at {s:?} is neither a date (2026-03-15) nor an RFC 3339 instant (2026-03-15T17:00:00Z)"
+            )
+        })
+    }
+}
+
+impl fmt::Display for Due {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Due::Date(d) => write!(f, "{d}"),
+            Due::Instant(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl Serialize for Due {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Due {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Due::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Lifecycle of an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Balance outstanding: the chase is on (unless paused).
+    Open,
+    /// Paid in full: the chase is over.
+    Paid,
+}
+
+/// A pause on the chase, set by ops or the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Why the chase is paused (dispute, agreement, ...).
+    pub reason: String,
+    /// When the pause ends by itself; never, when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// When the pause was set.
+    pub since: Timestamp,
+}
+
+/// A payment applied to an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Amount paid, in the invoice currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// When the money was paid.
+    pub paid_at: Timestamp,
+    /// The payer's or provider's reference; payments are idempotent by reference.
+    pub reference: String,
+    /// Where the payment came from (`api`, `webhook:<id>`).
+    pub source: String,
+}
+
+/// An invoice being chased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// The invoice's id.
+    pub id: InvoiceId,
+    /// Who owes it.
+    pub client_id: ClientId,
+    /// Human invoice number shown in messages (`FV-1001`).
+    pub number: String,
+    /// ISO 4217 currency.
+    pub currency: Currency,
+    /// Original amount.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Amount still owed.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+    /// Issue date, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<Date>,
+    /// Due date or instant.
+    pub due_at: Due,
+    /// Where the debtor pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_url: Option<String>,
+    /// Free-form metadata from the billing system, available to templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// Open or paid.
+    pub status: InvoiceStatus,
+    /// Payments applied so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Payment>,
+    /// Set while the chase is paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Pause>,
+    /// Plan generation; bumped when the due date changes, which re-plans the cadence.
+    pub generation: u32,
+    /// Index of the last cadence step handled (sent, failed, skipped) in this generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<u32>,
+    /// The reminder currently waiting in the due index, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<ReminderId>,
+    /// When plazo first stored the invoice.
+    pub created_at: Timestamp,
+    /// When the invoice was last changed.
+    pub updated_at: Timestamp,
+    /// When the balance reached zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Timestamp>,
+}
+
+impl Invoice {
+    /// True while reminders may go out: open, with a balance, and not paused at `now`.
+    pub fn is_chaseable(&self, now: Timestamp) -> bool {
+        self.status == InvoiceStatus::Open
+            && self.balance > Decimal::ZERO
+            && self.pause.as_ref().is_none_or(|p| p.until.is_some_and(|u| u <= now))
+    }
+}
+
+/// Where a reminder is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderState {
+    /// Waiting in the due index.
+    Scheduled,
+    /// Claimed by the dispatcher; the send is in flight.
+    Claimed,
+    /// Delivered to the channel.
+    Sent,
+    /// Every channel failed permanently, or retries ran out.
+    Failed,
+    /// Not sent: superseded by catch-up, the invoice closed, or no channel was usable.
+    Skipped,
+    /// Cancelled (payment, re-plan).
+    Cancelled,
+    /// Found claimed after a crash: it may or may not have gone out.
+    Unknown,
+}
+
+/// One planned reminder: a cadence step for an invoice, due at an instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminder {
+    /// Deterministic id (invoice, generation, step).
+    pub id: ReminderId,
+    /// The invoice chased.
+    pub invoice_id: InvoiceId,
+    /// The debtor.
+    pub client_id: ClientId,
+    /// Plan generation this reminder belongs to.
+    pub generation: u32,
+    /// Index of the step in its cadence.
+    pub step_index: u32,
+    /// Name of the step (`courtesy`, `final_notice`).
+    pub step_name: String,
+    /// Name of the cadence.
+    pub cadence: String,
+    /// When the step was planned to go out, before retries.
+    pub planned_at: Timestamp,
+    /// When it is next due (planned time, or the time of the next retry).
+    pub fire_at: Timestamp,
+    /// Where it is in its life.
+    pub state: ReminderState,
+    /// Send attempts made so far for this reminder (across channels).
+    pub attempts: u32,
+    /// Position in the step's channel chain currently being tried.
+    pub channel_index: u32,
+    /// The last error, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// What happened on one communication attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Accepted by the channel.
+    Sent,
+    /// Failed; will be retried later.
+    RetryScheduled,
+    /// Failed for good on this channel.
+    Failed,
+    /// Not sent (catch-up, closed invoice, no usable channel).
+    Skipped,
+    /// Cancelled before sending (payment, re-plan).
+    Cancelled,
+    /// Moved to a later time by the contact window.
+    Deferred,
+    /// Claimed before a crash; may or may not have been delivered.
+    Unknown,
+    /// A payment, pause or other event on the invoice (not a message).
+    Event,
+}
+
+/// One line of the communication log: every attempt, skip and event on an invoice's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// The reminder, when the line is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_id: Option<ReminderId>,
+    /// Step name, when about a reminder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Channel used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Address the message went to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+    /// Provider's message id, when the channel returned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    /// Error or explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_parses_dates_and_instants() {
+        assert_eq!(Due::parse("2026-03-15").unwrap(), Due::Date(jiff::civil::date(2026, 3, 15)));
+        assert!(matches!(Due::parse("2026-03-15T17:00:00Z").unwrap(), Due::Instant(_)));
+        assert!(matches!(Due::parse("2026-03-15T12:00:00-05:00").unwrap(), Due::Instant(_)));
+        assert!(Due::parse("15/03/2026").unwrap_err().contains("neither a date"));
+        let json = serde_json::to_string(&Due::parse("2026-03-15").unwrap()).unwrap();
+        assert_eq!(json, "\"2026-03-15\"");
+    }
+}
