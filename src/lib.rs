@@ -1,15 +1,38 @@
 //! plazo chases unpaid invoices so that people don't have to.
 //!
+//! Ops describe *how* to chase in a TOML policy (segments, cadences of reminder steps around
+//! each invoice's due date, contact windows, templates); billing systems push clients and
+//! invoices over HTTP; payment webhooks stop the chase; plazo sends each reminder once, on the
+//! channel the client answers, and records every attempt.
+//!
 //! # Layout
 //!
 //! - [`domain`]: identifiers, money, clients, invoices, reminders, the communication log.
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
+//! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types.
-//! - [`channels`]: the [`channels::Channel`] trait and one module per adapter.
+//! - [`templates`]: minijinja templates per locale, money and date formatting.
+//! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`) and contact windows.
 //! - [`store`]: sled trees, key codecs, transactions, due index, group commit.
+//! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan).
+//! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
+//! - [`channels`]: the [`channels::Channel`] trait and one module per adapter.
+//! - [`inbound`]: signature verification of inbound webhooks.
+//! - [`http`]: the axum API.
+//! - [`daemon`]: assembles the parts, runs them, shuts them down cleanly.
+//! - [`cli`]: the command line.
 
 pub mod channels;
+pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod dispatch;
 pub mod domain;
+pub mod http;
+pub mod inbound;
 pub mod policy;
+pub mod schedule;
+pub mod service;
 pub mod store;
+pub mod templates;

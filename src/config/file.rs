@@ -1,0 +1,331 @@
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ConfigError, SecretSource, line_col};
+use crate::channels::ChannelConfig;
+use crate::policy::model::CHANNEL_KINDS;
+
+/// The daemon configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Address the HTTP API listens on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory holding the sled database, the generated API token and the outbox.
+    /// Relative paths are resolved against the directory the daemon is started in.
+    /// Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Policy file; relative paths are resolved against this file's directory.
+    /// Default `policy.toml`.
+    #[serde(default = "default_policy")]
+    pub policy: PathBuf,
+    /// Public base URL under which this daemon is reachable (used to build one-click
+    /// unsubscribe links), e.g. `https://cobros.example.co`. Default `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// sled page cache size in MiB; bounds memory. Default 64.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+    /// API authentication.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Dispatcher tuning.
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    /// Standard Webhooks endpoint for payment events (`POST /webhooks/payments`).
+    #[serde(default)]
+    pub payment_webhooks: PaymentWebhookConfig,
+    /// Cron schedules of housekeeping jobs.
+    #[serde(default)]
+    pub housekeeping: HousekeepingConfig,
+    /// Which channel instance serves each channel kind named in the policy
+    /// (`email`, `sms`, `whatsapp`, `webhook`). A kind left out cannot be used.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+    /// Channel instances by name; `type` selects the adapter (`outbox`, `smtp`, `webhook`).
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// Directory this file was read from (not a setting).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// Path this file was read from (not a setting).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_policy() -> PathBuf {
+    PathBuf::from("policy.toml")
+}
+fn default_cache_mib() -> u64 {
+    64
+}
+
+/// API authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where the bearer token for `/v1/*` comes from. When the source is empty or unset, a
+    /// token is generated on first start and written to `{data_dir}/api-token` (mode 0600).
+    /// Default: environment variable `PLAZO_API_TOKEN`.
+    #[serde(default = "default_token_source")]
+    pub token: SecretSource,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { token: default_token_source() }
+    }
+}
+
+fn default_token_source() -> SecretSource {
+    SecretSource { env: Some("PLAZO_API_TOKEN".into()), file: None }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Logging settings. `RUST_LOG` overrides `level` when set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`. Default `human`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// tracing filter, e.g. `info` or `plazo=debug,info`. Default `info`.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, level: default_level() }
+    }
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+/// What to do, after a crash, with a reminder that was claimed but whose outcome was not
+/// recorded (the message may or may not have left).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnknown {
+    /// Record it as `unknown` and move on to the next step: the debtor never gets a duplicate,
+    /// at the risk of one reminder never sent (default).
+    #[default]
+    Skip,
+    /// Send it again: nothing is lost, at the risk of one duplicate.
+    Resend,
+}
+
+/// Dispatcher tuning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Maximum sends in flight at once. Default 64.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Maximum reminders claimed per transaction. Default 512.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Attempts per channel before a transient failure counts as permanent. Default 6.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubles each attempt, with ±20 % jitter. Default 30.
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_secs: u64,
+    /// Longest retry delay in seconds. Default 3600.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// What to do with reminders found in flight after a crash: `skip` (default) or `resend`.
+    #[serde(default)]
+    pub on_unknown: OnUnknown,
+    /// Seconds to wait for in-flight sends on shutdown. Default 10.
+    #[serde(default = "default_drain")]
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            concurrency: default_concurrency(),
+            batch: default_batch(),
+            max_attempts: default_max_attempts(),
+            backoff_base_secs: default_backoff_base(),
+            backoff_max_secs: default_backoff_max(),
+            on_unknown: OnUnknown::Skip,
+            drain_timeout_secs: default_drain(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    64
+}
+fn default_batch() -> usize {
+    512
+}
+fn default_max_attempts() -> u32 {
+    6
+}
+fn default_backoff_base() -> u64 {
+    30
+}
+fn default_backoff_max() -> u64 {
+    3600
+}
+fn default_drain() -> u64 {
+    10
+}
+
+/// Standard Webhooks endpoint for payment events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentWebhookConfig {
+    /// Where the `whsec_...` signing secret comes from. Default: environment variable
+    /// `PLAZO_WEBHOOK_SECRET`. When it is unset the endpoint answers 503.
+    #[serde(default = "default_webhook_secret")]
+    pub secret: SecretSource,
+    /// Accepted clock skew in seconds, both ways. Default 300.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_secs: u64,
+    /// Days a webhook id is remembered for de-duplication. Default 30.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+impl Default for PaymentWebhookConfig {
+    fn default() -> Self {
+        PaymentWebhookConfig {
+            secret: default_webhook_secret(),
+            tolerance_secs: default_tolerance(),
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_webhook_secret() -> SecretSource {
+    SecretSource { env: Some("PLAZO_WEBHOOK_SECRET".into()), file: None }
+}
+fn default_tolerance() -> u64 {
+    300
+}
+fn default_retention() -> u32 {
+    30
+}
+
+/// Cron expressions (six fields, seconds first, UTC) for housekeeping jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingConfig {
+    /// Prune remembered webhook ids past their retention. Default `0 15 3 * * *` (03:15 UTC).
+    #[serde(default = "default_prune")]
+    pub prune_webhooks: String,
+    /// Log a digest of the last 24 h: sent, failed, deferred. Default `0 0 7 * * *`.
+    #[serde(default = "default_digest")]
+    pub daily_digest: String,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        HousekeepingConfig { prune_webhooks: default_prune(), daily_digest: default_digest() }
+    }
+}
+
+fn default_prune() -> String {
+    "0 15 3 * * *".into()
+}
+fn default_digest() -> String {
+    "0 0 7 * * *".into()
+}
+
+impl DaemonConfig {
+    /// Absolute path of the policy file.
+    pub fn policy_path(&self) -> PathBuf {
+        self.base_dir.join(&self.policy)
+    }
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// Reads, parses and validates the daemon configuration.
+pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    let mut cfg: DaemonConfig = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
+        ConfigError::Parse {
+            path: shown.clone(),
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    cfg.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    cfg.source = path.to_path_buf();
+    let invalid = |field: &str, message: String| ConfigError::Invalid {
+        path: shown.clone(),
+        field: field.to_owned(),
+        message,
+    };
+    for (kind, channel) in &cfg.routes {
+        if !CHANNEL_KINDS.contains(&kind.as_str()) {
+            return Err(invalid(
+                &format!("routes.{kind}"),
+                format!("unknown channel kind; valid kinds are {}", CHANNEL_KINDS.join(", ")),
+            ));
+        }
+        if !cfg.channels.contains_key(channel) {
+            let known: Vec<&str> = cfg.channels.keys().map(String::as_str).collect();
+            return Err(invalid(
+                &format!("routes.{kind}"),
+                format!(
+                    "channel {channel:?} is not defined; define [channels.{channel}] or use one of: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    if cfg.dispatch.concurrency == 0 || cfg.dispatch.batch == 0 {
+        return Err(invalid("dispatch", "concurrency and batch must be at least 1".into()));
+    }
+    if cfg.dispatch.max_attempts == 0 {
+        return Err(invalid("dispatch.max_attempts", "must be at least 1".into()));
+    }
+    if let Some(url) = &cfg.public_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("public_url", format!("{url:?} must start with http:// or https://")));
+        }
+    }
+    Ok(cfg)
+}

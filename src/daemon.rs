@@ -1,0 +1,222 @@
+//! Assembles and runs the service: store, policy, channels, dispatcher, housekeeping and the
+//! HTTP API, with a graceful shutdown that drains in-flight sends and flushes the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::channels::BuildContext;
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
+use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
+use crate::http::{AppState, TokenError, load_or_create_token_file, router};
+use crate::inbound::standard_webhooks::WebhookSecret;
+use crate::policy::{PolicyError, load_policy};
+use crate::service::PolicyHandle;
+use crate::store::{Store, StoreError, StoreOptions};
+
+mod housekeeping;
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The daemon config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A secret could not be read.
+    #[error("{what}: {source}")]
+    Secret {
+        /// Which secret.
+        what: &'static str,
+        /// Why.
+        source: SecretError,
+    },
+    /// The payment webhook secret is malformed.
+    #[error("payment webhook secret: {0}")]
+    WebhookSecret(String),
+    /// A channel could not be built.
+    #[error("channel {name:?}: {message}")]
+    Channel {
+        /// Channel name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The API token file failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Listening or serving failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A housekeeping job could not be set up.
+    #[error("housekeeping: {0}")]
+    Housekeeping(String),
+}
+
+/// A running daemon.
+pub struct Running {
+    /// Address the API listens on (useful with port 0).
+    pub addr: std::net::SocketAddr,
+    /// The policy handle (for reloads).
+    pub policy: PolicyHandle,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    dispatcher: tokio::task::JoinHandle<usize>,
+    housekeeping: housekeeping::Housekeeping,
+    store: Store,
+    policy_path: PathBuf,
+}
+
+/// Builds every part and starts serving. Returns once the API listens and the dispatcher runs.
+pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, DaemonError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|source| DaemonError::Io { context: format!("creating data dir {}", data_dir.display()), source })?;
+    let policy_path = config.policy_path();
+    let loaded = load_policy(&policy_path)?;
+    tracing::info!(policy = %policy_path.display(), segments = loaded.policy.segments.len(), cadences = loaded.policy.cadences.len(), "policy loaded");
+    let policy = PolicyHandle::new(loaded);
+
+    let store = Store::open(
+        &data_dir.join("db"),
+        StoreOptions { cache_capacity_bytes: config.cache_mib * 1024 * 1024, ..StoreOptions::default() },
+    )?;
+
+    let ctx = BuildContext { data_dir: data_dir.clone(), env: Arc::new(|k: &str| std::env::var(k).ok()) };
+    let mut routes = ChannelRoutes::default();
+    for (kind, name) in &config.routes {
+        let Some(cfg) = config.channels.get(name) else { continue };
+        let channel = cfg
+            .build(name, &ctx)
+            .map_err(|e| DaemonError::Channel { name: name.clone(), message: e.to_string() })?;
+        routes.insert(kind.clone(), channel);
+    }
+    tracing::info!(routes = ?config.routes, "channels ready");
+
+    let api_token: Arc<str> = match read_secret(&config.api.token, &env) {
+        Ok(Some(t)) => t.into(),
+        Ok(None) | Err(SecretError::EnvMissing(_)) => {
+            let path = data_dir.join("api-token");
+            let (tok, created) = load_or_create_token_file(&path)?;
+            if created {
+                tracing::warn!(path = %path.display(), "no API token configured; generated one and wrote it to this file (mode 0600)");
+            } else {
+                tracing::info!(path = %path.display(), "API token read from file");
+            }
+            tok.into()
+        }
+        Err(source) => return Err(DaemonError::Secret { what: "api token", source }),
+    };
+    let payment_secret = match read_secret(&config.payment_webhooks.secret, &env) {
+        Ok(Some(s)) => Some(Arc::new(WebhookSecret::parse(&s).map_err(|e| DaemonError::WebhookSecret(e.to_string()))?)),
+        Ok(None) | Err(SecretError::EnvMissing(_)) => {
+            tracing::warn!("payment webhook secret not set; POST /webhooks/payments answers 503 until it is");
+            None
+        }
+        Err(source) => return Err(DaemonError::Secret { what: "payment webhook secret", source }),
+    };
+
+    let recovered = {
+        let store = store.clone();
+        let p = policy.current();
+        let on_unknown = config.dispatch.on_unknown;
+        let now = clock.now();
+        tokio::task::spawn_blocking(move || recover_in_flight(&store, &p.policy, on_unknown, now))
+            .await
+            .map_err(|e| DaemonError::Housekeeping(e.to_string()))??
+    };
+    if recovered > 0 {
+        tracing::warn!(recovered, on_unknown = ?config.dispatch.on_unknown, "settled reminders left in flight by an unclean stop");
+    }
+
+    let wake = Arc::new(Notify::new());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let dispatcher = Arc::new(Dispatcher {
+        store: store.clone(),
+        policy: policy.clone(),
+        routes,
+        clock: clock.clone(),
+        config: config.dispatch.clone(),
+        public_url: config.public_url(),
+        wake: wake.clone(),
+    });
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
+
+    let housekeeping = housekeeping::start(&config, store.clone(), clock.clone()).await?;
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        store: store.clone(),
+        policy: policy.clone(),
+        clock,
+        wake,
+        api_token,
+        payment_secret,
+        webhook_tolerance: Duration::from_secs(config.payment_webhooks.tolerance_secs),
+        ready: ready.clone(),
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Io { context: format!("listening on {}", config.listen), source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Io { context: "reading the bound address".into(), source })?;
+    let mut srv_shutdown = shutdown_rx;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(async move {
+                let _ = srv_shutdown.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    ready.store(true, Ordering::Release);
+    tracing::info!(%addr, pending = store.pending_count().unwrap_or(0), "plazo ready");
+    Ok(Running { addr, policy, shutdown: shutdown_tx, server, dispatcher, housekeeping, store, policy_path })
+}
+
+impl Running {
+    /// Re-reads the policy file; an invalid policy is reported and the old one stays in force.
+    pub fn reload_policy(&self) -> Result<(), PolicyError> {
+        let loaded = load_policy(&self.policy_path)?;
+        self.policy.replace(loaded);
+        Ok(())
+    }
+
+    /// Stops accepting requests, drains in-flight sends (bounded), flushes the store.
+    pub async fn shutdown(mut self) -> Result<(), DaemonError> {
+        let _ = self.shutdown.send(true);
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        }
+        match self.dispatcher.await {
+            Ok(0) => {}
+            Ok(left) => tracing::warn!(left, "stopped with sends still in flight"),
+            Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
+        }
+        self.housekeeping.stop().await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| DaemonError::Housekeeping(e.to_string()))??;
+        tracing::info!("plazo stopped cleanly");
+        Ok(())
+    }
+}

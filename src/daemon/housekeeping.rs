@@ -1,0 +1,103 @@
+//! Cron-scheduled housekeeping (UTC): pruning remembered webhook ids and the daily digest.
+//! Uses tokio-cron-scheduler for fixed UTC schedules only (its timezone jobs drift at DST).
+
+use jiff::SignedDuration;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::DaemonError;
+use crate::clock::SharedClock;
+use crate::config::DaemonConfig;
+use crate::domain::AttemptOutcome;
+use crate::store::Store;
+
+/// The running scheduler.
+pub struct Housekeeping(JobScheduler);
+
+impl Housekeeping {
+    /// Stops the scheduler.
+    pub async fn stop(mut self) {
+        if let Err(e) = self.0.shutdown().await {
+            tracing::warn!(error = %e, "housekeeping scheduler did not stop cleanly");
+        }
+    }
+}
+
+/// Counts of a digest period.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// Messages accepted by a channel.
+    pub sent: usize,
+    /// Channel attempts that failed for good.
+    pub failed: usize,
+    /// Attempts scheduled for retry.
+    pub retried: usize,
+    /// Reminders moved by the contact window or a pause.
+    pub deferred: usize,
+    /// Steps skipped (catch-up, no address).
+    pub skipped: usize,
+    /// Reminders in doubt after a crash.
+    pub unknown: usize,
+}
+
+/// Tallies the communication log between `from` and `to`.
+pub fn digest(store: &Store, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<Digest, crate::store::StoreError> {
+    let mut d = Digest::default();
+    for a in store.log_range(from, to)? {
+        match a.outcome {
+            AttemptOutcome::Sent => d.sent += 1,
+            AttemptOutcome::Failed => d.failed += 1,
+            AttemptOutcome::RetryScheduled => d.retried += 1,
+            AttemptOutcome::Deferred => d.deferred += 1,
+            AttemptOutcome::Skipped => d.skipped += 1,
+            AttemptOutcome::Unknown => d.unknown += 1,
+            AttemptOutcome::Cancelled | AttemptOutcome::Event => {}
+        }
+    }
+    Ok(d)
+}
+
+/// Starts the jobs named in `[housekeeping]`.
+pub async fn start(config: &DaemonConfig, store: Store, clock: SharedClock) -> Result<Housekeeping, DaemonError> {
+    let err = |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Housekeeping(e.to_string());
+    let sched = JobScheduler::new().await.map_err(err)?;
+    let retention = SignedDuration::from_hours(24 * i64::from(config.payment_webhooks.retention_days));
+    {
+        let store = store.clone();
+        let clock = clock.clone();
+        let job = Job::new_async(config.housekeeping.prune_webhooks.as_str(), move |_, _| {
+            let store = store.clone();
+            let cutoff = clock.now() - retention;
+            Box::pin(async move {
+                match tokio::task::spawn_blocking(move || store.prune_webhooks(cutoff)).await {
+                    Ok(Ok(n)) => tracing::info!(pruned = n, "pruned remembered webhook ids"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "pruning webhook ids failed"),
+                    Err(e) => tracing::error!(error = %e, "pruning task failed"),
+                }
+            })
+        })
+        .map_err(|e| DaemonError::Housekeeping(format!("prune_webhooks {:?}: {e}", config.housekeeping.prune_webhooks)))?;
+        sched.add(job).await.map_err(err)?;
+    }
+    {
+        let job = Job::new_async(config.housekeeping.daily_digest.as_str(), move |_, _| {
+            let store = store.clone();
+            let to = clock.now();
+            let from = to - SignedDuration::from_hours(24);
+            Box::pin(async move {
+                match tokio::task::spawn_blocking(move || digest(&store, from, to)).await {
+                    Ok(Ok(d)) => tracing::info!(
+                        %from, %to, sent = d.sent, failed = d.failed, retried = d.retried,
+                        deferred = d.deferred, skipped = d.skipped, unknown = d.unknown,
+                        "daily digest"
+                    ),
+                    Ok(Err(e)) => tracing::error!(error = %e, "daily digest failed"),
+                    Err(e) => tracing::error!(error = %e, "digest task failed"),
+                }
+            })
+        })
+        .map_err(|e| DaemonError::Housekeeping(format!("daily_digest {:?}: {e}", config.housekeeping.daily_digest)))?;
+        sched.add(job).await.map_err(err)?;
+    }
+    sched.start().await.map_err(err)?;
+    Ok(Housekeeping(sched))
+}

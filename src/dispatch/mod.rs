@@ -1,0 +1,151 @@
+//! The dispatcher: one timer loop over the due index. It sleeps until the earliest due entry
+//! (or until woken because an earlier one arrived), claims what is due in one transaction,
+//! makes the claim durable (group commit), then sends with bounded concurrency:
+//! re-check → render → send → record → plan the next step.
+
+mod backoff;
+mod process;
+mod recovery;
+mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub use backoff::{jitter, retry_delay};
+pub use recovery::recover_in_flight;
+pub use route::{ChannelRoutes, channel_chain, recipient};
+
+use crate::clock::SharedClock;
+use crate::config::DispatchConfig;
+use crate::service::PolicyHandle;
+use crate::store::Store;
+
+/// Longest the loop sleeps without looking at the due index again.
+const MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// Everything a dispatch needs; shared by the loop and its send tasks.
+pub struct Dispatcher {
+    /// The store.
+    pub store: Store,
+    /// The policy in force.
+    pub policy: PolicyHandle,
+    /// Channels by kind.
+    pub routes: ChannelRoutes,
+    /// Source of "now".
+    pub clock: SharedClock,
+    /// Tuning.
+    pub config: DispatchConfig,
+    /// Public base URL (for unsubscribe links), without trailing slash.
+    pub public_url: String,
+    /// Woken when a reminder is scheduled, so the loop re-reads the earliest due time.
+    pub wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    /// Runs until `shutdown` turns true, then waits up to `drain_timeout_secs` for in-flight
+    /// sends. Returns how many sends were still running when the drain timed out.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> usize {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut tasks = JoinSet::new();
+        loop {
+            while let Some(done) = tasks.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "dispatch task ended abnormally");
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            // Claim only what can start now, so a crash leaves few reminders in doubt.
+            let first = tokio::select! {
+                p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.changed() => break,
+            };
+            let room = (permits.available_permits() + 1).min(self.config.batch);
+            let now = self.clock.now();
+            let store = self.store.clone();
+            let claimed = match tokio::task::spawn_blocking(move || store.claim_due(now, room)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
+                    drop(first);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "claim task failed");
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                drop(first);
+                let wait = match self.store.next_due() {
+                    Ok(Some(t)) => {
+                        let d = t.duration_since(self.clock.now());
+                        Duration::try_from(d).unwrap_or(Duration::ZERO).min(MAX_IDLE)
+                    }
+                    Ok(None) => MAX_IDLE,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the due index");
+                        Duration::from_secs(1)
+                    }
+                };
+                if wait.is_zero() {
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            // The claim must be on disk before anything leaves: a crash after this point finds
+            // these reminders in flight and never sends them twice.
+            if let Err(e) = self.store.durable().await {
+                tracing::error!(error = %e, "cannot make claims durable; not sending them");
+                continue;
+            }
+            let mut first = Some(first);
+            for reminder in claimed {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match Arc::clone(&permits).acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                let me = Arc::clone(&self);
+                tasks.spawn(async move {
+                    me.process(reminder).await;
+                    drop(permit);
+                });
+            }
+        }
+        let drain = Duration::from_secs(self.config.drain_timeout_secs);
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "draining in-flight sends");
+        }
+        let drained = tokio::time::timeout(drain, async {
+            while let Some(r) = tasks.join_next().await {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "dispatch task ended abnormally");
+                }
+            }
+        })
+        .await;
+        match drained {
+            Ok(()) => 0,
+            Err(_) => {
+                let left = tasks.len();
+                tracing::warn!(left, "drain timed out; these reminders will be found in flight at next start");
+                tasks.abort_all();
+                left
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What to do at start with reminders claimed before an unclean stop.
+
+use jiff::Timestamp;
+
+use crate::config::OnUnknown;
+use crate::domain::{Attempt, AttemptOutcome, ReminderState};
+use crate::policy::Policy;
+use crate::service::replan;
+use crate::store::{Store, StoreError, TxError};
+
+/// Settles every reminder found in flight. With [`OnUnknown::Skip`] (the default) each is
+/// recorded as `unknown` and the invoice moves on to its next step, so the debtor never gets a
+/// duplicate; with [`OnUnknown::Resend`] each is put back in the due index for now. Returns how
+/// many were found. Every one is logged at WARN with its id.
+pub fn recover_in_flight(
+    store: &Store,
+    policy: &Policy,
+    on_unknown: OnUnknown,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let found = store.in_flight()?;
+    for r in &found {
+        tracing::warn!(
+            reminder = %r.id, invoice = %r.invoice_id, step = %r.step_name, ?on_unknown,
+            "reminder was in flight at an unclean stop; it may or may not have been delivered"
+        );
+        let res = store.transaction(|tx| {
+            let mut r = r.clone();
+            let detail = match on_unknown {
+                OnUnknown::Skip => "claimed before an unclean stop; may or may not have been delivered; not resent (dispatch.on_unknown = skip)",
+                OnUnknown::Resend => "claimed before an unclean stop; resending (dispatch.on_unknown = resend)",
+            };
+            tx.log(&Attempt {
+                at: now,
+                invoice_id: r.invoice_id.clone(),
+                reminder_id: Some(r.id),
+                step: Some(r.step_name.clone()),
+                channel: None,
+                recipient: None,
+                outcome: AttemptOutcome::Unknown,
+                provider_message_id: None,
+                detail: Some(detail.to_owned()),
+            })?;
+            match on_unknown {
+                OnUnknown::Resend => {
+                    r.state = ReminderState::Scheduled;
+                    r.fire_at = now;
+                    tx.finish(&r)?;
+                    tx.schedule(&r)?;
+                }
+                OnUnknown::Skip => {
+                    r.state = ReminderState::Unknown;
+                    tx.finish(&r)?;
+                    if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
+                        if inv.generation == r.generation && inv.pending == Some(r.id) {
+                            inv.cursor = Some(inv.cursor.map_or(r.step_index, |c| c.max(r.step_index)));
+                            inv.pending = None;
+                            if let Some(client) = tx.client(&inv.client_id)? {
+                                replan(tx, &mut inv, &client, policy, now)?;
+                            }
+                            tx.put_invoice(&inv)?;
+                        }
+                    }
+                }
+            }
+            Ok::<_, TxError<std::convert::Infallible>>(())
+        })?;
+        if let Err(never) = res {
+            match never {}
+        }
+    }
+    if !found.is_empty() {
+        store.flush_blocking()?;
+    }
+    Ok(found.len())
+}

@@ -1,0 +1,125 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, ApiError, blocking, parse_json};
+use crate::domain::InvoiceId;
+use crate::service::{
+    InvoiceInput, PaymentInput, PaymentOutcome, ServiceError, Upserted, pause_invoice,
+    record_payment, resume_invoice, upsert_invoice,
+};
+
+fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
+    InvoiceId::new(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))
+}
+
+/// `PUT /v1/invoices/{id}`: 201 created, 200 updated or unchanged.
+pub async fn put_invoice(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = invoice_id(id)?;
+    let input: InvoiceInput = parse_json(&body)?;
+    let wake = st.wake.clone();
+    let (status, value, scheduled) = blocking(move || {
+        let policy = st.policy.current();
+        let (inv, outcome, next) = upsert_invoice(&st.store, &policy.policy, &id, input, st.clock.now())?;
+        let status = if outcome == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
+        let label = match outcome {
+            Upserted::Created => "created",
+            Upserted::Updated => "updated",
+            Upserted::Unchanged => "unchanged",
+        };
+        Ok((status, json!({ "result": label, "invoice": inv, "next_reminder_at": next }), next.is_some()))
+    })
+    .await?;
+    if scheduled {
+        wake.notify_one();
+    }
+    Ok((status, Json(value)))
+}
+
+/// `GET /v1/invoices/{id}`: the invoice, its timeline and the next planned reminder.
+pub async fn get_invoice(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = invoice_id(id)?;
+    blocking(move || {
+        let inv = st.store.invoice(&id).map_err(ServiceError::from)?.ok_or_else(|| ServiceError::NotFound {
+            what: "invoice",
+            id: id.to_string(),
+            hint: "",
+        })?;
+        let timeline = st.store.timeline(&id).map_err(ServiceError::from)?;
+        let next = match inv.pending {
+            Some(rid) => st.store.reminder(&rid).map_err(ServiceError::from)?,
+            None => None,
+        };
+        Ok(Json(json!({ "invoice": inv, "timeline": timeline, "next_reminder": next })))
+    })
+    .await
+}
+
+/// `POST /v1/invoices/{id}/payments`.
+pub async fn post_payment(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let id = invoice_id(id)?;
+    let input: PaymentInput = parse_json(&body)?;
+    if input.amount.is_none() {
+        return Err(ServiceError::invalid("amount", "is required: the amount paid as a decimal string").into());
+    }
+    blocking(move || {
+        let outcome = record_payment(&st.store, &id, &input, "api", None, st.clock.now())?;
+        Ok(Json(payment_json(&outcome)))
+    })
+    .await
+}
+
+pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {
+    match outcome {
+        PaymentOutcome::Applied { balance, closed } => json!({
+            "result": "applied",
+            "balance": balance.to_string(),
+            "status": if *closed { "paid" } else { "open" },
+        }),
+        PaymentOutcome::Duplicate => json!({ "result": "duplicate" }),
+    }
+}
+
+/// Body of `POST /v1/invoices/{id}/pause`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseInput {
+    /// Why the chase is paused.
+    pub reason: String,
+    /// When the pause ends by itself (RFC 3339); never, when absent.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+}
+
+/// `POST /v1/invoices/{id}/pause`.
+pub async fn pause(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let id = invoice_id(id)?;
+    let input: PauseInput = parse_json(&body)?;
+    let wake = st.wake.clone();
+    let v = blocking(move || {
+        let policy = st.policy.current();
+        let inv = pause_invoice(&st.store, &policy.policy, &id, input.reason, input.until, st.clock.now())?;
+        Ok(json!({ "result": "paused", "invoice": inv }))
+    })
+    .await?;
+    wake.notify_one();
+    Ok(Json(v))
+}
+
+/// `POST /v1/invoices/{id}/resume`.
+pub async fn resume(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = invoice_id(id)?;
+    let wake = st.wake.clone();
+    let v = blocking(move || {
+        let policy = st.policy.current();
+        let (inv, next) = resume_invoice(&st.store, &policy.policy, &id, st.clock.now())?;
+        Ok(json!({ "result": "resumed", "invoice": inv, "next_reminder_at": next }))
+    })
+    .await?;
+    wake.notify_one();
+    Ok(Json(v))
+}

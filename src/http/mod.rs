@@ -1,0 +1,85 @@
+//! The HTTP API (axum): thin handlers that parse, call [`crate::service`], and answer JSON.
+//!
+//! - `/v1/*` needs `Authorization: Bearer <token>`;
+//! - `/webhooks/payments` is authenticated by its Standard Webhooks signature;
+//! - `/healthz` and `/readyz` are open.
+
+mod auth;
+mod clients;
+mod error;
+mod invoices;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use tokio::sync::Notify;
+
+pub use auth::{TokenError, load_or_create_token_file};
+pub use error::{ApiError, parse_json};
+
+use crate::clock::SharedClock;
+use crate::inbound::standard_webhooks::WebhookSecret;
+use crate::service::PolicyHandle;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The policy in force.
+    pub policy: PolicyHandle,
+    /// Source of "now".
+    pub clock: SharedClock,
+    /// Wakes the dispatcher when something new is scheduled.
+    pub wake: Arc<Notify>,
+    /// Bearer token for `/v1/*`.
+    pub api_token: Arc<str>,
+    /// Secret for `/webhooks/payments`; the endpoint answers 503 without one.
+    pub payment_secret: Option<Arc<WebhookSecret>>,
+    /// Accepted webhook clock skew.
+    pub webhook_tolerance: std::time::Duration,
+    /// Set once startup finished; `/readyz` answers 503 before.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Runs a blocking store operation off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "request task failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed")
+    })?
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/clients/{id}", put(clients::put_client).get(clients::get_client))
+        .route("/invoices/{id}", put(invoices::put_invoice).get(invoices::get_invoice))
+        .route("/invoices/{id}/payments", post(invoices::post_payment))
+        .route("/invoices/{id}/pause", post(invoices::pause))
+        .route("/invoices/{id}/resume", post(invoices::resume))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/webhooks/payments", post(webhooks::payments))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint; see the README for the API")
+        })
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}

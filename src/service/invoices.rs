@@ -1,0 +1,289 @@
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::planning::{cancel_pending, replan};
+use super::{ServiceError, flatten};
+use crate::domain::{
+    Attempt, AttemptOutcome, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money,
+    Pause,
+};
+use crate::policy::Policy;
+use crate::store::{Store, Tx, TxFail, abort};
+
+/// Body of `PUT /v1/invoices/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceInput {
+    /// The debtor; must exist (`PUT /v1/clients/{id}` first).
+    pub client_id: String,
+    /// Invoice number shown to the debtor.
+    pub number: String,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// Amount as a decimal string, e.g. `"1250000.00"`.
+    pub amount: String,
+    /// Issue date `YYYY-MM-DD`.
+    #[serde(default)]
+    pub issued_at: Option<Date>,
+    /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339).
+    pub due_at: String,
+    /// Where the debtor pays.
+    #[serde(default)]
+    pub payment_url: Option<String>,
+    /// Free-form string metadata, available to templates.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// A new invoice was stored and planned.
+    Created,
+    /// An existing invoice changed (re-planned if its due date or amount changed).
+    Updated,
+    /// Same as what was stored: nothing written.
+    Unchanged,
+}
+
+struct Validated {
+    client_id: ClientId,
+    number: String,
+    money: Money,
+    issued_at: Option<Date>,
+    due: Due,
+    payment_url: Option<String>,
+    metadata: BTreeMap<String, String>,
+}
+
+fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
+    let client_id = ClientId::new(input.client_id).map_err(|e| ServiceError::invalid("client_id", e.to_string()))?;
+    let number = input.number.trim().to_owned();
+    if number.is_empty() || number.len() > 64 {
+        return Err(ServiceError::invalid("number", "must be 1 to 64 characters"));
+    }
+    let currency = Currency::parse(&input.currency).map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
+    let money = Money::parse(&input.amount, currency).map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
+    if money.amount <= Decimal::ZERO {
+        return Err(ServiceError::invalid("amount", "must be greater than zero"));
+    }
+    let due = Due::parse(&input.due_at).map_err(|m| ServiceError::invalid("due_at", m))?;
+    if let Some(url) = &input.payment_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+            return Err(ServiceError::invalid("payment_url", "must be an http(s) URL of at most 2000 characters"));
+        }
+    }
+    if input.metadata.len() > 50 {
+        return Err(ServiceError::invalid("metadata", "at most 50 keys"));
+    }
+    Ok(Validated {
+        client_id,
+        number,
+        money,
+        issued_at: input.issued_at,
+        due,
+        payment_url: input.payment_url,
+        metadata: input.metadata,
+    })
+}
+
+fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
+    Attempt {
+        at: now,
+        invoice_id: invoice.id.clone(),
+        reminder_id: None,
+        step: None,
+        channel: None,
+        recipient: None,
+        outcome: AttemptOutcome::Event,
+        provider_message_id: None,
+        detail: Some(detail),
+    }
+}
+
+/// Creates or updates an invoice. Idempotent: the same body twice changes nothing. A changed
+/// due date starts a new plan generation; a changed amount re-plans; a fully paid balance closes.
+pub fn upsert_invoice(
+    store: &Store,
+    policy: &Policy,
+    id: &InvoiceId,
+    input: InvoiceInput,
+    now: Timestamp,
+) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
+    let v = validate(input)?;
+    flatten(store.transaction(|tx| {
+        let Some(client) = tx.client(&v.client_id)? else {
+            return abort(ServiceError::NotFound {
+                what: "client",
+                id: v.client_id.to_string(),
+                hint: "; create it with PUT /v1/clients/{id} first",
+            });
+        };
+        let existing = tx.invoice(id)?;
+        let (mut inv, outcome, needs_plan) = match existing {
+            None => {
+                let inv = Invoice {
+                    id: id.clone(),
+                    client_id: v.client_id.clone(),
+                    number: v.number.clone(),
+                    currency: v.money.currency,
+                    amount: v.money.amount,
+                    balance: v.money.amount,
+                    issued_at: v.issued_at,
+                    due_at: v.due,
+                    payment_url: v.payment_url.clone(),
+                    metadata: v.metadata.clone(),
+                    status: InvoiceStatus::Open,
+                    payments: Vec::new(),
+                    pause: None,
+                    generation: 0,
+                    cursor: None,
+                    pending: None,
+                    created_at: now,
+                    updated_at: now,
+                    closed_at: None,
+                };
+                tx.log(&event(&inv, now, format!("invoice created: {} {} due {}", inv.amount, inv.currency, inv.due_at)))?;
+                (inv, Upserted::Created, true)
+            }
+            Some(old) => {
+                if old.client_id != v.client_id {
+                    return abort(ServiceError::Conflict(format!(
+                        "invoice {id} belongs to client {}; an invoice cannot move to another client",
+                        old.client_id
+                    )));
+                }
+                if old.currency != v.money.currency && !old.payments.is_empty() {
+                    return abort(ServiceError::Conflict(format!(
+                        "invoice {id} has payments in {}; its currency cannot change",
+                        old.currency
+                    )));
+                }
+                let same = old.number == v.number
+                    && old.currency == v.money.currency
+                    && old.amount == v.money.amount
+                    && old.issued_at == v.issued_at
+                    && old.due_at == v.due
+                    && old.payment_url == v.payment_url
+                    && old.metadata == v.metadata;
+                if same {
+                    return Ok((old, Upserted::Unchanged, None));
+                }
+                let mut inv = old.clone();
+                let due_changed = old.due_at != v.due;
+                let amount_changed = old.amount != v.money.amount || old.currency != v.money.currency;
+                inv.number = v.number.clone();
+                inv.currency = v.money.currency;
+                inv.issued_at = v.issued_at;
+                inv.payment_url = v.payment_url.clone();
+                inv.metadata = v.metadata.clone();
+                inv.updated_at = now;
+                if amount_changed {
+                    let paid: Decimal = inv.payments.iter().map(|p| p.amount).sum();
+                    inv.amount = v.money.amount;
+                    inv.balance = (inv.amount - paid).max(Decimal::ZERO);
+                    tx.log(&event(&inv, now, format!("amount changed from {} to {}; balance {}", old.amount, inv.amount, inv.balance)))?;
+                }
+                if due_changed {
+                    inv.due_at = v.due;
+                    inv.generation += 1;
+                    inv.cursor = None;
+                    cancel_pending(tx, &mut inv, now, Some("due date changed; cadence re-planned"))?;
+                    tx.log(&event(&inv, now, format!("due date changed from {} to {}", old.due_at, inv.due_at)))?;
+                }
+                close_or_reopen(tx, &mut inv, now)?;
+                (inv, Upserted::Updated, due_changed || amount_changed)
+            }
+        };
+        let next = if needs_plan { replan(tx, &mut inv, &client, policy, now)? } else { None };
+        tx.put_invoice(&inv)?;
+        Ok((inv, outcome, next))
+    }))
+}
+
+/// Sets the status from the balance: zero closes (cancelling what is pending), positive opens.
+pub(crate) fn close_or_reopen(tx: &Tx<'_>, inv: &mut Invoice, now: Timestamp) -> Result<(), TxFail> {
+    if inv.balance <= Decimal::ZERO && inv.status == InvoiceStatus::Open {
+        inv.status = InvoiceStatus::Paid;
+        inv.closed_at = Some(now);
+        cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
+    } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
+        inv.status = InvoiceStatus::Open;
+        inv.closed_at = None;
+    }
+    Ok(())
+}
+
+/// Pauses the chase of an invoice until `until` (or until resumed).
+pub fn pause_invoice(
+    store: &Store,
+    policy: &Policy,
+    id: &InvoiceId,
+    reason: String,
+    until: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Invoice, ServiceError> {
+    if reason.trim().is_empty() {
+        return Err(ServiceError::invalid("reason", "say why the chase is paused (dispute, agreement...)"));
+    }
+    if until.is_some_and(|u| u <= now) {
+        return Err(ServiceError::invalid("until", "must be in the future; omit it to pause until resumed"));
+    }
+    flatten(store.transaction(|tx| {
+        let Some(mut inv) = tx.invoice(id)? else {
+            return abort(not_found(id));
+        };
+        if inv.status != InvoiceStatus::Open {
+            return abort(ServiceError::Conflict(format!("invoice {id} is paid; there is nothing to pause")));
+        }
+        inv.pause = Some(Pause { reason: reason.clone(), until, since: now });
+        inv.updated_at = now;
+        cancel_pending(tx, &mut inv, now, Some(&format!("paused: {reason}")))?;
+        if until.is_some() {
+            if let Some(client) = tx.client(&inv.client_id)? {
+                replan(tx, &mut inv, &client, policy, now)?;
+            }
+        }
+        tx.log(&event(&inv, now, match until {
+            Some(u) => format!("chase paused until {u}: {reason}"),
+            None => format!("chase paused until resumed: {reason}"),
+        }))?;
+        tx.put_invoice(&inv)?;
+        Ok(inv)
+    }))
+}
+
+/// Resumes a paused chase; missed steps collapse into one (catch-up).
+pub fn resume_invoice(
+    store: &Store,
+    policy: &Policy,
+    id: &InvoiceId,
+    now: Timestamp,
+) -> Result<(Invoice, Option<Timestamp>), ServiceError> {
+    flatten(store.transaction(|tx| {
+        let Some(mut inv) = tx.invoice(id)? else {
+            return abort(not_found(id));
+        };
+        if inv.pause.is_none() {
+            return abort(ServiceError::Conflict(format!("invoice {id} is not paused")));
+        }
+        inv.pause = None;
+        inv.updated_at = now;
+        tx.log(&event(&inv, now, "chase resumed".to_owned()))?;
+        let next = match tx.client(&inv.client_id)? {
+            Some(client) => replan(tx, &mut inv, &client, policy, now)?,
+            None => None,
+        };
+        tx.put_invoice(&inv)?;
+        Ok((inv, next))
+    }))
+}
+
+pub(crate) fn not_found(id: &InvoiceId) -> ServiceError {
+    ServiceError::NotFound { what: "invoice", id: id.to_string(), hint: "; create it with PUT /v1/invoices/{id}" }
+}
+

@@ -1,0 +1,85 @@
+//! What the API and the webhooks do to the store: validate input, then change clients,
+//! invoices, payments and the plan in one transaction each. Transport-agnostic: the HTTP layer
+//! only maps [`ServiceError`] to status codes.
+
+mod clients;
+mod invoices;
+mod payments;
+mod planning;
+
+use std::sync::{Arc, RwLock};
+
+pub use clients::{ClientInput, normalize_phone, upsert_client};
+pub use invoices::{InvoiceInput, Upserted, pause_invoice, resume_invoice, upsert_invoice};
+pub use payments::{PaymentInput, PaymentOutcome, record_payment};
+pub use planning::{cancel_pending, replan};
+
+use crate::policy::LoadedPolicy;
+use crate::store::StoreError;
+
+/// The policy in force; swapped atomically on reload.
+#[derive(Clone)]
+pub struct PolicyHandle(Arc<RwLock<Arc<LoadedPolicy>>>);
+
+impl PolicyHandle {
+    /// Wraps a loaded policy.
+    pub fn new(p: LoadedPolicy) -> Self {
+        PolicyHandle(Arc::new(RwLock::new(Arc::new(p))))
+    }
+    /// The policy in force now.
+    pub fn current(&self) -> Arc<LoadedPolicy> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+    /// Replaces the policy in force.
+    pub fn replace(&self, p: LoadedPolicy) {
+        let new = Arc::new(p);
+        match self.0.write() {
+            Ok(mut g) => *g = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
+/// Why a request was refused. Each variant maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The thing named does not exist (404).
+    #[error("{what} {id:?} not found{hint}")]
+    NotFound {
+        /// Kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// How to fix, starting with "; ".
+        hint: &'static str,
+    },
+    /// The input is well-formed but not acceptable (422).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+    /// The request conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed (500).
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// An [`ServiceError::Invalid`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { field: field.into(), message: message.into() }
+    }
+}
+
+/// Flattens a transaction result whose abort type is [`ServiceError`].
+fn flatten<T>(r: Result<Result<T, ServiceError>, StoreError>) -> Result<T, ServiceError> {
+    r?
+}

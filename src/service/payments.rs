@@ -1,0 +1,123 @@
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::invoices::{close_or_reopen, not_found};
+use super::{ServiceError, flatten};
+use crate::domain::{Attempt, AttemptOutcome, Currency, InvoiceId, Money, Payment};
+use crate::store::{Store, abort};
+
+/// Body of `POST /v1/invoices/{id}/payments`, and the payload of payment webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    /// Amount paid as a decimal string; absent means "the whole balance" (webhook `invoice.paid`).
+    #[serde(default)]
+    pub amount: Option<String>,
+    /// ISO 4217 currency; must be the invoice's.
+    pub currency: String,
+    /// When the money was paid; now when absent.
+    #[serde(default)]
+    pub paid_at: Option<Timestamp>,
+    /// Payment reference; a second payment with the same reference is a duplicate.
+    pub reference: String,
+}
+
+/// What recording a payment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// Applied; `balance` remains; `closed` when it reached zero.
+    Applied {
+        /// Remaining balance.
+        balance: Decimal,
+        /// Whether the invoice is now paid in full.
+        closed: bool,
+    },
+    /// Already applied (same reference, or same webhook id): nothing changed.
+    Duplicate,
+}
+
+/// Applies a payment to an invoice. Idempotent by `reference`, and by `webhook_id` when given
+/// (the webhook id is remembered in the same transaction). A full payment closes the invoice
+/// and cancels its pending reminder.
+pub fn record_payment(
+    store: &Store,
+    id: &InvoiceId,
+    input: &PaymentInput,
+    source: &str,
+    webhook_id: Option<&str>,
+    now: Timestamp,
+) -> Result<PaymentOutcome, ServiceError> {
+    let reference = input.reference.trim().to_owned();
+    if reference.is_empty() || reference.len() > 200 {
+        return Err(ServiceError::invalid("reference", "must be 1 to 200 characters"));
+    }
+    let currency = Currency::parse(&input.currency).map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
+    let amount = match &input.amount {
+        Some(a) => {
+            let m = Money::parse(a, currency).map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
+            if m.amount <= Decimal::ZERO {
+                return Err(ServiceError::invalid("amount", "must be greater than zero"));
+            }
+            Some(m.amount)
+        }
+        None => None,
+    };
+    if input.paid_at.is_some_and(|t| t > now + jiff::SignedDuration::from_hours(24)) {
+        return Err(ServiceError::invalid("paid_at", "is more than a day in the future"));
+    }
+    flatten(store.transaction(|tx| {
+        if let Some(wid) = webhook_id {
+            if tx.webhook_seen(wid)? {
+                return Ok(PaymentOutcome::Duplicate);
+            }
+        }
+        let Some(mut inv) = tx.invoice(id)? else {
+            return abort(not_found(id));
+        };
+        if inv.currency != currency {
+            return abort(ServiceError::invalid(
+                "currency",
+                format!("payment is in {currency} but invoice {id} is in {}; convert it first", inv.currency),
+            ));
+        }
+        if inv.payments.iter().any(|p| p.reference == reference) {
+            if let Some(wid) = webhook_id {
+                tx.mark_webhook(wid, now)?;
+            }
+            return Ok(PaymentOutcome::Duplicate);
+        }
+        let paid = amount.unwrap_or(inv.balance);
+        let before = inv.balance;
+        inv.balance = (inv.balance - paid).max(Decimal::ZERO);
+        inv.payments.push(Payment {
+            amount: paid,
+            paid_at: input.paid_at.unwrap_or(now),
+            reference: reference.clone(),
+            source: source.to_owned(),
+        });
+        inv.updated_at = now;
+        let over = paid - before;
+        tx.log(&Attempt {
+            at: now,
+            invoice_id: inv.id.clone(),
+            reminder_id: None,
+            step: None,
+            channel: None,
+            recipient: None,
+            outcome: AttemptOutcome::Event,
+            provider_message_id: None,
+            detail: Some(if over > Decimal::ZERO {
+                format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}; balance 0")
+            } else {
+                format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)
+            }),
+        })?;
+        close_or_reopen(tx, &mut inv, now)?;
+        if let Some(wid) = webhook_id {
+            tx.mark_webhook(wid, now)?;
+        }
+        tx.put_invoice(&inv)?;
+        Ok(PaymentOutcome::Applied { balance: inv.balance, closed: inv.balance.is_zero() })
+    }))
+}
