@@ -1,0 +1,315 @@
+//! The planner: `(invoice, client, policy, now) -> Plan`. Pure; no I/O, no clock.
+//!
+//! For each step of the client's cadence the planner computes the *nominal* time (where the
+//! cadence puts it relative to the due date, in the client's zone) and the *fire* time (after
+//! catch-up and the contact window). Rules:
+//!
+//! - Steps with `index <= invoice.cursor` are [`PlannedStatus::Done`].
+//! - Among the rest, if some nominal times are at or before `now`, only the highest-index such
+//!   step is sent ([`PlannedStatus::CatchUp`], at the next allowed instant from `now`); every
+//!   not-done step before it is superseded ([`PlannedStatus::SkippedCatchUp`]). A debtor who
+//!   arrives late gets one message, in the tone the cadence has reached, not a burst.
+//! - Later steps fire at the next allowed instant from their nominal time
+//!   ([`PlannedStatus::Scheduled`] if that is the nominal time, [`PlannedStatus::Deferred`] if
+//!   the window moved it), never before the previous step to be sent, so fire times are
+//!   non-decreasing in cadence order.
+
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp, Zoned};
+use serde::Serialize;
+
+use crate::domain::{Client, Due, Invoice, Reminder, ReminderId, ReminderState};
+use crate::policy::{ContactWindow, Offset, Policy, Segment, Step};
+
+use super::window::next_allowed;
+
+/// Returned by [`segment_for`] for a policy with no segments at all (which validation rejects):
+/// it names no cadence, so the plan is empty.
+static NO_SEGMENT: Segment = Segment {
+    name: String::new(),
+    cadence: String::new(),
+    window: None,
+};
+
+/// The segment whose cadence chases `client`.
+///
+/// `client.segment` if it names a segment of the policy; else the first of `client.tags` that
+/// does; else `policy.default_segment`. If even that is missing (validation guarantees it is
+/// not), the first segment of the policy, or an empty segment with no cadence. Never panics.
+pub fn segment_for<'p>(policy: &'p Policy, client: &Client) -> &'p Segment {
+    client
+        .segment
+        .iter()
+        .chain(client.tags.iter())
+        .find_map(|name| policy.segments.get(name))
+        .or_else(|| policy.segments.get(&policy.default_segment))
+        .or_else(|| policy.segments.values().next())
+        .unwrap_or(&NO_SEGMENT)
+}
+
+/// The client's time zone: `client.timezone` if it is a zone jiff knows, else the policy's
+/// default zone.
+pub fn client_zone(policy: &Policy, client: &Client) -> TimeZone {
+    zone_and_name(policy, client).0
+}
+
+/// The client's zone and its IANA name (for display and storage).
+fn zone_and_name(policy: &Policy, client: &Client) -> (TimeZone, String) {
+    if let Some(name) = client.timezone.as_deref() {
+        if let Ok(tz) = TimeZone::get(name) {
+            let name = tz.iana_name().unwrap_or(name).to_owned();
+            return (tz, name);
+        }
+    }
+    (
+        policy.defaults.timezone.clone(),
+        policy.defaults.timezone_name.clone(),
+    )
+}
+
+/// Where `step` falls for an invoice due at `due`, in `zone`, before catch-up and windows.
+///
+/// - [`Due::Date`] `d`:
+///   - [`Offset::Days`] `n`: local date `d + n` at `step.at` (or `default_send_at`).
+///   - [`Offset::Minutes`] `m`: local `d` at `step.at` (or `default_send_at`), plus exactly
+///     `m` minutes.
+/// - [`Due::Instant`] `i`, `step.at` absent:
+///   - [`Offset::Days`] `n`: `i` seen in `zone`, plus `n` calendar days (same wall time).
+///   - [`Offset::Minutes`] `m`: `i` plus exactly `m` minutes.
+/// - [`Due::Instant`] `i`, `step.at` = `t`:
+///   - [`Offset::Days`] `n`: local date of `i`, plus `n` days, at `t`.
+///   - [`Offset::Minutes`] `m`: local date of `i + m minutes`, at `t`.
+///
+/// Local times that do not exist (DST gap) move forward by the gap's length; ambiguous ones
+/// (DST fold) take the first occurrence (jiff's `compatible` rule).
+///
+/// # Errors
+///
+/// Only when the result falls outside jiff's supported range (about years -9999..=9999).
+pub fn nominal_time(
+    due: &Due,
+    step: &Step,
+    zone: &TimeZone,
+    default_send_at: Time,
+) -> Result<Zoned, jiff::Error> {
+    let days = |n: i32| Span::new().try_days(n);
+    let minutes = |m: i64| Span::new().try_minutes(m);
+    match (*due, step.offset) {
+        (Due::Date(d), Offset::Days(n)) => d
+            .checked_add(days(n)?)?
+            .to_datetime(step.at.unwrap_or(default_send_at))
+            .to_zoned(zone.clone()),
+        (Due::Date(d), Offset::Minutes(m)) => d
+            .to_datetime(step.at.unwrap_or(default_send_at))
+            .to_zoned(zone.clone())?
+            .checked_add(minutes(m)?),
+        (Due::Instant(i), Offset::Days(n)) => {
+            let local = i.to_zoned(zone.clone());
+            match step.at {
+                None => local.checked_add(days(n)?),
+                Some(at) => local
+                    .date()
+                    .checked_add(days(n)?)?
+                    .to_datetime(at)
+                    .to_zoned(zone.clone()),
+            }
+        }
+        (Due::Instant(i), Offset::Minutes(m)) => {
+            let shifted = i.checked_add(minutes(m)?)?.to_zoned(zone.clone());
+            match step.at {
+                None => Ok(shifted),
+                Some(at) => shifted.date().to_datetime(at).to_zoned(zone.clone()),
+            }
+        }
+    }
+}
+
+/// What the plan does with a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedStatus {
+    /// Future step, firing at its nominal time.
+    Scheduled,
+    /// Future step, moved later by the contact window (or to keep cadence order).
+    Deferred,
+    /// The latest step whose time has passed: sent now (or at the next allowed instant).
+    CatchUp,
+    /// A step whose time has passed, superseded by a later one: not sent.
+    SkippedCatchUp,
+    /// Already handled (`index <= invoice.cursor`).
+    Done,
+}
+
+impl PlannedStatus {
+    /// Whether a step with this status is still to be sent.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Deferred | Self::CatchUp)
+    }
+}
+
+/// One cadence step as planned for one invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    /// Index of the step in its cadence.
+    pub index: u32,
+    /// Step name.
+    pub step: String,
+    /// Channel kinds to try, in order.
+    pub channels: Vec<String>,
+    /// Template name.
+    pub template: String,
+    /// Tone label.
+    pub tone: String,
+    /// Where the cadence puts the step, in the client's zone.
+    pub nominal: Zoned,
+    /// When it fires, after catch-up and window adjustment, in the client's zone. For
+    /// [`PlannedStatus::Done`] and [`PlannedStatus::SkippedCatchUp`] steps (which never fire)
+    /// this is the nominal time.
+    pub fire_at: Zoned,
+    /// What the plan does with it.
+    pub status: PlannedStatus,
+}
+
+/// The whole cadence laid out for one invoice at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Name of the segment's cadence (no steps if the policy lacks it).
+    pub cadence: String,
+    /// Segment name.
+    pub segment: String,
+    /// IANA name of the client's zone, in which every time of the plan is expressed.
+    pub zone: String,
+    /// Steps in cadence order; fire times of pending steps are non-decreasing. A step whose
+    /// time cannot be represented (beyond year 9999) is left out.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Plan {
+    /// The next step to send: the first one that is scheduled, deferred or caught up.
+    pub fn next(&self) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.status.is_pending())
+    }
+
+    /// The steps superseded by catch-up, which the caller records as skipped.
+    pub fn skipped(&self) -> impl Iterator<Item = &PlannedStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.status == PlannedStatus::SkippedCatchUp)
+    }
+}
+
+/// Plans `invoice`'s cadence for `client` under `policy`, as seen at `now`.
+///
+/// See the [module docs](self) for the rules. The invoice's status, balance and pause are not
+/// looked at: whether to chase at all is the caller's decision
+/// ([`Invoice::is_chaseable`]).
+pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
+    let (zone, zone_name) = zone_and_name(policy, client);
+    let segment = segment_for(policy, client);
+    let window: &ContactWindow = segment.window.as_ref().unwrap_or(&policy.defaults.window);
+    let steps: &[Step] = policy
+        .cadences
+        .get(&segment.cadence)
+        .map_or(&[], |c| c.steps.as_slice());
+
+    let nominals: Vec<(u32, &Step, Zoned)> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| {
+            let index = u32::try_from(i).ok()?;
+            let nominal =
+                nominal_time(&invoice.due_at, step, &zone, policy.defaults.send_at).ok()?;
+            Some((index, step, nominal))
+        })
+        .collect();
+
+    let done = |index: u32| invoice.cursor.is_some_and(|c| index <= c);
+    // The step to catch up on: the highest-index not-done step whose time has passed.
+    let catch_up = nominals
+        .iter()
+        .filter(|(index, _, nominal)| !done(*index) && nominal.timestamp() <= now)
+        .map(|(index, _, _)| *index)
+        .max();
+
+    let mut floor: Option<Zoned> = None;
+    let planned = nominals
+        .into_iter()
+        .map(|(index, step, nominal)| {
+            let (status, fire_at) = if done(index) {
+                (PlannedStatus::Done, nominal.clone())
+            } else if catch_up.is_some_and(|k| index < k) {
+                (PlannedStatus::SkippedCatchUp, nominal.clone())
+            } else {
+                let (mut status, mut fire_at) = if catch_up == Some(index) {
+                    (
+                        PlannedStatus::CatchUp,
+                        next_allowed(now.to_zoned(zone.clone()), window),
+                    )
+                } else {
+                    let fire_at = next_allowed(nominal.clone(), window);
+                    let status = if fire_at.timestamp() == nominal.timestamp() {
+                        PlannedStatus::Scheduled
+                    } else {
+                        PlannedStatus::Deferred
+                    };
+                    (status, fire_at)
+                };
+                if let Some(prev) = floor.as_ref() {
+                    if prev.timestamp() > fire_at.timestamp() {
+                        fire_at = prev.clone();
+                        if status == PlannedStatus::Scheduled {
+                            status = PlannedStatus::Deferred;
+                        }
+                    }
+                }
+                floor = Some(fire_at.clone());
+                (status, fire_at)
+            };
+            PlannedStep {
+                index,
+                step: step.name.clone(),
+                channels: step.channels.clone(),
+                template: step.template.clone(),
+                tone: step.tone.clone(),
+                nominal,
+                fire_at,
+                status,
+            }
+        })
+        .collect();
+
+    Plan {
+        cadence: segment.cadence.clone(),
+        segment: segment.name.clone(),
+        zone: zone_name,
+        steps: planned,
+    }
+}
+
+/// The [`Reminder`] record for `step` of `plan`: deterministic id from (invoice, generation,
+/// step index), state [`ReminderState::Scheduled`], no attempts yet, first channel of the
+/// step, planned and fire time both `step.fire_at`.
+pub fn reminder_for(
+    invoice: &Invoice,
+    client: &Client,
+    plan: &Plan,
+    step: &PlannedStep,
+) -> Reminder {
+    let fire_at = step.fire_at.timestamp();
+    Reminder {
+        id: ReminderId::derive(&invoice.id, invoice.generation, step.index),
+        invoice_id: invoice.id.clone(),
+        client_id: client.id.clone(),
+        generation: invoice.generation,
+        step_index: step.index,
+        step_name: step.step.clone(),
+        cadence: plan.cadence.clone(),
+        planned_at: fire_at,
+        fire_at,
+        state: ReminderState::Scheduled,
+        attempts: 0,
+        channel_index: 0,
+        last_error: None,
+    }
+}
