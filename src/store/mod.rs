@@ -394,7 +394,11 @@ impl Store {
     /// Returns `Ok(Ok(t))` when `f` committed, `Ok(Err(e))` when `f` aborted with
     /// [`TxError::Abort`] (nothing written), and `Err(_)` on a store failure, including a record
     /// that failed to decode ([`StoreError::Corrupt`]). On conflict `f` runs again, so it must not
-    /// have side effects outside `tx`. Transactions are serialised by sled.
+    /// have side effects outside `tx`.
+    ///
+    /// Transactions are serialised: sled holds a process-wide lock while `f` runs, so `f` must be
+    /// short and must not call other `Store` methods (they would wait on that lock forever);
+    /// read what you need through `tx`.
     pub fn transaction<T, E>(
         &self,
         f: impl Fn(&mut Tx<'_>) -> Result<T, TxError<E>>,

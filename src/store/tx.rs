@@ -150,7 +150,7 @@ pub struct Tx<'a> {
 }
 
 /// The sled views a [`Tx`] is built from, in the order of
-/// [`Trees::transactional`](super::Trees).
+/// `Store::transaction`.
 pub(crate) type TxViews = (
     TransactionalTree,
     TransactionalTree,

@@ -85,11 +85,14 @@ impl ValueCodec for super::keys::LogKey {
     }
 }
 
+/// Marks a tree's key and value types (without owning either).
+type Types<K, V> = PhantomData<fn(K, V) -> (K, V)>;
+
 /// A sled tree holding keys `K` and values `V`.
 pub(crate) struct TypedTree<K, V> {
     tree: sled::Tree,
     name: &'static str,
-    _types: PhantomData<fn(K, V) -> (K, V)>,
+    _types: Types<K, V>,
 }
 
 impl<K, V> Clone for TypedTree<K, V> {
@@ -240,7 +243,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
 pub(crate) struct TxTree<'a, K, V> {
     tree: &'a TransactionalTree,
     name: &'static str,
-    _types: PhantomData<fn(K, V) -> (K, V)>,
+    _types: Types<K, V>,
 }
 
 impl<K: KeyCodec, V: ValueCodec> TxTree<'_, K, V> {
