@@ -1,29 +1,508 @@
 //! Durable state in sled: typed trees, key codecs, transactions across trees, the due index, the
 //! communication log and group-commit durability.
 //!
-//! CONTRACT (implemented by the store work; callers rely on exactly this API):
+//! # Layout
 //!
-//! ```ignore
-//! let store = Store::open(&dir, StoreOptions::default())?;      // schema version checked/written
-//! store.client(&id)? -> Option<Client>
-//! store.invoice(&id)? -> Option<Invoice>
-//! store.reminder(&rid)? -> Option<Reminder>
-//! store.timeline(&invoice_id)? -> Vec<Attempt>                   // oldest first
-//! store.next_due()? -> Option<Timestamp>                          // earliest key in due index
-//! store.claim_due(now, limit)? -> Vec<Reminder>                   // one tx: due entries <= now removed,
-//!                                                                 // reminders Scheduled -> Claimed, added to in-flight set
-//! store.in_flight()? -> Vec<Reminder>                             // claimed, not yet finished (crash recovery)
-//! store.durable().await?                                          // group commit: returns once everything
-//!                                                                 // written before the call is flushed
-//! store.transaction(|tx| { ... })? -> Result<T, E>                // multi-tree atomic change, see Tx
-//! store.pending_count()? -> u64                                   // entries in the due index
-//! store.prune_webhooks(older_than)? -> usize
-//! store.log_range(from, to)? -> Vec<Attempt>                      // for the daily digest
+//! | tree          | key                                               | value                  |
+//! |---------------|---------------------------------------------------|------------------------|
+//! | `meta`        | `schema_version`                                  | u32, big-endian        |
+//! | `clients`     | client id                                         | [`Client`] (JSON)      |
+//! | `invoices`    | invoice id                                        | [`Invoice`] (JSON)     |
+//! | `reminders`   | reminder id (16 bytes)                            | [`Reminder`] (JSON)    |
+//! | `due`         | fire time (8 bytes) ++ reminder id (16 bytes)     | empty                  |
+//! | `inflight`    | reminder id                                       | empty                  |
+//! | `log`         | invoice id ++ 0x00 ++ sequence (u64 big-endian)   | [`Attempt`] (JSON)     |
+//! | `log_by_time` | time (8 bytes) ++ sequence                        | the `log` key          |
+//! | `webhooks`    | delivery id                                       | when it was processed  |
+//!
+//! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
+//! bit flipped, so byte order is time order, also before 1970.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # use plazo::store::{Store, StoreOptions, abort};
+//! # fn demo(dir: &std::path::Path, inv: plazo::domain::Invoice) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::open(dir, StoreOptions::default())?;
+//! let written: Result<(), &str> = store.transaction(|tx| {
+//!     if tx.invoice(&inv.id)?.is_some() {
+//!         return abort("already there");
+//!     }
+//!     tx.put_invoice(&inv)?;
+//!     Ok(())
+//! })?;
+//! # Ok(()) }
 //! ```
 //!
-//! Inside a transaction (`Tx`): `client`, `put_client`, `invoice`, `put_invoice`, `reminder`,
-//! `schedule(&Reminder)` (writes the reminder and its due entry at `fire_at`), `unschedule(&Reminder)`
-//! (removes the due entry for its current `fire_at`), `put_reminder` (record only), `finish(&Reminder)`
-//! (writes it and removes it from the in-flight set), `log(&Attempt)`, `webhook_seen(id) -> bool`,
-//! `mark_webhook(id, at)`; `abort(e)` to return a domain error. Conflicts retry the closure, so it
-//! must not have side effects outside `tx`.
+//! Writes are atomic but not durable on return; `store.durable().await` waits for a flush
+//! shared with every other waiter (group commit).
+
+mod durability;
+mod keys;
+mod tx;
+mod typed;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use sled::transaction::{TransactionError, Transactional};
+
+use crate::domain::{
+    Attempt, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderId, ReminderState,
+};
+use durability::GroupCommit;
+use keys::{DueKey, KeyCodec, LogKey, MetaKey, TimeKey, WebhookKey, micros};
+use typed::TypedTree;
+
+pub use tx::{Tx, TxError, TxFail, abort};
+
+/// The schema version this build of plazo reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &str = "schema_version";
+
+/// How the store is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Upper bound of sled's page cache, in bytes (default 64 MiB). sled's own default is 1 GiB.
+    pub cache_capacity_bytes: u64,
+    /// sled's background flush interval in milliseconds. Default `None` (off): durability comes
+    /// from [`Store::durable`] (group commit) and [`Store::flush_blocking`].
+    pub flush_every_ms: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            flush_every_ms: None,
+        }
+    }
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A sled error without more context.
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A sled error during a named operation.
+    #[error("store operation `{op}` failed: {source}")]
+    Storage {
+        /// What the store was doing.
+        op: &'static str,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// The database could not be opened.
+    #[error(
+        "cannot open the store at {}: {source} (is another plazo process using this directory?)",
+        path.display()
+    )]
+    Open {
+        /// The store directory.
+        path: PathBuf,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A record failed to decode. Records are never skipped silently.
+    #[error(
+        "corrupt record in tree `{tree}` at key {key}: {reason}. Restore the store from a backup, \
+         or remove the record if you know it is safe to lose"
+    )]
+    Corrupt {
+        /// The tree holding the record.
+        tree: &'static str,
+        /// The record's key (text, or hex for binary keys).
+        key: String,
+        /// What failed to decode.
+        reason: String,
+    },
+    /// A record could not be encoded (a bug: domain types always serialise).
+    #[error("cannot encode record for tree `{tree}` at key {key}: {reason}")]
+    Encode {
+        /// The tree.
+        tree: &'static str,
+        /// The record's key.
+        key: String,
+        /// The serialiser's message.
+        reason: String,
+    },
+    /// The store was written by a different version of plazo.
+    #[error(
+        "the store has schema version {found} but this plazo uses version {expected}: run a plazo \
+         release that uses schema {found}, or restore a backup made with this release"
+    )]
+    SchemaMismatch {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build uses.
+        expected: u32,
+    },
+    /// A file-system error (creating the store directory, starting the flusher thread).
+    #[error("store I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The flusher thread is gone, so durability cannot be confirmed.
+    #[error("the store's flusher thread stopped; writes may not be durable")]
+    FlusherStopped,
+}
+
+/// All trees, opened once.
+struct Trees {
+    meta: TypedTree<MetaKey, u32>,
+    clients: TypedTree<ClientId, Client>,
+    invoices: TypedTree<InvoiceId, Invoice>,
+    reminders: TypedTree<ReminderId, Reminder>,
+    due: TypedTree<DueKey, ()>,
+    inflight: TypedTree<ReminderId, ()>,
+    log: TypedTree<LogKey, Attempt>,
+    log_by_time: TypedTree<TimeKey, LogKey>,
+    webhooks: TypedTree<WebhookKey, Timestamp>,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Trees {
+            meta: TypedTree::open(db, "meta")?,
+            clients: TypedTree::open(db, "clients")?,
+            invoices: TypedTree::open(db, "invoices")?,
+            reminders: TypedTree::open(db, "reminders")?,
+            due: TypedTree::open(db, "due")?,
+            inflight: TypedTree::open(db, "inflight")?,
+            log: TypedTree::open(db, "log")?,
+            log_by_time: TypedTree::open(db, "log_by_time")?,
+            webhooks: TypedTree::open(db, "webhooks")?,
+        })
+    }
+
+    /// Whether every record tree is empty (a new database).
+    fn records_empty(&self) -> bool {
+        self.clients.is_empty()
+            && self.invoices.is_empty()
+            && self.reminders.is_empty()
+            && self.due.is_empty()
+            && self.inflight.is_empty()
+            && self.log.is_empty()
+            && self.log_by_time.is_empty()
+            && self.webhooks.is_empty()
+    }
+}
+
+struct Inner {
+    // Field order matters for drop: the flusher thread (holding a `Db` clone) is joined first.
+    commit: GroupCommit,
+    trees: Trees,
+    db: sled::Db,
+}
+
+/// The store: a handle on the sled database. Cheap to clone; clones share everything.
+///
+/// Methods are synchronous (sled is); call them from async code through `spawn_blocking` when
+/// they may scan a lot. [`Store::durable`] is the one async method.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating the directory and a new database if needed.
+    ///
+    /// A new database gets schema version [`SCHEMA_VERSION`]; an existing one with another
+    /// version is refused with [`StoreError::SchemaMismatch`].
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(opts.cache_capacity_bytes)
+            .flush_every_ms(opts.flush_every_ms)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let trees = Trees::open(&db)?;
+        let key = MetaKey(SCHEMA_KEY.to_owned());
+        match trees.meta.get(&key, "read schema version")? {
+            Some(found) if found == SCHEMA_VERSION => {}
+            Some(found) => {
+                return Err(StoreError::SchemaMismatch {
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            None if trees.records_empty() => {
+                trees
+                    .meta
+                    .insert(&key, &SCHEMA_VERSION, "write schema version")?;
+                db.flush().map_err(|source| StoreError::Storage {
+                    op: "flush",
+                    source,
+                })?;
+            }
+            None => {
+                return Err(StoreError::Corrupt {
+                    tree: "meta",
+                    key: SCHEMA_KEY.to_owned(),
+                    reason: "the schema version is missing but the store holds records".into(),
+                });
+            }
+        }
+        let commit = GroupCommit::start(db.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner { commit, trees, db }),
+        })
+    }
+
+    fn trees(&self) -> &Trees {
+        &self.inner.trees
+    }
+
+    /// The client `id`, if stored.
+    pub fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        self.trees().clients.get(id, "read client")
+    }
+
+    /// The invoice `id`, if stored.
+    pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
+        self.trees().invoices.get(id, "read invoice")
+    }
+
+    /// The reminder `id`, if stored.
+    pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, StoreError> {
+        self.trees().reminders.get(id, "read reminder")
+    }
+
+    /// Everything logged on `invoice`, oldest first (by `at`; ties in the order logged).
+    pub fn timeline(&self, invoice: &InvoiceId) -> Result<Vec<Attempt>, StoreError> {
+        let mut out = self
+            .trees()
+            .log
+            .scan_prefix(LogKey::prefix(invoice), "read timeline")
+            .map(|e| e.map(|(_, a)| a))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|a| a.at);
+        Ok(out)
+    }
+
+    /// When the earliest reminder in the due index fires (microsecond precision), if any.
+    pub fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .trees()
+            .due
+            .first("read due index")?
+            .map(|(k, ())| k.at))
+    }
+
+    /// Claims the reminders due at `now`, earliest first, at most `limit` due entries.
+    ///
+    /// In one transaction, every due entry taken (fire time `<= now`, to the microsecond) is
+    /// removed. When its reminder is `Scheduled` and still due at that time, it becomes
+    /// `Claimed`, joins the in-flight set and is returned. An entry whose reminder is missing,
+    /// not `Scheduled`, or scheduled at another time is stale and just removed. Concurrent
+    /// callers never claim the same entry twice (one of them may get fewer than `limit`).
+    pub fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let candidates = self
+            .trees()
+            .due
+            .range(..=DueKey::upper_bound(now), "scan due index")
+            .take(limit)
+            .map(|e| e.map(|(k, ())| k))
+            .collect::<Result<Vec<_>, _>>()?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claimed = self.transaction::<_, std::convert::Infallible>(|tx| {
+            let mut claimed = Vec::new();
+            for key in &candidates {
+                if !tx.take_due(key)? {
+                    continue; // claimed by a concurrent caller
+                }
+                let Some(mut r) = tx.reminder(&key.id)? else {
+                    continue;
+                };
+                if r.state != ReminderState::Scheduled || micros(r.fire_at) != micros(key.at) {
+                    continue;
+                }
+                r.state = ReminderState::Claimed;
+                tx.put_reminder(&r)?;
+                tx.add_inflight(&r.id)?;
+                claimed.push(r);
+            }
+            Ok(claimed)
+        })?;
+        Ok(claimed.unwrap_or_else(|never| match never {}))
+    }
+
+    /// Reminders claimed by [`Store::claim_due`] and not yet [`Tx::finish`]ed: after a crash,
+    /// these may or may not have gone out.
+    pub fn in_flight(&self) -> Result<Vec<Reminder>, StoreError> {
+        let t = self.trees();
+        let mut out = Vec::new();
+        for entry in t.inflight.iter("scan in-flight set") {
+            let (id, ()) = entry?;
+            let record = t.reminders.get(&id, "read reminder")?;
+            // Finished between the scan and the read? Then it has left the set.
+            let still_in_flight = t.inflight.get(&id, "read in-flight set")?.is_some();
+            match record {
+                Some(r) if still_in_flight => out.push(r),
+                Some(_) => {}
+                None => {
+                    if still_in_flight {
+                        return Err(StoreError::Corrupt {
+                            tree: t.inflight.name(),
+                            key: id.describe(),
+                            reason: "in-flight entry has no reminder record".into(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until everything written before this call is on disk.
+    ///
+    /// Group commit: resolves once a flush that started after the call has completed; all
+    /// concurrent callers share flushes, run one at a time by a dedicated flusher thread.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.inner.commit.durable().await
+    }
+
+    /// Flushes to disk on the calling thread (blocking); for shutdown.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .flush()
+            .map_err(|source| StoreError::Storage {
+                op: "flush",
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Runs `f` as one atomic transaction over all record trees.
+    ///
+    /// Returns `Ok(Ok(t))` when `f` committed, `Ok(Err(e))` when `f` aborted with
+    /// [`TxError::Abort`] (nothing written), and `Err(_)` on a store failure, including a record
+    /// that failed to decode ([`StoreError::Corrupt`]). On conflict `f` runs again, so it must not
+    /// have side effects outside `tx`.
+    ///
+    /// Transactions are serialised: sled holds a process-wide lock while `f` runs, so `f` must be
+    /// short and must not call other `Store` methods (they would wait on that lock forever);
+    /// read what you need through `tx`.
+    pub fn transaction<T, E>(
+        &self,
+        f: impl Fn(&mut Tx<'_>) -> Result<T, TxError<E>>,
+    ) -> Result<Result<T, E>, StoreError> {
+        let t = self.trees();
+        let trees = (
+            t.clients.raw(),
+            t.invoices.raw(),
+            t.reminders.raw(),
+            t.due.raw(),
+            t.inflight.raw(),
+            t.log.raw(),
+            t.log_by_time.raw(),
+            t.webhooks.raw(),
+        );
+        let result = trees.transaction(|views: &tx::TxViews| {
+            let mut tx = Tx {
+                clients: t.clients.bind(&views.0),
+                invoices: t.invoices.bind(&views.1),
+                reminders: t.reminders.bind(&views.2),
+                due: t.due.bind(&views.3),
+                inflight: t.inflight.bind(&views.4),
+                log: t.log.bind(&views.5),
+                log_by_time: t.log_by_time.bind(&views.6),
+                webhooks: t.webhooks.bind(&views.7),
+            };
+            f(&mut tx).map_err(tx::to_sled)
+        });
+        match result {
+            Ok(v) => Ok(Ok(v)),
+            Err(TransactionError::Abort(tx::Halt::User(e))) => Ok(Err(e)),
+            Err(TransactionError::Abort(tx::Halt::Store(e))) => Err(e),
+            Err(TransactionError::Storage(source)) => Err(StoreError::Storage {
+                op: "transaction",
+                source,
+            }),
+        }
+    }
+
+    /// Number of entries in the due index (a scan: O(n)).
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        Ok(self.trees().due.len() as u64)
+    }
+
+    /// Forgets webhook deliveries processed before `older_than`; returns how many.
+    pub fn prune_webhooks(&self, older_than: Timestamp) -> Result<usize, StoreError> {
+        let t = &self.trees().webhooks;
+        let mut removed = 0;
+        for entry in t.raw().iter() {
+            let (k, v) = entry.map_err(|source| StoreError::Storage {
+                op: "scan webhooks",
+                source,
+            })?;
+            let (_, at) = t.decode_entry(&k, &v)?;
+            if at < older_than {
+                // Only if unchanged since read: a concurrent re-mark wins.
+                let swapped = t
+                    .raw()
+                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)
+                    .map_err(|source| StoreError::Storage {
+                        op: "prune webhooks",
+                        source,
+                    })?;
+                if swapped.is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every logged attempt with `from <= at < to`, in time order (for the daily digest).
+    pub fn log_range(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Attempt>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let t = self.trees();
+        let lo = TimeKey::lower_bound_micros(micros(from));
+        let hi = TimeKey::lower_bound_micros(micros(to).saturating_add(1));
+        let mut out = Vec::new();
+        for entry in t.log_by_time.range(lo..hi, "scan log_by_time") {
+            let (tk, log_key) = entry?;
+            let Some(a) = t.log.get(&log_key, "read log")? else {
+                return Err(StoreError::Corrupt {
+                    tree: t.log_by_time.name(),
+                    key: tk.describe(),
+                    reason: format!("points to missing log entry {}", log_key.describe()),
+                });
+            };
+            if a.at >= from && a.at < to {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes the database uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner
+            .db
+            .size_on_disk()
+            .map_err(|source| StoreError::Storage {
+                op: "size on disk",
+                source,
+            })
+    }
+}

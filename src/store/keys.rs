@@ -1,0 +1,373 @@
+//! Key codecs: how each tree's keys are laid out as bytes.
+//!
+//! Every key type round-trips through [`KeyCodec`]. Keys that carry a time start with an 8-byte
+//! big-endian encoding of the instant in microseconds since the Unix epoch with the sign bit
+//! flipped, so byte order equals time order, including before 1970.
+
+use jiff::Timestamp;
+
+use crate::domain::{ClientId, InvoiceId, ReminderId};
+
+/// A key that can be stored in a tree: encoded to bytes, decoded back, and shown to humans.
+pub(crate) trait KeyCodec: Sized {
+    /// The key as bytes.
+    fn encode(&self) -> Vec<u8>;
+    /// Rebuilds the key from bytes, explaining what is wrong when it cannot.
+    fn decode(raw: &[u8]) -> Result<Self, String>;
+    /// The key as shown in error messages.
+    fn describe(&self) -> String;
+}
+
+/// Length of an encoded instant.
+pub(crate) const TIME_LEN: usize = 8;
+const SIGN_BIT: u64 = 1 << 63;
+
+/// Microseconds since the epoch, rounded down (towards the past), so that `a <= b` implies
+/// `micros(a) <= micros(b)`.
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    let m = t.as_nanosecond().div_euclid(1000);
+    // jiff's range (±9999 years) is well inside i64 microseconds; clamp rather than panic.
+    i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Encodes a microsecond count so that byte order equals numeric order.
+pub(crate) fn encode_micros(m: i64) -> [u8; TIME_LEN] {
+    ((m as u64) ^ SIGN_BIT).to_be_bytes()
+}
+
+/// Encodes an instant (to microsecond precision, rounded down).
+pub(crate) fn encode_time(t: Timestamp) -> [u8; TIME_LEN] {
+    encode_micros(micros(t))
+}
+
+/// Decodes an instant written by [`encode_time`].
+pub(crate) fn decode_time(raw: &[u8]) -> Result<Timestamp, String> {
+    let bytes: [u8; TIME_LEN] = raw
+        .try_into()
+        .map_err(|_| format!("time field is {} bytes, expected {TIME_LEN}", raw.len()))?;
+    let m = (u64::from_be_bytes(bytes) ^ SIGN_BIT) as i64;
+    Timestamp::from_microsecond(m).map_err(|e| format!("time field out of range: {e}"))
+}
+
+/// Shows raw key bytes: as text when they are printable ASCII, else as hex.
+pub(crate) fn describe_raw(raw: &[u8]) -> String {
+    if !raw.is_empty() && raw.iter().all(|b| b.is_ascii_graphic()) {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        format!("0x{}", hex::encode(raw))
+    }
+}
+
+fn utf8(raw: &[u8]) -> Result<String, String> {
+    String::from_utf8(raw.to_vec()).map_err(|e| format!("key is not UTF-8: {e}"))
+}
+
+impl KeyCodec for ClientId {
+    fn encode(&self) -> Vec<u8> {
+        self.as_str().as_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        ClientId::new(utf8(raw)?).map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl KeyCodec for InvoiceId {
+    fn encode(&self) -> Vec<u8> {
+        self.as_str().as_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        InvoiceId::new(utf8(raw)?).map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl KeyCodec for ReminderId {
+    fn encode(&self) -> Vec<u8> {
+        self.to_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let b: [u8; 16] = raw
+            .try_into()
+            .map_err(|_| format!("reminder id is {} bytes, expected 16", raw.len()))?;
+        Ok(ReminderId::from_bytes(b))
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A key in the `meta` tree (`schema_version`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetaKey(pub(crate) String);
+
+impl KeyCodec for MetaKey {
+    fn encode(&self) -> Vec<u8> {
+        self.0.as_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        utf8(raw).map(MetaKey)
+    }
+    fn describe(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// A webhook delivery id, as chosen by the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WebhookKey(pub(crate) String);
+
+impl KeyCodec for WebhookKey {
+    fn encode(&self) -> Vec<u8> {
+        self.0.as_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        utf8(raw).map(WebhookKey)
+    }
+    fn describe(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// An entry in the due index: fire time (8 bytes) ++ reminder id (16 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DueKey {
+    /// When the reminder fires (microsecond precision).
+    pub(crate) at: Timestamp,
+    /// Which reminder.
+    pub(crate) id: ReminderId,
+}
+
+/// Length of an encoded [`DueKey`].
+pub(crate) const DUE_LEN: usize = TIME_LEN + 16;
+
+impl DueKey {
+    /// The greatest possible key at `at`'s microsecond: every due key `<=` it fires at or before
+    /// `at`.
+    pub(crate) fn upper_bound(at: Timestamp) -> Vec<u8> {
+        let mut k = encode_time(at).to_vec();
+        k.extend_from_slice(&[0xff; 16]);
+        k
+    }
+}
+
+impl KeyCodec for DueKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(DUE_LEN);
+        k.extend_from_slice(&encode_time(self.at));
+        k.extend_from_slice(&self.id.to_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() != DUE_LEN {
+            return Err(format!(
+                "due key is {} bytes, expected {DUE_LEN}",
+                raw.len()
+            ));
+        }
+        let at = decode_time(&raw[..TIME_LEN])?;
+        let id = ReminderId::decode(&raw[TIME_LEN..])?;
+        Ok(DueKey { at, id })
+    }
+    fn describe(&self) -> String {
+        format!("{}/{}", self.at, self.id)
+    }
+}
+
+/// An entry in an invoice's timeline: invoice id ++ 0x00 ++ sequence (8 bytes, big-endian).
+///
+/// Invoice ids never contain 0x00, so `invoice ++ 0x00` is a prefix matching exactly one invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogKey {
+    /// The invoice.
+    pub(crate) invoice: InvoiceId,
+    /// Store-wide monotonic sequence number.
+    pub(crate) seq: u64,
+}
+
+impl LogKey {
+    /// The prefix shared by every timeline entry of `invoice`.
+    pub(crate) fn prefix(invoice: &InvoiceId) -> Vec<u8> {
+        let mut k = invoice.as_str().as_bytes().to_vec();
+        k.push(0);
+        k
+    }
+}
+
+impl KeyCodec for LogKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = LogKey::prefix(&self.invoice);
+        k.extend_from_slice(&self.seq.to_be_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() < 10 || raw[raw.len() - 9] != 0 {
+            return Err("log key is not <invoice id> 0x00 <8-byte sequence>".to_owned());
+        }
+        let (id, rest) = raw.split_at(raw.len() - 9);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&rest[1..]);
+        let invoice = InvoiceId::decode(id)?;
+        Ok(LogKey {
+            invoice,
+            seq: u64::from_be_bytes(seq),
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}#{}", self.invoice, self.seq)
+    }
+}
+
+/// An entry in the time-ordered log index: time (8 bytes) ++ sequence (8 bytes, big-endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeKey {
+    /// When the attempt happened (microsecond precision).
+    pub(crate) at: Timestamp,
+    /// The sequence number shared with the [`LogKey`].
+    pub(crate) seq: u64,
+}
+
+impl TimeKey {
+    /// The smallest key at `m` microseconds.
+    pub(crate) fn lower_bound_micros(m: i64) -> Vec<u8> {
+        let mut k = encode_micros(m).to_vec();
+        k.extend_from_slice(&[0; 8]);
+        k
+    }
+}
+
+impl KeyCodec for TimeKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(TIME_LEN + 8);
+        k.extend_from_slice(&encode_time(self.at));
+        k.extend_from_slice(&self.seq.to_be_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() != TIME_LEN + 8 {
+            return Err(format!(
+                "log_by_time key is {} bytes, expected 16",
+                raw.len()
+            ));
+        }
+        let at = decode_time(&raw[..TIME_LEN])?;
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&raw[TIME_LEN..]);
+        Ok(TimeKey {
+            at,
+            seq: u64::from_be_bytes(seq),
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}#{}", self.at, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ts(m: i64) -> Timestamp {
+        Timestamp::from_microsecond(m).unwrap()
+    }
+
+    fn micros_range() -> std::ops::RangeInclusive<i64> {
+        Timestamp::MIN.as_microsecond() + 1..=Timestamp::MAX.as_microsecond() - 1
+    }
+
+    #[test]
+    fn time_round_trips_including_before_1970() {
+        for m in [
+            0,
+            1,
+            -1,
+            -86_400_000_000 * 365 * 100,
+            1_767_225_600_000_000,
+            i64::from(i32::MIN),
+        ] {
+            let t = ts(m);
+            assert_eq!(decode_time(&encode_time(t)).unwrap(), t);
+        }
+        assert!(encode_time(ts(-1)) < encode_time(ts(0)));
+        assert!(encode_time(ts(-2)) < encode_time(ts(-1)));
+        assert!(decode_time(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn sub_microsecond_times_round_down() {
+        let t: Timestamp = "1969-12-31T23:59:59.9999995Z".parse().unwrap();
+        assert_eq!(micros(t), -1);
+        let t: Timestamp = "1970-01-01T00:00:00.0000005Z".parse().unwrap();
+        assert_eq!(micros(t), 0);
+    }
+
+    #[test]
+    fn fixed_keys_round_trip() {
+        let id = ReminderId::derive(&InvoiceId::new("INV-1").unwrap(), 0, 3);
+        let due = DueKey {
+            at: ts(-5_000_000),
+            id,
+        };
+        assert_eq!(DueKey::decode(&due.encode()).unwrap(), due);
+        assert!(DueKey::decode(&due.encode()[1..]).is_err());
+
+        let log = LogKey {
+            invoice: InvoiceId::new("INV-1").unwrap(),
+            seq: 42,
+        };
+        assert_eq!(LogKey::decode(&log.encode()).unwrap(), log);
+        assert!(log.encode().starts_with(&LogKey::prefix(&log.invoice)));
+        assert!(LogKey::decode(b"INV-1").is_err());
+
+        let tk = TimeKey {
+            at: ts(123),
+            seq: 7,
+        };
+        assert_eq!(TimeKey::decode(&tk.encode()).unwrap(), tk);
+
+        let c = ClientId::new("c-1").unwrap();
+        assert_eq!(ClientId::decode(&c.encode()).unwrap(), c);
+        assert!(ClientId::decode(b"bad key").is_err());
+        assert_eq!(ReminderId::decode(&id.encode()).unwrap(), id);
+        assert_eq!(describe_raw(b"c-1"), "c-1");
+        assert_eq!(describe_raw(&[0, 255]), "0x00ff");
+    }
+
+    proptest! {
+        #[test]
+        fn due_keys_round_trip(m in micros_range(), id in any::<[u8; 16]>()) {
+            let k = DueKey { at: ts(m), id: ReminderId::from_bytes(id) };
+            prop_assert_eq!(DueKey::decode(&k.encode()).unwrap(), k);
+        }
+
+        #[test]
+        fn due_key_order_is_time_then_id(
+            a in micros_range(), b in micros_range(),
+            ia in any::<[u8; 16]>(), ib in any::<[u8; 16]>(),
+        ) {
+            let ka = DueKey { at: ts(a), id: ReminderId::from_bytes(ia) }.encode();
+            let kb = DueKey { at: ts(b), id: ReminderId::from_bytes(ib) }.encode();
+            prop_assert_eq!(ka.cmp(&kb), (a, ia).cmp(&(b, ib)));
+        }
+
+        #[test]
+        fn time_key_order_is_time_then_seq(
+            a in micros_range(), b in micros_range(), sa in any::<u64>(), sb in any::<u64>(),
+        ) {
+            let ka = TimeKey { at: ts(a), seq: sa }.encode();
+            let kb = TimeKey { at: ts(b), seq: sb }.encode();
+            prop_assert_eq!(ka.cmp(&kb), (a, sa).cmp(&(b, sb)));
+        }
+
+        #[test]
+        fn log_keys_round_trip(id in "[A-Za-z0-9._:-]{1,128}", seq in any::<u64>()) {
+            let k = LogKey { invoice: InvoiceId::new(id).unwrap(), seq };
+            prop_assert_eq!(LogKey::decode(&k.encode()).unwrap(), k);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Transactions across trees: [`Tx`], its error types and [`abort`].
+
+use std::fmt;
+
+use jiff::Timestamp;
+use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+
+use super::StoreError;
+use super::keys::{DueKey, LogKey, TimeKey, WebhookKey};
+use super::typed::TxTree;
+use crate::domain::{Attempt, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderId};
+
+/// A failure of the store itself inside a transaction: a conflict (the closure is retried), a
+/// storage error, or a record that failed to decode or encode.
+///
+/// Every [`Tx`] method returns it; propagate it with `?` (it converts into [`TxError`]). It is
+/// opaque on purpose: [`Store::transaction`](super::Store::transaction) turns it into the right
+/// [`StoreError`] or retries.
+#[derive(Debug)]
+pub struct TxFail(pub(crate) FailKind);
+
+#[derive(Debug)]
+pub(crate) enum FailKind {
+    Conflict,
+    Storage(sled::Error),
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    Encode {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+}
+
+impl TxFail {
+    pub(crate) fn corrupt(tree: &'static str, key: String, reason: String) -> Self {
+        TxFail(FailKind::Corrupt { tree, key, reason })
+    }
+    pub(crate) fn encode(tree: &'static str, key: String, reason: String) -> Self {
+        TxFail(FailKind::Encode { tree, key, reason })
+    }
+}
+
+impl fmt::Display for TxFail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            FailKind::Conflict => f.write_str("transaction conflict"),
+            FailKind::Storage(e) => write!(f, "storage error in transaction: {e}"),
+            FailKind::Corrupt { tree, key, reason } => {
+                write!(f, "corrupt record in tree `{tree}` at key {key}: {reason}")
+            }
+            FailKind::Encode { tree, key, reason } => {
+                write!(
+                    f,
+                    "cannot encode record for tree `{tree}` at key {key}: {reason}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TxFail {}
+
+impl From<UnabortableTransactionError> for TxFail {
+    fn from(e: UnabortableTransactionError) -> Self {
+        match e {
+            UnabortableTransactionError::Conflict => TxFail(FailKind::Conflict),
+            UnabortableTransactionError::Storage(e) => TxFail(FailKind::Storage(e)),
+        }
+    }
+}
+
+impl From<sled::Error> for TxFail {
+    fn from(e: sled::Error) -> Self {
+        TxFail(FailKind::Storage(e))
+    }
+}
+
+/// What a transaction closure returns on failure.
+///
+/// Return `TxError::Abort(e)` (or [`abort`]`(e)`) to roll back and hand your domain error `e` to
+/// the caller of [`Store::transaction`](super::Store::transaction). `Conflict` wraps the store's
+/// own failures ([`TxFail`]); it is produced by `?` on a [`Tx`] method, never built by hand.
+#[derive(Debug)]
+pub enum TxError<E> {
+    /// Roll back and return `Ok(Err(e))` from `Store::transaction`.
+    Abort(E),
+    /// A store-side failure: retried when it is a conflict, otherwise returned as a
+    /// [`StoreError`] from `Store::transaction`.
+    Conflict(TxFail),
+}
+
+impl<E> From<TxFail> for TxError<E> {
+    fn from(f: TxFail) -> Self {
+        TxError::Conflict(f)
+    }
+}
+
+/// Rolls back the transaction and returns `e` to the caller: `return abort(MyError::Paid);`.
+pub fn abort<T, E>(e: E) -> Result<T, TxError<E>> {
+    Err(TxError::Abort(e))
+}
+
+/// How a sled transaction ended when it did not commit.
+pub(crate) enum Halt<E> {
+    /// The caller's domain error.
+    User(E),
+    /// A store error to surface as is (corrupt record, encode failure).
+    Store(StoreError),
+}
+
+/// Converts a closure error into what sled's transaction loop expects.
+pub(crate) fn to_sled<E>(
+    e: TxError<E>,
+) -> sled::transaction::ConflictableTransactionError<Halt<E>> {
+    use sled::transaction::ConflictableTransactionError as C;
+    match e {
+        TxError::Abort(e) => C::Abort(Halt::User(e)),
+        TxError::Conflict(TxFail(kind)) => match kind {
+            FailKind::Conflict => C::Conflict,
+            FailKind::Storage(e) => C::Storage(e),
+            FailKind::Corrupt { tree, key, reason } => {
+                C::Abort(Halt::Store(StoreError::Corrupt { tree, key, reason }))
+            }
+            FailKind::Encode { tree, key, reason } => {
+                C::Abort(Halt::Store(StoreError::Encode { tree, key, reason }))
+            }
+        },
+    }
+}
+
+/// A transaction over all of the store's record trees; see
+/// [`Store::transaction`](super::Store::transaction).
+///
+/// Reads see the transaction's own writes. Nothing is written unless the closure returns `Ok`.
+/// The closure may run more than once (on conflict), so it must not have side effects outside
+/// `Tx`.
+pub struct Tx<'a> {
+    pub(crate) clients: TxTree<'a, ClientId, Client>,
+    pub(crate) invoices: TxTree<'a, InvoiceId, Invoice>,
+    pub(crate) reminders: TxTree<'a, ReminderId, Reminder>,
+    pub(crate) due: TxTree<'a, DueKey, ()>,
+    pub(crate) inflight: TxTree<'a, ReminderId, ()>,
+    pub(crate) log: TxTree<'a, LogKey, Attempt>,
+    pub(crate) log_by_time: TxTree<'a, TimeKey, LogKey>,
+    pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
+}
+
+/// The sled views a [`Tx`] is built from, in the order of
+/// `Store::transaction`.
+pub(crate) type TxViews = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+impl Tx<'_> {
+    /// The client `id`, if stored.
+    pub fn client(&self, id: &ClientId) -> Result<Option<Client>, TxFail> {
+        self.clients.get(id)
+    }
+
+    /// Writes a client (insert or replace).
+    pub fn put_client(&self, c: &Client) -> Result<(), TxFail> {
+        self.clients.insert(&c.id, c)
+    }
+
+    /// The invoice `id`, if stored.
+    pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail> {
+        self.invoices.get(id)
+    }
+
+    /// Writes an invoice (insert or replace).
+    pub fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
+        self.invoices.insert(&i.id, i)
+    }
+
+    /// The reminder `id`, if stored.
+    pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, TxFail> {
+        self.reminders.get(id)
+    }
+
+    /// Writes a reminder record only; the due index is not touched.
+    pub fn put_reminder(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.reminders.insert(&r.id, r)
+    }
+
+    /// Writes a reminder and adds its due-index entry at `r.fire_at` (microsecond precision).
+    ///
+    /// When moving a scheduled reminder to a new time, call [`Tx::unschedule`] with the old
+    /// record first; an entry left at the old time is treated as stale by
+    /// [`Store::claim_due`](super::Store::claim_due) and dropped.
+    pub fn schedule(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.reminders.insert(&r.id, r)?;
+        self.due.insert(
+            &DueKey {
+                at: r.fire_at,
+                id: r.id,
+            },
+            &(),
+        )
+    }
+
+    /// Removes the due-index entry at `r.fire_at`; the reminder record is left as it is.
+    pub fn unschedule(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.due
+            .remove(&DueKey {
+                at: r.fire_at,
+                id: r.id,
+            })
+            .map(|_| ())
+    }
+
+    /// Writes a reminder that is done with (sent, failed, rescheduled...) and removes it from the
+    /// in-flight set.
+    pub fn finish(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.reminders.insert(&r.id, r)?;
+        self.inflight.remove(&r.id).map(|_| ())
+    }
+
+    /// Appends `a` to its invoice's timeline and to the time-ordered index used by
+    /// [`Store::log_range`](super::Store::log_range).
+    pub fn log(&self, a: &Attempt) -> Result<(), TxFail> {
+        let seq = self.log.generate_id()?;
+        let key = LogKey {
+            invoice: a.invoice_id.clone(),
+            seq,
+        };
+        self.log.insert(&key, a)?;
+        self.log_by_time.insert(&TimeKey { at: a.at, seq }, &key)
+    }
+
+    /// Whether webhook delivery `id` was already processed (and not yet pruned).
+    pub fn webhook_seen(&self, id: &str) -> Result<bool, TxFail> {
+        self.webhooks.contains(&WebhookKey(id.to_owned()))
+    }
+
+    /// Records that webhook delivery `id` was processed at `at`.
+    pub fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail> {
+        self.webhooks.insert(&WebhookKey(id.to_owned()), &at)
+    }
+
+    /// Removes the due entry `key`; false if it was already gone.
+    pub(crate) fn take_due(&self, key: &DueKey) -> Result<bool, TxFail> {
+        self.due.remove(key)
+    }
+
+    /// Adds `id` to the in-flight set.
+    pub(crate) fn add_inflight(&self, id: &ReminderId) -> Result<(), TxFail> {
+        self.inflight.insert(id, &())
+    }
+}
