@@ -1,0 +1,245 @@
+//! Shared helpers for integration tests: the real `plazo` binary on a free port with a temporary
+//! data directory, a real SMTP server on loopback, and a signed-request helper.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailin_embedded::response::{self, Response};
+use mailin_embedded::{Handler, Server};
+
+/// Repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One message received by the SMTP server.
+#[derive(Debug, Clone, Default)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Clone, Default)]
+struct Capture {
+    current: Mail,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl Handler for Capture {
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Mail { from: from.to_owned(), to: to.to_vec(), data: String::new() };
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.data.push_str(&String::from_utf8_lossy(buf));
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        self.mails.lock().unwrap().push(std::mem::take(&mut self.current));
+        response::OK
+    }
+}
+
+/// A real SMTP server (mailin) on loopback, capturing every message it accepts.
+pub struct SmtpServer {
+    pub addr: SocketAddr,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let capture = Capture::default();
+        let mails = capture.mails.clone();
+        let mut server = Server::new(capture);
+        server.with_name("mx.test").with_num_threads(4).with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { addr, mails }
+    }
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
+        let end = Instant::now() + timeout;
+        loop {
+            let m = self.mails();
+            if m.len() >= n || Instant::now() > end {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The real daemon, as a child process.
+pub struct Daemon {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+pub const TOKEN: &str = "test-token-0123456789";
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+impl Daemon {
+    /// Writes `config_text` to `dir/plazo.toml` and starts `plazo serve` on it; waits for /readyz.
+    pub fn start(dir: &Path, config_text: &str, port: u16) -> Daemon {
+        let config = dir.join("plazo.toml");
+        std::fs::write(&config, config_text).unwrap();
+        Self::start_existing(dir, port)
+    }
+
+    /// Starts `plazo serve` on an existing `dir/plazo.toml`.
+    pub fn start_existing(dir: &Path, port: u16) -> Daemon {
+        let config = dir.join("plazo.toml");
+        let log = dir.join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_plazo"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir)
+            .env("PLAZO_API_TOKEN", TOKEN)
+            .env("PLAZO_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, base: format!("http://127.0.0.1:{port}"), token: TOKEN.into(), config, log };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&self) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if let Ok(r) = reqwest::blocking_get(&format!("{}/readyz", self.base)) {
+                if r == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("daemon not ready; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn terminate(mut self) -> Option<i32> {
+        unsafe_kill(self.child.id(), "TERM");
+        let status = self.child.wait().unwrap();
+        status.code()
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Tiny blocking HTTP helpers built on reqwest's async client inside a private runtime.
+pub mod reqwest {
+    use std::sync::OnceLock;
+
+    fn rt() -> &'static tokio::runtime::Runtime {
+        static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    }
+
+    fn client() -> &'static ::reqwest::Client {
+        static C: OnceLock<::reqwest::Client> = OnceLock::new();
+        C.get_or_init(::reqwest::Client::new)
+    }
+
+    /// GET without auth; returns the status.
+    pub fn blocking_get(url: &str) -> Result<u16, ::reqwest::Error> {
+        rt().block_on(async { Ok(client().get(url).send().await?.status().as_u16()) })
+    }
+
+    /// A request with a JSON (or raw) body and headers; returns (status, body as JSON or string).
+    pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, serde_json::Value) {
+        rt().block_on(async {
+            let m = ::reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = client().request(m, url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b.to_owned());
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            (status, value)
+        })
+    }
+
+    /// Runs a future on the helper runtime.
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        rt().block_on(f)
+    }
+}
+
+impl Daemon {
+    /// Authenticated API call.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token);
+        reqwest::call(method, &format!("{}{}", self.base, path), &[("authorization", &auth)], body)
+    }
+
+    /// POSTs a Standard Webhooks payment event signed with [`WEBHOOK_SECRET`].
+    pub fn payment_webhook(&self, id: &str, body: &str) -> (u16, serde_json::Value) {
+        let secret = plazo::inbound::standard_webhooks::WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
+        let ts = jiff::Timestamp::now().as_second();
+        let sig = plazo::inbound::standard_webhooks::sign(&secret, id, ts, body.as_bytes());
+        let ts = ts.to_string();
+        reqwest::call(
+            "POST",
+            &format!("{}/webhooks/payments", self.base),
+            &[("webhook-id", id), ("webhook-timestamp", &ts), ("webhook-signature", &sig)],
+            Some(body),
+        )
+    }
+}
+
+/// Writes a file, creating parent directories.
+pub fn write(path: &Path, text: &str) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}

@@ -1,0 +1,203 @@
+//! End to end: the real daemon, a real SMTP server on loopback, a reminder that falls due in a
+//! second or two, a signed payment webhook that stops the chase, and a restart that keeps state.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, SmtpServer, free_port, repo, write};
+use serde_json::json;
+
+fn policy(templates: &std::path::Path) -> String {
+    format!(
+        r#"
+templates_dir = "{templates}"
+default_segment = "standard"
+
+[defaults]
+timezone = "America/Bogota"
+locale = "es"
+currency = "COP"
+send_at = "09:00"
+window = {{ days = "daily", from = "00:00", to = "23:59" }}
+
+[company]
+name = "Ferretería El Tornillo"
+email = "cartera@tornillo.example.co"
+
+[segments.standard]
+cadence = "fast"
+
+[[cadences.fast.steps]]
+name = "due_today"
+offset = "0d"
+channels = ["email"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.fast.steps]]
+name = "firm_overdue"
+offset = "+1h"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+"#,
+        templates = templates.display()
+    )
+}
+
+fn config(port: u16, smtp: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:{port}"
+data_dir = "data"
+policy = "policy.toml"
+
+[dispatch]
+backoff_base_secs = 1
+
+[routes]
+email = "smtp"
+
+[channels.smtp]
+type = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+from = "Cartera Tornillo <cartera@tornillo.example.co>"
+"#,
+        smtp_port = smtp.port()
+    )
+}
+
+#[test]
+fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_keeps_state() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("policy.toml"), &policy(&repo().join("config/templates")));
+    let port = free_port();
+    let daemon = Daemon::start(dir.path(), &config(port, smtp.addr), port);
+
+    let (st, body) = daemon.api(
+        "PUT",
+        "/v1/clients/cli-1",
+        Some(&json!({"name": "María Pérez", "email": "maria@cliente.example.co", "locale": "es-CO",
+                      "timezone": "America/Bogota", "country": "CO"}).to_string()),
+    );
+    assert_eq!(st, 201, "{body}");
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
+    let (st, body) = daemon.api(
+        "PUT",
+        "/v1/invoices/inv-1",
+        Some(&json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP", "amount": "1250000",
+                      "due_at": due.to_string(), "payment_url": "https://pagos.example.co/FV-1001"}).to_string()),
+    );
+    assert_eq!(st, 201, "{body}");
+    assert!(body["next_reminder_at"].is_string(), "{body}");
+    // A second invoice due far in the future: its schedule must survive the restart.
+    let (st, _) = daemon.api(
+        "PUT",
+        "/v1/invoices/inv-2",
+        Some(&json!({"client_id": "cli-1", "number": "FV-1002", "currency": "COP", "amount": "99000",
+                      "due_at": "2099-01-15"}).to_string()),
+    );
+    assert_eq!(st, 201);
+
+    let mails = smtp.wait_for(1, Duration::from_secs(15));
+    assert_eq!(mails.len(), 1, "no email arrived; daemon log:\n{}", daemon.log_text());
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["maria@cliente.example.co".to_string()]);
+    assert!(mail.from.contains("cartera@tornillo.example.co"));
+    let data = &mail.data;
+    assert!(data.contains("Subject: "), "{data}");
+    assert!(data.contains("multipart/alternative"), "{data}");
+    assert!(data.contains("Message-ID: <"), "{data}");
+    let decoded = decode_mail_text(data);
+    assert!(decoded.contains("María"), "personalised greeting missing:\n{decoded}");
+    assert!(decoded.contains("FV-1001"), "invoice number missing:\n{decoded}");
+    assert!(decoded.contains("$ 1.250.000"), "amount formatted for es-CO missing:\n{decoded}");
+    assert!(decoded.contains("https://pagos.example.co/FV-1001"), "payment link missing:\n{decoded}");
+
+    // The timeline records the send with the provider's message id; the next step is planned.
+    let (_, inv) = daemon.api("GET", "/v1/invoices/inv-1", None);
+    let sent: Vec<_> = inv["timeline"].as_array().unwrap().iter().filter(|l| l["outcome"] == "sent").collect();
+    assert_eq!(sent.len(), 1, "{inv}");
+    assert_eq!(sent[0]["channel"], "email");
+    assert_eq!(sent[0]["recipient"], "maria@cliente.example.co");
+    assert!(sent[0]["provider_message_id"].as_str().unwrap().contains("@tornillo.example.co"));
+    assert_eq!(inv["next_reminder"]["step_name"], "firm_overdue", "{inv}");
+
+    // A signed invoice.paid webhook closes the invoice and cancels the rest.
+    let event = json!({"type": "invoice.paid", "timestamp": jiff::Timestamp::now().to_string(),
+                       "data": {"invoice_id": "inv-1", "currency": "COP", "reference": "PSE-778"}})
+    .to_string();
+    let (st, body) = daemon.payment_webhook("msg_paid_1", &event);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["result"], "applied");
+    assert_eq!(body["status"], "paid");
+    // The same delivery again is acknowledged and applied once.
+    let (st, body) = daemon.payment_webhook("msg_paid_1", &event);
+    assert_eq!(st, 200);
+    assert_eq!(body["result"], "duplicate");
+    // A tampered one is refused and changes nothing.
+    let (st, body) = common::reqwest::call(
+        "POST",
+        &format!("{}/webhooks/payments", daemon.base),
+        &[("webhook-id", "msg_x"), ("webhook-timestamp", &jiff::Timestamp::now().as_second().to_string()),
+          ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=")],
+        Some(&event),
+    );
+    assert_eq!(st, 401, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature");
+
+    let (_, inv) = daemon.api("GET", "/v1/invoices/inv-1", None);
+    assert_eq!(inv["invoice"]["status"], "paid");
+    assert_eq!(inv["invoice"]["balance"], "0");
+    assert!(inv["next_reminder"].is_null(), "{inv}");
+    assert!(inv["timeline"].as_array().unwrap().iter().any(|l| l["outcome"] == "cancelled"), "{inv}");
+    let timeline_before = inv["timeline"].clone();
+    let (_, inv2_before) = daemon.api("GET", "/v1/invoices/inv-2", None);
+    assert!(inv2_before["next_reminder"]["fire_at"].is_string());
+
+    // Clean restart: SIGTERM exits 0, and everything is still there.
+    assert_eq!(daemon.terminate(), Some(0));
+    let daemon = Daemon::start_existing(dir.path(), port);
+    let (_, inv) = daemon.api("GET", "/v1/invoices/inv-1", None);
+    assert_eq!(inv["timeline"], timeline_before);
+    assert_eq!(inv["invoice"]["status"], "paid");
+    let (_, inv2_after) = daemon.api("GET", "/v1/invoices/inv-2", None);
+    assert_eq!(inv2_after["next_reminder"], inv2_before["next_reminder"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.mails().len(), 1, "nothing more may be sent after payment");
+}
+
+/// Decodes quoted-printable and base64 text parts enough to search them.
+fn decode_mail_text(raw: &str) -> String {
+    let mut out = String::new();
+    let unfolded = raw.replace("=\r\n", "").replace("=\n", "");
+    // quoted-printable
+    let bytes = unfolded.as_bytes();
+    let mut i = 0;
+    let mut buf = Vec::new();
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&unfolded[i + 1..i + 3], 16) {
+                buf.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        buf.push(bytes[i]);
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&buf));
+    // base64 parts
+    use base64::Engine;
+    for block in raw.split("\r\n\r\n").skip(1) {
+        let candidate: String = block.lines().take_while(|l| !l.starts_with("--")).collect();
+        if let Ok(d) = base64::engine::general_purpose::STANDARD.decode(candidate.trim()) {
+            out.push_str(&String::from_utf8_lossy(&d));
+        }
+    }
+    out
+}
