@@ -7,9 +7,11 @@
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types.
 //! - [`channels`]: the [`channels::Channel`] trait and one module per adapter.
 //! - [`store`]: sled trees, key codecs, transactions, due index, group commit.
+//! - [`inbound`]: signature verification for webhooks pushed to us (Standard Webhooks).
 
 pub mod channels;
 pub mod clock;
 pub mod domain;
+pub mod inbound;
 pub mod policy;
 pub mod store;
