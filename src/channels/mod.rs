@@ -1,5 +1,17 @@
 //! Channel adapters behind one trait: [`Channel`]. The dispatcher only sees the trait and the
 //! [`ChannelError`] predicates; each adapter lives in its own module and is built from config.
+//!
+//! - [`config`]: [`ChannelConfig`] (the `type = "..."` tables) and [`ChannelConfig::build`].
+//! - [`outbox`]: writes messages to files (`.eml` for email, `.json` otherwise).
+//! - [`email`]: SMTP via lettre, and [`email::build_message`], the one RFC 5322 builder.
+//! - [`webhook`]: signed JSON POSTs (Standard Webhooks).
+
+pub mod config;
+pub mod email;
+pub mod outbox;
+pub mod webhook;
+
+pub use config::{BuildContext, ChannelBuildError, ChannelConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,11 +84,16 @@ pub enum ChannelError {
 impl ChannelError {
     /// A transient error without a provider-specified delay.
     pub fn transient(message: impl Into<String>) -> Self {
-        ChannelError::Transient { message: message.into(), retry_after: None }
+        ChannelError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
     }
     /// A permanent error.
     pub fn permanent(message: impl Into<String>) -> Self {
-        ChannelError::Permanent { message: message.into() }
+        ChannelError::Permanent {
+            message: message.into(),
+        }
     }
     /// True if retrying later may succeed.
     pub fn is_transient(&self) -> bool {
