@@ -537,3 +537,217 @@ impl Channel for EmailChannel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, TcpListener};
+    use std::sync::{Arc, Mutex};
+
+    use mailin_embedded::response::{INTERNAL_ERROR, NO_MAILBOX, OK};
+    use mailin_embedded::{Handler, Response, Server, SslConfig};
+
+    use super::*;
+    use crate::channels::config::ChannelConfig;
+    use crate::channels::testutil::{ctx, decode_2047, email, header};
+
+    #[derive(Debug, Clone, Default)]
+    struct Mail {
+        from: String,
+        to: Vec<String>,
+        data: Vec<u8>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Capture {
+        mails: Arc<Mutex<Vec<Mail>>>,
+        helos: Arc<Mutex<u32>>,
+        current: Mail,
+    }
+
+    impl Handler for Capture {
+        fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+            *self.helos.lock().unwrap() += 1;
+            OK
+        }
+        fn rcpt(&mut self, to: &str) -> Response {
+            if to.starts_with("reject@") {
+                NO_MAILBOX
+            } else if to.starts_with("busy@") {
+                INTERNAL_ERROR
+            } else {
+                OK
+            }
+        }
+        fn data_start(&mut self, _d: &str, from: &str, _8bit: bool, to: &[String]) -> Response {
+            self.current = Mail {
+                from: from.to_owned(),
+                to: to.to_vec(),
+                data: Vec::new(),
+            };
+            OK
+        }
+        fn data(&mut self, buf: &[u8]) -> io::Result<()> {
+            self.current.data.extend_from_slice(buf);
+            Ok(())
+        }
+        fn data_end(&mut self) -> Response {
+            self.mails
+                .lock()
+                .unwrap()
+                .push(std::mem::take(&mut self.current));
+            OK
+        }
+    }
+
+    /// Starts a real SMTP server on a free loopback port.
+    fn smtp_server() -> (u16, Capture) {
+        let capture = Capture::default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut server = Server::new(capture.clone());
+        server
+            .with_name("mx.test")
+            .with_ssl(SslConfig::None)
+            .unwrap()
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        (port, capture)
+    }
+
+    fn channel(port: u16) -> crate::channels::SharedChannel {
+        let toml = format!(
+            "type = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\n\
+             from = \"Cartera <cartera@example.co>\"\nreply_to = \"cobros@example.co\"\n\
+             unsubscribe_mailto = \"baja@example.co\"\nhello_name = \"plazo.test\"\ntimeout = \"5s\"\n"
+        );
+        let cfg: ChannelConfig = toml::from_str(&toml).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        cfg.build("mail", &ctx(dir.path(), &[])).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_a_well_formed_reminder_over_real_smtp() {
+        let (port, cap) = smtp_server();
+        let ch = channel(port);
+        assert_eq!((ch.name(), ch.adapter()), ("mail", "smtp"));
+        let msg = email("ana@cliente.example", 1);
+        let receipt = ch.send(&msg).await.unwrap();
+        let expected_id = format!("<{}@example.co>", msg.reminder_id);
+        assert_eq!(receipt.provider_message_id.as_deref(), Some(expected_id.as_str()));
+
+        let mails = cap.mails.lock().unwrap().clone();
+        assert_eq!(mails.len(), 1);
+        let m = &mails[0];
+        assert_eq!(m.from, "cartera@example.co");
+        assert_eq!(m.to, vec!["ana@cliente.example".to_owned()]);
+        let raw = String::from_utf8(m.data.clone()).unwrap();
+        assert!(raw.is_ascii(), "message must be 7-bit clean");
+        assert_eq!(
+            decode_2047(&header(&raw, "Subject").unwrap()),
+            "Recordatorio: factura vencida — ¿ya pagó?"
+        );
+        assert_eq!(header(&raw, "Message-ID").unwrap(), expected_id);
+        assert_eq!(header(&raw, "From").unwrap(), "Cartera <cartera@example.co>");
+        assert_eq!(header(&raw, "Reply-To").unwrap(), "cobros@example.co");
+        assert!(decode_2047(&header(&raw, "To").unwrap()).contains("<ana@cliente.example>"));
+        assert!(header(&raw, "Date").is_some());
+        assert_eq!(
+            header(&raw, "List-Unsubscribe").unwrap(),
+            "<https://pay.example.co/u/tok_Zx81>, <mailto:baja@example.co?subject=unsubscribe>"
+        );
+        assert_eq!(
+            header(&raw, "List-Unsubscribe-Post").unwrap(),
+            "List-Unsubscribe=One-Click"
+        );
+        let ct = header(&raw, "Content-Type").unwrap();
+        assert!(ct.starts_with("multipart/alternative;"), "{ct}");
+        let plain = raw.find("Content-Type: text/plain; charset=utf-8").unwrap();
+        let html = raw.find("Content-Type: text/html; charset=utf-8").unwrap();
+        assert!(plain < html, "text/plain must come before text/html");
+        assert!(raw.contains("la factura INV-2024-001 vence hoy."));
+
+        // A second message reuses the pooled connection; the Message-ID follows the reminder.
+        let msg2 = email("ana@cliente.example", 2);
+        let r2 = ch.send(&msg2).await.unwrap();
+        assert_ne!(r2, receipt);
+        assert_eq!(ch.send(&msg).await.unwrap(), receipt, "a retry carries the same id");
+        assert_eq!(cap.mails.lock().unwrap().len(), 3);
+        assert_eq!(*cap.helos.lock().unwrap(), 1, "one connection for three messages");
+    }
+
+    #[tokio::test]
+    async fn smtp_replies_are_classified() {
+        let (port, cap) = smtp_server();
+        let ch = channel(port);
+        let err = ch.send(&email("reject@cliente.example", 1)).await.unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("550"), "{err}");
+        let err = ch.send(&email("busy@cliente.example", 1)).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.to_string().contains("451"), "{err}");
+        // The aborted connections are not reused: the next message still goes out.
+        ch.send(&email("ana@cliente.example", 1)).await.unwrap();
+        assert_eq!(cap.mails.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_transient_and_bad_address_permanent() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let ch = channel(port);
+        let err = ch.send(&email("ana@cliente.example", 1)).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.to_string().contains("connection failed"), "{err}");
+        let err = ch.send(&email("not an address", 1)).await.unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("invalid recipient"), "{err}");
+    }
+
+    fn settings() -> MessageSettings {
+        MessageSettings::new("Cartera <cartera@example.co>", None, None, None).unwrap()
+    }
+
+    #[test]
+    fn text_only_message_has_no_multipart_and_no_unsubscribe_without_url() {
+        let mut msg = email("ana@cliente.example", 1);
+        msg.html = None;
+        msg.unsubscribe_url = None;
+        let raw = String::from_utf8(build_message(&settings(), &msg).unwrap().formatted()).unwrap();
+        assert_eq!(
+            header(&raw, "Content-Type").unwrap(),
+            "text/plain; charset=utf-8"
+        );
+        assert!(header(&raw, "List-Unsubscribe").is_none());
+        assert!(header(&raw, "List-Unsubscribe-Post").is_none());
+        assert!(header(&raw, "Reply-To").is_none());
+    }
+
+    #[test]
+    fn message_settings_and_bad_inputs() {
+        let s = MessageSettings::new("a@mail.example.co", None, Some("ids.example.co"), None)
+            .unwrap();
+        assert_eq!(s.message_id_domain, "ids.example.co");
+        assert_eq!(settings().message_id_domain, "example.co");
+        assert_eq!(MessageSettings::new("nope", None, None, None).unwrap_err().0, "from");
+        assert_eq!(
+            MessageSettings::new("a@b.co", Some("x"), None, None).unwrap_err().0,
+            "reply_to"
+        );
+        assert_eq!(
+            MessageSettings::new("a@b.co", None, Some("bad domain>"), None)
+                .unwrap_err()
+                .0,
+            "message_id_domain"
+        );
+        let mut msg = email("ana@cliente.example", 1);
+        msg.unsubscribe_url = Some("https://x.example/u\r\nBcc: evil@x".to_owned());
+        assert!(build_message(&settings(), &msg).unwrap_err().is_permanent());
+        let mut msg = email("ana@cliente.example", 1);
+        msg.subject = None;
+        assert!(build_message(&settings(), &msg).unwrap_err().is_permanent());
+    }
+}

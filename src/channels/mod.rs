@@ -11,6 +11,9 @@ pub mod email;
 pub mod outbox;
 pub mod webhook;
 
+#[cfg(test)]
+mod testutil;
+
 pub use config::{BuildContext, ChannelBuildError, ChannelConfig};
 
 use std::sync::Arc;
