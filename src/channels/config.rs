@@ -165,8 +165,11 @@ pub struct BuildContext {
     /// The daemon's data directory; relative paths in channel configs are resolved against it.
     pub data_dir: PathBuf,
     /// Reads an environment variable (injected so tests need not touch the process env).
-    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
 }
+
+/// Reads an environment variable by name (`None` when unset).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl BuildContext {
     /// A context reading the real process environment.

@@ -635,7 +635,10 @@ mod tests {
         let msg = email("ana@cliente.example", 1);
         let receipt = ch.send(&msg).await.unwrap();
         let expected_id = format!("<{}@example.co>", msg.reminder_id);
-        assert_eq!(receipt.provider_message_id.as_deref(), Some(expected_id.as_str()));
+        assert_eq!(
+            receipt.provider_message_id.as_deref(),
+            Some(expected_id.as_str())
+        );
 
         let mails = cap.mails.lock().unwrap().clone();
         assert_eq!(mails.len(), 1);
@@ -649,7 +652,10 @@ mod tests {
             "Recordatorio: factura vencida — ¿ya pagó?"
         );
         assert_eq!(header(&raw, "Message-ID").unwrap(), expected_id);
-        assert_eq!(header(&raw, "From").unwrap(), "Cartera <cartera@example.co>");
+        assert_eq!(
+            header(&raw, "From").unwrap(),
+            "Cartera <cartera@example.co>"
+        );
         assert_eq!(header(&raw, "Reply-To").unwrap(), "cobros@example.co");
         assert!(decode_2047(&header(&raw, "To").unwrap()).contains("<ana@cliente.example>"));
         assert!(header(&raw, "Date").is_some());
@@ -672,19 +678,33 @@ mod tests {
         let msg2 = email("ana@cliente.example", 2);
         let r2 = ch.send(&msg2).await.unwrap();
         assert_ne!(r2, receipt);
-        assert_eq!(ch.send(&msg).await.unwrap(), receipt, "a retry carries the same id");
+        assert_eq!(
+            ch.send(&msg).await.unwrap(),
+            receipt,
+            "a retry carries the same id"
+        );
         assert_eq!(cap.mails.lock().unwrap().len(), 3);
-        assert_eq!(*cap.helos.lock().unwrap(), 1, "one connection for three messages");
+        assert_eq!(
+            *cap.helos.lock().unwrap(),
+            1,
+            "one connection for three messages"
+        );
     }
 
     #[tokio::test]
     async fn smtp_replies_are_classified() {
         let (port, cap) = smtp_server();
         let ch = channel(port);
-        let err = ch.send(&email("reject@cliente.example", 1)).await.unwrap_err();
+        let err = ch
+            .send(&email("reject@cliente.example", 1))
+            .await
+            .unwrap_err();
         assert!(err.is_permanent(), "{err}");
         assert!(err.to_string().contains("550"), "{err}");
-        let err = ch.send(&email("busy@cliente.example", 1)).await.unwrap_err();
+        let err = ch
+            .send(&email("busy@cliente.example", 1))
+            .await
+            .unwrap_err();
         assert!(err.is_transient(), "{err}");
         assert!(err.to_string().contains("451"), "{err}");
         // The aborted connections are not reused: the next message still goes out.
@@ -728,13 +748,20 @@ mod tests {
 
     #[test]
     fn message_settings_and_bad_inputs() {
-        let s = MessageSettings::new("a@mail.example.co", None, Some("ids.example.co"), None)
-            .unwrap();
+        let s =
+            MessageSettings::new("a@mail.example.co", None, Some("ids.example.co"), None).unwrap();
         assert_eq!(s.message_id_domain, "ids.example.co");
         assert_eq!(settings().message_id_domain, "example.co");
-        assert_eq!(MessageSettings::new("nope", None, None, None).unwrap_err().0, "from");
         assert_eq!(
-            MessageSettings::new("a@b.co", Some("x"), None, None).unwrap_err().0,
+            MessageSettings::new("nope", None, None, None)
+                .unwrap_err()
+                .0,
+            "from"
+        );
+        assert_eq!(
+            MessageSettings::new("a@b.co", Some("x"), None, None)
+                .unwrap_err()
+                .0,
             "reply_to"
         );
         assert_eq!(

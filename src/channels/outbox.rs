@@ -136,3 +136,94 @@ impl Channel for OutboxChannel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::config::ChannelConfig;
+    use crate::channels::testutil::{ctx, email, header};
+
+    #[tokio::test]
+    async fn writes_eml_and_json_files_atomically() {
+        let data = tempfile::tempdir().unwrap();
+        let cfg: ChannelConfig =
+            toml::from_str("type = \"outbox\"\nfrom = \"Cartera <cartera@example.co>\"\n").unwrap();
+        let ch = cfg.build("dry-run", &ctx(data.path(), &[])).unwrap();
+        assert_eq!((ch.name(), ch.adapter()), ("dry-run", "outbox"));
+        let dir = data.path().join("outbox");
+
+        let msg = email("ana@cliente.example", 1);
+        let r = ch.send(&msg).await.unwrap();
+        let eml_name = format!("{}-email.eml", msg.reminder_id);
+        assert_eq!(r.provider_message_id.as_deref(), Some(eml_name.as_str()));
+        let raw = std::fs::read_to_string(dir.join(&eml_name)).unwrap();
+        assert!(
+            header(&raw, "Content-Type")
+                .unwrap()
+                .starts_with("multipart/alternative;")
+        );
+        let boundary = header(&raw, "Content-Type")
+            .unwrap()
+            .split("boundary=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"')
+            .to_owned();
+        let parts: Vec<&str> = raw.split(&format!("--{boundary}")).collect();
+        assert_eq!(parts.len(), 4, "preamble, text, html, epilogue");
+        assert!(parts[1].contains("Content-Type: text/plain; charset=utf-8"));
+        assert!(parts[2].contains("Content-Type: text/html; charset=utf-8"));
+        assert_eq!(parts[3].trim(), "--");
+        assert_eq!(
+            header(&raw, "Message-ID").unwrap(),
+            format!("<{}@example.co>", msg.reminder_id)
+        );
+        assert!(header(&raw, "List-Unsubscribe").is_some());
+
+        let mut sms = email("+573001234567", 2);
+        sms.kind = "sms".to_owned();
+        sms.subject = None;
+        sms.html = None;
+        let r = ch.send(&sms).await.unwrap();
+        let json_name = format!("{}-sms.json", sms.reminder_id);
+        assert_eq!(r.provider_message_id.as_deref(), Some(json_name.as_str()));
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(&json_name)).unwrap()).unwrap();
+        assert_eq!(v["reminder_id"], sms.reminder_id.to_string());
+        assert_eq!(v["to"], "+573001234567");
+        assert_eq!(v["kind"], "sms");
+        assert!(v.get("subject").is_none());
+
+        // A retry replaces the file; no temp files are left behind.
+        ch.send(&sms).await.unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut expected = vec![eml_name, json_name];
+        expected.sort();
+        assert_eq!(names, expected);
+    }
+
+    #[tokio::test]
+    async fn custom_dir_and_bad_email_is_permanent() {
+        let data = tempfile::tempdir().unwrap();
+        let abs = data.path().join("elsewhere/out");
+        let cfg = OutboxConfig {
+            dir: Some(abs.clone()),
+            ..OutboxConfig::default()
+        };
+        let ch = OutboxChannel::from_config("o", &cfg, &ctx(data.path(), &[])).unwrap();
+        assert_eq!(ch.dir(), abs.as_path());
+        let err = ch.send(&email("nope", 1)).await.unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        let mut odd = email("+57300", 1);
+        odd.kind = "../x".to_owned();
+        let r = ch.send(&odd).await.unwrap();
+        assert_eq!(
+            r.provider_message_id.unwrap(),
+            format!("{}-___x.json", odd.reminder_id)
+        );
+    }
+}

@@ -235,3 +235,221 @@ impl Channel for WebhookChannel {
         Box::pin(self.post(msg))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap as AxHeaders, StatusCode as AxStatus};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+
+    use super::*;
+    use crate::channels::SharedChannel;
+    use crate::channels::config::ChannelConfig;
+    use crate::channels::testutil::{ctx, email};
+    use crate::inbound::standard_webhooks::{DEFAULT_TOLERANCE, HeaderLookup, verify};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[derive(Clone)]
+    struct Receiver {
+        secret: WebhookSecret,
+        seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    }
+
+    async fn hook(
+        State(r): State<Receiver>,
+        Path(mode): Path<String>,
+        headers: AxHeaders,
+        body: Bytes,
+    ) -> Response {
+        if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json") {
+            return (AxStatus::UNSUPPORTED_MEDIA_TYPE, "json please").into_response();
+        }
+        let lookup = HeaderLookup::from_headers(&headers);
+        if let Err(e) = verify(
+            &r.secret,
+            &lookup,
+            &body,
+            jiff::Timestamp::now(),
+            DEFAULT_TOLERANCE,
+        ) {
+            return (AxStatus::UNAUTHORIZED, e.to_string()).into_response();
+        }
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let id = lookup.id.unwrap_or_default().to_owned();
+        r.seen.lock().unwrap().push((id, json));
+        match mode.as_str() {
+            "ok" => AxStatus::NO_CONTENT.into_response(),
+            "json-id" => (AxStatus::OK, "{\"id\":\"crm-77\"}").into_response(),
+            "busy" => (AxStatus::SERVICE_UNAVAILABLE, [("retry-after", "42")]).into_response(),
+            "slow-down" => AxStatus::TOO_MANY_REQUESTS.into_response(),
+            "gone" => AxStatus::GONE.into_response(),
+            "moved" => (AxStatus::FOUND, [("location", "/hooks/ok")]).into_response(),
+            _ => AxStatus::BAD_REQUEST.into_response(),
+        }
+    }
+
+    /// Starts the receiver; returns its base URL and what it saw.
+    async fn receiver(secret: &str) -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let state = Receiver {
+            secret: WebhookSecret::parse(secret).unwrap(),
+            seen: seen.clone(),
+        };
+        let app = Router::new()
+            .route("/hooks/{mode}", post(hook))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn channel(url: &str, timeout: &str) -> SharedChannel {
+        let cfg: ChannelConfig = toml::from_str(&format!(
+            "type = \"webhook\"\nurl = \"{url}\"\nsecret_env = \"PLAZO_CRM_SECRET\"\ntimeout = \"{timeout}\"\n"
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        cfg.build("crm", &ctx(dir.path(), &[("PLAZO_CRM_SECRET", SECRET)]))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn delivers_signed_payload_with_stable_id() {
+        let (base, seen) = receiver(SECRET).await;
+        let ch = channel(&format!("{base}/hooks/ok"), "5s");
+        assert_eq!((ch.name(), ch.adapter()), ("crm", "webhook"));
+        let msg = email("c-42", 1);
+        let r1 = ch.send(&msg).await.unwrap();
+        let r2 = ch.send(&msg).await.unwrap();
+        let id = format!("msg_{}", msg.reminder_id);
+        assert_eq!(r1.provider_message_id.as_deref(), Some(id.as_str()));
+        assert_eq!(r1, r2);
+        let other = ch.send(&email("c-42", 2)).await.unwrap();
+        assert_ne!(other, r1);
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].0, id);
+        assert_eq!(seen[1].0, id, "webhook-id is stable across retries");
+        let body = &seen[0].1;
+        assert_eq!(body["type"], "reminder.send");
+        let ts: jiff::Timestamp = body["timestamp"].as_str().unwrap().parse().unwrap();
+        assert!((jiff::Timestamp::now() - ts).get_seconds().abs() < 60);
+        assert_eq!(body["data"]["reminder_id"], msg.reminder_id.to_string());
+        assert_eq!(body["data"]["invoice_id"], "INV-2024-001");
+        assert_eq!(body["data"]["subject"], msg.subject.clone().unwrap());
+    }
+
+    #[tokio::test]
+    async fn receipt_uses_response_id_when_given() {
+        let (base, _) = receiver(SECRET).await;
+        let ch = channel(&format!("{base}/hooks/json-id"), "5s");
+        let r = ch.send(&email("c-42", 1)).await.unwrap();
+        assert_eq!(r.provider_message_id.as_deref(), Some("crm-77"));
+    }
+
+    #[tokio::test]
+    async fn failures_are_classified() {
+        let (base, seen) = receiver(SECRET).await;
+        let msg = email("c-42", 1);
+
+        let err = channel(&format!("{base}/hooks/busy"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(42)));
+
+        let err = channel(&format!("{base}/hooks/slow-down"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(err.retry_after(), None);
+
+        let err = channel(&format!("{base}/hooks/gone"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("410"), "{err}");
+
+        let err = channel(&format!("{base}/hooks/moved"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("302"), "{err}");
+
+        let err = channel(&format!("{base}/hooks/other"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 5, "redirect was not followed");
+
+        // Wrong secret on the receiver side: 401 → permanent.
+        let (base2, _) = receiver("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").await;
+        let err = channel(&format!("{base2}/hooks/ok"), "5s")
+            .send(&msg)
+            .await
+            .unwrap_err();
+        assert!(
+            err.is_permanent() && err.to_string().contains("401"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connection_refused_and_timeout_are_transient() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = channel(&format!("http://127.0.0.1:{port}/hooks/ok"), "5s")
+            .send(&email("c-42", 1))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+
+        // A server that accepts but never answers.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let err = channel(&format!("http://{addr}/hooks/ok"), "300ms")
+            .send(&email("c-42", 1))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        let now: jiff::Timestamp = "2015-10-21T07:27:00Z".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(60)));
+        h.insert(RETRY_AFTER, "999999999".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(MAX_RETRY_AFTER));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, now), None);
+        let e = classify_status(StatusCode::REQUEST_TIMEOUT, &HeaderMap::new(), now);
+        assert!(e.is_transient());
+    }
+}
