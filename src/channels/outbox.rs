@@ -1,7 +1,7 @@
 //! The outbox: writes each message to a file instead of sending it.
 //!
 //! Email (`kind = "email"`) becomes `{reminder_id}-email.eml`, built by
-//! [`build_message`](super::email::build_message) exactly as the SMTP adapter would send it;
+//! [`build_message`] exactly as the SMTP adapter would send it;
 //! any other kind becomes `{reminder_id}-{kind}.json` (the [`Outbound`] as JSON). Files are
 //! written to a temporary name, synced, then renamed into place, so a reader never sees half a
 //! file, and a retry of the same reminder replaces the file instead of adding another.
