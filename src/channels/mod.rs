@@ -1,5 +1,20 @@
 //! Channel adapters behind one trait: [`Channel`]. The dispatcher only sees the trait and the
 //! [`ChannelError`] predicates; each adapter lives in its own module and is built from config.
+//!
+//! - [`config`]: [`ChannelConfig`] (the `type = "..."` tables) and [`ChannelConfig::build`].
+//! - [`outbox`]: writes messages to files (`.eml` for email, `.json` otherwise).
+//! - [`email`]: SMTP via lettre, and [`email::build_message`], the one RFC 5322 builder.
+//! - [`webhook`]: signed JSON POSTs (Standard Webhooks).
+
+pub mod config;
+pub mod email;
+pub mod outbox;
+pub mod webhook;
+
+#[cfg(test)]
+mod testutil;
+
+pub use config::{BuildContext, ChannelBuildError, ChannelConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
