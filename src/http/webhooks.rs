@@ -43,24 +43,13 @@ pub async fn payments(State(st): State<AppState>, headers: HeaderMap, body: Byte
             "payment webhooks are not configured: set the secret named in [payment_webhooks] (default env PLAZO_WEBHOOK_SECRET)",
         ));
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = st.clock.now();
-    let verified = standard_webhooks::verify(
-        &secret,
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-        &body,
-        now,
-        st.webhook_tolerance,
-    );
-    let webhook_id = match verified {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::warn!(error = %e, "rejected payment webhook");
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
-        }
-    };
+    let lookup = standard_webhooks::HeaderLookup::from_headers(&headers);
+    if let Err(e) = standard_webhooks::verify(&secret, &lookup, &body, now, st.webhook_tolerance) {
+        tracing::warn!(error = %e, "rejected payment webhook");
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
+    }
+    let webhook_id = lookup.id.unwrap_or_default().to_owned();
     let envelope: Envelope = parse_json(&body)?;
     if !matches!(envelope.kind.as_str(), "invoice.paid" | "payment.succeeded") {
         return Ok(Json(json!({ "result": "ignored", "reason": format!("event type {:?} is not handled", envelope.kind) })));
