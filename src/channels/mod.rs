@@ -72,11 +72,16 @@ pub enum ChannelError {
 impl ChannelError {
     /// A transient error without a provider-specified delay.
     pub fn transient(message: impl Into<String>) -> Self {
-        ChannelError::Transient { message: message.into(), retry_after: None }
+        ChannelError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
     }
     /// A permanent error.
     pub fn permanent(message: impl Into<String>) -> Self {
-        ChannelError::Permanent { message: message.into() }
+        ChannelError::Permanent {
+            message: message.into(),
+        }
     }
     /// True if retrying later may succeed.
     pub fn is_transient(&self) -> bool {

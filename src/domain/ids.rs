@@ -43,7 +43,11 @@ fn validate(kind: &'static str, s: &str) -> Result<(), IdError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
-        return Err(IdError::BadChar { kind, id: s.to_owned(), ch });
+        return Err(IdError::BadChar {
+            kind,
+            id: s.to_owned(),
+            ch,
+        });
     }
     Ok(())
 }
@@ -136,8 +140,14 @@ mod tests {
     fn ids_reject_bad_input() {
         assert!(ClientId::new("c-1").is_ok());
         assert_eq!(ClientId::new(""), Err(IdError::Empty { kind: "client" }));
-        assert!(matches!(InvoiceId::new("a/b"), Err(IdError::BadChar { ch: '/', .. })));
-        assert!(matches!(InvoiceId::new("x".repeat(129)), Err(IdError::TooLong { len: 129, .. })));
+        assert!(matches!(
+            InvoiceId::new("a/b"),
+            Err(IdError::BadChar { ch: '/', .. })
+        ));
+        assert!(matches!(
+            InvoiceId::new("x".repeat(129)),
+            Err(IdError::TooLong { len: 129, .. })
+        ));
         let err: Result<ClientId, _> = serde_json::from_str("\"a b\"");
         assert!(err.is_err());
     }
@@ -149,7 +159,10 @@ mod tests {
         assert_eq!(a, ReminderId::derive(&inv, 0, 1));
         assert_ne!(a, ReminderId::derive(&inv, 0, 2));
         assert_ne!(a, ReminderId::derive(&inv, 1, 1));
-        assert_ne!(a, ReminderId::derive(&InvoiceId::new("INV-2").unwrap(), 0, 1));
+        assert_ne!(
+            a,
+            ReminderId::derive(&InvoiceId::new("INV-2").unwrap(), 0, 1)
+        );
         assert_eq!(ReminderId::from_bytes(a.to_bytes()), a);
     }
 }

@@ -79,7 +79,10 @@ impl Currency {
             .find(|(c, _)| *c == upper)
             .map(|(c, minor)| {
                 let b = c.as_bytes();
-                Currency { code: [b[0], b[1], b[2]], minor_units: *minor }
+                Currency {
+                    code: [b[0], b[1], b[2]],
+                    minor_units: *minor,
+                }
             })
             .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
     }
@@ -94,7 +97,9 @@ impl Currency {
     }
     /// Every currency plazo knows.
     pub fn all() -> impl Iterator<Item = Currency> {
-        CURRENCIES.iter().filter_map(|(c, _)| Currency::parse(c).ok())
+        CURRENCIES
+            .iter()
+            .filter_map(|(c, _)| Currency::parse(c).ok())
     }
 }
 
@@ -146,11 +151,17 @@ impl Money {
                 max: currency.minor_units(),
             });
         }
-        Ok(Money { amount: normalized, currency })
+        Ok(Money {
+            amount: normalized,
+            currency,
+        })
     }
     /// Zero in `currency`.
     pub fn zero(currency: Currency) -> Self {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 }
 
@@ -168,7 +179,10 @@ mod tests {
     fn currencies_parse_and_reject() {
         assert_eq!(Currency::parse("cop").unwrap().code(), "COP");
         assert_eq!(Currency::parse("CLP").unwrap().minor_units(), 0);
-        assert_eq!(Currency::parse("XYZ"), Err(MoneyError::UnknownCurrency("XYZ".into())));
+        assert_eq!(
+            Currency::parse("XYZ"),
+            Err(MoneyError::UnknownCurrency("XYZ".into()))
+        );
     }
 
     #[test]
@@ -176,9 +190,18 @@ mod tests {
         let cop = Currency::parse("COP").unwrap();
         let m = Money::parse("1250000.50", cop).unwrap();
         assert_eq!(m.amount.to_string(), "1250000.5");
-        assert!(matches!(Money::parse("1.005", cop), Err(MoneyError::TooPrecise { .. })));
-        assert!(matches!(Money::parse("-1", cop), Err(MoneyError::Negative(_))));
-        assert!(matches!(Money::parse("abc", cop), Err(MoneyError::NotDecimal(_))));
+        assert!(matches!(
+            Money::parse("1.005", cop),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            Money::parse("-1", cop),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            Money::parse("abc", cop),
+            Err(MoneyError::NotDecimal(_))
+        ));
         let clp = Currency::parse("CLP").unwrap();
         assert!(Money::parse("10.5", clp).is_err());
         assert!(Money::parse("10.00", clp).is_ok());

@@ -189,7 +189,10 @@ impl Invoice {
     pub fn is_chaseable(&self, now: Timestamp) -> bool {
         self.status == InvoiceStatus::Open
             && self.balance > Decimal::ZERO
-            && self.pause.as_ref().is_none_or(|p| p.until.is_some_and(|u| u <= now))
+            && self
+                .pause
+                .as_ref()
+                .is_none_or(|p| p.until.is_some_and(|u| u <= now))
     }
 }
 
@@ -302,10 +305,23 @@ mod tests {
 
     #[test]
     fn due_parses_dates_and_instants() {
-        assert_eq!(Due::parse("2026-03-15").unwrap(), Due::Date(jiff::civil::date(2026, 3, 15)));
-        assert!(matches!(Due::parse("2026-03-15T17:00:00Z").unwrap(), Due::Instant(_)));
-        assert!(matches!(Due::parse("2026-03-15T12:00:00-05:00").unwrap(), Due::Instant(_)));
-        assert!(Due::parse("15/03/2026").unwrap_err().contains("neither a date"));
+        assert_eq!(
+            Due::parse("2026-03-15").unwrap(),
+            Due::Date(jiff::civil::date(2026, 3, 15))
+        );
+        assert!(matches!(
+            Due::parse("2026-03-15T17:00:00Z").unwrap(),
+            Due::Instant(_)
+        ));
+        assert!(matches!(
+            Due::parse("2026-03-15T12:00:00-05:00").unwrap(),
+            Due::Instant(_)
+        ));
+        assert!(
+            Due::parse("15/03/2026")
+                .unwrap_err()
+                .contains("neither a date")
+        );
         let json = serde_json::to_string(&Due::parse("2026-03-15").unwrap()).unwrap();
         assert_eq!(json, "\"2026-03-15\"");
     }

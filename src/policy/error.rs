@@ -21,12 +21,20 @@ impl Location {
     /// A position at `byte` in `text` of `file`.
     pub(crate) fn at(file: PathBuf, text: &str, byte: usize) -> Location {
         let (line, column) = line_col(text, byte);
-        Location { file, line: Some(line), column: Some(column) }
+        Location {
+            file,
+            line: Some(line),
+            column: Some(column),
+        }
     }
 
     /// The file as a whole (for problems without one position, like a missing section).
     pub(crate) fn file(file: PathBuf) -> Location {
-        Location { file, line: None, column: None }
+        Location {
+            file,
+            line: None,
+            column: None,
+        }
     }
 }
 

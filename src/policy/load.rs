@@ -28,8 +28,10 @@ pub struct LoadedPolicy {
 
 /// Reads, parses and checks the policy file at `path`, and loads its templates.
 pub fn load_policy(path: &Path) -> Result<LoadedPolicy, PolicyError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| PolicyError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_policy(&text, path)
 }
 
@@ -39,6 +41,9 @@ pub fn parse_policy(text: &str, origin: &Path) -> Result<LoadedPolicy, PolicyErr
     let file: PolicyFile = toml::from_str(text).map_err(|e| syntax_error(&e, text, origin))?;
     Checker { origin, text }.check(file)
 }
+
+/// Keys that belong at the top of the file, before any table header.
+const TOP_LEVEL_KEYS: &[&str] = &["default_segment", "templates_dir"];
 
 /// Turns a TOML parse or shape error into a [`PolicyError::Syntax`].
 fn syntax_error(e: &toml::de::Error, text: &str, origin: &Path) -> PolicyError {
@@ -50,59 +55,75 @@ fn syntax_error(e: &toml::de::Error, text: &str, origin: &Path) -> PolicyError {
     let mut bare = e.clone();
     bare.set_input(None);
     let rendered = bare.to_string();
-    let mut path = rendered
+    let keys = rendered
         .lines()
         .find_map(|l| l.strip_prefix("in `").and_then(|l| l.strip_suffix('`')))
-        .map(dotted_path)
         .unwrap_or_default();
     // In an array of tables, say which element: count its headers before the error.
-    if let Some(start) = e.span().map(|s| s.start) {
-        let header = format!("[[{path}]]");
-        let count = text
-            .get(..start.saturating_add(1).min(text.len()))
-            .unwrap_or(text)
+    // Up to the end of the error's line, so a header the error points at is counted.
+    let before = e.span().map_or("", |s| {
+        let end = text
+            .get(s.start..)
+            .and_then(|r| r.find('\n'))
+            .map_or(text.len(), |i| s.start + i);
+        text.get(..end).unwrap_or(text)
+    });
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for key in keys.split('.').filter(|k| !k.is_empty()) {
+        if key.chars().all(|c| c.is_ascii_digit()) {
+            path.push_str(&format!("[{key}]"));
+            continue;
+        }
+        for p in [&mut path, &mut prefix] {
+            if !p.is_empty() {
+                p.push('.');
+            }
+            p.push_str(key);
+        }
+        let header = format!("[[{prefix}]]");
+        let count = before
             .lines()
             .filter(|l| l.split('#').next().unwrap_or("").replace([' ', '\t'], "") == header)
             .count();
-        if !path.is_empty() && count > 0 {
-            path = format!("{path}[{}]", count - 1);
+        if count > 0 {
+            path.push_str(&format!("[{}]", count - 1));
         }
     }
-    let message = e.message().trim().replace('\n', "; ");
+    let mut message = e.message().trim().replace('\n', "; ");
     // Name the offending key itself: `defaults.timezon`, `cadences.s.steps[0].offset`.
     let key = ["unknown field `", "missing field `", "duplicate key `"]
         .iter()
         .find_map(|p| message.strip_prefix(p))
         .and_then(|rest| rest.split('`').next())
-        .filter(|k| !k.is_empty());
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
     if let Some(key) = key {
-        path = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        if message.starts_with("unknown field") && TOP_LEVEL_KEYS.contains(&key.as_str()) {
+            message.push_str(&format!(
+                "; `{key}` is a top-level key: move it above the first [table] header, since keys after a header belong to that table"
+            ));
+        }
+        path = if path.is_empty() {
+            key
+        } else {
+            format!("{path}.{key}")
+        };
     }
     let field = Some(path).filter(|f| !f.is_empty());
-    PolicyError::Syntax { location, field, message }
-}
-
-/// `cadences.standard.steps.2.offset` → `cadences.standard.steps[2].offset`.
-fn dotted_path(keys: &str) -> String {
-    let mut out = String::new();
-    for key in keys.split('.') {
-        if !key.is_empty() && key.chars().all(|c| c.is_ascii_digit()) {
-            out.push_str(&format!("[{key}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(key);
-        }
+    PolicyError::Syntax {
+        location,
+        field,
+        message,
     }
-    out
 }
 
 /// Letters, digits, `_` and `-`: safe in file names, logs and store keys.
 fn is_simple_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// `es`, `es-CO`, `es_CO`, `es-419`.
@@ -111,7 +132,8 @@ fn is_locale(s: &str) -> bool {
     let lang_ok = parts
         .next()
         .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-    lang_ok && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    lang_ok
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Parses `HH:MM` (24-hour).
@@ -151,7 +173,9 @@ fn parse_offset(s: &str) -> Option<Offset> {
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn day_index(s: &str) -> Option<usize> {
-    DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(s.trim()))
+    DAY_NAMES
+        .iter()
+        .position(|d| d.eq_ignore_ascii_case(s.trim()))
 }
 
 /// Parses a window's `days`; the error explains what is valid.
@@ -195,7 +219,11 @@ fn parse_days(days: &DaysFile) -> Result<[bool; 7], String> {
 }
 
 fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items.into_iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks file structs against each other, pointing errors at the offending value.
@@ -341,7 +369,8 @@ impl Checker<'_> {
             return Err(self.err(
                 s.tone.span(),
                 format!("{field}.tone"),
-                "tone is empty; write a label such as \"friendly\", \"firm\" or \"final\"".to_owned(),
+                "tone is empty; write a label such as \"friendly\", \"firm\" or \"final\""
+                    .to_owned(),
             ));
         }
         Ok(Step {
@@ -383,7 +412,14 @@ impl Checker<'_> {
             .map_err(|e| self.err(d.currency.span(), "defaults.currency", e.to_string()))?;
         let send_at = self.time(&d.send_at, "defaults.send_at")?;
         let window = self.window(&d.window, "defaults.window")?;
-        let defaults = Defaults { timezone_name, timezone, locale, currency, send_at, window };
+        let defaults = Defaults {
+            timezone_name,
+            timezone,
+            locale,
+            currency,
+            send_at,
+            window,
+        };
 
         // [company]
         let c = &file.company;
@@ -406,7 +442,10 @@ impl Checker<'_> {
             }
         }
         let non_empty = |o: &Option<String>| {
-            o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+            o.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
         };
         let company = Company {
             name: company_name,
@@ -436,7 +475,8 @@ impl Checker<'_> {
                 return Err(self.err(
                     cfile.steps.span(),
                     format!("{cfield}.steps"),
-                    "the cadence has no steps; add at least one [[cadences.NAME.steps]] table".to_owned(),
+                    "the cadence has no steps; add at least one [[cadences.NAME.steps]] table"
+                        .to_owned(),
                 ));
             }
             let mut steps: Vec<Step> = Vec::with_capacity(cfile.steps.get_ref().len());
@@ -468,7 +508,13 @@ impl Checker<'_> {
                 }
                 steps.push(step);
             }
-            cadences.insert(cname.clone(), Cadence { name: cname.clone(), steps });
+            cadences.insert(
+                cname.clone(),
+                Cadence {
+                    name: cname.clone(),
+                    steps,
+                },
+            );
         }
 
         // [segments]
@@ -505,7 +551,11 @@ impl Checker<'_> {
             };
             segments.insert(
                 sname.clone(),
-                Segment { name: sname.clone(), cadence: cadence.to_owned(), window },
+                Segment {
+                    name: sname.clone(),
+                    cadence: cadence.to_owned(),
+                    window,
+                },
             );
         }
         let default_segment = file.default_segment.get_ref().trim().to_owned();
@@ -525,7 +575,11 @@ impl Checker<'_> {
             Some(d) => (PathBuf::from(d.get_ref().trim()), Some(d.span())),
             None => (PathBuf::from("templates"), None),
         };
-        let templates_dir = self.origin.parent().unwrap_or(Path::new("")).join(&dir_value);
+        let templates_dir = self
+            .origin
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(&dir_value);
         if !templates_dir.is_dir() {
             let message = format!(
                 "templates directory {} does not exist; create it with one folder per locale (es, en, es-CO) holding NAME.subject.txt, NAME.txt and NAME.html, or point templates_dir (relative to this file) at it",
@@ -538,7 +592,9 @@ impl Checker<'_> {
         }
         let templates = Templates::load(&templates_dir, &defaults.locale)?;
         for (cname, cfile) in &file.cadences {
-            let Some(cadence) = cadences.get(cname) else { continue };
+            let Some(cadence) = cadences.get(cname) else {
+                continue;
+            };
             for (i, (step, sfile)) in cadence.steps.iter().zip(cfile.steps.get_ref()).enumerate() {
                 for kind in &step.channels {
                     if let Err(e) = templates.require(&step.template, &defaults.locale, kind) {
@@ -553,7 +609,13 @@ impl Checker<'_> {
         }
 
         Ok(LoadedPolicy {
-            policy: Policy { defaults, company, segments, default_segment, cadences },
+            policy: Policy {
+                defaults,
+                company,
+                segments,
+                default_segment,
+                cadences,
+            },
             templates,
         })
     }

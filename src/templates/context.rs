@@ -25,7 +25,12 @@ pub struct StepInfo {
 }
 
 fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::from(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>())
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 /// The due date as a calendar date in `zone`.
@@ -61,14 +66,25 @@ pub fn message_context(
 ) -> Value {
     let today = now.to_zoned(zone.clone()).date();
     let due = due_date(invoice.due_at, zone);
-    let days = today.until(due).map(|s| i64::from(s.get_days())).unwrap_or(0);
+    let days = today
+        .until(due)
+        .map(|s| i64::from(s.get_days()))
+        .unwrap_or(0);
     let is_overdue = match invoice.due_at {
         Due::Date(d) => today > d,
         Due::Instant(t) => now > t,
     };
-    let first_name = client.name.split_whitespace().next().unwrap_or("").to_owned();
-    let metadata: BTreeMap<String, Value> =
-        invoice.metadata.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+    let first_name = client
+        .name
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let metadata: BTreeMap<String, Value> = invoice
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
 
     map([
         (
@@ -87,8 +103,14 @@ pub fn message_context(
                 ("id", Value::from(invoice.id.as_str())),
                 ("number", Value::from(invoice.number.as_str())),
                 ("currency", Value::from(invoice.currency.code())),
-                ("amount", Value::from(format_money(invoice.amount, invoice.currency, locale))),
-                ("balance", Value::from(format_money(invoice.balance, invoice.currency, locale))),
+                (
+                    "amount",
+                    Value::from(format_money(invoice.amount, invoice.currency, locale)),
+                ),
+                (
+                    "balance",
+                    Value::from(format_money(invoice.balance, invoice.currency, locale)),
+                ),
                 ("amount_raw", Value::from(invoice.amount.to_string())),
                 ("balance_raw", Value::from(invoice.balance.to_string())),
                 ("due_date", Value::from(format_date(due, locale))),
@@ -124,9 +146,11 @@ pub fn message_context(
 /// Two sample contexts for checking templates: an invoice due in three days without a payment
 /// link, and one ten days overdue with a link and a partial payment.
 pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
-    let (Ok(client_id), Ok(invoice_id), Ok(currency)) =
-        (ClientId::new("C-0001"), InvoiceId::new("INV-0001"), Currency::parse("COP"))
-    else {
+    let (Ok(client_id), Ok(invoice_id), Ok(currency)) = (
+        ClientId::new("C-0001"),
+        InvoiceId::new("INV-0001"),
+        Currency::parse("COP"),
+    ) else {
         return Vec::new();
     };
     let now = Timestamp::constant(1_773_756_000, 0); // 2026-03-17T14:00:00Z
@@ -172,8 +196,16 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         payment_url: Some("https://pay.example.co/i/INV-0001".to_owned()),
         ..invoice.clone()
     };
-    let before = StepInfo { name: "courtesy".to_owned(), tone: "friendly".to_owned(), index: 0 };
-    let after = StepInfo { name: "firm_overdue".to_owned(), tone: "firm".to_owned(), index: 3 };
+    let before = StepInfo {
+        name: "courtesy".to_owned(),
+        tone: "friendly".to_owned(),
+        index: 0,
+    };
+    let after = StepInfo {
+        name: "firm_overdue".to_owned(),
+        tone: "firm".to_owned(),
+        index: 3,
+    };
     let zone = TimeZone::UTC;
     vec![
         message_context(&client, &invoice, company, &before, locale, &zone, now),

@@ -217,7 +217,11 @@ pub fn format_money(amount: Decimal, currency: Currency, locale: &str) -> String
     let alphabetic = symbol.chars().all(|c| c.is_ascii_alphabetic());
     let sign = if negative { "-" } else { "" };
     if style.symbol_first {
-        let space = if style.space_after_symbol || alphabetic { " " } else { "" };
+        let space = if style.space_after_symbol || alphabetic {
+            " "
+        } else {
+            ""
+        };
         format!("{sign}{symbol}{space}{number}")
     } else {
         format!("{sign}{number} {symbol}")
@@ -272,7 +276,9 @@ const MONTHS_EN: [&str; 12] = [
 /// other languages.
 pub fn format_date(d: Date, locale: &str) -> String {
     let loc = LocaleId::parse(locale);
-    let month_index = usize::from(d.month().unsigned_abs()).saturating_sub(1).min(11);
+    let month_index = usize::from(d.month().unsigned_abs())
+        .saturating_sub(1)
+        .min(11);
     let (day, year) = (d.day(), d.year());
     match loc.language.as_str() {
         "es" => format!("{day} de {} de {year}", MONTHS_ES[month_index]),
@@ -294,7 +300,11 @@ mod tests {
     use super::*;
 
     fn m(amount: &str, code: &str, locale: &str) -> String {
-        format_money(Decimal::from_str(amount).unwrap(), Currency::parse(code).unwrap(), locale)
+        format_money(
+            Decimal::from_str(amount).unwrap(),
+            Currency::parse(code).unwrap(),
+            locale,
+        )
     }
 
     #[test]
@@ -353,7 +363,10 @@ mod tests {
     fn locale_ids_parse() {
         assert_eq!(
             LocaleId::parse("es_co"),
-            LocaleId { language: "es".into(), region: Some("CO".into()) }
+            LocaleId {
+                language: "es".into(),
+                region: Some("CO".into())
+            }
         );
         assert_eq!(LocaleId::parse("es-419").region.as_deref(), Some("419"));
         assert_eq!(LocaleId::parse("zh-Hant-TW").region.as_deref(), Some("TW"));

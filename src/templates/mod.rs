@@ -60,13 +60,20 @@ impl Part {
 
     /// The parts a message for channel `kind` needs: all three for `email`, the text otherwise.
     pub fn required_for(kind: &str) -> &'static [Part] {
-        if kind == "email" { &[Part::Subject, Part::Text, Part::Html] } else { &[Part::Text] }
+        if kind == "email" {
+            &[Part::Subject, Part::Text, Part::Html]
+        } else {
+            &[Part::Text]
+        }
     }
 
     /// Splits a file name into template name and part (`courtesy.subject.txt` → `courtesy`).
     fn split(file_name: &str) -> Option<(&str, Part)> {
         Part::ALL.iter().find_map(|p| {
-            file_name.strip_suffix(p.suffix()).filter(|n| !n.is_empty()).map(|n| (n, *p))
+            file_name
+                .strip_suffix(p.suffix())
+                .filter(|n| !n.is_empty())
+                .map(|n| (n, *p))
         })
     }
 }
@@ -196,7 +203,11 @@ fn at(path: &Path, line: Option<usize>) -> String {
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn known_names(names: &[String]) -> String {
@@ -271,7 +282,10 @@ fn language_of(normalized: &str) -> &str {
 }
 
 fn read_dir_sorted(path: &Path) -> Result<Vec<std::fs::DirEntry>, TemplateError> {
-    let read_err = |source| TemplateError::Read { path: path.to_owned(), source };
+    let read_err = |source| TemplateError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(path).map_err(read_err)? {
         entries.push(entry.map_err(read_err)?);
@@ -287,24 +301,33 @@ impl Templates {
     /// line.
     pub fn load(dir: &Path, default_locale: &str) -> Result<Templates, TemplateError> {
         if !dir.is_dir() {
-            return Err(TemplateError::MissingDir { path: dir.to_owned() });
+            return Err(TemplateError::MissingDir {
+                path: dir.to_owned(),
+            });
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None }
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
         });
         if let Ok(syntax) = SyntaxConfig::builder()
             .trim_blocks(true)
             .lstrip_blocks(true)
             .keep_trailing_newline(true)
-            .build() {
+            .build()
+        {
             env.set_syntax(syntax);
         }
 
         let mut locales = BTreeMap::new();
         for entry in read_dir_sorted(dir)? {
-            let Some(dir_name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Some(dir_name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if dir_name.starts_with('.') || !entry.path().is_dir() {
                 continue;
             }
@@ -314,24 +337,34 @@ impl Templates {
                 let Some(file_name) = file.file_name().to_str().map(str::to_owned) else {
                     continue;
                 };
-                let Some((name, part)) = Part::split(&file_name) else { continue };
+                let Some((name, part)) = Part::split(&file_name) else {
+                    continue;
+                };
                 if file_name.starts_with('.') || !path.is_file() {
                     continue;
                 }
-                let source = std::fs::read_to_string(&path)
-                    .map_err(|source| TemplateError::Read { path: path.clone(), source })?;
-                env.add_template_owned(format!("{dir_name}/{file_name}"), source).map_err(
-                    |e| TemplateError::Syntax {
+                let source =
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                env.add_template_owned(format!("{dir_name}/{file_name}"), source)
+                    .map_err(|e| TemplateError::Syntax {
                         path: path.clone(),
                         line: e.line(),
                         message: describe_error(&e, None),
-                    },
-                )?;
+                    })?;
                 if !name.starts_with('_') {
                     templates.entry(name.to_owned()).or_default().set(part);
                 }
             }
-            locales.insert(normalize_locale(&dir_name), LocaleDir { dir_name, templates });
+            locales.insert(
+                normalize_locale(&dir_name),
+                LocaleDir {
+                    dir_name,
+                    templates,
+                },
+            );
         }
         Ok(Templates {
             inner: Arc::new(Inner {
@@ -355,13 +388,21 @@ impl Templates {
 
     /// Locale directories found, as named on disk.
     pub fn locales(&self) -> Vec<String> {
-        self.inner.locales.values().map(|l| l.dir_name.clone()).collect()
+        self.inner
+            .locales
+            .values()
+            .map(|l| l.dir_name.clone())
+            .collect()
     }
 
     /// Template names found in any locale.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.inner.locales.values().flat_map(|l| l.templates.keys().cloned()).collect();
+        let mut names: Vec<String> = self
+            .inner
+            .locales
+            .values()
+            .flat_map(|l| l.templates.keys().cloned())
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -393,13 +434,21 @@ impl Templates {
     pub fn resolve_locale(&self, name: &str, locale: &str) -> Option<String> {
         self.chain(locale).into_iter().find_map(|(l, _)| {
             let dir = self.inner.locales.get(&l)?;
-            dir.templates.get(name).filter(|p| p.text).map(|_| dir.dir_name.clone())
+            dir.templates
+                .get(name)
+                .filter(|p| p.text)
+                .map(|_| dir.dir_name.clone())
         })
     }
 
     /// Which parts template `name` has in locale directory `locale` (no fallback).
     pub fn parts(&self, name: &str, locale: &str) -> Option<TemplateParts> {
-        self.inner.locales.get(&normalize_locale(locale))?.templates.get(name).copied()
+        self.inner
+            .locales
+            .get(&normalize_locale(locale))?
+            .templates
+            .get(name)
+            .copied()
     }
 
     /// Checks that `name` resolves for `locale` and has every part channel `kind` needs;
@@ -410,15 +459,23 @@ impl Templates {
             let tried = chain
                 .iter()
                 .map(|(l, written)| {
-                    let dir_name =
-                        self.inner.locales.get(l).map_or(written.as_str(), |d| d.dir_name.as_str());
+                    let dir_name = self
+                        .inner
+                        .locales
+                        .get(l)
+                        .map_or(written.as_str(), |d| d.dir_name.as_str());
                     self.inner.dir.join(dir_name).join(format!("{name}.txt"))
                 })
                 .collect();
             let mut available: Vec<String> = chain
                 .iter()
                 .filter_map(|(l, _)| self.inner.locales.get(l))
-                .flat_map(|d| d.templates.iter().filter(|(_, p)| p.text).map(|(n, _)| n.clone()))
+                .flat_map(|d| {
+                    d.templates
+                        .iter()
+                        .filter(|(_, p)| p.text)
+                        .map(|(n, _)| n.clone())
+                })
                 .collect();
             available.sort();
             available.dedup();
@@ -443,7 +500,10 @@ impl Templates {
     }
 
     fn path_of(&self, locale_dir: &str, name: &str, part: Part) -> PathBuf {
-        self.inner.dir.join(locale_dir).join(format!("{name}{}", part.suffix()))
+        self.inner
+            .dir
+            .join(locale_dir)
+            .join(format!("{name}{}", part.suffix()))
     }
 
     fn render_part(
@@ -455,17 +515,25 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         let key = format!("{locale_dir}/{name}{}", part.suffix());
         let path = self.path_of(locale_dir, name, part);
-        let template = self.inner.env.get_template(&key).map_err(|e| TemplateError::Render {
-            path: path.clone(),
-            line: None,
-            message: describe_error(&e, None),
-        })?;
+        let template = self
+            .inner
+            .env
+            .get_template(&key)
+            .map_err(|e| TemplateError::Render {
+                path: path.clone(),
+                line: None,
+                message: describe_error(&e, None),
+            })?;
         template.render(ctx).map_err(|e| {
             // The error may come from an included partial: name that file, not the caller.
             let (path, source) = match e.name().filter(|n| *n != key) {
                 Some(other) => (
                     self.inner.dir.join(other),
-                    self.inner.env.get_template(other).ok().map(|t| t.source().to_owned()),
+                    self.inner
+                        .env
+                        .get_template(other)
+                        .ok()
+                        .map(|t| t.source().to_owned()),
                 ),
                 None => (path, Some(template.source().to_owned())),
             };
@@ -495,7 +563,12 @@ impl Templates {
         } else {
             (None, None)
         };
-        Ok(Rendered { locale: found, subject, text, html })
+        Ok(Rendered {
+            locale: found,
+            subject,
+            text,
+            html,
+        })
     }
 
     /// Renders every part of every template in every locale with sample contexts (an invoice
@@ -530,7 +603,11 @@ impl Templates {
 
 /// Collapses a rendered subject onto one line.
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A one-line explanation of a minijinja error, quoting the offending expression when the

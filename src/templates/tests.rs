@@ -72,7 +72,10 @@ fn renders_per_locale_with_fallback() {
     assert_eq!(r.html.as_deref(), Some("<p>Hola Ana</p>"));
 
     let r = t.render("hello", "es-MX", "sms", &ctx).unwrap();
-    assert_eq!((r.locale.as_str(), r.text.as_str()), ("es-MX", "Qué onda Ana"));
+    assert_eq!(
+        (r.locale.as_str(), r.text.as_str()),
+        ("es-MX", "Qué onda Ana")
+    );
     assert_eq!((r.subject, r.html), (None, None));
 
     let r = t.render("hello", "fr-FR", "email", &ctx).unwrap();
@@ -87,29 +90,60 @@ fn email_needs_all_parts_and_missing_templates_say_where_they_looked() {
     let (d, t) = fixture("en");
     let ctx = context! { name => "Ana" };
     let err = t.render("sms_only", "en", "email", &ctx).unwrap_err();
-    assert!(matches!(err, TemplateError::MissingPart { part: Part::Subject, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TemplateError::MissingPart {
+                part: Part::Subject,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("sms_only.subject.txt is missing"), "{msg}");
-    assert!(msg.contains("email messages need NAME.subject.txt, NAME.txt and NAME.html"), "{msg}");
+    assert!(
+        msg.contains("email messages need NAME.subject.txt, NAME.txt and NAME.html"),
+        "{msg}"
+    );
     assert!(t.render("sms_only", "en", "sms", &ctx).is_ok());
 
     let err = t.render("nope", "es-CO", "sms", &ctx).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with("no template \"nope\" for locale \"es-CO\""), "{msg}");
-    assert!(msg.contains(&d.path().join("es-CO/nope.txt").display().to_string()), "{msg}");
-    assert!(msg.contains(&d.path().join("en/nope.txt").display().to_string()), "{msg}");
+    assert!(
+        msg.starts_with("no template \"nope\" for locale \"es-CO\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&d.path().join("es-CO/nope.txt").display().to_string()),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&d.path().join("en/nope.txt").display().to_string()),
+        "{msg}"
+    );
     assert!(msg.contains("templates available: hello"), "{msg}");
 }
 
 #[test]
 fn strict_undefined_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("es/bad.txt", "Hola {{ client.name }},\nsu saldo es {{ invoice.saldo }}\n")]);
+    write(
+        dir.path(),
+        &[(
+            "es/bad.txt",
+            "Hola {{ client.name }},\nsu saldo es {{ invoice.saldo }}\n",
+        )],
+    );
     let t = Templates::load(dir.path(), "es").unwrap();
-    let ctx = context! { client => context! { name => "Ana" }, invoice => context! { balance => "1" } };
+    let ctx =
+        context! { client => context! { name => "Ana" }, invoice => context! { balance => "1" } };
     let err = t.render("bad", "es", "sms", &ctx).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, TemplateError::Render { line: Some(2), .. }), "{msg}");
+    assert!(
+        matches!(err, TemplateError::Render { line: Some(2), .. }),
+        "{msg}"
+    );
     assert!(msg.contains("bad.txt:2: undefined value"), "{msg}");
     assert!(msg.contains("`invoice.saldo`"), "{msg}");
     assert!(msg.contains("available: client."), "{msg}");
@@ -126,7 +160,10 @@ fn compile_errors_name_file_and_line() {
     let err = Templates::load(dir.path(), "es").unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, TemplateError::Syntax { .. }), "{msg}");
-    assert!(msg.contains(&format!("{}:", dir.path().join("es/broken.html").display())), "{msg}");
+    assert!(
+        msg.contains(&format!("{}:", dir.path().join("es/broken.html").display())),
+        "{msg}"
+    );
     assert!(msg.contains("syntax error"), "{msg}");
 
     let err = Templates::load(&dir.path().join("nope"), "es").unwrap_err();
@@ -198,12 +235,20 @@ fn company() -> Company {
 #[test]
 fn context_counts_days_in_the_clients_zone() {
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo { name: "courtesy".into(), tone: "friendly".into(), index: 0 };
+    let step = StepInfo {
+        name: "courtesy".into(),
+        tone: "friendly".into(),
+        index: 0,
+    };
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
     // 2026-03-12T03:00Z is still March 11 in Bogotá (UTC-5): four days before.
     let now: Timestamp = "2026-03-12T03:00:00Z".parse().unwrap();
     let ctx = message_context(&c, &i, &company(), &step, "es-CO", &bogota, now);
-    let value = |path: &str| path.split('.').try_fold(ctx.clone(), |v, k| v.get_attr(k)).unwrap();
+    let value = |path: &str| {
+        path.split('.')
+            .try_fold(ctx.clone(), |v, k| v.get_attr(k))
+            .unwrap()
+    };
     let get = |path: &str| value(path).to_string();
     assert_eq!(get("invoice.days_until_due"), "4");
     assert_eq!(get("invoice.days_overdue"), "0");
@@ -233,15 +278,25 @@ fn context_counts_days_in_the_clients_zone() {
     let inv = ctx.get_attr("invoice").unwrap();
     assert_eq!(inv.get_attr("days_overdue").unwrap().to_string(), "3");
     assert!(inv.get_attr("is_overdue").unwrap().is_true());
-    assert_eq!(inv.get_attr("due_date").unwrap().to_string(), "March 15, 2026");
+    assert_eq!(
+        inv.get_attr("due_date").unwrap().to_string(),
+        "March 15, 2026"
+    );
     assert_eq!(inv.get_attr("amount").unwrap().to_string(), "COP 1,250,000");
 
     // A due instant: overdue as soon as it passes, dates read in the client's zone.
-    let (c, i) = sample(Due::Instant("2026-03-15T03:00:00Z".parse().unwrap()), 1, None);
+    let (c, i) = sample(
+        Due::Instant("2026-03-15T03:00:00Z".parse().unwrap()),
+        1,
+        None,
+    );
     let now: Timestamp = "2026-03-15T03:00:01Z".parse().unwrap();
     let ctx = message_context(&c, &i, &company(), &step, "es", &bogota, now);
     let inv = ctx.get_attr("invoice").unwrap();
-    assert_eq!(inv.get_attr("due_date_iso").unwrap().to_string(), "2026-03-14");
+    assert_eq!(
+        inv.get_attr("due_date_iso").unwrap().to_string(),
+        "2026-03-14"
+    );
     assert!(inv.get_attr("is_overdue").unwrap().is_true());
     assert_eq!(inv.get_attr("days_overdue").unwrap().to_string(), "0");
 }
@@ -255,10 +310,23 @@ fn shipped() -> Templates {
 fn shipped_templates_check_clean() {
     let t = shipped();
     let errors = t.check_all(&company());
-    assert!(errors.is_empty(), "{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
-    for name in
-        ["courtesy", "due_tomorrow", "due_today", "friendly_overdue", "firm_overdue", "final_notice"]
-    {
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for name in [
+        "courtesy",
+        "due_tomorrow",
+        "due_today",
+        "friendly_overdue",
+        "firm_overdue",
+        "final_notice",
+    ] {
         for locale in ["es", "en"] {
             assert!(t.require(name, locale, "email").is_ok(), "{locale}/{name}");
         }
@@ -269,9 +337,16 @@ fn shipped_templates_check_clean() {
 fn shipped_templates_render_personal_messages() {
     let t = shipped();
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo { name: "firm_overdue".into(), tone: "firm".into(), index: 3 };
-    let (c, i) =
-        sample(Due::Date(date(2026, 3, 15)), 850_000, Some("https://pay.example.co/i?a=1&b=2"));
+    let step = StepInfo {
+        name: "firm_overdue".into(),
+        tone: "firm".into(),
+        index: 3,
+    };
+    let (c, i) = sample(
+        Due::Date(date(2026, 3, 15)),
+        850_000,
+        Some("https://pay.example.co/i?a=1&b=2"),
+    );
     let now: Timestamp = "2026-03-25T14:00:00Z".parse().unwrap();
     let ctx = message_context(&c, &i, &company(), &step, "es-CO", &bogota, now);
     let r = t.render("firm_overdue", "es-CO", "email", &ctx).unwrap();
@@ -291,18 +366,39 @@ fn shipped_templates_render_personal_messages() {
         "Ferretería El Tornillo S.A.S.",
         "+57 601 555 0100",
     ] {
-        assert!(r.text.contains(needle), "text lacks {needle:?}:\n{}", r.text);
+        assert!(
+            r.text.contains(needle),
+            "text lacks {needle:?}:\n{}",
+            r.text
+        );
     }
     assert!(!r.text.contains("\n\n\n"), "stray blank lines:\n{}", r.text);
-    assert!(r.text.contains("2026\n\nPuede pagar"), "blank line before the link:\n{}", r.text);
-    assert!(r.text.contains("b=2\n\nSi no puede"), "blank line after the link:\n{}", r.text);
+    assert!(
+        r.text.contains("2026\n\nPuede pagar"),
+        "blank line before the link:\n{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("b=2\n\nSi no puede"),
+        "blank line after the link:\n{}",
+        r.text
+    );
     let html = r.html.unwrap();
     if std::env::var_os("PLAZO_SHOW_RENDERED").is_some() {
         println!("{subject}\n----\n{}\n----\n{html}", r.text);
     }
-    assert!(html.contains("María &lt;b&gt;Gómez&lt;&#x2f;b&gt;"), "{html}");
-    assert!(html.contains("href=\"https:&#x2f;&#x2f;pay.example.co&#x2f;i?a=1&amp;b=2\""), "{html}");
-    assert!(html.contains("#c2410c"), "accent colour from the child template:\n{html}");
+    assert!(
+        html.contains("María &lt;b&gt;Gómez&lt;&#x2f;b&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https:&#x2f;&#x2f;pay.example.co&#x2f;i?a=1&amp;b=2\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("#c2410c"),
+        "accent colour from the child template:\n{html}"
+    );
 
     // English, before the due date, no payment link: the link paragraph disappears.
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
@@ -310,9 +406,20 @@ fn shipped_templates_render_personal_messages() {
     let ctx = message_context(&c, &i, &company(), &step, "en-US", &bogota, now);
     let r = t.render("courtesy", "en-US", "email", &ctx).unwrap();
     assert_eq!(r.locale, "en");
-    assert_eq!(r.subject.as_deref(), Some("Reminder: invoice FV-1001 is due on March 15, 2026"));
-    assert!(r.text.contains("(in 3 days).\n\nInvoice: FV-1001\n"), "{}", r.text);
-    assert!(r.text.contains("March 15, 2026\n\nIf you have any"), "{}", r.text);
+    assert_eq!(
+        r.subject.as_deref(),
+        Some("Reminder: invoice FV-1001 is due on March 15, 2026")
+    );
+    assert!(
+        r.text.contains("(in 3 days).\n\nInvoice: FV-1001\n"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("March 15, 2026\n\nIf you have any"),
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains("pay securely"), "{}", r.text);
     assert!(!r.text.contains("Balance due"), "{}", r.text);
     assert!(!r.html.as_deref().unwrap().contains("Pay now"));
