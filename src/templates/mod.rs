@@ -14,7 +14,9 @@
 //!
 //! A template *exists* in a locale when its `.txt` file does. Files whose name starts with `_`
 //! (`es/_footer.html`) are partials: loaded so templates can `{% include "es/_footer.html" %}`
-//! them, but not templates of their own. Undefined variables are errors, never empty strings.
+//! them, but not templates of their own. Undefined variables are errors, never empty strings;
+//! optional values that are unset (`company.website`, `invoice.payment_url`) are `none`, test
+//! them with `{% if %}`, and print as nothing.
 //!
 //! Locale fallback for `es-CO`: `es-CO` → `es` → the default locale → the default's language.
 
@@ -307,6 +309,14 @@ impl Templates {
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // An unset optional value (`company.website`) prints as nothing, never as "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") {
                 AutoEscape::Html

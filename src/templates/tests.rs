@@ -83,6 +83,11 @@ fn renders_per_locale_with_fallback() {
 
     let r = t.render("uses_part", "es", "sms", &ctx).unwrap();
     assert_eq!(r.text, "[partial Ana]");
+
+    let r = t
+        .render("hello", "es", "sms", &context! { name => () })
+        .unwrap();
+    assert_eq!(r.text, "Hola ", "none prints as nothing");
 }
 
 #[test]
