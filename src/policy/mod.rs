@@ -1,5 +1,14 @@
 //! The collection policy ops edit: defaults, segments, cadences and their steps.
+//!
+//! [`load_policy`] reads `policy.toml` (shape in [`file`]), checks it, and returns the validated
+//! [`model`] types together with the compiled [`crate::templates::Templates`]. Every error names
+//! the file, line and column, the field, and what would be valid.
 
+pub mod error;
+pub mod file;
+pub mod load;
 pub mod model;
 
+pub use error::{Location, PolicyError};
+pub use load::{LoadedPolicy, load_policy, parse_policy};
 pub use model::{Cadence, Company, ContactWindow, Defaults, Offset, Policy, Segment, Step};

@@ -1,0 +1,166 @@
+//! The policy file as ops write it (`config/policy.toml`). These structs mirror the TOML one to
+//! one; every field's doc comment is its user documentation. [`super::load`] checks them and turns
+//! them into [`super::model`] types.
+//!
+//! Unknown keys are rejected, so a typo (`ofset`) is an error rather than a silently ignored line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_spanned::Spanned;
+
+/// The whole policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Folder holding the message templates, relative to the policy file; `templates` when
+    /// omitted. It holds one folder per locale (`es`, `en`, `es-CO`) with `NAME.subject.txt`,
+    /// `NAME.txt` and `NAME.html` files.
+    #[serde(default)]
+    pub templates_dir: Option<Spanned<String>>,
+    /// Segment used for clients that name none (or name one that does not exist). Must be one
+    /// of the `[segments.*]` tables. Write it at the top of the file, before any table.
+    pub default_segment: Spanned<String>,
+    /// Values used when a client or segment does not say otherwise.
+    pub defaults: DefaultsFile,
+    /// The creditor: shown in every message as `company.*`.
+    pub company: CompanyFile,
+    /// Client segments by name (`[segments.late_payers]`); each picks a cadence.
+    #[serde(default)]
+    pub segments: BTreeMap<String, SegmentFile>,
+    /// Cadences by name (`[[cadences.standard.steps]]`): the reminders sent around a due date.
+    #[serde(default)]
+    pub cadences: BTreeMap<String, CadenceFile>,
+}
+
+/// `[defaults]`: policy-wide defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsFile {
+    /// IANA time zone used when a client has none, e.g. `"America/Bogota"`,
+    /// `"America/Mexico_City"`, `"Europe/Madrid"`.
+    pub timezone: Spanned<String>,
+    /// Locale used when a client has none, and the last template fallback, e.g. `"es-CO"`,
+    /// `"es"`, `"en"`. Templates for every step must exist for it.
+    pub locale: Spanned<String>,
+    /// ISO 4217 currency assumed when an invoice gives none, e.g. `"COP"`, `"MXN"`, `"EUR"`.
+    pub currency: Spanned<String>,
+    /// Local time (24-hour `"HH:MM"`) at which steps without `at` go out, for invoices due on a
+    /// date.
+    pub send_at: Spanned<String>,
+    /// When debtors may be contacted, unless their segment overrides it:
+    /// `{ days = "mon-fri", from = "08:00", to = "19:00" }`.
+    pub window: WindowFile,
+}
+
+/// A contact window: the days and local hours during which messages may go out. Messages due
+/// outside it wait for the next allowed moment; they are never dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFile {
+    /// Allowed days: `"mon-fri"`, `"mon-sat"`, `"daily"`, another range like `"tue-sat"`, one
+    /// day like `"sat"`, or a list like `["mon", "wed", "fri"]`. Days are `mon tue wed thu fri
+    /// sat sun`.
+    pub days: Spanned<DaysFile>,
+    /// First allowed local time, `"HH:MM"` (inclusive).
+    pub from: Spanned<String>,
+    /// End of the window, `"HH:MM"` (exclusive); must be later than `from`.
+    pub to: Spanned<String>,
+}
+
+/// The `days` of a window, as written: one string or a list of day names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaysFile {
+    /// `"mon-fri"`, `"daily"`, `"sat"`.
+    Named(String),
+    /// `["mon", "wed"]`.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for DaysFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DaysVisitor;
+        impl<'de> Visitor<'de> for DaysVisitor {
+            type Value = DaysFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "days as \"mon-fri\", \"mon-sat\", \"daily\" or a list like [\"mon\", \"wed\"]",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DaysFile, E> {
+                Ok(DaysFile::Named(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DaysFile, A::Error> {
+                let mut days = Vec::new();
+                while let Some(day) = seq.next_element::<String>()? {
+                    days.push(day);
+                }
+                Ok(DaysFile::List(days))
+            }
+        }
+        d.deserialize_any(DaysVisitor)
+    }
+}
+
+/// `[company]`: the creditor's details, available to templates as `company.*`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyFile {
+    /// Trading name as debtors know it, e.g. `"Ferretería El Tornillo S.A.S."`.
+    pub name: Spanned<String>,
+    /// Address debtors can reply to, e.g. `"cartera@example.co"`.
+    #[serde(default)]
+    pub email: Option<Spanned<String>>,
+    /// Phone debtors can call, e.g. `"+57 601 555 0100"`.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Website, e.g. `"https://example.co"`.
+    #[serde(default)]
+    pub website: Option<String>,
+}
+
+/// `[segments.NAME]`: a group of clients sharing a cadence. A client joins a segment by naming
+/// it (`segment`) or through a tag equal to its name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentFile {
+    /// Name of the cadence its clients follow; one of the `[cadences.*]`.
+    pub cadence: Spanned<String>,
+    /// Contact window replacing `defaults.window` for this segment.
+    #[serde(default)]
+    pub window: Option<WindowFile>,
+}
+
+/// `[cadences.NAME]`: an ordered list of steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CadenceFile {
+    /// The steps, each a `[[cadences.NAME.steps]]` table, in strictly increasing `offset` order.
+    pub steps: Spanned<Vec<StepFile>>,
+}
+
+/// `[[cadences.NAME.steps]]`: one reminder relative to the due date.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFile {
+    /// Step name, unique within the cadence; letters, digits, `_` and `-` (`"courtesy"`,
+    /// `"final_notice"`). Shown in logs and reports.
+    pub name: Spanned<String>,
+    /// When, relative to the due date: a signed number and a unit, `d` (calendar days, keeps
+    /// the local time), `h` or `m` (exact hours or minutes). `"-3d"` is three days before,
+    /// `"0d"` the due date, `"+2h"` two hours after a due instant. Must increase step by step.
+    pub offset: Spanned<String>,
+    /// Local time (`"HH:MM"`) for this step; `defaults.send_at` when omitted. Only for `d`
+    /// offsets.
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
+    /// Channels to try, in order, until one delivers: `"email"`, `"sms"`, `"whatsapp"`,
+    /// `"webhook"`.
+    pub channels: Spanned<Vec<Spanned<String>>>,
+    /// Template name: files `TEMPLATES_DIR/LOCALE/NAME.txt` (and, for email,
+    /// `NAME.subject.txt` and `NAME.html`).
+    pub template: Spanned<String>,
+    /// Tone label passed to templates as `step.tone` (`"friendly"`, `"firm"`, `"final"`).
+    pub tone: Spanned<String>,
+}

@@ -1,0 +1,520 @@
+//! Tests for loading the policy: the shipped file, and one test per kind of error, each checking
+//! the exact `file:line:col: field:` prefix.
+
+use std::path::Path;
+
+use jiff::civil::time;
+
+use super::*;
+
+/// Line numbers in the assertions below refer to this text.
+const BASE: &str = r#"default_segment = "standard"
+templates_dir = "templates"
+
+[defaults]
+timezone = "America/Bogota"
+locale = "es-CO"
+currency = "COP"
+send_at = "09:00"
+window = { days = "mon-fri", from = "08:00", to = "19:00" }
+
+[company]
+name = "Ferretería El Tornillo S.A.S."
+email = "cartera@example.co"
+
+[segments.standard]
+cadence = "standard"
+
+[segments.late_payers]
+cadence = "standard"
+window = { days = ["mon", "sat"], from = "08:00", to = "18:00" }
+
+[[cadences.standard.steps]]
+name = "courtesy"
+offset = "-3d"
+channels = ["email"]
+template = "courtesy"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "due_today"
+offset = "0d"
+at = "08:30"
+channels = ["email", "sms"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "firm"
+offset = "+10d"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+"#;
+
+/// The origin used for messages; relative, as ops would type it (tests run in the crate root).
+const ORIGIN: &str = "config/policy.toml";
+
+fn parse(text: &str) -> Result<LoadedPolicy, PolicyError> {
+    parse_policy(text, Path::new(ORIGIN))
+}
+
+/// BASE with `from` replaced (exactly once) by `to`, which must fail; returns the message.
+fn fail(from: &str, to: &str) -> (PolicyError, String) {
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "{from:?} must occur once in BASE"
+    );
+    let err = parse(&BASE.replace(from, to)).unwrap_err();
+    let msg = err.to_string();
+    (err, msg)
+}
+
+fn assert_prefix(msg: &str, prefix: &str) {
+    assert!(
+        msg.starts_with(prefix),
+        "expected prefix {prefix:?}\n     got {msg:?}"
+    );
+}
+
+#[test]
+fn base_policy_loads() {
+    let loaded = parse(BASE).unwrap();
+    let p = &loaded.policy;
+    assert_eq!(p.default_segment, "standard");
+    assert_eq!(p.defaults.timezone_name, "America/Bogota");
+    assert_eq!(p.defaults.currency.code(), "COP");
+    assert_eq!(p.defaults.send_at, time(9, 0, 0, 0));
+    assert_eq!(
+        p.defaults.window.days,
+        [true, true, true, true, true, false, false]
+    );
+    let late = &p.segments["late_payers"];
+    assert_eq!(
+        late.window.as_ref().unwrap().days,
+        [true, false, false, false, false, true, false]
+    );
+    let steps = &p.cadences["standard"].steps;
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[1].offset, Offset::Days(0));
+    assert_eq!(steps[1].at, Some(time(8, 30, 0, 0)));
+    assert_eq!(steps[1].channels, vec!["email", "sms"]);
+    assert_eq!(p.company.email.as_deref(), Some("cartera@example.co"));
+    assert_eq!(p.company.phone, None);
+    assert_eq!(loaded.templates.default_locale(), "es-CO");
+}
+
+#[test]
+fn shipped_policy_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy.toml");
+    let loaded = load_policy(&path).unwrap_or_else(|e| panic!("{e}"));
+    let p = &loaded.policy;
+    assert_eq!(p.default_segment, "standard");
+    assert_eq!(p.defaults.locale, "es-CO");
+    assert_eq!(p.segments["late_payers"].cadence, "close_follow_up");
+    let offsets = |c: &str| {
+        p.cadences[c]
+            .steps
+            .iter()
+            .map(|s| s.offset.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(offsets("standard"), ["-3d", "+0d", "+3d", "+10d", "+30d"]);
+    assert_eq!(
+        offsets("close_follow_up"),
+        ["-5d", "-1d", "+0d", "+1d", "+5d", "+15d", "+30d"]
+    );
+    let tones: Vec<&str> = p.cadences["standard"]
+        .steps
+        .iter()
+        .map(|s| s.tone.as_str())
+        .collect();
+    assert_eq!(tones, ["friendly", "friendly", "friendly", "firm", "final"]);
+    for cadence in p.cadences.values() {
+        for step in &cadence.steps {
+            for locale in ["es", "en", "es-MX", "fr"] {
+                loaded
+                    .templates
+                    .require(&step.template, locale, "email")
+                    .unwrap();
+            }
+        }
+    }
+    let company = &p.company;
+    assert!(loaded.templates.check_all(company).is_empty());
+}
+
+#[test]
+fn syntax_error_points_at_the_line() {
+    let (err, msg) = fail("[company]", "[company");
+    assert!(matches!(err, PolicyError::Syntax { .. }), "{msg}");
+    assert_prefix(&msg, "config/policy.toml:11:9: ");
+    assert!(msg.contains("unclosed table"), "{msg}");
+}
+
+#[test]
+fn unknown_field_lists_valid_fields() {
+    let (err, msg) = fail("tone = \"firm\"", "tonne = \"firm\"");
+    assert!(matches!(err, PolicyError::Syntax { .. }), "{msg}");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:42:1: cadences.standard.steps[2].tonne: unknown field `tonne`",
+    );
+    assert!(
+        msg.contains("expected one of `name`, `offset`, `at`, `channels`, `template`, `tone`"),
+        "{msg}"
+    );
+    assert_eq!(err.field(), Some("cadences.standard.steps[2].tonne"));
+
+    let (_, msg) = fail("timezone = ", "time_zone = ");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:5:1: defaults.time_zone: unknown field `time_zone`",
+    );
+    assert!(msg.contains("`timezone`"), "{msg}");
+
+    let (_, msg) = fail(
+        "templates_dir = \"templates\"",
+        "template_dir = \"templates\"",
+    );
+    assert_prefix(
+        &msg,
+        "config/policy.toml:2:1: template_dir: unknown field `template_dir`",
+    );
+}
+
+#[test]
+fn top_level_key_under_a_table_gets_a_hint() {
+    let moved = BASE
+        .replacen("default_segment = \"standard\"\n", "", 1)
+        .replace(
+            "[segments.late_payers]\n",
+            "[segments.late_payers]\ndefault_segment = \"standard\"\n",
+        );
+    let msg = parse(&moved).unwrap_err().to_string();
+    assert_prefix(
+        &msg,
+        "config/policy.toml:18:1: segments.late_payers.default_segment: unknown field `default_segment`",
+    );
+    assert!(
+        msg.contains("move it above the first [table] header"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn loaded_policy_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<LoadedPolicy>();
+}
+
+#[test]
+fn wrong_type_and_missing_field() {
+    let (_, msg) = fail("offset = \"+10d\"", "offset = 10");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:39:10: cadences.standard.steps[2].offset: invalid type: integer `10`, expected a string",
+    );
+    let (_, msg) = fail("template = \"courtesy\"\n", "");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:22:1: cadences.standard.steps[0].template: missing field `template`",
+    );
+    let (_, msg) = fail("window = { days = \"mon-fri\"", "window = { days = 5");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:9:19: defaults.window.days: invalid type: integer `5`",
+    );
+}
+
+#[test]
+fn bad_offset() {
+    let (err, msg) = fail("offset = \"+10d\"", "offset = \"+1x\"");
+    assert_eq!(
+        msg,
+        "config/policy.toml:39:10: cadences.standard.steps[2].offset: \"+1x\" is not an offset; write a signed number followed by d, h or m, like \"-3d\", \"+2h\", \"-90m\" (at most 3650 days)"
+    );
+    let loc = err.location().unwrap();
+    assert_eq!((loc.line, loc.column), (Some(39), Some(10)));
+    assert_eq!(err.field(), Some("cadences.standard.steps[2].offset"));
+    for bad in [
+        "\"\"",
+        "\"d\"",
+        "\"+d\"",
+        "\"1.5d\"",
+        "\"3\"",
+        "\"++3d\"",
+        "\"99999d\"",
+        "\"-3 d\"",
+    ] {
+        let (_, msg) = fail("offset = \"+10d\"", &format!("offset = {bad}"));
+        assert_prefix(
+            &msg,
+            "config/policy.toml:39:10: cadences.standard.steps[2].offset: ",
+        );
+    }
+}
+
+#[test]
+fn offsets_must_increase() {
+    let (_, msg) = fail("offset = \"+10d\"", "offset = \"0d\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:39:10: cadences.standard.steps[2].offset: offset +0d does not come after the previous step \"due_today\" (+0d)",
+    );
+    // Minutes compare approximately against days: -90m is before 0d.
+    let (_, msg) = fail("offset = \"+10d\"", "offset = \"-90m\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:39:10: cadences.standard.steps[2].offset: offset -90m does not come after",
+    );
+    // +2h after 0d is fine.
+    let ok = BASE.replace("offset = \"+10d\"", "offset = \"+2h\"");
+    assert_eq!(
+        parse(&ok).unwrap().policy.cadences["standard"].steps[2].offset,
+        Offset::Minutes(120)
+    );
+}
+
+#[test]
+fn duplicate_step_names() {
+    let (_, msg) = fail("name = \"firm\"", "name = \"courtesy\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:38:8: cadences.standard.steps[2].name: step name \"courtesy\" is already used in cadence \"standard\"",
+    );
+}
+
+#[test]
+fn unknown_channel() {
+    let (_, msg) = fail("[\"email\", \"sms\"]", "[\"email\", \"fax\"]");
+    assert_eq!(
+        msg,
+        "config/policy.toml:33:22: cadences.standard.steps[1].channels[1]: \"fax\" is not a channel; valid channels are \"email\", \"sms\", \"whatsapp\", \"webhook\""
+    );
+    let (_, msg) = fail("[\"email\", \"sms\"]", "[]");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:33:12: cadences.standard.steps[1].channels: no channels given",
+    );
+    let (_, msg) = fail("[\"email\", \"sms\"]", "[\"email\", \"email\"]");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:33:22: cadences.standard.steps[1].channels[1]: \"email\" is listed twice",
+    );
+}
+
+#[test]
+fn unknown_cadence_in_segment() {
+    let (_, msg) = fail(
+        "[segments.late_payers]\ncadence = \"standard\"",
+        "[segments.late_payers]\ncadence = \"strict\"",
+    );
+    assert_eq!(
+        msg,
+        "config/policy.toml:19:11: segments.late_payers.cadence: there is no cadence \"strict\"; defined cadences are \"standard\""
+    );
+}
+
+#[test]
+fn unknown_default_segment() {
+    let (_, msg) = fail(
+        "default_segment = \"standard\"",
+        "default_segment = \"vip\"",
+    );
+    assert_eq!(
+        msg,
+        "config/policy.toml:1:19: default_segment: there is no segment \"vip\"; defined segments are \"late_payers\", \"standard\""
+    );
+}
+
+#[test]
+fn bad_timezone() {
+    let (_, msg) = fail("\"America/Bogota\"", "\"America/Bogot\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:5:12: defaults.timezone: \"America/Bogot\" is not an IANA time zone; write a tz database name like \"America/Bogota\"",
+    );
+}
+
+#[test]
+fn bad_currency() {
+    let (_, msg) = fail("currency = \"COP\"", "currency = \"PESOS\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:7:12: defaults.currency: unknown currency \"PESOS\": use an ISO 4217 code such as COP",
+    );
+}
+
+#[test]
+fn bad_locale_and_times_and_windows() {
+    let (_, msg) = fail("locale = \"es-CO\"", "locale = \"spanish!\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:6:10: defaults.locale: \"spanish!\" is not a locale",
+    );
+    let (_, msg) = fail("send_at = \"09:00\"", "send_at = \"9am\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:8:11: defaults.send_at: \"9am\" is not a time of day; write 24-hour \"HH:MM\"",
+    );
+    let (_, msg) = fail("send_at = \"09:00\"", "send_at = \"24:00\"");
+    assert_prefix(&msg, "config/policy.toml:8:11: defaults.send_at: ");
+    let (_, msg) = fail("at = \"08:30\"", "at = \"8:30\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:32:6: cadences.standard.steps[1].at: \"8:30\" is not a time of day",
+    );
+    let (_, msg) = fail("to = \"19:00\"", "to = \"07:00\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:9:51: defaults.window.to: the window ends (\"07:00\") before it starts (\"08:00\")",
+    );
+    let (_, msg) = fail("days = \"mon-fri\"", "days = \"weekdays\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:9:19: defaults.window.days: \"weekdays\" is not a set of days; write \"mon-fri\"",
+    );
+    let (_, msg) = fail("days = \"mon-fri\"", "days = \"fri-mon\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:9:19: defaults.window.days: \"fri-mon\" runs backwards",
+    );
+    let (_, msg) = fail("days = [\"mon\", \"sat\"]", "days = []");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:19: segments.late_payers.window.days: no days given; at least one day is needed",
+    );
+    let (_, msg) = fail("days = [\"mon\", \"sat\"]", "days = [\"mon\", \"sab\"]");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:19: segments.late_payers.window.days: \"sab\" is not a day",
+    );
+    // `at` with an exact offset makes no sense.
+    let (_, msg) = fail("offset = \"0d\"", "offset = \"+1m\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:32:6: cadences.standard.steps[1].at: `at` only applies to day offsets",
+    );
+    // Ranges and daily parse.
+    let daily = BASE.replace("days = \"mon-fri\"", "days = \"daily\"");
+    assert_eq!(
+        parse(&daily).unwrap().policy.defaults.window.days,
+        [true; 7]
+    );
+    let range = BASE.replace("days = \"mon-fri\"", "days = \"tue-sat\"");
+    assert_eq!(
+        parse(&range).unwrap().policy.defaults.window.days,
+        [false, true, true, true, true, true, false]
+    );
+}
+
+#[test]
+fn missing_template() {
+    let (_, msg) = fail("template = \"firm_overdue\"", "template = \"firm_overdu\"");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:41:12: cadences.standard.steps[2].template: no template \"firm_overdu\" for locale \"es-CO\": none of config/templates/es-CO/firm_overdu.txt, config/templates/es/firm_overdu.txt exists; templates available: courtesy, due_today, due_tomorrow, final_notice, firm_overdue, friendly_overdue (needed by channel \"email\")",
+    );
+    assert!(msg.ends_with("(needed by channel \"email\")"), "{msg}");
+    let (_, msg) = fail(
+        "template = \"firm_overdue\"",
+        "template = \"../etc/passwd\"",
+    );
+    assert_prefix(
+        &msg,
+        "config/policy.toml:41:12: cadences.standard.steps[2].template: \"../etc/passwd\" is not a valid template name",
+    );
+}
+
+#[test]
+fn email_template_missing_a_part_and_missing_templates_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("tpl/es");
+    std::fs::create_dir_all(&tpl).unwrap();
+    for name in ["courtesy", "due_today", "firm_overdue"] {
+        std::fs::write(tpl.join(format!("{name}.txt")), "Hola {{ client.name }}").unwrap();
+    }
+    let text = BASE.replace("templates_dir = \"templates\"", "templates_dir = \"tpl\"");
+    let origin = dir.path().join("policy.toml");
+    let err = parse_policy(&text, &origin).unwrap_err();
+    let msg = err.to_string();
+    assert_prefix(
+        &msg,
+        &format!(
+            "{}:26:12: cadences.standard.steps[0].template: {} is missing: email messages need NAME.subject.txt, NAME.txt and NAME.html",
+            origin.display(),
+            tpl.join("courtesy.subject.txt").display()
+        ),
+    );
+    // SMS-only steps need only the text.
+    let sms = text
+        .replace("channels = [\"email\"]", "channels = [\"sms\"]")
+        .replace("[\"email\", \"sms\"]", "[\"sms\"]");
+    assert!(parse_policy(&sms, &origin).is_ok());
+
+    // A templates_dir that does not exist.
+    let missing = BASE.replace(
+        "templates_dir = \"templates\"",
+        "templates_dir = \"nowhere\"",
+    );
+    let msg = parse_policy(&missing, &origin).unwrap_err().to_string();
+    assert_prefix(
+        &msg,
+        &format!(
+            "{}:2:17: templates_dir: templates directory ",
+            origin.display()
+        ),
+    );
+    assert!(msg.contains("does not exist"), "{msg}");
+
+    // A template that does not compile names its own file and line.
+    std::fs::write(tpl.join("due_today.txt"), "Hola\n{{ client.name ").unwrap();
+    let err = parse_policy(&sms, &origin).unwrap_err();
+    assert!(matches!(err, PolicyError::Templates(_)), "{err}");
+    let msg = err.to_string();
+    assert_prefix(
+        &msg,
+        &format!("{}:2: syntax error", tpl.join("due_today.txt").display()),
+    );
+}
+
+#[test]
+fn sections_must_not_be_empty_and_files_must_exist() {
+    let no_cadences = BASE.split("[[cadences").next().unwrap();
+    let msg = parse(no_cadences).unwrap_err().to_string();
+    assert_prefix(&msg, "config/policy.toml: cadences: no cadences defined");
+
+    let err = load_policy(Path::new("config/nope.toml")).unwrap_err();
+    assert!(matches!(err, PolicyError::Read { .. }));
+    assert_prefix(
+        &err.to_string(),
+        "config/nope.toml: cannot read the policy file: ",
+    );
+}
+
+#[test]
+fn offsets_parse() {
+    assert_eq!(parse_offset("-3d"), Some(Offset::Days(-3)));
+    assert_eq!(parse_offset("0d"), Some(Offset::Days(0)));
+    assert_eq!(parse_offset("+1d"), Some(Offset::Days(1)));
+    assert_eq!(parse_offset("+2h"), Some(Offset::Minutes(120)));
+    assert_eq!(parse_offset("-90m"), Some(Offset::Minutes(-90)));
+    assert_eq!(parse_offset("15d"), Some(Offset::Days(15)));
+    for bad in [
+        "",
+        "+",
+        "d",
+        "3",
+        "3x",
+        "+-3d",
+        "3.5d",
+        "99999999999999999999d",
+        "-3D",
+        "3dd",
+        "٣d",
+    ] {
+        assert_eq!(parse_offset(bad), None, "{bad:?}");
+    }
+}

@@ -1,0 +1,214 @@
+//! The variables a template sees: `client`, `invoice`, `company`, `step` and `locale`.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use minijinja::Value;
+use rust_decimal::Decimal;
+
+use super::format::{format_date, format_money};
+use crate::domain::{Client, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus};
+use crate::policy::Company;
+
+/// The cadence step a message belongs to, as templates see it (`step.name`, `step.tone`,
+/// `step.index`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo {
+    /// Step name (`courtesy`, `final_notice`).
+    pub name: String,
+    /// Tone label (`friendly`, `firm`, `final`).
+    pub tone: String,
+    /// Index of the step in its cadence (0-based).
+    pub index: u32,
+}
+
+fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+/// The due date as a calendar date in `zone`.
+fn due_date(due: Due, zone: &TimeZone) -> Date {
+    match due {
+        Due::Date(d) => d,
+        Due::Instant(t) => t.to_zoned(zone.clone()).date(),
+    }
+}
+
+/// Builds the template context for one message.
+///
+/// Amounts are formatted for `locale` and the invoice currency; the due date is a long date in
+/// `locale`; `days_until_due` / `days_overdue` count calendar days in `zone` (the client's) and
+/// are never negative; `is_overdue` is true once the due date (or instant) has passed.
+///
+/// ```text
+/// client   {id, name, first_name, email, phone}
+/// invoice  {id, number, currency, amount, balance, amount_raw, balance_raw, due_date,
+///           due_date_iso, days_until_due, days_overdue, is_overdue, payment_url, metadata}
+/// company  {name, email, phone, website}
+/// step     {name, tone, index}
+/// locale   the locale the values were formatted for
+/// ```
+pub fn message_context(
+    client: &Client,
+    invoice: &Invoice,
+    company: &Company,
+    step: &StepInfo,
+    locale: &str,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Value {
+    let today = now.to_zoned(zone.clone()).date();
+    let due = due_date(invoice.due_at, zone);
+    let days = today
+        .until(due)
+        .map(|s| i64::from(s.get_days()))
+        .unwrap_or(0);
+    let is_overdue = match invoice.due_at {
+        Due::Date(d) => today > d,
+        Due::Instant(t) => now > t,
+    };
+    let first_name = client
+        .name
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let metadata: BTreeMap<String, Value> = invoice
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+
+    map([
+        (
+            "client",
+            map([
+                ("id", Value::from(client.id.as_str())),
+                ("name", Value::from(client.name.as_str())),
+                ("first_name", Value::from(first_name)),
+                ("email", Value::from(client.email.clone())),
+                ("phone", Value::from(client.phone.clone())),
+            ]),
+        ),
+        (
+            "invoice",
+            map([
+                ("id", Value::from(invoice.id.as_str())),
+                ("number", Value::from(invoice.number.as_str())),
+                ("currency", Value::from(invoice.currency.code())),
+                (
+                    "amount",
+                    Value::from(format_money(invoice.amount, invoice.currency, locale)),
+                ),
+                (
+                    "balance",
+                    Value::from(format_money(invoice.balance, invoice.currency, locale)),
+                ),
+                ("amount_raw", Value::from(invoice.amount.to_string())),
+                ("balance_raw", Value::from(invoice.balance.to_string())),
+                ("due_date", Value::from(format_date(due, locale))),
+                ("due_date_iso", Value::from(due.to_string())),
+                ("days_until_due", Value::from(days.max(0))),
+                ("days_overdue", Value::from((-days).max(0))),
+                ("is_overdue", Value::from(is_overdue)),
+                ("payment_url", Value::from(invoice.payment_url.clone())),
+                ("metadata", Value::from(metadata)),
+            ]),
+        ),
+        (
+            "company",
+            map([
+                ("name", Value::from(company.name.as_str())),
+                ("email", Value::from(company.email.clone())),
+                ("phone", Value::from(company.phone.clone())),
+                ("website", Value::from(company.website.clone())),
+            ]),
+        ),
+        (
+            "step",
+            map([
+                ("name", Value::from(step.name.as_str())),
+                ("tone", Value::from(step.tone.as_str())),
+                ("index", Value::from(step.index)),
+            ]),
+        ),
+        ("locale", Value::from(locale)),
+    ])
+}
+
+/// Two sample contexts for checking templates: an invoice due in three days without a payment
+/// link, and one ten days overdue with a link and a partial payment.
+pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
+    let (Ok(client_id), Ok(invoice_id), Ok(currency)) = (
+        ClientId::new("C-0001"),
+        InvoiceId::new("INV-0001"),
+        Currency::parse("COP"),
+    ) else {
+        return Vec::new();
+    };
+    let now = Timestamp::constant(1_773_756_000, 0); // 2026-03-17T14:00:00Z
+    let client = Client {
+        id: client_id,
+        name: "María Fernanda Gómez".to_owned(),
+        email: Some("maria@example.co".to_owned()),
+        phone: Some("+573001234567".to_owned()),
+        whatsapp: None,
+        locale: Some(locale.to_owned()),
+        timezone: None,
+        country: Some("CO".to_owned()),
+        segment: None,
+        preferred_channels: Vec::new(),
+        tags: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    let invoice = Invoice {
+        id: invoice_id,
+        client_id: client.id.clone(),
+        number: "FV-1001".to_owned(),
+        currency,
+        amount: Decimal::new(125_000_050, 2),
+        balance: Decimal::new(125_000_050, 2),
+        issued_at: Some(Date::constant(2026, 2, 18)),
+        due_at: Due::Date(Date::constant(2026, 3, 20)),
+        payment_url: None,
+        metadata: BTreeMap::from([("order".to_owned(), "OC-778".to_owned())]),
+        status: InvoiceStatus::Open,
+        payments: Vec::new(),
+        pause: None,
+        generation: 0,
+        cursor: None,
+        pending: None,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    let overdue = Invoice {
+        balance: Decimal::new(85_000_000, 2),
+        due_at: Due::Date(Date::constant(2026, 3, 7)),
+        payment_url: Some("https://pay.example.co/i/INV-0001".to_owned()),
+        ..invoice.clone()
+    };
+    let before = StepInfo {
+        name: "courtesy".to_owned(),
+        tone: "friendly".to_owned(),
+        index: 0,
+    };
+    let after = StepInfo {
+        name: "firm_overdue".to_owned(),
+        tone: "firm".to_owned(),
+        index: 3,
+    };
+    let zone = TimeZone::UTC;
+    vec![
+        message_context(&client, &invoice, company, &before, locale, &zone, now),
+        message_context(&client, &overdue, company, &after, locale, &zone, now),
+    ]
+}
