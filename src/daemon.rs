@@ -86,8 +86,10 @@ pub struct Running {
 pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, DaemonError> {
     let env = |k: &str| std::env::var(k).ok();
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|source| DaemonError::Io { context: format!("creating data dir {}", data_dir.display()), source })?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::Io {
+        context: format!("creating data dir {}", data_dir.display()),
+        source,
+    })?;
     let policy_path = config.policy_path();
     let loaded = load_policy(&policy_path)?;
     tracing::info!(policy = %policy_path.display(), segments = loaded.policy.segments.len(), cadences = loaded.policy.cadences.len(), "policy loaded");
@@ -95,16 +97,25 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
 
     let store = Store::open(
         &data_dir.join("db"),
-        StoreOptions { cache_capacity_bytes: config.cache_mib * 1024 * 1024, ..StoreOptions::default() },
+        StoreOptions {
+            cache_capacity_bytes: config.cache_mib * 1024 * 1024,
+            ..StoreOptions::default()
+        },
     )?;
 
-    let ctx = BuildContext { data_dir: data_dir.clone(), env: Arc::new(|k: &str| std::env::var(k).ok()) };
+    let ctx = BuildContext {
+        data_dir: data_dir.clone(),
+        env: Arc::new(|k: &str| std::env::var(k).ok()),
+    };
     let mut routes = ChannelRoutes::default();
     for (kind, name) in &config.routes {
-        let Some(cfg) = config.channels.get(name) else { continue };
-        let channel = cfg
-            .build(name, &ctx)
-            .map_err(|e| DaemonError::Channel { name: name.clone(), message: e.to_string() })?;
+        let Some(cfg) = config.channels.get(name) else {
+            continue;
+        };
+        let channel = cfg.build(name, &ctx).map_err(|e| DaemonError::Channel {
+            name: name.clone(),
+            message: e.to_string(),
+        })?;
         routes.insert(kind.clone(), channel);
     }
     tracing::info!(routes = ?config.routes, "channels ready");
@@ -121,15 +132,29 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             }
             tok.into()
         }
-        Err(source) => return Err(DaemonError::Secret { what: "api token", source }),
+        Err(source) => {
+            return Err(DaemonError::Secret {
+                what: "api token",
+                source,
+            });
+        }
     };
     let payment_secret = match read_secret(&config.payment_webhooks.secret, &env) {
-        Ok(Some(s)) => Some(Arc::new(WebhookSecret::parse(&s).map_err(|e| DaemonError::WebhookSecret(e.to_string()))?)),
+        Ok(Some(s)) => Some(Arc::new(
+            WebhookSecret::parse(&s).map_err(|e| DaemonError::WebhookSecret(e.to_string()))?,
+        )),
         Ok(None) | Err(SecretError::EnvMissing(_)) => {
-            tracing::warn!("payment webhook secret not set; POST /webhooks/payments answers 503 until it is");
+            tracing::warn!(
+                "payment webhook secret not set; POST /webhooks/payments answers 503 until it is"
+            );
             None
         }
-        Err(source) => return Err(DaemonError::Secret { what: "payment webhook secret", source }),
+        Err(source) => {
+            return Err(DaemonError::Secret {
+                what: "payment webhook secret",
+                source,
+            });
+        }
     };
 
     let recovered = {
@@ -173,10 +198,14 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     };
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| DaemonError::Io { context: format!("listening on {}", config.listen), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Io { context: "reading the bound address".into(), source })?;
+        .map_err(|source| DaemonError::Io {
+            context: format!("listening on {}", config.listen),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| DaemonError::Io {
+        context: "reading the bound address".into(),
+        source,
+    })?;
     let mut srv_shutdown = shutdown_rx;
     let server = tokio::spawn(async move {
         axum::serve(listener, router(state))
@@ -187,7 +216,16 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     });
     ready.store(true, Ordering::Release);
     tracing::info!(%addr, pending = store.pending_count().unwrap_or(0), "plazo ready");
-    Ok(Running { addr, policy, shutdown: shutdown_tx, server, dispatcher, housekeeping, store, policy_path })
+    Ok(Running {
+        addr,
+        policy,
+        shutdown: shutdown_tx,
+        server,
+        dispatcher,
+        housekeeping,
+        store,
+        policy_path,
+    })
 }
 
 impl Running {
@@ -199,7 +237,7 @@ impl Running {
     }
 
     /// Stops accepting requests, drains in-flight sends (bounded), flushes the store.
-    pub async fn shutdown(mut self) -> Result<(), DaemonError> {
+    pub async fn shutdown(self) -> Result<(), DaemonError> {
         let _ = self.shutdown.send(true);
         match self.server.await {
             Ok(Ok(())) => {}

@@ -20,7 +20,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, json_logs } => serve(&config, json_logs),
         Command::Check { config } => check(&config),
-        Command::Plan { config, invoice, client, now } => plan_cmd(&config, &invoice, client.as_deref(), now),
+        Command::Plan {
+            config,
+            invoice,
+            client,
+            now,
+        } => plan_cmd(&config, &invoice, client.as_deref(), now),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,7 +40,9 @@ fn init_tracing(cfg: &DaemonConfig, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json || cfg.log.format == LogFormat::Json {
         builder.json().init();
     } else {
@@ -46,7 +53,10 @@ fn init_tracing(cfg: &DaemonConfig, json: bool) {
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
     let config = load_daemon_config(path)?;
     init_tracing(&config, json_logs);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(async move {
         let running = plazo::daemon::start(config, Arc::new(SystemClock)).await?;
         wait_for_signals(&running).await?;
@@ -75,7 +85,9 @@ async fn wait_for_signals(running: &plazo::daemon::Running) -> Result<()> {
 
 #[cfg(not(unix))]
 async fn wait_for_signals(_running: &plazo::daemon::Running) -> Result<()> {
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }
 
@@ -83,23 +95,45 @@ fn check(path: &std::path::Path) -> Result<()> {
     let config = load_daemon_config(path)?;
     let loaded = load_policy(&config.policy_path())?;
     let p = &loaded.policy;
-    let problems = loaded.templates.check_all(p);
-    println!("daemon config  {}: ok (listen {}, data {})", path.display(), config.listen, config.data_dir.display());
+    let problems = loaded.templates.check_all(&p.company);
+    println!(
+        "daemon config  {}: ok (listen {}, data {})",
+        path.display(),
+        config.listen,
+        config.data_dir.display()
+    );
     println!("policy         {}: ok", config.policy_path().display());
-    println!("  defaults     zone {}, locale {}, currency {}", p.defaults.timezone_name, p.defaults.locale, p.defaults.currency);
+    println!(
+        "  defaults     zone {}, locale {}, currency {}",
+        p.defaults.timezone_name, p.defaults.locale, p.defaults.currency
+    );
     for (name, seg) in &p.segments {
         let cadence = &p.cadences[&seg.cadence];
-        let steps: Vec<String> = cadence.steps.iter().map(|s| format!("{} {}", s.name, s.offset)).collect();
-        println!("  segment      {name} -> cadence {} [{}]", seg.cadence, steps.join(", "));
+        let steps: Vec<String> = cadence
+            .steps
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.offset))
+            .collect();
+        println!(
+            "  segment      {name} -> cadence {} [{}]",
+            seg.cadence,
+            steps.join(", ")
+        );
     }
     for (kind, channel) in &config.routes {
         println!("  route        {kind} -> {channel}");
     }
-    let kinds_used: std::collections::BTreeSet<&str> =
-        p.cadences.values().flat_map(|c| c.steps.iter()).flat_map(|s| s.channels.iter().map(String::as_str)).collect();
+    let kinds_used: std::collections::BTreeSet<&str> = p
+        .cadences
+        .values()
+        .flat_map(|c| c.steps.iter())
+        .flat_map(|s| s.channels.iter().map(String::as_str))
+        .collect();
     for kind in kinds_used {
         if !config.routes.contains_key(kind) {
-            println!("  warning      the policy uses channel kind {kind:?} but [routes] has no entry for it");
+            println!(
+                "  warning      the policy uses channel kind {kind:?} but [routes] has no entry for it"
+            );
         }
     }
     if problems.is_empty() {
@@ -145,19 +179,30 @@ fn parse_plan_client(text: &str) -> Result<PlanClient> {
         .and_then(|o| o.remove("id"))
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(default_client);
-    Ok(PlanClient { id, rest: serde_json::from_value(value)? })
+    Ok(PlanClient {
+        id,
+        rest: serde_json::from_value(value)?,
+    })
 }
 
-fn plan_cmd(path: &std::path::Path, invoice: &std::path::Path, client: Option<&std::path::Path>, now: Option<jiff::Timestamp>) -> Result<()> {
+fn plan_cmd(
+    path: &std::path::Path,
+    invoice: &std::path::Path,
+    client: Option<&std::path::Path>,
+    now: Option<jiff::Timestamp>,
+) -> Result<()> {
     let config = load_daemon_config(path)?;
     let loaded = load_policy(&config.policy_path())?;
     let policy = &loaded.policy;
     let now = now.unwrap_or_else(|| SystemClock.now());
-    let text = std::fs::read_to_string(invoice).with_context(|| format!("reading {}", invoice.display()))?;
-    let pi: PlanInvoice = serde_json::from_str(&text).with_context(|| format!("{}", invoice.display()))?;
+    let text = std::fs::read_to_string(invoice)
+        .with_context(|| format!("reading {}", invoice.display()))?;
+    let pi: PlanInvoice =
+        serde_json::from_str(&text).with_context(|| format!("{}", invoice.display()))?;
     let client = match client {
         Some(cp) => {
-            let text = std::fs::read_to_string(cp).with_context(|| format!("reading {}", cp.display()))?;
+            let text =
+                std::fs::read_to_string(cp).with_context(|| format!("reading {}", cp.display()))?;
             let c = parse_plan_client(&text).with_context(|| format!("{}", cp.display()))?;
             Client {
                 id: ClientId::new(c.id)?,
@@ -215,8 +260,14 @@ fn plan_cmd(path: &std::path::Path, invoice: &std::path::Path, client: Option<&s
         closed_at: None,
     };
     let p = plan(&inv, &client, policy, now);
-    println!("invoice {} due {} — segment {}, cadence {}, zone {}, now {}", inv.id, inv.due_at, p.segment, p.cadence, p.zone, now);
-    println!("{:<3} {:<18} {:<7} {:<22} {:<27} {:<22} {}", "#", "step", "offset", "channels", "local time", "UTC", "status");
+    println!(
+        "invoice {} due {} — segment {}, cadence {}, zone {}, now {}",
+        inv.id, inv.due_at, p.segment, p.cadence, p.zone, now
+    );
+    println!(
+        "{:<3} {:<18} {:<7} {:<22} {:<27} {:<22} status",
+        "#", "step", "offset", "channels", "local time", "UTC"
+    );
     for s in &p.steps {
         let step = &policy.cadences[&p.cadence].steps[s.index as usize];
         println!(
@@ -226,7 +277,10 @@ fn plan_cmd(path: &std::path::Path, invoice: &std::path::Path, client: Option<&s
             step.offset.to_string(),
             s.channels.join(","),
             s.fire_at.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
-            s.fire_at.timestamp().strftime("%Y-%m-%dT%H:%MZ").to_string(),
+            s.fire_at
+                .timestamp()
+                .strftime("%Y-%m-%dT%H:%MZ")
+                .to_string(),
             s.status
         );
     }

@@ -2,6 +2,8 @@
 //! webhook channel, restart it, and check that none is lost and none is delivered twice; the
 //! reminders in flight at the kill are logged as `unknown`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -27,7 +29,11 @@ fn start_sink() -> (SocketAddr, Arc<Mutex<HashMap<String, usize>>>) {
             let seen = s2.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 *seen.lock().unwrap().entry(id).or_default() += 1;
                 "ok"
             }
@@ -95,19 +101,29 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     let daemon = Daemon::start(dir.path(), &config, port);
     // Every invoice falls due at the same instant, shortly after loading ends.
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(20);
-    let (st, _) = daemon.api("PUT", "/v1/clients/c1", Some(&json!({"name": "Ana"}).to_string()));
+    let (st, _) = daemon.api(
+        "PUT",
+        "/v1/clients/c1",
+        Some(&json!({"name": "Ana"}).to_string()),
+    );
     assert_eq!(st, 201);
     let t0 = Instant::now();
     for i in 0..N {
         let (st, body) = daemon.api(
             "PUT",
             &format!("/v1/invoices/inv-{i}"),
-            Some(&json!({"client_id": "c1", "number": format!("F-{i}"), "currency": "COP",
-                          "amount": "1000", "due_at": due.to_string()}).to_string()),
+            Some(
+                &json!({"client_id": "c1", "number": format!("F-{i}"), "currency": "COP",
+                          "amount": "1000", "due_at": due.to_string()})
+                .to_string(),
+            ),
         );
         assert_eq!(st, 201, "{body}");
     }
-    assert!(t0.elapsed() < Duration::from_secs(19), "loading took too long for this test's timing");
+    assert!(
+        t0.elapsed() < Duration::from_secs(19),
+        "loading took too long for this test's timing"
+    );
     // Wait for dispatch to be well under way, then kill.
     let end = Instant::now() + Duration::from_secs(60);
     loop {
@@ -115,12 +131,19 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
         if n >= N / 4 {
             break;
         }
-        assert!(Instant::now() < end, "dispatch never started; log:\n{}", daemon.log_text());
+        assert!(
+            Instant::now() < end,
+            "dispatch never started; log:\n{}",
+            daemon.log_text()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     daemon.kill();
     let at_kill = seen.lock().unwrap().len();
-    assert!(at_kill < N, "the kill came too late to test anything ({at_kill} of {N} delivered)");
+    assert!(
+        at_kill < N,
+        "the kill came too late to test anything ({at_kill} of {N} delivered)"
+    );
 
     let daemon = Daemon::start_existing(dir.path(), port);
     assert!(daemon.log_text().contains("in flight at an unclean stop") || at_kill == N);
@@ -132,18 +155,28 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
         loop {
             let (_, inv) = daemon.api("GET", &format!("/v1/invoices/inv-{i}"), None);
             let timeline = inv["timeline"].as_array().unwrap().clone();
-            let first: Vec<_> = timeline.iter().filter(|l| l["step"] == "due_today").collect();
+            let first: Vec<_> = timeline
+                .iter()
+                .filter(|l| l["step"] == "due_today")
+                .collect();
             let sent = first.iter().filter(|l| l["outcome"] == "sent").count();
             let unk = first.iter().filter(|l| l["outcome"] == "unknown").count();
             if sent + unk > 0 {
                 assert!(sent <= 1, "step recorded as sent twice: {inv}");
-                assert!(sent + unk == 1 || (unk == 1 && sent == 0) || (sent == 1 && unk == 0), "{inv}");
+                assert!(
+                    sent + unk == 1 || (unk == 1 && sent == 0) || (sent == 1 && unk == 0),
+                    "{inv}"
+                );
                 unknown += unk;
                 delivered_ids += sent;
                 assert_eq!(inv["next_reminder"]["step_name"], "firm_overdue", "{inv}");
                 break;
             }
-            assert!(Instant::now() < end, "invoice inv-{i} never handled; log:\n{}", daemon.log_text());
+            assert!(
+                Instant::now() < end,
+                "invoice inv-{i} never handled; log:\n{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -153,8 +186,18 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     // Every reminder is accounted for: recorded as sent, or logged unknown (in flight at the kill).
     assert_eq!(delivered_ids + unknown, N);
     // Nothing recorded as sent was missing at the sink.
-    assert!(seen.len() >= delivered_ids, "sink saw {} but {} recorded sent", seen.len(), delivered_ids);
+    assert!(
+        seen.len() >= delivered_ids,
+        "sink saw {} but {} recorded sent",
+        seen.len(),
+        delivered_ids
+    );
     // In-flight reminders are bounded by the dispatcher's concurrency.
-    assert!(unknown <= 64 + 1, "{unknown} unknown: claims ran ahead of sends");
-    eprintln!("crash test: {at_kill} delivered before the kill, {unknown} in flight (logged unknown), {delivered_ids} recorded sent");
+    assert!(
+        unknown <= 64 + 1,
+        "{unknown} unknown: claims ran ahead of sends"
+    );
+    eprintln!(
+        "crash test: {at_kill} delivered before the kill, {unknown} in flight (logged unknown), {delivered_ids} recorded sent"
+    );
 }

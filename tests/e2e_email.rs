@@ -1,6 +1,8 @@
 //! End to end: the real daemon, a real SMTP server on loopback, a reminder that falls due in a
 //! second or two, a signed payment webhook that stops the chase, and a restart that keeps state.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -74,15 +76,21 @@ from = "Cartera Tornillo <cartera@tornillo.example.co>"
 fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_keeps_state() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("policy.toml"), &policy(&repo().join("config/templates")));
+    write(
+        &dir.path().join("policy.toml"),
+        &policy(&repo().join("config/templates")),
+    );
     let port = free_port();
     let daemon = Daemon::start(dir.path(), &config(port, smtp.addr), port);
 
     let (st, body) = daemon.api(
         "PUT",
         "/v1/clients/cli-1",
-        Some(&json!({"name": "María Pérez", "email": "maria@cliente.example.co", "locale": "es-CO",
-                      "timezone": "America/Bogota", "country": "CO"}).to_string()),
+        Some(
+            &json!({"name": "María Pérez", "email": "maria@cliente.example.co", "locale": "es-CO",
+                      "timezone": "America/Bogota", "country": "CO"})
+            .to_string(),
+        ),
     );
     assert_eq!(st, 201, "{body}");
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
@@ -104,7 +112,12 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
     assert_eq!(st, 201);
 
     let mails = smtp.wait_for(1, Duration::from_secs(15));
-    assert_eq!(mails.len(), 1, "no email arrived; daemon log:\n{}", daemon.log_text());
+    assert_eq!(
+        mails.len(),
+        1,
+        "no email arrived; daemon log:\n{}",
+        daemon.log_text()
+    );
     let mail = &mails[0];
     assert_eq!(mail.to, vec!["maria@cliente.example.co".to_string()]);
     assert!(mail.from.contains("cartera@tornillo.example.co"));
@@ -113,18 +126,40 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
     assert!(data.contains("multipart/alternative"), "{data}");
     assert!(data.contains("Message-ID: <"), "{data}");
     let decoded = decode_mail_text(data);
-    assert!(decoded.contains("María"), "personalised greeting missing:\n{decoded}");
-    assert!(decoded.contains("FV-1001"), "invoice number missing:\n{decoded}");
-    assert!(decoded.contains("$ 1.250.000"), "amount formatted for es-CO missing:\n{decoded}");
-    assert!(decoded.contains("https://pagos.example.co/FV-1001"), "payment link missing:\n{decoded}");
+    assert!(
+        decoded.contains("María"),
+        "personalised greeting missing:\n{decoded}"
+    );
+    assert!(
+        decoded.contains("FV-1001"),
+        "invoice number missing:\n{decoded}"
+    );
+    assert!(
+        decoded.contains("$ 1.250.000"),
+        "amount formatted for es-CO missing:\n{decoded}"
+    );
+    assert!(
+        decoded.contains("https://pagos.example.co/FV-1001"),
+        "payment link missing:\n{decoded}"
+    );
 
     // The timeline records the send with the provider's message id; the next step is planned.
     let (_, inv) = daemon.api("GET", "/v1/invoices/inv-1", None);
-    let sent: Vec<_> = inv["timeline"].as_array().unwrap().iter().filter(|l| l["outcome"] == "sent").collect();
+    let sent: Vec<_> = inv["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["outcome"] == "sent")
+        .collect();
     assert_eq!(sent.len(), 1, "{inv}");
     assert_eq!(sent[0]["channel"], "email");
     assert_eq!(sent[0]["recipient"], "maria@cliente.example.co");
-    assert!(sent[0]["provider_message_id"].as_str().unwrap().contains("@tornillo.example.co"));
+    assert!(
+        sent[0]["provider_message_id"]
+            .as_str()
+            .unwrap()
+            .contains("@tornillo.example.co")
+    );
     assert_eq!(inv["next_reminder"]["step_name"], "firm_overdue", "{inv}");
 
     // A signed invoice.paid webhook closes the invoice and cancels the rest.
@@ -143,8 +178,17 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
     let (st, body) = common::reqwest::call(
         "POST",
         &format!("{}/webhooks/payments", daemon.base),
-        &[("webhook-id", "msg_x"), ("webhook-timestamp", &jiff::Timestamp::now().as_second().to_string()),
-          ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=")],
+        &[
+            ("webhook-id", "msg_x"),
+            (
+                "webhook-timestamp",
+                &jiff::Timestamp::now().as_second().to_string(),
+            ),
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=",
+            ),
+        ],
         Some(&event),
     );
     assert_eq!(st, 401, "{body}");
@@ -154,7 +198,14 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
     assert_eq!(inv["invoice"]["status"], "paid");
     assert_eq!(inv["invoice"]["balance"], "0");
     assert!(inv["next_reminder"].is_null(), "{inv}");
-    assert!(inv["timeline"].as_array().unwrap().iter().any(|l| l["outcome"] == "cancelled"), "{inv}");
+    assert!(
+        inv["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["outcome"] == "cancelled"),
+        "{inv}"
+    );
     let timeline_before = inv["timeline"].clone();
     let (_, inv2_before) = daemon.api("GET", "/v1/invoices/inv-2", None);
     assert!(inv2_before["next_reminder"]["fire_at"].is_string());
@@ -168,7 +219,11 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
     let (_, inv2_after) = daemon.api("GET", "/v1/invoices/inv-2", None);
     assert_eq!(inv2_after["next_reminder"], inv2_before["next_reminder"]);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(smtp.mails().len(), 1, "nothing more may be sent after payment");
+    assert_eq!(
+        smtp.mails().len(),
+        1,
+        "nothing more may be sent after payment"
+    );
 }
 
 /// Decodes quoted-printable and base64 text parts enough to search them.

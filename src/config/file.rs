@@ -87,12 +87,17 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { token: default_token_source() }
+        ApiConfig {
+            token: default_token_source(),
+        }
     }
 }
 
 fn default_token_source() -> SecretSource {
-    SecretSource { env: Some("PLAZO_API_TOKEN".into()), file: None }
+    SecretSource {
+        env: Some("PLAZO_API_TOKEN".into()),
+        file: None,
+    }
 }
 
 /// Log output format.
@@ -120,7 +125,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Human, level: default_level() }
+        LogConfig {
+            format: LogFormat::Human,
+            level: default_level(),
+        }
     }
 }
 
@@ -228,7 +236,10 @@ impl Default for PaymentWebhookConfig {
 }
 
 fn default_webhook_secret() -> SecretSource {
-    SecretSource { env: Some("PLAZO_WEBHOOK_SECRET".into()), file: None }
+    SecretSource {
+        env: Some("PLAZO_WEBHOOK_SECRET".into()),
+        file: None,
+    }
 }
 fn default_tolerance() -> u64 {
     300
@@ -251,7 +262,10 @@ pub struct HousekeepingConfig {
 
 impl Default for HousekeepingConfig {
     fn default() -> Self {
-        HousekeepingConfig { prune_webhooks: default_prune(), daily_digest: default_digest() }
+        HousekeepingConfig {
+            prune_webhooks: default_prune(),
+            daily_digest: default_digest(),
+        }
     }
 }
 
@@ -280,8 +294,10 @@ impl DaemonConfig {
 /// Reads, parses and validates the daemon configuration.
 pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     let mut cfg: DaemonConfig = toml::from_str(&text).map_err(|e| {
         let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
         ConfigError::Parse {
@@ -302,7 +318,10 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
         if !CHANNEL_KINDS.contains(&kind.as_str()) {
             return Err(invalid(
                 &format!("routes.{kind}"),
-                format!("unknown channel kind; valid kinds are {}", CHANNEL_KINDS.join(", ")),
+                format!(
+                    "unknown channel kind; valid kinds are {}",
+                    CHANNEL_KINDS.join(", ")
+                ),
             ));
         }
         if !cfg.channels.contains_key(channel) {
@@ -317,14 +336,23 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
         }
     }
     if cfg.dispatch.concurrency == 0 || cfg.dispatch.batch == 0 {
-        return Err(invalid("dispatch", "concurrency and batch must be at least 1".into()));
+        return Err(invalid(
+            "dispatch",
+            "concurrency and batch must be at least 1".into(),
+        ));
     }
     if cfg.dispatch.max_attempts == 0 {
-        return Err(invalid("dispatch.max_attempts", "must be at least 1".into()));
+        return Err(invalid(
+            "dispatch.max_attempts",
+            "must be at least 1".into(),
+        ));
     }
     if let Some(url) = &cfg.public_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid("public_url", format!("{url:?} must start with http:// or https://")));
+            return Err(invalid(
+                "public_url",
+                format!("{url:?} must start with http:// or https://"),
+            ));
         }
     }
     Ok(cfg)

@@ -6,8 +6,8 @@ mod file;
 mod secrets;
 
 pub use file::{
-    ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat,
-    OnUnknown, PaymentWebhookConfig, load_daemon_config,
+    ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat, OnUnknown,
+    PaymentWebhookConfig, load_daemon_config,
 };
 pub use secrets::{SecretError, SecretSource, read_secret};
 

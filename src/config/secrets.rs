@@ -19,7 +19,9 @@ pub struct SecretSource {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The named variable is not set.
-    #[error("environment variable {0} is not set; export it (or set it in the systemd EnvironmentFile)")]
+    #[error(
+        "environment variable {0} is not set; export it (or set it in the systemd EnvironmentFile)"
+    )]
     EnvMissing(String),
     /// The named file could not be read.
     #[error("cannot read secret file {path}: {source}")]
@@ -71,12 +73,30 @@ mod tests {
         let f = dir.path().join("s");
         std::fs::write(&f, "  from-file\n").unwrap();
         let env = |k: &str| (k == "SET").then(|| "from-env".to_string());
-        let both = SecretSource { env: Some("SET".into()), file: Some(f.clone()) };
-        assert_eq!(read_secret(&both, &env).unwrap().as_deref(), Some("from-env"));
-        let fallback = SecretSource { env: Some("UNSET".into()), file: Some(f) };
-        assert_eq!(read_secret(&fallback, &env).unwrap().as_deref(), Some("from-file"));
-        let missing = SecretSource { env: Some("UNSET".into()), file: None };
-        assert!(matches!(read_secret(&missing, &env), Err(SecretError::EnvMissing(_))));
+        let both = SecretSource {
+            env: Some("SET".into()),
+            file: Some(f.clone()),
+        };
+        assert_eq!(
+            read_secret(&both, &env).unwrap().as_deref(),
+            Some("from-env")
+        );
+        let fallback = SecretSource {
+            env: Some("UNSET".into()),
+            file: Some(f),
+        };
+        assert_eq!(
+            read_secret(&fallback, &env).unwrap().as_deref(),
+            Some("from-file")
+        );
+        let missing = SecretSource {
+            env: Some("UNSET".into()),
+            file: None,
+        };
+        assert!(matches!(
+            read_secret(&missing, &env),
+            Err(SecretError::EnvMissing(_))
+        ));
         assert_eq!(read_secret(&SecretSource::default(), &env).unwrap(), None);
     }
 }

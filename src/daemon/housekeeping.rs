@@ -40,7 +40,11 @@ pub struct Digest {
 }
 
 /// Tallies the communication log between `from` and `to`.
-pub fn digest(store: &Store, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<Digest, crate::store::StoreError> {
+pub fn digest(
+    store: &Store,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+) -> Result<Digest, crate::store::StoreError> {
     let mut d = Digest::default();
     for a in store.log_range(from, to)? {
         match a.outcome {
@@ -57,10 +61,15 @@ pub fn digest(store: &Store, from: jiff::Timestamp, to: jiff::Timestamp) -> Resu
 }
 
 /// Starts the jobs named in `[housekeeping]`.
-pub async fn start(config: &DaemonConfig, store: Store, clock: SharedClock) -> Result<Housekeeping, DaemonError> {
+pub async fn start(
+    config: &DaemonConfig,
+    store: Store,
+    clock: SharedClock,
+) -> Result<Housekeeping, DaemonError> {
     let err = |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Housekeeping(e.to_string());
     let sched = JobScheduler::new().await.map_err(err)?;
-    let retention = SignedDuration::from_hours(24 * i64::from(config.payment_webhooks.retention_days));
+    let retention =
+        SignedDuration::from_hours(24 * i64::from(config.payment_webhooks.retention_days));
     {
         let store = store.clone();
         let clock = clock.clone();
@@ -75,7 +84,12 @@ pub async fn start(config: &DaemonConfig, store: Store, clock: SharedClock) -> R
                 }
             })
         })
-        .map_err(|e| DaemonError::Housekeeping(format!("prune_webhooks {:?}: {e}", config.housekeeping.prune_webhooks)))?;
+        .map_err(|e| {
+            DaemonError::Housekeeping(format!(
+                "prune_webhooks {:?}: {e}",
+                config.housekeeping.prune_webhooks
+            ))
+        })?;
         sched.add(job).await.map_err(err)?;
     }
     {
@@ -95,7 +109,12 @@ pub async fn start(config: &DaemonConfig, store: Store, clock: SharedClock) -> R
                 }
             })
         })
-        .map_err(|e| DaemonError::Housekeeping(format!("daily_digest {:?}: {e}", config.housekeeping.daily_digest)))?;
+        .map_err(|e| {
+            DaemonError::Housekeeping(format!(
+                "daily_digest {:?}: {e}",
+                config.housekeeping.daily_digest
+            ))
+        })?;
         sched.add(job).await.map_err(err)?;
     }
     sched.start().await.map_err(err)?;

@@ -67,25 +67,28 @@ impl Dispatcher {
             let room = (permits.available_permits() + 1).min(self.config.batch);
             let now = self.clock.now();
             let store = self.store.clone();
-            let claimed = match tokio::task::spawn_blocking(move || store.claim_due(now, room)).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
-                    drop(first);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "claim task failed");
-                    continue;
-                }
-            };
+            let claimed =
+                match tokio::task::spawn_blocking(move || store.claim_due(now, room)).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
+                        drop(first);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claim task failed");
+                        continue;
+                    }
+                };
             if claimed.is_empty() {
                 drop(first);
                 let wait = match self.store.next_due() {
                     Ok(Some(t)) => {
                         let d = t.duration_since(self.clock.now());
-                        Duration::try_from(d).unwrap_or(Duration::ZERO).min(MAX_IDLE)
+                        Duration::try_from(d)
+                            .unwrap_or(Duration::ZERO)
+                            .min(MAX_IDLE)
                     }
                     Ok(None) => MAX_IDLE,
                     Err(e) => {
@@ -142,7 +145,10 @@ impl Dispatcher {
             Ok(()) => 0,
             Err(_) => {
                 let left = tasks.len();
-                tracing::warn!(left, "drain timed out; these reminders will be found in flight at next start");
+                tracing::warn!(
+                    left,
+                    "drain timed out; these reminders will be found in flight at next start"
+                );
                 tasks.abort_all();
                 left
             }

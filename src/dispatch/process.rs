@@ -23,7 +23,12 @@ enum Ending {
     Drop(ReminderState),
 }
 
-fn line(r: &Reminder, now: Timestamp, outcome: AttemptOutcome, detail: impl Into<String>) -> Attempt {
+fn line(
+    r: &Reminder,
+    now: Timestamp,
+    outcome: AttemptOutcome,
+    detail: impl Into<String>,
+) -> Attempt {
     Attempt {
         at: now,
         invoice_id: r.invoice_id.clone(),
@@ -52,33 +57,63 @@ impl Dispatcher {
         let invoice = self.store.invoice(&r.invoice_id)?;
         let client = self.store.client(&r.client_id)?;
         let (Some(invoice), Some(client)) = (invoice, client) else {
-            return self.record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now).await;
+            return self
+                .record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now)
+                .await;
         };
         if invoice.generation != r.generation || invoice.pending != Some(r.id) {
-            return self.record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now).await;
+            return self
+                .record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now)
+                .await;
         }
         if let Some(pause) = &invoice.pause {
             match pause.until {
                 Some(until) if until > now => {
-                    let l = line(&r, now, AttemptOutcome::Deferred, format!("chase paused until {until}"));
-                    return self.record(r, Ending::Reschedule(until), vec![l], now).await;
+                    let l = line(
+                        &r,
+                        now,
+                        AttemptOutcome::Deferred,
+                        format!("chase paused until {until}"),
+                    );
+                    return self
+                        .record(r, Ending::Reschedule(until), vec![l], now)
+                        .await;
                 }
                 None => {
                     let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
-                    return self.record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now).await;
+                    return self
+                        .record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now)
+                        .await;
                 }
                 Some(_) => {}
             }
         }
         if !invoice.is_chaseable(now) {
             let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
-            return self.record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now).await;
+            return self
+                .record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now)
+                .await;
         }
         let loaded = self.policy.current();
         let policy = &loaded.policy;
-        let Some(step) = policy.cadences.get(&r.cadence).and_then(|c| c.steps.get(r.step_index as usize)).cloned() else {
-            let l = line(&r, now, AttemptOutcome::Skipped, format!("step {} of cadence {} is no longer in the policy", r.step_index, r.cadence));
-            return self.record(r, Ending::Advance(ReminderState::Skipped), vec![l], now).await;
+        let Some(step) = policy
+            .cadences
+            .get(&r.cadence)
+            .and_then(|c| c.steps.get(r.step_index as usize))
+            .cloned()
+        else {
+            let l = line(
+                &r,
+                now,
+                AttemptOutcome::Skipped,
+                format!(
+                    "step {} of cadence {} is no longer in the policy",
+                    r.step_index, r.cadence
+                ),
+            );
+            return self
+                .record(r, Ending::Advance(ReminderState::Skipped), vec![l], now)
+                .await;
         };
         let zone = client_zone(policy, &client);
         let segment = segment_for(policy, &client);
@@ -86,24 +121,38 @@ impl Dispatcher {
         let local_now = now.to_zoned(zone.clone());
         if !is_allowed(&local_now, window) {
             let at = next_allowed(local_now, window);
-            let l = line(&r, now, AttemptOutcome::Deferred, format!("outside the contact window; moved to {at}"));
-            return self.record(r, Ending::Reschedule(at.timestamp()), vec![l], now).await;
+            let l = line(
+                &r,
+                now,
+                AttemptOutcome::Deferred,
+                format!("outside the contact window; moved to {at}"),
+            );
+            return self
+                .record(r, Ending::Reschedule(at.timestamp()), vec![l], now)
+                .await;
         }
         let mut lines = Vec::new();
         let chain = channel_chain(&step.channels, &client.preferred_channels);
         let mut idx = r.channel_index as usize;
         while idx < chain.len() {
             let kind = &chain[idx];
-            match self.try_channel(&r, &invoice, &client, &step, kind, &zone, now).await {
+            match self
+                .try_channel(&r, &invoice, &client, &step, kind, &zone, now)
+                .await
+            {
                 Tried::Sent(l) => {
                     lines.push(l);
                     r.channel_index = idx as u32;
-                    return self.record(r, Ending::Advance(ReminderState::Sent), lines, now).await;
+                    return self
+                        .record(r, Ending::Advance(ReminderState::Sent), lines, now)
+                        .await;
                 }
                 Tried::Retry(mut l, delay) => {
                     r.attempts += 1;
                     if r.attempts < self.config.max_attempts {
-                        let at = now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_hours(1));
+                        let at = now
+                            + SignedDuration::try_from(delay)
+                                .unwrap_or(SignedDuration::from_hours(1));
                         if let Some(d) = &mut l.detail {
                             d.push_str(&format!("; retry {} at {at}", r.attempts));
                         }
@@ -129,8 +178,14 @@ impl Dispatcher {
             idx += 1;
             r.channel_index = idx as u32;
         }
-        lines.push(line(&r, now, AttemptOutcome::Failed, format!("no channel of [{}] delivered this step", chain.join(", "))));
-        self.record(r, Ending::Advance(ReminderState::Failed), lines, now).await
+        lines.push(line(
+            &r,
+            now,
+            AttemptOutcome::Failed,
+            format!("no channel of [{}] delivered this step", chain.join(", ")),
+        ));
+        self.record(r, Ending::Advance(ReminderState::Failed), lines, now)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -154,18 +209,30 @@ impl Dispatcher {
         l.recipient = Some(to.clone());
         let Some(channel) = self.routes.get(kind) else {
             l.outcome = AttemptOutcome::Skipped;
-            l.detail = Some(format!("no channel is routed for {kind}; add it under [routes] in the daemon config"));
+            l.detail = Some(format!(
+                "no channel is routed for {kind}; add it under [routes] in the daemon config"
+            ));
             return Tried::Failed(l);
         };
         let loaded = self.policy.current();
         let policy = &loaded.policy;
-        let locale = client.locale.clone().unwrap_or_else(|| policy.defaults.locale.clone());
-        let info = StepInfo { name: step.name.clone(), tone: step.tone.clone(), index: r.step_index };
+        let locale = client
+            .locale
+            .clone()
+            .unwrap_or_else(|| policy.defaults.locale.clone());
+        let info = StepInfo {
+            name: step.name.clone(),
+            tone: step.tone.clone(),
+            index: r.step_index,
+        };
         let ctx = message_context(client, invoice, &policy.company, &info, &locale, zone, now);
         let rendered = match loaded.templates.render(&step.template, &locale, kind, &ctx) {
             Ok(x) => x,
             Err(e) => {
-                l.detail = Some(format!("template {:?} failed to render: {e}", step.template));
+                l.detail = Some(format!(
+                    "template {:?} failed to render: {e}",
+                    step.template
+                ));
                 return Tried::Failed(l);
             }
         };
@@ -212,7 +279,13 @@ impl Dispatcher {
 
     /// Writes the reminder's ending, its log lines and the next step in one transaction, then
     /// makes it durable.
-    async fn record(&self, mut r: Reminder, ending: Ending, lines: Vec<Attempt>, now: Timestamp) -> Result<(), StoreError> {
+    async fn record(
+        &self,
+        mut r: Reminder,
+        ending: Ending,
+        lines: Vec<Attempt>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let loaded = self.policy.current();
         let policy = &loaded.policy;
         match ending {

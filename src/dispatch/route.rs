@@ -29,8 +29,11 @@ impl ChannelRoutes {
 /// The step's channel chain reordered by the client's preferences: preferred kinds that the
 /// step lists come first, in the client's order; the rest keep the step's order.
 pub fn channel_chain(step_channels: &[String], preferred: &[String]) -> Vec<String> {
-    let mut chain: Vec<String> =
-        preferred.iter().filter(|p| step_channels.contains(p)).cloned().collect();
+    let mut chain: Vec<String> = preferred
+        .iter()
+        .filter(|p| step_channels.contains(p))
+        .cloned()
+        .collect();
     chain.dedup();
     for c in step_channels {
         if !chain.contains(c) {
@@ -61,11 +64,17 @@ mod tests {
 
     #[test]
     fn preferences_reorder_but_never_add() {
-        assert_eq!(channel_chain(&s(&["email", "sms"]), &[]), s(&["email", "sms"]));
+        assert_eq!(
+            channel_chain(&s(&["email", "sms"]), &[]),
+            s(&["email", "sms"])
+        );
         assert_eq!(
             channel_chain(&s(&["whatsapp", "sms", "email"]), &s(&["email", "sms"])),
             s(&["email", "sms", "whatsapp"])
         );
-        assert_eq!(channel_chain(&s(&["email"]), &s(&["whatsapp"])), s(&["email"]));
+        assert_eq!(
+            channel_chain(&s(&["email"]), &s(&["whatsapp"])),
+            s(&["email"])
+        );
     }
 }

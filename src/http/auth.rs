@@ -13,7 +13,11 @@ use super::AppState;
 use super::error::ApiError;
 
 /// Rejects requests without `Authorization: Bearer <token>` matching the configured token.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -21,8 +25,14 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(tok) if bool::from(tok.as_bytes().ct_eq(state.api_token.as_bytes())) => Ok(next.run(req).await),
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is wrong")),
+        Some(tok) if bool::from(tok.as_bytes().ct_eq(state.api_token.as_bytes())) => {
+            Ok(next.run(req).await)
+        }
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is wrong",
+        )),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -47,7 +57,10 @@ pub enum TokenError {
 /// Reads `{data_dir}/api-token`, or creates it (mode 0600) with a fresh random token.
 /// Returns the token and whether it was generated now.
 pub fn load_or_create_token_file(path: &Path) -> Result<(String, bool), TokenError> {
-    let io = |source| TokenError::Io { path: path.display().to_string(), source };
+    let io = |source| TokenError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_owned(), false)),
         Ok(_) => {}
@@ -85,7 +98,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -50,7 +54,11 @@ impl From<ServiceError> for ApiError {
 /// Parses a JSON body into `T`, answering 400 with the position and reason on failure.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() { "malformed_json" } else { "bad_request" };
+        let code = if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "bad_request"
+        };
         ApiError::new(
             StatusCode::BAD_REQUEST,
             code,

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, ApiError, blocking, parse_json};
+use super::{ApiError, AppState, blocking, parse_json};
 use crate::domain::InvoiceId;
 use crate::service::{
     InvoiceInput, PaymentInput, PaymentOutcome, ServiceError, Upserted, pause_invoice,
@@ -18,20 +18,33 @@ fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
 }
 
 /// `PUT /v1/invoices/{id}`: 201 created, 200 updated or unchanged.
-pub async fn put_invoice(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn put_invoice(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = invoice_id(id)?;
     let input: InvoiceInput = parse_json(&body)?;
     let wake = st.wake.clone();
     let (status, value, scheduled) = blocking(move || {
         let policy = st.policy.current();
-        let (inv, outcome, next) = upsert_invoice(&st.store, &policy.policy, &id, input, st.clock.now())?;
-        let status = if outcome == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
+        let (inv, outcome, next) =
+            upsert_invoice(&st.store, &policy.policy, &id, input, st.clock.now())?;
+        let status = if outcome == Upserted::Created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         let label = match outcome {
             Upserted::Created => "created",
             Upserted::Updated => "updated",
             Upserted::Unchanged => "unchanged",
         };
-        Ok((status, json!({ "result": label, "invoice": inv, "next_reminder_at": next }), next.is_some()))
+        Ok((
+            status,
+            json!({ "result": label, "invoice": inv, "next_reminder_at": next }),
+            next.is_some(),
+        ))
     })
     .await?;
     if scheduled {
@@ -41,30 +54,47 @@ pub async fn put_invoice(State(st): State<AppState>, Path(id): Path<String>, bod
 }
 
 /// `GET /v1/invoices/{id}`: the invoice, its timeline and the next planned reminder.
-pub async fn get_invoice(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_invoice(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     blocking(move || {
-        let inv = st.store.invoice(&id).map_err(ServiceError::from)?.ok_or_else(|| ServiceError::NotFound {
-            what: "invoice",
-            id: id.to_string(),
-            hint: "",
-        })?;
+        let inv = st
+            .store
+            .invoice(&id)
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "invoice",
+                id: id.to_string(),
+                hint: "",
+            })?;
         let timeline = st.store.timeline(&id).map_err(ServiceError::from)?;
         let next = match inv.pending {
             Some(rid) => st.store.reminder(&rid).map_err(ServiceError::from)?,
             None => None,
         };
-        Ok(Json(json!({ "invoice": inv, "timeline": timeline, "next_reminder": next })))
+        Ok(Json(
+            json!({ "invoice": inv, "timeline": timeline, "next_reminder": next }),
+        ))
     })
     .await
 }
 
 /// `POST /v1/invoices/{id}/payments`.
-pub async fn post_payment(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn post_payment(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     let input: PaymentInput = parse_json(&body)?;
     if input.amount.is_none() {
-        return Err(ServiceError::invalid("amount", "is required: the amount paid as a decimal string").into());
+        return Err(ServiceError::invalid(
+            "amount",
+            "is required: the amount paid as a decimal string",
+        )
+        .into());
     }
     blocking(move || {
         let outcome = record_payment(&st.store, &id, &input, "api", None, st.clock.now())?;
@@ -96,13 +126,24 @@ pub struct PauseInput {
 }
 
 /// `POST /v1/invoices/{id}/pause`.
-pub async fn pause(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn pause(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     let input: PauseInput = parse_json(&body)?;
     let wake = st.wake.clone();
     let v = blocking(move || {
         let policy = st.policy.current();
-        let inv = pause_invoice(&st.store, &policy.policy, &id, input.reason, input.until, st.clock.now())?;
+        let inv = pause_invoice(
+            &st.store,
+            &policy.policy,
+            &id,
+            input.reason,
+            input.until,
+            st.clock.now(),
+        )?;
         Ok(json!({ "result": "paused", "invoice": inv }))
     })
     .await?;
@@ -111,7 +152,10 @@ pub async fn pause(State(st): State<AppState>, Path(id): Path<String>, body: Byt
 }
 
 /// `POST /v1/invoices/{id}/resume`.
-pub async fn resume(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn resume(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     let wake = st.wake.clone();
     let v = blocking(move || {

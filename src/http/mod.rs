@@ -52,31 +52,50 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         tracing::error!(error = %e, "request task failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request could not be completed",
+        )
     })?
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/clients/{id}", put(clients::put_client).get(clients::get_client))
-        .route("/invoices/{id}", put(invoices::put_invoice).get(invoices::get_invoice))
+        .route(
+            "/clients/{id}",
+            put(clients::put_client).get(clients::get_client),
+        )
+        .route(
+            "/invoices/{id}",
+            put(invoices::put_invoice).get(invoices::get_invoice),
+        )
         .route("/invoices/{id}/payments", post(invoices::post_payment))
         .route("/invoices/{id}/pause", post(invoices::pause))
         .route("/invoices/{id}/resume", post(invoices::resume))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .nest("/v1", v1)
         .route("/webhooks/payments", post(webhooks::payments))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint; see the README for the API")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no such endpoint; see the README for the API",
+            )
         })
         .with_state(state)
 }
 
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (StatusCode, &'static str) {
     if state.ready.load(std::sync::atomic::Ordering::Acquire) {
         (StatusCode::OK, "ready")
     } else {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::invoices::payment_json;
-use super::{AppState, ApiError, blocking, parse_json};
+use super::{ApiError, AppState, blocking, parse_json};
 use crate::domain::InvoiceId;
 use crate::inbound::standard_webhooks;
 use crate::service::{PaymentInput, ServiceError, record_payment};
@@ -35,7 +35,11 @@ struct PaymentData {
 
 /// Verifies the signature on the raw body, then applies `invoice.paid` / `payment.succeeded`
 /// once per `webhook-id`.
-pub async fn payments(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn payments(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let Some(secret) = st.payment_secret.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -47,18 +51,34 @@ pub async fn payments(State(st): State<AppState>, headers: HeaderMap, body: Byte
     let lookup = standard_webhooks::HeaderLookup::from_headers(&headers);
     if let Err(e) = standard_webhooks::verify(&secret, &lookup, &body, now, st.webhook_tolerance) {
         tracing::warn!(error = %e, "rejected payment webhook");
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            e.to_string(),
+        ));
     }
     let webhook_id = lookup.id.unwrap_or_default().to_owned();
     let envelope: Envelope = parse_json(&body)?;
     if !matches!(envelope.kind.as_str(), "invoice.paid" | "payment.succeeded") {
-        return Ok(Json(json!({ "result": "ignored", "reason": format!("event type {:?} is not handled", envelope.kind) })));
+        return Ok(Json(
+            json!({ "result": "ignored", "reason": format!("event type {:?} is not handled", envelope.kind) }),
+        ));
     }
     let data: PaymentData = serde_json::from_value(envelope.data).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("data: {e}; expected {{invoice_id, amount, currency, reference}}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("data: {e}; expected {{invoice_id, amount, currency, reference}}"),
+        )
     })?;
-    let id = InvoiceId::new(data.invoice_id).map_err(|e| ServiceError::invalid("data.invoice_id", e.to_string()))?;
-    let input = PaymentInput { amount: data.amount, currency: data.currency, paid_at: data.paid_at, reference: data.reference };
+    let id = InvoiceId::new(data.invoice_id)
+        .map_err(|e| ServiceError::invalid("data.invoice_id", e.to_string()))?;
+    let input = PaymentInput {
+        amount: data.amount,
+        currency: data.currency,
+        paid_at: data.paid_at,
+        reference: data.reference,
+    };
     blocking(move || {
         let source = format!("webhook:{webhook_id}");
         let outcome = record_payment(&st.store, &id, &input, &source, Some(&webhook_id), now)?;

@@ -2,8 +2,8 @@ use serde::Deserialize;
 
 use super::ServiceError;
 use crate::domain::{Client, ClientId};
-use crate::policy::model::CHANNEL_KINDS;
 use crate::policy::Policy;
+use crate::policy::model::CHANNEL_KINDS;
 use crate::store::{Store, TxError};
 
 /// Body of `PUT /v1/clients/{id}`.
@@ -55,8 +55,9 @@ pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, Strin
             "{trimmed:?} has no country code: write it in E.164 (+573001234567) or set the client's country"
         ));
     }
-    let number = phonenumber::parse(region, trimmed)
-        .map_err(|e| format!("{trimmed:?} is not a phone number ({e}); write it in E.164 like +573001234567"))?;
+    let number = phonenumber::parse(region, trimmed).map_err(|e| {
+        format!("{trimmed:?} is not a phone number ({e}); write it in E.164 like +573001234567")
+    })?;
     if !phonenumber::is_valid(&number) {
         return Err(format!(
             "{trimmed:?} is not a valid number for its region; check the digits and country code"
@@ -65,7 +66,13 @@ pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, Strin
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-fn validate(id: &ClientId, input: ClientInput, policy: &Policy, now: jiff::Timestamp, existing: Option<&Client>) -> Result<Client, ServiceError> {
+fn validate(
+    id: &ClientId,
+    input: ClientInput,
+    policy: &Policy,
+    now: jiff::Timestamp,
+    existing: Option<&Client>,
+) -> Result<Client, ServiceError> {
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.len() > 200 {
         return Err(ServiceError::invalid("name", "must be 1 to 200 characters"));
@@ -74,7 +81,10 @@ fn validate(id: &ClientId, input: ClientInput, policy: &Policy, now: jiff::Times
         Some(c) => {
             let c = c.trim().to_ascii_uppercase();
             if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                return Err(ServiceError::invalid("country", format!("{c:?} is not an ISO 3166-1 alpha-2 code such as CO, MX, ES")));
+                return Err(ServiceError::invalid(
+                    "country",
+                    format!("{c:?} is not an ISO 3166-1 alpha-2 code such as CO, MX, ES"),
+                ));
             }
             Some(c)
         }
@@ -84,42 +94,71 @@ fn validate(id: &ClientId, input: ClientInput, policy: &Policy, now: jiff::Times
         Some(e) if !e.trim().is_empty() => {
             let e = e.trim().to_owned();
             if !email_address::EmailAddress::is_valid(&e) {
-                return Err(ServiceError::invalid("email", format!("{e:?} is not a valid email address")));
+                return Err(ServiceError::invalid(
+                    "email",
+                    format!("{e:?} is not a valid email address"),
+                ));
             }
             Some(e)
         }
         _ => None,
     };
     let phone = match input.phone.filter(|p| !p.trim().is_empty()) {
-        Some(p) => Some(normalize_phone(&p, country.as_deref()).map_err(|m| ServiceError::invalid("phone", m))?),
+        Some(p) => Some(
+            normalize_phone(&p, country.as_deref())
+                .map_err(|m| ServiceError::invalid("phone", m))?,
+        ),
         None => None,
     };
     let whatsapp = match input.whatsapp.filter(|p| !p.trim().is_empty()) {
-        Some(p) => Some(normalize_phone(&p, country.as_deref()).map_err(|m| ServiceError::invalid("whatsapp", m))?),
+        Some(p) => Some(
+            normalize_phone(&p, country.as_deref())
+                .map_err(|m| ServiceError::invalid("whatsapp", m))?,
+        ),
         None => None,
     };
     if let Some(tz) = &input.timezone {
         if jiff::tz::TimeZone::get(tz).is_err() {
-            return Err(ServiceError::invalid("timezone", format!("{tz:?} is not an IANA time zone such as America/Bogota")));
+            return Err(ServiceError::invalid(
+                "timezone",
+                format!("{tz:?} is not an IANA time zone such as America/Bogota"),
+            ));
         }
     }
     if let Some(loc) = &input.locale {
         let ok = !loc.is_empty()
             && loc.len() <= 35
-            && loc.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+            && loc
+                .split('-')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if !ok {
-            return Err(ServiceError::invalid("locale", format!("{loc:?} is not a BCP 47 locale such as es-CO or en")));
+            return Err(ServiceError::invalid(
+                "locale",
+                format!("{loc:?} is not a BCP 47 locale such as es-CO or en"),
+            ));
         }
     }
     if let Some(seg) = &input.segment {
         if !policy.segments.contains_key(seg) {
             let known: Vec<&str> = policy.segments.keys().map(String::as_str).collect();
-            return Err(ServiceError::invalid("segment", format!("unknown segment {seg:?}; the policy defines: {}", known.join(", "))));
+            return Err(ServiceError::invalid(
+                "segment",
+                format!(
+                    "unknown segment {seg:?}; the policy defines: {}",
+                    known.join(", ")
+                ),
+            ));
         }
     }
     for ch in &input.preferred_channels {
         if !CHANNEL_KINDS.contains(&ch.as_str()) {
-            return Err(ServiceError::invalid("preferred_channels", format!("unknown channel {ch:?}; valid: {}", CHANNEL_KINDS.join(", "))));
+            return Err(ServiceError::invalid(
+                "preferred_channels",
+                format!(
+                    "unknown channel {ch:?}; valid: {}",
+                    CHANNEL_KINDS.join(", ")
+                ),
+            ));
         }
     }
     Ok(Client {

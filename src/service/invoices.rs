@@ -61,20 +61,29 @@ struct Validated {
 }
 
 fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
-    let client_id = ClientId::new(input.client_id).map_err(|e| ServiceError::invalid("client_id", e.to_string()))?;
+    let client_id = ClientId::new(input.client_id)
+        .map_err(|e| ServiceError::invalid("client_id", e.to_string()))?;
     let number = input.number.trim().to_owned();
     if number.is_empty() || number.len() > 64 {
-        return Err(ServiceError::invalid("number", "must be 1 to 64 characters"));
+        return Err(ServiceError::invalid(
+            "number",
+            "must be 1 to 64 characters",
+        ));
     }
-    let currency = Currency::parse(&input.currency).map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
-    let money = Money::parse(&input.amount, currency).map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
+    let currency = Currency::parse(&input.currency)
+        .map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
+    let money = Money::parse(&input.amount, currency)
+        .map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
     if money.amount <= Decimal::ZERO {
         return Err(ServiceError::invalid("amount", "must be greater than zero"));
     }
     let due = Due::parse(&input.due_at).map_err(|m| ServiceError::invalid("due_at", m))?;
     if let Some(url) = &input.payment_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-            return Err(ServiceError::invalid("payment_url", "must be an http(s) URL of at most 2000 characters"));
+            return Err(ServiceError::invalid(
+                "payment_url",
+                "must be an http(s) URL of at most 2000 characters",
+            ));
         }
     }
     if input.metadata.len() > 50 {
@@ -206,7 +215,11 @@ pub fn upsert_invoice(
 }
 
 /// Sets the status from the balance: zero closes (cancelling what is pending), positive opens.
-pub(crate) fn close_or_reopen(tx: &Tx<'_>, inv: &mut Invoice, now: Timestamp) -> Result<(), TxFail> {
+pub(crate) fn close_or_reopen(
+    tx: &Tx<'_>,
+    inv: &mut Invoice,
+    now: Timestamp,
+) -> Result<(), TxFail> {
     if inv.balance <= Decimal::ZERO && inv.status == InvoiceStatus::Open {
         inv.status = InvoiceStatus::Paid;
         inv.closed_at = Some(now);
@@ -228,19 +241,31 @@ pub fn pause_invoice(
     now: Timestamp,
 ) -> Result<Invoice, ServiceError> {
     if reason.trim().is_empty() {
-        return Err(ServiceError::invalid("reason", "say why the chase is paused (dispute, agreement...)"));
+        return Err(ServiceError::invalid(
+            "reason",
+            "say why the chase is paused (dispute, agreement...)",
+        ));
     }
     if until.is_some_and(|u| u <= now) {
-        return Err(ServiceError::invalid("until", "must be in the future; omit it to pause until resumed"));
+        return Err(ServiceError::invalid(
+            "until",
+            "must be in the future; omit it to pause until resumed",
+        ));
     }
     flatten(store.transaction(|tx| {
         let Some(mut inv) = tx.invoice(id)? else {
             return abort(not_found(id));
         };
         if inv.status != InvoiceStatus::Open {
-            return abort(ServiceError::Conflict(format!("invoice {id} is paid; there is nothing to pause")));
+            return abort(ServiceError::Conflict(format!(
+                "invoice {id} is paid; there is nothing to pause"
+            )));
         }
-        inv.pause = Some(Pause { reason: reason.clone(), until, since: now });
+        inv.pause = Some(Pause {
+            reason: reason.clone(),
+            until,
+            since: now,
+        });
         inv.updated_at = now;
         cancel_pending(tx, &mut inv, now, Some(&format!("paused: {reason}")))?;
         if until.is_some() {
@@ -248,10 +273,14 @@ pub fn pause_invoice(
                 replan(tx, &mut inv, &client, policy, now)?;
             }
         }
-        tx.log(&event(&inv, now, match until {
-            Some(u) => format!("chase paused until {u}: {reason}"),
-            None => format!("chase paused until resumed: {reason}"),
-        }))?;
+        tx.log(&event(
+            &inv,
+            now,
+            match until {
+                Some(u) => format!("chase paused until {u}: {reason}"),
+                None => format!("chase paused until resumed: {reason}"),
+            },
+        ))?;
         tx.put_invoice(&inv)?;
         Ok(inv)
     }))
@@ -269,7 +298,9 @@ pub fn resume_invoice(
             return abort(not_found(id));
         };
         if inv.pause.is_none() {
-            return abort(ServiceError::Conflict(format!("invoice {id} is not paused")));
+            return abort(ServiceError::Conflict(format!(
+                "invoice {id} is not paused"
+            )));
         }
         inv.pause = None;
         inv.updated_at = now;
@@ -284,6 +315,9 @@ pub fn resume_invoice(
 }
 
 pub(crate) fn not_found(id: &InvoiceId) -> ServiceError {
-    ServiceError::NotFound { what: "invoice", id: id.to_string(), hint: "; create it with PUT /v1/invoices/{id}" }
+    ServiceError::NotFound {
+        what: "invoice",
+        id: id.to_string(),
+        hint: "; create it with PUT /v1/invoices/{id}",
+    }
 }
-

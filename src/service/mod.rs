@@ -75,7 +75,10 @@ pub enum ServiceError {
 impl ServiceError {
     /// An [`ServiceError::Invalid`] for `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { field: field.into(), message: message.into() }
+        ServiceError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

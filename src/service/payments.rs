@@ -50,12 +50,17 @@ pub fn record_payment(
 ) -> Result<PaymentOutcome, ServiceError> {
     let reference = input.reference.trim().to_owned();
     if reference.is_empty() || reference.len() > 200 {
-        return Err(ServiceError::invalid("reference", "must be 1 to 200 characters"));
+        return Err(ServiceError::invalid(
+            "reference",
+            "must be 1 to 200 characters",
+        ));
     }
-    let currency = Currency::parse(&input.currency).map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
+    let currency = Currency::parse(&input.currency)
+        .map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
     let amount = match &input.amount {
         Some(a) => {
-            let m = Money::parse(a, currency).map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
+            let m = Money::parse(a, currency)
+                .map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
             if m.amount <= Decimal::ZERO {
                 return Err(ServiceError::invalid("amount", "must be greater than zero"));
             }
@@ -63,8 +68,14 @@ pub fn record_payment(
         }
         None => None,
     };
-    if input.paid_at.is_some_and(|t| t > now + jiff::SignedDuration::from_hours(24)) {
-        return Err(ServiceError::invalid("paid_at", "is more than a day in the future"));
+    if input
+        .paid_at
+        .is_some_and(|t| t > now + jiff::SignedDuration::from_hours(24))
+    {
+        return Err(ServiceError::invalid(
+            "paid_at",
+            "is more than a day in the future",
+        ));
     }
     flatten(store.transaction(|tx| {
         if let Some(wid) = webhook_id {

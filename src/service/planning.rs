@@ -3,9 +3,7 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use crate::domain::{
-    Attempt, AttemptOutcome, Client, Invoice, InvoiceStatus, ReminderState,
-};
+use crate::domain::{Attempt, AttemptOutcome, Client, Invoice, InvoiceStatus, ReminderState};
 use crate::policy::Policy;
 use crate::schedule::{PlannedStatus, plan, reminder_for};
 use crate::store::{Tx, TxFail};
@@ -68,7 +66,11 @@ pub fn replan(
         None => now,
     };
     let plan = plan(invoice, client, policy, plan_now);
-    for skipped in plan.steps.iter().filter(|s| s.status == PlannedStatus::SkippedCatchUp) {
+    for skipped in plan
+        .steps
+        .iter()
+        .filter(|s| s.status == PlannedStatus::SkippedCatchUp)
+    {
         tx.log(&Attempt {
             at: now,
             invoice_id: invoice.id.clone(),
@@ -83,14 +85,21 @@ pub fn replan(
                 skipped.nominal.timestamp()
             )),
         })?;
-        invoice.cursor = Some(invoice.cursor.map_or(skipped.index, |c| c.max(skipped.index)));
+        invoice.cursor = Some(
+            invoice
+                .cursor
+                .map_or(skipped.index, |c| c.max(skipped.index)),
+        );
     }
     let Some(next) = plan.next() else {
         return Ok(None);
     };
     let reminder = reminder_for(invoice, client, &plan, next);
     if let Some(existing) = tx.reminder(&reminder.id)? {
-        if !matches!(existing.state, ReminderState::Scheduled | ReminderState::Cancelled) {
+        if !matches!(
+            existing.state,
+            ReminderState::Scheduled | ReminderState::Cancelled
+        ) {
             // Already claimed or handled: never plan the same step twice.
             return Ok(None);
         }

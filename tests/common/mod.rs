@@ -1,6 +1,6 @@
 //! Shared helpers for integration tests: the real `plazo` binary on a free port with a temporary
 //! data directory, a real SMTP server on loopback, and a signed-request helper.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -19,7 +19,11 @@ pub fn repo() -> PathBuf {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One message received by the SMTP server.
@@ -38,7 +42,11 @@ struct Capture {
 
 impl Handler for Capture {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.current = Mail { from: from.to_owned(), to: to.to_vec(), data: String::new() };
+        self.current = Mail {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            data: String::new(),
+        };
         response::OK
     }
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -46,7 +54,10 @@ impl Handler for Capture {
         Ok(())
     }
     fn data_end(&mut self) -> Response {
-        self.mails.lock().unwrap().push(std::mem::take(&mut self.current));
+        self.mails
+            .lock()
+            .unwrap()
+            .push(std::mem::take(&mut self.current));
         response::OK
     }
 }
@@ -64,7 +75,10 @@ impl SmtpServer {
         let capture = Capture::default();
         let mails = capture.mails.clone();
         let mut server = Server::new(capture);
-        server.with_name("mx.test").with_num_threads(4).with_tcp_listener(listener);
+        server
+            .with_name("mx.test")
+            .with_num_threads(4)
+            .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
@@ -108,7 +122,13 @@ impl Daemon {
     /// Starts `plazo serve` on an existing `dir/plazo.toml`.
     pub fn start_existing(dir: &Path, port: u16) -> Daemon {
         let config = dir.join("plazo.toml");
-        let log = dir.join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let log = dir.join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_plazo"))
             .args(["serve", "--config"])
@@ -121,7 +141,13 @@ impl Daemon {
             .stderr(log_file)
             .spawn()
             .unwrap();
-        let d = Daemon { child, base: format!("http://127.0.0.1:{port}"), token: TOKEN.into(), config, log };
+        let d = Daemon {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            token: TOKEN.into(),
+            config,
+            log,
+        };
         d.wait_ready();
         d
     }
@@ -136,7 +162,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("daemon not ready; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "daemon not ready; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -165,7 +194,11 @@ impl Drop for Daemon {
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -175,7 +208,13 @@ pub mod reqwest {
 
     fn rt() -> &'static tokio::runtime::Runtime {
         static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-        RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+        RT.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        })
     }
 
     fn client() -> &'static ::reqwest::Client {
@@ -189,7 +228,12 @@ pub mod reqwest {
     }
 
     /// A request with a JSON (or raw) body and headers; returns (status, body as JSON or string).
-    pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, serde_json::Value) {
+    pub fn call(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         rt().block_on(async {
             let m = ::reqwest::Method::from_bytes(method.as_bytes()).unwrap();
             let mut req = client().request(m, url);
@@ -197,7 +241,9 @@ pub mod reqwest {
                 req = req.header(*k, *v);
             }
             if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b.to_owned());
+                req = req
+                    .header("content-type", "application/json")
+                    .body(b.to_owned());
             }
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
@@ -217,19 +263,29 @@ impl Daemon {
     /// Authenticated API call.
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token);
-        reqwest::call(method, &format!("{}{}", self.base, path), &[("authorization", &auth)], body)
+        reqwest::call(
+            method,
+            &format!("{}{}", self.base, path),
+            &[("authorization", &auth)],
+            body,
+        )
     }
 
     /// POSTs a Standard Webhooks payment event signed with [`WEBHOOK_SECRET`].
     pub fn payment_webhook(&self, id: &str, body: &str) -> (u16, serde_json::Value) {
-        let secret = plazo::inbound::standard_webhooks::WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
+        let secret =
+            plazo::inbound::standard_webhooks::WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
         let ts = jiff::Timestamp::now().as_second();
         let sig = plazo::inbound::standard_webhooks::sign(&secret, id, ts, body.as_bytes());
         let ts = ts.to_string();
         reqwest::call(
             "POST",
             &format!("{}/webhooks/payments", self.base),
-            &[("webhook-id", id), ("webhook-timestamp", &ts), ("webhook-signature", &sig)],
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", &sig),
+            ],
             Some(body),
         )
     }
