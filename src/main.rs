@@ -120,6 +120,17 @@ fn check(path: &std::path::Path) -> Result<()> {
             steps.join(", ")
         );
     }
+    let ctx = plazo::channels::BuildContext::from_process_env(config.data_dir.clone());
+    let mut channel_errors = 0;
+    for (name, channel) in &config.channels {
+        match channel.build(name, &ctx) {
+            Ok(_) => println!("  channel      {name} ({}): ok", channel.adapter()),
+            Err(e) => {
+                channel_errors += 1;
+                println!("  channel      {name} ({}): ERROR {e}", channel.adapter());
+            }
+        }
+    }
     for (kind, channel) in &config.routes {
         println!("  route        {kind} -> {channel}");
     }
@@ -135,6 +146,9 @@ fn check(path: &std::path::Path) -> Result<()> {
                 "  warning      the policy uses channel kind {kind:?} but [routes] has no entry for it"
             );
         }
+    }
+    if channel_errors > 0 {
+        bail!("{channel_errors} channel(s) cannot be built");
     }
     if problems.is_empty() {
         println!("templates      ok");

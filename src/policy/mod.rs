@@ -1,6 +1,6 @@
 //! The collection policy ops edit: defaults, segments, cadences and their steps.
 //!
-//! [`load_policy`] reads `policy.toml` (shape in [`file`]), checks it, and returns the validated
+//! [`load_policy`] reads `policy.toml` (shape in [`mod@file`]), checks it, and returns the validated
 //! [`model`] types together with the compiled [`crate::templates::Templates`]. Every error names
 //! the file, line and column, the field, and what would be valid.
 

@@ -1,5 +1,5 @@
 //! Validated runtime form of the policy: what the planner, dispatcher and templates read.
-//! Built from the TOML by [`super::load`]; every value here has already been checked.
+//! Built from the TOML by [`super::load_policy`]; every value here has already been checked.
 
 use std::collections::BTreeMap;
 
