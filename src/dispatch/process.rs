@@ -100,6 +100,8 @@ impl Dispatcher {
             .cadences
             .get(&r.cadence)
             .and_then(|c| c.steps.get(r.step_index as usize))
+            // A reloaded policy may have reordered the cadence: never send a different step.
+            .filter(|s| s.name == r.step_name)
             .cloned()
         else {
             let l = line(
@@ -107,8 +109,8 @@ impl Dispatcher {
                 now,
                 AttemptOutcome::Skipped,
                 format!(
-                    "step {} of cadence {} is no longer in the policy",
-                    r.step_index, r.cadence
+                    "step {} ({}) of cadence {} is no longer in the policy at that position",
+                    r.step_index, r.step_name, r.cadence
                 ),
             );
             return self
