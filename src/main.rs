@@ -1,31 +1,30 @@
 //! The `plazo` binary: parses the command line and hands over to the library.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use serde::Deserialize;
 
 use plazo::cli::{Cli, Command};
 use plazo::clock::{Clock, SystemClock};
 use plazo::config::{DaemonConfig, LogFormat, load_daemon_config};
-use plazo::domain::{Client, ClientId, Invoice, InvoiceId, InvoiceStatus};
+use plazo::domain::{ClientId, InvoiceId};
 use plazo::policy::load_policy;
-use plazo::schedule::plan;
+use plazo::schedule::{PlannedStatus, plan};
+use plazo::service::{draft_client, draft_invoice};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, json_logs } => serve(&config, json_logs),
-        Command::Check { config } => check(&config),
+        Command::Check { config } => with_output(|out| check(&config, out)),
         Command::Plan {
             config,
             invoice,
             client,
             now,
-        } => plan_cmd(&config, &invoice, client.as_deref(), now),
+        } => with_output(|out| plan_cmd(out, &config, &invoice, client.as_deref(), now)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,6 +32,30 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Appends a line to a report.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Runs a command that writes a report, then prints the report (even when the command
+/// failed half-way), ignoring a closed pipe (`plazo plan ... | head`).
+fn with_output(f: impl FnOnce(&mut String) -> Result<()>) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = String::new();
+    let result = f(&mut out);
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => result,
     }
 }
 
@@ -91,21 +114,25 @@ async fn wait_for_signals(_running: &plazo::daemon::Running) -> Result<()> {
     Ok(())
 }
 
-fn check(path: &std::path::Path) -> Result<()> {
+fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     let config = load_daemon_config(path)?;
     let loaded = load_policy(&config.policy_path())?;
     let p = &loaded.policy;
     let problems = loaded.templates.check_all(&p.company);
-    println!(
+    say!(
+        out,
         "daemon config  {}: ok (listen {}, data {})",
         path.display(),
         config.listen,
         config.data_dir.display()
     );
-    println!("policy         {}: ok", config.policy_path().display());
-    println!(
+    say!(out, "policy         {}: ok", config.policy_path().display());
+    say!(
+        out,
         "  defaults     zone {}, locale {}, currency {}",
-        p.defaults.timezone_name, p.defaults.locale, p.defaults.currency
+        p.defaults.timezone_name,
+        p.defaults.locale,
+        p.defaults.currency
     );
     for (name, seg) in &p.segments {
         let cadence = &p.cadences[&seg.cadence];
@@ -114,7 +141,8 @@ fn check(path: &std::path::Path) -> Result<()> {
             .iter()
             .map(|s| format!("{} {}", s.name, s.offset))
             .collect();
-        println!(
+        say!(
+            out,
             "  segment      {name} -> cadence {} [{}]",
             seg.cadence,
             steps.join(", ")
@@ -124,15 +152,19 @@ fn check(path: &std::path::Path) -> Result<()> {
     let mut channel_errors = 0;
     for (name, channel) in &config.channels {
         match channel.build(name, &ctx) {
-            Ok(_) => println!("  channel      {name} ({}): ok", channel.adapter()),
+            Ok(_) => say!(out, "  channel      {name} ({}): ok", channel.adapter()),
             Err(e) => {
                 channel_errors += 1;
-                println!("  channel      {name} ({}): ERROR {e}", channel.adapter());
+                say!(
+                    out,
+                    "  channel      {name} ({}): ERROR {e}",
+                    channel.adapter()
+                );
             }
         }
     }
     for (kind, channel) in &config.routes {
-        println!("  route        {kind} -> {channel}");
+        say!(out, "  route        {kind} -> {channel}");
     }
     let kinds_used: std::collections::BTreeSet<&str> = p
         .cadences
@@ -142,7 +174,8 @@ fn check(path: &std::path::Path) -> Result<()> {
         .collect();
     for kind in kinds_used {
         if !config.routes.contains_key(kind) {
-            println!(
+            say!(
+                out,
                 "  warning      the policy uses channel kind {kind:?} but [routes] has no entry for it"
             );
         }
@@ -151,55 +184,29 @@ fn check(path: &std::path::Path) -> Result<()> {
         bail!("{channel_errors} channel(s) cannot be built");
     }
     if problems.is_empty() {
-        println!("templates      ok");
+        say!(out, "templates      ok");
         Ok(())
     } else {
         for pr in &problems {
-            println!("template error {pr}");
+            say!(out, "template error {pr}");
         }
         bail!("{} template problem(s)", problems.len())
     }
 }
 
-#[derive(Deserialize)]
-struct PlanInvoice {
-    id: String,
-    #[serde(default = "default_client")]
-    client_id: String,
-    #[serde(default)]
-    number: Option<String>,
-    currency: String,
-    amount: String,
-    due_at: String,
-    #[serde(default)]
-    payment_url: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
-
-fn default_client() -> String {
-    "client".into()
-}
-
-struct PlanClient {
-    id: String,
-    rest: plazo::service::ClientInput,
-}
-
-fn parse_plan_client(text: &str) -> Result<PlanClient> {
+/// Splits `"id"` off a JSON object; the rest is an API body.
+fn split_id(text: &str, default_id: &str) -> Result<(String, serde_json::Value)> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     let id = value
         .as_object_mut()
         .and_then(|o| o.remove("id"))
         .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(default_client);
-    Ok(PlanClient {
-        id,
-        rest: serde_json::from_value(value)?,
-    })
+        .unwrap_or_else(|| default_id.to_owned());
+    Ok((id, value))
 }
 
 fn plan_cmd(
+    out: &mut String,
     path: &std::path::Path,
     invoice: &std::path::Path,
     client: Option<&std::path::Path>,
@@ -209,93 +216,79 @@ fn plan_cmd(
     let loaded = load_policy(&config.policy_path())?;
     let policy = &loaded.policy;
     let now = now.unwrap_or_else(|| SystemClock.now());
-    let text = std::fs::read_to_string(invoice)
-        .with_context(|| format!("reading {}", invoice.display()))?;
-    let pi: PlanInvoice =
-        serde_json::from_str(&text).with_context(|| format!("{}", invoice.display()))?;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
     let client = match client {
         Some(cp) => {
-            let text =
-                std::fs::read_to_string(cp).with_context(|| format!("reading {}", cp.display()))?;
-            let c = parse_plan_client(&text).with_context(|| format!("{}", cp.display()))?;
-            Client {
-                id: ClientId::new(c.id)?,
-                name: c.rest.name,
-                email: c.rest.email,
-                phone: c.rest.phone,
-                whatsapp: c.rest.whatsapp,
-                locale: c.rest.locale,
-                timezone: c.rest.timezone,
-                country: c.rest.country,
-                segment: c.rest.segment,
-                preferred_channels: c.rest.preferred_channels,
-                tags: c.rest.tags,
-                created_at: now,
-                updated_at: now,
-            }
+            let (id, body) =
+                split_id(&read(cp)?, "client").with_context(|| cp.display().to_string())?;
+            let input = serde_json::from_value(body).with_context(|| cp.display().to_string())?;
+            draft_client(&ClientId::new(id)?, input, policy, now)
+                .with_context(|| cp.display().to_string())?
         }
-        None => Client {
-            id: ClientId::new(pi.client_id.clone())?,
-            name: "Client".into(),
-            email: None,
-            phone: None,
-            whatsapp: None,
-            locale: None,
-            timezone: None,
-            country: None,
-            segment: None,
-            preferred_channels: vec![],
-            tags: vec![],
-            created_at: now,
-            updated_at: now,
-        },
+        None => {
+            let input = serde_json::from_value(serde_json::json!({ "name": "Client" }))?;
+            draft_client(&ClientId::new("client")?, input, policy, now)?
+        }
     };
-    let currency = plazo::domain::Currency::parse(&pi.currency)?;
-    let money = plazo::domain::Money::parse(&pi.amount, currency)?;
-    let inv = Invoice {
-        id: InvoiceId::new(pi.id.clone())?,
-        client_id: client.id.clone(),
-        number: pi.number.unwrap_or_else(|| pi.id.clone()),
-        currency,
-        amount: money.amount,
-        balance: money.amount,
-        issued_at: None,
-        due_at: plazo::domain::Due::parse(&pi.due_at).map_err(anyhow::Error::msg)?,
-        payment_url: pi.payment_url,
-        metadata: pi.metadata,
-        status: InvoiceStatus::Open,
-        payments: vec![],
-        pause: None,
-        generation: 0,
-        cursor: None,
-        pending: None,
-        created_at: now,
-        updated_at: now,
-        closed_at: None,
-    };
+    let (id, mut body) =
+        split_id(&read(invoice)?, "invoice").with_context(|| invoice.display().to_string())?;
+    if let Some(o) = body.as_object_mut() {
+        o.entry("client_id")
+            .or_insert_with(|| client.id.to_string().into());
+        o.entry("number").or_insert_with(|| id.clone().into());
+    }
+    let input = serde_json::from_value(body).with_context(|| invoice.display().to_string())?;
+    let inv = draft_invoice(&InvoiceId::new(id)?, input, now)
+        .with_context(|| invoice.display().to_string())?;
     let p = plan(&inv, &client, policy, now);
-    println!(
+    say!(
+        out,
         "invoice {} due {} — segment {}, cadence {}, zone {}, now {}",
-        inv.id, inv.due_at, p.segment, p.cadence, p.zone, now
+        inv.id,
+        inv.due_at,
+        p.segment,
+        p.cadence,
+        p.zone,
+        now
     );
-    println!(
+    say!(
+        out,
         "{:<3} {:<18} {:<7} {:<22} {:<27} {:<22} status",
-        "#", "step", "offset", "channels", "local time", "UTC"
+        "#",
+        "step",
+        "offset",
+        "channels",
+        "local time",
+        "UTC"
     );
     for s in &p.steps {
-        let step = &policy.cadences[&p.cadence].steps[s.index as usize];
-        println!(
-            "{:<3} {:<18} {:<7} {:<22} {:<27} {:<22} {:?}",
+        let offset = policy
+            .cadences
+            .get(&p.cadence)
+            .and_then(|c| c.steps.get(s.index as usize))
+            .map_or_else(String::new, |st| st.offset.to_string());
+        let status = match s.status {
+            PlannedStatus::Deferred | PlannedStatus::CatchUp => format!(
+                "{:?} (cadence time {})",
+                s.status,
+                s.nominal.strftime("%a %Y-%m-%d %H:%M %Z")
+            ),
+            other => format!("{other:?}"),
+        };
+        say!(
+            out,
+            "{:<3} {:<18} {:<7} {:<22} {:<27} {:<22} {status}",
             s.index,
             s.step,
-            step.offset.to_string(),
+            offset,
             s.channels.join(","),
             s.fire_at.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
             s.fire_at
                 .timestamp()
                 .strftime("%Y-%m-%dT%H:%MZ")
                 .to_string(),
-            s.status
         );
     }
     Ok(())

@@ -178,6 +178,17 @@ fn validate(
     })
 }
 
+/// Validates a client body and builds the client it would create, without storing it
+/// (for `plazo plan`).
+pub fn draft_client(
+    id: &ClientId,
+    input: ClientInput,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Result<Client, ServiceError> {
+    validate(id, input, policy, now, None)
+}
+
 /// Creates or replaces a client. Returns the stored client and whether it was new.
 pub fn upsert_client(
     store: &Store,

@@ -100,6 +100,40 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     })
 }
 
+fn fresh_invoice(id: &InvoiceId, v: &Validated, now: Timestamp) -> Invoice {
+    Invoice {
+        id: id.clone(),
+        client_id: v.client_id.clone(),
+        number: v.number.clone(),
+        currency: v.money.currency,
+        amount: v.money.amount,
+        balance: v.money.amount,
+        issued_at: v.issued_at,
+        due_at: v.due,
+        payment_url: v.payment_url.clone(),
+        metadata: v.metadata.clone(),
+        status: InvoiceStatus::Open,
+        payments: Vec::new(),
+        pause: None,
+        generation: 0,
+        cursor: None,
+        pending: None,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    }
+}
+
+/// Validates an invoice body and builds the invoice it would create, without storing it
+/// (for `plazo plan`).
+pub fn draft_invoice(
+    id: &InvoiceId,
+    input: InvoiceInput,
+    now: Timestamp,
+) -> Result<Invoice, ServiceError> {
+    Ok(fresh_invoice(id, &validate(input)?, now))
+}
+
 fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
     Attempt {
         at: now,
@@ -135,27 +169,7 @@ pub fn upsert_invoice(
         let existing = tx.invoice(id)?;
         let (mut inv, outcome, needs_plan) = match existing {
             None => {
-                let inv = Invoice {
-                    id: id.clone(),
-                    client_id: v.client_id.clone(),
-                    number: v.number.clone(),
-                    currency: v.money.currency,
-                    amount: v.money.amount,
-                    balance: v.money.amount,
-                    issued_at: v.issued_at,
-                    due_at: v.due,
-                    payment_url: v.payment_url.clone(),
-                    metadata: v.metadata.clone(),
-                    status: InvoiceStatus::Open,
-                    payments: Vec::new(),
-                    pause: None,
-                    generation: 0,
-                    cursor: None,
-                    pending: None,
-                    created_at: now,
-                    updated_at: now,
-                    closed_at: None,
-                };
+                let inv = fresh_invoice(id, &v, now);
                 tx.log(&event(&inv, now, format!("invoice created: {} {} due {}", inv.amount, inv.currency, inv.due_at)))?;
                 (inv, Upserted::Created, true)
             }

@@ -9,8 +9,10 @@ mod planning;
 
 use std::sync::{Arc, RwLock};
 
-pub use clients::{ClientInput, normalize_phone, upsert_client};
-pub use invoices::{InvoiceInput, Upserted, pause_invoice, resume_invoice, upsert_invoice};
+pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
+pub use invoices::{
+    InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
+};
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{cancel_pending, replan};
 
