@@ -135,12 +135,16 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         p.defaults.currency
     );
     for (name, seg) in &p.segments {
-        let cadence = &p.cadences[&seg.cadence];
-        let steps: Vec<String> = cadence
-            .steps
-            .iter()
-            .map(|s| format!("{} {}", s.name, s.offset))
-            .collect();
+        let steps: Vec<String> = p
+            .cadences
+            .get(&seg.cadence)
+            .map(|c| {
+                c.steps
+                    .iter()
+                    .map(|s| format!("{} {}", s.name, s.offset))
+                    .collect()
+            })
+            .unwrap_or_default();
         say!(
             out,
             "  segment      {name} -> cadence {} [{}]",

@@ -1,6 +1,6 @@
 //! Shared helpers for integration tests: the real `plazo` binary on a free port with a temporary
 //! data directory, a real SMTP server on loopback, and a signed-request helper.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
