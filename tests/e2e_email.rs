@@ -21,7 +21,7 @@ timezone = "America/Bogota"
 locale = "es"
 currency = "COP"
 send_at = "09:00"
-window = {{ days = "daily", from = "00:00", to = "23:59" }}
+window = {{ days = "daily", from = "00:00", to = "24:00" }}
 
 [company]
 name = "Ferretería El Tornillo"

@@ -65,7 +65,8 @@ pub struct WindowFile {
     pub days: Spanned<DaysFile>,
     /// First allowed local time, `"HH:MM"` (inclusive).
     pub from: Spanned<String>,
-    /// End of the window, `"HH:MM"` (exclusive); must be later than `from`.
+    /// End of the window, `"HH:MM"` (exclusive); must be later than `from`. `"24:00"` means
+    /// the end of the day.
     pub to: Spanned<String>,
 }
 

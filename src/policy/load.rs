@@ -266,7 +266,12 @@ impl Checker<'_> {
         let days = parse_days(w.days.get_ref())
             .map_err(|m| self.err(w.days.span(), format!("{field}.days"), m))?;
         let start = self.time(&w.from, &format!("{field}.from"))?;
-        let end = self.time(&w.to, &format!("{field}.to"))?;
+        // "24:00" closes the window at the end of the day (round-the-clock windows).
+        let end = if w.to.get_ref().trim() == "24:00" {
+            Time::MAX
+        } else {
+            self.time(&w.to, &format!("{field}.to"))?
+        };
         if start >= end {
             return Err(self.err(
                 w.to.span(),

@@ -366,6 +366,10 @@ fn bad_locale_and_times_and_windows() {
         &msg,
         "config/policy.toml:32:6: cadences.standard.steps[1].at: \"8:30\" is not a time of day",
     );
+    // "24:00" ends the window at the end of the day; elsewhere it is not a time.
+    let text = BASE.replacen("to = \"19:00\"", "to = \"24:00\"", 1);
+    let p = parse(&text).unwrap().policy;
+    assert_eq!(p.defaults.window.end, jiff::civil::Time::MAX);
     let (_, msg) = fail("to = \"19:00\"", "to = \"07:00\"");
     assert_prefix(
         &msg,
