@@ -136,7 +136,8 @@ impl MessageSettings {
 /// - Body: `multipart/alternative` (text/plain then text/html) when `msg.html` is set, else a
 ///   single text/plain part; both UTF-8, transfer encoding chosen by lettre.
 /// - `List-Unsubscribe: <{unsubscribe_url}>` (plus `<mailto:...>` when configured) and
-///   `List-Unsubscribe-Post: List-Unsubscribe=One-Click` when `msg.unsubscribe_url` is set.
+///   `List-Unsubscribe-Post: List-Unsubscribe=One-Click` when `msg.unsubscribe_url` is set;
+///   `List-Unsubscribe: <mailto:...>` alone when only the mailto is configured.
 pub fn build_message(cfg: &MessageSettings, msg: &Outbound) -> Result<Message, ChannelError> {
     let to_addr: Address = msg.to.trim().parse().map_err(|e| {
         ChannelError::permanent(format!("invalid recipient address {:?}: {e}", msg.to))
@@ -181,6 +182,12 @@ pub fn build_message(cfg: &MessageSettings, msg: &Outbound) -> Result<Message, C
                 HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
                 "List-Unsubscribe=One-Click".to_owned(),
             ));
+    } else if let Some(m) = &cfg.unsubscribe_mailto {
+        // Without an https URL there is no one-click POST: only the mailto form (RFC 2369).
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<mailto:{m}?subject=unsubscribe>"),
+        ));
     }
     let built = match &msg.html {
         Some(html) => b.multipart(MultiPart::alternative_plain_html(
@@ -748,6 +755,21 @@ mod tests {
         assert!(header(&raw, "List-Unsubscribe").is_none());
         assert!(header(&raw, "List-Unsubscribe-Post").is_none());
         assert!(header(&raw, "Reply-To").is_none());
+        // With only a mailto configured: the mailto form, and no one-click POST header.
+        let with_mailto = MessageSettings::new(
+            "Cartera <cartera@example.co>",
+            None,
+            None,
+            Some("baja@example.co"),
+        )
+        .unwrap();
+        let raw =
+            String::from_utf8(build_message(&with_mailto, &msg).unwrap().formatted()).unwrap();
+        assert_eq!(
+            header(&raw, "List-Unsubscribe").unwrap(),
+            "<mailto:baja@example.co?subject=unsubscribe>"
+        );
+        assert!(header(&raw, "List-Unsubscribe-Post").is_none());
     }
 
     #[test]
