@@ -665,3 +665,41 @@ async fn repeated_preferences_never_try_a_channel_twice() {
     assert_eq!(h.sms.calls(), 1, "sms tried twice for one step");
     assert_eq!(h.email.calls(), 1);
 }
+
+#[tokio::test]
+async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    let p = h.policy.current();
+    // Until 2026-03-17 20:00 local: courtesy and due_today will have passed.
+    pause_invoice(
+        &h.store,
+        &p.policy,
+        &InvoiceId::new("inv-1").unwrap(),
+        "disputed".into(),
+        Some(ts("2026-03-18T01:00:00Z")),
+        h.clock.now_ts(),
+    )
+    .unwrap();
+    assert!(
+        h.outcomes("inv-1", AttemptOutcome::Skipped).is_empty(),
+        "nothing is skipped before its time"
+    );
+    assert_eq!(h.inv("inv-1").cursor, None);
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(r.step_name, "due_today");
+    assert_eq!(r.fire_at, ts("2026-03-18T13:00:00Z"), "08:00 local after the pause");
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
+    assert_eq!(h.at("2026-03-18T13:00:00Z").await, 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].step, "due_today");
+    let skipped: Vec<String> = h
+        .outcomes("inv-1", AttemptOutcome::Skipped)
+        .into_iter()
+        .map(|a| a.step.unwrap())
+        .collect();
+    assert_eq!(skipped, ["courtesy"]);
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "friendly_overdue");
+}
