@@ -20,8 +20,8 @@ pub use route::{ChannelRoutes, channel_chain, recipient};
 
 use crate::clock::SharedClock;
 use crate::config::DispatchConfig;
-use crate::service::PolicyHandle;
 use crate::domain::Reminder;
+use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError};
 
 /// Why a claim could not be made (durable).
