@@ -161,9 +161,11 @@ impl Api {
             .call(
                 "PUT",
                 &format!("/v1/clients/{id}"),
-                Some(json!({"name": "María Pérez", "email": "maria@cliente.example.co",
+                Some(
+                    json!({"name": "María Pérez", "email": "maria@cliente.example.co",
                             "locale": "es-CO", "timezone": "America/Bogota", "country": "CO",
-                            "phone": "3001234567"})),
+                            "phone": "3001234567"}),
+                ),
             )
             .await;
         assert!(st == 201 || st == 200, "{v}");
@@ -231,7 +233,9 @@ fn assert_error(st: u16, v: &Value, status: u16, code: &str) {
     assert_eq!(st, status, "{v}");
     assert_eq!(v["error"]["code"], code, "{v}");
     assert!(
-        v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{v}"
     );
 }
@@ -247,9 +251,7 @@ async fn auth_health_and_ready() {
         .raw("GET", "/v1/clients/cli-1", Some("Bearer wrong-token"), None)
         .await;
     assert_error(st, &v, 401, "unauthorized");
-    let (st, v) = api
-        .raw("GET", "/v1/clients/cli-1", Some(TOKEN), None)
-        .await;
+    let (st, v) = api.raw("GET", "/v1/clients/cli-1", Some(TOKEN), None).await;
     assert_error(st, &v, 401, "unauthorized");
     // A rejected write changes nothing.
     let (st, _) = api
@@ -322,16 +324,22 @@ async fn validation_errors_and_rejected_requests_change_nothing() {
     body["amount_due"] = "5".into();
     let (st, v) = api.call("PUT", "/v1/invoices/inv-1", Some(body)).await;
     assert_error(st, &v, 400, "bad_request");
-    assert!(v["error"]["message"].as_str().unwrap().contains("amount_due"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("amount_due"),
+        "{v}"
+    );
 
     // Clients: 422 per field.
     for (body, field) in [
-        (
-            json!({"name": "Ana", "phone": "3001234567"}),
-            "phone",
-        ),
+        (json!({"name": "Ana", "phone": "3001234567"}), "phone"),
         (json!({"name": "Ana", "email": "not-an-email"}), "email"),
-        (json!({"name": "Ana", "timezone": "Mars/Olympus"}), "timezone"),
+        (
+            json!({"name": "Ana", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
         (json!({"name": "Ana", "segment": "platinum"}), "segment"),
     ] {
         let (st, v) = api.call("PUT", "/v1/clients/cli-1", Some(body)).await;
@@ -413,7 +421,10 @@ async fn put_invoice_is_idempotent_and_changes_replan() {
     let (st, v) = api.invoice("inv-1", "2026-03-20", "1250000").await;
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["result"], "created");
-    assert_eq!(ts(v["next_reminder_at"].as_str().unwrap()), ts("2026-03-17T14:00:00Z"));
+    assert_eq!(
+        ts(v["next_reminder_at"].as_str().unwrap()),
+        ts("2026-03-17T14:00:00Z")
+    );
     let first = api.get("/v1/invoices/inv-1").await;
 
     let (st, v) = api.invoice("inv-1", "2026-03-20", "1250000").await;
@@ -473,10 +484,16 @@ async fn payments_partial_duplicate_and_full() {
         .call("POST", "/v1/invoices/inv-1/payments", Some(pay.clone()))
         .await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v, json!({"result": "applied", "balance": "1000000", "status": "open"}));
+    assert_eq!(
+        v,
+        json!({"result": "applied", "balance": "1000000", "status": "open"})
+    );
     let after = api.get("/v1/invoices/inv-1").await;
     assert_eq!(after["invoice"]["balance"], "1000000");
-    assert_eq!(after["next_reminder"], before["next_reminder"], "partial payment keeps the plan");
+    assert_eq!(
+        after["next_reminder"], before["next_reminder"],
+        "partial payment keeps the plan"
+    );
 
     let (st, v) = api
         .call("POST", "/v1/invoices/inv-1/payments", Some(pay))
@@ -495,7 +512,10 @@ async fn payments_partial_duplicate_and_full() {
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v, json!({"result": "applied", "balance": "0", "status": "paid"}));
+    assert_eq!(
+        v,
+        json!({"result": "applied", "balance": "0", "status": "paid"})
+    );
     let paid = api.get("/v1/invoices/inv-1").await;
     assert_eq!(paid["invoice"]["status"], "paid");
     assert!(paid["next_reminder"].is_null(), "{paid}");
@@ -504,7 +524,11 @@ async fn payments_partial_duplicate_and_full() {
     assert_eq!(cancelled[0]["reminder_id"], before["next_reminder"]["id"]);
     // Paid: nothing to pause.
     let (st, v) = api
-        .call("POST", "/v1/invoices/inv-1/pause", Some(json!({"reason": "x"})))
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "x"})),
+        )
         .await;
     assert_error(st, &v, 409, "conflict");
     api.stop().await;
@@ -534,7 +558,11 @@ async fn pause_until_indefinitely_and_resume() {
 
     // Paused indefinitely: no next reminder.
     let (st, v) = api
-        .call("POST", "/v1/invoices/inv-1/pause", Some(json!({"reason": "agreement"})))
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "agreement"})),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     let inv = api.get("/v1/invoices/inv-1").await;
@@ -544,7 +572,10 @@ async fn pause_until_indefinitely_and_resume() {
     // Resumed: re-planned from now (2026-03-01): courtesy at its time again.
     let (st, v) = api.call("POST", "/v1/invoices/inv-1/resume", None).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(ts(v["next_reminder_at"].as_str().unwrap()), ts("2026-03-17T14:00:00Z"));
+    assert_eq!(
+        ts(v["next_reminder_at"].as_str().unwrap()),
+        ts("2026-03-17T14:00:00Z")
+    );
     let inv = api.get("/v1/invoices/inv-1").await;
     assert!(inv["invoice"]["pause"].is_null());
     assert_eq!(inv["next_reminder"]["step_name"], "courtesy");

@@ -16,9 +16,7 @@ use plazo::channels::{Channel, ChannelError, Outbound, Receipt};
 use plazo::clock::ManualClock;
 use plazo::config::{DispatchConfig, OnUnknown};
 use plazo::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use plazo::domain::{
-    AttemptOutcome, ClientId, Invoice, InvoiceId, Reminder, ReminderState,
-};
+use plazo::domain::{AttemptOutcome, ClientId, Invoice, InvoiceId, Reminder, ReminderState};
 use plazo::policy::load_policy;
 use plazo::service::{
     ClientInput, InvoiceInput, PaymentInput, PolicyHandle, pause_invoice, record_payment,
@@ -62,7 +60,11 @@ impl RecChannel {
     }
     /// Queues answers for the next calls; once the script runs out every call succeeds.
     fn script(&self, answers: &[Answer]) {
-        self.state.lock().unwrap().script.extend(answers.iter().cloned());
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .extend(answers.iter().cloned());
     }
     fn sent(&self) -> Vec<Outbound> {
         self.state.lock().unwrap().sent.clone()
@@ -346,7 +348,10 @@ async fn not_sent_early_then_sent_on_time_rendered_for_locale_and_next_step_plan
     assert_eq!(m.step, "courtesy");
     assert_eq!(m.locale, "es", "es-CO falls back to the es templates");
     let subject = m.subject.as_deref().unwrap();
-    assert!(subject.starts_with("Recordatorio: su factura FV-inv-1"), "{subject}");
+    assert!(
+        subject.starts_with("Recordatorio: su factura FV-inv-1"),
+        "{subject}"
+    );
     assert!(m.text.contains("María Pérez"), "{}", m.text);
     assert!(m.text.contains("$ 1.250.000"), "{}", m.text);
     assert!(m.html.as_deref().unwrap().contains("FV-inv-1"));
@@ -420,7 +425,13 @@ async fn transient_errors_retry_with_backoff_then_fall_through_to_next_channel()
     let failed = h.outcomes("inv-1", AttemptOutcome::Failed);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].channel.as_deref(), Some("email"));
-    assert!(failed[0].detail.as_deref().unwrap().contains("gave up after 3 attempts"));
+    assert!(
+        failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 attempts")
+    );
     let sent = h.outcomes("inv-1", AttemptOutcome::Sent);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].channel.as_deref(), Some("sms"));
@@ -441,7 +452,10 @@ async fn permanent_error_tries_next_channel_in_same_pass() {
     let failed = h.outcomes("inv-1", AttemptOutcome::Failed);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].channel.as_deref(), Some("email"));
-    assert!(h.outcomes("inv-1", AttemptOutcome::RetryScheduled).is_empty());
+    assert!(
+        h.outcomes("inv-1", AttemptOutcome::RetryScheduled)
+            .is_empty()
+    );
     assert_eq!(h.pending("inv-1").unwrap().step_name, "firm_overdue");
 }
 
@@ -478,7 +492,11 @@ async fn client_without_email_skips_the_channel_with_a_reason() {
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].channel.as_deref(), Some("email"));
     assert!(
-        skipped[0].detail.as_deref().unwrap().contains("no email address"),
+        skipped[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no email address"),
         "{skipped:?}"
     );
 }
@@ -516,7 +534,11 @@ async fn step_at_night_is_planned_into_the_window_and_late_retry_is_deferred() {
     let deferred = h.outcomes("inv-1", AttemptOutcome::Deferred);
     assert_eq!(deferred.len(), 1, "{:?}", h.timeline("inv-1"));
     let r = h.pending("inv-1").unwrap();
-    assert_eq!(r.fire_at, ts("2026-03-17T13:00:00Z"), "08:00 local next day");
+    assert_eq!(
+        r.fire_at,
+        ts("2026-03-17T13:00:00Z"),
+        "08:00 local next day"
+    );
     assert_eq!(h.at("2026-03-17T12:59:59Z").await, 0);
     assert_eq!(h.at("2026-03-17T13:00:00Z").await, 1);
     assert_eq!(h.email.sent().len(), 1);
@@ -530,7 +552,11 @@ async fn step_due_outside_the_window_is_planned_for_the_next_morning() {
     let next = h.invoice("inv-1", "cli-1", "2026-03-16T22:00:00-05:00");
     // courtesy at -3d (same wall time, 22:00) → 2026-03-14 08:00 local.
     assert_eq!(next, Some(ts("2026-03-14T13:00:00Z")));
-    assert_eq!(h.at("2026-03-14T03:00:00Z").await, 0, "22:00 local: nothing");
+    assert_eq!(
+        h.at("2026-03-14T03:00:00Z").await,
+        0,
+        "22:00 local: nothing"
+    );
     assert_eq!(h.at("2026-03-14T13:00:00Z").await, 1);
     assert_eq!(h.email.sent().len(), 1);
 }
@@ -584,7 +610,11 @@ async fn catch_up_sends_one_message_and_skips_the_older_steps() {
     let h = harness("2026-03-21T15:00:00Z", 6);
     h.client("cli-1", maria(true));
     let next = h.invoice("inv-1", "cli-1", "2026-03-16");
-    assert_eq!(next, Some(ts("2026-03-21T15:00:00Z")), "caught-up step is due now");
+    assert_eq!(
+        next,
+        Some(ts("2026-03-21T15:00:00Z")),
+        "caught-up step is due now"
+    );
     assert_eq!(h.at("2026-03-21T15:00:00Z").await, 1);
     let sent = h.email.sent();
     assert_eq!(sent.len(), 1);
@@ -689,7 +719,11 @@ async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
     assert_eq!(h.inv("inv-1").cursor, None);
     let r = h.pending("inv-1").unwrap();
     assert_eq!(r.step_name, "due_today");
-    assert_eq!(r.fire_at, ts("2026-03-18T13:00:00Z"), "08:00 local after the pause");
+    assert_eq!(
+        r.fire_at,
+        ts("2026-03-18T13:00:00Z"),
+        "08:00 local after the pause"
+    );
     assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
     assert_eq!(h.at("2026-03-18T13:00:00Z").await, 1);
     let sent = h.email.sent();
