@@ -20,8 +20,19 @@ pub use route::{ChannelRoutes, channel_chain, recipient};
 
 use crate::clock::SharedClock;
 use crate::config::DispatchConfig;
+use crate::domain::Reminder;
 use crate::service::PolicyHandle;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why a claim could not be made (durable).
+enum ClaimError {
+    /// The claim transaction failed.
+    Claim(StoreError),
+    /// The blocking claim task failed.
+    Task(String),
+    /// The claim could not be flushed to disk.
+    Durable(StoreError),
+}
 
 /// Longest the loop sleeps without looking at the due index again.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -45,6 +56,46 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Claims up to `limit` reminders due at `clock.now()` (earliest first) and makes the claim
+    /// durable before returning them: a crash after this point finds them in flight and never
+    /// sends them twice. The one claim path of [`Dispatcher::run`] and
+    /// [`Dispatcher::dispatch_due_once`].
+    async fn claim_durable(&self, limit: usize) -> Result<Vec<Reminder>, ClaimError> {
+        let now = self.clock.now();
+        let store = self.store.clone();
+        let claimed = tokio::task::spawn_blocking(move || store.claim_due(now, limit))
+            .await
+            .map_err(|e| ClaimError::Task(e.to_string()))?
+            .map_err(ClaimError::Claim)?;
+        if !claimed.is_empty() {
+            self.store.durable().await.map_err(ClaimError::Durable)?;
+        }
+        Ok(claimed)
+    }
+
+    /// One pass of the loop without the timer: claims what is due at `clock.now()` (at most
+    /// `dispatch.batch`), makes the claim durable, and processes each reminder in turn (re-check,
+    /// render, send, record, plan the next step). Returns how many reminders were processed.
+    /// Drives the dispatcher deterministically under a manual clock (tests, simulations).
+    ///
+    /// # Errors
+    ///
+    /// When the claim cannot be made or made durable (nothing was sent).
+    pub async fn dispatch_due_once(&self) -> Result<usize, StoreError> {
+        let claimed = match self.claim_durable(self.config.batch).await {
+            Ok(c) => c,
+            Err(ClaimError::Claim(e) | ClaimError::Durable(e)) => return Err(e),
+            Err(ClaimError::Task(e)) => {
+                return Err(StoreError::Io(std::io::Error::other(e)));
+            }
+        };
+        let n = claimed.len();
+        for r in claimed {
+            self.process(r).await;
+        }
+        Ok(n)
+    }
+
     /// Runs until `shutdown` turns true, then waits up to `drain_timeout_secs` for in-flight
     /// sends. Returns how many sends were still running when the drain timed out.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> usize {
@@ -65,22 +116,23 @@ impl Dispatcher {
                 _ = shutdown.changed() => break,
             };
             let room = (permits.available_permits() + 1).min(self.config.batch);
-            let now = self.clock.now();
-            let store = self.store.clone();
-            let claimed =
-                match tokio::task::spawn_blocking(move || store.claim_due(now, room)).await {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
-                        drop(first);
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "claim task failed");
-                        continue;
-                    }
-                };
+            let claimed = match self.claim_durable(room).await {
+                Ok(c) => c,
+                Err(ClaimError::Claim(e)) => {
+                    tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
+                    drop(first);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(ClaimError::Task(e)) => {
+                    tracing::error!(error = %e, "claim task failed");
+                    continue;
+                }
+                Err(ClaimError::Durable(e)) => {
+                    tracing::error!(error = %e, "cannot make claims durable; not sending them");
+                    continue;
+                }
+            };
             if claimed.is_empty() {
                 drop(first);
                 let wait = match self.store.next_due() {
@@ -104,12 +156,6 @@ impl Dispatcher {
                     _ = self.wake.notified() => {}
                     _ = shutdown.changed() => {}
                 }
-                continue;
-            }
-            // The claim must be on disk before anything leaves: a crash after this point finds
-            // these reminders in flight and never sends them twice.
-            if let Err(e) = self.store.durable().await {
-                tracing::error!(error = %e, "cannot make claims durable; not sending them");
                 continue;
             }
             let mut first = Some(first);

@@ -315,6 +315,30 @@ impl Dispatcher {
             if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
                 if inv.generation == r.generation && inv.pending == Some(r.id) {
                     if advance {
+                        // Steps between the cursor and this one were superseded (catch-up
+                        // planned at the end of a pause): say so on the timeline.
+                        let first_open = inv.cursor.map_or(0, |c| c + 1);
+                        if let Some(cadence) = policy.cadences.get(&r.cadence) {
+                            for (i, step) in cadence.steps.iter().enumerate() {
+                                let i = u32::try_from(i).unwrap_or(u32::MAX);
+                                if i >= first_open && i < r.step_index {
+                                    tx.log(&Attempt {
+                                        at: now,
+                                        invoice_id: r.invoice_id.clone(),
+                                        reminder_id: None,
+                                        step: Some(step.name.clone()),
+                                        channel: None,
+                                        recipient: None,
+                                        outcome: AttemptOutcome::Skipped,
+                                        provider_message_id: None,
+                                        detail: Some(format!(
+                                            "superseded by {} (only the latest past step is sent)",
+                                            r.step_name
+                                        )),
+                                    })?;
+                                }
+                            }
+                        }
                         inv.cursor = Some(inv.cursor.map_or(r.step_index, |c| c.max(r.step_index)));
                         inv.pending = None;
                         if let Some(client) = tx.client(&inv.client_id)? {

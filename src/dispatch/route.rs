@@ -29,12 +29,12 @@ impl ChannelRoutes {
 /// The step's channel chain reordered by the client's preferences: preferred kinds that the
 /// step lists come first, in the client's order; the rest keep the step's order.
 pub fn channel_chain(step_channels: &[String], preferred: &[String]) -> Vec<String> {
-    let mut chain: Vec<String> = preferred
-        .iter()
-        .filter(|p| step_channels.contains(p))
-        .cloned()
-        .collect();
-    chain.dedup();
+    let mut chain: Vec<String> = Vec::with_capacity(step_channels.len());
+    for p in preferred {
+        if step_channels.contains(p) && !chain.contains(p) {
+            chain.push(p.clone());
+        }
+    }
     for c in step_channels {
         if !chain.contains(c) {
             chain.push(c.clone());
@@ -75,6 +75,11 @@ mod tests {
         assert_eq!(
             channel_chain(&s(&["email"]), &s(&["whatsapp"])),
             s(&["email"])
+        );
+        // A kind repeated (not adjacently) in the preferences is tried once.
+        assert_eq!(
+            channel_chain(&s(&["email", "sms"]), &s(&["sms", "email", "sms"])),
+            s(&["sms", "email"])
         );
     }
 }

@@ -66,10 +66,14 @@ pub fn replan(
         None => now,
     };
     let plan = plan(invoice, client, policy, plan_now);
+    // Planned for the end of a pause: steps the pause will supersede are not due yet and may
+    // still be sent if the chase resumes early, so they are neither logged nor marked done now;
+    // the dispatcher records them as skipped when the caught-up step goes out.
+    let commit_skips = plan_now <= now;
     for skipped in plan
         .steps
         .iter()
-        .filter(|s| s.status == PlannedStatus::SkippedCatchUp)
+        .filter(|s| commit_skips && s.status == PlannedStatus::SkippedCatchUp)
     {
         tx.log(&Attempt {
             at: now,

@@ -1,0 +1,650 @@
+//! The HTTP API of the daemon, run in-process (`plazo::daemon::start`) on a free port with a
+//! `ManualClock`, a temporary data dir and secrets read from files (no process-global env).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use plazo::clock::ManualClock;
+use plazo::config::load_daemon_config;
+use plazo::daemon::Running;
+use plazo::inbound::standard_webhooks::{WebhookSecret, sign};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "api-test-token-5f2a9c";
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const NOW: &str = "2026-03-01T12:00:00Z";
+
+fn policy(templates: &std::path::Path) -> String {
+    format!(
+        r#"
+templates_dir = "{templates}"
+default_segment = "standard"
+
+[defaults]
+timezone = "America/Bogota"
+locale = "es"
+currency = "COP"
+send_at = "09:00"
+window = {{ days = "daily", from = "08:00", to = "19:00" }}
+
+[company]
+name = "Ferretería El Tornillo"
+email = "cartera@tornillo.example.co"
+
+[segments.standard]
+cadence = "standard"
+
+[[cadences.standard.steps]]
+name = "courtesy"
+offset = "-3d"
+channels = ["email"]
+template = "courtesy"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "due_today"
+offset = "0d"
+channels = ["email"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "firm_overdue"
+offset = "+10d"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+"#,
+        templates = templates.display()
+    )
+}
+
+struct Api {
+    running: Option<Running>,
+    base: String,
+    clock: ManualClock,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    std::fs::write(d.join("policy.toml"), policy(&templates)).unwrap();
+    std::fs::write(d.join("token"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(d.join("whsec"), WEBHOOK_SECRET).unwrap();
+    let cfg = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+policy = "policy.toml"
+
+[api]
+token = {{ file = "{token}" }}
+
+[payment_webhooks]
+secret = {{ file = "{whsec}" }}
+
+[routes]
+email = "outbox"
+
+[channels.outbox]
+type = "outbox"
+dir = "outbox"
+"#,
+        data = d.join("data").display(),
+        token = d.join("token").display(),
+        whsec = d.join("whsec").display(),
+    );
+    std::fs::write(d.join("plazo.toml"), cfg).unwrap();
+    let config = load_daemon_config(&d.join("plazo.toml")).unwrap();
+    let clock = ManualClock::new(NOW.parse().unwrap());
+    let running = plazo::daemon::start(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    Api {
+        base: format!("http://{}", running.addr),
+        running: Some(running),
+        clock,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, format!("{}{path}", self.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        self.raw(
+            method,
+            path,
+            Some(&format!("Bearer {TOKEN}")),
+            body.as_deref(),
+        )
+        .await
+    }
+    async fn get(&self, path: &str) -> Value {
+        let (st, v) = self.call("GET", path, None).await;
+        assert_eq!(st, 200, "{v}");
+        v
+    }
+    async fn client(&self, id: &str) {
+        let (st, v) = self
+            .call(
+                "PUT",
+                &format!("/v1/clients/{id}"),
+                Some(
+                    json!({"name": "María Pérez", "email": "maria@cliente.example.co",
+                            "locale": "es-CO", "timezone": "America/Bogota", "country": "CO",
+                            "phone": "3001234567"}),
+                ),
+            )
+            .await;
+        assert!(st == 201 || st == 200, "{v}");
+    }
+    async fn invoice(&self, id: &str, due: &str, amount: &str) -> (u16, Value) {
+        self.call(
+            "PUT",
+            &format!("/v1/invoices/{id}"),
+            Some(invoice_body("cli-1", due, amount)),
+        )
+        .await
+    }
+    /// A signed webhook delivery with timestamp `ts` (Unix seconds).
+    async fn webhook(&self, id: &str, ts: i64, body: &str, tamper: bool) -> (u16, Value) {
+        let secret = WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
+        let sig = sign(&secret, id, ts, body.as_bytes());
+        let sent = if tamper {
+            body.replace("250000", "950000")
+        } else {
+            body.to_owned()
+        };
+        let resp = self
+            .http
+            .post(format!("{}/webhooks/payments", self.base))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .header("content-type", "application/json")
+            .body(sent)
+            .send()
+            .await
+            .unwrap();
+        let st = resp.status().as_u16();
+        (st, resp.json().await.unwrap())
+    }
+    fn now_secs(&self) -> i64 {
+        plazo::clock::Clock::now(&self.clock).as_second()
+    }
+    async fn stop(mut self) {
+        self.running.take().unwrap().shutdown().await.unwrap();
+    }
+}
+
+fn invoice_body(client: &str, due: &str, amount: &str) -> Value {
+    json!({"client_id": client, "number": "FV-1001", "currency": "COP", "amount": amount,
+           "issued_at": "2026-02-01", "due_at": due,
+           "payment_url": "https://pagos.example.co/FV-1001"})
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn outcomes(inv: &Value, outcome: &str) -> Vec<Value> {
+    inv["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["outcome"] == outcome)
+        .cloned()
+        .collect()
+}
+
+fn assert_error(st: u16, v: &Value, status: u16, code: &str) {
+    assert_eq!(st, status, "{v}");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+// Due 2026-03-20 in America/Bogota: courtesy 2026-03-17 09:00 local = 14:00Z.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_health_and_ready() {
+    let api = start().await;
+    let (st, v) = api.raw("GET", "/v1/clients/cli-1", None, None).await;
+    assert_error(st, &v, 401, "unauthorized");
+    let (st, v) = api
+        .raw("GET", "/v1/clients/cli-1", Some("Bearer wrong-token"), None)
+        .await;
+    assert_error(st, &v, 401, "unauthorized");
+    let (st, v) = api.raw("GET", "/v1/clients/cli-1", Some(TOKEN), None).await;
+    assert_error(st, &v, 401, "unauthorized");
+    // A rejected write changes nothing.
+    let (st, _) = api
+        .raw(
+            "PUT",
+            "/v1/clients/cli-1",
+            Some("Bearer nope"),
+            Some(r#"{"name":"X"}"#),
+        )
+        .await;
+    assert_eq!(st, 401);
+    let (st, v) = api.call("GET", "/v1/clients/cli-1", None).await;
+    assert_error(st, &v, 404, "not_found");
+
+    let (st, v) = api.raw("GET", "/healthz", None, None).await;
+    assert_eq!((st, v), (200, Value::String("ok".into())));
+    let (st, v) = api.raw("GET", "/readyz", None, None).await;
+    assert_eq!((st, v), (200, Value::String("ready".into())));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_errors_and_rejected_requests_change_nothing() {
+    let api = start().await;
+    api.client("cli-1").await;
+    let (st, _) = api.invoice("inv-1", "2026-03-20", "1250000").await;
+    assert_eq!(st, 201);
+    let client_before = api.get("/v1/clients/cli-1").await;
+    let inv_before = api.get("/v1/invoices/inv-1").await;
+
+    // Malformed JSON: 400 with line and column.
+    let (st, v) = api
+        .raw(
+            "PUT",
+            "/v1/invoices/inv-1",
+            Some(&format!("Bearer {TOKEN}")),
+            Some("{\n  \"client_id\": \"cli-1\",\n  \"number\": }"),
+        )
+        .await;
+    assert_error(st, &v, 400, "malformed_json");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("line 3 column"), "{msg}");
+
+    // Invoices: 422 with the field named.
+    for (body, field) in [
+        (
+            json!({"client_id": "cli-1", "number": "FV-1001", "currency": "XYZ", "amount": "1", "due_at": "2026-03-20"}),
+            "currency",
+        ),
+        (
+            json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP", "amount": "10.005", "due_at": "2026-03-20"}),
+            "amount",
+        ),
+        (
+            json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP", "amount": "-5", "due_at": "2026-03-20"}),
+            "amount",
+        ),
+        (
+            json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP", "amount": "5", "due_at": "20/03/2026"}),
+            "due_at",
+        ),
+    ] {
+        let (st, v) = api.call("PUT", "/v1/invoices/inv-1", Some(body)).await;
+        assert_error(st, &v, 422, "invalid");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(&format!("{field}:")), "{msg}");
+    }
+    // Unknown field: deny_unknown_fields answers 400 bad_request, naming the field.
+    let mut body = invoice_body("cli-1", "2026-03-20", "1250000");
+    body["amount_due"] = "5".into();
+    let (st, v) = api.call("PUT", "/v1/invoices/inv-1", Some(body)).await;
+    assert_error(st, &v, 400, "bad_request");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("amount_due"),
+        "{v}"
+    );
+
+    // Clients: 422 per field.
+    for (body, field) in [
+        (json!({"name": "Ana", "phone": "3001234567"}), "phone"),
+        (json!({"name": "Ana", "email": "not-an-email"}), "email"),
+        (
+            json!({"name": "Ana", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (json!({"name": "Ana", "segment": "platinum"}), "segment"),
+    ] {
+        let (st, v) = api.call("PUT", "/v1/clients/cli-1", Some(body)).await;
+        assert_error(st, &v, 422, "invalid");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(&format!("{field}:")), "{msg}");
+    }
+    // The phone without + is fine with a country.
+    let (st, v) = api
+        .call(
+            "PUT",
+            "/v1/clients/cli-2",
+            Some(json!({"name": "Ana", "phone": "3001234567", "country": "CO"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["phone"], "+573001234567");
+
+    // 404s.
+    let (st, v) = api.call("GET", "/v1/invoices/nope", None).await;
+    assert_error(st, &v, 404, "not_found");
+    let (st, v) = api
+        .call(
+            "PUT",
+            "/v1/invoices/inv-9",
+            Some(invoice_body("ghost", "2026-03-20", "100")),
+        )
+        .await;
+    assert_error(st, &v, 404, "not_found");
+    let (st, v) = api.call("GET", "/v1/invoices/inv-9", None).await;
+    assert_error(st, &v, 404, "not_found");
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/nope/payments",
+            Some(json!({"amount": "1", "currency": "COP", "reference": "R"})),
+        )
+        .await;
+    assert_error(st, &v, 404, "not_found");
+
+    // 409: move an invoice to another client; resume a chase that is not paused.
+    let (st, v) = api
+        .call(
+            "PUT",
+            "/v1/invoices/inv-1",
+            Some(invoice_body("cli-2", "2026-03-20", "1250000")),
+        )
+        .await;
+    assert_error(st, &v, 409, "conflict");
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/resume", None).await;
+    assert_error(st, &v, 409, "conflict");
+    // 422: payment in another currency; pause ending in the past.
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/payments",
+            Some(json!({"amount": "10", "currency": "USD", "reference": "R-USD"})),
+        )
+        .await;
+    assert_error(st, &v, 422, "invalid");
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "dispute", "until": "2026-02-01T00:00:00Z"})),
+        )
+        .await;
+    assert_error(st, &v, 422, "invalid");
+
+    assert_eq!(api.get("/v1/clients/cli-1").await, client_before);
+    assert_eq!(api.get("/v1/invoices/inv-1").await, inv_before);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_invoice_is_idempotent_and_changes_replan() {
+    let api = start().await;
+    api.client("cli-1").await;
+    let (st, v) = api.invoice("inv-1", "2026-03-20", "1250000").await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["result"], "created");
+    assert_eq!(
+        ts(v["next_reminder_at"].as_str().unwrap()),
+        ts("2026-03-17T14:00:00Z")
+    );
+    let first = api.get("/v1/invoices/inv-1").await;
+
+    let (st, v) = api.invoice("inv-1", "2026-03-20", "1250000").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["result"], "unchanged");
+    assert_eq!(api.get("/v1/invoices/inv-1").await, first);
+
+    // A new due date: new generation, old reminder cancelled, next at the new time.
+    let old_reminder = first["next_reminder"]["id"].clone();
+    let (st, v) = api.invoice("inv-1", "2026-04-10", "1250000").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "updated");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(inv["invoice"]["generation"], 1);
+    assert_eq!(inv["next_reminder"]["generation"], 1);
+    assert_eq!(inv["next_reminder"]["step_name"], "courtesy");
+    assert_ne!(inv["next_reminder"]["id"], old_reminder);
+    assert_eq!(
+        ts(inv["next_reminder"]["fire_at"].as_str().unwrap()),
+        ts("2026-04-07T14:00:00Z")
+    );
+    let cancelled = outcomes(&inv, "cancelled");
+    assert_eq!(cancelled.len(), 1, "{inv}");
+    assert_eq!(cancelled[0]["reminder_id"], old_reminder);
+
+    // A new amount updates the balance (after a partial payment) and keeps the plan's time.
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/payments",
+            Some(json!({"amount": "250000", "currency": "COP", "reference": "PSE-1"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = api.invoice("inv-1", "2026-04-10", "2000000").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "updated");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(inv["invoice"]["amount"], "2000000");
+    assert_eq!(inv["invoice"]["balance"], "1750000");
+    assert_eq!(
+        ts(inv["next_reminder"]["fire_at"].as_str().unwrap()),
+        ts("2026-04-07T14:00:00Z")
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_partial_duplicate_and_full() {
+    let api = start().await;
+    api.client("cli-1").await;
+    api.invoice("inv-1", "2026-03-20", "1250000").await;
+    let before = api.get("/v1/invoices/inv-1").await;
+    let pay = json!({"amount": "250000", "currency": "COP", "reference": "PSE-123"});
+
+    let (st, v) = api
+        .call("POST", "/v1/invoices/inv-1/payments", Some(pay.clone()))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"result": "applied", "balance": "1000000", "status": "open"})
+    );
+    let after = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(after["invoice"]["balance"], "1000000");
+    assert_eq!(
+        after["next_reminder"], before["next_reminder"],
+        "partial payment keeps the plan"
+    );
+
+    let (st, v) = api
+        .call("POST", "/v1/invoices/inv-1/payments", Some(pay))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["result"], "duplicate");
+    let again = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(again, after, "a duplicate changes nothing");
+    assert_eq!(again["invoice"]["payments"].as_array().unwrap().len(), 1);
+
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/payments",
+            Some(json!({"amount": "1000000", "currency": "COP", "reference": "PSE-124"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"result": "applied", "balance": "0", "status": "paid"})
+    );
+    let paid = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(paid["invoice"]["status"], "paid");
+    assert!(paid["next_reminder"].is_null(), "{paid}");
+    let cancelled = outcomes(&paid, "cancelled");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["reminder_id"], before["next_reminder"]["id"]);
+    // Paid: nothing to pause.
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert_error(st, &v, 409, "conflict");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_until_indefinitely_and_resume() {
+    let api = start().await;
+    api.client("cli-1").await;
+    api.invoice("inv-1", "2026-03-20", "1250000").await;
+
+    // Until 2026-03-25T00:00Z (2026-03-24 19:00 local): courtesy and due_today are past by then;
+    // due_today is caught up at the next window opening, 2026-03-25 08:00 local.
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "disputed", "until": "2026-03-25T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    let fire = ts(inv["next_reminder"]["fire_at"].as_str().unwrap());
+    assert!(fire >= ts("2026-03-25T00:00:00Z"), "{inv}");
+    assert_eq!(fire, ts("2026-03-25T13:00:00Z"));
+    assert_eq!(inv["next_reminder"]["step_name"], "due_today");
+
+    // Paused indefinitely: no next reminder.
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/pause",
+            Some(json!({"reason": "agreement"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    assert!(inv["next_reminder"].is_null(), "{inv}");
+    assert_eq!(inv["invoice"]["pause"]["reason"], "agreement");
+
+    // Resumed: re-planned from now (2026-03-01): courtesy at its time again.
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/resume", None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        ts(v["next_reminder_at"].as_str().unwrap()),
+        ts("2026-03-17T14:00:00Z")
+    );
+    let inv = api.get("/v1/invoices/inv-1").await;
+    assert!(inv["invoice"]["pause"].is_null());
+    assert_eq!(inv["next_reminder"]["step_name"], "courtesy");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_webhooks_payments() {
+    let api = start().await;
+    api.client("cli-1").await;
+    api.invoice("inv-1", "2026-03-20", "1250000").await;
+    let event = |inv: &str, reference: &str| {
+        json!({"type": "payment.succeeded", "timestamp": NOW,
+               "data": {"invoice_id": inv, "amount": "250000", "currency": "COP",
+                        "reference": reference}})
+        .to_string()
+    };
+    let now = api.now_secs();
+    let before = api.get("/v1/invoices/inv-1").await;
+
+    // Stale both ways relative to the daemon's (manual) clock, and tampered: 401, no change.
+    for (id, t, tamper) in [
+        ("msg_old", now - 301, false),
+        ("msg_future", now + 301, false),
+        ("msg_tampered", now, true),
+    ] {
+        let (st, v) = api.webhook(id, t, &event("inv-1", id), tamper).await;
+        assert_error(st, &v, 401, "bad_signature");
+    }
+    // Unknown invoice: 404, and the id is not remembered.
+    let (st, v) = api
+        .webhook("msg_ghost", now, &event("inv-ghost", "R-G"), false)
+        .await;
+    assert_error(st, &v, 404, "not_found");
+    // Unknown event type: acknowledged, ignored.
+    let other = json!({"type": "invoice.created", "timestamp": NOW, "data": {}}).to_string();
+    let (st, v) = api.webhook("msg_other", now, &other, false).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "ignored");
+    assert_eq!(api.get("/v1/invoices/inv-1").await, before);
+
+    // Within tolerance (4 minutes old by the daemon's clock): applied once.
+    let (st, v) = api
+        .webhook("msg_1", now - 240, &event("inv-1", "R-1"), false)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "applied");
+    assert_eq!(v["balance"], "1000000");
+    let (st, v) = api
+        .webhook("msg_1", now, &event("inv-1", "R-1"), false)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "duplicate");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    assert_eq!(inv["invoice"]["balance"], "1000000");
+    assert_eq!(inv["invoice"]["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(inv["invoice"]["payments"][0]["source"], "webhook:msg_1");
+
+    // The id refused for an unknown invoice was not remembered: a later delivery applies.
+    api.call(
+        "PUT",
+        "/v1/invoices/inv-ghost",
+        Some(invoice_body("cli-1", "2026-03-20", "500000")),
+    )
+    .await;
+    let (st, v) = api
+        .webhook("msg_ghost", now, &event("inv-ghost", "R-G"), false)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "applied");
+    api.stop().await;
+}

@@ -1,0 +1,739 @@
+//! Dispatcher behaviour under a manual clock, with a scriptable recording channel: timing,
+//! rendering, retries with backoff, channel chains, contact windows, pauses and payments,
+//! catch-up and crash recovery. Driven through `Dispatcher::dispatch_due_once` (the claim path
+//! `Dispatcher::run` uses), so no real sleeps.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use jiff::{SignedDuration, Timestamp};
+use plazo::channels::{Channel, ChannelError, Outbound, Receipt};
+use plazo::clock::ManualClock;
+use plazo::config::{DispatchConfig, OnUnknown};
+use plazo::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
+use plazo::domain::{AttemptOutcome, ClientId, Invoice, InvoiceId, Reminder, ReminderState};
+use plazo::policy::load_policy;
+use plazo::service::{
+    ClientInput, InvoiceInput, PaymentInput, PolicyHandle, pause_invoice, record_payment,
+    upsert_client, upsert_invoice,
+};
+use plazo::store::{Store, StoreOptions};
+use tokio::sync::Notify;
+
+// ---------------------------------------------------------------------------------------------
+// A scriptable channel that records what it is asked to send.
+
+/// What the channel answers to one call.
+#[derive(Clone)]
+enum Answer {
+    Ok,
+    Transient(Option<Duration>),
+    Permanent,
+}
+
+#[derive(Default)]
+struct RecState {
+    script: VecDeque<Answer>,
+    /// Every call, including failed ones.
+    calls: Vec<Outbound>,
+    /// Messages accepted.
+    sent: Vec<Outbound>,
+}
+
+#[derive(Clone)]
+struct RecChannel {
+    name: String,
+    state: Arc<Mutex<RecState>>,
+}
+
+impl RecChannel {
+    fn new(name: &str) -> Self {
+        RecChannel {
+            name: name.to_owned(),
+            state: Arc::default(),
+        }
+    }
+    /// Queues answers for the next calls; once the script runs out every call succeeds.
+    fn script(&self, answers: &[Answer]) {
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .extend(answers.iter().cloned());
+    }
+    fn sent(&self) -> Vec<Outbound> {
+        self.state.lock().unwrap().sent.clone()
+    }
+    fn calls(&self) -> usize {
+        self.state.lock().unwrap().calls.len()
+    }
+}
+
+impl Channel for RecChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn adapter(&self) -> &'static str {
+        "test"
+    }
+    fn send<'a>(&'a self, msg: &'a Outbound) -> BoxFuture<'a, Result<Receipt, ChannelError>> {
+        Box::pin(async move {
+            let mut st = self.state.lock().unwrap();
+            st.calls.push(msg.clone());
+            match st.script.pop_front().unwrap_or(Answer::Ok) {
+                Answer::Ok => {
+                    st.sent.push(msg.clone());
+                    Ok(Receipt {
+                        provider_message_id: Some(format!("{}-{}", self.name, st.sent.len())),
+                    })
+                }
+                Answer::Transient(retry_after) => Err(ChannelError::Transient {
+                    message: "try later".into(),
+                    retry_after,
+                }),
+                Answer::Permanent => Err(ChannelError::permanent("rejected")),
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness.
+
+fn policy_text(templates: &std::path::Path) -> String {
+    format!(
+        r#"
+templates_dir = "{templates}"
+default_segment = "standard"
+
+[defaults]
+timezone = "America/Bogota"
+locale = "en"
+currency = "COP"
+send_at = "09:00"
+window = {{ days = "daily", from = "08:00", to = "19:00" }}
+
+[company]
+name = "Ferretería El Tornillo"
+email = "cartera@tornillo.example.co"
+
+[segments.standard]
+cadence = "standard"
+
+[segments.chain]
+cadence = "chain"
+
+[segments.late]
+cadence = "late"
+
+[[cadences.standard.steps]]
+name = "courtesy"
+offset = "-3d"
+channels = ["email"]
+template = "courtesy"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "due_today"
+offset = "0d"
+channels = ["email"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "friendly_overdue"
+offset = "+3d"
+channels = ["email"]
+template = "friendly_overdue"
+tone = "friendly"
+
+[[cadences.standard.steps]]
+name = "firm_overdue"
+offset = "+10d"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+
+[[cadences.chain.steps]]
+name = "due_today"
+offset = "0d"
+channels = ["email", "sms"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.chain.steps]]
+name = "firm_overdue"
+offset = "+5d"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+
+[[cadences.late.steps]]
+name = "due_today"
+offset = "0d"
+at = "18:58"
+channels = ["email"]
+template = "due_today"
+tone = "friendly"
+
+[[cadences.late.steps]]
+name = "firm_overdue"
+offset = "+5d"
+channels = ["email"]
+template = "firm_overdue"
+tone = "firm"
+"#,
+        templates = templates.display()
+    )
+}
+
+struct H {
+    _dir: tempfile::TempDir,
+    store: Store,
+    policy: PolicyHandle,
+    clock: ManualClock,
+    email: RecChannel,
+    sms: RecChannel,
+    d: Arc<Dispatcher>,
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn harness(now: &str, max_attempts: u32) -> H {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let policy_path = dir.path().join("policy.toml");
+    std::fs::write(&policy_path, policy_text(&templates)).unwrap();
+    let policy = PolicyHandle::new(load_policy(&policy_path).unwrap());
+    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    let clock = ManualClock::new(ts(now));
+    let email = RecChannel::new("rec-email");
+    let sms = RecChannel::new("rec-sms");
+    let mut routes = ChannelRoutes::default();
+    routes.insert("email", Arc::new(email.clone()));
+    routes.insert("sms", Arc::new(sms.clone()));
+    let d = Arc::new(Dispatcher {
+        store: store.clone(),
+        policy: policy.clone(),
+        routes,
+        clock: Arc::new(clock.clone()),
+        config: DispatchConfig {
+            max_attempts,
+            backoff_base_secs: 60,
+            backoff_max_secs: 3600,
+            ..DispatchConfig::default()
+        },
+        public_url: "http://127.0.0.1:8080".into(),
+        wake: Arc::new(Notify::new()),
+    });
+    H {
+        _dir: dir,
+        store,
+        policy,
+        clock,
+        email,
+        sms,
+        d,
+    }
+}
+
+impl H {
+    fn client(&self, id: &str, json: serde_json::Value) {
+        let input: ClientInput = serde_json::from_value(json).unwrap();
+        let p = self.policy.current();
+        upsert_client(
+            &self.store,
+            &p.policy,
+            &ClientId::new(id).unwrap(),
+            input,
+            self.clock.now_ts(),
+        )
+        .unwrap();
+    }
+    fn invoice(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
+        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
+            "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
+            "amount": "1250000", "due_at": due,
+            "payment_url": "https://pagos.example.co/x"
+        }))
+        .unwrap();
+        let p = self.policy.current();
+        upsert_invoice(
+            &self.store,
+            &p.policy,
+            &InvoiceId::new(id).unwrap(),
+            input,
+            self.clock.now_ts(),
+        )
+        .unwrap()
+        .2
+    }
+    fn inv(&self, id: &str) -> Invoice {
+        self.store
+            .invoice(&InvoiceId::new(id).unwrap())
+            .unwrap()
+            .unwrap()
+    }
+    fn pending(&self, id: &str) -> Option<Reminder> {
+        let inv = self.inv(id);
+        inv.pending
+            .map(|rid| self.store.reminder(&rid).unwrap().unwrap())
+    }
+    fn timeline(&self, id: &str) -> Vec<plazo::domain::Attempt> {
+        self.store.timeline(&InvoiceId::new(id).unwrap()).unwrap()
+    }
+    fn outcomes(&self, id: &str, outcome: AttemptOutcome) -> Vec<plazo::domain::Attempt> {
+        self.timeline(id)
+            .into_iter()
+            .filter(|a| a.outcome == outcome)
+            .collect()
+    }
+    async fn at(&self, t: &str) -> usize {
+        self.clock.set(ts(t));
+        self.d.dispatch_due_once().await.unwrap()
+    }
+    async fn at_ts(&self, t: Timestamp) -> usize {
+        self.clock.set(t);
+        self.d.dispatch_due_once().await.unwrap()
+    }
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        plazo::clock::Clock::now(self)
+    }
+}
+
+fn maria(email: bool) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "name": "María Pérez", "locale": "es-CO", "timezone": "America/Bogota",
+        "country": "CO", "phone": "3001234567"
+    });
+    if email {
+        v["email"] = "maria@cliente.example.co".into();
+    }
+    v
+}
+
+// Due 2026-03-16 (a Monday) in America/Bogota (UTC-5, no DST), send_at 09:00 local = 14:00Z:
+// courtesy 03-13T14:00Z, due_today 03-16T14:00Z, friendly 03-19T14:00Z, firm 03-26T14:00Z.
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn not_sent_early_then_sent_on_time_rendered_for_locale_and_next_step_planned() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    assert_eq!(next, Some(ts("2026-03-13T14:00:00Z")));
+
+    assert_eq!(h.at("2026-03-13T13:59:59Z").await, 0);
+    assert!(h.email.sent().is_empty(), "sent before its time");
+
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    let m = &sent[0];
+    assert_eq!(m.to, "maria@cliente.example.co");
+    assert_eq!(m.step, "courtesy");
+    assert_eq!(m.locale, "es", "es-CO falls back to the es templates");
+    let subject = m.subject.as_deref().unwrap();
+    assert!(
+        subject.starts_with("Recordatorio: su factura FV-inv-1"),
+        "{subject}"
+    );
+    assert!(m.text.contains("María Pérez"), "{}", m.text);
+    assert!(m.text.contains("$ 1.250.000"), "{}", m.text);
+    assert!(m.html.as_deref().unwrap().contains("FV-inv-1"));
+
+    let sent_lines = h.outcomes("inv-1", AttemptOutcome::Sent);
+    assert_eq!(sent_lines.len(), 1);
+    assert_eq!(sent_lines[0].channel.as_deref(), Some("email"));
+    assert_eq!(
+        sent_lines[0].provider_message_id.as_deref(),
+        Some("rec-email-1")
+    );
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "due_today");
+    assert_eq!(next.fire_at, ts("2026-03-16T14:00:00Z"));
+    assert_eq!(h.inv("inv-1").cursor, Some(0));
+
+    // Running again at the same instant sends nothing more.
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
+    assert_eq!(h.email.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn transient_errors_retry_with_backoff_then_fall_through_to_next_channel() {
+    let h = harness("2026-03-01T12:00:00Z", 3);
+    let mut c = maria(true);
+    c["segment"] = "chain".into();
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.email.script(&[
+        Answer::Transient(None),
+        Answer::Transient(Some(Duration::from_secs(600))),
+        Answer::Transient(None),
+    ]);
+    let t0 = ts("2026-03-16T14:00:00Z");
+    assert_eq!(h.at_ts(t0).await, 1);
+    assert!(h.email.sent().is_empty() && h.sms.sent().is_empty());
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(r.state, ReminderState::Scheduled);
+    assert_eq!(r.attempts, 1);
+    // base 60 s with ±20 % jitter.
+    let delay = r.fire_at.duration_since(t0);
+    assert!(
+        delay >= SignedDuration::from_secs(48) && delay <= SignedDuration::from_secs(72),
+        "first retry after {delay}"
+    );
+    // Not before its time.
+    assert_eq!(h.at_ts(r.fire_at - SignedDuration::from_secs(1)).await, 0);
+    assert_eq!(h.email.calls(), 1);
+
+    // Second attempt: the provider asks for 10 minutes, which beats the backoff.
+    let t1 = r.fire_at;
+    assert_eq!(h.at_ts(t1).await, 1);
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(r.attempts, 2);
+    assert!(
+        r.fire_at.duration_since(h.clock.now_ts()) >= SignedDuration::from_secs(600),
+        "{r:?} {:?}",
+        h.timeline("inv-1")
+    );
+    assert_eq!(h.at_ts(r.fire_at - SignedDuration::from_secs(1)).await, 0);
+
+    // Third attempt reaches max_attempts: email gives up, sms is tried in the same pass.
+    assert_eq!(h.at_ts(r.fire_at).await, 1);
+    assert_eq!(h.email.calls(), 3);
+    assert!(h.email.sent().is_empty());
+    let sms = h.sms.sent();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].to, "+573001234567");
+    assert!(sms[0].subject.is_none());
+    assert_eq!(h.outcomes("inv-1", AttemptOutcome::RetryScheduled).len(), 2);
+    let failed = h.outcomes("inv-1", AttemptOutcome::Failed);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].channel.as_deref(), Some("email"));
+    assert!(
+        failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 attempts")
+    );
+    let sent = h.outcomes("inv-1", AttemptOutcome::Sent);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].channel.as_deref(), Some("sms"));
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "firm_overdue");
+}
+
+#[tokio::test]
+async fn permanent_error_tries_next_channel_in_same_pass() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(true);
+    c["segment"] = "chain".into();
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.email.script(&[Answer::Permanent]);
+    assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
+    assert_eq!(h.email.calls(), 1);
+    assert_eq!(h.sms.sent().len(), 1);
+    let failed = h.outcomes("inv-1", AttemptOutcome::Failed);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].channel.as_deref(), Some("email"));
+    assert!(
+        h.outcomes("inv-1", AttemptOutcome::RetryScheduled)
+            .is_empty()
+    );
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "firm_overdue");
+}
+
+#[tokio::test]
+async fn every_channel_failing_records_the_step_failed_and_the_cadence_continues() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(true);
+    c["segment"] = "chain".into();
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.email.script(&[Answer::Permanent]);
+    h.sms.script(&[Answer::Permanent]);
+    assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
+    assert!(h.email.sent().is_empty() && h.sms.sent().is_empty());
+    let failed = h.outcomes("inv-1", AttemptOutcome::Failed);
+    assert_eq!(failed.len(), 3, "email, sms, and the step: {failed:?}");
+    assert!(failed[2].detail.as_deref().unwrap().contains("no channel"));
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "firm_overdue");
+    assert_eq!(next.fire_at, ts("2026-03-21T14:00:00Z"));
+}
+
+#[tokio::test]
+async fn client_without_email_skips_the_channel_with_a_reason() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(false);
+    c["segment"] = "chain".into();
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
+    assert_eq!(h.email.calls(), 0, "no address: the channel is not called");
+    assert_eq!(h.sms.sent().len(), 1);
+    let skipped = h.outcomes("inv-1", AttemptOutcome::Skipped);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].channel.as_deref(), Some("email"));
+    assert!(
+        skipped[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no email address"),
+        "{skipped:?}"
+    );
+}
+
+#[tokio::test]
+async fn preferred_channels_reorder_the_chain() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(true);
+    c["segment"] = "chain".into();
+    c["preferred_channels"] = serde_json::json!(["sms"]);
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
+    assert_eq!(h.sms.sent().len(), 1);
+    assert_eq!(h.email.calls(), 0, "sms delivered first; email never tried");
+}
+
+#[tokio::test]
+async fn step_at_night_is_planned_into_the_window_and_late_retry_is_deferred() {
+    // Step at 18:58 local; the retry (after 2 h) lands at 20:58 local, outside 08:00-19:00.
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(true);
+    c["segment"] = "late".into();
+    h.client("cli-1", c);
+    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    assert_eq!(next, Some(ts("2026-03-16T23:58:00Z")));
+    h.email
+        .script(&[Answer::Transient(Some(Duration::from_secs(7200)))]);
+    assert_eq!(h.at("2026-03-16T23:58:00Z").await, 1);
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(r.fire_at, ts("2026-03-17T01:58:00Z"), "20:58 local");
+    // At 22:00 local the retry is due (the daemon was busy); it must wait for 08:00 local.
+    assert_eq!(h.at("2026-03-17T03:00:00Z").await, 1);
+    assert_eq!(h.email.calls(), 1, "nothing sent outside the window");
+    let deferred = h.outcomes("inv-1", AttemptOutcome::Deferred);
+    assert_eq!(deferred.len(), 1, "{:?}", h.timeline("inv-1"));
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(
+        r.fire_at,
+        ts("2026-03-17T13:00:00Z"),
+        "08:00 local next day"
+    );
+    assert_eq!(h.at("2026-03-17T12:59:59Z").await, 0);
+    assert_eq!(h.at("2026-03-17T13:00:00Z").await, 1);
+    assert_eq!(h.email.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn step_due_outside_the_window_is_planned_for_the_next_morning() {
+    // Due at an instant 22:00 local: the 0d step lands then, and moves to 08:00 next day.
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    let next = h.invoice("inv-1", "cli-1", "2026-03-16T22:00:00-05:00");
+    // courtesy at -3d (same wall time, 22:00) → 2026-03-14 08:00 local.
+    assert_eq!(next, Some(ts("2026-03-14T13:00:00Z")));
+    assert_eq!(
+        h.at("2026-03-14T03:00:00Z").await,
+        0,
+        "22:00 local: nothing"
+    );
+    assert_eq!(h.at("2026-03-14T13:00:00Z").await, 1);
+    assert_eq!(h.email.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn paid_or_paused_invoices_get_nothing() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice("inv-paid", "cli-1", "2026-03-16");
+    h.invoice("inv-paused", "cli-1", "2026-03-16");
+    record_payment(
+        &h.store,
+        &InvoiceId::new("inv-paid").unwrap(),
+        &PaymentInput {
+            amount: None,
+            currency: "COP".into(),
+            paid_at: None,
+            reference: "PSE-1".into(),
+        },
+        "test",
+        None,
+        h.clock.now_ts(),
+    )
+    .unwrap();
+    let p = h.policy.current();
+    pause_invoice(
+        &h.store,
+        &p.policy,
+        &InvoiceId::new("inv-paused").unwrap(),
+        "disputed".into(),
+        None,
+        h.clock.now_ts(),
+    )
+    .unwrap();
+    for t in [
+        "2026-03-13T14:00:00Z",
+        "2026-03-16T14:00:00Z",
+        "2026-04-30T14:00:00Z",
+    ] {
+        h.at(t).await;
+    }
+    assert_eq!(h.email.calls(), 0);
+    assert!(h.pending("inv-paid").is_none());
+    assert!(h.pending("inv-paused").is_none());
+    assert!(h.outcomes("inv-paid", AttemptOutcome::Sent).is_empty());
+}
+
+#[tokio::test]
+async fn catch_up_sends_one_message_and_skips_the_older_steps() {
+    // Ingested five days after the due date: courtesy, due_today and friendly_overdue are past.
+    let h = harness("2026-03-21T15:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    assert_eq!(
+        next,
+        Some(ts("2026-03-21T15:00:00Z")),
+        "caught-up step is due now"
+    );
+    assert_eq!(h.at("2026-03-21T15:00:00Z").await, 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].step, "friendly_overdue");
+    let skipped: Vec<String> = h
+        .outcomes("inv-1", AttemptOutcome::Skipped)
+        .into_iter()
+        .map(|a| a.step.unwrap())
+        .collect();
+    assert_eq!(skipped, ["courtesy", "due_today"]);
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "firm_overdue");
+    assert_eq!(next.fire_at, ts("2026-03-26T14:00:00Z"));
+    // Nothing else goes out before firm_overdue.
+    assert_eq!(h.at("2026-03-26T13:59:00Z").await, 0);
+    assert_eq!(h.email.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn crash_recovery_skip_logs_unknown_and_moves_on() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.clock.set(ts("2026-03-13T14:00:00Z"));
+    // Claimed, made durable, then the process "dies" before sending or recording.
+    let claimed = h.store.claim_due(h.clock.now_ts(), 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(h.store.in_flight().unwrap().len(), 1);
+    let p = h.policy.current();
+    let n = recover_in_flight(&h.store, &p.policy, OnUnknown::Skip, h.clock.now_ts()).unwrap();
+    assert_eq!(n, 1);
+    assert!(h.store.in_flight().unwrap().is_empty());
+    let unknown = h.outcomes("inv-1", AttemptOutcome::Unknown);
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].step.as_deref(), Some("courtesy"));
+    assert_eq!(
+        h.store.reminder(&claimed[0].id).unwrap().unwrap().state,
+        ReminderState::Unknown
+    );
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0, "not resent");
+    assert_eq!(h.email.calls(), 0);
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "due_today");
+    assert_eq!(next.fire_at, ts("2026-03-16T14:00:00Z"));
+}
+
+#[tokio::test]
+async fn crash_recovery_resend_sends_again() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.clock.set(ts("2026-03-13T14:00:00Z"));
+    let claimed = h.store.claim_due(h.clock.now_ts(), 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    h.clock.set(ts("2026-03-13T15:00:00Z"));
+    let p = h.policy.current();
+    recover_in_flight(&h.store, &p.policy, OnUnknown::Resend, h.clock.now_ts()).unwrap();
+    assert_eq!(h.outcomes("inv-1", AttemptOutcome::Unknown).len(), 1);
+    assert_eq!(h.d.dispatch_due_once().await.unwrap(), 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].step, "courtesy");
+    assert_eq!(sent[0].reminder_id, claimed[0].id);
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "due_today");
+}
+
+#[tokio::test]
+async fn repeated_preferences_never_try_a_channel_twice() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    let mut c = maria(true);
+    c["segment"] = "chain".into();
+    c["preferred_channels"] = serde_json::json!(["sms", "email", "sms"]);
+    h.client("cli-1", c);
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.sms.script(&[Answer::Permanent, Answer::Permanent]);
+    h.email.script(&[Answer::Permanent]);
+    assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
+    assert_eq!(h.sms.calls(), 1, "sms tried twice for one step");
+    assert_eq!(h.email.calls(), 1);
+}
+
+#[tokio::test]
+async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice("inv-1", "cli-1", "2026-03-16");
+    let p = h.policy.current();
+    // Until 2026-03-17 20:00 local: courtesy and due_today will have passed.
+    pause_invoice(
+        &h.store,
+        &p.policy,
+        &InvoiceId::new("inv-1").unwrap(),
+        "disputed".into(),
+        Some(ts("2026-03-18T01:00:00Z")),
+        h.clock.now_ts(),
+    )
+    .unwrap();
+    assert!(
+        h.outcomes("inv-1", AttemptOutcome::Skipped).is_empty(),
+        "nothing is skipped before its time"
+    );
+    assert_eq!(h.inv("inv-1").cursor, None);
+    let r = h.pending("inv-1").unwrap();
+    assert_eq!(r.step_name, "due_today");
+    assert_eq!(
+        r.fire_at,
+        ts("2026-03-18T13:00:00Z"),
+        "08:00 local after the pause"
+    );
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
+    assert_eq!(h.at("2026-03-18T13:00:00Z").await, 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].step, "due_today");
+    let skipped: Vec<String> = h
+        .outcomes("inv-1", AttemptOutcome::Skipped)
+        .into_iter()
+        .map(|a| a.step.unwrap())
+        .collect();
+    assert_eq!(skipped, ["courtesy"]);
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "friendly_overdue");
+}
