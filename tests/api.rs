@@ -1,7 +1,7 @@
 //! The HTTP API of the daemon, run in-process (`plazo::daemon::start`) on a free port with a
 //! `ManualClock`, a temporary data dir and secrets read from files (no process-global env).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The real `plazo` binary: `check`, `plan`, and SIGHUP policy reload of `serve`.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! catch-up and crash recovery. Driven through `Dispatcher::dispatch_due_once` (the claim path
 //! `Dispatcher::run` uses), so no real sleeps.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::VecDeque;
 use std::path::PathBuf;

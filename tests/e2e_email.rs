@@ -1,7 +1,7 @@
 //! End to end: the real daemon, a real SMTP server on loopback, a reminder that falls due in a
 //! second or two, a signed payment webhook that stops the chase, and a restart that keeps state.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
