@@ -217,15 +217,31 @@ impl Store {
     /// version is refused with [`StoreError::SchemaMismatch`].
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(opts.cache_capacity_bytes)
-            .flush_every_ms(opts.flush_every_ms)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .flush_every_ms(opts.flush_every_ms);
+        // sled's file lock is released by its background threads shortly after the previous
+        // handle is dropped (a restart in the same process, or a process still exiting):
+        // wait for it for up to two seconds before reporting the directory as in use.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if tries < 40 && e.to_string().contains("could not acquire lock") =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: dir.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        };
         let trees = Trees::open(&db)?;
         let key = MetaKey(SCHEMA_KEY.to_owned());
         match trees.meta.get(&key, "read schema version")? {
