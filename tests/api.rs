@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::{step, test_policy};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -17,48 +19,17 @@ const TOKEN: &str = "api-test-token-5f2a9c";
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW: &str = "2026-03-01T12:00:00Z";
 
-fn policy(templates: &std::path::Path) -> String {
-    format!(
-        r#"
-templates_dir = "{templates}"
-default_segment = "standard"
-
-[defaults]
-timezone = "America/Bogota"
-locale = "es"
-currency = "COP"
-send_at = "09:00"
-window = {{ days = "daily", from = "08:00", to = "19:00" }}
-
-[company]
-name = "Ferretería El Tornillo"
-email = "cartera@tornillo.example.co"
-
-[segments.standard]
-cadence = "standard"
-
-[[cadences.standard.steps]]
-name = "courtesy"
-offset = "-3d"
-channels = ["email"]
-template = "courtesy"
-tone = "friendly"
-
-[[cadences.standard.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["email"]
-template = "due_today"
-tone = "friendly"
-
-[[cadences.standard.steps]]
-name = "firm_overdue"
-offset = "+10d"
-channels = ["email"]
-template = "firm_overdue"
-tone = "firm"
-"#,
-        templates = templates.display()
+fn policy() -> String {
+    test_policy(
+        "America/Bogota",
+        "es",
+        ("08:00", "19:00"),
+        &["standard"],
+        &[
+            step("standard", "courtesy", "-3d", None, &["email"]),
+            step("standard", "due_today", "0d", None, &["email"]),
+            step("standard", "firm_overdue", "+10d", None, &["email"]),
+        ],
     )
 }
 
@@ -73,8 +44,7 @@ struct Api {
 async fn start() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/templates");
-    std::fs::write(d.join("policy.toml"), policy(&templates)).unwrap();
+    std::fs::write(d.join("policy.toml"), policy()).unwrap();
     std::fs::write(d.join("token"), format!("{TOKEN}\n")).unwrap();
     std::fs::write(d.join("whsec"), WEBHOOK_SECRET).unwrap();
     let cfg = format!(

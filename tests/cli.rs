@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port, repo, write};
+use common::{Daemon, free_port, repo, step, test_policy, write};
 use serde_json::json;
 
 fn plazo(args: &[&str]) -> Output {
@@ -200,35 +200,16 @@ fn plan_keeps_local_wall_time_across_new_york_spring_forward() {
 // ---------------------------------------------------------------------------------------------
 // SIGHUP reload of the running daemon.
 
-fn hup_policy(templates: &Path, courtesy_offset: &str) -> String {
-    format!(
-        r#"
-templates_dir = "{templates}"
-default_segment = "standard"
-[defaults]
-timezone = "America/Bogota"
-locale = "es"
-currency = "COP"
-send_at = "09:00"
-window = {{ days = "daily", from = "08:00", to = "19:00" }}
-[company]
-name = "Tornillo"
-[segments.standard]
-cadence = "standard"
-[[cadences.standard.steps]]
-name = "courtesy"
-offset = "{courtesy_offset}"
-channels = ["email"]
-template = "courtesy"
-tone = "friendly"
-[[cadences.standard.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["email"]
-template = "due_today"
-tone = "friendly"
-"#,
-        templates = templates.display()
+fn hup_policy(courtesy_offset: &str) -> String {
+    test_policy(
+        "America/Bogota",
+        "es",
+        ("08:00", "19:00"),
+        &["standard"],
+        &[
+            step("standard", "courtesy", courtesy_offset, None, &["email"]),
+            step("standard", "due_today", "0d", None, &["email"]),
+        ],
     )
 }
 
@@ -269,9 +250,8 @@ fn put_invoice(d: &Daemon, id: &str) -> String {
 #[test]
 fn sighup_reloads_a_valid_policy_and_keeps_the_old_one_when_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    let templates: PathBuf = repo().join("config/templates");
     let policy = dir.path().join("policy.toml");
-    write(&policy, &hup_policy(&templates, "-3d"));
+    write(&policy, &hup_policy("-3d"));
     let port = free_port();
     let config = format!(
         r#"
@@ -296,7 +276,7 @@ dir = "outbox"
     assert_eq!(put_invoice(&d, "inv-1"), "2099-01-12T14:00:00Z");
 
     // An invalid policy: refused, the old one stays in force.
-    write(&policy, &hup_policy(&templates, "-7x"));
+    write(&policy, &hup_policy("-7x"));
     hup(&d);
     wait_log(&d, "NOT reloaded", 1);
     assert!(d.log_text().contains("-7x"), "{}", d.log_text());
@@ -304,7 +284,7 @@ dir = "outbox"
     assert_eq!(put_invoice(&d, "inv-2"), "2099-01-12T14:00:00Z");
 
     // A valid changed policy: the new cadence applies to new invoices.
-    write(&policy, &hup_policy(&templates, "-7d"));
+    write(&policy, &hup_policy("-7d"));
     hup(&d);
     wait_log(&d, "policy reloaded", 1);
     assert_eq!(put_invoice(&d, "inv-3"), "2099-01-08T14:00:00Z");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use common::{Daemon, free_port, repo, write};
+use common::{Daemon, free_port, step, test_policy, write};
 use serde_json::json;
 
 const N: usize = 3000;
@@ -53,34 +53,15 @@ fn sigkill_mid_dispatch_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir.path().join("policy.toml"),
-        &format!(
-            r#"
-templates_dir = "{templates}"
-default_segment = "standard"
-[defaults]
-timezone = "UTC"
-locale = "es"
-currency = "COP"
-send_at = "09:00"
-window = {{ days = "daily", from = "00:00", to = "24:00" }}
-[company]
-name = "Tornillo"
-[segments.standard]
-cadence = "one"
-[[cadences.one.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["webhook"]
-template = "due_today"
-tone = "friendly"
-[[cadences.one.steps]]
-name = "firm_overdue"
-offset = "+30d"
-channels = ["webhook"]
-template = "firm_overdue"
-tone = "firm"
-"#,
-            templates = repo().join("config/templates").display()
+        &test_policy(
+            "UTC",
+            "es",
+            ("00:00", "24:00"),
+            &["one"],
+            &[
+                step("one", "due_today", "0d", None, &["webhook"]),
+                step("one", "firm_overdue", "+30d", None, &["webhook"]),
+            ],
         ),
     );
     let port = free_port();

@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::{step, test_policy};
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,90 +107,22 @@ impl Channel for RecChannel {
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-fn policy_text(templates: &std::path::Path) -> String {
-    format!(
-        r#"
-templates_dir = "{templates}"
-default_segment = "standard"
-
-[defaults]
-timezone = "America/Bogota"
-locale = "en"
-currency = "COP"
-send_at = "09:00"
-window = {{ days = "daily", from = "08:00", to = "19:00" }}
-
-[company]
-name = "Ferretería El Tornillo"
-email = "cartera@tornillo.example.co"
-
-[segments.standard]
-cadence = "standard"
-
-[segments.chain]
-cadence = "chain"
-
-[segments.late]
-cadence = "late"
-
-[[cadences.standard.steps]]
-name = "courtesy"
-offset = "-3d"
-channels = ["email"]
-template = "courtesy"
-tone = "friendly"
-
-[[cadences.standard.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["email"]
-template = "due_today"
-tone = "friendly"
-
-[[cadences.standard.steps]]
-name = "friendly_overdue"
-offset = "+3d"
-channels = ["email"]
-template = "friendly_overdue"
-tone = "friendly"
-
-[[cadences.standard.steps]]
-name = "firm_overdue"
-offset = "+10d"
-channels = ["email"]
-template = "firm_overdue"
-tone = "firm"
-
-[[cadences.chain.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["email", "sms"]
-template = "due_today"
-tone = "friendly"
-
-[[cadences.chain.steps]]
-name = "firm_overdue"
-offset = "+5d"
-channels = ["email"]
-template = "firm_overdue"
-tone = "firm"
-
-[[cadences.late.steps]]
-name = "due_today"
-offset = "0d"
-at = "18:58"
-channels = ["email"]
-template = "due_today"
-tone = "friendly"
-
-[[cadences.late.steps]]
-name = "firm_overdue"
-offset = "+5d"
-channels = ["email"]
-template = "firm_overdue"
-tone = "firm"
-"#,
-        templates = templates.display()
+fn policy_text() -> String {
+    test_policy(
+        "America/Bogota",
+        "en",
+        ("08:00", "19:00"),
+        &["standard", "chain", "late"],
+        &[
+            step("standard", "courtesy", "-3d", None, &["email"]),
+            step("standard", "due_today", "0d", None, &["email"]),
+            step("standard", "friendly_overdue", "+3d", None, &["email"]),
+            step("standard", "firm_overdue", "+10d", None, &["email"]),
+            step("chain", "due_today", "0d", None, &["email", "sms"]),
+            step("chain", "firm_overdue", "+5d", None, &["email"]),
+            step("late", "due_today", "0d", Some("18:58"), &["email"]),
+            step("late", "firm_overdue", "+5d", None, &["email"]),
+        ],
     )
 }
 
@@ -208,9 +142,8 @@ fn ts(s: &str) -> Timestamp {
 
 fn harness(now: &str, max_attempts: u32) -> H {
     let dir = tempfile::tempdir().unwrap();
-    let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/templates");
     let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy_text(&templates)).unwrap();
+    std::fs::write(&policy_path, policy_text()).unwrap();
     let policy = PolicyHandle::new(load_policy(&policy_path).unwrap());
     let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
     let clock = ManualClock::new(ts(now));

@@ -7,44 +7,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, SmtpServer, free_port, repo, write};
+use common::{Daemon, SmtpServer, free_port, step, test_policy, write};
 use serde_json::json;
 
-fn policy(templates: &std::path::Path) -> String {
-    format!(
-        r#"
-templates_dir = "{templates}"
-default_segment = "standard"
-
-[defaults]
-timezone = "America/Bogota"
-locale = "es"
-currency = "COP"
-send_at = "09:00"
-window = {{ days = "daily", from = "00:00", to = "24:00" }}
-
-[company]
-name = "Ferretería El Tornillo"
-email = "cartera@tornillo.example.co"
-
-[segments.standard]
-cadence = "fast"
-
-[[cadences.fast.steps]]
-name = "due_today"
-offset = "0d"
-channels = ["email"]
-template = "due_today"
-tone = "friendly"
-
-[[cadences.fast.steps]]
-name = "firm_overdue"
-offset = "+1h"
-channels = ["email"]
-template = "firm_overdue"
-tone = "firm"
-"#,
-        templates = templates.display()
+fn policy() -> String {
+    test_policy(
+        "America/Bogota",
+        "es",
+        ("00:00", "24:00"),
+        &["fast"],
+        &[
+            step("fast", "due_today", "0d", None, &["email"]),
+            step("fast", "firm_overdue", "+1h", None, &["email"]),
+        ],
     )
 }
 
@@ -76,10 +51,7 @@ from = "Cartera Tornillo <cartera@tornillo.example.co>"
 fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_keeps_state() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    write(
-        &dir.path().join("policy.toml"),
-        &policy(&repo().join("config/templates")),
-    );
+    write(&dir.path().join("policy.toml"), &policy());
     let port = free_port();
     let daemon = Daemon::start(dir.path(), &config(port, smtp.addr), port);
 

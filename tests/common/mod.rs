@@ -299,3 +299,65 @@ pub fn write(path: &Path, text: &str) {
     let mut f = std::fs::File::create(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
+
+/// One cadence step of a test policy, in TOML; its template is the step's name (the shipped
+/// templates have `courtesy`, `due_today`, `friendly_overdue`, `firm_overdue`, `final_notice`),
+/// and its tone is `firm` for names with "firm" in them, else `friendly`.
+pub fn step(
+    cadence: &str,
+    name: &str,
+    offset: &str,
+    at: Option<&str>,
+    channels: &[&str],
+) -> String {
+    let at = at.map(|a| format!("at = \"{a}\"\n")).unwrap_or_default();
+    let channels: Vec<String> = channels.iter().map(|c| format!("\"{c}\"")).collect();
+    let tone = if name.contains("firm") {
+        "firm"
+    } else {
+        "friendly"
+    };
+    format!(
+        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\n{at}channels = [{}]\ntemplate = \"{name}\"\ntone = \"{tone}\"\n\n",
+        channels.join(", ")
+    )
+}
+
+/// A test policy using the shipped templates: `segments` each name a cadence of the same name
+/// (the first is the default segment), `window` is `(from, to)` on every day.
+pub fn test_policy(
+    timezone: &str,
+    locale: &str,
+    window: (&str, &str),
+    segments: &[&str],
+    steps: &[String],
+) -> String {
+    let mut text = format!(
+        r#"templates_dir = "{templates}"
+default_segment = "{default}"
+
+[defaults]
+timezone = "{timezone}"
+locale = "{locale}"
+currency = "COP"
+send_at = "09:00"
+window = {{ days = "daily", from = "{from}", to = "{to}" }}
+
+[company]
+name = "Ferretería El Tornillo"
+email = "cartera@tornillo.example.co"
+
+"#,
+        templates = repo().join("config/templates").display(),
+        default = segments.first().copied().unwrap_or("standard"),
+        from = window.0,
+        to = window.1,
+    );
+    for s in segments {
+        text.push_str(&format!("[segments.{s}]\ncadence = \"{s}\"\n\n"));
+    }
+    for s in steps {
+        text.push_str(s);
+    }
+    text
+}
