@@ -347,6 +347,22 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
             "must be at least 1".into(),
         ));
     }
+    for (field, expr) in [
+        (
+            "housekeeping.prune_webhooks",
+            &cfg.housekeeping.prune_webhooks,
+        ),
+        ("housekeeping.daily_digest", &cfg.housekeeping.daily_digest),
+    ] {
+        if let Err(e) = tokio_cron_scheduler::Job::new(expr.as_str(), |_, _| {}) {
+            return Err(invalid(
+                field,
+                format!(
+                    "{expr:?} is not a cron expression ({e}); write six fields, seconds first, like \"0 15 3 * * *\""
+                ),
+            ));
+        }
+    }
     if let Some(url) = &cfg.public_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
@@ -356,4 +372,56 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
         }
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<DaemonConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plazo.toml");
+        std::fs::write(&path, text).unwrap();
+        load_daemon_config(&path)
+    }
+
+    #[test]
+    fn shipped_config_loads() {
+        let cfg = load_daemon_config(Path::new("config/plazo.toml")).unwrap();
+        assert_eq!(cfg.routes.get("email").map(String::as_str), Some("outbox"));
+        assert_eq!(cfg.dispatch.on_unknown, OnUnknown::Skip);
+    }
+
+    #[test]
+    fn errors_name_the_line_field_and_fix() {
+        let e = load("listen = \"127.0.0.1:8080\"\nlisen = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plazo.toml:2:1"), "{e}");
+        assert!(e.contains("unknown field `lisen`"), "{e}");
+        let e = load("[routes]\nemail = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("routes.email: channel \"nowhere\" is not defined"),
+            "{e}"
+        );
+        let e = load("[routes]\nfax = \"outbox\"\n[channels.outbox]\ntype = \"outbox\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("routes.fax: unknown channel kind"), "{e}");
+        let e = load("[housekeeping]\ndaily_digest = \"every day\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("housekeeping.daily_digest"), "{e}");
+        assert!(e.contains("not a cron expression"), "{e}");
+        let e = load("[dispatch]\nconcurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dispatch"), "{e}");
+        let e = load("public_url = \"cobros.example.co\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must start with http"), "{e}");
+    }
 }

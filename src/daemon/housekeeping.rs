@@ -120,3 +120,65 @@ pub async fn start(
     sched.start().await.map_err(err)?;
     Ok(Housekeeping(sched))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Attempt, InvoiceId};
+    use crate::store::{StoreOptions, TxError};
+
+    fn line(at: jiff::Timestamp, outcome: AttemptOutcome) -> Attempt {
+        Attempt {
+            at,
+            invoice_id: InvoiceId::new("inv-1").unwrap(),
+            reminder_id: None,
+            step: None,
+            channel: None,
+            recipient: None,
+            outcome,
+            provider_message_id: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn digest_counts_only_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let t: jiff::Timestamp = "2026-03-10T07:00:00Z".parse().unwrap();
+        let h = |n: i64| t - SignedDuration::from_hours(n);
+        let lines = [
+            line(h(30), AttemptOutcome::Sent), // before the period
+            line(h(20), AttemptOutcome::Sent),
+            line(h(10), AttemptOutcome::Sent),
+            line(h(9), AttemptOutcome::Failed),
+            line(h(8), AttemptOutcome::RetryScheduled),
+            line(h(7), AttemptOutcome::Deferred),
+            line(h(6), AttemptOutcome::Skipped),
+            line(h(5), AttemptOutcome::Unknown),
+            line(h(4), AttemptOutcome::Event),
+            line(t, AttemptOutcome::Sent), // the end is excluded
+        ];
+        store
+            .transaction(|tx| {
+                for l in &lines {
+                    tx.log(l)?;
+                }
+                Ok::<_, TxError<()>>(())
+            })
+            .unwrap()
+            .unwrap();
+        let d = digest(&store, h(24), t).unwrap();
+        assert_eq!(
+            d,
+            Digest {
+                sent: 2,
+                failed: 1,
+                retried: 1,
+                deferred: 1,
+                skipped: 1,
+                unknown: 1
+            }
+        );
+    }
+}
