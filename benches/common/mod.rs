@@ -53,7 +53,8 @@ pub fn write_policy(dir: &Path) -> PathBuf {
     p
 }
 
-/// Daemon config text: listen on `listen`, data under `data_dir`, webhook channel to `sink_url`.
+/// Daemon config text: listen on `listen`, data under `data_dir`, webhook channel to `sink_url`;
+/// log level `BENCH_LOG_LEVEL` (default `info`, the shipped default).
 pub fn config_text(listen: &str, data_dir: &Path, sink_url: &str) -> String {
     format!(
         r#"
@@ -64,7 +65,7 @@ cache_mib = 64
 [api]
 token = {{ env = "PLAZO_API_TOKEN" }}
 [log]
-level = "warn"
+level = "{level}"
 [dispatch]
 concurrency = 64
 batch = 512
@@ -77,7 +78,8 @@ type = "webhook"
 url = "{sink_url}"
 secret_env = "PLAZO_WEBHOOK_SECRET"
 "#,
-        data = data_dir.display()
+        data = data_dir.display(),
+        level = std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into())
     )
 }
 
