@@ -215,7 +215,11 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             .await
     });
     ready.store(true, Ordering::Release);
-    tracing::info!(%addr, pending = store.pending_count().unwrap_or(0), "plazo ready");
+    // No count of the due index here: `pending_count` is a full scan (1M entries: ~1.1 s and
+    // ~105 MB of extra RSS, measured in BENCHMARKS.md), and until `start` returns the binary has
+    // no signal handlers. The earliest due time is one O(log n) lookup.
+    let next_due = store.next_due().ok().flatten();
+    tracing::info!(%addr, next_due = ?next_due, "plazo ready");
     Ok(Running {
         addr,
         policy,

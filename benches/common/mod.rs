@@ -1,0 +1,140 @@
+//! Shared set-up for the benches: a test policy (one webhook step due at the due instant, a
+//! second one 30 days later), a daemon config routing `webhook` to a local sink, machine info.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+pub const TOKEN: &str = "bench-token-0123456789";
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A policy whose contact window never defers (daily 00:00–23:59, UTC): step 1 fires exactly at
+/// the invoice's due instant over `webhook`, step 2 thirty days later.
+pub fn policy_text() -> String {
+    format!(
+        r#"
+templates_dir = "{templates}"
+default_segment = "standard"
+[defaults]
+timezone = "UTC"
+locale = "es"
+currency = "COP"
+send_at = "09:00"
+window = {{ days = "daily", from = "00:00", to = "23:59" }}
+[company]
+name = "Tornillo"
+[segments.standard]
+cadence = "one"
+[[cadences.one.steps]]
+name = "due_today"
+offset = "0d"
+channels = ["webhook"]
+template = "due_today"
+tone = "friendly"
+[[cadences.one.steps]]
+name = "firm_overdue"
+offset = "+30d"
+channels = ["webhook"]
+template = "firm_overdue"
+tone = "firm"
+"#,
+        templates = repo().join("config/templates").display()
+    )
+}
+
+/// Writes `policy.toml` into `dir` and returns its path.
+pub fn write_policy(dir: &Path) -> PathBuf {
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, policy_text()).unwrap();
+    p
+}
+
+/// Daemon config text: listen on `listen`, data under `data_dir`, webhook channel to `sink_url`;
+/// log level `BENCH_LOG_LEVEL` (default `info`, the shipped default).
+pub fn config_text(listen: &str, data_dir: &Path, sink_url: &str) -> String {
+    format!(
+        r#"
+listen = "{listen}"
+data_dir = "{data}"
+policy = "policy.toml"
+cache_mib = 64
+[api]
+token = {{ env = "PLAZO_API_TOKEN" }}
+[log]
+level = "{level}"
+[dispatch]
+concurrency = 64
+batch = 512
+[payment_webhooks]
+secret = {{ env = "PLAZO_WEBHOOK_SECRET" }}
+[routes]
+webhook = "crm"
+[channels.crm]
+type = "webhook"
+url = "{sink_url}"
+secret_env = "PLAZO_WEBHOOK_SECRET"
+"#,
+        data = data_dir.display(),
+        level = std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into())
+    )
+}
+
+/// Sets the environment variables the config refers to (call before any thread starts).
+pub fn set_env() {
+    // SAFETY-free in edition 2024 terms: called first thing in main, before threads exist.
+    unsafe {
+        std::env::set_var("PLAZO_API_TOKEN", TOKEN);
+        std::env::set_var("PLAZO_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    }
+}
+
+/// nproc, CPU model, RAM, load average: printed with every run.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "nproc={cpus} cpu=\"{model}\" {} loadavg={} profile={}",
+        mem.split_whitespace().collect::<Vec<_>>().join(" "),
+        load.trim(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release(bench)"
+        }
+    )
+}
+
+/// An env var parsed, or a default.
+pub fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Percentile (0..=100) of a sorted slice.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

@@ -1,0 +1,450 @@
+//! End-to-end load on the real daemon.
+//!
+//! Scenarios (first non-flag argument or `LOAD_SCENARIO`, comma-separated; default
+//! `http,dispatch`):
+//!
+//! - `http`: `plazo::daemon::start` in-process on port 0, then `PUT /v1/invoices/{id}` from a
+//!   reqwest client with `HTTP_CONC` (64) requests in flight over keep-alive connections;
+//!   `HTTP_N` (50000) invoices. The client runs on its own 2-thread runtime in the same process.
+//! - `dispatch`: `DISPATCH_N` (30000) invoices preloaded through the library into the daemon's
+//!   store, each with one reminder due at `T0 + i / DISPATCH_RATE` (`DISPATCH_RATE` = 0: all at
+//!   `T0`; default runs both `0` and `5000`), then the daemon is started and sends them through
+//!   the `webhook` channel to a local axum sink that records lateness = receipt time − fire_at.
+//!   Every outcome is recorded with a durable group commit (the daemon's normal path).
+//! - `restart`: `RESTART_N` (100000; the target is 1000000) invoices preloaded far in the future,
+//!   then the release binary `target/release/plazo serve` is started `RESTART_RUNS` (3) times:
+//!   time from spawn to `/readyz` = 200, VmRSS after ready and after one GET, then SIGTERM.
+//!   Needs `cargo build --release` first.
+//!
+//! Run: `cargo bench --bench load -- http` etc.; see BENCHMARKS.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use plazo::clock::SystemClock;
+use plazo::config::load_daemon_config;
+use plazo::domain::{ClientId, InvoiceId};
+use plazo::policy::load_policy;
+use plazo::service::{ClientInput, InvoiceInput, upsert_client, upsert_invoice};
+use plazo::store::{Store, StoreOptions};
+
+fn rt(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Writes policy + config into `dir` and loads the config.
+fn daemon_config(dir: &Path, listen: &str, sink_url: &str) -> plazo::config::DaemonConfig {
+    common::write_policy(dir);
+    let cfg = dir.join("plazo.toml");
+    std::fs::write(
+        &cfg,
+        common::config_text(listen, &dir.join("data"), sink_url),
+    )
+    .unwrap();
+    load_daemon_config(&cfg).unwrap()
+}
+
+/// Logs like the real binary does at the default level (info), into a file.
+fn init_tracing(dir: &Path) {
+    let file = std::fs::File::create(dir.join("bench-daemon.log")).unwrap();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(Mutex::new(file))
+        .try_init();
+}
+
+fn invoice_input(i: usize, due: Timestamp) -> InvoiceInput {
+    InvoiceInput {
+        client_id: "c1".into(),
+        number: format!("F-{i}"),
+        currency: "COP".into(),
+        amount: "1250000.00".into(),
+        issued_at: None,
+        due_at: due.to_string(),
+        payment_url: Some("https://pay.example.co/x".into()),
+        metadata: Default::default(),
+    }
+}
+
+/// Loads client `c1` and `n` invoices `inv-{i}` due at `due(i)` straight into the store at
+/// `dir/data/db` (what `PUT /v1/invoices` would write), then flushes and closes it.
+fn preload(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp) -> Duration {
+    let policy = load_policy(&dir.join("policy.toml")).unwrap();
+    let store = Store::open(&dir.join("data").join("db"), StoreOptions::default()).unwrap();
+    let now = Timestamp::now();
+    let client: ClientInput =
+        serde_json::from_value(serde_json::json!({"name": "Ana", "email": "ana@example.co"}))
+            .unwrap();
+    upsert_client(
+        &store,
+        &policy.policy,
+        &ClientId::new("c1").unwrap(),
+        client,
+        now,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    for i in 0..n {
+        let id = InvoiceId::new(format!("inv-{i}")).unwrap();
+        upsert_invoice(
+            &store,
+            &policy.policy,
+            &id,
+            invoice_input(i, due(i)),
+            Timestamp::now(),
+        )
+        .unwrap();
+        if i > 0 && i % 200_000 == 0 {
+            println!(
+                "  preloaded {i} ({:.0}/s)",
+                i as f64 / t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    store.flush_blocking().unwrap();
+    let el = t0.elapsed();
+    println!(
+        "  preloaded {n} invoices in {:.2} s ({:.0}/s); store {} MB on disk",
+        el.as_secs_f64(),
+        n as f64 / el.as_secs_f64(),
+        store.size_on_disk().unwrap_or(0) / 1_000_000
+    );
+    el
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP ingest
+
+fn scenario_http() {
+    let n = common::env_or("HTTP_N", 50_000usize);
+    let conc = common::env_or("HTTP_CONC", 64usize);
+    let dir = tempfile::tempdir().unwrap();
+    init_tracing(dir.path());
+    let cfg = daemon_config(dir.path(), "127.0.0.1:0", "http://127.0.0.1:9/hook");
+    let drt = rt(2);
+    let running = drt
+        .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let crt = rt(2);
+    let auth = format!("Bearer {}", common::TOKEN);
+    let due = (Timestamp::now() + SignedDuration::from_hours(24 * 365)).to_string();
+    let (elapsed, mut lat) = crt.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(conc * 2)
+            .build()
+            .unwrap();
+        let r = client
+            .put(format!("{base}/v1/clients/c1"))
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .body(r#"{"name":"Ana","email":"ana@example.co"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let next = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..conc {
+            let client = client.clone();
+            let next = next.clone();
+            let base = base.clone();
+            let auth = auth.clone();
+            let due = due.clone();
+            tasks.spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let body = format!(
+                        r#"{{"client_id":"c1","number":"F-{i}","currency":"COP","amount":"1250000.00","due_at":"{due}","payment_url":"https://pay.example.co/x"}}"#
+                    );
+                    let s = Instant::now();
+                    let r = client
+                        .put(format!("{base}/v1/invoices/inv-{i}"))
+                        .header("authorization", &auth)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let st = r.status();
+                    let _ = r.bytes().await.unwrap();
+                    assert_eq!(st.as_u16(), 201);
+                    lat.push(s.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            });
+        }
+        let mut all = Vec::with_capacity(n);
+        while let Some(l) = tasks.join_next().await {
+            all.extend(l.unwrap());
+        }
+        (t0.elapsed(), all)
+    });
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "http ingest: n={n} conc={conc}: {:.2} s -> {:.0} invoices/s; latency ms p50 {:.2} p99 {:.2} max {:.2}",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        common::pct(&lat, 50.0),
+        common::pct(&lat, 99.0),
+        common::pct(&lat, 100.0),
+    );
+    drt.block_on(running.shutdown()).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch through the webhook channel
+
+struct Sink {
+    /// fire_at of invoice i, microseconds since the epoch.
+    fire_at: Vec<i64>,
+    /// (lateness ms, receipt micros) per delivery.
+    seen: Mutex<Vec<(f64, i64)>>,
+}
+
+fn start_sink(sink: Arc<Sink>) -> SocketAddr {
+    use axum::routing::post;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let srt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        srt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/hook",
+                post(move |body: axum::body::Bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        let now = Timestamp::now().as_microsecond();
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let inv = v["data"]["invoice_id"].as_str().unwrap();
+                        let i: usize = inv.trim_start_matches("inv-").parse().unwrap();
+                        let late = (now - sink.fire_at[i]) as f64 / 1000.0;
+                        sink.seen.lock().unwrap().push((late, now));
+                        "ok"
+                    }
+                }),
+            );
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn scenario_dispatch(rate: f64) {
+    let n = common::env_or("DISPATCH_N", 30_000usize);
+    let dir = tempfile::tempdir().unwrap();
+    init_tracing(dir.path());
+    // Leave time for the preload (~15k/s on this machine) and the start-up.
+    let lead = common::env_or("DISPATCH_LEAD_SECS", 3.0 + n as f64 / 10_000.0);
+    let t0 = Timestamp::now() + SignedDuration::from_secs_f64(lead);
+    let due = |i: usize| {
+        if rate > 0.0 {
+            t0 + SignedDuration::from_secs_f64(i as f64 / rate)
+        } else {
+            t0
+        }
+    };
+    let sink = Arc::new(Sink {
+        fire_at: (0..n).map(|i| due(i).as_microsecond()).collect(),
+        seen: Mutex::new(Vec::with_capacity(n)),
+    });
+    let addr = start_sink(sink.clone());
+    let cfg = daemon_config(dir.path(), "127.0.0.1:0", &format!("http://{addr}/hook"));
+    preload(dir.path(), n, due);
+    let start_at = Timestamp::now();
+    assert!(
+        start_at < t0,
+        "preload overran T0 by {}; raise DISPATCH_LEAD_SECS",
+        start_at - t0
+    );
+    let drt = rt(2);
+    let running = drt
+        .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
+        .unwrap();
+    let last_fire = due(n - 1);
+    let deadline = Instant::now()
+        + Duration::try_from(last_fire.duration_since(Timestamp::now())).unwrap_or_default()
+        + Duration::from_secs(120);
+    loop {
+        let got = sink.seen.lock().unwrap().len();
+        if got >= n || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drt.block_on(running.shutdown()).unwrap();
+    let seen = sink.seen.lock().unwrap();
+    let mut late: Vec<f64> = seen.iter().map(|(l, _)| *l).collect();
+    late.sort_by(|a, b| a.total_cmp(b));
+    let first = seen.iter().map(|(_, t)| *t).min().unwrap_or(0);
+    let last = seen.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let span = (last - t0.as_microsecond()) as f64 / 1e6;
+    let mode = if rate > 0.0 {
+        format!("spread at {rate:.0}/s over {:.1} s", n as f64 / rate)
+    } else {
+        "burst (all due at T0)".to_owned()
+    };
+    println!(
+        "dispatch webhook: n={n} {mode}: delivered {} ; T0->last receipt {:.2} s -> {:.0} reminders/s; \
+         first->last receipt {:.2} s; lateness ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+        seen.len(),
+        span,
+        seen.len() as f64 / span,
+        (last - first) as f64 / 1e6,
+        common::pct(&late, 50.0),
+        common::pct(&late, 90.0),
+        common::pct(&late, 99.0),
+        common::pct(&late, 100.0),
+    );
+    assert_eq!(seen.len(), n, "not every reminder arrived");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restart with many pending reminders (real binary)
+
+fn http_status(addr: &str, path: &str, auth: Option<&str>) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = auth.map_or(String::new(), |a| format!("authorization: Bearer {a}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn scenario_restart() {
+    let n = common::env_or("RESTART_N", 100_000usize);
+    let runs = common::env_or("RESTART_RUNS", 3usize);
+    let bin = common::repo().join("target/release/plazo");
+    if !bin.exists() {
+        println!(
+            "restart: skipped, {} missing: run `cargo build --release` first",
+            bin.display()
+        );
+        return;
+    }
+    let keep = std::env::var("RESTART_DIR").ok();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = keep.as_deref().map_or(tmp.path(), Path::new).to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    daemon_config(&dir, &addr, "http://127.0.0.1:9/hook");
+    if dir.join("data/db").exists() {
+        println!("  reusing the store in {}", dir.display());
+    } else {
+        let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
+        preload(&dir, n, |_| due);
+    }
+    for run in 1..=runs {
+        let log = std::fs::File::create(dir.join(format!("daemon-{run}.log"))).unwrap();
+        let t0 = Instant::now();
+        let mut child = Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(dir.join("plazo.toml"))
+            .env("PLAZO_API_TOKEN", common::TOKEN)
+            .env("PLAZO_WEBHOOK_SECRET", common::WEBHOOK_SECRET)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        while http_status(&addr, "/readyz", None) != Some(200) {
+            assert!(t0.elapsed() < Duration::from_secs(120), "never ready");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let ready = t0.elapsed();
+        let rss_ready = status_kb(pid, "VmRSS:");
+        // Let start-up work that runs after /readyz answers (if any) finish, then look again.
+        std::thread::sleep(Duration::from_millis(1500));
+        let rss_settled = status_kb(pid, "VmRSS:");
+        let st = http_status(&addr, "/v1/invoices/inv-42", Some(common::TOKEN));
+        assert_eq!(st, Some(200));
+        let rss_get = status_kb(pid, "VmRSS:");
+        let hwm = status_kb(pid, "VmHWM:");
+        let t1 = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let code = child.wait().unwrap();
+        println!(
+            "restart run {run}: pending={n}: exec->/readyz 200 {:.3} s; VmRSS ready {} MB, +1.5 s {} MB, after GET {} MB, VmHWM {} MB; SIGTERM->exit {:.3} s ({code})",
+            ready.as_secs_f64(),
+            rss_ready / 1024,
+            rss_settled / 1024,
+            rss_get / 1024,
+            hwm / 1024,
+            t1.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+fn main() {
+    common::set_env();
+    println!("machine: {}", common::machine());
+    let arg = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .or_else(|| std::env::var("LOAD_SCENARIO").ok())
+        .unwrap_or_else(|| "http,dispatch".into());
+    for s in arg.split(',') {
+        match s.trim() {
+            "http" => scenario_http(),
+            "dispatch" => {
+                let rates = std::env::var("DISPATCH_RATE").unwrap_or_else(|_| "0,5000".into());
+                for r in rates
+                    .split(',')
+                    .filter_map(|r| r.trim().parse::<f64>().ok())
+                {
+                    scenario_dispatch(r);
+                }
+            }
+            "restart" => scenario_restart(),
+            other => eprintln!("unknown scenario {other:?}: use http, dispatch, restart"),
+        }
+    }
+}
