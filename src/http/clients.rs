@@ -3,7 +3,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{ApiError, AppState, blocking, parse_json};
+use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::{Client, ClientId};
 use crate::service::{ClientInput, ServiceError, upsert_client};
 
@@ -19,7 +19,8 @@ pub async fn put_client(
 ) -> Result<(StatusCode, Json<Client>), ApiError> {
     let id = client_id(id)?;
     let input: ClientInput = parse_json(&body)?;
-    blocking(move || {
+    let store = st.store.clone();
+    write_durably(&store, move || {
         let policy = st.policy.current();
         let (client, created) =
             upsert_client(&st.store, &policy.policy, &id, input, st.clock.now())?;

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, parse_json};
+use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::service::{
     InvoiceInput, PaymentInput, PaymentOutcome, ServiceError, Upserted, pause_invoice,
@@ -26,7 +26,8 @@ pub async fn put_invoice(
     let id = invoice_id(id)?;
     let input: InvoiceInput = parse_json(&body)?;
     let wake = st.wake.clone();
-    let (status, value, scheduled) = blocking(move || {
+    let store = st.store.clone();
+    let (status, value, scheduled) = write_durably(&store, move || {
         let policy = st.policy.current();
         let (inv, outcome, next) =
             upsert_invoice(&st.store, &policy.policy, &id, input, st.clock.now())?;
@@ -96,7 +97,8 @@ pub async fn post_payment(
         )
         .into());
     }
-    blocking(move || {
+    let store = st.store.clone();
+    write_durably(&store, move || {
         let outcome = record_payment(&st.store, &id, &input, "api", None, st.clock.now())?;
         Ok(Json(payment_json(&outcome)))
     })
@@ -134,7 +136,8 @@ pub async fn pause(
     let id = invoice_id(id)?;
     let input: PauseInput = parse_json(&body)?;
     let wake = st.wake.clone();
-    let v = blocking(move || {
+    let store = st.store.clone();
+    let v = write_durably(&store, move || {
         let policy = st.policy.current();
         let inv = pause_invoice(
             &st.store,
@@ -158,7 +161,8 @@ pub async fn resume(
 ) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     let wake = st.wake.clone();
-    let v = blocking(move || {
+    let store = st.store.clone();
+    let v = write_durably(&store, move || {
         let policy = st.policy.current();
         let (inv, next) = resume_invoice(&st.store, &policy.policy, &id, st.clock.now())?;
         Ok(json!({ "result": "resumed", "invoice": inv, "next_reminder_at": next }))

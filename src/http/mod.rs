@@ -60,6 +60,24 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })?
 }
 
+/// Runs a blocking change, then waits for the group commit, so that a success answer means
+/// the change is on disk: an acknowledged request is never lost to a crash.
+pub(crate) async fn write_durably<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let value = blocking(f).await?;
+    store.durable().await.map_err(|e| {
+        tracing::error!(error = %e, "cannot make a change durable");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            "the change could not be made durable; retry the request",
+        )
+    })?;
+    Ok(value)
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::invoices::payment_json;
-use super::{ApiError, AppState, blocking, parse_json};
+use super::{ApiError, AppState, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::inbound::standard_webhooks;
 use crate::service::{PaymentInput, ServiceError, record_payment};
@@ -79,7 +79,8 @@ pub async fn payments(
         paid_at: data.paid_at,
         reference: data.reference,
     };
-    blocking(move || {
+    let store = st.store.clone();
+    write_durably(&store, move || {
         let source = format!("webhook:{webhook_id}");
         let outcome = record_payment(&st.store, &id, &input, &source, Some(&webhook_id), now)?;
         tracing::info!(invoice = %id, webhook = %webhook_id, ?outcome, "payment webhook applied");
