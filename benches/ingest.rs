@@ -23,19 +23,6 @@ fn client_input() -> ClientInput {
     serde_json::from_value(serde_json::json!({"name": "Ana", "email": "ana@example.co"})).unwrap()
 }
 
-fn invoice_input(i: usize, due: Timestamp) -> InvoiceInput {
-    InvoiceInput {
-        client_id: "c1".into(),
-        number: format!("F-{i}"),
-        currency: "COP".into(),
-        amount: "1250000.00".into(),
-        issued_at: None,
-        due_at: due.to_string(),
-        payment_url: Some("https://pay.example.co/x".into()),
-        metadata: Default::default(),
-    }
-}
-
 fn ingest(n: usize, threads: usize) {
     let dir = tempfile::tempdir().unwrap();
     let policy = Arc::new(load_policy(&common::write_policy(dir.path())).unwrap());
@@ -58,7 +45,7 @@ fn ingest(n: usize, threads: usize) {
                 .map(|i| {
                     (
                         InvoiceId::new(format!("inv-{i}")).unwrap(),
-                        invoice_input(i, due),
+                        common::invoice_input(i, due),
                     )
                 })
                 .collect()
@@ -104,7 +91,14 @@ fn planner(n: usize) {
     upsert_client(&store, &policy.policy, &cid, client_input(), now).unwrap();
     let id = InvoiceId::new("inv-0").unwrap();
     let due = now + SignedDuration::from_hours(24 * 365);
-    upsert_invoice(&store, &policy.policy, &id, invoice_input(0, due), now).unwrap();
+    upsert_invoice(
+        &store,
+        &policy.policy,
+        &id,
+        common::invoice_input(0, due),
+        now,
+    )
+    .unwrap();
     let inv = store.invoice(&id).unwrap().unwrap();
     let client = store.client(&cid).unwrap().unwrap();
     let t0 = Instant::now();

@@ -35,7 +35,7 @@ use plazo::clock::SystemClock;
 use plazo::config::load_daemon_config;
 use plazo::domain::{ClientId, InvoiceId};
 use plazo::policy::load_policy;
-use plazo::service::{ClientInput, InvoiceInput, upsert_client, upsert_invoice};
+use plazo::service::{ClientInput, upsert_client, upsert_invoice};
 use plazo::store::{Store, StoreOptions};
 
 fn rt(threads: usize) -> tokio::runtime::Runtime {
@@ -67,19 +67,6 @@ fn init_tracing(dir: &Path) {
         .try_init();
 }
 
-fn invoice_input(i: usize, due: Timestamp) -> InvoiceInput {
-    InvoiceInput {
-        client_id: "c1".into(),
-        number: format!("F-{i}"),
-        currency: "COP".into(),
-        amount: "1250000.00".into(),
-        issued_at: None,
-        due_at: due.to_string(),
-        payment_url: Some("https://pay.example.co/x".into()),
-        metadata: Default::default(),
-    }
-}
-
 /// Loads client `c1` and `n` invoices `inv-{i}` due at `due(i)` straight into the store at
 /// `dir/data/db` (what `PUT /v1/invoices` would write), then flushes and closes it.
 fn preload(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp) -> Duration {
@@ -104,7 +91,7 @@ fn preload(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp) -> Duration {
             &store,
             &policy.policy,
             &id,
-            invoice_input(i, due(i)),
+            common::invoice_input(i, due(i)),
             Timestamp::now(),
         )
         .unwrap();

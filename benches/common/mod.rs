@@ -138,3 +138,17 @@ pub fn pct(sorted: &[f64], p: f64) -> f64 {
     let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
+
+/// The body of one benchmark invoice, `F-{i}` for client `c1`, due at `due`.
+pub fn invoice_input(i: usize, due: jiff::Timestamp) -> plazo::service::InvoiceInput {
+    plazo::service::InvoiceInput {
+        client_id: "c1".into(),
+        number: format!("F-{i}"),
+        currency: "COP".into(),
+        amount: "1250000.00".into(),
+        issued_at: None,
+        due_at: due.to_string(),
+        payment_url: Some("https://pay.example.co/x".into()),
+        metadata: Default::default(),
+    }
+}
