@@ -178,7 +178,6 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         routes,
         clock: clock.clone(),
         config: config.dispatch.clone(),
-        public_url: config.public_url(),
         wake: wake.clone(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));

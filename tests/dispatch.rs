@@ -163,7 +163,6 @@ fn harness(now: &str, max_attempts: u32) -> H {
             backoff_max_secs: 3600,
             ..DispatchConfig::default()
         },
-        public_url: "http://127.0.0.1:8080".into(),
         wake: Arc::new(Notify::new()),
     });
     H {

@@ -24,8 +24,9 @@ pub struct DaemonConfig {
     /// Default `policy.toml`.
     #[serde(default = "default_policy")]
     pub policy: PathBuf,
-    /// Public base URL under which this daemon is reachable (used to build one-click
-    /// unsubscribe links), e.g. `https://cobros.example.co`. Default `http://{listen}`.
+    /// Public base URL under which this daemon is reachable, e.g. `https://cobros.example.co`.
+    /// Validated now; it will be used for one-click unsubscribe links and provider callbacks
+    /// (not yet used). Default `http://{listen}`.
     #[serde(default)]
     pub public_url: Option<String>,
     /// sled page cache size in MiB; bounds memory. Default 64.
@@ -277,17 +278,9 @@ fn default_digest() -> String {
 }
 
 impl DaemonConfig {
-    /// Absolute path of the policy file.
+    /// Path of the policy file, resolved against this file's directory.
     pub fn policy_path(&self) -> PathBuf {
         self.base_dir.join(&self.policy)
-    }
-    /// The public base URL, without a trailing slash.
-    pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
-            .trim_end_matches('/')
-            .to_owned()
     }
 }
 

@@ -49,8 +49,6 @@ pub struct Dispatcher {
     pub clock: SharedClock,
     /// Tuning.
     pub config: DispatchConfig,
-    /// Public base URL (for unsubscribe links), without trailing slash.
-    pub public_url: String,
     /// Woken when a reminder is scheduled, so the loop re-reads the earliest due time.
     pub wake: Arc<Notify>,
 }

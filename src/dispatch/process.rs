@@ -7,9 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Dispatcher, channel_chain, jitter, recipient, retry_delay};
 use crate::channels::Outbound;
 use crate::domain::{Attempt, AttemptOutcome, Client, Invoice, Reminder, ReminderState};
-use crate::policy::Step;
+use crate::policy::{LoadedPolicy, Policy, Step};
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_for};
-use crate::service::replan;
+use crate::service::advance_past;
 use crate::store::{StoreError, TxError};
 use crate::templates::context::{StepInfo, message_context};
 
@@ -54,16 +54,31 @@ impl Dispatcher {
 
     async fn process_inner(&self, mut r: Reminder) -> Result<(), StoreError> {
         let now = self.clock.now();
+        // One policy snapshot for the whole reminder, even if a reload happens meanwhile.
+        let loaded = self.policy.current();
+        let policy = &loaded.policy;
         let invoice = self.store.invoice(&r.invoice_id)?;
         let client = self.store.client(&r.client_id)?;
         let (Some(invoice), Some(client)) = (invoice, client) else {
             return self
-                .record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now)
+                .record(
+                    policy,
+                    r,
+                    Ending::Drop(ReminderState::Cancelled),
+                    Vec::new(),
+                    now,
+                )
                 .await;
         };
         if invoice.generation != r.generation || invoice.pending != Some(r.id) {
             return self
-                .record(r, Ending::Drop(ReminderState::Cancelled), Vec::new(), now)
+                .record(
+                    policy,
+                    r,
+                    Ending::Drop(ReminderState::Cancelled),
+                    Vec::new(),
+                    now,
+                )
                 .await;
         }
         if let Some(pause) = &invoice.pause {
@@ -76,13 +91,19 @@ impl Dispatcher {
                         format!("chase paused until {until}"),
                     );
                     return self
-                        .record(r, Ending::Reschedule(until), vec![l], now)
+                        .record(policy, r, Ending::Reschedule(until), vec![l], now)
                         .await;
                 }
                 None => {
                     let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
                     return self
-                        .record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now)
+                        .record(
+                            policy,
+                            r,
+                            Ending::Drop(ReminderState::Cancelled),
+                            vec![l],
+                            now,
+                        )
                         .await;
                 }
                 Some(_) => {}
@@ -91,11 +112,15 @@ impl Dispatcher {
         if !invoice.is_chaseable(now) {
             let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
             return self
-                .record(r, Ending::Drop(ReminderState::Cancelled), vec![l], now)
+                .record(
+                    policy,
+                    r,
+                    Ending::Drop(ReminderState::Cancelled),
+                    vec![l],
+                    now,
+                )
                 .await;
         }
-        let loaded = self.policy.current();
-        let policy = &loaded.policy;
         let Some(step) = policy
             .cadences
             .get(&r.cadence)
@@ -114,7 +139,13 @@ impl Dispatcher {
                 ),
             );
             return self
-                .record(r, Ending::Advance(ReminderState::Skipped), vec![l], now)
+                .record(
+                    policy,
+                    r,
+                    Ending::Advance(ReminderState::Skipped),
+                    vec![l],
+                    now,
+                )
                 .await;
         };
         let zone = client_zone(policy, &client);
@@ -130,7 +161,7 @@ impl Dispatcher {
                 format!("outside the contact window; moved to {at}"),
             );
             return self
-                .record(r, Ending::Reschedule(at.timestamp()), vec![l], now)
+                .record(policy, r, Ending::Reschedule(at.timestamp()), vec![l], now)
                 .await;
         }
         let mut lines = Vec::new();
@@ -139,14 +170,14 @@ impl Dispatcher {
         while idx < chain.len() {
             let kind = &chain[idx];
             match self
-                .try_channel(&r, &invoice, &client, &step, kind, &zone, now)
+                .try_channel(&loaded, &r, &invoice, &client, &step, kind, &zone, now)
                 .await
             {
                 Tried::Sent(l) => {
                     lines.push(l);
                     r.channel_index = idx as u32;
                     return self
-                        .record(r, Ending::Advance(ReminderState::Sent), lines, now)
+                        .record(policy, r, Ending::Advance(ReminderState::Sent), lines, now)
                         .await;
                 }
                 Tried::Retry(mut l, delay) => {
@@ -161,7 +192,9 @@ impl Dispatcher {
                         r.channel_index = idx as u32;
                         r.last_error = l.detail.clone();
                         lines.push(l);
-                        return self.record(r, Ending::Reschedule(at), lines, now).await;
+                        return self
+                            .record(policy, r, Ending::Reschedule(at), lines, now)
+                            .await;
                     }
                     l.outcome = AttemptOutcome::Failed;
                     if let Some(d) = &mut l.detail {
@@ -186,13 +219,20 @@ impl Dispatcher {
             AttemptOutcome::Failed,
             format!("no channel of [{}] delivered this step", chain.join(", ")),
         ));
-        self.record(r, Ending::Advance(ReminderState::Failed), lines, now)
-            .await
+        self.record(
+            policy,
+            r,
+            Ending::Advance(ReminderState::Failed),
+            lines,
+            now,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn try_channel(
         &self,
+        loaded: &LoadedPolicy,
         r: &Reminder,
         invoice: &Invoice,
         client: &Client,
@@ -216,7 +256,6 @@ impl Dispatcher {
             ));
             return Tried::Failed(l);
         };
-        let loaded = self.policy.current();
         let policy = &loaded.policy;
         let locale = client
             .locale
@@ -283,13 +322,12 @@ impl Dispatcher {
     /// makes it durable.
     async fn record(
         &self,
+        policy: &Policy,
         mut r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let loaded = self.policy.current();
-        let policy = &loaded.policy;
         match ending {
             Ending::Reschedule(_) => r.state = ReminderState::Scheduled,
             Ending::Advance(s) | Ending::Drop(s) => r.state = s,
@@ -311,46 +349,20 @@ impl Dispatcher {
             for l in &lines {
                 tx.log(l)?;
             }
-            let mut next = None;
-            if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
-                if inv.generation == r.generation && inv.pending == Some(r.id) {
-                    if advance {
-                        // Steps between the cursor and this one were superseded (catch-up
-                        // planned at the end of a pause): say so on the timeline.
-                        let first_open = inv.cursor.map_or(0, |c| c + 1);
-                        if let Some(cadence) = policy.cadences.get(&r.cadence) {
-                            for (i, step) in cadence.steps.iter().enumerate() {
-                                let i = u32::try_from(i).unwrap_or(u32::MAX);
-                                if i >= first_open && i < r.step_index {
-                                    tx.log(&Attempt {
-                                        at: now,
-                                        invoice_id: r.invoice_id.clone(),
-                                        reminder_id: None,
-                                        step: Some(step.name.clone()),
-                                        channel: None,
-                                        recipient: None,
-                                        outcome: AttemptOutcome::Skipped,
-                                        provider_message_id: None,
-                                        detail: Some(format!(
-                                            "superseded by {} (only the latest past step is sent)",
-                                            r.step_name
-                                        )),
-                                    })?;
-                                }
-                            }
+            let next = if advance {
+                advance_past(tx, &r, policy, now)?
+            } else {
+                if reschedule_at.is_none() {
+                    // Dropped: release the invoice's pending slot if it still names this one.
+                    if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
+                        if inv.generation == r.generation && inv.pending == Some(r.id) {
+                            inv.pending = None;
+                            tx.put_invoice(&inv)?;
                         }
-                        inv.cursor = Some(inv.cursor.map_or(r.step_index, |c| c.max(r.step_index)));
-                        inv.pending = None;
-                        if let Some(client) = tx.client(&inv.client_id)? {
-                            next = replan(tx, &mut inv, &client, policy, now)?;
-                        }
-                        tx.put_invoice(&inv)?;
-                    } else if reschedule_at.is_none() {
-                        inv.pending = None;
-                        tx.put_invoice(&inv)?;
                     }
                 }
-            }
+                None
+            };
             Ok::<_, TxError<std::convert::Infallible>>(next.or(reschedule_at))
         })?;
         let scheduled = match res {

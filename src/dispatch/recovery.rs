@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use crate::config::OnUnknown;
 use crate::domain::{Attempt, AttemptOutcome, ReminderState};
 use crate::policy::Policy;
-use crate::service::replan;
+use crate::service::advance_past;
 use crate::store::{Store, StoreError, TxError};
 
 /// Settles every reminder found in flight. With [`OnUnknown::Skip`] (the default) each is
@@ -51,16 +51,7 @@ pub fn recover_in_flight(
                 OnUnknown::Skip => {
                     r.state = ReminderState::Unknown;
                     tx.finish(&r)?;
-                    if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
-                        if inv.generation == r.generation && inv.pending == Some(r.id) {
-                            inv.cursor = Some(inv.cursor.map_or(r.step_index, |c| c.max(r.step_index)));
-                            inv.pending = None;
-                            if let Some(client) = tx.client(&inv.client_id)? {
-                                replan(tx, &mut inv, &client, policy, now)?;
-                            }
-                            tx.put_invoice(&inv)?;
-                        }
-                    }
+                    advance_past(tx, &r, policy, now)?;
                 }
             }
             Ok::<_, TxError<std::convert::Infallible>>(())

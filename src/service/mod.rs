@@ -14,7 +14,7 @@ pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
-pub use planning::{cancel_pending, replan};
+pub use planning::{advance_past, cancel_pending, replan};
 
 use crate::policy::LoadedPolicy;
 use crate::store::StoreError;

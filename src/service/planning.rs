@@ -3,7 +3,9 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use crate::domain::{Attempt, AttemptOutcome, Client, Invoice, InvoiceStatus, ReminderState};
+use crate::domain::{
+    Attempt, AttemptOutcome, Client, Invoice, InvoiceStatus, Reminder, ReminderState,
+};
 use crate::policy::Policy;
 use crate::schedule::{PlannedStatus, plan, reminder_for};
 use crate::store::{Tx, TxFail};
@@ -114,4 +116,57 @@ pub fn replan(
     tx.schedule(&reminder)?;
     invoice.pending = Some(reminder.id);
     Ok(Some(reminder.fire_at))
+}
+
+/// Marks `reminder`'s step as handled on its invoice (sent, failed, skipped or in doubt) and
+/// plans the next step. Steps between the cursor and this one, superseded by catch-up, are
+/// logged as skipped. Does nothing when the reminder is no longer the invoice's current one.
+/// Returns the instant of the newly scheduled reminder, if any.
+pub fn advance_past(
+    tx: &Tx<'_>,
+    reminder: &Reminder,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, TxFail> {
+    let Some(mut inv) = tx.invoice(&reminder.invoice_id)? else {
+        return Ok(None);
+    };
+    if inv.generation != reminder.generation || inv.pending != Some(reminder.id) {
+        return Ok(None);
+    }
+    let first_open = inv.cursor.map_or(0, |c| c + 1);
+    let superseded = policy
+        .cadences
+        .get(&reminder.cadence)
+        .into_iter()
+        .flat_map(|c| c.steps.iter())
+        .zip(0u32..)
+        .filter(|(_, i)| *i >= first_open && *i < reminder.step_index);
+    for (step, _) in superseded {
+        tx.log(&Attempt {
+            at: now,
+            invoice_id: reminder.invoice_id.clone(),
+            reminder_id: None,
+            step: Some(step.name.clone()),
+            channel: None,
+            recipient: None,
+            outcome: AttemptOutcome::Skipped,
+            provider_message_id: None,
+            detail: Some(format!(
+                "superseded by {} (only the latest past step is sent)",
+                reminder.step_name
+            )),
+        })?;
+    }
+    inv.cursor = Some(
+        inv.cursor
+            .map_or(reminder.step_index, |c| c.max(reminder.step_index)),
+    );
+    inv.pending = None;
+    let next = match tx.client(&inv.client_id)? {
+        Some(client) => replan(tx, &mut inv, &client, policy, now)?,
+        None => None,
+    };
+    tx.put_invoice(&inv)?;
+    Ok(next)
 }
