@@ -106,6 +106,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let ctx = BuildContext {
         data_dir: data_dir.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
+        public_url: config.public_base_url(),
+        limiters: Default::default(),
     };
     let mut routes = ChannelRoutes::default();
     for (kind, name) in &config.routes {

@@ -92,6 +92,7 @@ impl Channel for RecChannel {
                     st.sent.push(msg.clone());
                     Ok(Receipt {
                         provider_message_id: Some(format!("{}-{}", self.name, st.sent.len())),
+                        note: None,
                     })
                 }
                 Answer::Transient(retry_after) => Err(ChannelError::Transient {

@@ -166,6 +166,11 @@ pub struct BuildContext {
     pub data_dir: PathBuf,
     /// Reads an environment variable (injected so tests need not touch the process env).
     pub env: EnvLookup,
+    /// The daemon's public base URL (`public_url`), for provider callbacks such as Twilio's
+    /// `StatusCallback`; `None` when not configured.
+    pub public_url: Option<reqwest::Url>,
+    /// Rate-limit buckets, shared by the channels built with this context.
+    pub limiters: super::ratelimit::Registry,
 }
 
 /// Reads an environment variable by name (`None` when unset).
@@ -177,6 +182,8 @@ impl BuildContext {
         BuildContext {
             data_dir: data_dir.into(),
             env: Arc::new(|name| std::env::var(name).ok()),
+            public_url: None,
+            limiters: super::ratelimit::Registry::default(),
         }
     }
 }
@@ -404,6 +411,8 @@ mod tests {
         BuildContext {
             data_dir: dir.to_owned(),
             env: Arc::new(move |k| vars.get(k).cloned()),
+            public_url: None,
+            limiters: Default::default(),
         }
     }
 

@@ -544,6 +544,7 @@ impl Channel for EmailChannel {
             self.pool.send(&message).await?;
             Ok(Receipt {
                 provider_message_id: Some(self.settings.message_id(msg)),
+                note: None,
             })
         })
     }

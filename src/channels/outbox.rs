@@ -132,6 +132,7 @@ impl Channel for OutboxChannel {
                 })?;
             Ok(Receipt {
                 provider_message_id: Some(file),
+                note: None,
             })
         })
     }

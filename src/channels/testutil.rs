@@ -24,6 +24,7 @@ pub(crate) fn email(to: &str, step: u32) -> Outbound {
         tone: "friendly".to_owned(),
         locale: "es-CO".to_owned(),
         unsubscribe_url: Some("https://pay.example.co/u/tok_Zx81".to_owned()),
+        whatsapp: None,
     }
 }
 
@@ -36,6 +37,8 @@ pub(crate) fn ctx(dir: &Path, vars: &[(&str, &str)]) -> BuildContext {
     BuildContext {
         data_dir: dir.to_owned(),
         env: Arc::new(move |k| vars.get(k).cloned()),
+        public_url: None,
+        limiters: Default::default(),
     }
 }
 

@@ -146,6 +146,7 @@ impl WebhookChannel {
             let provider_id = read_id(resp).await.unwrap_or(id);
             return Ok(Receipt {
                 provider_message_id: Some(provider_id),
+                note: None,
             });
         }
         Err(classify_status(

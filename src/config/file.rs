@@ -24,9 +24,10 @@ pub struct DaemonConfig {
     /// Default `policy.toml`.
     #[serde(default = "default_policy")]
     pub policy: PathBuf,
-    /// Public base URL under which this daemon is reachable, e.g. `https://cobros.example.co`.
-    /// Validated now; it will be used for one-click unsubscribe links and provider callbacks
-    /// (not yet used). Default `http://{listen}`.
+    /// Public base URL under which this daemon is reachable, e.g. `https://cobros.example.co`
+    /// (behind a proxy, the proxy's URL). Used for one-click unsubscribe links, Twilio's
+    /// `StatusCallback`, and to check `X-Twilio-Signature` (Twilio signs the URL it called).
+    /// Default `http://{listen}`.
     #[serde(default)]
     pub public_url: Option<String>,
     /// sled page cache size in MiB; bounds memory. Default 64.
@@ -357,14 +358,33 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
         }
     }
     if let Some(url) = &cfg.public_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        let parsed = reqwest::Url::parse(url.trim_end_matches('/'));
+        let ok = parsed
+            .as_ref()
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
             return Err(invalid(
                 "public_url",
-                format!("{url:?} must start with http:// or https://"),
+                format!(
+                    "{url:?} must be an http:// or https:// URL with a host, e.g. \"https://cobros.example.co\""
+                ),
             ));
         }
     }
     Ok(cfg)
+}
+
+impl DaemonConfig {
+    /// The public base URL without a trailing slash (`public_url`, else `http://{listen}`):
+    /// where providers call back and where unsubscribe links point. `None` only if the
+    /// configured URL does not parse, which [`load_daemon_config`] has already refused.
+    pub fn public_base_url(&self) -> Option<reqwest::Url> {
+        let text = match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        };
+        reqwest::Url::parse(&text).ok()
+    }
 }
 
 #[cfg(test)]

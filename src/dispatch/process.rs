@@ -291,6 +291,7 @@ impl Dispatcher {
             tone: step.tone.clone(),
             locale: rendered.locale,
             unsubscribe_url: None,
+            whatsapp: None,
         };
         match channel.send(&msg).await {
             Ok(receipt) => {

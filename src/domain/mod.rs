@@ -8,6 +8,6 @@ mod records;
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, Client, Due, Invoice, InvoiceStatus, Pause, Payment, Reminder,
-    ReminderState,
+    Attempt, AttemptOutcome, Client, DeliveryState, Due, Invoice, InvoiceStatus, Pause, Payment,
+    Reminder, ReminderState,
 };

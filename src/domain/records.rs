@@ -248,6 +248,60 @@ pub struct Reminder {
     pub last_error: Option<String>,
 }
 
+/// Delivery state of a message as the provider reports it (status callbacks). States only
+/// move forward ([`DeliveryState::rank`]): a late `sent` never undoes `delivered`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Accepted by the provider's API, not yet handed to the carrier (`queued`, `accepted`,
+    /// `scheduled`, `sending`).
+    Accepted,
+    /// Handed to the carrier / WhatsApp (`sent`).
+    Sent,
+    /// Delivered to the handset.
+    Delivered,
+    /// Read by the recipient (WhatsApp, RCS).
+    Read,
+    /// The provider could not deliver it (`undelivered`).
+    Undelivered,
+    /// The provider failed it (`failed`).
+    Failed,
+}
+
+impl DeliveryState {
+    /// Progress order: accepted 0 < sent 1 < delivered/undelivered/failed 2 < read 3. A state
+    /// replaces another only with a higher rank, so duplicates and out-of-order callbacks are
+    /// harmless, and the terminal states (delivered, undelivered, failed) never flip into
+    /// each other.
+    pub fn rank(self) -> u8 {
+        match self {
+            DeliveryState::Accepted => 0,
+            DeliveryState::Sent => 1,
+            DeliveryState::Delivered | DeliveryState::Undelivered | DeliveryState::Failed => 2,
+            DeliveryState::Read => 3,
+        }
+    }
+    /// True for `undelivered` and `failed`.
+    pub fn is_failure(self) -> bool {
+        matches!(self, DeliveryState::Undelivered | DeliveryState::Failed)
+    }
+    /// True for `delivered` and `read`.
+    pub fn is_delivered(self) -> bool {
+        matches!(self, DeliveryState::Delivered | DeliveryState::Read)
+    }
+    /// The state's name as written in the timeline (`delivered`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Accepted => "accepted",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Undelivered => "undelivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
 /// What happened on one communication attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

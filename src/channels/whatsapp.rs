@@ -1,0 +1,1 @@
+//! WhatsApp Business Cloud API (filled in by the WhatsApp adapter work).

@@ -1,0 +1,1 @@
+//! Twilio inbound webhooks (filled in by the Twilio adapter work).

@@ -1,0 +1,1 @@
+//! WhatsApp inbound webhooks (filled in by the WhatsApp adapter work).
