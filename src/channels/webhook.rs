@@ -197,7 +197,7 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, now: jiff::Timestamp
 }
 
 /// Parses `Retry-After` as delay-seconds or an HTTP date, capped at 24 h.
-fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let d = if let Ok(secs) = v.parse::<u64>() {
         Duration::from_secs(secs)
