@@ -37,6 +37,10 @@ pub struct Digest {
     pub skipped: usize,
     /// Reminders in doubt after a crash.
     pub unknown: usize,
+    /// Receipts saying a message was delivered (or read).
+    pub delivered: usize,
+    /// Receipts saying a message could not be delivered.
+    pub undelivered: usize,
 }
 
 /// Tallies the communication log between `from` and `to`.
@@ -54,6 +58,11 @@ pub fn digest(
             AttemptOutcome::Deferred => d.deferred += 1,
             AttemptOutcome::Skipped => d.skipped += 1,
             AttemptOutcome::Unknown => d.unknown += 1,
+            AttemptOutcome::Receipt => match a.delivery {
+                Some(s) if s.is_delivered() => d.delivered += 1,
+                Some(s) if s.is_failure() => d.undelivered += 1,
+                _ => {}
+            },
             AttemptOutcome::Cancelled | AttemptOutcome::Event => {}
         }
     }
@@ -101,7 +110,7 @@ pub async fn start(
                 match tokio::task::spawn_blocking(move || digest(&store, from, to)).await {
                     Ok(Ok(d)) => tracing::info!(
                         %from, %to, sent = d.sent, failed = d.failed, retried = d.retried,
-                        deferred = d.deferred, skipped = d.skipped, unknown = d.unknown,
+                        deferred = d.deferred, skipped = d.skipped, unknown = d.unknown, delivered = d.delivered, undelivered = d.undelivered,
                         "daily digest"
                     ),
                     Ok(Err(e)) => tracing::error!(error = %e, "daily digest failed"),
@@ -124,7 +133,7 @@ pub async fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Attempt, InvoiceId};
+    use crate::domain::{Attempt, DeliveryState, InvoiceId};
     use crate::store::{StoreOptions, TxError};
 
     fn line(at: jiff::Timestamp, outcome: AttemptOutcome) -> Attempt {
@@ -137,7 +146,15 @@ mod tests {
             recipient: None,
             outcome,
             provider_message_id: None,
+            delivery: None,
             detail: None,
+        }
+    }
+
+    fn receipt(at: jiff::Timestamp, state: DeliveryState) -> Attempt {
+        Attempt {
+            delivery: Some(state),
+            ..line(at, AttemptOutcome::Receipt)
         }
     }
 
@@ -157,6 +174,10 @@ mod tests {
             line(h(6), AttemptOutcome::Skipped),
             line(h(5), AttemptOutcome::Unknown),
             line(h(4), AttemptOutcome::Event),
+            receipt(h(3), DeliveryState::Delivered),
+            receipt(h(3), DeliveryState::Read),
+            receipt(h(2), DeliveryState::Undelivered),
+            receipt(h(2), DeliveryState::Sent),
             line(t, AttemptOutcome::Sent), // the end is excluded
         ];
         store
@@ -177,7 +198,9 @@ mod tests {
                 retried: 1,
                 deferred: 1,
                 skipped: 1,
-                unknown: 1
+                unknown: 1,
+                delivered: 2,
+                undelivered: 1,
             }
         );
     }

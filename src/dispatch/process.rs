@@ -38,6 +38,7 @@ fn line(
         recipient: None,
         outcome,
         provider_message_id: None,
+        delivery: None,
         detail: Some(detail.into()),
     }
 }

@@ -39,6 +39,7 @@ pub fn recover_in_flight(
                 recipient: None,
                 outcome: AttemptOutcome::Unknown,
                 provider_message_id: None,
+                delivery: None,
                 detail: Some(detail.to_owned()),
             })?;
             match on_unknown {

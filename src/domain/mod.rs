@@ -1,13 +1,18 @@
-//! Domain types shared by every layer: identifiers, money, clients, invoices, reminders and the
-//! communication log. Plain data with validation at construction; no I/O.
+//! Domain types shared by every layer: identifiers, money, clients, invoices, reminders, the
+//! communication log, and the state of addresses (opt-outs, receipts). Plain data with
+//! validation at construction; no I/O.
 
+mod contact;
 mod ids;
 mod money;
 mod records;
 
+pub use contact::{
+    Contact, ContactEvent, ContactEventKind, OptOut, SentMessage, Unreachable, WHATSAPP_WINDOW,
+};
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, Client, DeliveryState, Due, Invoice, InvoiceStatus, Pause, Payment,
-    Reminder, ReminderState,
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, DeliveryState, Due, Invoice, InvoiceStatus,
+    Pause, Payment, Reminder, ReminderState,
 };

@@ -204,6 +204,9 @@ pub enum ReminderState {
     Scheduled,
     /// Claimed by the dispatcher; the send is in flight.
     Claimed,
+    /// Sent on a channel that reports delivery; waiting (in the due index, until the policy's
+    /// `receipt_timeout`) for a delivered or failed receipt before the step is done.
+    AwaitingReceipt,
     /// Delivered to the channel.
     Sent,
     /// Every channel failed permanently, or retries ran out.
@@ -246,6 +249,28 @@ pub struct Reminder {
     /// The last error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Set while waiting for the delivery receipt of the message sent for this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<AwaitingReceipt>,
+    /// A rate-limit slot booked for the channel at `channel_index`: when the reminder fires at
+    /// or after it, it is sent without booking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_slot: Option<Timestamp>,
+}
+
+/// The message a reminder waits on for a delivery receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitingReceipt {
+    /// Adapter that sent it (`twilio`, `whatsapp`).
+    pub provider: String,
+    /// The provider's message id.
+    pub provider_message_id: String,
+    /// Channel kind.
+    pub kind: String,
+    /// Position of the channel in the step's chain.
+    pub channel_index: u32,
+    /// When it was sent.
+    pub since: Timestamp,
 }
 
 /// Delivery state of a message as the provider reports it (status callbacks). States only
@@ -322,6 +347,8 @@ pub enum AttemptOutcome {
     Unknown,
     /// A payment, pause or other event on the invoice (not a message).
     Event,
+    /// A delivery receipt from the provider (delivered, read, undelivered, failed).
+    Receipt,
 }
 
 /// One line of the communication log: every attempt, skip and event on an invoice's timeline.
@@ -348,6 +375,9 @@ pub struct Attempt {
     /// Provider's message id, when the channel returned one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
+    /// The delivery state a receipt reported (outcome `receipt` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
     /// Error or explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

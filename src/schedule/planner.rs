@@ -311,5 +311,7 @@ pub fn reminder_for(
         attempts: 0,
         channel_index: 0,
         last_error: None,
+        awaiting: None,
+        rate_slot: None,
     }
 }

@@ -144,6 +144,7 @@ fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
         recipient: None,
         outcome: AttemptOutcome::Event,
         provider_message_id: None,
+        delivery: None,
         detail: Some(detail),
     }
 }

@@ -118,6 +118,7 @@ pub fn record_payment(
             recipient: None,
             outcome: AttemptOutcome::Event,
             provider_message_id: None,
+            delivery: None,
             detail: Some(if over > Decimal::ZERO {
                 format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}; balance 0")
             } else {

@@ -37,6 +37,7 @@ pub fn cancel_pending(
                     recipient: None,
                     outcome: AttemptOutcome::Cancelled,
                     provider_message_id: None,
+                    delivery: None,
                     detail: Some(reason.to_owned()),
                 })?;
             }
@@ -86,6 +87,7 @@ pub fn replan(
             recipient: None,
             outcome: AttemptOutcome::Skipped,
             provider_message_id: None,
+            delivery: None,
             detail: Some(format!(
                 "step was due {} and a later step is due too; only the latest past step is sent",
                 skipped.nominal.timestamp()
@@ -152,6 +154,7 @@ pub fn advance_past(
             recipient: None,
             outcome: AttemptOutcome::Skipped,
             provider_message_id: None,
+            delivery: None,
             detail: Some(format!(
                 "superseded by {} (only the latest past step is sent)",
                 reminder.step_name

@@ -133,6 +133,63 @@ impl KeyCodec for WebhookKey {
     }
 }
 
+/// A UTF-8 text key: an address in `contacts`, `provider:message-id` in `messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TextKey(pub(crate) String);
+
+impl KeyCodec for TextKey {
+    fn encode(&self) -> Vec<u8> {
+        self.0.as_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        utf8(raw).map(TextKey)
+    }
+    fn describe(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// An entry in a client's own timeline: client id ++ 0x00 ++ sequence (8 bytes, big-endian).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientLogKey {
+    /// The client.
+    pub(crate) client: ClientId,
+    /// Store-wide monotonic sequence number.
+    pub(crate) seq: u64,
+}
+
+impl ClientLogKey {
+    /// The prefix shared by every entry of `client`.
+    pub(crate) fn prefix(client: &ClientId) -> Vec<u8> {
+        let mut k = client.as_str().as_bytes().to_vec();
+        k.push(0);
+        k
+    }
+}
+
+impl KeyCodec for ClientLogKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = ClientLogKey::prefix(&self.client);
+        k.extend_from_slice(&self.seq.to_be_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() < 10 || raw[raw.len() - 9] != 0 {
+            return Err("client log key is not <client id> 0x00 <8-byte sequence>".to_owned());
+        }
+        let (id, rest) = raw.split_at(raw.len() - 9);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&rest[1..]);
+        Ok(ClientLogKey {
+            client: ClientId::decode(id)?,
+            seq: u64::from_be_bytes(seq),
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}#{}", self.client, self.seq)
+    }
+}
+
 /// An entry in the due index: fire time (8 bytes) ++ reminder id (16 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DueKey {

@@ -14,6 +14,9 @@
 //! | `log`         | invoice id ++ 0x00 ++ sequence (u64 big-endian)   | [`Attempt`] (JSON)     |
 //! | `log_by_time` | time (8 bytes) ++ sequence                        | the `log` key          |
 //! | `webhooks`    | delivery id                                       | when it was processed  |
+//! | `contacts`    | address (E.164 phone or lower-cased email)        | [`Contact`] (JSON)     |
+//! | `messages`    | `provider:message-id` (`twilio:SM…`)              | [`SentMessage`] (JSON) |
+//! | `client_log`  | client id ++ 0x00 ++ sequence (u64 big-endian)    | [`ContactEvent`] (JSON)|
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
@@ -52,10 +55,11 @@ use jiff::Timestamp;
 use sled::transaction::{TransactionError, Transactional};
 
 use crate::domain::{
-    Attempt, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderId, ReminderState,
+    Attempt, Client, ClientId, Contact, ContactEvent, Invoice, InvoiceId, Reminder, ReminderId,
+    ReminderState, SentMessage,
 };
 use durability::GroupCommit;
-use keys::{DueKey, KeyCodec, LogKey, MetaKey, TimeKey, WebhookKey, micros};
+use keys::{ClientLogKey, DueKey, KeyCodec, LogKey, MetaKey, TextKey, TimeKey, WebhookKey, micros};
 use typed::TypedTree;
 
 pub use tx::{Tx, TxError, TxFail, abort};
@@ -164,6 +168,9 @@ struct Trees {
     log: TypedTree<LogKey, Attempt>,
     log_by_time: TypedTree<TimeKey, LogKey>,
     webhooks: TypedTree<WebhookKey, Timestamp>,
+    contacts: TypedTree<TextKey, Contact>,
+    messages: TypedTree<TextKey, SentMessage>,
+    client_log: TypedTree<ClientLogKey, ContactEvent>,
 }
 
 impl Trees {
@@ -178,6 +185,9 @@ impl Trees {
             log: TypedTree::open(db, "log")?,
             log_by_time: TypedTree::open(db, "log_by_time")?,
             webhooks: TypedTree::open(db, "webhooks")?,
+            contacts: TypedTree::open(db, "contacts")?,
+            messages: TypedTree::open(db, "messages")?,
+            client_log: TypedTree::open(db, "client_log")?,
         })
     }
 
@@ -191,6 +201,9 @@ impl Trees {
             && self.log.is_empty()
             && self.log_by_time.is_empty()
             && self.webhooks.is_empty()
+            && self.contacts.is_empty()
+            && self.messages.is_empty()
+            && self.client_log.is_empty()
     }
 }
 
@@ -294,6 +307,37 @@ impl Store {
         self.trees().reminders.get(id, "read reminder")
     }
 
+    /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
+    pub fn contact(&self, address: &str) -> Result<Option<Contact>, StoreError> {
+        self.trees()
+            .contacts
+            .get(&TextKey(Contact::normalize(address)), "read contact")
+    }
+
+    /// The message `provider_message_id` sent through `provider`, if recorded.
+    pub fn sent_message(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<SentMessage>, StoreError> {
+        self.trees().messages.get(
+            &TextKey(format!("{provider}:{provider_message_id}")),
+            "read sent message",
+        )
+    }
+
+    /// The client's own timeline (inbound messages, opt-outs), oldest first.
+    pub fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError> {
+        let mut out = self
+            .trees()
+            .client_log
+            .scan_prefix(ClientLogKey::prefix(client), "read client timeline")
+            .map(|e| e.map(|(_, a)| a))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|a| a.at);
+        Ok(out)
+    }
+
     /// Everything logged on `invoice`, oldest first (by `at`; ties in the order logged).
     pub fn timeline(&self, invoice: &InvoiceId) -> Result<Vec<Attempt>, StoreError> {
         let mut out = self
@@ -318,7 +362,7 @@ impl Store {
     /// Claims the reminders due at `now`, earliest first, at most `limit` due entries.
     ///
     /// In one transaction, every due entry taken (fire time `<= now`, to the microsecond) is
-    /// removed. When its reminder is `Scheduled` and still due at that time, it becomes
+    /// removed. When its reminder is `Scheduled` (or `AwaitingReceipt`) and still due at that time, it becomes
     /// `Claimed`, joins the in-flight set and is returned. An entry whose reminder is missing,
     /// not `Scheduled`, or scheduled at another time is stale and just removed. Concurrent
     /// callers never claim the same entry twice (one of them may get fewer than `limit`).
@@ -345,7 +389,11 @@ impl Store {
                 let Some(mut r) = tx.reminder(&key.id)? else {
                     continue;
                 };
-                if r.state != ReminderState::Scheduled || micros(r.fire_at) != micros(key.at) {
+                let waiting = matches!(
+                    r.state,
+                    ReminderState::Scheduled | ReminderState::AwaitingReceipt
+                );
+                if !waiting || micros(r.fire_at) != micros(key.at) {
                     continue;
                 }
                 r.state = ReminderState::Claimed;
@@ -420,7 +468,8 @@ impl Store {
         f: impl Fn(&mut Tx<'_>) -> Result<T, TxError<E>>,
     ) -> Result<Result<T, E>, StoreError> {
         let t = self.trees();
-        let trees = (
+        // The order here is the order of `views` below.
+        let trees: [&sled::Tree; 11] = [
             t.clients.raw(),
             t.invoices.raw(),
             t.reminders.raw(),
@@ -429,17 +478,45 @@ impl Store {
             t.log.raw(),
             t.log_by_time.raw(),
             t.webhooks.raw(),
-        );
-        let result = trees.transaction(|views: &tx::TxViews| {
+            t.contacts.raw(),
+            t.messages.raw(),
+            t.client_log.raw(),
+        ];
+        let result = trees[..].transaction(|views: &Vec<sled::transaction::TransactionalTree>| {
+            let [
+                clients,
+                invoices,
+                reminders,
+                due,
+                inflight,
+                log,
+                log_by_time,
+                webhooks,
+                contacts,
+                messages,
+                client_log,
+            ] = views.as_slice()
+            else {
+                return Err(sled::transaction::ConflictableTransactionError::Abort(
+                    tx::Halt::Store(StoreError::Corrupt {
+                        tree: "transaction",
+                        key: String::new(),
+                        reason: format!("expected 11 tree views, got {}", views.len()),
+                    }),
+                ));
+            };
             let mut tx = Tx {
-                clients: t.clients.bind(&views.0),
-                invoices: t.invoices.bind(&views.1),
-                reminders: t.reminders.bind(&views.2),
-                due: t.due.bind(&views.3),
-                inflight: t.inflight.bind(&views.4),
-                log: t.log.bind(&views.5),
-                log_by_time: t.log_by_time.bind(&views.6),
-                webhooks: t.webhooks.bind(&views.7),
+                clients: t.clients.bind(clients),
+                invoices: t.invoices.bind(invoices),
+                reminders: t.reminders.bind(reminders),
+                due: t.due.bind(due),
+                inflight: t.inflight.bind(inflight),
+                log: t.log.bind(log),
+                log_by_time: t.log_by_time.bind(log_by_time),
+                webhooks: t.webhooks.bind(webhooks),
+                contacts: t.contacts.bind(contacts),
+                messages: t.messages.bind(messages),
+                client_log: t.client_log.bind(client_log),
             };
             f(&mut tx).map_err(tx::to_sled)
         });

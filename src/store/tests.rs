@@ -86,6 +86,8 @@ fn reminder(inv: &str, step: u32, fire_at: Timestamp) -> Reminder {
         attempts: 0,
         channel_index: 0,
         last_error: None,
+        awaiting: None,
+        rate_slot: None,
     }
 }
 
@@ -99,6 +101,7 @@ fn attempt(inv: &str, at: Timestamp, detail: &str) -> Attempt {
         recipient: None,
         outcome: AttemptOutcome::Sent,
         provider_message_id: None,
+        delivery: None,
         detail: Some(detail.into()),
     }
 }

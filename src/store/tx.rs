@@ -3,12 +3,15 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+use sled::transaction::UnabortableTransactionError;
 
 use super::StoreError;
-use super::keys::{DueKey, LogKey, TimeKey, WebhookKey};
+use super::keys::{ClientLogKey, DueKey, LogKey, TextKey, TimeKey, WebhookKey};
 use super::typed::TxTree;
-use crate::domain::{Attempt, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderId};
+use crate::domain::{
+    Attempt, Client, ClientId, Contact, ContactEvent, Invoice, InvoiceId, Reminder, ReminderId,
+    SentMessage,
+};
 
 /// A failure of the store itself inside a transaction: a conflict (the closure is retried), a
 /// storage error, or a record that failed to decode or encode.
@@ -147,20 +150,10 @@ pub struct Tx<'a> {
     pub(crate) log: TxTree<'a, LogKey, Attempt>,
     pub(crate) log_by_time: TxTree<'a, TimeKey, LogKey>,
     pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
+    pub(crate) contacts: TxTree<'a, TextKey, Contact>,
+    pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
+    pub(crate) client_log: TxTree<'a, ClientLogKey, ContactEvent>,
 }
-
-/// The sled views a [`Tx`] is built from, in the order of
-/// `Store::transaction`.
-pub(crate) type TxViews = (
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-);
 
 impl Tx<'_> {
     /// The client `id`, if stored.
@@ -246,6 +239,47 @@ impl Tx<'_> {
     /// Records that webhook delivery `id` was processed at `at`.
     pub fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail> {
         self.webhooks.insert(&WebhookKey(id.to_owned()), &at)
+    }
+
+    /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
+    pub fn contact(&self, address: &str) -> Result<Option<Contact>, TxFail> {
+        self.contacts.get(&TextKey(Contact::normalize(address)))
+    }
+
+    /// Writes a contact record (insert or replace), under its normalised address.
+    pub fn put_contact(&self, c: &Contact) -> Result<(), TxFail> {
+        self.contacts
+            .insert(&TextKey(Contact::normalize(&c.address)), c)
+    }
+
+    /// The message `provider_message_id` sent through `provider`, if recorded.
+    pub fn sent_message(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<SentMessage>, TxFail> {
+        self.messages
+            .get(&TextKey(format!("{provider}:{provider_message_id}")))
+    }
+
+    /// Writes a sent-message record (insert or replace).
+    pub fn put_sent_message(&self, m: &SentMessage) -> Result<(), TxFail> {
+        self.messages.insert(
+            &TextKey(format!("{}:{}", m.provider, m.provider_message_id)),
+            m,
+        )
+    }
+
+    /// Appends `e` to its client's own timeline.
+    pub fn log_client(&self, e: &ContactEvent) -> Result<(), TxFail> {
+        let seq = self.client_log.generate_id()?;
+        self.client_log.insert(
+            &ClientLogKey {
+                client: e.client_id.clone(),
+                seq,
+            },
+            e,
+        )
     }
 
     /// Removes the due entry `key`; false if it was already gone.

@@ -12,7 +12,7 @@ use sled::transaction::TransactionalTree;
 use super::StoreError;
 use super::keys::{KeyCodec, describe_raw};
 use super::tx::TxFail;
-use crate::domain::{Attempt, Client, Invoice, Reminder};
+use crate::domain::{Attempt, Client, Contact, ContactEvent, Invoice, Reminder, SentMessage};
 
 /// A value that can be stored in a tree.
 pub(crate) trait ValueCodec: Sized {
@@ -43,7 +43,16 @@ macro_rules! json_value {
     )*};
 }
 
-json_value!(Client, Invoice, Reminder, Attempt, Timestamp);
+json_value!(
+    Client,
+    Invoice,
+    Reminder,
+    Attempt,
+    Timestamp,
+    Contact,
+    SentMessage,
+    ContactEvent
+);
 
 /// The empty value of index trees (`due`, `inflight`).
 impl ValueCodec for () {
