@@ -32,6 +32,82 @@ pub struct PolicyFile {
     /// Cadences by name (`[[cadences.standard.steps]]`): the reminders sent around a due date.
     #[serde(default)]
     pub cadences: BTreeMap<String, CadenceFile>,
+    /// Settings per channel kind: `[channels.sms]`, `[channels.whatsapp]`.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSettingsFile>,
+    /// Opt-out keywords for SMS and WhatsApp replies.
+    #[serde(default)]
+    pub opt_out: Option<OptOutFile>,
+}
+
+/// `[channels.KIND]`: how plazo treats one channel kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettingsFile {
+    /// How long to wait for a "delivered" receipt before trying the step's next channel, e.g.
+    /// `"2h"` or `"30m"`. A "failed"/"undelivered" receipt falls back at once. Only for
+    /// channels that report delivery (`sms` through Twilio, `whatsapp`). When omitted, a
+    /// step is done as soon as the provider accepts the message (a later failure receipt is
+    /// recorded but tries no other channel).
+    #[serde(default)]
+    pub receipt_timeout: Option<Spanned<String>>,
+    /// SMS only: `plazo check` warns when a template renders to more segments than this
+    /// (160 GSM-7 or 70 UCS-2 characters each; one accented letter outside GSM-7, like `á`,
+    /// switches the whole message to UCS-2). Default 3.
+    #[serde(default)]
+    pub max_segments: Option<Spanned<u32>>,
+}
+
+/// `[opt_out]`: single-word replies that stop (or resume) messages on the channel they came
+/// on. Case, accents and surrounding punctuation are ignored; "STOP PLEASE" does not count.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutFile {
+    /// Opt-out words. Default: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT,
+    /// BAJA, ALTO, PARAR, PARE, CANCELAR, DETENER, SAIR.
+    #[serde(default)]
+    pub keywords: Option<Spanned<Vec<String>>>,
+    /// Opt-back-in words. Default: START, UNSTOP, ALTA, REANUDAR, VOLTAR.
+    #[serde(default)]
+    pub opt_in_keywords: Option<Spanned<Vec<String>>>,
+}
+
+/// `whatsapp = { ... }` of a step: the approved template sent when the debtor's 24-hour
+/// window is closed (a business-initiated message). Inside the window, the step's own text
+/// template is sent as free-form text instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppStepFile {
+    /// Template name exactly as approved in WhatsApp Manager, e.g. `"recordatorio_pago"`.
+    pub template: Spanned<String>,
+    /// Template language code, e.g. `"es"`, `"es_MX"`, `"pt_BR"`.
+    pub language: Spanned<String>,
+    /// Language code by client locale, overriding `language`: `{ en = "en_US", es-mx = "es_MX" }`.
+    #[serde(default)]
+    pub languages: BTreeMap<String, String>,
+    /// Body parameters in order, each one of `{ text = "{{ client.first_name }}" }`,
+    /// `{ currency = "balance" }` (or `"amount"`), `{ date_time = "due_date" }`.
+    #[serde(default)]
+    pub body: Option<Spanned<Vec<TemplateParamFile>>>,
+    /// Text (a template expression) for the dynamic suffix of the template's URL button, e.g.
+    /// `"{{ invoice.id }}"`.
+    #[serde(default)]
+    pub button_url: Option<Spanned<String>>,
+}
+
+/// One WhatsApp body parameter; exactly one field is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateParamFile {
+    /// A text parameter rendered from the message context: `"{{ client.first_name }}"`.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A currency parameter: `"balance"` (still owed) or `"amount"` (original).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// A date parameter: `"due_date"`.
+    #[serde(default)]
+    pub date_time: Option<String>,
 }
 
 /// `[defaults]`: policy-wide defaults.
@@ -164,4 +240,8 @@ pub struct StepFile {
     pub template: Spanned<String>,
     /// Tone label passed to templates as `step.tone` (`"friendly"`, `"firm"`, `"final"`).
     pub tone: Spanned<String>,
+    /// The approved WhatsApp template for this step (needed to reach debtors on WhatsApp
+    /// outside their 24-hour window).
+    #[serde(default)]
+    pub whatsapp: Option<WhatsAppStepFile>,
 }

@@ -378,6 +378,10 @@ impl Checker<'_> {
                     .to_owned(),
             ));
         }
+        let whatsapp = match &s.whatsapp {
+            Some(w) => Some(self.whatsapp_step(w, &format!("{field}.whatsapp"))?),
+            None => None,
+        };
         Ok(Step {
             name: name.to_owned(),
             offset,
@@ -385,6 +389,7 @@ impl Checker<'_> {
             channels,
             template: template.to_owned(),
             tone: tone.to_owned(),
+            whatsapp,
         })
     }
 
@@ -613,6 +618,8 @@ impl Checker<'_> {
             }
         }
 
+        let channels = self.channel_settings(&file.channels)?;
+        let opt_out = self.opt_out(file.opt_out.as_ref())?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -620,11 +627,15 @@ impl Checker<'_> {
                 segments,
                 default_segment,
                 cadences,
+                channels,
+                opt_out,
             },
             templates,
         })
     }
 }
+
+mod messaging;
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,170 @@ pub struct Policy {
     pub default_segment: String,
     /// Cadences by name.
     pub cadences: BTreeMap<String, Cadence>,
+    /// Settings per channel kind (`sms`, `whatsapp`...); a kind not listed uses the defaults.
+    pub channels: BTreeMap<String, ChannelSettings>,
+    /// Keywords that opt a number out of (or back into) SMS or WhatsApp.
+    pub opt_out: OptOutKeywords,
+}
+
+/// `[channels.KIND]` of the policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelSettings {
+    /// How long to wait for a delivered receipt before trying the step's next channel; `None`:
+    /// the step is done once the provider accepts the message.
+    pub receipt_timeout: Option<jiff::SignedDuration>,
+    /// `plazo check` warns when an SMS template renders to more segments than this.
+    pub max_segments: u32,
+}
+
+/// Default of [`ChannelSettings::max_segments`].
+pub const DEFAULT_MAX_SEGMENTS: u32 = 3;
+
+/// Single-word replies that opt a number out of, or back into, the channel they came on.
+/// Stored upper-case without accents; matching ignores case, accents and surrounding
+/// punctuation, and only a message made of the keyword alone counts ("STOP PLEASE" does not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutKeywords {
+    /// Opt-out words (`STOP`, `BAJA`, `PARAR`, `SAIR`...).
+    pub stop: Vec<String>,
+    /// Opt-back-in words (`START`, `UNSTOP`...).
+    pub start: Vec<String>,
+}
+
+/// Default opt-out words: Twilio's (English) plus Spanish and Portuguese equivalents.
+pub const DEFAULT_STOP_WORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+    "BAJA",
+    "ALTO",
+    "PARAR",
+    "PARE",
+    "CANCELAR",
+    "DETENER",
+    "SAIR",
+];
+
+/// Default opt-in words.
+pub const DEFAULT_START_WORDS: &[&str] = &["START", "UNSTOP", "ALTA", "REANUDAR", "VOLTAR"];
+
+/// Upper-cases `word` and strips accents and surrounding punctuation, for keyword matching.
+pub fn fold_keyword(word: &str) -> String {
+    word.trim()
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .chars()
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ã' | 'ä' | 'Á' | 'À' | 'Â' | 'Ã' | 'Ä' => 'A',
+            'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'E',
+            'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'I',
+            'ó' | 'ò' | 'ô' | 'õ' | 'ö' | 'Ó' | 'Ò' | 'Ô' | 'Õ' | 'Ö' => 'O',
+            'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'U',
+            'ç' | 'Ç' => 'C',
+            'ñ' | 'Ñ' => 'N',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+/// What an inbound message asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordAction {
+    /// Stop messages on this channel.
+    OptOut,
+    /// Resume messages on this channel.
+    OptIn,
+}
+
+impl OptOutKeywords {
+    /// The action a whole inbound message asks for, if it is a single keyword.
+    pub fn classify(&self, body: &str) -> Option<KeywordAction> {
+        let trimmed = body.trim();
+        if trimmed.is_empty() || trimmed.split_whitespace().count() != 1 {
+            return None;
+        }
+        let w = fold_keyword(trimmed);
+        if self.stop.contains(&w) {
+            Some(KeywordAction::OptOut)
+        } else if self.start.contains(&w) {
+            Some(KeywordAction::OptIn)
+        } else {
+            None
+        }
+    }
+}
+
+impl Default for OptOutKeywords {
+    fn default() -> Self {
+        OptOutKeywords {
+            stop: DEFAULT_STOP_WORDS.iter().map(|w| (*w).to_owned()).collect(),
+            start: DEFAULT_START_WORDS
+                .iter()
+                .map(|w| (*w).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// The approved WhatsApp template a step sends outside the 24-hour window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsAppStep {
+    /// Template name in WhatsApp Manager.
+    pub template: String,
+    /// Language code used when `languages` has no entry for the client's locale (`es`).
+    pub language: String,
+    /// Language code by client locale (lower-case, `es-mx` or `en`).
+    pub languages: BTreeMap<String, String>,
+    /// Body parameters in order (`{{1}}`, `{{2}}`...).
+    pub body: Vec<TemplateParamSpec>,
+    /// Text template for the URL button's dynamic suffix, if the template has one.
+    pub button_url: Option<String>,
+}
+
+impl WhatsAppStep {
+    /// The language code for a client `locale`: exact match, then its language, then
+    /// `language`.
+    pub fn language_for(&self, locale: &str) -> &str {
+        let l = locale.to_ascii_lowercase().replace('_', "-");
+        if let Some(code) = self.languages.get(&l) {
+            return code;
+        }
+        let primary = l.split('-').next().unwrap_or("");
+        self.languages
+            .get(primary)
+            .map_or(self.language.as_str(), String::as_str)
+    }
+}
+
+/// How one WhatsApp template body parameter is filled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateParamSpec {
+    /// A text parameter from a template expression, e.g. `"{{ client.first_name }}"`.
+    Text(String),
+    /// A currency parameter from an invoice amount.
+    Currency(AmountField),
+    /// A date parameter.
+    DateTime(DateField),
+}
+
+/// Which invoice amount a currency parameter shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountField {
+    /// The amount still owed.
+    Balance,
+    /// The original amount.
+    Amount,
+}
+
+/// Which date a date parameter shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    /// The due date, in the client's time zone.
+    DueDate,
 }
 
 /// Policy-wide defaults.
@@ -138,4 +302,6 @@ pub struct Step {
     pub template: String,
     /// Tone label (`friendly`, `firm`, `final`), available to templates.
     pub tone: String,
+    /// The approved WhatsApp template for this step, if any.
+    pub whatsapp: Option<WhatsAppStep>,
 }

@@ -42,6 +42,7 @@ fn step(name: &str, offset: Offset, at: Option<Time>) -> Step {
         channels: vec!["email".to_owned(), "sms".to_owned()],
         template: format!("tpl_{name}"),
         tone: "friendly".to_owned(),
+        whatsapp: None,
     }
 }
 
@@ -78,6 +79,8 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         segments,
         default_segment: "std".to_owned(),
         cadences,
+        channels: Default::default(),
+        opt_out: Default::default(),
     }
 }
 
