@@ -13,11 +13,12 @@ use crate::channels::BuildContext;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use crate::http::{AppState, TokenError, load_or_create_token_file, router};
+use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router};
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{PolicyError, load_policy};
 use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError, StoreOptions};
+use crate::unsubscribe::UnsubscribeLinks;
 
 mod housekeeping;
 
@@ -159,6 +160,48 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         }
     };
 
+    let optional_secret = |src: &crate::config::SecretSource,
+                           what: &'static str|
+     -> Result<Option<String>, DaemonError> {
+        match read_secret(src, &env) {
+            Ok(v) => Ok(v),
+            Err(SecretError::EnvMissing(_)) => Ok(None),
+            Err(source) => Err(DaemonError::Secret { what, source }),
+        }
+    };
+    let twilio_auth_token =
+        optional_secret(&config.twilio_webhooks.auth_token, "twilio auth token")?;
+    let whatsapp_app_secret =
+        optional_secret(&config.whatsapp_webhooks.app_secret, "whatsapp app secret")?;
+    let whatsapp_verify_token = optional_secret(
+        &config.whatsapp_webhooks.verify_token,
+        "whatsapp verify token",
+    )?;
+    let unsubscribe = match config.public_base_url() {
+        Some(base) => {
+            let path = data_dir.join("unsubscribe-key");
+            let (key, created) = load_or_create_token_file(&path)?;
+            if created {
+                tracing::info!(path = %path.display(), "generated the key of unsubscribe links");
+            }
+            Some(Arc::new(UnsubscribeLinks::new(
+                base.as_str().trim_end_matches('/'),
+                key.as_bytes(),
+            )))
+        }
+        None => None,
+    };
+    let providers = Arc::new(ProviderHooks {
+        twilio_auth_token,
+        public_base: config
+            .public_base_url()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_default(),
+        whatsapp_app_secret,
+        whatsapp_verify_token,
+        unsubscribe: unsubscribe.clone(),
+    });
+
     let recovered = {
         let store = store.clone();
         let p = policy.current();
@@ -181,6 +224,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         clock: clock.clone(),
         config: config.dispatch.clone(),
         wake: wake.clone(),
+        unsubscribe,
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
 
@@ -196,6 +240,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         payment_secret,
         webhook_tolerance: Duration::from_secs(config.payment_webhooks.tolerance_secs),
         ready: ready.clone(),
+        providers,
     };
     let listener = TcpListener::bind(config.listen)
         .await

@@ -16,8 +16,11 @@
 //! - [`store`]: sled trees, key codecs, transactions, due index, group commit.
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
-//! - [`channels`]: the [`channels::Channel`] trait and one module per adapter.
-//! - [`inbound`]: signature verification of inbound webhooks.
+//! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
+//!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
+//! - [`inbound`]: signature verification and parsing of inbound webhooks (Standard Webhooks,
+//!   Twilio, WhatsApp).
+//! - [`unsubscribe`]: one-click unsubscribe links (RFC 8058).
 //! - [`http`]: the axum API.
 //! - [`daemon`]: assembles the parts, runs them, shuts them down cleanly.
 //! - [`cli`]: the command line.
@@ -36,3 +39,4 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod templates;
+pub mod unsubscribe;

@@ -45,6 +45,12 @@ pub struct DaemonConfig {
     /// Standard Webhooks endpoint for payment events (`POST /webhooks/payments`).
     #[serde(default)]
     pub payment_webhooks: PaymentWebhookConfig,
+    /// Twilio callbacks (`/webhooks/twilio/status`, `/webhooks/twilio/inbound`).
+    #[serde(default)]
+    pub twilio_webhooks: TwilioWebhooksConfig,
+    /// WhatsApp Cloud API callbacks (`GET` and `POST /webhooks/whatsapp`).
+    #[serde(default)]
+    pub whatsapp_webhooks: WhatsAppWebhooksConfig,
     /// Cron schedules of housekeeping jobs.
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
@@ -209,6 +215,69 @@ fn default_backoff_max() -> u64 {
 }
 fn default_drain() -> u64 {
     10
+}
+
+/// Twilio's status callbacks and inbound messages. Twilio signs each request with the
+/// account's Auth Token over the exact URL it called, which plazo rebuilds from `public_url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioWebhooksConfig {
+    /// Where the Twilio Auth Token comes from. Default: environment variable
+    /// `TWILIO_AUTH_TOKEN`. When it is unset both endpoints answer 503.
+    #[serde(default = "default_twilio_token")]
+    pub auth_token: SecretSource,
+}
+
+impl Default for TwilioWebhooksConfig {
+    fn default() -> Self {
+        TwilioWebhooksConfig {
+            auth_token: default_twilio_token(),
+        }
+    }
+}
+
+fn default_twilio_token() -> SecretSource {
+    SecretSource {
+        env: Some("TWILIO_AUTH_TOKEN".into()),
+        file: None,
+    }
+}
+
+/// WhatsApp Cloud API webhooks (configured in the Meta app's dashboard with the callback URL
+/// `{public_url}/webhooks/whatsapp` and the verify token).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppWebhooksConfig {
+    /// Where the Meta App Secret (key of `X-Hub-Signature-256`) comes from. Default:
+    /// environment variable `WHATSAPP_APP_SECRET`. When unset, `POST` answers 503.
+    #[serde(default = "default_wa_secret")]
+    pub app_secret: SecretSource,
+    /// Where the verify token (the `hub.verify_token` you typed in the dashboard) comes from.
+    /// Default: environment variable `WHATSAPP_VERIFY_TOKEN`. When unset, `GET` answers 503.
+    #[serde(default = "default_wa_verify")]
+    pub verify_token: SecretSource,
+}
+
+impl Default for WhatsAppWebhooksConfig {
+    fn default() -> Self {
+        WhatsAppWebhooksConfig {
+            app_secret: default_wa_secret(),
+            verify_token: default_wa_verify(),
+        }
+    }
+}
+
+fn default_wa_secret() -> SecretSource {
+    SecretSource {
+        env: Some("WHATSAPP_APP_SECRET".into()),
+        file: None,
+    }
+}
+fn default_wa_verify() -> SecretSource {
+    SecretSource {
+        env: Some("WHATSAPP_VERIFY_TOKEN".into()),
+        file: None,
+    }
 }
 
 /// Standard Webhooks endpoint for payment events.

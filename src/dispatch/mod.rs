@@ -51,6 +51,8 @@ pub struct Dispatcher {
     pub config: DispatchConfig,
     /// Woken when a reminder is scheduled, so the loop re-reads the earliest due time.
     pub wake: Arc<Notify>,
+    /// Makes one-click unsubscribe links for email; none when the deployment has no key.
+    pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
 }
 
 impl Dispatcher {

@@ -5,13 +5,21 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{Dispatcher, channel_chain, jitter, recipient, retry_delay};
-use crate::channels::Outbound;
-use crate::domain::{Attempt, AttemptOutcome, Client, Invoice, Reminder, ReminderState};
+use crate::channels::{FailureScope, Outbound, WhatsAppContent};
+use crate::domain::{
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, DeliveryState, Invoice, Reminder,
+    ReminderState, SentMessage,
+};
 use crate::policy::{LoadedPolicy, Policy, Step};
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_for};
-use crate::service::advance_past;
+use crate::service::{ContactChange, advance_past, apply_contact_change};
 use crate::store::{StoreError, TxError};
 use crate::templates::context::{StepInfo, message_context};
+use crate::templates::whatsapp::render_whatsapp;
+
+/// Longest a send waits in-task for its rate-limit slot; a later slot puts the reminder back in
+/// the due index until then (it is never dropped, and a crash cannot leave it in doubt).
+const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
 
 /// How a processed reminder ends.
 enum Ending {
@@ -21,6 +29,18 @@ enum Ending {
     Reschedule(Timestamp),
     /// Stale or cancelled: drop it, do not touch the plan.
     Drop(ReminderState),
+    /// Sent on a channel that reports delivery: wait for the receipt (or the timeout at `at`)
+    /// before the step is done.
+    AwaitReceipt(Timestamp, AwaitingReceipt),
+}
+
+/// Writes that go with a reminder's ending, in the same transaction.
+#[derive(Default)]
+struct Effects {
+    /// Address changes (opt-outs, unreachable channels) learnt from provider errors.
+    contacts: Vec<(String, ContactChange)>,
+    /// A message the provider will report on, indexed by its id.
+    sent: Option<SentMessage>,
 }
 
 fn line(
@@ -166,23 +186,95 @@ impl Dispatcher {
                 .await;
         }
         let mut lines = Vec::new();
+        let mut effects = Effects::default();
         let chain = channel_chain(&step.channels, &client.preferred_channels);
+        // A receipt timeout fired: the message sent on the previous channel was never confirmed.
+        if let Some(aw) = r.awaiting.take() {
+            let timeout = policy
+                .channels
+                .get(&aw.kind)
+                .and_then(|c| c.receipt_timeout)
+                .map_or_else(|| "the receipt timeout".to_owned(), |d| format!("{d:#}"));
+            let mut l = line(
+                &r,
+                now,
+                AttemptOutcome::Failed,
+                format!(
+                    "no delivery receipt for {} message {} within {timeout}; trying the next channel",
+                    aw.kind, aw.provider_message_id
+                ),
+            );
+            l.channel = Some(aw.kind.clone());
+            l.provider_message_id = Some(aw.provider_message_id.clone());
+            lines.push(l);
+            r.channel_index = aw.channel_index + 1;
+            r.attempts = 0;
+            r.rate_slot = None;
+            if r.channel_index as usize >= chain.len() {
+                lines.push(line(
+                    &r,
+                    now,
+                    AttemptOutcome::Skipped,
+                    format!(
+                        "no other channel in [{}] to try; the {} message stays the step's delivery",
+                        chain.join(", "),
+                        aw.kind
+                    ),
+                ));
+                return self
+                    .record_with(
+                        policy,
+                        r,
+                        Ending::Advance(ReminderState::Sent),
+                        lines,
+                        effects,
+                        now,
+                    )
+                    .await;
+            }
+        }
         let mut idx = r.channel_index as usize;
         while idx < chain.len() {
             let kind = &chain[idx];
             match self
-                .try_channel(&loaded, &r, &invoice, &client, &step, kind, &zone, now)
+                .try_channel(&loaded, &r, idx, &invoice, &client, &step, kind, &zone, now)
                 .await
             {
-                Tried::Sent(l) => {
+                Tried::Sent(l, sent) => {
                     lines.push(l);
                     r.channel_index = idx as u32;
+                    r.rate_slot = None;
+                    let timeout = policy.channels.get(kind).and_then(|c| c.receipt_timeout);
+                    let ending = match (&sent, timeout) {
+                        // Wait for the receipt only when another channel could be tried.
+                        (Some(m), Some(t)) if idx + 1 < chain.len() => Ending::AwaitReceipt(
+                            now + t,
+                            AwaitingReceipt {
+                                provider: m.provider.clone(),
+                                provider_message_id: m.provider_message_id.clone(),
+                                kind: kind.clone(),
+                                channel_index: idx as u32,
+                                since: now,
+                            },
+                        ),
+                        _ => Ending::Advance(ReminderState::Sent),
+                    };
+                    effects.sent = sent;
                     return self
-                        .record(policy, r, Ending::Advance(ReminderState::Sent), lines, now)
+                        .record_with(policy, r, ending, lines, effects, now)
+                        .await;
+                }
+                Tried::Wait(l, slot) => {
+                    lines.push(l);
+                    r.channel_index = idx as u32;
+                    r.rate_slot = Some(slot);
+                    return self
+                        .record_with(policy, r, Ending::Reschedule(slot), lines, effects, now)
                         .await;
                 }
                 Tried::Retry(mut l, delay) => {
                     r.attempts += 1;
+                    r.rate_slot = None;
                     if r.attempts < self.config.max_attempts {
                         let at = now
                             + SignedDuration::try_from(delay)
@@ -194,7 +286,7 @@ impl Dispatcher {
                         r.last_error = l.detail.clone();
                         lines.push(l);
                         return self
-                            .record(policy, r, Ending::Reschedule(at), lines, now)
+                            .record_with(policy, r, Ending::Reschedule(at), lines, effects, now)
                             .await;
                     }
                     l.outcome = AttemptOutcome::Failed;
@@ -205,10 +297,14 @@ impl Dispatcher {
                     lines.push(l);
                     r.attempts = 0;
                 }
-                Tried::Failed(l) => {
+                Tried::Failed(l, change) => {
                     r.last_error = l.detail.clone();
+                    if let (Some(change), Some(to)) = (change, &l.recipient) {
+                        effects.contacts.push((to.clone(), change));
+                    }
                     lines.push(l);
                     r.attempts = 0;
+                    r.rate_slot = None;
                 }
             }
             idx += 1;
@@ -220,11 +316,12 @@ impl Dispatcher {
             AttemptOutcome::Failed,
             format!("no channel of [{}] delivered this step", chain.join(", ")),
         ));
-        self.record(
+        self.record_with(
             policy,
             r,
             Ending::Advance(ReminderState::Failed),
             lines,
+            effects,
             now,
         )
         .await
@@ -235,6 +332,7 @@ impl Dispatcher {
         &self,
         loaded: &LoadedPolicy,
         r: &Reminder,
+        idx: usize,
         invoice: &Invoice,
         client: &Client,
         step: &Step,
@@ -247,7 +345,7 @@ impl Dispatcher {
         let Some(to) = recipient(kind, client) else {
             l.outcome = AttemptOutcome::Skipped;
             l.detail = Some(format!("client has no {kind} address"));
-            return Tried::Failed(l);
+            return Tried::Failed(l, None);
         };
         l.recipient = Some(to.clone());
         let Some(channel) = self.routes.get(kind) else {
@@ -255,8 +353,21 @@ impl Dispatcher {
             l.detail = Some(format!(
                 "no channel is routed for {kind}; add it under [routes] in the daemon config"
             ));
-            return Tried::Failed(l);
+            return Tried::Failed(l, None);
         };
+        let contact = match self.store.contact(&to) {
+            Ok(c) => c,
+            Err(e) => {
+                l.outcome = AttemptOutcome::RetryScheduled;
+                l.detail = Some(format!("cannot read the state of {to}: {e}"));
+                return Tried::Retry(l, Duration::from_secs(self.config.backoff_base_secs));
+            }
+        };
+        if let Some(why) = contact.as_ref().and_then(|c| c.blocked(kind)) {
+            l.outcome = AttemptOutcome::Skipped;
+            l.detail = Some(why);
+            return Tried::Failed(l, None);
+        }
         let policy = &loaded.policy;
         let locale = client
             .locale
@@ -268,6 +379,35 @@ impl Dispatcher {
             index: r.step_index,
         };
         let ctx = message_context(client, invoice, &policy.company, &info, &locale, zone, now);
+        let whatsapp = if kind == "whatsapp" {
+            let session_open = contact
+                .as_ref()
+                .is_some_and(|c| c.whatsapp_window_open(now));
+            let template = match &step.whatsapp {
+                Some(spec) => match render_whatsapp(spec, &ctx, invoice, &locale, zone) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        l.detail = Some(e);
+                        return Tried::Failed(l, None);
+                    }
+                },
+                None => None,
+            };
+            if !session_open && template.is_none() {
+                l.outcome = AttemptOutcome::Skipped;
+                l.detail = Some(format!(
+                    "the debtor's 24-hour WhatsApp window is closed and step {:?} maps no approved template; add whatsapp = {{ template = ..., language = ... }} to the step",
+                    step.name
+                ));
+                return Tried::Failed(l, None);
+            }
+            Some(WhatsAppContent {
+                session_open,
+                template,
+            })
+        } else {
+            None
+        };
         let rendered = match loaded.templates.render(&step.template, &locale, kind, &ctx) {
             Ok(x) => x,
             Err(e) => {
@@ -275,15 +415,19 @@ impl Dispatcher {
                     "template {:?} failed to render: {e}",
                     step.template
                 ));
-                return Tried::Failed(l);
+                return Tried::Failed(l, None);
             }
+        };
+        let unsubscribe_url = match (&self.unsubscribe, kind) {
+            (Some(links), "email") => Some(links.url(&client.id, &to)),
+            _ => None,
         };
         let msg = Outbound {
             reminder_id: r.id,
             invoice_id: r.invoice_id.clone(),
             client_id: r.client_id.clone(),
             kind: kind.to_owned(),
-            to,
+            to: to.clone(),
             to_name: client.name.clone(),
             subject: rendered.subject,
             text: rendered.text,
@@ -291,15 +435,57 @@ impl Dispatcher {
             step: step.name.clone(),
             tone: step.tone.clone(),
             locale: rendered.locale,
-            unsubscribe_url: None,
-            whatsapp: None,
+            unsubscribe_url,
+            whatsapp,
         };
+        if let Some(limiter) = channel.rate_limiter() {
+            let slot = match r.rate_slot {
+                Some(s) if r.channel_index as usize == idx => s,
+                _ => limiter.reserve(now),
+            };
+            let wait = slot.duration_since(now);
+            if wait > MAX_INLINE_RATE_WAIT {
+                l.outcome = AttemptOutcome::Deferred;
+                l.detail = Some(format!(
+                    "rate limit {}: waiting {wait:#} for a send slot, until {slot}",
+                    limiter.key()
+                ));
+                tracing::debug!(reminder = %r.id, limiter = limiter.key(), %slot, "rate limited; rescheduled");
+                return Tried::Wait(l, slot);
+            }
+            if let Ok(d) = Duration::try_from(wait) {
+                if !d.is_zero() {
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
         match channel.send(&msg).await {
             Ok(receipt) => {
                 l.outcome = AttemptOutcome::Sent;
-                l.provider_message_id = receipt.provider_message_id;
-                l.detail = Some(format!("sent via {}", channel.name()));
-                Tried::Sent(l)
+                l.provider_message_id = receipt.provider_message_id.clone();
+                l.detail = Some(match &receipt.note {
+                    Some(n) => format!("sent via {}: {n}", channel.name()),
+                    None => format!("sent via {}", channel.name()),
+                });
+                let sent = match (&receipt.provider_message_id, channel.reports_delivery()) {
+                    (Some(id), true) => Some(SentMessage {
+                        provider: channel.adapter().to_owned(),
+                        provider_message_id: id.clone(),
+                        reminder_id: r.id,
+                        invoice_id: r.invoice_id.clone(),
+                        client_id: r.client_id.clone(),
+                        step: step.name.clone(),
+                        kind: kind.to_owned(),
+                        channel_index: idx as u32,
+                        recipient: to,
+                        state: DeliveryState::Accepted,
+                        sent_at: now,
+                        updated_at: now,
+                        error: None,
+                    }),
+                    _ => None,
+                };
+                Tried::Sent(l, sent)
             }
             Err(e) if e.is_transient() => {
                 let delay = retry_delay(
@@ -309,52 +495,106 @@ impl Dispatcher {
                     jitter(),
                     e.retry_after(),
                 );
+                if let (Some(limiter), Some(after)) = (channel.rate_limiter(), e.retry_after()) {
+                    if let Ok(after) = SignedDuration::try_from(after) {
+                        limiter.penalize(now + after);
+                    }
+                }
                 l.outcome = AttemptOutcome::RetryScheduled;
                 l.detail = Some(format!("{} via {}: {e}", kind, channel.name()));
                 Tried::Retry(l, delay)
             }
             Err(e) => {
                 l.detail = Some(format!("{} via {}: {e}", kind, channel.name()));
-                Tried::Failed(l)
+                let source = format!("{} answered: {e}", channel.adapter());
+                let change = match e.scope() {
+                    Some(FailureScope::OptedOut) => Some(ContactChange::OptOut {
+                        kind: kind.to_owned(),
+                        source,
+                    }),
+                    Some(FailureScope::Address) => Some(ContactChange::Unreachable {
+                        kind: kind.to_owned(),
+                        reason: source,
+                    }),
+                    Some(FailureScope::Channel) => {
+                        tracing::error!(
+                            channel = channel.name(), error = %e,
+                            "ALERT: the channel itself is failing (credentials, account or configuration); falling back to the next channel"
+                        );
+                        None
+                    }
+                    _ => None,
+                };
+                Tried::Failed(l, change)
             }
         }
     }
 
-    /// Writes the reminder's ending, its log lines and the next step in one transaction, then
-    /// makes it durable.
+    /// [`Self::record_with`] without side effects.
     async fn record(
+        &self,
+        policy: &Policy,
+        r: Reminder,
+        ending: Ending,
+        lines: Vec<Attempt>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.record_with(policy, r, ending, lines, Effects::default(), now)
+            .await
+    }
+
+    /// Writes the reminder's ending, its log lines, its effects and the next step in one
+    /// transaction, then makes it durable.
+    async fn record_with(
         &self,
         policy: &Policy,
         mut r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
+        effects: Effects,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        match ending {
-            Ending::Reschedule(_) => r.state = ReminderState::Scheduled,
-            Ending::Advance(s) | Ending::Drop(s) => r.state = s,
-        }
-        let reschedule_at = match ending {
-            Ending::Reschedule(at) => Some(at),
-            _ => None,
+        let (schedule_at, advance) = match &ending {
+            Ending::Reschedule(at) => {
+                r.state = ReminderState::Scheduled;
+                (Some(*at), false)
+            }
+            Ending::AwaitReceipt(at, aw) => {
+                r.state = ReminderState::AwaitingReceipt;
+                r.awaiting = Some(aw.clone());
+                (Some(*at), false)
+            }
+            Ending::Advance(s) => {
+                r.state = *s;
+                (None, true)
+            }
+            Ending::Drop(s) => {
+                r.state = *s;
+                (None, false)
+            }
         };
-        let advance = matches!(ending, Ending::Advance(_));
         let res = self.store.transaction(|tx| {
             let mut r = r.clone();
-            if let Some(at) = reschedule_at {
+            if let Some(at) = schedule_at {
                 r.fire_at = at;
             }
             tx.finish(&r)?;
-            if reschedule_at.is_some() {
+            if schedule_at.is_some() {
                 tx.schedule(&r)?;
             }
             for l in &lines {
                 tx.log(l)?;
             }
+            for (address, change) in &effects.contacts {
+                apply_contact_change(tx, address, change, now)?;
+            }
+            if let Some(m) = &effects.sent {
+                tx.put_sent_message(m)?;
+            }
             let next = if advance {
                 advance_past(tx, &r, policy, now)?
             } else {
-                if reschedule_at.is_none() {
+                if schedule_at.is_none() {
                     // Dropped: release the invoice's pending slot if it still names this one.
                     if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
                         if inv.generation == r.generation && inv.pending == Some(r.id) {
@@ -365,7 +605,7 @@ impl Dispatcher {
                 }
                 None
             };
-            Ok::<_, TxError<std::convert::Infallible>>(next.or(reschedule_at))
+            Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
         })?;
         let scheduled = match res {
             Ok(s) => s,
@@ -380,7 +620,12 @@ impl Dispatcher {
 }
 
 enum Tried {
-    Sent(Attempt),
+    /// Accepted; the record to index when the provider reports delivery.
+    Sent(Attempt, Option<SentMessage>),
+    /// Rate-limited: put back in the due index until the booked slot.
+    Wait(Attempt, Timestamp),
+    /// Transient failure: retry after the delay.
     Retry(Attempt, Duration),
-    Failed(Attempt),
+    /// Failed or skipped on this channel, with what it teaches about the address.
+    Failed(Attempt, Option<ContactChange>),
 }

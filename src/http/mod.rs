@@ -44,6 +44,34 @@ pub struct AppState {
     pub webhook_tolerance: std::time::Duration,
     /// Set once startup finished; `/readyz` answers 503 before.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Provider callback settings (Twilio, WhatsApp) and unsubscribe links.
+    pub providers: Arc<ProviderHooks>,
+}
+
+/// What the provider callback endpoints need. Every secret is optional: an endpoint whose
+/// secret is missing answers 503 and changes nothing.
+#[derive(Default)]
+pub struct ProviderHooks {
+    /// Twilio Auth Token (verifies `X-Twilio-Signature`).
+    pub twilio_auth_token: Option<String>,
+    /// The daemon's public base URL without a trailing slash: Twilio signs the URL it called.
+    pub public_base: String,
+    /// Meta App Secret (verifies `X-Hub-Signature-256`).
+    pub whatsapp_app_secret: Option<String>,
+    /// The `hub.verify_token` of the WhatsApp webhook subscription.
+    pub whatsapp_verify_token: Option<String>,
+    /// One-click unsubscribe links.
+    pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
+}
+
+impl std::fmt::Debug for ProviderHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderHooks")
+            .field("twilio", &self.twilio_auth_token.is_some())
+            .field("public_base", &self.public_base)
+            .field("whatsapp", &self.whatsapp_app_secret.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs a blocking store operation off the async threads.

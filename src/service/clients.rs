@@ -200,7 +200,9 @@ pub fn upsert_client(
     let existing = store.client(id)?;
     let client = validate(id, input, policy, now, existing.as_ref())?;
     let res = store.transaction(|tx| {
-        let created = tx.client(id)?.is_none();
+        let old = tx.client(id)?;
+        let created = old.is_none();
+        super::contacts::sync_client_addresses(tx, id, old.as_ref(), &client)?;
         tx.put_client(&client)?;
         Ok::<_, TxError<ServiceError>>(created)
     });

@@ -3,18 +3,22 @@
 //! only maps [`ServiceError`] to status codes.
 
 mod clients;
+mod contacts;
 mod invoices;
 mod payments;
 mod planning;
+mod receipts;
 
 use std::sync::{Arc, RwLock};
 
 pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
+pub use contacts::{ContactChange, apply_contact_change, sync_client_addresses};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{advance_past, cancel_pending, replan};
+pub use receipts::{DeliveryReport, ReceiptOutcome, apply_receipt, failure_change};
 
 use crate::policy::LoadedPolicy;
 use crate::store::StoreError;

@@ -22,6 +22,7 @@
 
 pub mod context;
 pub mod format;
+pub mod whatsapp;
 
 use std::collections::BTreeMap;
 use std::fmt;

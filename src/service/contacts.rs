@@ -1,0 +1,175 @@
+//! Address state: opt-outs, opt-ins, unreachable channels, inbound messages, and which clients
+//! use which address. Every change is written inside the caller's transaction and logged on
+//! the timeline of each client using the address.
+
+use jiff::Timestamp;
+
+use crate::domain::{
+    Client, ClientId, Contact, ContactEvent, ContactEventKind, OptOut, Unreachable,
+};
+use crate::store::{Tx, TxFail};
+
+/// A change to one address on one channel kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactChange {
+    /// Stop using `kind` for the address.
+    OptOut {
+        /// Channel kind (`sms`, `whatsapp`, `email`).
+        kind: String,
+        /// How (`keyword BAJA via sms`, `one-click unsubscribe`, `twilio error 21610`).
+        source: String,
+    },
+    /// The address asked to receive messages on `kind` again.
+    OptIn {
+        /// Channel kind.
+        kind: String,
+        /// How (`keyword START via sms`, `api`).
+        source: String,
+    },
+    /// `kind` cannot reach the address.
+    Unreachable {
+        /// Channel kind.
+        kind: String,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The debtor wrote to us on `kind` (opens WhatsApp's 24-hour window).
+    Inbound {
+        /// Channel kind.
+        kind: String,
+        /// The message text, if any.
+        text: Option<String>,
+        /// The provider's message id.
+        provider_message_id: Option<String>,
+    },
+}
+
+impl ContactChange {
+    fn kind(&self) -> &str {
+        match self {
+            ContactChange::OptOut { kind, .. }
+            | ContactChange::OptIn { kind, .. }
+            | ContactChange::Unreachable { kind, .. }
+            | ContactChange::Inbound { kind, .. } => kind,
+        }
+    }
+}
+
+/// Applies `change` to `address` (creating its record if new) and logs it on the timeline of
+/// every client using the address. Returns the updated record.
+pub fn apply_contact_change(
+    tx: &Tx<'_>,
+    address: &str,
+    change: &ContactChange,
+    now: Timestamp,
+) -> Result<Contact, TxFail> {
+    let mut contact = tx
+        .contact(address)?
+        .unwrap_or_else(|| Contact::new(Contact::normalize(address)));
+    let kind = change.kind().to_owned();
+    let (event, text, provider_message_id, detail) = match change {
+        ContactChange::OptOut { source, .. } => {
+            contact.opt_outs.insert(
+                kind.clone(),
+                OptOut {
+                    at: now,
+                    source: source.clone(),
+                },
+            );
+            (ContactEventKind::OptOut, None, None, Some(source.clone()))
+        }
+        ContactChange::OptIn { source, .. } => {
+            contact.opt_outs.remove(&kind);
+            (ContactEventKind::OptIn, None, None, Some(source.clone()))
+        }
+        ContactChange::Unreachable { reason, .. } => {
+            contact.unreachable.insert(
+                kind.clone(),
+                Unreachable {
+                    at: now,
+                    reason: reason.clone(),
+                },
+            );
+            (
+                ContactEventKind::Unreachable,
+                None,
+                None,
+                Some(reason.clone()),
+            )
+        }
+        ContactChange::Inbound {
+            text,
+            provider_message_id,
+            ..
+        } => {
+            let last = contact.last_inbound.entry(kind.clone()).or_insert(now);
+            if *last < now {
+                *last = now;
+            }
+            // A debtor who writes to us on a channel can evidently be reached on it.
+            contact.unreachable.remove(&kind);
+            (
+                ContactEventKind::Inbound,
+                text.clone(),
+                provider_message_id.clone(),
+                None,
+            )
+        }
+    };
+    tx.put_contact(&contact)?;
+    for client in &contact.clients {
+        tx.log_client(&ContactEvent {
+            at: now,
+            client_id: client.clone(),
+            event,
+            channel: kind.clone(),
+            address: contact.address.clone(),
+            text: text.clone(),
+            provider_message_id: provider_message_id.clone(),
+            detail: detail.clone(),
+        })?;
+    }
+    Ok(contact)
+}
+
+/// The addresses a client record carries (email, phone, WhatsApp number), normalised.
+fn addresses(c: &Client) -> Vec<String> {
+    let mut out: Vec<String> = [&c.email, &c.phone, &c.whatsapp]
+        .into_iter()
+        .flatten()
+        .map(|a| Contact::normalize(a))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Keeps the address → clients index in step with a client's addresses: removes the client
+/// from addresses it no longer carries and adds it to new ones.
+pub fn sync_client_addresses(
+    tx: &Tx<'_>,
+    id: &ClientId,
+    old: Option<&Client>,
+    new: &Client,
+) -> Result<(), TxFail> {
+    let before = old.map(addresses).unwrap_or_default();
+    let after = addresses(new);
+    for gone in before.iter().filter(|a| !after.contains(a)) {
+        if let Some(mut c) = tx.contact(gone)? {
+            if c.clients.remove(id) {
+                tx.put_contact(&c)?;
+            }
+        }
+    }
+    // Every current address, not only new ones: records written before the index existed
+    // catch up on the client's next update.
+    for added in &after {
+        let mut c = tx
+            .contact(added)?
+            .unwrap_or_else(|| Contact::new(added.clone()));
+        if c.clients.insert(id.clone()) {
+            tx.put_contact(&c)?;
+        }
+    }
+    Ok(())
+}
