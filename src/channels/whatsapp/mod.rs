@@ -14,7 +14,7 @@
 //! Every request carries `biz_opaque_callback_data` = the reminder id, which Meta echoes in
 //! status webhooks ([`crate::inbound::whatsapp`]). The receipt holds the wamid
 //! (`messages[0].id`); HTTP 200 means accepted, delivery comes later by webhook. Failures are
-//! classified from Meta's error code (see [`errors`]).
+//! classified from Meta's error code, then the HTTP status (the table is in `errors.rs`).
 //!
 //! ```toml
 //! [channels.wa]
@@ -263,6 +263,10 @@ impl WhatsAppChannel {
         }
         match template {
             Some(t) => self.send_template(&to, t, &callback).await,
+            None if wa.session_open => Err(ChannelError::permanent(
+                "whatsapp: nothing to send: the message text is empty and the step has no \
+                 template",
+            )),
             None => Err(ChannelError::permanent_scoped(
                 FailureScope::WindowClosed,
                 "whatsapp: no approved template for this step and the 24-hour window is closed; \

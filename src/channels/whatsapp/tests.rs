@@ -333,6 +333,11 @@ async fn window_closed_without_template_sends_nothing() {
             "{err}"
         );
     }
+    // Window open but no text and no template: nothing to send either.
+    let mut empty = wa(true, None);
+    empty.text = String::new();
+    let err = ch.send(&empty).await.unwrap_err();
+    assert_eq!(err.scope(), Some(FailureScope::Message), "{err}");
     assert!(g.seen().is_empty());
 }
 
