@@ -32,6 +32,7 @@ use super::SharedChannel;
 use super::email::{EmailChannel, MessageSettings};
 use super::outbox::OutboxChannel;
 use super::webhook::WebhookChannel;
+use super::whatsapp::{WhatsAppChannel, WhatsAppConfig};
 
 /// One channel instance from the config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +44,9 @@ pub enum ChannelConfig {
     Smtp(SmtpConfig),
     /// POSTs each message as JSON, signed with Standard Webhooks headers.
     Webhook(WebhookConfig),
+    /// Sends WhatsApp messages through Meta's WhatsApp Business Cloud API: approved templates,
+    /// or free-form text inside the 24-hour customer-service window.
+    Whatsapp(WhatsAppConfig),
 }
 
 /// `type = "outbox"`: write messages to files.
@@ -270,6 +274,7 @@ impl ChannelConfig {
             ChannelConfig::Outbox(_) => "outbox",
             ChannelConfig::Smtp(_) => "smtp",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::Whatsapp(_) => "whatsapp",
         }
     }
 
@@ -286,6 +291,7 @@ impl ChannelConfig {
             ChannelConfig::Outbox(c) => Arc::new(OutboxChannel::from_config(name, c, ctx)?),
             ChannelConfig::Smtp(c) => Arc::new(EmailChannel::from_config(name, c, ctx)?),
             ChannelConfig::Webhook(c) => Arc::new(WebhookChannel::from_config(name, c, ctx)?),
+            ChannelConfig::Whatsapp(c) => Arc::new(WhatsAppChannel::from_config(name, c, ctx)?),
         })
     }
 }

@@ -1,1 +1,0 @@
-//! WhatsApp Business Cloud API (filled in by the WhatsApp adapter work).
