@@ -7,14 +7,12 @@
 
 mod common;
 
+use common::rec::{Answer, RecChannel};
 use common::{step, test_policy};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use jiff::{SignedDuration, Timestamp};
-use plazo::channels::{Channel, ChannelError, Outbound, Receipt};
 use plazo::clock::ManualClock;
 use plazo::config::{DispatchConfig, OnUnknown};
 use plazo::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
@@ -26,84 +24,6 @@ use plazo::service::{
 };
 use plazo::store::{Store, StoreOptions};
 use tokio::sync::Notify;
-
-// ---------------------------------------------------------------------------------------------
-// A scriptable channel that records what it is asked to send.
-
-/// What the channel answers to one call.
-#[derive(Clone)]
-enum Answer {
-    Ok,
-    Transient(Option<Duration>),
-    Permanent,
-}
-
-#[derive(Default)]
-struct RecState {
-    script: VecDeque<Answer>,
-    /// Every call, including failed ones.
-    calls: Vec<Outbound>,
-    /// Messages accepted.
-    sent: Vec<Outbound>,
-}
-
-#[derive(Clone)]
-struct RecChannel {
-    name: String,
-    state: Arc<Mutex<RecState>>,
-}
-
-impl RecChannel {
-    fn new(name: &str) -> Self {
-        RecChannel {
-            name: name.to_owned(),
-            state: Arc::default(),
-        }
-    }
-    /// Queues answers for the next calls; once the script runs out every call succeeds.
-    fn script(&self, answers: &[Answer]) {
-        self.state
-            .lock()
-            .unwrap()
-            .script
-            .extend(answers.iter().cloned());
-    }
-    fn sent(&self) -> Vec<Outbound> {
-        self.state.lock().unwrap().sent.clone()
-    }
-    fn calls(&self) -> usize {
-        self.state.lock().unwrap().calls.len()
-    }
-}
-
-impl Channel for RecChannel {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn adapter(&self) -> &'static str {
-        "test"
-    }
-    fn send<'a>(&'a self, msg: &'a Outbound) -> BoxFuture<'a, Result<Receipt, ChannelError>> {
-        Box::pin(async move {
-            let mut st = self.state.lock().unwrap();
-            st.calls.push(msg.clone());
-            match st.script.pop_front().unwrap_or(Answer::Ok) {
-                Answer::Ok => {
-                    st.sent.push(msg.clone());
-                    Ok(Receipt {
-                        provider_message_id: Some(format!("{}-{}", self.name, st.sent.len())),
-                        note: None,
-                    })
-                }
-                Answer::Transient(retry_after) => Err(ChannelError::Transient {
-                    message: "try later".into(),
-                    retry_after,
-                }),
-                Answer::Permanent => Err(ChannelError::permanent("rejected")),
-            }
-        })
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -165,6 +85,7 @@ fn harness(now: &str, max_attempts: u32) -> H {
             ..DispatchConfig::default()
         },
         wake: Arc::new(Notify::new()),
+        unsubscribe: None,
     });
     H {
         _dir: dir,

@@ -2,6 +2,7 @@
 //! data directory, a real SMTP server on loopback, and a signed-request helper.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod rec;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
