@@ -31,6 +31,7 @@ use serde::Deserialize;
 use super::SharedChannel;
 use super::email::{EmailChannel, MessageSettings};
 use super::outbox::OutboxChannel;
+use super::twilio::{TwilioChannel, TwilioConfig};
 use super::webhook::WebhookChannel;
 
 /// One channel instance from the config file.
@@ -43,6 +44,8 @@ pub enum ChannelConfig {
     Smtp(SmtpConfig),
     /// POSTs each message as JSON, signed with Standard Webhooks headers.
     Webhook(WebhookConfig),
+    /// Sends SMS through Twilio's Messages API (or a Twilio-compatible provider).
+    Twilio(TwilioConfig),
 }
 
 /// `type = "outbox"`: write messages to files.
@@ -270,6 +273,7 @@ impl ChannelConfig {
             ChannelConfig::Outbox(_) => "outbox",
             ChannelConfig::Smtp(_) => "smtp",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::Twilio(_) => "twilio",
         }
     }
 
@@ -286,6 +290,7 @@ impl ChannelConfig {
             ChannelConfig::Outbox(c) => Arc::new(OutboxChannel::from_config(name, c, ctx)?),
             ChannelConfig::Smtp(c) => Arc::new(EmailChannel::from_config(name, c, ctx)?),
             ChannelConfig::Webhook(c) => Arc::new(WebhookChannel::from_config(name, c, ctx)?),
+            ChannelConfig::Twilio(c) => Arc::new(TwilioChannel::from_config(name, c, ctx)?),
         })
     }
 }
