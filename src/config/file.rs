@@ -435,6 +435,6 @@ mod tests {
         let e = load("public_url = \"cobros.example.co\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("must start with http"), "{e}");
+        assert!(e.contains("must be an http:// or https:// URL"), "{e}");
     }
 }
