@@ -26,6 +26,10 @@ pub use signature::{
 /// Path of the delivery-report endpoint, appended to `public_url` for `StatusCallback`.
 pub const STATUS_CALLBACK_PATH: &str = "/webhooks/twilio/status";
 
+/// Path of the incoming-message endpoint (set it as the number's or Messaging Service's
+/// "A message comes in" webhook: `{public_url}/webhooks/twilio/inbound`).
+pub const INBOUND_PATH: &str = "/webhooks/twilio/inbound";
+
 /// TwiML that makes Twilio send nothing back to the person who wrote.
 pub const TWIML_EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
