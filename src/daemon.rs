@@ -107,7 +107,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let ctx = BuildContext {
         data_dir: data_dir.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
-        public_url: config.public_base_url(),
+        public_url: config.configured_public_url(),
         limiters: Default::default(),
     };
     let mut routes = ChannelRoutes::default();
@@ -177,7 +177,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         &config.whatsapp_webhooks.verify_token,
         "whatsapp verify token",
     )?;
-    let unsubscribe = match config.public_base_url() {
+    let unsubscribe = match config.configured_public_url() {
         Some(base) => {
             let path = data_dir.join("unsubscribe-key");
             let (key, created) = load_or_create_token_file(&path)?;

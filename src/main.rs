@@ -153,7 +153,7 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         );
     }
     let mut ctx = plazo::channels::BuildContext::from_process_env(config.data_dir.clone());
-    ctx.public_url = config.public_base_url();
+    ctx.public_url = config.configured_public_url();
     let mut channel_errors = 0;
     for (name, channel) in &config.channels {
         match channel.build(name, &ctx) {

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use super::SharedChannel;
 use super::email::{EmailChannel, MessageSettings};
 use super::outbox::OutboxChannel;
+use super::twilio::{TwilioChannel, TwilioConfig};
 use super::webhook::WebhookChannel;
 use super::whatsapp::{WhatsAppChannel, WhatsAppConfig};
 
@@ -47,6 +48,8 @@ pub enum ChannelConfig {
     /// Sends WhatsApp messages through Meta's WhatsApp Business Cloud API: approved templates,
     /// or free-form text inside the 24-hour customer-service window.
     Whatsapp(WhatsAppConfig),
+    /// Sends SMS through Twilio's Messages API (or a Twilio-compatible provider).
+    Twilio(TwilioConfig),
 }
 
 /// `type = "outbox"`: write messages to files.
@@ -275,6 +278,7 @@ impl ChannelConfig {
             ChannelConfig::Smtp(_) => "smtp",
             ChannelConfig::Webhook(_) => "webhook",
             ChannelConfig::Whatsapp(_) => "whatsapp",
+            ChannelConfig::Twilio(_) => "twilio",
         }
     }
 
@@ -292,6 +296,7 @@ impl ChannelConfig {
             ChannelConfig::Smtp(c) => Arc::new(EmailChannel::from_config(name, c, ctx)?),
             ChannelConfig::Webhook(c) => Arc::new(WebhookChannel::from_config(name, c, ctx)?),
             ChannelConfig::Whatsapp(c) => Arc::new(WhatsAppChannel::from_config(name, c, ctx)?),
+            ChannelConfig::Twilio(c) => Arc::new(TwilioChannel::from_config(name, c, ctx)?),
         })
     }
 }

@@ -24,10 +24,11 @@ pub struct DaemonConfig {
     /// Default `policy.toml`.
     #[serde(default = "default_policy")]
     pub policy: PathBuf,
-    /// Public base URL under which this daemon is reachable, e.g. `https://cobros.example.co`
-    /// (behind a proxy, the proxy's URL). Used for one-click unsubscribe links, Twilio's
-    /// `StatusCallback`, and to check `X-Twilio-Signature` (Twilio signs the URL it called).
-    /// Default `http://{listen}`.
+    /// Public base URL under which providers and debtors reach this daemon, e.g.
+    /// `https://cobros.example.co` (behind a proxy, the proxy's URL). Needed for one-click
+    /// unsubscribe links and Twilio's `StatusCallback`: without it neither is sent. Also the
+    /// URL `X-Twilio-Signature` is checked against (Twilio signs the URL it called); when
+    /// unset, `http://{listen}` is assumed for that check.
     #[serde(default)]
     pub public_url: Option<String>,
     /// sled page cache size in MiB; bounds memory. Default 64.
@@ -444,6 +445,13 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
 }
 
 impl DaemonConfig {
+    /// The configured `public_url` (not the `http://{listen}` fallback), for links that leave
+    /// the machine: unsubscribe links and provider callbacks.
+    pub fn configured_public_url(&self) -> Option<reqwest::Url> {
+        self.public_url.as_ref()?;
+        self.public_base_url()
+    }
+
     /// The public base URL without a trailing slash (`public_url`, else `http://{listen}`):
     /// where providers call back and where unsubscribe links point. `None` only if the
     /// configured URL does not parse, which [`load_daemon_config`] has already refused.

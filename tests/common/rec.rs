@@ -110,4 +110,3 @@ impl Channel for RecChannel {
         })
     }
 }
-

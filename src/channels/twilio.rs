@@ -1,1 +1,0 @@
-//! SMS through Twilio's Messages API (filled in by the Twilio adapter work).

@@ -1,1 +1,0 @@
-//! Twilio inbound webhooks (filled in by the Twilio adapter work).
