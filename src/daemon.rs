@@ -200,6 +200,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         whatsapp_app_secret,
         whatsapp_verify_token,
         unsubscribe: unsubscribe.clone(),
+        limiters: ctx.limiters.clone(),
     });
 
     let recovered = {

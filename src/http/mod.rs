@@ -1,13 +1,19 @@
 //! The HTTP API (axum): thin handlers that parse, call [`crate::service`], and answer JSON.
 //!
 //! - `/v1/*` needs `Authorization: Bearer <token>`;
-//! - `/webhooks/payments` is authenticated by its Standard Webhooks signature;
-//! - `/healthz` and `/readyz` are open.
+//! - `/webhooks/payments` is authenticated by its Standard Webhooks signature, the Twilio and
+//!   WhatsApp callbacks by theirs;
+//! - `/u/{token}` (one-click unsubscribe) by its unforgeable token;
+//! - `/healthz`, `/readyz` and `/metrics` are open (no personal data).
 
 mod auth;
 mod clients;
+mod contacts;
 mod error;
 mod invoices;
+mod metrics;
+mod providers;
+mod unsubscribe;
 mod webhooks;
 
 use std::sync::Arc;
@@ -62,6 +68,8 @@ pub struct ProviderHooks {
     pub whatsapp_verify_token: Option<String>,
     /// One-click unsubscribe links.
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
+    /// The channels' rate-limit buckets (for `/metrics`).
+    pub limiters: crate::channels::ratelimit::Registry,
 }
 
 impl std::fmt::Debug for ProviderHooks {
@@ -120,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/invoices/{id}/payments", post(invoices::post_payment))
         .route("/invoices/{id}/pause", post(invoices::pause))
         .route("/invoices/{id}/resume", post(invoices::resume))
+        .route("/clients/{id}/timeline", get(contacts::client_timeline))
+        .route("/contacts/{address}", get(contacts::get_contact))
+        .route("/contacts/{address}/opt-out", post(contacts::opt_out))
+        .route("/contacts/{address}/opt-in", post(contacts::opt_in))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -127,6 +139,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/webhooks/payments", post(webhooks::payments))
+        .route("/webhooks/twilio/status", post(providers::twilio_status))
+        .route("/webhooks/twilio/inbound", post(providers::twilio_inbound))
+        .route(
+            "/webhooks/whatsapp",
+            get(providers::whatsapp_verify).post(providers::whatsapp_events),
+        )
+        .route(
+            "/u/{token}",
+            get(unsubscribe::show).post(unsubscribe::one_click),
+        )
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async {

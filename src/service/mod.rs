@@ -4,6 +4,7 @@
 
 mod clients;
 mod contacts;
+mod inbound;
 mod invoices;
 mod payments;
 mod planning;
@@ -13,6 +14,7 @@ use std::sync::{Arc, RwLock};
 
 pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
 pub use contacts::{ContactChange, apply_contact_change, sync_client_addresses};
+pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
 };

@@ -1,0 +1,72 @@
+//! `GET /metrics`: Prometheus text exposition of what an operator watches for channels: per
+//! rate-limit bucket, slots handed out, messages that waited, total wait, and the current
+//! backlog (how long a message queued now would wait).
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The metrics page.
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    let now = st.clock.now();
+    let mut out = String::new();
+    let stats: Vec<_> = st
+        .providers
+        .limiters
+        .all()
+        .iter()
+        .map(|l| l.stats(now))
+        .collect();
+    let families: [(&str, &str, &str); 4] = [
+        (
+            "plazo_rate_limit_reserved_total",
+            "counter",
+            "Send slots handed out by the bucket.",
+        ),
+        (
+            "plazo_rate_limit_delayed_total",
+            "counter",
+            "Messages that had to wait for their slot.",
+        ),
+        (
+            "plazo_rate_limit_wait_seconds_total",
+            "counter",
+            "Total time messages waited for their slot.",
+        ),
+        (
+            "plazo_rate_limit_backlog_seconds",
+            "gauge",
+            "How long a message queued now would wait.",
+        ),
+    ];
+    for (i, (name, kind, help)) in families.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in &stats {
+            let value = match i {
+                0 => s.reserved as f64,
+                1 => s.delayed as f64,
+                2 => s.waited_nanos as f64 / 1e9,
+                _ => s.backlog.as_secs_f64(),
+            };
+            let _ = writeln!(out, "{name}{{bucket=\"{}\"}} {value}", label(&s.key));
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
