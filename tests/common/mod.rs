@@ -2,6 +2,7 @@
 //! data directory, a real SMTP server on loopback, and a signed-request helper.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod mock_http;
 pub mod rec;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -111,6 +112,14 @@ pub struct Daemon {
 
 pub const TOKEN: &str = "test-token-0123456789";
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Twilio Auth Token given to the daemon (channel and callbacks).
+pub const TWILIO_TOKEN: &str = "twilio-auth-token-test-0001";
+/// WhatsApp access token (Graph API Bearer) given to the daemon.
+pub const WA_ACCESS_TOKEN: &str = "EAAG-test-access-token";
+/// Meta App Secret (X-Hub-Signature-256) given to the daemon.
+pub const WA_APP_SECRET: &str = "wa-app-secret-test";
+/// WhatsApp webhook verify token given to the daemon.
+pub const WA_VERIFY_TOKEN: &str = "wa-verify-token-test";
 
 impl Daemon {
     /// Writes `config_text` to `dir/plazo.toml` and starts `plazo serve` on it; waits for /readyz.
@@ -137,6 +146,10 @@ impl Daemon {
             .current_dir(dir)
             .env("PLAZO_API_TOKEN", TOKEN)
             .env("PLAZO_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+            .env("WHATSAPP_ACCESS_TOKEN", WA_ACCESS_TOKEN)
+            .env("WHATSAPP_APP_SECRET", WA_APP_SECRET)
+            .env("WHATSAPP_VERIFY_TOKEN", WA_VERIFY_TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -257,6 +270,50 @@ pub mod reqwest {
     /// Runs a future on the helper runtime.
     pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         rt().block_on(f)
+    }
+
+    /// Spawns a task on the helper runtime.
+    pub fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+        rt().spawn(f);
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`); returns (status, body text).
+    pub fn post_form(
+        url: &str,
+        headers: &[(&str, &str)],
+        fields: &[(String, String)],
+    ) -> (u16, String) {
+        rt().block_on(async {
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields.iter())
+                .finish();
+            let mut req = client()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        })
+    }
+
+    /// A raw POST with a content type and headers; returns (status, body text).
+    pub fn post_raw(url: &str, ctype: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        rt().block_on(async {
+            let mut req = client()
+                .post(url)
+                .header("content-type", ctype)
+                .body(body.to_owned());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        })
     }
 }
 
