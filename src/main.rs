@@ -185,6 +185,9 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
             );
         }
     }
+    for warning in messaging_warnings(&config, &loaded) {
+        say!(out, "  warning      {warning}");
+    }
     if channel_errors > 0 {
         bail!("{channel_errors} channel(s) cannot be built");
     }
@@ -197,6 +200,71 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         }
         bail!("{} template problem(s)", problems.len())
     }
+}
+
+/// Warnings about SMS length and receipts: never fatal, but worth an operator's eye.
+fn messaging_warnings(
+    config: &plazo::config::DaemonConfig,
+    loaded: &plazo::policy::LoadedPolicy,
+) -> Vec<String> {
+    let p = &loaded.policy;
+    let mut out = Vec::new();
+    let max_segments = p
+        .channels
+        .get("sms")
+        .map_or(plazo::policy::model::DEFAULT_MAX_SEGMENTS, |c| {
+            c.max_segments
+        });
+    let mut seen = std::collections::BTreeSet::new();
+    for (cname, cadence) in &p.cadences {
+        for step in &cadence.steps {
+            if step.channels.iter().any(|c| c == "sms") && seen.insert(step.template.clone()) {
+                let worst = loaded
+                    .templates
+                    .sample_texts(&step.template, &p.company)
+                    .into_iter()
+                    .map(|(locale, text)| (locale, plazo::channels::twilio::sms_segments(&text)))
+                    .max_by_key(|(_, s)| s.segments);
+                if let Some((locale, s)) = worst {
+                    if s.segments > max_segments as usize {
+                        out.push(format!(
+                            "template {:?} ({locale}) used for SMS by cadence {cname} renders to {} {} segments ({} units); the limit is {max_segments} ([channels.sms] max_segments): shorten it{}",
+                            step.template,
+                            s.segments,
+                            s.encoding.as_str(),
+                            s.units,
+                            if matches!(s.encoding, plazo::channels::twilio::SmsEncoding::Ucs2) {
+                                ", or avoid characters outside GSM-7 such as á, í, ó, ú, which make every segment 70 characters instead of 160"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+            }
+            if step.channels.iter().any(|c| c == "whatsapp") && step.whatsapp.is_none() {
+                out.push(format!(
+                    "step {} of cadence {cname} uses whatsapp without a template mapping: it can only reach debtors who wrote in the last 24 hours",
+                    step.name
+                ));
+            }
+        }
+    }
+    if p.channels
+        .get("sms")
+        .and_then(|c| c.receipt_timeout)
+        .is_some()
+    {
+        let twilio_route = config
+            .routes
+            .get("sms")
+            .and_then(|name| config.channels.get(name))
+            .is_some_and(|c| c.adapter() == "twilio");
+        if twilio_route && config.public_url.is_none() {
+            out.push("[channels.sms] receipt_timeout is set but the daemon has no public_url, so Twilio gets no StatusCallback and no receipts: steps never wait; set public_url".to_owned());
+        }
+    }
+    out
 }
 
 /// Splits `"id"` off a JSON object; the rest is an API body.

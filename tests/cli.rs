@@ -290,3 +290,23 @@ dir = "outbox"
     assert_eq!(put_invoice(&d, "inv-3"), "2099-01-08T14:00:00Z");
     assert_eq!(d.terminate(), Some(0));
 }
+
+#[test]
+fn check_warns_when_an_sms_text_needs_more_segments_than_allowed() {
+    let dir = config_copy();
+    let short = dir.path().join("templates/es/firm_overdue.short.txt");
+    // 300 characters with an "á": UCS-2, 67 characters per segment → 5 segments.
+    std::fs::write(&short, format!("{} á", "x".repeat(300))).unwrap();
+    let out = plazo(&[
+        "check",
+        "--config",
+        dir.path().join("plazo.toml").to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    assert!(
+        stdout.contains("template \"firm_overdue\" (es) used for SMS by cadence close_follow_up renders to 5 UCS-2 segments"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("GSM-7"), "{stdout}");
+}

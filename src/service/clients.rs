@@ -55,6 +55,13 @@ pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, Strin
             "{trimmed:?} has no country code: write it in E.164 (+573001234567) or set the client's country"
         ));
     }
+    // A number with its own country code is read as such: the client's country must not
+    // reinterpret it (phonenumber rejects some valid +54 numbers read with region US).
+    let region = if trimmed.starts_with('+') {
+        None
+    } else {
+        region
+    };
     let number = phonenumber::parse(region, trimmed).map_err(|e| {
         format!("{trimmed:?} is not a phone number ({e}); write it in E.164 like +573001234567")
     })?;
@@ -208,4 +215,44 @@ pub fn upsert_client(
     });
     let created = super::flatten(res)?;
     Ok((client, created))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_phone;
+
+    #[test]
+    fn national_numbers_get_the_clients_country_as_region() {
+        let cases = [
+            ("CO", "300 123 4567", "+573001234567"),
+            ("MX", "55 1234 5678", "+525512345678"),
+            ("CL", "9 6123 4567", "+56961234567"),
+            ("PE", "912 345 678", "+51912345678"),
+            ("AR", "11 2345-6789", "+541123456789"),
+            ("BR", "(11) 91234-5678", "+5511912345678"),
+            ("ES", "612 34 56 78", "+34612345678"),
+            ("US", "(201) 555-0123", "+12015550123"),
+        ];
+        for (country, raw, e164) in cases {
+            assert_eq!(
+                normalize_phone(raw, Some(country)).as_deref(),
+                Ok(e164),
+                "{country} {raw}"
+            );
+            // The same number already in E.164 is kept, whatever the country.
+            assert_eq!(normalize_phone(e164, Some("US")).as_deref(), Ok(e164));
+        }
+    }
+
+    #[test]
+    fn bad_numbers_say_why() {
+        let e = normalize_phone("3001234567", None).unwrap_err();
+        assert!(e.contains("no country code"), "{e}");
+        let e = normalize_phone("12", Some("CO")).unwrap_err();
+        assert!(e.contains("not"), "{e}");
+        let e = normalize_phone("+57 300", None).unwrap_err();
+        assert!(e.contains("+57 300"), "{e}");
+        let e = normalize_phone("300 123 4567", Some("XX")).unwrap_err();
+        assert!(e.contains("ISO 3166-1"), "{e}");
+    }
 }

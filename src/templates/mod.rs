@@ -8,6 +8,7 @@
 //!   es/courtesy.subject.txt   email subject (one line; extra lines are joined)
 //!   es/courtesy.txt           plain-text body: email text part, SMS, WhatsApp, webhook
 //!   es/courtesy.html          email HTML part (HTML autoescape on)
+//!   es/courtesy.short.txt     optional short text for SMS and WhatsApp (else `.txt` is used)
 //!   es-CO/courtesy.txt        optional regional override of the whole template
 //!   en/...
 //! ```
@@ -46,16 +47,19 @@ pub enum Part {
     Text,
     /// `{name}.html`: the email HTML body.
     Html,
+    /// `{name}.short.txt`: an optional short text for SMS and WhatsApp.
+    Short,
 }
 
 impl Part {
-    /// Every part, in file-name order of precedence.
-    pub const ALL: [Part; 3] = [Part::Subject, Part::Text, Part::Html];
+    /// Every part, in file-name order of precedence (longer suffixes first).
+    pub const ALL: [Part; 4] = [Part::Subject, Part::Short, Part::Text, Part::Html];
 
     /// The file-name suffix of this part (`.subject.txt`, `.txt`, `.html`).
     pub fn suffix(self) -> &'static str {
         match self {
             Part::Subject => ".subject.txt",
+            Part::Short => ".short.txt",
             Part::Text => ".txt",
             Part::Html => ".html",
         }
@@ -85,6 +89,7 @@ impl fmt::Display for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Part::Subject => "subject",
+            Part::Short => "short text",
             Part::Text => "text",
             Part::Html => "html",
         })
@@ -100,6 +105,8 @@ pub struct TemplateParts {
     pub text: bool,
     /// `{name}.html` exists.
     pub html: bool,
+    /// `{name}.short.txt` exists.
+    pub short: bool,
 }
 
 impl TemplateParts {
@@ -107,6 +114,7 @@ impl TemplateParts {
     pub fn has(&self, part: Part) -> bool {
         match part {
             Part::Subject => self.subject,
+            Part::Short => self.short,
             Part::Text => self.text,
             Part::Html => self.html,
         }
@@ -115,6 +123,7 @@ impl TemplateParts {
     fn set(&mut self, part: Part) {
         match part {
             Part::Subject => self.subject = true,
+            Part::Short => self.short = true,
             Part::Text => self.text = true,
             Part::Html => self.html = true,
         }
@@ -566,7 +575,10 @@ impl Templates {
         ctx: &Value,
     ) -> Result<Rendered, TemplateError> {
         let found = self.require(name, locale, kind)?;
-        let text = self.render_part(&found, name, Part::Text, ctx)?;
+        let short =
+            matches!(kind, "sms" | "whatsapp") && self.parts(name, &found).is_some_and(|p| p.short);
+        let text_part = if short { Part::Short } else { Part::Text };
+        let text = self.render_part(&found, name, text_part, ctx)?;
         let (subject, html) = if kind == "email" {
             let subject = self.render_part(&found, name, Part::Subject, ctx)?;
             let html = self.render_part(&found, name, Part::Html, ctx)?;
@@ -609,6 +621,27 @@ impl Templates {
             }
         }
         errors
+    }
+}
+
+impl Templates {
+    /// The text an SMS of template `name` would carry (`.short.txt`, else `.txt`) rendered
+    /// with the sample contexts of [`Templates::check_all`], for every locale that has it:
+    /// `(locale folder, text)`. For `plazo check`'s SMS length warnings.
+    pub fn sample_texts(&self, name: &str, company: &Company) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for dir in self.inner.locales.values() {
+            let Some(parts) = dir.templates.get(name).filter(|p| p.text) else {
+                continue;
+            };
+            let part = if parts.short { Part::Short } else { Part::Text };
+            for ctx in context::sample_contexts(company, &dir.dir_name) {
+                if let Ok(text) = self.render_part(&dir.dir_name, name, part, &ctx) {
+                    out.push((dir.dir_name.clone(), text));
+                }
+            }
+        }
+        out
     }
 }
 
