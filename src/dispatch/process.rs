@@ -21,6 +21,9 @@ use crate::templates::whatsapp::render_whatsapp;
 /// the due index until then (it is never dropped, and a crash cannot leave it in doubt).
 const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
 
+/// How late a reminder may fire after its booked rate-limit slot and still use it.
+const MAX_SLOT_AGE: SignedDuration = SignedDuration::from_secs(60);
+
 /// How a processed reminder ends.
 enum Ending {
     /// Done with this step (sent, failed or skipped): advance the cursor and plan the next step.
@@ -439,8 +442,15 @@ impl Dispatcher {
             whatsapp,
         };
         if let Some(limiter) = channel.rate_limiter() {
+            // A slot booked earlier is used only if it is fresh: a reminder that then waited
+            // for the contact window (or a pause) books again, so a night's backlog does not
+            // all go out at the window's opening.
             let slot = match r.rate_slot {
-                Some(s) if r.channel_index as usize == idx => s,
+                Some(s)
+                    if r.channel_index as usize == idx && now.duration_since(s) < MAX_SLOT_AGE =>
+                {
+                    s
+                }
                 _ => limiter.reserve(now),
             };
             let wait = slot.duration_since(now);
