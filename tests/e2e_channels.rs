@@ -81,6 +81,7 @@ base_url = "{mock}"
 account_sid = "{ACCOUNT}"
 auth_token_env = "TWILIO_AUTH_TOKEN"
 from = "{FROM}"
+rate_limit = {{ per_second = 50.0, burst = 5 }}
 
 [channels.wa]
 type = "whatsapp"
@@ -346,6 +347,20 @@ fn whatsapp_undeliverable_falls_back_to_sms_whose_failed_receipt_falls_back_to_e
         mock.wait_for(&twilio_path(), 1, Duration::ZERO).len(),
         1,
         "SMS sent once"
+    );
+
+    // The SMS drew from the sender's bucket, which /metrics shows.
+    let (st, metrics) = reqwest::call("GET", &format!("{}/metrics", daemon.base), &[], None);
+    assert_eq!(st, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    let bucket = format!("bucket=\"twilio:{ACCOUNT}:{FROM}\"");
+    assert!(
+        metrics.contains(&format!("plazo_rate_limit_reserved_total{{{bucket}}} 1")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE plazo_rate_limit_backlog_seconds gauge"),
+        "{metrics}"
     );
 
     // The address now records both failures, so later steps skip those channels at once.
