@@ -108,6 +108,8 @@ impl Dispatcher {
         if let Some(pause) = &invoice.pause {
             match pause.until {
                 Some(until) if until > now => {
+                    // A booked rate-limit slot is only good at its time; book again then.
+                    r.rate_slot = None;
                     let l = line(
                         &r,
                         now,
@@ -178,6 +180,9 @@ impl Dispatcher {
         let local_now = now.to_zoned(zone.clone());
         if !is_allowed(&local_now, window) {
             let at = next_allowed(local_now, window);
+            // A booked rate-limit slot is only good at its time: honouring it hours later would
+            // let every message held back by the window go at once, past the limiter.
+            r.rate_slot = None;
             let l = line(
                 &r,
                 now,
@@ -566,7 +571,13 @@ impl Dispatcher {
     ) -> Result<(), StoreError> {
         let (schedule_at, advance) = match &ending {
             Ending::Reschedule(at) => {
-                r.state = ReminderState::Scheduled;
+                // A receipt timeout held back (contact window, pause) is still waiting for its
+                // receipt: a delivered or failed report arriving meanwhile must settle it.
+                r.state = if r.awaiting.is_some() {
+                    ReminderState::AwaitingReceipt
+                } else {
+                    ReminderState::Scheduled
+                };
                 (Some(*at), false)
             }
             Ending::AwaitReceipt(at, aw) => {

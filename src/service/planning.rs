@@ -12,16 +12,32 @@ use crate::store::{Tx, TxFail};
 
 /// Cancels the invoice's pending reminder, if it is still waiting. Logs a line with `reason`
 /// when `reason` is given.
+///
+/// A reminder of the current generation that is in progress (claimed for sending, or sent and
+/// waiting for its delivery receipt) stays pending: when it ends, [`advance_past`] records its
+/// step and plans the next one, and the dispatcher drops it if the invoice was paid or paused
+/// meanwhile. Releasing it would leave the invoice with no step planned, for good.
 pub fn cancel_pending(
     tx: &Tx<'_>,
     invoice: &mut Invoice,
     now: Timestamp,
     reason: Option<&str>,
 ) -> Result<(), TxFail> {
-    let Some(rid) = invoice.pending.take() else {
+    let Some(rid) = invoice.pending else {
         return Ok(());
     };
-    if let Some(mut r) = tx.reminder(&rid)? {
+    let current = tx.reminder(&rid)?;
+    if current.as_ref().is_some_and(|r| {
+        r.generation == invoice.generation
+            && matches!(
+                r.state,
+                ReminderState::Claimed | ReminderState::AwaitingReceipt
+            )
+    }) {
+        return Ok(());
+    }
+    invoice.pending = None;
+    if let Some(mut r) = current {
         if r.state == ReminderState::Scheduled {
             tx.unschedule(&r)?;
             r.state = ReminderState::Cancelled;
