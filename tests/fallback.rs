@@ -1225,3 +1225,46 @@ async fn paid_while_waiting_for_a_receipt_stops_the_fallback() {
     assert_eq!(h.at("2026-04-30T15:00:00Z").await, 0);
     assert_eq!((h.sms.calls(), h.email.calls()), (1, 0));
 }
+
+#[tokio::test]
+async fn no_wait_when_the_next_channel_cannot_be_used_for_this_client() {
+    let h = harness("2026-03-01T12:00:00Z");
+    // Chain [sms, email], but the client has no email: nothing could follow the SMS.
+    let mut no_email = maria("fb");
+    no_email.as_object_mut().unwrap().remove("email");
+    h.client("cli-1", no_email);
+    h.invoice("inv-1", "cli-1", DUE);
+    assert_eq!(h.at(T0).await, 1);
+    assert_eq!(h.sms.sent().len(), 1);
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "firm_overdue", "the step is done at once");
+    assert_eq!(next.fire_at, ts(FIRM));
+    assert_eq!(
+        h.outcomes("inv-1", AttemptOutcome::Failed).len(),
+        0,
+        "{:#?}",
+        h.timeline("inv-1")
+    );
+}
+
+#[tokio::test]
+async fn a_failure_is_final_even_if_a_read_receipt_follows() {
+    let h = harness("2026-03-01T12:00:00Z");
+    h.client("cli-1", maria("fb"));
+    h.invoice("inv-1", "cli-1", DUE);
+    assert_eq!(h.at(T0).await, 1);
+    assert_eq!(
+        h.receipt("rec-sms-1", DeliveryState::Failed, Some(30008)),
+        ReceiptOutcome::FellBack
+    );
+    assert_eq!(
+        h.receipt("rec-sms-1", DeliveryState::Read, None),
+        ReceiptOutcome::NotNewer
+    );
+    let msg = h
+        .store
+        .sent_message("twilio", "rec-sms-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg.state, DeliveryState::Failed);
+}

@@ -197,7 +197,10 @@ impl Dispatcher {
         let mut effects = Effects::default();
         let chain = channel_chain(&step.channels, &client.preferred_channels);
         // A receipt timeout fired: the message sent on the previous channel was never confirmed.
+        // It was accepted, though: if no later channel delivers, it stays the step's delivery.
+        let mut accepted_on: Option<String> = None;
         if let Some(aw) = r.awaiting.take() {
+            accepted_on = Some(aw.kind.clone());
             let timeout = policy
                 .channels
                 .get(&aw.kind)
@@ -254,17 +257,24 @@ impl Dispatcher {
                     r.rate_slot = None;
                     let timeout = policy.channels.get(kind).and_then(|c| c.receipt_timeout);
                     let ending = match (&sent, timeout) {
-                        // Wait for the receipt only when another channel could be tried.
-                        (Some(m), Some(t)) if idx + 1 < chain.len() => Ending::AwaitReceipt(
-                            now + t,
-                            AwaitingReceipt {
-                                provider: m.provider.clone(),
-                                provider_message_id: m.provider_message_id.clone(),
-                                kind: kind.clone(),
-                                channel_index: idx as u32,
-                                since: now,
-                            },
-                        ),
+                        // Wait for the receipt only when another channel could be tried: one
+                        // routed, for which the client has an address.
+                        (Some(m), Some(t))
+                            if chain[idx + 1..].iter().any(|k| {
+                                self.routes.get(k).is_some() && recipient(k, &client).is_some()
+                            }) =>
+                        {
+                            Ending::AwaitReceipt(
+                                now + t,
+                                AwaitingReceipt {
+                                    provider: m.provider.clone(),
+                                    provider_message_id: m.provider_message_id.clone(),
+                                    kind: kind.clone(),
+                                    channel_index: idx as u32,
+                                    since: now,
+                                },
+                            )
+                        }
                         _ => Ending::Advance(ReminderState::Sent),
                     };
                     effects.sent = sent;
@@ -318,21 +328,31 @@ impl Dispatcher {
             idx += 1;
             r.channel_index = idx as u32;
         }
-        lines.push(line(
-            &r,
-            now,
-            AttemptOutcome::Failed,
-            format!("no channel of [{}] delivered this step", chain.join(", ")),
-        ));
-        self.record_with(
-            policy,
-            r,
-            Ending::Advance(ReminderState::Failed),
-            lines,
-            effects,
-            now,
-        )
-        .await
+        let state = match accepted_on {
+            Some(kind) => {
+                lines.push(line(
+                    &r,
+                    now,
+                    AttemptOutcome::Skipped,
+                    format!(
+                        "no later channel of [{}] could be used; the {kind} message the provider accepted stays the step's delivery",
+                        chain.join(", ")
+                    ),
+                ));
+                ReminderState::Sent
+            }
+            None => {
+                lines.push(line(
+                    &r,
+                    now,
+                    AttemptOutcome::Failed,
+                    format!("no channel of [{}] delivered this step", chain.join(", ")),
+                ));
+                ReminderState::Failed
+            }
+        };
+        self.record_with(policy, r, Ending::Advance(state), lines, effects, now)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -44,7 +44,12 @@ pub fn recover_in_flight(
             })?;
             match on_unknown {
                 OnUnknown::Resend => {
-                    r.state = ReminderState::Scheduled;
+                    // A receipt-timeout fallback in progress keeps waiting for its receipt.
+                    r.state = if r.awaiting.is_some() {
+                        ReminderState::AwaitingReceipt
+                    } else {
+                        ReminderState::Scheduled
+                    };
                     r.fire_at = now;
                     tx.finish(&r)?;
                     tx.schedule(&r)?;

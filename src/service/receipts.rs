@@ -84,7 +84,8 @@ pub fn apply_receipt(
         let Some(mut msg) = tx.sent_message(&report.provider, &report.provider_message_id)? else {
             return Ok(ReceiptOutcome::UnknownMessage);
         };
-        if report.state.rank() <= msg.state.rank() {
+        // States only move forward; a failure is final (a `read` cannot follow it).
+        if report.state.rank() <= msg.state.rank() || msg.state.is_failure() {
             return Ok(ReceiptOutcome::NotNewer);
         }
         msg.state = report.state;
