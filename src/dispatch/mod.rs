@@ -3,6 +3,7 @@
 //! makes the claim durable (group commit), then sends with bounded concurrency:
 //! re-check → render → send → record → plan the next step.
 
+mod attempt;
 mod backoff;
 mod process;
 mod recovery;

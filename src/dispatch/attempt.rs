@@ -1,0 +1,248 @@
+//! One channel of a step's chain: address and opt-out checks, rendering (WhatsApp template or
+//! window text), the rate-limit slot, the send, and what its outcome teaches about the address.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Dispatcher, jitter, recipient, retry_delay};
+use crate::channels::{FailureScope, Outbound, WhatsAppContent};
+use crate::domain::{
+    Attempt, AttemptOutcome, Client, DeliveryState, Invoice, Reminder, SentMessage,
+};
+use crate::policy::{LoadedPolicy, Step};
+use crate::service::ContactChange;
+use crate::templates::context::{StepInfo, message_context};
+use crate::templates::whatsapp::render_whatsapp;
+
+use super::process::line;
+
+/// Longest a send waits in-task for its rate-limit slot; a later slot puts the reminder back in
+/// the due index until then (it is never dropped, and a crash cannot leave it in doubt).
+const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
+
+/// How late a reminder may fire after its booked rate-limit slot and still use it.
+const MAX_SLOT_AGE: SignedDuration = SignedDuration::from_secs(60);
+/// What trying one channel came to.
+pub(super) enum Tried {
+    /// Accepted; the record to index when the provider reports delivery.
+    Sent(Attempt, Option<SentMessage>),
+    /// Rate-limited: put back in the due index until the booked slot.
+    Wait(Attempt, Timestamp),
+    /// Transient failure: retry after the delay.
+    Retry(Attempt, Duration),
+    /// Failed or skipped on this channel, with what it teaches about the address.
+    Failed(Attempt, Option<ContactChange>),
+}
+
+impl Dispatcher {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn try_channel(
+        &self,
+        loaded: &LoadedPolicy,
+        r: &Reminder,
+        idx: usize,
+        invoice: &Invoice,
+        client: &Client,
+        step: &Step,
+        kind: &str,
+        zone: &jiff::tz::TimeZone,
+        now: Timestamp,
+    ) -> Tried {
+        let mut l = line(r, now, AttemptOutcome::Failed, "");
+        l.channel = Some(kind.to_owned());
+        let Some(to) = recipient(kind, client) else {
+            l.outcome = AttemptOutcome::Skipped;
+            l.detail = Some(format!("client has no {kind} address"));
+            return Tried::Failed(l, None);
+        };
+        l.recipient = Some(to.clone());
+        let Some(channel) = self.routes.get(kind) else {
+            l.outcome = AttemptOutcome::Skipped;
+            l.detail = Some(format!(
+                "no channel is routed for {kind}; add it under [routes] in the daemon config"
+            ));
+            return Tried::Failed(l, None);
+        };
+        let contact = match self.store.contact(&to) {
+            Ok(c) => c,
+            Err(e) => {
+                l.outcome = AttemptOutcome::RetryScheduled;
+                l.detail = Some(format!("cannot read the state of {to}: {e}"));
+                return Tried::Retry(l, Duration::from_secs(self.config.backoff_base_secs));
+            }
+        };
+        if let Some(why) = contact.as_ref().and_then(|c| c.blocked(kind)) {
+            l.outcome = AttemptOutcome::Skipped;
+            l.detail = Some(why);
+            return Tried::Failed(l, None);
+        }
+        let policy = &loaded.policy;
+        let locale = client
+            .locale
+            .clone()
+            .unwrap_or_else(|| policy.defaults.locale.clone());
+        let info = StepInfo {
+            name: step.name.clone(),
+            tone: step.tone.clone(),
+            index: r.step_index,
+        };
+        let ctx = message_context(client, invoice, &policy.company, &info, &locale, zone, now);
+        let whatsapp = if kind == "whatsapp" {
+            let session_open = contact
+                .as_ref()
+                .is_some_and(|c| c.whatsapp_window_open(now));
+            let template = match &step.whatsapp {
+                Some(spec) => match render_whatsapp(spec, &ctx, invoice, &locale, zone) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        l.detail = Some(e);
+                        return Tried::Failed(l, None);
+                    }
+                },
+                None => None,
+            };
+            if !session_open && template.is_none() {
+                l.outcome = AttemptOutcome::Skipped;
+                l.detail = Some(format!(
+                    "the debtor's 24-hour WhatsApp window is closed and step {:?} maps no approved template; add whatsapp = {{ template = ..., language = ... }} to the step",
+                    step.name
+                ));
+                return Tried::Failed(l, None);
+            }
+            Some(WhatsAppContent {
+                session_open,
+                template,
+            })
+        } else {
+            None
+        };
+        let rendered = match loaded.templates.render(&step.template, &locale, kind, &ctx) {
+            Ok(x) => x,
+            Err(e) => {
+                l.detail = Some(format!(
+                    "template {:?} failed to render: {e}",
+                    step.template
+                ));
+                return Tried::Failed(l, None);
+            }
+        };
+        let unsubscribe_url = match (&self.unsubscribe, kind) {
+            (Some(links), "email") => Some(links.url(&client.id, &to)),
+            _ => None,
+        };
+        let msg = Outbound {
+            reminder_id: r.id,
+            invoice_id: r.invoice_id.clone(),
+            client_id: r.client_id.clone(),
+            kind: kind.to_owned(),
+            to: to.clone(),
+            to_name: client.name.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            step: step.name.clone(),
+            tone: step.tone.clone(),
+            locale: rendered.locale,
+            unsubscribe_url,
+            whatsapp,
+        };
+        if let Some(limiter) = channel.rate_limiter() {
+            // A slot booked earlier is used only if it is fresh: a reminder that then waited
+            // for the contact window (or a pause) books again, so a night's backlog does not
+            // all go out at the window's opening.
+            let slot = match r.rate_slot {
+                Some(s)
+                    if r.channel_index as usize == idx && now.duration_since(s) < MAX_SLOT_AGE =>
+                {
+                    s
+                }
+                _ => limiter.reserve(now),
+            };
+            let wait = slot.duration_since(now);
+            if wait > MAX_INLINE_RATE_WAIT {
+                l.outcome = AttemptOutcome::Deferred;
+                l.detail = Some(format!(
+                    "rate limit {}: waiting {wait:#} for a send slot, until {slot}",
+                    limiter.key()
+                ));
+                tracing::debug!(reminder = %r.id, limiter = limiter.key(), %slot, "rate limited; rescheduled");
+                return Tried::Wait(l, slot);
+            }
+            if let Ok(d) = Duration::try_from(wait) {
+                if !d.is_zero() {
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
+        match channel.send(&msg).await {
+            Ok(receipt) => {
+                l.outcome = AttemptOutcome::Sent;
+                l.provider_message_id = receipt.provider_message_id.clone();
+                l.detail = Some(match &receipt.note {
+                    Some(n) => format!("sent via {}: {n}", channel.name()),
+                    None => format!("sent via {}", channel.name()),
+                });
+                let sent = match (&receipt.provider_message_id, channel.reports_delivery()) {
+                    (Some(id), true) => Some(SentMessage {
+                        provider: channel.adapter().to_owned(),
+                        provider_message_id: id.clone(),
+                        reminder_id: r.id,
+                        invoice_id: r.invoice_id.clone(),
+                        client_id: r.client_id.clone(),
+                        step: step.name.clone(),
+                        kind: kind.to_owned(),
+                        channel_index: idx as u32,
+                        recipient: to,
+                        state: DeliveryState::Accepted,
+                        sent_at: now,
+                        updated_at: now,
+                        error: None,
+                    }),
+                    _ => None,
+                };
+                Tried::Sent(l, sent)
+            }
+            Err(e) if e.is_transient() => {
+                let delay = retry_delay(
+                    r.attempts + 1,
+                    Duration::from_secs(self.config.backoff_base_secs),
+                    Duration::from_secs(self.config.backoff_max_secs),
+                    jitter(),
+                    e.retry_after(),
+                );
+                if let (Some(limiter), Some(after)) = (channel.rate_limiter(), e.retry_after()) {
+                    if let Ok(after) = SignedDuration::try_from(after) {
+                        limiter.penalize(now + after);
+                    }
+                }
+                l.outcome = AttemptOutcome::RetryScheduled;
+                l.detail = Some(format!("{} via {}: {e}", kind, channel.name()));
+                Tried::Retry(l, delay)
+            }
+            Err(e) => {
+                l.detail = Some(format!("{} via {}: {e}", kind, channel.name()));
+                let source = format!("{} answered: {e}", channel.adapter());
+                let change = match e.scope() {
+                    Some(FailureScope::OptedOut) => Some(ContactChange::OptOut {
+                        kind: kind.to_owned(),
+                        source,
+                    }),
+                    Some(FailureScope::Address) => Some(ContactChange::Unreachable {
+                        kind: kind.to_owned(),
+                        reason: source,
+                    }),
+                    Some(FailureScope::Channel) => {
+                        tracing::error!(
+                            channel = channel.name(), error = %e,
+                            "ALERT: the channel itself is failing (credentials, account or configuration); falling back to the next channel"
+                        );
+                        None
+                    }
+                    _ => None,
+                };
+                Tried::Failed(l, change)
+            }
+        }
+    }
+}
