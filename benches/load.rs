@@ -11,19 +11,24 @@
 //!   `T0`; default runs both `0` and `5000`), then the daemon is started and sends them through
 //!   the `webhook` channel to a local axum sink that records lateness = receipt time − fire_at.
 //!   Every outcome is recorded with a durable group commit (the daemon's normal path).
+//!   `DISPATCH_CHANNEL` = `sms` or `whatsapp` routes the step through the real Twilio or
+//!   WhatsApp adapter instead (`[routes] sms = "twilio"` / `whatsapp = "wa"`, client with a
+//!   phone, WhatsApp template mapped on the step) to the local provider mock
+//!   (`common/providers.rs`); `DISPATCH_RATE_LIMIT` (per second, `DISPATCH_BURST`, default 1)
+//!   sets `rate_limit` on that channel and the rate observed at the mock is printed.
 //! - `restart`: `RESTART_N` (100000; the target is 1000000) invoices preloaded far in the future,
 //!   then the release binary `target/release/plazo serve` is started `RESTART_RUNS` (3) times:
 //!   time from spawn to `/readyz` = 200, VmRSS after ready and after one GET, then SIGTERM.
 //!   Needs `cargo build --release` first.
 //!
 //! Run: `cargo bench --bench load -- http` etc.; see BENCHMARKS.md.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +63,25 @@ fn daemon_config(dir: &Path, listen: &str, sink_url: &str) -> plazo::config::Dae
     load_daemon_config(&cfg).unwrap()
 }
 
+/// Writes policy + config for channel kind `kind` through the provider mock at `mock_base`
+/// into `dir` and loads the config.
+fn daemon_config_for(
+    dir: &Path,
+    listen: &str,
+    mock_base: &str,
+    kind: &str,
+    rate_limit: Option<(f64, u32)>,
+) -> plazo::config::DaemonConfig {
+    common::write_policy_for(dir, kind);
+    let cfg = dir.join("plazo.toml");
+    std::fs::write(
+        &cfg,
+        common::config_text_for(listen, &dir.join("data"), mock_base, kind, rate_limit),
+    )
+    .unwrap();
+    load_daemon_config(&cfg).unwrap()
+}
+
 /// Logs like the real binary does at the default level (info), into a file.
 fn init_tracing(dir: &Path) {
     let file = std::fs::File::create(dir.join("bench-daemon.log")).unwrap();
@@ -70,12 +94,21 @@ fn init_tracing(dir: &Path) {
 /// Loads client `c1` and `n` invoices `inv-{i}` due at `due(i)` straight into the store at
 /// `dir/data/db` (what `PUT /v1/invoices` would write), then flushes and closes it.
 fn preload(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp) -> Duration {
+    preload_with(dir, n, due, false)
+}
+
+/// [`preload`]; with `phone`, client `c1` also has a Colombian mobile number (for `sms` and
+/// `whatsapp`).
+fn preload_with(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp, phone: bool) -> Duration {
     let policy = load_policy(&dir.join("policy.toml")).unwrap();
     let store = Store::open(&dir.join("data").join("db"), StoreOptions::default()).unwrap();
     let now = Timestamp::now();
-    let client: ClientInput =
-        serde_json::from_value(serde_json::json!({"name": "Ana", "email": "ana@example.co"}))
-            .unwrap();
+    let mut client = serde_json::json!({"name": "Ana", "email": "ana@example.co"});
+    if phone {
+        client["phone"] = "+573001234567".into();
+        client["country"] = "CO".into();
+    }
+    let client: ClientInput = serde_json::from_value(client).unwrap();
     upsert_client(
         &store,
         &policy.policy,
@@ -201,47 +234,19 @@ fn scenario_http() {
 // ---------------------------------------------------------------------------------------------
 // Dispatch through the webhook channel
 
-struct Sink {
-    /// fire_at of invoice i, microseconds since the epoch.
-    fire_at: Vec<i64>,
-    /// (lateness ms, receipt micros) per delivery.
-    seen: Mutex<Vec<(f64, i64)>>,
-}
-
-fn start_sink(sink: Arc<Sink>) -> SocketAddr {
-    use axum::routing::post;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let srt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        srt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/hook",
-                post(move |body: axum::body::Bytes| {
-                    let sink = sink.clone();
-                    async move {
-                        let now = Timestamp::now().as_microsecond();
-                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                        let inv = v["data"]["invoice_id"].as_str().unwrap();
-                        let i: usize = inv.trim_start_matches("inv-").parse().unwrap();
-                        let late = (now - sink.fire_at[i]) as f64 / 1000.0;
-                        sink.seen.lock().unwrap().push((late, now));
-                        "ok"
-                    }
-                }),
-            );
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn scenario_dispatch(rate: f64) {
     let n = common::env_or("DISPATCH_N", 30_000usize);
+    let kind = std::env::var("DISPATCH_CHANNEL").unwrap_or_else(|_| "webhook".into());
+    let provider = match kind.as_str() {
+        "webhook" => "webhook",
+        "sms" => "twilio",
+        "whatsapp" => "whatsapp",
+        other => panic!("DISPATCH_CHANNEL={other:?}: use webhook, sms or whatsapp"),
+    };
+    let rate_limit = std::env::var("DISPATCH_RATE_LIMIT")
+        .ok()
+        .and_then(|r| r.parse::<f64>().ok())
+        .map(|r| (r, common::env_or("DISPATCH_BURST", 1u32)));
     let dir = tempfile::tempdir().unwrap();
     init_tracing(dir.path());
     // Leave time for the preload (~15k/s on this machine) and the start-up.
@@ -254,13 +259,17 @@ fn scenario_dispatch(rate: f64) {
             t0
         }
     };
-    let sink = Arc::new(Sink {
-        fire_at: (0..n).map(|i| due(i).as_microsecond()).collect(),
-        seen: Mutex::new(Vec::with_capacity(n)),
-    });
-    let addr = start_sink(sink.clone());
-    let cfg = daemon_config(dir.path(), "127.0.0.1:0", &format!("http://{addr}/hook"));
-    preload(dir.path(), n, due);
+    let fire_at: Vec<i64> = (0..n).map(|i| due(i).as_microsecond()).collect();
+    // The provider mock (and webhook sink) on its own current-thread runtime and thread.
+    let (addr, mock) = common::providers::start(0);
+    let cfg = daemon_config_for(
+        dir.path(),
+        "127.0.0.1:0",
+        &format!("http://{addr}"),
+        &kind,
+        rate_limit,
+    );
+    preload_with(dir.path(), n, due, kind != "webhook");
     let start_at = Timestamp::now();
     assert!(
         start_at < t0,
@@ -272,32 +281,46 @@ fn scenario_dispatch(rate: f64) {
         .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
         .unwrap();
     let last_fire = due(n - 1);
+    let limited = rate_limit.map_or(0.0, |(r, _)| n as f64 / r);
     let deadline = Instant::now()
         + Duration::try_from(last_fire.duration_since(Timestamp::now())).unwrap_or_default()
-        + Duration::from_secs(120);
+        + Duration::from_secs_f64(120.0 + limited);
     loop {
-        let got = sink.seen.lock().unwrap().len();
+        let got = mock.count(provider);
         if got >= n || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     drt.block_on(running.shutdown()).unwrap();
-    let seen = sink.seen.lock().unwrap();
-    let mut late: Vec<f64> = seen.iter().map(|(l, _)| *l).collect();
+    let seen = mock.arrivals(provider).lock().unwrap().clone();
+    let mut late: Vec<f64> = seen
+        .iter()
+        .map(|a| (a.at_us - fire_at[a.key.expect("message index in request")]) as f64 / 1000.0)
+        .collect();
     late.sort_by(|a, b| a.total_cmp(b));
-    let first = seen.iter().map(|(_, t)| *t).min().unwrap_or(0);
-    let last = seen.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let mut keys: Vec<usize> = seen.iter().filter_map(|a| a.key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let times: Vec<i64> = seen.iter().map(|a| a.at_us).collect();
+    let first = times.iter().copied().min().unwrap_or(0);
+    let last = times.iter().copied().max().unwrap_or(0);
     let span = (last - t0.as_microsecond()) as f64 / 1e6;
+    let rs = common::providers::rate_stats(&times);
     let mode = if rate > 0.0 {
         format!("spread at {rate:.0}/s over {:.1} s", n as f64 / rate)
     } else {
         "burst (all due at T0)".to_owned()
     };
+    let limit = rate_limit.map_or(String::new(), |(r, b)| {
+        format!(" rate_limit={r}/s burst={b}")
+    });
     println!(
-        "dispatch webhook: n={n} {mode}: delivered {} ; T0->last receipt {:.2} s -> {:.0} reminders/s; \
-         first->last receipt {:.2} s; lateness ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+        "dispatch {kind} ({provider} adapter{limit}): n={n} {mode}: delivered {} (distinct {}) ; T0->last receipt {:.2} s -> {:.0} reminders/s; \
+         first->last receipt {:.2} s; lateness ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}; \
+         at the mock: (n-1)/(last-first) {:.3}/s, max in any 1 s {}, shortest gap {:.1} ms; rejected by mock {}",
         seen.len(),
+        keys.len(),
         span,
         seen.len() as f64 / span,
         (last - first) as f64 / 1e6,
@@ -305,8 +328,13 @@ fn scenario_dispatch(rate: f64) {
         common::pct(&late, 90.0),
         common::pct(&late, 99.0),
         common::pct(&late, 100.0),
+        rs.intervals_per_s,
+        rs.max_1s,
+        rs.min_gap_ms,
+        mock.rejected.load(Ordering::Relaxed),
     );
     assert_eq!(seen.len(), n, "not every reminder arrived");
+    assert_eq!(keys.len(), n, "a reminder arrived twice");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 //! second one 30 days later), a daemon config routing `webhook` to a local sink, machine info.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod providers;
+
 use std::path::{Path, PathBuf};
 
 pub const TOKEN: &str = "bench-token-0123456789";
@@ -15,6 +17,18 @@ pub fn repo() -> PathBuf {
 /// A policy whose contact window never defers (daily 00:00–23:59, UTC): step 1 fires exactly at
 /// the invoice's due instant over `webhook`, step 2 thirty days later.
 pub fn policy_text() -> String {
+    policy_text_for("webhook")
+}
+
+/// [`policy_text`] with both steps on channel kind `kind` (`webhook`, `sms`, `whatsapp`). For
+/// `whatsapp` each step maps the approved template `recordatorio_pago` (es) with a text, a
+/// currency and a date body parameter and a URL button carrying the invoice id.
+pub fn policy_text_for(kind: &str) -> String {
+    let wa = if kind == "whatsapp" {
+        "whatsapp = { template = \"recordatorio_pago\", language = \"es\", body = [{ text = \"{{ client.first_name }}\" }, { currency = \"balance\" }, { date_time = \"due_date\" }], button_url = \"{{ invoice.id }}\" }\n"
+    } else {
+        ""
+    };
     format!(
         r#"
 templates_dir = "{templates}"
@@ -32,25 +46,74 @@ cadence = "one"
 [[cadences.one.steps]]
 name = "due_today"
 offset = "0d"
-channels = ["webhook"]
+channels = ["{kind}"]
 template = "due_today"
 tone = "friendly"
-[[cadences.one.steps]]
+{wa}[[cadences.one.steps]]
 name = "firm_overdue"
 offset = "+30d"
-channels = ["webhook"]
+channels = ["{kind}"]
 template = "firm_overdue"
 tone = "firm"
-"#,
+{wa}"#,
         templates = repo().join("config/templates").display()
     )
 }
 
 /// Writes `policy.toml` into `dir` and returns its path.
 pub fn write_policy(dir: &Path) -> PathBuf {
+    write_policy_for(dir, "webhook")
+}
+
+/// Writes [`policy_text_for`] `kind` into `dir/policy.toml` and returns its path.
+pub fn write_policy_for(dir: &Path, kind: &str) -> PathBuf {
     let p = dir.join("policy.toml");
-    std::fs::write(&p, policy_text()).unwrap();
+    std::fs::write(&p, policy_text_for(kind)).unwrap();
     p
+}
+
+/// Daemon config text routing channel kind `kind` (`webhook`, `sms`, `whatsapp`) to the
+/// provider mock at `mock_base` (`http://127.0.0.1:PORT`) through the real adapter (`webhook`,
+/// `twilio` as `[channels.twilio]`, `whatsapp` as `[channels.wa]`), optionally rate-limited.
+/// `public_url` is set so Twilio requests carry a `StatusCallback`. Otherwise as
+/// [`config_text`].
+pub fn config_text_for(
+    listen: &str,
+    data_dir: &Path,
+    mock_base: &str,
+    kind: &str,
+    rate_limit: Option<(f64, u32)>,
+) -> String {
+    let (name, adapter) = match kind {
+        "sms" => ("twilio", "twilio"),
+        "whatsapp" => ("wa", "whatsapp"),
+        _ => ("crm", "webhook"),
+    };
+    format!(
+        r#"
+listen = "{listen}"
+public_url = "{public}"
+data_dir = "{data}"
+policy = "policy.toml"
+cache_mib = 64
+[api]
+token = {{ env = "PLAZO_API_TOKEN" }}
+[log]
+level = "{level}"
+[dispatch]
+concurrency = 64
+batch = 512
+[payment_webhooks]
+secret = {{ env = "PLAZO_WEBHOOK_SECRET" }}
+[routes]
+{kind} = "{name}"
+[channels.{name}]
+{table}"#,
+        public = providers::PUBLIC_URL,
+        data = data_dir.display(),
+        level = std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        table = providers::channel_toml(adapter, mock_base, rate_limit),
+    )
 }
 
 /// Daemon config text: listen on `listen`, data under `data_dir`, webhook channel to `sink_url`;
@@ -89,6 +152,8 @@ pub fn set_env() {
     unsafe {
         std::env::set_var("PLAZO_API_TOKEN", TOKEN);
         std::env::set_var("PLAZO_WEBHOOK_SECRET", WEBHOOK_SECRET);
+        std::env::set_var("PLAZO_TWILIO_TOKEN", providers::TWILIO_TOKEN);
+        std::env::set_var("PLAZO_WA_TOKEN", providers::WA_TOKEN);
     }
 }
 
