@@ -116,6 +116,11 @@ impl RateLimiter {
         &self.key
     }
 
+    /// Time between two slots at the sustained rate.
+    pub fn interval(&self) -> SignedDuration {
+        SignedDuration::from_nanos(i64::try_from(self.interval_nanos).unwrap_or(i64::MAX))
+    }
+
     /// Books the earliest free slot at or after `now` and returns it.
     pub fn reserve(&self, now: Timestamp) -> Timestamp {
         let now_n = now.as_nanosecond();
@@ -207,6 +212,18 @@ mod tests {
         assert_eq!((s.reserved, s.delayed), (4, 3));
         assert_eq!(s.waited_nanos, 6_000_000_000);
         assert_eq!(s.backlog, SignedDuration::from_secs(4));
+    }
+
+    #[test]
+    fn interval_is_the_inverse_of_the_rate() {
+        assert_eq!(
+            RateLimiter::new("k", cfg(80.0, 1)).interval(),
+            SignedDuration::from_micros(12_500)
+        );
+        assert_eq!(
+            RateLimiter::new("k", cfg(1.0, 5)).interval(),
+            SignedDuration::from_secs(1)
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ use super::process::line;
 /// the due index until then (it is never dropped, and a crash cannot leave it in doubt).
 const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
 
+/// How many emission intervals of its bucket a send may sleep in-task (see above).
+const INLINE_SLOTS: i32 = 8;
+
 /// How late a reminder may fire after its booked rate-limit slot and still use it.
 const MAX_SLOT_AGE: SignedDuration = SignedDuration::from_secs(60);
 /// What trying one channel came to.
@@ -160,7 +163,10 @@ impl Dispatcher {
                 _ => limiter.reserve(now),
             };
             let wait = slot.duration_since(now);
-            if wait > MAX_INLINE_RATE_WAIT {
+            // Few sends sleep in-task per bucket (about 8 slots' worth, at most a second), so a
+            // busy bucket cannot hold every dispatch slot while other channels wait.
+            let inline = MAX_INLINE_RATE_WAIT.min(limiter.interval() * INLINE_SLOTS);
+            if wait > inline {
                 l.outcome = AttemptOutcome::Deferred;
                 l.detail = Some(format!(
                     "rate limit {}: waiting {wait:#} for a send slot, until {slot}",
