@@ -618,3 +618,58 @@ async fn standard_webhooks_payments() {
     assert_eq!(v["result"], "applied");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn manual_opt_out_and_opt_in_of_an_address() {
+    let api = start().await;
+    let (st, v) = api
+        .call(
+            "PUT",
+            "/v1/clients/cli-9",
+            Some(json!({"name": "Ana", "phone": "3001234567", "country": "CO"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, c) = api.call("GET", "/v1/contacts/+573001234567", None).await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["clients"], json!(["cli-9"]));
+
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/contacts/+573001234567/opt-out",
+            Some(json!({"channel": "webhook"})),
+        )
+        .await;
+    assert_error(st, &v, 422, "invalid");
+    let (st, c) = api
+        .call(
+            "POST",
+            "/v1/contacts/+573001234567/opt-out",
+            Some(json!({"channel": "sms", "reason": "asked by phone"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["opt_outs"]["sms"]["source"], "api: asked by phone");
+    let (st, c) = api
+        .call(
+            "POST",
+            "/v1/contacts/+573001234567/opt-in",
+            Some(json!({"channel": "sms"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{c}");
+    assert!(c.get("opt_outs").is_none(), "{c}");
+    let (_, events) = api.call("GET", "/v1/clients/cli-9/timeline", None).await;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["opt_out", "opt_in"], "{events}");
+    let (st, v) = api.call("GET", "/v1/contacts/+15550000000", None).await;
+    assert_error(st, &v, 404, "not_found");
+    let (st, v) = api.call("GET", "/v1/clients/nobody/timeline", None).await;
+    assert_error(st, &v, 404, "not_found");
+}

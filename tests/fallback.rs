@@ -855,24 +855,35 @@ async fn rate_limited_sends_are_rescheduled_to_their_slot_never_dropped() {
     }
     assert_eq!(deferred.len(), 2);
     deferred.sort_by_key(|(_, r, _)| r.fire_at);
-    let slots: Vec<Timestamp> = deferred.iter().map(|(_, r, _)| r.fire_at).collect();
+    let slots: Vec<Timestamp> = deferred
+        .iter()
+        .map(|(_, r, _)| r.rate_slot.unwrap())
+        .collect();
     assert_eq!(
         slots,
         [ts("2026-03-16T14:00:10Z"), ts("2026-03-16T14:00:20Z")]
     );
     for (_, r, line) in &deferred {
-        assert_eq!(r.rate_slot, Some(r.fire_at));
+        // Due again one in-task wait (min(1 s, 8 intervals)) before the slot, so the loop's
+        // latency cannot bunch booked sends.
+        assert_eq!(
+            r.fire_at,
+            r.rate_slot.unwrap() - SignedDuration::from_secs(1)
+        );
         assert_eq!(line.channel.as_deref(), Some("sms"));
         let d = line.detail.as_deref().unwrap();
         assert!(d.starts_with("rate limit twilio:test: waiting"), "{d}");
-        assert!(d.contains(&format!("until {}", r.fire_at)), "{d}");
+        assert!(
+            d.contains(&format!("until {}", r.rate_slot.unwrap())),
+            "{d}"
+        );
     }
 
-    // Not before the slot; at the slot, without booking another.
-    assert_eq!(h.at("2026-03-16T14:00:09Z").await, 0);
+    // Not before; at the slot, without booking another.
+    assert_eq!(h.at("2026-03-16T14:00:08Z").await, 0);
     assert_eq!(h.at("2026-03-16T14:00:10Z").await, 1);
     assert_eq!(h.sms.sent().len(), 2);
-    assert_eq!(h.at("2026-03-16T14:00:19Z").await, 0);
+    assert_eq!(h.at("2026-03-16T14:00:18Z").await, 0);
     assert_eq!(h.at("2026-03-16T14:00:20Z").await, 1);
     assert_eq!(h.at("2026-03-16T14:00:30Z").await, 0);
 
@@ -933,9 +944,10 @@ async fn a_rate_slot_deferred_past_the_window_is_booked_again() {
     );
     assert_eq!(
         h.store.next_due().unwrap(),
-        Some(ts("2026-03-17T13:01:40Z"))
+        Some(ts("2026-03-17T13:01:39Z")),
+        "due one in-task wait before its 13:01:40 slot"
     );
-    assert_eq!(h.at("2026-03-17T13:01:39Z").await, 0);
+    assert_eq!(h.at("2026-03-17T13:01:38Z").await, 0);
     assert_eq!(h.at("2026-03-17T13:01:40Z").await, 1);
     assert_eq!(h.sms.sent().len(), 3);
     for i in 0..3 {

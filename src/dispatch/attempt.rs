@@ -31,7 +31,9 @@ pub(super) enum Tried {
     /// Accepted; the record to index when the provider reports delivery.
     Sent(Attempt, Option<SentMessage>),
     /// Rate-limited: put back in the due index until the booked slot.
-    Wait(Attempt, Timestamp),
+    /// The booked slot, and when to fire again: a little before the slot (the in-task wait),
+    /// so the loop's own latency does not bunch sends that were booked apart.
+    Wait(Attempt, Timestamp, Timestamp),
     /// Transient failure: retry after the delay.
     Retry(Attempt, Duration),
     /// Failed or skipped on this channel, with what it teaches about the address.
@@ -173,7 +175,7 @@ impl Dispatcher {
                     limiter.key()
                 ));
                 tracing::debug!(reminder = %r.id, limiter = limiter.key(), %slot, "rate limited; rescheduled");
-                return Tried::Wait(l, slot);
+                return Tried::Wait(l, slot, slot - inline);
             }
             if let Ok(d) = Duration::try_from(wait) {
                 if !d.is_zero() {

@@ -272,12 +272,12 @@ impl Dispatcher {
                         .record_with(policy, r, ending, lines, effects, now)
                         .await;
                 }
-                Tried::Wait(l, slot) => {
+                Tried::Wait(l, slot, fire_at) => {
                     lines.push(l);
                     r.channel_index = idx as u32;
                     r.rate_slot = Some(slot);
                     return self
-                        .record_with(policy, r, Ending::Reschedule(slot), lines, effects, now)
+                        .record_with(policy, r, Ending::Reschedule(fire_at), lines, effects, now)
                         .await;
                 }
                 Tried::Retry(mut l, delay) => {

@@ -10,8 +10,7 @@ use super::clients::client_id;
 use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::{Contact, ContactEvent};
 use crate::policy::model::CHANNEL_KINDS;
-use crate::service::{ContactChange, ServiceError, apply_contact_change};
-use crate::store::TxError;
+use crate::service::{ContactChange, ServiceError, change_contact};
 
 /// `GET /v1/clients/{id}/timeline`: inbound messages, opt-outs and opt-ins, oldest first.
 pub async fn client_timeline(
@@ -104,16 +103,7 @@ async fn change(
     let store = st.store.clone();
     let now = st.clock.now();
     write_durably(&st.store, move || {
-        let res = store
-            .transaction(|tx| {
-                let contact = apply_contact_change(tx, &address, &c, now)?;
-                Ok::<_, TxError<std::convert::Infallible>>(contact)
-            })
-            .map_err(ServiceError::from)?;
-        match res {
-            Ok(contact) => Ok(Json(contact)),
-            Err(never) => match never {},
-        }
+        Ok(Json(change_contact(&store, &address, &c, now)?))
     })
     .await
 }

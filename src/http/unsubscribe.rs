@@ -8,8 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, blocking, write_durably};
-use crate::service::{ContactChange, ServiceError, apply_contact_change};
-use crate::store::TxError;
+use crate::service::{ContactChange, ServiceError, change_contact};
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
@@ -79,23 +78,11 @@ pub async fn one_click(State(st): State<AppState>, Path(token): Path<String>) ->
     let now = st.clock.now();
     let addr = email.clone();
     let done = write_durably(&st.store, move || {
-        let res = store
-            .transaction(|tx| {
-                apply_contact_change(
-                    tx,
-                    &addr,
-                    &ContactChange::OptOut {
-                        kind: "email".to_owned(),
-                        source: "one-click unsubscribe".to_owned(),
-                    },
-                    now,
-                )?;
-                Ok::<_, TxError<std::convert::Infallible>>(())
-            })
-            .map_err(ServiceError::from)?;
-        if let Err(never) = res {
-            match never {}
-        }
+        let change = ContactChange::OptOut {
+            kind: "email".to_owned(),
+            source: "one-click unsubscribe".to_owned(),
+        };
+        change_contact(&store, &addr, &change, now)?;
         Ok(())
     })
     .await;

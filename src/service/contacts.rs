@@ -4,10 +4,11 @@
 
 use jiff::Timestamp;
 
+use super::ServiceError;
 use crate::domain::{
     Client, ClientId, Contact, ContactEvent, ContactEventKind, OptOut, Unreachable,
 };
-use crate::store::{Tx, TxFail};
+use crate::store::{Store, Tx, TxError, TxFail};
 
 /// A change to one address on one channel kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,19 @@ pub fn apply_contact_change(
         })?;
     }
     Ok(contact)
+}
+
+/// [`apply_contact_change`] in a transaction of its own (API opt-outs, one-click unsubscribe).
+pub fn change_contact(
+    store: &Store,
+    address: &str,
+    change: &ContactChange,
+    now: Timestamp,
+) -> Result<Contact, ServiceError> {
+    let res = store.transaction(|tx| {
+        Ok::<_, TxError<ServiceError>>(apply_contact_change(tx, address, change, now)?)
+    });
+    super::flatten(res)
 }
 
 /// The addresses a client record carries (email, phone, WhatsApp number), normalised.

@@ -13,7 +13,7 @@ mod receipts;
 use std::sync::{Arc, RwLock};
 
 pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
-pub use contacts::{ContactChange, apply_contact_change, sync_client_addresses};
+pub use contacts::{ContactChange, apply_contact_change, change_contact, sync_client_addresses};
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
