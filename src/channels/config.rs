@@ -1,6 +1,6 @@
 //! Channel instances as written in the config file, and how they become [`SharedChannel`]s.
 //!
-//! Each instance is a table with a `type` (`outbox`, `smtp`, `webhook`) and that adapter's
+//! Each instance is a table with a `type` (`outbox`, `smtp`, `twilio`, `whatsapp`, `webhook`) and that adapter's
 //! fields. Secrets are never written inline: name an environment variable (`password_env`,
 //! `secret_env`) or a file (`password_file`, `secret_file`, e.g. a systemd credential under
 //! `/run/credentials/plazo.service/`).
@@ -271,7 +271,7 @@ impl ChannelBuildError {
 }
 
 impl ChannelConfig {
-    /// The adapter type (`outbox`, `smtp`, `webhook`).
+    /// The adapter type (`outbox`, `smtp`, `twilio`, `whatsapp`, `webhook`).
     pub fn adapter(&self) -> &'static str {
         match self {
             ChannelConfig::Outbox(_) => "outbox",

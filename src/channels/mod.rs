@@ -227,7 +227,7 @@ impl ChannelError {
 pub trait Channel: Send + Sync + 'static {
     /// Instance name from the config (`outbox`, `smtp-main`).
     fn name(&self) -> &str;
-    /// Adapter type (`outbox`, `smtp`, `webhook`).
+    /// Adapter type (`outbox`, `smtp`, `twilio`, `whatsapp`, `webhook`).
     fn adapter(&self) -> &'static str;
     /// Delivers one message.
     fn send<'a>(&'a self, msg: &'a Outbound) -> BoxFuture<'a, Result<Receipt, ChannelError>>;

@@ -59,7 +59,7 @@ pub struct DaemonConfig {
     /// (`email`, `sms`, `whatsapp`, `webhook`). A kind left out cannot be used.
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
-    /// Channel instances by name; `type` selects the adapter (`outbox`, `smtp`, `webhook`).
+    /// Channel instances by name; `type` selects the adapter (`outbox`, `smtp`, `twilio`, `whatsapp`, `webhook`).
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
     /// Directory this file was read from (not a setting).
