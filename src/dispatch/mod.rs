@@ -1,7 +1,7 @@
 //! The dispatcher: one timer loop over the due index. It sleeps until the earliest due entry
 //! (or until woken because an earlier one arrived), claims what is due in one transaction,
 //! makes the claim durable (group commit), then sends with bounded concurrency (one channel
-//! attempt in [`attempt`], the walk along the chain and the recording in [`process`]):
+//! attempt in `attempt.rs`, the walk along the chain and the recording in `process.rs`):
 //! re-check → render → send → record → plan the next step.
 
 mod attempt;

@@ -1,5 +1,5 @@
 //! One reminder, from claimed to recorded: re-checks, the receipt-timeout fallback, the walk
-//! along the channel chain (each channel tried by [`super::attempt`]) and the one transaction
+//! along the channel chain (each channel tried in `attempt.rs`) and the one transaction
 //! that records the outcome and plans the next step.
 
 use jiff::{SignedDuration, Timestamp};
