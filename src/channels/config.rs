@@ -301,6 +301,26 @@ impl ChannelConfig {
     }
 }
 
+/// The HTTP client every HTTP adapter uses: `timeout` for connecting and for the whole
+/// request, idle connections kept 90 s, redirects never followed (a redirect is a failure),
+/// `User-Agent: plazo/VERSION`. `field` names the setting blamed if it cannot be built.
+pub(crate) fn http_client(
+    channel: &str,
+    field: &'static str,
+    timeout: Duration,
+) -> Result<reqwest::Client, ChannelBuildError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ChannelBuildError::invalid(channel, field, format!("cannot build HTTP client: {e}"))
+        })
+}
+
 /// Where a secret comes from: the `*_env` / `*_file` pair of fields.
 pub(crate) struct SecretSource<'a> {
     pub env_field: &'static str,

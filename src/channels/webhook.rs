@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, WebhookConfig, positive_duration, read_secret,
+    BuildContext, ChannelBuildError, SecretSource, WebhookConfig, http_client, positive_duration,
+    read_secret,
 };
 use super::{Channel, ChannelError, Outbound, Receipt};
 use crate::domain::ReminderId;
@@ -101,16 +102,7 @@ impl WebhookChannel {
         let secret = WebhookSecret::parse(&raw)
             .map_err(|e| ChannelBuildError::invalid(name, field, e.to_string()))?;
         let timeout = positive_duration(name, "timeout", cfg.timeout, DEFAULT_TIMEOUT)?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ChannelBuildError::invalid(name, "url", format!("cannot build HTTP client: {e}"))
-            })?;
+        let client = http_client(name, "url", timeout)?;
         Ok(WebhookChannel {
             name: name.to_owned(),
             url,

@@ -52,7 +52,7 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
 use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret,
+    BuildContext, ChannelBuildError, SecretSource, http_client, positive_duration, read_secret,
 };
 use super::ratelimit::{RateLimitConfig, SharedLimiter};
 use super::{Channel, ChannelError, FailureScope, Outbound, Receipt};
@@ -311,14 +311,7 @@ impl TwilioChannel {
                 Some(ctx.limiters.get_or_create(&key, rl))
             }
         };
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid("base_url", format!("cannot build HTTP client: {e}")))?;
+        let client = http_client(name, "base_url", timeout)?;
         Ok(TwilioChannel {
             name: name.to_owned(),
             endpoint,

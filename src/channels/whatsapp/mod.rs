@@ -38,7 +38,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Deserializer};
 
 use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret,
+    BuildContext, ChannelBuildError, SecretSource, http_client, positive_duration, read_secret,
 };
 use super::ratelimit::{RateLimitConfig, SharedLimiter};
 use super::{
@@ -209,20 +209,7 @@ impl WhatsAppChannel {
             None => None,
         };
         let timeout = positive_duration(name, "timeout", cfg.timeout, DEFAULT_TIMEOUT)?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ChannelBuildError::invalid(
-                    name,
-                    "base_url",
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
+        let client = http_client(name, "base_url", timeout)?;
         Ok(WhatsAppChannel {
             name: name.to_owned(),
             endpoint,
