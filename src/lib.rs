@@ -20,6 +20,7 @@
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
 //! - [`inbound`]: signature verification and parsing of inbound webhooks (Standard Webhooks,
 //!   Twilio, WhatsApp).
+//! - [`payments`]: payment providers' webhooks (Stripe, Mercado Pago) normalised into one event.
 //! - [`unsubscribe`]: one-click unsubscribe links (RFC 8058).
 //! - [`http`]: the axum API.
 //! - [`daemon`]: assembles the parts, runs them, shuts them down cleanly.
@@ -34,6 +35,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod inbound;
+pub mod payments;
 pub mod policy;
 pub mod schedule;
 pub mod service;

@@ -1,0 +1,1 @@
+//! Mercado Pago notifications (filled in by the Mercado Pago work).

@@ -1,0 +1,1 @@
+//! Stripe webhooks (filled in by the Stripe work).
