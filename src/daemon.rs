@@ -21,6 +21,7 @@ use crate::store::{Store, StoreError, StoreOptions};
 use crate::unsubscribe::UnsubscribeLinks;
 
 mod housekeeping;
+pub mod payment_inbox;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 mod contact;
 mod ids;
+mod inbox;
 mod money;
 mod records;
 
@@ -11,8 +12,9 @@ pub use contact::{
     Contact, ContactEvent, ContactEventKind, OptOut, SentMessage, Unreachable, WHATSAPP_WINDOW,
 };
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
+pub use inbox::{InboxEntry, InboxPayload, InboxState};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Client, DeliveryState, Due, Invoice, InvoiceStatus,
-    Pause, Payment, Reminder, ReminderState,
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Invoice,
+    InvoiceStatus, Pause, Payment, Reminder, ReminderState,
 };

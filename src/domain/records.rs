@@ -42,10 +42,24 @@ pub struct Client {
     /// Free-form tags; a tag equal to a segment name selects that segment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Money the client paid beyond what it owed (overpayments), by currency: a credit for
+    /// ops to refund or apply. Never applied automatically.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credits: BTreeMap<String, Credit>,
     /// When plazo first stored the client.
     pub created_at: Timestamp,
     /// When the client was last changed.
     pub updated_at: Timestamp,
+}
+
+/// An amount owed to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credit {
+    /// The amount, in the currency it is keyed by.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Where it came from (`overpayment of inv-1 via stripe:in_…`), latest last.
+    pub sources: Vec<String>,
 }
 
 /// When an invoice falls due: a calendar date in the client's zone, or an exact instant.

@@ -98,6 +98,7 @@ fn client(tz: Option<&str>) -> Client {
         segment: None,
         preferred_channels: vec![],
         tags: vec![],
+        credits: Default::default(),
         created_at: t,
         updated_at: t,
     }

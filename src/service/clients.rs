@@ -180,6 +180,7 @@ fn validate(
         segment: input.segment,
         preferred_channels: input.preferred_channels,
         tags: input.tags,
+        credits: existing.map(|c| c.credits.clone()).unwrap_or_default(),
         created_at: existing.map_or(now, |c| c.created_at),
         updated_at: now,
     })

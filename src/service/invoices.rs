@@ -168,7 +168,7 @@ pub fn upsert_invoice(
             });
         };
         let existing = tx.invoice(id)?;
-        let (mut inv, outcome, needs_plan) = match existing {
+        let (mut inv, outcome, needs_plan) = match existing.clone() {
             None => {
                 let inv = fresh_invoice(id, &v, now);
                 tx.log(&event(&inv, now, format!("invoice created: {} {} due {}", inv.amount, inv.currency, inv.due_at)))?;
@@ -224,6 +224,11 @@ pub fn upsert_invoice(
             }
         };
         let next = if needs_plan { replan(tx, &mut inv, &client, policy, now)? } else { None };
+        // Payment providers may name the invoice only by its number.
+        if let Some(old) = existing.as_ref().filter(|o| o.number != inv.number) {
+            tx.unindex_number(&old.number, id)?;
+        }
+        tx.index_number(&inv.number, id)?;
         tx.put_invoice(&inv)?;
         Ok((inv, outcome, next))
     }))

@@ -8,6 +8,7 @@ mod inbound;
 mod invoices;
 mod payments;
 mod planning;
+mod provider_payments;
 mod receipts;
 
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,10 @@ pub use invoices::{
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{advance_past, cancel_pending, replan};
+pub use provider_payments::{
+    ApplyOutcome, Enqueued, apply_event, enqueue, processing_failed,
+    retry_delay as event_retry_delay, retry_entry,
+};
 pub use receipts::{DeliveryReport, ReceiptOutcome, apply_receipt, failure_change};
 
 use crate::policy::LoadedPolicy;

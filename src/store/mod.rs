@@ -17,6 +17,9 @@
 //! | `contacts`    | address (E.164 phone or lower-cased email)        | [`Contact`] (JSON)     |
 //! | `messages`    | `provider:message-id` (`twilio:SM…`)              | [`SentMessage`] (JSON) |
 //! | `client_log`  | client id ++ 0x00 ++ sequence (u64 big-endian)    | [`ContactEvent`] (JSON)|
+//! | `inbox`       | `provider:event-id`                               | [`InboxEntry`] (JSON)  |
+//! | `inbox_queue` | `provider:event-id` of entries still to process   | next attempt (JSON)    |
+//! | `numbers`     | invoice number (`FV-1001`)                        | invoice id (JSON)      |
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
@@ -55,8 +58,8 @@ use jiff::Timestamp;
 use sled::transaction::{TransactionError, Transactional};
 
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, Invoice, InvoiceId, Reminder, ReminderId,
-    ReminderState, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
+    ReminderId, ReminderState, SentMessage,
 };
 use durability::GroupCommit;
 use keys::{ClientLogKey, DueKey, KeyCodec, LogKey, MetaKey, TextKey, TimeKey, WebhookKey, micros};
@@ -171,6 +174,9 @@ struct Trees {
     contacts: TypedTree<TextKey, Contact>,
     messages: TypedTree<TextKey, SentMessage>,
     client_log: TypedTree<ClientLogKey, ContactEvent>,
+    inbox: TypedTree<TextKey, InboxEntry>,
+    inbox_queue: TypedTree<TextKey, Timestamp>,
+    numbers: TypedTree<TextKey, InvoiceId>,
 }
 
 impl Trees {
@@ -188,6 +194,9 @@ impl Trees {
             contacts: TypedTree::open(db, "contacts")?,
             messages: TypedTree::open(db, "messages")?,
             client_log: TypedTree::open(db, "client_log")?,
+            inbox: TypedTree::open(db, "inbox")?,
+            inbox_queue: TypedTree::open(db, "inbox_queue")?,
+            numbers: TypedTree::open(db, "numbers")?,
         })
     }
 
@@ -204,6 +213,9 @@ impl Trees {
             && self.contacts.is_empty()
             && self.messages.is_empty()
             && self.client_log.is_empty()
+            && self.inbox.is_empty()
+            && self.inbox_queue.is_empty()
+            && self.numbers.is_empty()
     }
 }
 
@@ -324,6 +336,34 @@ impl Store {
             &TextKey(format!("{provider}:{provider_message_id}")),
             "read sent message",
         )
+    }
+
+    /// The received payment event `key` (`provider:event-id`), if any.
+    pub fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.trees()
+            .inbox
+            .get(&TextKey(key.to_owned()), "read inbox entry")
+    }
+
+    /// Keys of the payment events still to process, with when each is next due, earliest first.
+    pub fn inbox_queue(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let mut out = self
+            .trees()
+            .inbox_queue
+            .iter("scan inbox queue")
+            .map(|e| e.map(|(k, at)| (k.0, at)))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|(_, at)| *at);
+        Ok(out)
+    }
+
+    /// Every received payment event, in key order (for reports; a scan).
+    pub fn inbox_entries(&self) -> Result<Vec<InboxEntry>, StoreError> {
+        self.trees()
+            .inbox
+            .iter("scan inbox")
+            .map(|e| e.map(|(_, v)| v))
+            .collect()
     }
 
     /// The client's own timeline (inbound messages, opt-outs), oldest first.
@@ -469,7 +509,7 @@ impl Store {
     ) -> Result<Result<T, E>, StoreError> {
         let t = self.trees();
         // The order here is the order of `views` below.
-        let trees: [&sled::Tree; 11] = [
+        let trees: [&sled::Tree; 14] = [
             t.clients.raw(),
             t.invoices.raw(),
             t.reminders.raw(),
@@ -481,6 +521,9 @@ impl Store {
             t.contacts.raw(),
             t.messages.raw(),
             t.client_log.raw(),
+            t.inbox.raw(),
+            t.inbox_queue.raw(),
+            t.numbers.raw(),
         ];
         let result = trees[..].transaction(|views: &Vec<sled::transaction::TransactionalTree>| {
             let [
@@ -495,13 +538,16 @@ impl Store {
                 contacts,
                 messages,
                 client_log,
+                inbox,
+                inbox_queue,
+                numbers,
             ] = views.as_slice()
             else {
                 return Err(sled::transaction::ConflictableTransactionError::Abort(
                     tx::Halt::Store(StoreError::Corrupt {
                         tree: "transaction",
                         key: String::new(),
-                        reason: format!("expected 11 tree views, got {}", views.len()),
+                        reason: format!("expected 14 tree views, got {}", views.len()),
                     }),
                 ));
             };
@@ -517,6 +563,9 @@ impl Store {
                 contacts: t.contacts.bind(contacts),
                 messages: t.messages.bind(messages),
                 client_log: t.client_log.bind(client_log),
+                inbox: t.inbox.bind(inbox),
+                inbox_queue: t.inbox_queue.bind(inbox_queue),
+                numbers: t.numbers.bind(numbers),
             };
             f(&mut tx).map_err(tx::to_sled)
         });

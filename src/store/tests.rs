@@ -41,6 +41,7 @@ fn client(id: &str) -> Client {
         segment: None,
         preferred_channels: vec!["email".into()],
         tags: vec![],
+        credits: Default::default(),
         created_at: t0(),
         updated_at: t0(),
     }

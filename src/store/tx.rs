@@ -9,8 +9,8 @@ use super::StoreError;
 use super::keys::{ClientLogKey, DueKey, LogKey, TextKey, TimeKey, WebhookKey};
 use super::typed::TxTree;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, Invoice, InvoiceId, Reminder, ReminderId,
-    SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
+    ReminderId, SentMessage,
 };
 
 /// A failure of the store itself inside a transaction: a conflict (the closure is retried), a
@@ -153,6 +153,9 @@ pub struct Tx<'a> {
     pub(crate) contacts: TxTree<'a, TextKey, Contact>,
     pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
     pub(crate) client_log: TxTree<'a, ClientLogKey, ContactEvent>,
+    pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
+    pub(crate) inbox_queue: TxTree<'a, TextKey, Timestamp>,
+    pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
 }
 
 impl Tx<'_> {
@@ -280,6 +283,42 @@ impl Tx<'_> {
             },
             e,
         )
+    }
+
+    /// The received payment event `key`, if any.
+    pub fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, TxFail> {
+        self.inbox.get(&TextKey(key.to_owned()))
+    }
+
+    /// Writes a received payment event; it stays in the processing queue (due at
+    /// `next_attempt_at`) until its state is final.
+    pub fn put_inbox_entry(&self, e: &InboxEntry) -> Result<(), TxFail> {
+        let key = TextKey(e.key.clone());
+        self.inbox.insert(&key, e)?;
+        if e.state.is_final() {
+            self.inbox_queue.remove(&key).map(|_| ())
+        } else {
+            self.inbox_queue.insert(&key, &e.next_attempt_at)
+        }
+    }
+
+    /// The invoice whose number is `number`, if one is indexed.
+    pub fn invoice_by_number(&self, number: &str) -> Result<Option<InvoiceId>, TxFail> {
+        self.numbers.get(&TextKey(number.trim().to_owned()))
+    }
+
+    /// Indexes `number` → `id` (a later invoice with the same number takes it over).
+    pub fn index_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
+        self.numbers.insert(&TextKey(number.trim().to_owned()), id)
+    }
+
+    /// Removes the entry for `number` if it points at `id`.
+    pub fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
+        let key = TextKey(number.trim().to_owned());
+        if self.numbers.get(&key)?.as_ref() == Some(id) {
+            self.numbers.remove(&key)?;
+        }
+        Ok(())
     }
 
     /// Removes the due entry `key`; false if it was already gone.

@@ -12,7 +12,9 @@ use sled::transaction::TransactionalTree;
 use super::StoreError;
 use super::keys::{KeyCodec, describe_raw};
 use super::tx::TxFail;
-use crate::domain::{Attempt, Client, Contact, ContactEvent, Invoice, Reminder, SentMessage};
+use crate::domain::{
+    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
+};
 
 /// A value that can be stored in a tree.
 pub(crate) trait ValueCodec: Sized {
@@ -51,7 +53,9 @@ json_value!(
     Timestamp,
     Contact,
     SentMessage,
-    ContactEvent
+    ContactEvent,
+    InboxEntry,
+    InvoiceId
 );
 
 /// The empty value of index trees (`due`, `inflight`).

@@ -166,6 +166,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         segment: None,
         preferred_channels: Vec::new(),
         tags: Vec::new(),
+        credits: Default::default(),
         created_at: now,
         updated_at: now,
     };

@@ -201,6 +201,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         segment: None,
         preferred_channels: vec![],
         tags: vec![],
+        credits: Default::default(),
         created_at: now,
         updated_at: now,
     };

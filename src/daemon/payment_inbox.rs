@@ -1,0 +1,162 @@
+//! The payments inbox processor: applies received provider events (persisted before they were
+//! acknowledged) once each, fetching what a notification only names, retrying what failed for
+//! a passing reason. Nothing received is lost to a crash: the queue is in the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::SharedClock;
+use crate::domain::InboxPayload;
+use crate::payments::PaymentFetcher;
+use crate::service::{
+    ApplyOutcome, PolicyHandle, ServiceError, apply_event, event_retry_delay, processing_failed,
+};
+use crate::store::Store;
+
+/// Longest the processor sleeps without looking at the queue.
+const MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// Applies what the payment webhooks received.
+pub struct PaymentInbox {
+    /// The store (inbox, invoices).
+    pub store: Store,
+    /// The policy in force (a refund re-plans the chase).
+    pub policy: PolicyHandle,
+    /// Source of "now".
+    pub clock: SharedClock,
+    /// Woken by the webhook endpoints when something was received.
+    pub wake: Arc<Notify>,
+    /// Woken when applying an event scheduled a reminder (a refund re-opened an invoice).
+    pub dispatch_wake: Arc<Notify>,
+    /// Fetchers by provider (`mercadopago`), for notifications that only name a payment.
+    pub fetchers: BTreeMap<String, Arc<dyn PaymentFetcher>>,
+}
+
+impl PaymentInbox {
+    /// Processes every queued event due now; returns how many were looked at. The test seam
+    /// (drive it with a manual clock) and one pass of [`PaymentInbox::run`].
+    pub async fn process_due_once(&self) -> usize {
+        let now = self.clock.now();
+        let store = self.store.clone();
+        let queue = match tokio::task::spawn_blocking(move || store.inbox_queue()).await {
+            Ok(Ok(q)) => q,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the payments inbox");
+                return 0;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "payments inbox task failed");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for (key, at) in queue {
+            if at > now {
+                break;
+            }
+            n += 1;
+            if let Err(e) = self.process(&key, now).await {
+                tracing::error!(event = %key, error = %e, "cannot process a payment event; it stays queued");
+            }
+        }
+        // One flush for the pass: each event and its invoice change are one transaction, so a
+        // crash before this point loses both together and the event is applied after restart.
+        if n > 0 {
+            if let Err(e) = self.store.durable().await {
+                tracing::error!(error = %e, "cannot make applied payment events durable");
+            }
+        }
+        n
+    }
+
+    async fn process(&self, key: &str, now: Timestamp) -> Result<(), ServiceError> {
+        let Some(entry) = self.store.inbox_entry(key)? else {
+            return Ok(());
+        };
+        let event = match &entry.payload {
+            InboxPayload::Event { event } => event.clone(),
+            InboxPayload::Fetch {
+                provider,
+                data_id,
+                action,
+            } => {
+                let Some(fetcher) = self.fetchers.get(provider) else {
+                    let msg = format!(
+                        "no API access configured for {provider}; set its access token, then retry the event"
+                    );
+                    processing_failed(&self.store, key, &msg, None, now)?;
+                    return Ok(());
+                };
+                let event_type = action.clone().unwrap_or_else(|| "payment".to_owned());
+                let event_id = key.split_once(':').map_or(key, |(_, id)| id);
+                match fetcher.fetch(data_id, event_id, &event_type).await {
+                    Ok(ev) => ev,
+                    Err(f) => {
+                        let retry_at = f.transient.then(|| {
+                            let wait = event_retry_delay(entry.attempts + 1);
+                            let asked = f
+                                .retry_after
+                                .and_then(|d| SignedDuration::try_from(d).ok())
+                                .unwrap_or(SignedDuration::ZERO);
+                            now + wait.max(asked)
+                        });
+                        tracing::warn!(event = %key, transient = f.transient, error = %f.message, "payment fetch failed");
+                        processing_failed(&self.store, key, &f.message, retry_at, now)?;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let store = self.store.clone();
+        let policy = self.policy.current();
+        let k = key.to_owned();
+        let outcome = tokio::task::spawn_blocking(move || {
+            apply_event(&store, &policy.policy, &k, &event, now)
+        })
+        .await
+        .map_err(|e| {
+            ServiceError::Store(crate::store::StoreError::Io(std::io::Error::other(
+                e.to_string(),
+            )))
+        })??;
+        tracing::info!(event = %key, ?outcome, "payment event processed");
+        if matches!(outcome, ApplyOutcome::Applied { .. }) {
+            self.dispatch_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.process_due_once().await;
+            let now = self.clock.now();
+            let wait = match self.store.inbox_queue() {
+                Ok(q) => q
+                    .first()
+                    .map(|(_, at)| {
+                        Duration::try_from(at.duration_since(now))
+                            .unwrap_or(Duration::ZERO)
+                            .min(MAX_IDLE)
+                    })
+                    .unwrap_or(MAX_IDLE),
+                Err(_) => Duration::from_secs(1),
+            };
+            // Something is due again already (a new arrival, or an entry that keeps failing):
+            // a short pause keeps a stuck entry from spinning the loop.
+            let wait = wait.max(Duration::from_millis(20));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

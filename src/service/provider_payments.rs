@@ -1,0 +1,374 @@
+//! Payment-provider events: persisted on receipt (before the provider gets its 200), then
+//! matched to an invoice and applied once, in one transaction with the invoice change.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+
+use super::invoices::close_or_reopen;
+use super::planning::replan;
+use super::{ServiceError, flatten};
+use crate::domain::{
+    Attempt, AttemptOutcome, Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice,
+    InvoiceId, Payment,
+};
+use crate::payments::{ProviderEvent, ProviderEventKind};
+use crate::policy::Policy;
+use crate::store::{Store, Tx, TxError, TxFail};
+
+/// Whether an event was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored; it will be processed.
+    New,
+    /// Already received (a redelivery): nothing changed.
+    Duplicate,
+}
+
+/// Stores a verified event under `key` (`provider:event-id`) unless already there. Call
+/// [`Store::durable`] before acknowledging it to the provider.
+pub fn enqueue(
+    store: &Store,
+    key: &str,
+    payload: InboxPayload,
+    now: Timestamp,
+) -> Result<Enqueued, ServiceError> {
+    flatten(store.transaction(|tx| {
+        if tx.inbox_entry(key)?.is_some() {
+            return Ok::<_, TxError<ServiceError>>(Enqueued::Duplicate);
+        }
+        tx.put_inbox_entry(&InboxEntry {
+            key: key.to_owned(),
+            payload: payload.clone(),
+            received_at: now,
+            state: InboxState::Received,
+            attempts: 0,
+            next_attempt_at: now,
+            event: None,
+            invoice_id: None,
+            detail: None,
+            updated_at: now,
+        })?;
+        Ok(Enqueued::New)
+    }))
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Money applied (or re-opened by a refund).
+    Applied {
+        /// The invoice.
+        invoice: InvoiceId,
+        /// Its balance now.
+        balance: Decimal,
+        /// True when it is paid in full.
+        closed: bool,
+    },
+    /// A pending or ignored event: recorded only.
+    Recorded,
+    /// No invoice matches: kept and reported.
+    Unmatched,
+    /// Matched but not applied (currency mismatch...): kept and reported.
+    Flagged(String),
+    /// The entry was already final, or the same money was already applied.
+    Duplicate,
+    /// Not applicable yet (a refund that arrived before its payment): tried again later.
+    Deferred(String),
+}
+
+/// Most attempts for a deferred event before it is flagged for a person.
+pub const MAX_DEFERRALS: u32 = 16;
+
+/// When a deferred or failed event is tried again: 2 s, 4 s, 8 s... at most an hour.
+pub fn retry_delay(attempts: u32) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_secs(2i64.saturating_pow(attempts.clamp(1, 12)).min(3600))
+}
+
+impl ApplyOutcome {
+    /// The entry state this outcome leaves.
+    fn state(&self) -> InboxState {
+        match self {
+            ApplyOutcome::Applied { .. } | ApplyOutcome::Recorded | ApplyOutcome::Duplicate => {
+                InboxState::Applied
+            }
+            ApplyOutcome::Unmatched => InboxState::Unmatched,
+            ApplyOutcome::Flagged(_) => InboxState::Flagged,
+            ApplyOutcome::Deferred(_) => InboxState::Received,
+        }
+    }
+}
+
+/// The invoice an event's references point at: metadata, `client_reference_id`,
+/// `external_reference` (each as an invoice id), then the invoice number.
+fn find_invoice(tx: &Tx<'_>, ev: &ProviderEvent) -> Result<Option<Invoice>, TxFail> {
+    let r = &ev.refs;
+    for candidate in [&r.metadata, &r.client_reference_id, &r.external_reference]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(id) = InvoiceId::new(candidate.trim()) {
+            if let Some(inv) = tx.invoice(&id)? {
+                return Ok(Some(inv));
+            }
+        }
+    }
+    if let Some(number) = &r.number {
+        if let Some(id) = tx.invoice_by_number(number)? {
+            return tx.invoice(&id);
+        }
+    }
+    Ok(None)
+}
+
+fn event_line(inv: &Invoice, now: Timestamp, detail: String) -> Attempt {
+    Attempt {
+        at: now,
+        invoice_id: inv.id.clone(),
+        reminder_id: None,
+        step: None,
+        channel: None,
+        recipient: None,
+        outcome: AttemptOutcome::Event,
+        provider_message_id: None,
+        delivery: None,
+        detail: Some(detail),
+    }
+}
+
+/// Applies `event` (received as inbox entry `key`) once: matches the invoice, checks the
+/// currency, applies the payment (an overpayment becomes a credit on the client) or re-opens
+/// the balance on a refund (and resumes the chase), and records the entry's final state, all in
+/// one transaction.
+pub fn apply_event(
+    store: &Store,
+    policy: &Policy,
+    key: &str,
+    event: &ProviderEvent,
+    now: Timestamp,
+) -> Result<ApplyOutcome, ServiceError> {
+    flatten(store.transaction(|tx| {
+        let Some(mut entry) = tx.inbox_entry(key)? else {
+            return Err(TxError::Abort(ServiceError::NotFound {
+                what: "payment event",
+                id: key.to_owned(),
+                hint: "",
+            }));
+        };
+        if entry.state.is_final() {
+            return Ok(ApplyOutcome::Duplicate);
+        }
+        let (mut outcome, invoice, detail) = apply_in(tx, policy, event, now)?;
+        entry.attempts += 1;
+        if matches!(outcome, ApplyOutcome::Deferred(_)) {
+            if entry.attempts >= MAX_DEFERRALS {
+                outcome = ApplyOutcome::Flagged(format!(
+                    "{detail}; still not applicable after {} attempts",
+                    entry.attempts
+                ));
+            } else {
+                entry.next_attempt_at = now + retry_delay(entry.attempts);
+            }
+        }
+        entry.event = Some(event.clone());
+        entry.state = outcome.state();
+        entry.invoice_id = invoice;
+        entry.detail = Some(match &outcome {
+            ApplyOutcome::Flagged(why) => why.clone(),
+            _ => detail,
+        });
+        entry.updated_at = now;
+        tx.put_inbox_entry(&entry)?;
+        Ok::<_, TxError<ServiceError>>(outcome)
+    }))
+}
+
+type Applied = (ApplyOutcome, Option<InvoiceId>, String);
+
+fn apply_in(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    ev: &ProviderEvent,
+    now: Timestamp,
+) -> Result<Applied, TxFail> {
+    let what = format!("{} {} {}", ev.provider, ev.event_type, ev.object_id);
+    let matched = find_invoice(tx, ev)?;
+    if matches!(
+        ev.kind,
+        ProviderEventKind::Pending | ProviderEventKind::Ignored
+    ) {
+        let note = ev
+            .note
+            .clone()
+            .unwrap_or_else(|| "nothing to apply".to_owned());
+        let detail = format!("{what}: {:?}: {note}", ev.kind).to_lowercase();
+        if let Some(inv) = &matched {
+            tx.log(&event_line(inv, now, detail.clone()))?;
+        }
+        return Ok((ApplyOutcome::Recorded, matched.map(|i| i.id), detail));
+    }
+    let Some(mut inv) = matched else {
+        let r = &ev.refs;
+        let detail = format!(
+            "{what}: no invoice matches (metadata {:?}, client_reference_id {:?}, external_reference {:?}, number {:?}); create the invoice or fix the reference, then retry the event",
+            r.metadata, r.client_reference_id, r.external_reference, r.number
+        );
+        tracing::warn!(event = %ev.event_id, provider = %ev.provider, "payment event matches no invoice; kept for review");
+        return Ok((ApplyOutcome::Unmatched, None, detail));
+    };
+    let currency_ok = ev
+        .currency
+        .as_deref()
+        .and_then(|c| Currency::parse(c).ok())
+        .is_some_and(|c| c == inv.currency);
+    let Some(amount) = ev.amount.filter(|a| *a > Decimal::ZERO) else {
+        let why = format!("{what}: no positive amount in the event; not applied");
+        tx.log(&event_line(&inv, now, why.clone()))?;
+        return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
+    };
+    if !currency_ok {
+        let why = format!(
+            "{what}: {amount} {} does not match the invoice currency {}; not applied, review it",
+            ev.currency.as_deref().unwrap_or("(no currency)"),
+            inv.currency
+        );
+        tracing::warn!(invoice = %inv.id, event = %ev.event_id, "payment currency mismatch; flagged");
+        tx.log(&event_line(&inv, now, why.clone()))?;
+        return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
+    }
+    let source = format!("{}:{}", ev.provider, ev.event_id);
+    let detail = match ev.kind {
+        ProviderEventKind::Paid => {
+            let reference = format!("{}:{}", ev.provider, ev.object_id);
+            if inv.payments.iter().any(|p| p.reference == reference) {
+                let d = format!("{what}: already applied as payment {reference}");
+                return Ok((ApplyOutcome::Duplicate, Some(inv.id), d));
+            }
+            let before = inv.balance;
+            inv.balance = (inv.balance - amount).max(Decimal::ZERO);
+            inv.payments.push(Payment {
+                amount,
+                paid_at: ev.occurred_at.unwrap_or(now),
+                reference: reference.clone(),
+                source: source.clone(),
+            });
+            let over = amount - before;
+            let mut d = format!(
+                "payment {amount} {} ref {reference} via {source}; balance {}",
+                inv.currency, inv.balance
+            );
+            if over > Decimal::ZERO {
+                if let Some(mut client) = tx.client(&inv.client_id)? {
+                    let credit = client
+                        .credits
+                        .entry(inv.currency.code().to_owned())
+                        .or_insert(Credit {
+                            amount: Decimal::ZERO,
+                            sources: Vec::new(),
+                        });
+                    credit.amount += over;
+                    credit
+                        .sources
+                        .push(format!("overpayment of {} via {source}", inv.id));
+                    client.updated_at = now;
+                    tx.put_client(&client)?;
+                }
+                d.push_str(&format!(
+                    "; overpaid by {over}, kept as a credit on the client"
+                ));
+            }
+            d
+        }
+        ProviderEventKind::Refunded => {
+            // A refund of money not received yet (events out of order): wait for the payment.
+            let received: Decimal = inv.payments.iter().map(|p| p.amount).sum();
+            if received < amount {
+                let d = format!(
+                    "{what}: refund of {amount} but only {received} received so far; waiting for the payment"
+                );
+                return Ok((ApplyOutcome::Deferred(d.clone()), Some(inv.id), d));
+            }
+            let reopened = (inv.balance + amount).min(inv.amount);
+            let back = reopened - inv.balance;
+            inv.balance = reopened;
+            inv.payments.push(Payment {
+                amount: -back,
+                paid_at: ev.occurred_at.unwrap_or(now),
+                reference: format!("{}:refund:{}", ev.provider, ev.event_id),
+                source: source.clone(),
+            });
+            format!(
+                "refund {amount} {} via {source}; balance re-opened to {}",
+                inv.currency, inv.balance
+            )
+        }
+        ProviderEventKind::Pending | ProviderEventKind::Ignored => String::new(),
+    };
+    inv.updated_at = now;
+    tx.log(&event_line(&inv, now, detail.clone()))?;
+    let was_paid = inv.status == crate::domain::InvoiceStatus::Paid;
+    close_or_reopen(tx, &mut inv, now)?;
+    if was_paid && inv.status == crate::domain::InvoiceStatus::Open {
+        // Re-opened by a refund: the chase resumes from where it stopped.
+        if let Some(client) = tx.client(&inv.client_id)? {
+            replan(tx, &mut inv, &client, policy, now)?;
+        }
+    }
+    tx.put_invoice(&inv)?;
+    let out = ApplyOutcome::Applied {
+        invoice: inv.id.clone(),
+        balance: inv.balance,
+        closed: inv.balance.is_zero(),
+    };
+    Ok((out, Some(inv.id), detail))
+}
+
+/// Records a failed processing attempt: retried at `retry_at`, or final (`Failed`) when `None`.
+pub fn processing_failed(
+    store: &Store,
+    key: &str,
+    error: &str,
+    retry_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
+    flatten(store.transaction(|tx| {
+        let Some(mut entry) = tx.inbox_entry(key)? else {
+            return Ok::<_, TxError<ServiceError>>(());
+        };
+        if entry.state.is_final() {
+            return Ok(());
+        }
+        entry.attempts += 1;
+        entry.detail = Some(error.to_owned());
+        entry.updated_at = now;
+        match retry_at {
+            Some(at) => entry.next_attempt_at = at,
+            None => entry.state = InboxState::Failed,
+        }
+        tx.put_inbox_entry(&entry)?;
+        Ok(())
+    }))
+}
+
+/// Puts an unmatched, flagged or failed entry back in the queue (after ops created the invoice
+/// or fixed the reference).
+pub fn retry_entry(store: &Store, key: &str, now: Timestamp) -> Result<InboxEntry, ServiceError> {
+    flatten(store.transaction(|tx| {
+        let Some(mut entry) = tx.inbox_entry(key)? else {
+            return Err(TxError::Abort(ServiceError::NotFound {
+                what: "payment event",
+                id: key.to_owned(),
+                hint: " (keys look like stripe:evt_... or mercadopago:...)",
+            }));
+        };
+        if entry.state == InboxState::Applied {
+            return Err(TxError::Abort(ServiceError::Conflict(format!(
+                "payment event {key} was applied already"
+            ))));
+        }
+        entry.state = InboxState::Received;
+        entry.next_attempt_at = now;
+        entry.updated_at = now;
+        tx.put_inbox_entry(&entry)?;
+        Ok(entry)
+    }))
+}
