@@ -52,6 +52,12 @@ pub struct DaemonConfig {
     /// WhatsApp Cloud API callbacks (`GET` and `POST /webhooks/whatsapp`).
     #[serde(default)]
     pub whatsapp_webhooks: WhatsAppWebhooksConfig,
+    /// Stripe webhooks (`POST /webhooks/stripe`).
+    #[serde(default)]
+    pub stripe: StripeConfig,
+    /// Mercado Pago notifications (`POST /webhooks/mercadopago`) and payment fetches.
+    #[serde(default)]
+    pub mercadopago: MercadoPagoConfig,
     /// Cron schedules of housekeeping jobs.
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
@@ -279,6 +285,100 @@ fn default_wa_verify() -> SecretSource {
         env: Some("WHATSAPP_VERIFY_TOKEN".into()),
         file: None,
     }
+}
+
+/// Stripe webhooks. In the Stripe dashboard, add the endpoint `{public_url}/webhooks/stripe`
+/// with the events `invoice.paid`, `checkout.session.completed`,
+/// `checkout.session.async_payment_succeeded`, `payment_intent.succeeded` and
+/// `charge.refunded`, and put our invoice id in the objects' metadata under `metadata_key`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Where the endpoint's signing secret (`whsec_...`) comes from. Default: environment
+    /// variable `STRIPE_WEBHOOK_SECRET`. Unset: the endpoint answers 503.
+    #[serde(default = "default_stripe_secret")]
+    pub webhook_secret: SecretSource,
+    /// Oldest accepted `t=` in `Stripe-Signature`, in seconds. Default 300 (Stripe's own).
+    #[serde(default = "default_tolerance")]
+    pub tolerance_secs: u64,
+    /// Metadata key holding our invoice id on Stripe invoices, payment intents, checkout
+    /// sessions and charges. Default `plazo_invoice_id`. Checkout's `client_reference_id` and
+    /// the Stripe invoice `number` are tried too.
+    #[serde(default = "default_metadata_key")]
+    pub metadata_key: String,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        StripeConfig {
+            webhook_secret: default_stripe_secret(),
+            tolerance_secs: default_tolerance(),
+            metadata_key: default_metadata_key(),
+        }
+    }
+}
+
+fn default_stripe_secret() -> SecretSource {
+    SecretSource {
+        env: Some("STRIPE_WEBHOOK_SECRET".into()),
+        file: None,
+    }
+}
+fn default_metadata_key() -> String {
+    "plazo_invoice_id".into()
+}
+
+/// Mercado Pago. The notification URL is `{public_url}/webhooks/mercadopago`; the payment's
+/// `external_reference` carries our invoice id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MercadoPagoConfig {
+    /// Where the "secret signature" of the integration (checks `x-signature`) comes from.
+    /// Default: environment variable `MERCADOPAGO_WEBHOOK_SECRET`. Unset: the endpoint
+    /// answers 503.
+    #[serde(default = "default_mp_secret")]
+    pub webhook_secret: SecretSource,
+    /// Where the access token for `GET /v1/payments/{id}` comes from. Default: environment
+    /// variable `MERCADOPAGO_ACCESS_TOKEN`. Unset: notifications are kept but cannot be
+    /// applied (reported as failed; retry them once it is set).
+    #[serde(default = "default_mp_token")]
+    pub access_token: SecretSource,
+    /// API base URL. Default `https://api.mercadopago.com`.
+    #[serde(default = "default_mp_base")]
+    pub base_url: String,
+    /// Limit for one payment fetch, in seconds. Default 10.
+    #[serde(default = "default_mp_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for MercadoPagoConfig {
+    fn default() -> Self {
+        MercadoPagoConfig {
+            webhook_secret: default_mp_secret(),
+            access_token: default_mp_token(),
+            base_url: default_mp_base(),
+            timeout_secs: default_mp_timeout(),
+        }
+    }
+}
+
+fn default_mp_secret() -> SecretSource {
+    SecretSource {
+        env: Some("MERCADOPAGO_WEBHOOK_SECRET".into()),
+        file: None,
+    }
+}
+fn default_mp_token() -> SecretSource {
+    SecretSource {
+        env: Some("MERCADOPAGO_ACCESS_TOKEN".into()),
+        file: None,
+    }
+}
+fn default_mp_base() -> String {
+    "https://api.mercadopago.com".into()
+}
+fn default_mp_timeout() -> u64 {
+    10
 }
 
 /// Standard Webhooks endpoint for payment events.
