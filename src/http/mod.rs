@@ -12,6 +12,7 @@ mod contacts;
 mod error;
 mod invoices;
 mod metrics;
+mod payment_events;
 mod providers;
 mod unsubscribe;
 mod webhooks;
@@ -70,6 +71,16 @@ pub struct ProviderHooks {
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
     /// The channels' rate-limit buckets (for `/metrics`).
     pub limiters: crate::channels::ratelimit::Registry,
+    /// Stripe endpoint signing secret (`whsec_...`).
+    pub stripe_secret: Option<String>,
+    /// Oldest accepted Stripe signature timestamp.
+    pub stripe_tolerance: std::time::Duration,
+    /// Metadata key holding our invoice id on Stripe objects.
+    pub stripe_metadata_key: String,
+    /// Mercado Pago secret signature.
+    pub mercadopago_secret: Option<String>,
+    /// Wakes the payments inbox processor.
+    pub inbox_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for ProviderHooks {
@@ -132,6 +143,8 @@ pub fn router(state: AppState) -> Router {
         .route("/contacts/{address}", get(contacts::get_contact))
         .route("/contacts/{address}/opt-out", post(contacts::opt_out))
         .route("/contacts/{address}/opt-in", post(contacts::opt_in))
+        .route("/payment-events", get(payment_events::list))
+        .route("/payment-events/{key}/retry", post(payment_events::retry))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -139,6 +152,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/webhooks/payments", post(webhooks::payments))
+        .route("/webhooks/stripe", post(payment_events::stripe_webhook))
+        .route(
+            "/webhooks/mercadopago",
+            post(payment_events::mercadopago_webhook),
+        )
         .route("/webhooks/twilio/status", post(providers::twilio_status))
         .route("/webhooks/twilio/inbound", post(providers::twilio_inbound))
         .route(
