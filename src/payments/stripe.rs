@@ -1,1 +1,0 @@
-//! Stripe webhooks (filled in by the Stripe work).
