@@ -79,6 +79,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     dispatcher: tokio::task::JoinHandle<usize>,
+    inbox: tokio::task::JoinHandle<()>,
     housekeeping: housekeeping::Housekeeping,
     store: Store,
     policy_path: PathBuf,
@@ -202,7 +203,31 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         whatsapp_verify_token,
         unsubscribe: unsubscribe.clone(),
         limiters: ctx.limiters.clone(),
+        stripe_secret: optional_secret(&config.stripe.webhook_secret, "stripe webhook secret")?,
+        stripe_tolerance: Duration::from_secs(config.stripe.tolerance_secs),
+        stripe_metadata_key: config.stripe.metadata_key.clone(),
+        mercadopago_secret: optional_secret(
+            &config.mercadopago.webhook_secret,
+            "mercado pago webhook secret",
+        )?,
+        inbox_wake: Arc::new(Notify::new()),
     });
+    let mut fetchers: std::collections::BTreeMap<String, Arc<dyn crate::payments::PaymentFetcher>> =
+        std::collections::BTreeMap::new();
+    if let Some(token) =
+        optional_secret(&config.mercadopago.access_token, "mercado pago access token")?
+    {
+        let client = crate::payments::mercadopago::MercadoPagoClient::new(
+            &config.mercadopago.base_url,
+            &token,
+            Duration::from_secs(config.mercadopago.timeout_secs),
+        )
+        .map_err(|e| DaemonError::Channel {
+            name: "mercadopago".into(),
+            message: e.to_string(),
+        })?;
+        fetchers.insert("mercadopago".into(), Arc::new(client));
+    }
 
     let recovered = {
         let store = store.clone();
@@ -229,6 +254,15 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         unsubscribe,
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
+    let inbox = Arc::new(crate::daemon::payment_inbox::PaymentInbox {
+        store: store.clone(),
+        policy: policy.clone(),
+        clock: clock.clone(),
+        wake: providers.inbox_wake.clone(),
+        dispatch_wake: wake.clone(),
+        fetchers,
+    });
+    let inbox = tokio::spawn(inbox.run(shutdown_rx.clone()));
 
     let housekeeping = housekeeping::start(&config, store.clone(), clock.clone()).await?;
 
@@ -274,6 +308,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         shutdown: shutdown_tx,
         server,
         dispatcher,
+        inbox,
         housekeeping,
         store,
         policy_path,
@@ -295,6 +330,9 @@ impl Running {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server stopped with an error"),
             Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        }
+        if let Err(e) = self.inbox.await {
+            tracing::error!(error = %e, "payments inbox task failed");
         }
         match self.dispatcher.await {
             Ok(0) => {}

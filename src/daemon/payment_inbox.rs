@@ -79,6 +79,11 @@ impl PaymentInbox {
         };
         let event = match &entry.payload {
             InboxPayload::Event { event } => event.clone(),
+            InboxPayload::Unreadable { provider, error } => {
+                let msg = format!("{provider} sent a signed event plazo cannot read: {error}");
+                processing_failed(&self.store, key, &msg, None, now)?;
+                return Ok(());
+            }
             InboxPayload::Fetch {
                 provider,
                 data_id,

@@ -50,6 +50,14 @@ pub enum InboxPayload {
         /// The notification's action (`payment.updated`), for the record.
         action: Option<String>,
     },
+    /// Correctly signed but unreadable: kept and reported as failed (acknowledged, so the
+    /// provider does not retry for days something that will never parse).
+    Unreadable {
+        /// The provider.
+        provider: String,
+        /// Why it could not be read.
+        error: String,
+    },
 }
 
 /// One received event.

@@ -60,10 +60,24 @@ pub async fn stripe_webhook(
         tracing::warn!(error = %e, "rejected Stripe webhook");
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
     }
-    let event = stripe::parse_event(&body, &st.providers.stripe_metadata_key)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    let key = format!("stripe:{}", event.event_id);
-    accept(&st, key, InboxPayload::Event { event }).await
+    match stripe::parse_event(&body, &st.providers.stripe_metadata_key) {
+        Ok(event) => {
+            let key = format!("stripe:{}", event.event_id);
+            accept(&st, key, InboxPayload::Event { event }).await
+        }
+        Err(e) => {
+            // Authentic but unreadable: keep it for review and acknowledge it, since Stripe
+            // would otherwise retry for days something that will never parse.
+            use sha2::Digest as _;
+            let digest = hex::encode(sha2::Sha256::digest(&body));
+            tracing::warn!(error = %e, "signed Stripe event could not be read; kept as failed");
+            let payload = InboxPayload::Unreadable {
+                provider: "stripe".to_owned(),
+                error: e.to_string(),
+            };
+            accept(&st, format!("stripe:unreadable:{}", &digest[..32]), payload).await
+        }
+    }
 }
 
 /// `POST /webhooks/mercadopago?data.id=...&type=payment`.

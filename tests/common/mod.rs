@@ -120,6 +120,12 @@ pub const WA_ACCESS_TOKEN: &str = "EAAG-test-access-token";
 pub const WA_APP_SECRET: &str = "wa-app-secret-test";
 /// WhatsApp webhook verify token given to the daemon.
 pub const WA_VERIFY_TOKEN: &str = "wa-verify-token-test";
+/// Stripe endpoint signing secret given to the daemon.
+pub const STRIPE_SECRET: &str = "whsec_test_secret";
+/// Mercado Pago secret signature given to the daemon.
+pub const MP_SECRET: &str = "your_secret_key_here";
+/// Mercado Pago access token given to the daemon.
+pub const MP_TOKEN: &str = "APP_USR-test-token";
 
 impl Daemon {
     /// Writes `config_text` to `dir/plazo.toml` and starts `plazo serve` on it; waits for /readyz.
@@ -150,6 +156,9 @@ impl Daemon {
             .env("WHATSAPP_ACCESS_TOKEN", WA_ACCESS_TOKEN)
             .env("WHATSAPP_APP_SECRET", WA_APP_SECRET)
             .env("WHATSAPP_VERIFY_TOKEN", WA_VERIFY_TOKEN)
+            .env("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
+            .env("MERCADOPAGO_WEBHOOK_SECRET", MP_SECRET)
+            .env("MERCADOPAGO_ACCESS_TOKEN", MP_TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file)
