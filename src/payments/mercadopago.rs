@@ -1,1 +1,0 @@
-//! Mercado Pago notifications (filled in by the Mercado Pago work).
