@@ -214,10 +214,11 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     });
     let mut fetchers: std::collections::BTreeMap<String, Arc<dyn crate::payments::PaymentFetcher>> =
         std::collections::BTreeMap::new();
-    if let Some(token) =
-        optional_secret(&config.mercadopago.access_token, "mercado pago access token")?
-    {
-        let client = crate::payments::mercadopago::MercadoPagoClient::new(
+    if let Some(token) = optional_secret(
+        &config.mercadopago.access_token,
+        "mercado pago access token",
+    )? {
+        let client = crate::payments::mercadopago::MercadoPagoClient::with_base_url(
             &config.mercadopago.base_url,
             &token,
             Duration::from_secs(config.mercadopago.timeout_secs),

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::mock_http::{MockHttp, Seen};
-use common::{Daemon, MP_SECRET, MP_TOKEN, STRIPE_SECRET, free_port, reqwest, step, test_policy, write};
+use common::{
+    Daemon, MP_SECRET, MP_TOKEN, STRIPE_SECRET, free_port, reqwest, step, test_policy, write,
+};
 use serde_json::{Value, json};
 
 fn policy() -> String {
@@ -58,7 +60,10 @@ fn setup(daemon: &Daemon) {
     let (st, b) = daemon.api(
         "PUT",
         "/v1/clients/cli-1",
-        Some(&json!({"name": "María Pérez", "email": "maria@cliente.example.co", "country": "CO"}).to_string()),
+        Some(
+            &json!({"name": "María Pérez", "email": "maria@cliente.example.co", "country": "CO"})
+                .to_string(),
+        ),
     );
     assert_eq!(st, 201, "{b}");
     // Due in ten days: the first reminder is pending.
@@ -66,15 +71,24 @@ fn setup(daemon: &Daemon) {
     let (st, b) = daemon.api(
         "PUT",
         "/v1/invoices/inv-1",
-        Some(&json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP",
-                      "amount": "1250000", "due_at": due}).to_string()),
+        Some(
+            &json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP",
+                      "amount": "1250000", "due_at": due})
+            .to_string(),
+        ),
     );
     assert_eq!(st, 201, "{b}");
     assert!(b["next_reminder_at"].is_string(), "{b}");
 }
 
+/// The invoice with its timeline and the next reminder's time (`next_reminder_at`, null when
+/// nothing is pending).
 fn invoice(daemon: &Daemon) -> Value {
-    daemon.api("GET", "/v1/invoices/inv-1", None).1
+    let v = daemon.api("GET", "/v1/invoices/inv-1", None).1;
+    let mut inv = v["invoice"].clone();
+    inv["timeline"] = v["timeline"].clone();
+    inv["next_reminder_at"] = v["next_reminder"]["fire_at"].clone();
+    inv
 }
 
 fn wait_invoice(daemon: &Daemon, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
@@ -85,7 +99,10 @@ fn wait_invoice(daemon: &Daemon, what: &str, pred: impl Fn(&Value) -> bool) -> V
             return v;
         }
         if Instant::now() > end {
-            panic!("timed out waiting for {what}: {v:#}\nlog:\n{}", daemon.log_text());
+            panic!(
+                "timed out waiting for {what}: {v:#}\nlog:\n{}",
+                daemon.log_text()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -149,14 +166,21 @@ fn stripe_invoice_paid_stops_the_chase_and_a_forged_one_changes_nothing() {
     let (st, body) = post_stripe(&daemon, &invoice_paid("evt_paid_1"), STRIPE_SECRET);
     assert_eq!(st, 200, "{body}");
     let v = wait_invoice(&daemon, "paid", |v| v["status"] == "paid");
-    assert_eq!(v["balance"], "0");
-    assert!(v["next_reminder_at"].is_null(), "the chase must stop: {v:#}");
+    assert_eq!(v["balance"], "0.00");
+    assert!(
+        v["next_reminder_at"].is_null(),
+        "the chase must stop: {v:#}"
+    );
     let timeline = v["timeline"].as_array().unwrap();
     assert!(
         timeline.iter().any(|l| l["outcome"] == "cancelled"),
         "the pending reminder is cancelled: {timeline:#?}"
     );
-    assert!(timeline.iter().any(|l| l["detail"].as_str().unwrap_or("").contains("stripe:in_1Q")));
+    assert!(
+        timeline
+            .iter()
+            .any(|l| l["detail"].as_str().unwrap_or("").contains("stripe:in_1Q"))
+    );
 }
 
 #[test]
@@ -166,7 +190,11 @@ fn the_same_event_three_times_out_of_order_with_a_refund_applies_correctly() {
     setup(&daemon);
 
     // The refund of 500,000.00 arrives before the payment it refunds.
-    let (st, b) = post_stripe(&daemon, &charge_refunded("evt_refund_1", 50_000_000), STRIPE_SECRET);
+    let (st, b) = post_stripe(
+        &daemon,
+        &charge_refunded("evt_refund_1", 50_000_000),
+        STRIPE_SECRET,
+    );
     assert_eq!(st, 200, "{b}");
     // The payment, delivered three times.
     for i in 0..3 {
@@ -178,7 +206,10 @@ fn the_same_event_three_times_out_of_order_with_a_refund_applies_correctly() {
     // Paid once, then the refund re-opens 500,000.00 and the chase resumes.
     let v = wait_invoice(&daemon, "the refund", |v| v["balance"] == "500000.00");
     assert_eq!(v["status"], "open", "{v:#}");
-    assert!(v["next_reminder_at"].is_string(), "the chase resumes: {v:#}");
+    assert!(
+        v["next_reminder_at"].is_string(),
+        "the chase resumes: {v:#}"
+    );
     let payments = v["payments"].as_array().unwrap();
     assert_eq!(payments.len(), 2, "one payment, one refund: {payments:#?}");
     let (_, events) = daemon.api("GET", "/v1/payment-events?state=applied", None);
@@ -190,7 +221,9 @@ fn unmatched_and_foreign_currency_events_are_kept_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, _) = start(dir.path(), "http://127.0.0.1:9");
     setup(&daemon);
-    let unmatched = invoice_paid("evt_other").replace("inv-1", "inv-unknown").replace("STRIPE-0001", "X-9");
+    let unmatched = invoice_paid("evt_other")
+        .replace("inv-1", "inv-unknown")
+        .replace("STRIPE-0001", "X-9");
     assert_eq!(post_stripe(&daemon, &unmatched, STRIPE_SECRET).0, 200);
     let usd = invoice_paid("evt_usd").replace("\"cop\"", "\"usd\"");
     assert_eq!(post_stripe(&daemon, &usd, STRIPE_SECRET).0, 200);
@@ -198,28 +231,47 @@ fn unmatched_and_foreign_currency_events_are_kept_and_reported() {
     let (unmatched, flagged) = loop {
         let (_, u) = daemon.api("GET", "/v1/payment-events?state=unmatched", None);
         let (_, f) = daemon.api("GET", "/v1/payment-events?state=flagged", None);
-        if (!u.as_array().unwrap().is_empty() && !f.as_array().unwrap().is_empty()) || Instant::now() > end {
+        if (!u.as_array().unwrap().is_empty() && !f.as_array().unwrap().is_empty())
+            || Instant::now() > end
+        {
             break (u, f);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(unmatched[0]["key"], "stripe:evt_other", "{unmatched:#}");
-    assert!(unmatched[0]["detail"].as_str().unwrap().contains("no invoice matches"));
+    assert!(
+        unmatched[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no invoice matches")
+    );
     assert_eq!(flagged[0]["key"], "stripe:evt_usd", "{flagged:#}");
-    assert!(flagged[0]["detail"].as_str().unwrap().contains("does not match the invoice currency COP"));
+    assert!(
+        flagged[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the invoice currency COP")
+    );
     let v = invoice(&daemon);
     assert_eq!(v["status"], "open");
     assert_eq!(v["balance"], "1250000");
 }
 
-/// A Mercado Pago API mock: `GET /v1/payments/{id}` answers an approved payment for inv-1,
-/// optionally after a long delay (to kill the daemon while it waits).
-fn mercadopago(slow: Arc<AtomicBool>) -> MockHttp {
+/// A Mercado Pago API mock: `GET /v1/payments/{id}` answers an approved payment for inv-1;
+/// while `down` is set it answers 503 (the daemon keeps the event and retries).
+fn mercadopago(down: Arc<AtomicBool>) -> MockHttp {
     MockHttp::start(move |req: &Seen| {
         assert_eq!(req.method, "GET");
-        assert_eq!(req.header("authorization").unwrap(), format!("Bearer {MP_TOKEN}"));
-        if slow.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_secs(30));
+        assert_eq!(
+            req.header("authorization").unwrap(),
+            format!("Bearer {MP_TOKEN}")
+        );
+        if down.load(Ordering::SeqCst) {
+            return (
+                503,
+                "application/json",
+                json!({"message": "try later"}).to_string(),
+            );
         }
         match req.path.as_str() {
             "/v1/payments/1234567890" => (
@@ -248,7 +300,10 @@ fn post_mercadopago(daemon: &Daemon, data_id: &str, request_id: &str) -> (u16, S
                       "api_version": "v1", "data": {"id": data_id}})
     .to_string();
     reqwest::post_raw(
-        &format!("{}/webhooks/mercadopago?data.id={data_id}&type=payment", daemon.base),
+        &format!(
+            "{}/webhooks/mercadopago?data.id={data_id}&type=payment",
+            daemon.base
+        ),
         "application/json",
         &[("x-signature", &sig), ("x-request-id", request_id)],
         &body,
@@ -257,8 +312,8 @@ fn post_mercadopago(daemon: &Daemon, data_id: &str, request_id: &str) -> (u16, S
 
 #[test]
 fn mercadopago_notification_fetches_the_payment_and_closes_the_invoice() {
-    let slow = Arc::new(AtomicBool::new(false));
-    let mp = mercadopago(slow);
+    let down = Arc::new(AtomicBool::new(false));
+    let mp = mercadopago(down);
     let dir = tempfile::tempdir().unwrap();
     let (daemon, _) = start(dir.path(), &mp.url());
     setup(&daemon);
@@ -267,9 +322,15 @@ fn mercadopago_notification_fetches_the_payment_and_closes_the_invoice() {
     // Tampered: the signature was made for another payment id.
     let ts = jiff::Timestamp::now().as_millisecond();
     let (st, _) = reqwest::post_raw(
-        &format!("{}/webhooks/mercadopago?data.id=999&type=payment", daemon.base),
+        &format!(
+            "{}/webhooks/mercadopago?data.id=999&type=payment",
+            daemon.base
+        ),
         "application/json",
-        &[("x-signature", &format!("ts={ts},v1=00")), ("x-request-id", "r")],
+        &[
+            ("x-signature", &format!("ts={ts},v1=00")),
+            ("x-request-id", "r"),
+        ],
         "{}",
     );
     assert_eq!(st, 401);
@@ -281,18 +342,19 @@ fn mercadopago_notification_fetches_the_payment_and_closes_the_invoice() {
 
 #[test]
 fn sigkill_between_acknowledging_and_applying_loses_nothing() {
-    let slow = Arc::new(AtomicBool::new(true));
-    let mp = mercadopago(slow.clone());
+    let down = Arc::new(AtomicBool::new(true));
+    let mp = mercadopago(down.clone());
     let dir = tempfile::tempdir().unwrap();
     let (daemon, port) = start(dir.path(), &mp.url());
     setup(&daemon);
     let (st, b) = post_mercadopago(&daemon, "1234567890", "req-kill-1");
     assert_eq!(st, 200, "{b}");
-    // Acknowledged; the fetch hangs, so nothing is applied yet. Kill the daemon now.
-    mp.wait_for("/v1/payments/1234567890", 1, Duration::from_secs(10));
+    // Acknowledged; the API is down, so nothing is applied yet. Kill the daemon now.
+    let tried = mp.wait_for("/v1/payments/1234567890", 1, Duration::from_secs(10));
+    assert!(!tried.is_empty(), "log:\n{}", daemon.log_text());
     assert_eq!(invoice(&daemon)["status"], "open");
     daemon.kill();
-    slow.store(false, Ordering::SeqCst);
+    down.store(false, Ordering::SeqCst);
     let daemon = Daemon::start_existing(dir.path(), port);
     let v = wait_invoice(&daemon, "paid after restart", |v| v["status"] == "paid");
     assert!(v["next_reminder_at"].is_null(), "{v:#}");

@@ -78,7 +78,7 @@ impl PaymentInbox {
             return Ok(());
         };
         let event = match &entry.payload {
-            InboxPayload::Event { event } => event.clone(),
+            InboxPayload::Event { event } => (**event).clone(),
             InboxPayload::Unreadable { provider, error } => {
                 let msg = format!("{provider} sent a signed event plazo cannot read: {error}");
                 processing_failed(&self.store, key, &msg, None, now)?;

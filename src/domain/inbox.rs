@@ -38,7 +38,7 @@ pub enum InboxPayload {
     /// A self-contained event (Stripe), already verified and parsed.
     Event {
         /// The event.
-        event: ProviderEvent,
+        event: Box<ProviderEvent>,
     },
     /// A notification that only says "look at payment `data_id`" (Mercado Pago): the payment
     /// is fetched from the provider's API before anything is applied.

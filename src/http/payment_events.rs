@@ -23,7 +23,11 @@ fn not_configured(what: &str, how: &str) -> ApiError {
 }
 
 /// Persists a verified payload and answers; the processor is woken.
-async fn accept(st: &AppState, key: String, payload: InboxPayload) -> Result<Json<Value>, ApiError> {
+async fn accept(
+    st: &AppState,
+    key: String,
+    payload: InboxPayload,
+) -> Result<Json<Value>, ApiError> {
     let store = st.store.clone();
     let now = st.clock.now();
     let k = key.clone();
@@ -58,12 +62,23 @@ pub async fn stripe_webhook(
         st.providers.stripe_tolerance,
     ) {
         tracing::warn!(error = %e, "rejected Stripe webhook");
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            e.to_string(),
+        ));
     }
     match stripe::parse_event(&body, &st.providers.stripe_metadata_key) {
         Ok(event) => {
             let key = format!("stripe:{}", event.event_id);
-            accept(&st, key, InboxPayload::Event { event }).await
+            accept(
+                &st,
+                key,
+                InboxPayload::Event {
+                    event: Box::new(event),
+                },
+            )
+            .await
         }
         Err(e) => {
             // Authentic but unreadable: keep it for review and acknowledge it, since Stripe
@@ -93,37 +108,35 @@ pub async fn mercadopago_webhook(
             "set the secret signature named in [mercadopago] (default env MERCADOPAGO_WEBHOOK_SECRET)",
         ));
     };
-    let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    let q = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = query.unwrap_or_default();
+    let data_id = mercadopago::query_data_id(&query);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let request_id = header("x-request-id");
-    if let Err(e) = mercadopago::verify(secret, header("x-signature"), request_id, q("data.id")) {
+    let request_id = header(mercadopago::HEADER_REQUEST_ID);
+    if let Err(e) = mercadopago::verify(
+        secret,
+        header(mercadopago::HEADER_SIGNATURE),
+        request_id,
+        data_id.as_deref(),
+    ) {
         tracing::warn!(error = %e, "rejected Mercado Pago notification");
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            e.to_string(),
+        ));
     }
-    let note = mercadopago::Notification::parse(q("data.id"), q("type"), &body)
+    let note = mercadopago::Notification::parse(&query, &body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    if note.kind != "payment" {
+    if !note.is_payment() {
         return Ok(Json(json!({
             "ignored": format!("notifications of type {:?} are not handled", note.kind)
         })));
     }
-    let key = format!(
-        "mercadopago:{}:{}",
-        note.data_id,
-        request_id.unwrap_or("no-request-id")
-    );
+    let key = format!("mercadopago:{}", note.event_id(request_id));
     let payload = InboxPayload::Fetch {
         provider: "mercadopago".to_owned(),
         data_id: note.data_id.clone(),
-        action: note.action.clone(),
+        action: Some(note.event_type().to_owned()),
     };
     accept(&st, key, payload).await
 }

@@ -322,3 +322,23 @@ pub fn to_event(payment: &MpPayment, event_id: &str, event_type: &str) -> Provid
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }
+
+impl super::PaymentFetcher for MercadoPagoClient {
+    fn fetch<'a>(
+        &'a self,
+        data_id: &'a str,
+        event_id: &'a str,
+        event_type: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<ProviderEvent, super::FetchFailure>> {
+        Box::pin(async move {
+            match self.payment(data_id).await {
+                Ok(p) => Ok(to_event(&p, event_id, event_type)),
+                Err(e) => Err(super::FetchFailure {
+                    transient: e.is_transient(),
+                    message: e.to_string(),
+                    retry_after: e.retry_after(),
+                }),
+            }
+        })
+    }
+}
