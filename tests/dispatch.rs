@@ -423,6 +423,7 @@ async fn paid_or_paused_invoices_get_nothing() {
     h.invoice("inv-paused", "cli-1", "2026-03-16");
     record_payment(
         &h.store,
+        &h.policy.current().policy,
         &InvoiceId::new("inv-paid").unwrap(),
         &PaymentInput {
             amount: None,

@@ -18,7 +18,7 @@ use common::{
 use serde_json::{Value, json};
 
 fn policy() -> String {
-    test_policy(
+    let mut p = test_policy(
         "America/Bogota",
         "es",
         ("00:00", "24:00"),
@@ -27,7 +27,11 @@ fn policy() -> String {
             step("standard", "due_today", "0d", None, &["email"]),
             step("standard", "firm_overdue", "+10d", None, &["email"]),
         ],
-    )
+    );
+    p.push_str(
+        "\n[payments]\nlink = \"https://pagos.example.co/pagar/{{ invoice.id }}\"\nearly_discount = { percent = \"2\", days_before_due = 10 }\n",
+    );
+    p
 }
 
 fn config(port: u16, mp: &str) -> String {
@@ -166,7 +170,8 @@ fn stripe_invoice_paid_stops_the_chase_and_a_forged_one_changes_nothing() {
     let (st, body) = post_stripe(&daemon, &invoice_paid("evt_paid_1"), STRIPE_SECRET);
     assert_eq!(st, 200, "{body}");
     let v = wait_invoice(&daemon, "paid", |v| v["status"] == "paid");
-    assert_eq!(v["balance"], "0.00");
+    let balance: rust_decimal::Decimal = v["balance"].as_str().unwrap().parse().unwrap();
+    assert!(balance.is_zero(), "{v:#}");
     assert!(
         v["next_reminder_at"].is_null(),
         "the chase must stop: {v:#}"
@@ -204,7 +209,13 @@ fn the_same_event_three_times_out_of_order_with_a_refund_applies_correctly() {
         assert_eq!(b["duplicate"], i > 0, "{b}");
     }
     // Paid once, then the refund re-opens 500,000.00 and the chase resumes.
-    let v = wait_invoice(&daemon, "the refund", |v| v["balance"] == "500000.00");
+    let half: rust_decimal::Decimal = "500000".parse().unwrap();
+    let v = wait_invoice(&daemon, "the refund", |v| {
+        v["balance"]
+            .as_str()
+            .and_then(|b| b.parse::<rust_decimal::Decimal>().ok())
+            == Some(half)
+    });
     assert_eq!(v["status"], "open", "{v:#}");
     assert!(
         v["next_reminder_at"].is_string(),
@@ -362,4 +373,33 @@ fn sigkill_between_acknowledging_and_applying_loses_nothing() {
     let e = &events.as_array().unwrap()[0];
     assert_eq!(e["key"], "mercadopago:1234567890:req-kill-1");
     assert_eq!(e["state"], "applied", "{e:#}");
+}
+
+#[test]
+fn an_early_payment_of_the_discounted_amount_closes_the_invoice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, _) = start(dir.path(), "http://127.0.0.1:9");
+    // Due in ten days: the 2 % discount is open until today.
+    setup(&daemon);
+    // 1,250,000.00 less 2 % = 1,225,000.00, in cents.
+    let discounted = invoice_paid("evt_early").replace("125000000", "122500000");
+    let (st, b) = post_stripe(&daemon, &discounted, STRIPE_SECRET);
+    assert_eq!(st, 200, "{b}");
+    let v = wait_invoice(&daemon, "settled by the discount", |v| {
+        v["status"] == "paid"
+    });
+    assert!(v["next_reminder_at"].is_null(), "{v:#}");
+    let line = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("discount settles")
+        })
+        .cloned();
+    assert!(line.is_some(), "{v:#}");
+    assert_eq!(v["payments"][0]["amount"], "1225000.00");
 }

@@ -1208,6 +1208,7 @@ async fn paid_while_waiting_for_a_receipt_stops_the_fallback() {
     h.clock.set(ts("2026-03-16T14:10:00Z"));
     record_payment(
         &h.store,
+        &h.policy.current().policy,
         &InvoiceId::new("inv-1").unwrap(),
         &PaymentInput {
             amount: None,

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::policy::{LoadedPolicy, Step};
 use crate::service::ContactChange;
-use crate::templates::context::{StepInfo, message_context};
+use crate::templates::context::{StepInfo, TermsInput, message_context_with_terms};
 use crate::templates::whatsapp::render_whatsapp;
 
 use super::process::line;
@@ -92,7 +92,26 @@ impl Dispatcher {
             tone: step.tone.clone(),
             index: r.step_index,
         };
-        let ctx = message_context(client, invoice, &policy.company, &info, &locale, zone, now);
+        let terms = TermsInput {
+            terms: policy.terms.clone(),
+            overdue_steps: policy.cadences.get(&r.cadence).map_or(0, |c| {
+                c.steps
+                    .iter()
+                    .take(r.step_index as usize + 1)
+                    .filter(|s| s.offset.approx_minutes() > 0)
+                    .count() as u32
+            }),
+        };
+        let ctx = message_context_with_terms(
+            client,
+            invoice,
+            &policy.company,
+            &info,
+            &locale,
+            zone,
+            now,
+            &terms,
+        );
         let whatsapp = if kind == "whatsapp" {
             let session_open = contact
                 .as_ref()

@@ -99,7 +99,16 @@ pub async fn post_payment(
     }
     let store = st.store.clone();
     write_durably(&store, move || {
-        let outcome = record_payment(&st.store, &id, &input, "api", None, st.clock.now())?;
+        let policy = st.policy.current();
+        let outcome = record_payment(
+            &st.store,
+            &policy.policy,
+            &id,
+            &input,
+            "api",
+            None,
+            st.clock.now(),
+        )?;
         Ok(Json(payment_json(&outcome)))
     })
     .await

@@ -82,7 +82,16 @@ pub async fn payments(
     let store = st.store.clone();
     write_durably(&store, move || {
         let source = format!("webhook:{webhook_id}");
-        let outcome = record_payment(&st.store, &id, &input, &source, Some(&webhook_id), now)?;
+        let policy = st.policy.current();
+        let outcome = record_payment(
+            &st.store,
+            &policy.policy,
+            &id,
+            &input,
+            &source,
+            Some(&webhook_id),
+            now,
+        )?;
         tracing::info!(invoice = %id, webhook = %webhook_id, ?outcome, "payment webhook applied");
         Ok(Json(payment_json(&outcome)))
     })

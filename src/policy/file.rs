@@ -38,6 +38,46 @@ pub struct PolicyFile {
     /// Opt-out keywords for SMS and WhatsApp replies.
     #[serde(default)]
     pub opt_out: Option<OptOutFile>,
+    /// Payment link, early-payment discount and (informational) late charges.
+    #[serde(default)]
+    pub payments: Option<PaymentsFile>,
+}
+
+/// `[payments]`: terms shown in messages. Amounts are decimal strings in the invoice currency.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsFile {
+    /// Payment link for invoices without their own `payment_url`, as a template, e.g.
+    /// `"https://pagos.example.co/pagar/{{ invoice.id }}"`. Templates and the WhatsApp URL
+    /// button get it as `invoice.payment_url`.
+    #[serde(default)]
+    pub link: Option<Spanned<String>>,
+    /// Discount for paying early: `{ percent = "2", days_before_due = 10 }` (2 % off when paid
+    /// at least 10 days before the due date). Templates before that date get
+    /// `invoice.discount.{percent, amount, pay_by}`; a payment of the discounted amount by then
+    /// settles the invoice in full.
+    #[serde(default)]
+    pub early_discount: Option<EarlyDiscountFile>,
+    /// Flat fee per overdue step reached, e.g. `"15000"`; shown as `invoice.charges`, never
+    /// added to the balance.
+    #[serde(default)]
+    pub late_fee: Option<Spanned<String>>,
+    /// Yearly interest in percent accrued daily after the due date, e.g. `"24"`; shown only.
+    #[serde(default)]
+    pub interest_yearly_percent: Option<Spanned<String>>,
+    /// Cap of fees plus interest in percent of the balance, e.g. `"10"`.
+    #[serde(default)]
+    pub charges_cap_percent: Option<Spanned<String>>,
+}
+
+/// `early_discount = { percent = "2", days_before_due = 10 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyDiscountFile {
+    /// Discount in percent, more than 0 and less than 100, e.g. `"2"`.
+    pub percent: Spanned<String>,
+    /// Days before the due date by which the payment must arrive (1 to 365).
+    pub days_before_due: Spanned<u32>,
 }
 
 /// `[channels.KIND]`: how plazo treats one channel kind.

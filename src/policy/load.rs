@@ -620,6 +620,7 @@ impl Checker<'_> {
 
         let channels = self.channel_settings(&file.channels)?;
         let opt_out = self.opt_out(file.opt_out.as_ref())?;
+        let terms = self.payments(file.payments.as_ref())?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -629,6 +630,7 @@ impl Checker<'_> {
                 cadences,
                 channels,
                 opt_out,
+                terms,
             },
             templates,
         })

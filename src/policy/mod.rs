@@ -8,6 +8,7 @@ pub mod error;
 pub mod file;
 pub mod load;
 pub mod model;
+pub mod terms;
 
 pub use error::{Location, PolicyError};
 pub use load::{LoadedPolicy, load_policy, parse_policy};

@@ -25,6 +25,8 @@ pub struct Policy {
     pub channels: BTreeMap<String, ChannelSettings>,
     /// Keywords that opt a number out of (or back into) SMS or WhatsApp.
     pub opt_out: OptOutKeywords,
+    /// Payment link, early-payment discount and late charges.
+    pub terms: super::terms::PaymentTerms,
 }
 
 /// `[channels.KIND]` of the policy.

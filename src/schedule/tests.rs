@@ -81,6 +81,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         cadences,
         channels: Default::default(),
         opt_out: Default::default(),
+        terms: Default::default(),
     }
 }
 

@@ -3,8 +3,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::invoices::{close_or_reopen, not_found};
+use super::provider_payments::settling_discount;
 use super::{ServiceError, flatten};
 use crate::domain::{Attempt, AttemptOutcome, Currency, InvoiceId, Money, Payment};
+use crate::policy::Policy;
 use crate::store::{Store, abort};
 
 /// Body of `POST /v1/invoices/{id}/payments`, and the payload of payment webhooks.
@@ -40,8 +42,10 @@ pub enum PaymentOutcome {
 /// Applies a payment to an invoice. Idempotent by `reference`, and by `webhook_id` when given
 /// (the webhook id is remembered in the same transaction). A full payment closes the invoice
 /// and cancels its pending reminder.
+#[allow(clippy::too_many_arguments)]
 pub fn record_payment(
     store: &Store,
+    policy: &Policy,
     id: &InvoiceId,
     input: &PaymentInput,
     source: &str,
@@ -100,10 +104,12 @@ pub fn record_payment(
         }
         let paid = amount.unwrap_or(inv.balance);
         let before = inv.balance;
-        inv.balance = (inv.balance - paid).max(Decimal::ZERO);
+        let paid_at = input.paid_at.unwrap_or(now);
+        let discount = settling_discount(tx, policy, &inv, paid, paid_at)?;
+        inv.balance = (inv.balance - paid - discount.unwrap_or_default()).max(Decimal::ZERO);
         inv.payments.push(Payment {
             amount: paid,
-            paid_at: input.paid_at.unwrap_or(now),
+            paid_at,
             reference: reference.clone(),
             source: source.to_owned(),
         });
@@ -119,7 +125,9 @@ pub fn record_payment(
             outcome: AttemptOutcome::Event,
             provider_message_id: None,
             delivery: None,
-            detail: Some(if over > Decimal::ZERO {
+            detail: Some(if let Some(disc) = discount {
+                format!("payment {paid} {currency} ref {reference} via {source}; paid early: the {disc} discount settles the invoice")
+            } else if over > Decimal::ZERO {
                 format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}; balance 0")
             } else {
                 format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)

@@ -244,10 +244,12 @@ fn apply_in(
                 return Ok((ApplyOutcome::Duplicate, Some(inv.id), d));
             }
             let before = inv.balance;
-            inv.balance = (inv.balance - amount).max(Decimal::ZERO);
+            let paid_at = ev.occurred_at.unwrap_or(now);
+            let discount = settling_discount(tx, policy, &inv, amount, paid_at)?;
+            inv.balance = (inv.balance - amount - discount.unwrap_or_default()).max(Decimal::ZERO);
             inv.payments.push(Payment {
                 amount,
-                paid_at: ev.occurred_at.unwrap_or(now),
+                paid_at,
                 reference: reference.clone(),
                 source: source.clone(),
             });
@@ -256,6 +258,11 @@ fn apply_in(
                 "payment {amount} {} ref {reference} via {source}; balance {}",
                 inv.currency, inv.balance
             );
+            if let Some(disc) = discount {
+                d.push_str(&format!(
+                    "; paid early: the {disc} discount settles the invoice"
+                ));
+            }
             if over > Decimal::ZERO {
                 if let Some(mut client) = tx.client(&inv.client_id)? {
                     let credit = client
@@ -320,6 +327,28 @@ fn apply_in(
         closed: inv.balance.is_zero(),
     };
     Ok((out, Some(inv.id), detail))
+}
+
+/// The early-payment discount `amount` (paid at `paid_at`) earns on `inv`, if it settles it:
+/// the difference between the balance and the discounted amount.
+pub(crate) fn settling_discount(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    inv: &Invoice,
+    amount: Decimal,
+    paid_at: Timestamp,
+) -> Result<Option<Decimal>, TxFail> {
+    if policy.terms.early_discount.is_none() {
+        return Ok(None);
+    }
+    let Some(client) = tx.client(&inv.client_id)? else {
+        return Ok(None);
+    };
+    let zone = crate::schedule::client_zone(policy, &client);
+    Ok(
+        crate::policy::terms::settles_with_discount(&policy.terms, inv, amount, &zone, paid_at)
+            .map(|_| inv.balance - amount),
+    )
 }
 
 /// Records a failed processing attempt: retried at `retry_at`, or final (`Failed`) when `None`.

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::format::{format_date, format_money};
 use crate::domain::{Client, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus};
 use crate::policy::Company;
+use crate::policy::terms::{PaymentTerms, charges_due, discount_offer};
 
 /// The cadence step a message belongs to, as templates see it (`step.name`, `step.tone`,
 /// `step.index`).
@@ -64,6 +65,67 @@ pub fn message_context(
     zone: &TimeZone,
     now: Timestamp,
 ) -> Value {
+    message_context_with_terms(
+        client,
+        invoice,
+        company,
+        step,
+        locale,
+        zone,
+        now,
+        &TermsInput::default(),
+    )
+}
+
+/// The policy's payment terms for one message: see [`message_context_with_terms`].
+#[derive(Debug, Clone, Default)]
+pub struct TermsInput {
+    /// `[payments]` of the policy.
+    pub terms: PaymentTerms,
+    /// Overdue steps reached so far, including this one (for flat late fees).
+    pub overdue_steps: u32,
+}
+
+/// The link pattern rendered for an invoice (it sees `invoice.id`, `invoice.number`,
+/// `invoice.currency`, `invoice.balance_raw` and `client.id`); `None` when it fails.
+pub fn render_link(pattern: &str, client: &Client, invoice: &Invoice) -> Option<String> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env
+    });
+    let ctx = minijinja::context! {
+        invoice => minijinja::context! {
+            id => invoice.id.as_str(),
+            number => invoice.number.as_str(),
+            currency => invoice.currency.code(),
+            balance_raw => invoice.balance.to_string(),
+        },
+        client => minijinja::context! { id => client.id.as_str() },
+    };
+    env.render_str(pattern, ctx)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// [`message_context`] plus the policy's payment terms: `invoice.payment_url` falls back to
+/// the policy's link pattern; `invoice.discount` (`percent`, `amount`, `amount_raw`, `pay_by`,
+/// `pay_by_iso`) is set while an early-payment discount is open; `invoice.charges`
+/// (`late_fees`, `interest`, `total_due`, `total_due_raw`) once overdue with late charges
+/// configured. Both are `none` otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn message_context_with_terms(
+    client: &Client,
+    invoice: &Invoice,
+    company: &Company,
+    step: &StepInfo,
+    locale: &str,
+    zone: &TimeZone,
+    now: Timestamp,
+    terms: &TermsInput,
+) -> Value {
     let today = now.to_zoned(zone.clone()).date();
     let due = due_date(invoice.due_at, zone);
     let days = today
@@ -80,6 +142,33 @@ pub fn message_context(
         .next()
         .unwrap_or("")
         .to_owned();
+    let payment_url = invoice.payment_url.clone().or_else(|| {
+        terms
+            .terms
+            .link
+            .as_deref()
+            .and_then(|p| render_link(p, client, invoice))
+    });
+    let money = |d: Decimal| Value::from(format_money(d, invoice.currency, locale));
+    let discount = match discount_offer(&terms.terms, invoice, zone, now) {
+        Some(o) => map([
+            ("percent", Value::from(o.percent.normalize().to_string())),
+            ("amount", money(o.amount)),
+            ("amount_raw", Value::from(o.amount.to_string())),
+            ("pay_by", Value::from(format_date(o.pay_by, locale))),
+            ("pay_by_iso", Value::from(o.pay_by.to_string())),
+        ]),
+        None => Value::from(()),
+    };
+    let charges = match charges_due(&terms.terms, invoice, terms.overdue_steps, zone, now) {
+        Some(c) => map([
+            ("late_fees", money(c.late_fees)),
+            ("interest", money(c.interest)),
+            ("total_due", money(c.total_due)),
+            ("total_due_raw", Value::from(c.total_due.to_string())),
+        ]),
+        None => Value::from(()),
+    };
     let metadata: BTreeMap<String, Value> = invoice
         .metadata
         .iter()
@@ -118,7 +207,9 @@ pub fn message_context(
                 ("days_until_due", Value::from(days.max(0))),
                 ("days_overdue", Value::from((-days).max(0))),
                 ("is_overdue", Value::from(is_overdue)),
-                ("payment_url", Value::from(invoice.payment_url.clone())),
+                ("payment_url", Value::from(payment_url)),
+                ("discount", discount),
+                ("charges", charges),
                 ("metadata", Value::from(metadata)),
             ]),
         ),

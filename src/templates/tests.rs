@@ -433,3 +433,107 @@ fn shipped_templates_render_personal_messages() {
         println!("{}\n----\n{}", r.text, r.html.unwrap());
     }
 }
+
+#[test]
+fn payment_terms_reach_the_context_link_discount_and_charges() {
+    use crate::policy::terms::{EarlyDiscount, LateCharges, PaymentTerms};
+    use crate::templates::context::{TermsInput, message_context_with_terms};
+    let bogota = TimeZone::get("America/Bogota").unwrap();
+    let step = StepInfo {
+        name: "courtesy".into(),
+        tone: "friendly".into(),
+        index: 0,
+    };
+    let terms = TermsInput {
+        terms: PaymentTerms {
+            link: Some(
+                "https://pagos.example.co/pagar/{{ invoice.id }}?n={{ invoice.number }}".into(),
+            ),
+            early_discount: Some(EarlyDiscount {
+                percent: Decimal::from(2),
+                days_before_due: 10,
+            }),
+            late_charges: Some(LateCharges {
+                fee_per_step: Some(Decimal::from(15_000)),
+                yearly_interest_percent: None,
+                cap_percent: None,
+            }),
+        },
+        overdue_steps: 2,
+    };
+    let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
+    let get = |ctx: &minijinja::Value, path: &str| {
+        path.split('.')
+            .try_fold(ctx.clone(), |v, k| v.get_attr(k))
+            .unwrap()
+    };
+    // Twelve days early: the discount is open, no charges, the link comes from the pattern.
+    let early = message_context_with_terms(
+        &c,
+        &i,
+        &company(),
+        &step,
+        "es-CO",
+        &bogota,
+        "2026-03-03T15:00:00Z".parse().unwrap(),
+        &terms,
+    );
+    assert_eq!(
+        get(&early, "invoice.payment_url").to_string(),
+        format!("https://pagos.example.co/pagar/{}?n={}", i.id, i.number)
+    );
+    assert_eq!(
+        get(&early, "invoice.discount.amount").to_string(),
+        "$ 1.225.000"
+    );
+    assert_eq!(
+        get(&early, "invoice.discount.pay_by_iso").to_string(),
+        "2026-03-05"
+    );
+    assert!(get(&early, "invoice.charges").is_none());
+    // Overdue: no discount; two steps' fees on top of the balance.
+    let late = message_context_with_terms(
+        &c,
+        &i,
+        &company(),
+        &step,
+        "es-CO",
+        &bogota,
+        "2026-03-20T15:00:00Z".parse().unwrap(),
+        &terms,
+    );
+    assert!(get(&late, "invoice.discount").is_none());
+    assert_eq!(
+        get(&late, "invoice.charges.late_fees").to_string(),
+        "$ 30.000"
+    );
+    assert_eq!(
+        get(&late, "invoice.charges.total_due").to_string(),
+        "$ 1.280.000"
+    );
+    assert_eq!(
+        get(&late, "invoice.balance").to_string(),
+        "$ 1.250.000",
+        "the balance is untouched"
+    );
+    // An invoice's own link wins over the pattern.
+    let (c2, i2) = sample(
+        Due::Date(date(2026, 3, 15)),
+        1_250_000,
+        Some("https://own.example/x"),
+    );
+    let own = message_context_with_terms(
+        &c2,
+        &i2,
+        &company(),
+        &step,
+        "es-CO",
+        &bogota,
+        "2026-03-03T15:00:00Z".parse().unwrap(),
+        &terms,
+    );
+    assert_eq!(
+        get(&own, "invoice.payment_url").to_string(),
+        "https://own.example/x"
+    );
+}

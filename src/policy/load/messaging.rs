@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 
 use jiff::SignedDuration;
+use rust_decimal::Decimal;
 use serde_spanned::Spanned;
 
 use super::{Checker, quoted_list};
 use crate::policy::PolicyError;
-use crate::policy::file::{ChannelSettingsFile, OptOutFile, WhatsAppStepFile};
+use crate::policy::file::{ChannelSettingsFile, OptOutFile, PaymentsFile, WhatsAppStepFile};
 use crate::policy::model::{
     AmountField, CHANNEL_KINDS, ChannelSettings, DEFAULT_MAX_SEGMENTS, DateField, OptOutKeywords,
     TemplateParamSpec, WhatsAppStep, fold_keyword,
 };
+use crate::policy::terms::{EarlyDiscount, LateCharges, PaymentTerms};
 
 /// Longest receipt timeout accepted.
 const MAX_RECEIPT_TIMEOUT: SignedDuration = SignedDuration::from_hours(72);
@@ -253,6 +255,87 @@ impl Checker<'_> {
             languages,
             body,
             button_url,
+        })
+    }
+}
+
+impl Checker<'_> {
+    pub(super) fn payments(&self, f: Option<&PaymentsFile>) -> Result<PaymentTerms, PolicyError> {
+        let Some(f) = f else {
+            return Ok(PaymentTerms::default());
+        };
+        let decimal = |v: &Spanned<String>, field: &str, max: Decimal, example: &str| {
+            v.get_ref()
+                .trim()
+                .parse::<Decimal>()
+                .ok()
+                .filter(|d| *d > Decimal::ZERO && *d < max)
+                .ok_or_else(|| {
+                    self.err(
+                        v.span(),
+                        format!("payments.{field}"),
+                        format!(
+                            "{:?} is not a number above 0 and below {max}; write it as a string like {example:?}",
+                            v.get_ref()
+                        ),
+                    )
+                })
+        };
+        let link = match &f.link {
+            None => None,
+            Some(l) => {
+                check_expression(l.get_ref())
+                    .map_err(|m| self.err(l.span(), "payments.link", m))?;
+                Some(l.get_ref().trim().to_owned())
+            }
+        };
+        let early_discount = match &f.early_discount {
+            None => None,
+            Some(d) => {
+                let days = *d.days_before_due.get_ref();
+                if !(1..=365).contains(&days) {
+                    return Err(self.err(
+                        d.days_before_due.span(),
+                        "payments.early_discount.days_before_due",
+                        format!("{days} is out of range; write 1 to 365"),
+                    ));
+                }
+                Some(EarlyDiscount {
+                    percent: decimal(
+                        &d.percent,
+                        "early_discount.percent",
+                        Decimal::ONE_HUNDRED,
+                        "2",
+                    )?,
+                    days_before_due: days,
+                })
+            }
+        };
+        let big = Decimal::from(1_000_000_000_000i64);
+        let fee = f
+            .late_fee
+            .as_ref()
+            .map(|v| decimal(v, "late_fee", big, "15000"))
+            .transpose()?;
+        let interest = f
+            .interest_yearly_percent
+            .as_ref()
+            .map(|v| decimal(v, "interest_yearly_percent", Decimal::from(1000), "24"))
+            .transpose()?;
+        let cap = f
+            .charges_cap_percent
+            .as_ref()
+            .map(|v| decimal(v, "charges_cap_percent", Decimal::from(1000), "10"))
+            .transpose()?;
+        let late_charges = (fee.is_some() || interest.is_some()).then_some(LateCharges {
+            fee_per_step: fee,
+            yearly_interest_percent: interest,
+            cap_percent: cap,
+        });
+        Ok(PaymentTerms {
+            link,
+            early_discount,
+            late_charges,
         })
     }
 }

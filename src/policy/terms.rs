@@ -1,0 +1,254 @@
+//! Payment terms a policy offers and charges: a payment link pattern, an early-payment discount
+//! and informational late charges (flat fee per overdue step, daily interest, a cap). Pure
+//! functions over an invoice; the balance itself is never changed by them.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::domain::{Due, Invoice};
+
+/// `[payments]` of the policy, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentTerms {
+    /// Template of the payment link used when an invoice has no `payment_url`.
+    pub link: Option<String>,
+    /// Discount for paying early.
+    pub early_discount: Option<EarlyDiscount>,
+    /// Informational charges once overdue.
+    pub late_charges: Option<LateCharges>,
+}
+
+/// "`percent` % off if paid at least `days_before_due` days before the due date".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlyDiscount {
+    /// Discount in percent (`2` = 2 %).
+    pub percent: Decimal,
+    /// How many days before the due date the payment must arrive (inclusive).
+    pub days_before_due: u32,
+}
+
+/// Charges shown to overdue debtors; never added to the balance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateCharges {
+    /// Flat fee per overdue step reached, in the invoice's currency.
+    pub fee_per_step: Option<Decimal>,
+    /// Yearly interest in percent, accrued daily (`/365`) on the balance after the due date.
+    pub yearly_interest_percent: Option<Decimal>,
+    /// Cap of fees plus interest, in percent of the balance (some jurisdictions cap them).
+    pub cap_percent: Option<Decimal>,
+}
+
+/// An offer open now: pay `amount` by `pay_by` and the invoice is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscountOffer {
+    /// Discount in percent.
+    pub percent: Decimal,
+    /// The discounted amount that settles the invoice.
+    pub amount: Decimal,
+    /// Last local date on which paying `amount` settles it.
+    pub pay_by: Date,
+}
+
+/// Charges accrued on an overdue invoice (informational).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChargesDue {
+    /// Flat fees.
+    pub late_fees: Decimal,
+    /// Interest.
+    pub interest: Decimal,
+    /// Balance plus fees plus interest.
+    pub total_due: Decimal,
+}
+
+fn due_date(due: Due, zone: &TimeZone) -> Date {
+    match due {
+        Due::Date(d) => d,
+        Due::Instant(t) => t.to_zoned(zone.clone()).date(),
+    }
+}
+
+fn round(amount: Decimal, inv: &Invoice) -> Decimal {
+    amount.round_dp_with_strategy(
+        inv.currency.minor_units(),
+        RoundingStrategy::MidpointAwayFromZero,
+    )
+}
+
+/// The early-payment offer open at `at` (local date in `zone`), if any.
+pub fn discount_offer(
+    terms: &PaymentTerms,
+    inv: &Invoice,
+    zone: &TimeZone,
+    at: Timestamp,
+) -> Option<DiscountOffer> {
+    let d = terms.early_discount?;
+    if inv.balance <= Decimal::ZERO {
+        return None;
+    }
+    let pay_by = due_date(inv.due_at, zone)
+        .checked_sub(jiff::Span::new().days(i64::from(d.days_before_due)))
+        .ok()?;
+    if at.to_zoned(zone.clone()).date() > pay_by {
+        return None;
+    }
+    let factor = Decimal::ONE - d.percent / Decimal::ONE_HUNDRED;
+    Some(DiscountOffer {
+        percent: d.percent,
+        amount: round(inv.balance * factor, inv),
+        pay_by,
+    })
+}
+
+/// True when a payment of `amount` made at `paid_at` settles `inv` through the early-payment
+/// discount.
+pub fn settles_with_discount(
+    terms: &PaymentTerms,
+    inv: &Invoice,
+    amount: Decimal,
+    zone: &TimeZone,
+    paid_at: Timestamp,
+) -> Option<DiscountOffer> {
+    discount_offer(terms, inv, zone, paid_at).filter(|o| amount >= o.amount && amount < inv.balance)
+}
+
+/// Late charges at `now` for an invoice that has reached `overdue_steps` overdue steps.
+pub fn charges_due(
+    terms: &PaymentTerms,
+    inv: &Invoice,
+    overdue_steps: u32,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Option<ChargesDue> {
+    let c = terms.late_charges?;
+    let today = now.to_zoned(zone.clone()).date();
+    let due = due_date(inv.due_at, zone);
+    let days = due.until(today).ok()?.get_days();
+    if days <= 0 || inv.balance <= Decimal::ZERO {
+        return None;
+    }
+    let fees = c.fee_per_step.unwrap_or_default() * Decimal::from(overdue_steps);
+    let interest = c.yearly_interest_percent.map_or(Decimal::ZERO, |r| {
+        inv.balance * r / Decimal::ONE_HUNDRED * Decimal::from(days) / Decimal::from(365)
+    });
+    let (mut fees, mut interest) = (round(fees, inv), round(interest, inv));
+    if let Some(cap) = c.cap_percent {
+        let max = round(inv.balance * cap / Decimal::ONE_HUNDRED, inv);
+        if fees + interest > max {
+            // Fees first, then interest, up to the cap.
+            fees = fees.min(max);
+            interest = (max - fees).max(Decimal::ZERO).min(interest);
+        }
+    }
+    Some(ChargesDue {
+        late_fees: fees,
+        interest,
+        total_due: inv.balance + fees + interest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClientId, Currency, InvoiceId, InvoiceStatus};
+
+    fn inv(balance: &str, due: &str) -> Invoice {
+        let now = Timestamp::UNIX_EPOCH;
+        Invoice {
+            id: InvoiceId::new("inv-1").unwrap(),
+            client_id: ClientId::new("c-1").unwrap(),
+            number: "FV-1".into(),
+            currency: Currency::parse("COP").unwrap(),
+            amount: balance.parse().unwrap(),
+            balance: balance.parse().unwrap(),
+            issued_at: None,
+            due_at: Due::parse(due).unwrap(),
+            payment_url: None,
+            metadata: Default::default(),
+            status: InvoiceStatus::Open,
+            payments: Vec::new(),
+            pause: None,
+            generation: 0,
+            cursor: None,
+            pending: None,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+        }
+    }
+
+    fn bogota() -> TimeZone {
+        TimeZone::get("America/Bogota").unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn terms() -> PaymentTerms {
+        PaymentTerms {
+            link: None,
+            early_discount: Some(EarlyDiscount {
+                percent: "2".parse().unwrap(),
+                days_before_due: 10,
+            }),
+            late_charges: Some(LateCharges {
+                fee_per_step: Some("15000".parse().unwrap()),
+                yearly_interest_percent: Some("24".parse().unwrap()),
+                cap_percent: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn discount_is_open_until_the_local_pay_by_date_inclusive() {
+        let i = inv("1250000", "2026-03-31");
+        // Pay by 2026-03-21 (local, UTC-5): 23:59 local on the 21st is 04:59Z on the 22nd.
+        let o = discount_offer(&terms(), &i, &bogota(), at("2026-03-22T04:59:00Z")).unwrap();
+        assert_eq!(o.amount, "1225000".parse::<Decimal>().unwrap());
+        assert_eq!(o.pay_by.to_string(), "2026-03-21");
+        assert_eq!(
+            discount_offer(&terms(), &i, &bogota(), at("2026-03-22T05:00:00Z")),
+            None
+        );
+        // Exactly the discounted amount settles; less does not; the full amount is just a payment.
+        let pay = |a: &str, t: &str| {
+            settles_with_discount(&terms(), &i, a.parse().unwrap(), &bogota(), at(t))
+        };
+        assert!(pay("1225000", "2026-03-20T15:00:00Z").is_some());
+        assert!(pay("1224999", "2026-03-20T15:00:00Z").is_none());
+        assert!(pay("1225000", "2026-03-25T15:00:00Z").is_none(), "too late");
+        assert!(pay("1250000", "2026-03-20T15:00:00Z").is_none());
+    }
+
+    #[test]
+    fn charges_accrue_daily_after_due_and_respect_the_cap() {
+        let i = inv("1000000", "2026-03-01");
+        assert_eq!(
+            charges_due(&terms(), &i, 0, &bogota(), at("2026-03-01T15:00:00Z")),
+            None
+        );
+        // 10 days late, 2 overdue steps: fees 30,000; interest 1,000,000 × 24 % × 10/365.
+        let c = charges_due(&terms(), &i, 2, &bogota(), at("2026-03-11T15:00:00Z")).unwrap();
+        assert_eq!(c.late_fees, "30000".parse::<Decimal>().unwrap());
+        assert_eq!(c.interest, "6575.34".parse::<Decimal>().unwrap());
+        assert_eq!(c.total_due, "1036575.34".parse::<Decimal>().unwrap());
+        // Capped at 3 % of the balance: fees first, then interest.
+        let mut t = terms();
+        if let Some(lc) = t.late_charges.as_mut() {
+            lc.cap_percent = Some("3".parse().unwrap());
+        }
+        let c = charges_due(&t, &i, 2, &bogota(), at("2026-03-11T15:00:00Z")).unwrap();
+        assert_eq!(
+            c.late_fees + c.interest,
+            "30000".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(c.interest, Decimal::ZERO);
+        // A zero-decimal currency rounds to whole units.
+        let mut clp = inv("100000", "2026-03-01");
+        clp.currency = Currency::parse("CLP").unwrap();
+        let c = charges_due(&terms(), &clp, 0, &bogota(), at("2026-03-11T15:00:00Z")).unwrap();
+        assert_eq!(c.interest, "658".parse::<Decimal>().unwrap());
+    }
+}
