@@ -478,7 +478,7 @@ async fn payments_partial_duplicate_and_full() {
         .call(
             "POST",
             "/v1/invoices/inv-1/payments",
-            Some(json!({"amount": "1000000", "currency": "COP", "reference": "PSE-124"})),
+            Some(json!({"amount": "1001500", "currency": "COP", "reference": "PSE-124"})),
         )
         .await;
     assert_eq!(st, 200, "{v}");
@@ -486,6 +486,9 @@ async fn payments_partial_duplicate_and_full() {
         v,
         json!({"result": "applied", "balance": "0", "status": "paid"})
     );
+    // Paid 1,500 too much: kept as a credit on the client.
+    let client = api.get("/v1/clients/cli-1").await;
+    assert_eq!(client["credits"]["COP"]["amount"], "1500", "{client}");
     let paid = api.get("/v1/invoices/inv-1").await;
     assert_eq!(paid["invoice"]["status"], "paid");
     assert!(paid["next_reminder"].is_null(), "{paid}");

@@ -3,7 +3,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::invoices::{close_or_reopen, not_found};
-use super::provider_payments::settling_discount;
+use super::provider_payments::{add_credit, settling_discount};
 use super::{ServiceError, flatten};
 use crate::domain::{Attempt, AttemptOutcome, Currency, InvoiceId, Money, Payment};
 use crate::policy::Policy;
@@ -128,11 +128,14 @@ pub fn record_payment(
             detail: Some(if let Some(disc) = discount {
                 format!("payment {paid} {currency} ref {reference} via {source}; paid early: the {disc} discount settles the invoice")
             } else if over > Decimal::ZERO {
-                format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}; balance 0")
+                format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}, kept as a credit on the client; balance 0")
             } else {
                 format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)
             }),
         })?;
+        if over > Decimal::ZERO && discount.is_none() {
+            add_credit(tx, &inv, over, source, now)?;
+        }
         close_or_reopen(tx, &mut inv, now)?;
         if let Some(wid) = webhook_id {
             tx.mark_webhook(wid, now)?;

@@ -264,24 +264,10 @@ fn apply_in(
                 ));
             }
             if over > Decimal::ZERO {
-                if let Some(mut client) = tx.client(&inv.client_id)? {
-                    let credit = client
-                        .credits
-                        .entry(inv.currency.code().to_owned())
-                        .or_insert(Credit {
-                            amount: Decimal::ZERO,
-                            sources: Vec::new(),
-                        });
-                    credit.amount += over;
-                    credit
-                        .sources
-                        .push(format!("overpayment of {} via {source}", inv.id));
-                    client.updated_at = now;
-                    tx.put_client(&client)?;
-                }
-                d.push_str(&format!(
-                    "; overpaid by {over}, kept as a credit on the client"
-                ));
+                add_credit(tx, &inv, over, &source, now)?;
+                d.push_str("; overpaid by ");
+                d.push_str(&over.to_string());
+                d.push_str(", kept as a credit on the client");
             }
             d
         }
@@ -327,6 +313,32 @@ fn apply_in(
         closed: inv.balance.is_zero(),
     };
     Ok((out, Some(inv.id), detail))
+}
+
+/// Keeps `over` (paid beyond the balance of `inv`) as a credit on the invoice's client.
+pub(crate) fn add_credit(
+    tx: &Tx<'_>,
+    inv: &Invoice,
+    over: Decimal,
+    source: &str,
+    now: Timestamp,
+) -> Result<(), TxFail> {
+    let Some(mut client) = tx.client(&inv.client_id)? else {
+        return Ok(());
+    };
+    let credit = client
+        .credits
+        .entry(inv.currency.code().to_owned())
+        .or_insert(Credit {
+            amount: Decimal::ZERO,
+            sources: Vec::new(),
+        });
+    credit.amount += over;
+    credit
+        .sources
+        .push(format!("overpayment of {} via {source}", inv.id));
+    client.updated_at = now;
+    tx.put_client(&client)
 }
 
 /// The early-payment discount `amount` (paid at `paid_at`) earns on `inv`, if it settles it:
