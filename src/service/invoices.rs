@@ -134,7 +134,8 @@ pub fn draft_invoice(
     Ok(fresh_invoice(id, &validate(input)?, now))
 }
 
-fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
+/// A line on the invoice's timeline about the invoice itself (not a message).
+pub(crate) fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
     Attempt {
         at: now,
         invoice_id: invoice.id.clone(),

@@ -2,10 +2,10 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::invoices::{close_or_reopen, not_found};
+use super::invoices::{close_or_reopen, event, not_found};
 use super::provider_payments::{add_credit, settling_discount};
 use super::{ServiceError, flatten};
-use crate::domain::{Attempt, AttemptOutcome, Currency, InvoiceId, Money, Payment};
+use crate::domain::{Currency, InvoiceId, Money, Payment};
 use crate::policy::Policy;
 use crate::store::{Store, abort};
 
@@ -115,24 +115,17 @@ pub fn record_payment(
         });
         inv.updated_at = now;
         let over = paid - before;
-        tx.log(&Attempt {
-            at: now,
-            invoice_id: inv.id.clone(),
-            reminder_id: None,
-            step: None,
-            channel: None,
-            recipient: None,
-            outcome: AttemptOutcome::Event,
-            provider_message_id: None,
-            delivery: None,
-            detail: Some(if let Some(disc) = discount {
+        tx.log(&event(
+            &inv,
+            now,
+if let Some(disc) = discount {
                 format!("payment {paid} {currency} ref {reference} via {source}; paid early: the {disc} discount settles the invoice")
             } else if over > Decimal::ZERO {
                 format!("payment {paid} {currency} ref {reference} via {source}; overpaid by {over}, kept as a credit on the client; balance 0")
             } else {
                 format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)
-            }),
-        })?;
+            },
+        ))?;
         if over > Decimal::ZERO && discount.is_none() {
             add_credit(tx, &inv, over, source, now)?;
         }

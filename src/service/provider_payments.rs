@@ -4,12 +4,11 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use super::invoices::close_or_reopen;
+use super::invoices::{close_or_reopen, event};
 use super::planning::replan;
 use super::{ServiceError, flatten};
 use crate::domain::{
-    Attempt, AttemptOutcome, Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice,
-    InvoiceId, Payment,
+    Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice, InvoiceId, Payment,
 };
 use crate::payments::{ProviderEvent, ProviderEventKind};
 use crate::policy::Policy;
@@ -120,21 +119,6 @@ fn find_invoice(tx: &Tx<'_>, ev: &ProviderEvent) -> Result<Option<Invoice>, TxFa
     Ok(None)
 }
 
-fn event_line(inv: &Invoice, now: Timestamp, detail: String) -> Attempt {
-    Attempt {
-        at: now,
-        invoice_id: inv.id.clone(),
-        reminder_id: None,
-        step: None,
-        channel: None,
-        recipient: None,
-        outcome: AttemptOutcome::Event,
-        provider_message_id: None,
-        delivery: None,
-        detail: Some(detail),
-    }
-}
-
 /// Applies `event` (received as inbox entry `key`) once: matches the invoice, checks the
 /// currency, applies the payment (an overpayment becomes a credit on the client) or re-opens
 /// the balance on a refund (and resumes the chase), and records the entry's final state, all in
@@ -202,7 +186,7 @@ fn apply_in(
             .unwrap_or_else(|| "nothing to apply".to_owned());
         let detail = format!("{what}: {:?}: {note}", ev.kind).to_lowercase();
         if let Some(inv) = &matched {
-            tx.log(&event_line(inv, now, detail.clone()))?;
+            tx.log(&event(inv, now, detail.clone()))?;
         }
         return Ok((ApplyOutcome::Recorded, matched.map(|i| i.id), detail));
     }
@@ -222,7 +206,7 @@ fn apply_in(
         .is_some_and(|c| c == inv.currency);
     let Some(amount) = ev.amount.filter(|a| *a > Decimal::ZERO) else {
         let why = format!("{what}: no positive amount in the event; not applied");
-        tx.log(&event_line(&inv, now, why.clone()))?;
+        tx.log(&event(&inv, now, why.clone()))?;
         return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
     };
     if !currency_ok {
@@ -232,7 +216,7 @@ fn apply_in(
             inv.currency
         );
         tracing::warn!(invoice = %inv.id, event = %ev.event_id, "payment currency mismatch; flagged");
-        tx.log(&event_line(&inv, now, why.clone()))?;
+        tx.log(&event(&inv, now, why.clone()))?;
         return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
     }
     let source = format!("{}:{}", ev.provider, ev.event_id);
@@ -297,7 +281,7 @@ fn apply_in(
         ProviderEventKind::Pending | ProviderEventKind::Ignored => String::new(),
     };
     inv.updated_at = now;
-    tx.log(&event_line(&inv, now, detail.clone()))?;
+    tx.log(&event(&inv, now, detail.clone()))?;
     let was_paid = inv.status == crate::domain::InvoiceStatus::Paid;
     close_or_reopen(tx, &mut inv, now)?;
     if was_paid && inv.status == crate::domain::InvoiceStatus::Open {
