@@ -29,7 +29,8 @@
 //!   send → applied latency from the inbox processor's `payment event processed` log lines;
 //!   for every `PAY_SAMPLE_EVERY`th (100; 0 = off) event, send → `GET /v1/invoices/{id}`
 //!   shows `paid`. Then checks through the API: N applied, nothing received / unmatched /
-//!   flagged / failed, every invoice paid with no reminder pending. `PAY_TIMEOUT_SECS` (300).
+//!   flagged / failed, every invoice paid with no reminder pending. `PAY_RATE` (0 = closed
+//!   loop) paces the sends at that many per second; `PAY_TIMEOUT_SECS` (300).
 //!
 //! Run: `cargo bench --bench load -- http` etc.; see BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -54,8 +55,15 @@ use plazo::service::{ClientInput, upsert_client, upsert_invoice};
 use plazo::store::{Store, StoreOptions};
 
 fn rt(threads: usize) -> tokio::runtime::Runtime {
+    rt_named(threads, "tokio-runtime-worker")
+}
+
+/// [`rt`] whose worker and blocking threads are called `name` (so `perf report --sort comm`
+/// tells the daemon from the load generator).
+fn rt_named(threads: usize, name: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .thread_name(name)
         .enable_all()
         .build()
         .unwrap()
@@ -605,13 +613,16 @@ fn scenario_payments(conc: usize) {
     let n = common::env_or("PAY_N", 20_000usize);
     let sample_every = common::env_or("PAY_SAMPLE_EVERY", 100usize);
     let timeout = Duration::from_secs(common::env_or("PAY_TIMEOUT_SECS", 300u64));
+    // Offered rate: event i is not sent before first send + i / rate (0: as fast as `conc`
+    // in-flight requests allow).
+    let rate = common::env_or("PAY_RATE", 0.0f64);
     let dir = tempfile::tempdir().unwrap();
     init_tracing(dir.path());
     let cfg = daemon_config(dir.path(), "127.0.0.1:0", "http://127.0.0.1:9/hook");
     // Invoices due in a year: each has its first reminder pending, which the payment cancels.
     let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
     preload(dir.path(), n, |_| due);
-    let drt = rt(2);
+    let drt = rt_named(2, "plazo-daemon");
     let running = drt
         .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
         .unwrap();
@@ -620,7 +631,7 @@ fn scenario_payments(conc: usize) {
     let deadline = Instant::now() + timeout;
     let log = dir.path().join("bench-daemon.log");
     let watcher = std::thread::spawn(move || tail_processed(&log, n, deadline));
-    let crt = rt(2);
+    let crt = rt_named(2, "bench-client");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(conc * 2)
         .build()
@@ -652,6 +663,12 @@ fn scenario_payments(conc: usize) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         break;
+                    }
+                    if rate > 0.0 {
+                        tokio::time::sleep_until(
+                            (t0 + Duration::from_secs_f64(i as f64 / rate)).into(),
+                        )
+                        .await;
                     }
                     let body = stripe_invoice_paid(i);
                     let sig = plazo::payments::stripe::sign_header(
@@ -724,7 +741,12 @@ fn scenario_payments(conc: usize) {
     let mut api_seen: Vec<f64> = sampled.iter().map(|s| s.1).collect();
     let span_apply = (last_apply - first_send) as f64 / 1e6;
     println!(
-        "payments: n={n} conc={conc}: acks {:.2} s -> {:.0} acks/s; ack latency ms {}",
+        "payments: n={n} conc={conc} offered {}: acks {:.2} s -> {:.0} acks/s; ack latency ms {}",
+        if rate > 0.0 {
+            format!("{rate}/s")
+        } else {
+            "closed loop".to_owned()
+        },
         acks_elapsed.as_secs_f64(),
         n as f64 / acks_elapsed.as_secs_f64(),
         ms_stats(&mut ack_ms),
@@ -752,7 +774,28 @@ fn scenario_payments(conc: usize) {
         );
     }
 
+    // Acknowledged and applied per second since the first send: shows whether the processor
+    // keeps up while the webhooks are coming in, or only catches up afterwards.
+    let secs = ((last_apply.max(last_ack) - first_send) / 1_000_000 + 1) as usize;
+    let mut per_s = vec![(0usize, 0usize); secs];
+    for a in &acked {
+        let at = a.sent_us + (a.ack_ms * 1000.0) as i64;
+        per_s[((at - first_send) / 1_000_000) as usize].0 += 1;
+    }
+    for p in &paid {
+        per_s[(((p.at_us - first_send).max(0)) / 1_000_000) as usize].1 += 1;
+    }
+    println!(
+        "payments: per second since the first send, acked/applied: {}",
+        per_s
+            .iter()
+            .map(|(a, p)| format!("{a}/{p}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
     // Correctness, through the API.
+    let check_start = Instant::now();
     let (states, invoices_paid, chase_stopped) = crt.block_on(async {
         let mut states = Vec::new();
         for s in ["received", "applied", "unmatched", "flagged", "failed"] {
@@ -808,7 +851,8 @@ fn scenario_payments(conc: usize) {
     });
     let count = |s: &str| states.iter().find(|(k, _)| *k == s).map_or(0, |(_, c)| *c);
     println!(
-        "payments: check: payment events {}; duplicates acknowledged {duplicates}; invoices paid with balance 0.00: {invoices_paid} of {n}; no reminder pending: {chase_stopped} of {n}",
+        "payments: check ({:.1} s): payment events {}; duplicates acknowledged {duplicates}; invoices paid with balance 0.00: {invoices_paid} of {n}; no reminder pending: {chase_stopped} of {n}",
+        check_start.elapsed().as_secs_f64(),
         states
             .iter()
             .map(|(s, c)| format!("{s} {c}"))
