@@ -20,6 +20,17 @@
 //!   then the release binary `target/release/plazo serve` is started `RESTART_RUNS` (3) times:
 //!   time from spawn to `/readyz` = 200, VmRSS after ready and after one GET, then SIGTERM.
 //!   Needs `cargo build --release` first.
+//! - `payments`: `PAY_N` (20000) invoices `inv-{i}` (COP 1,250,000.00, due in a year, one
+//!   reminder pending) preloaded through the library, then the daemon in-process (as `http`,
+//!   Stripe signing secret from `STRIPE_WEBHOOK_SECRET`) receives one signed Stripe
+//!   `invoice.paid` per invoice (`evt_{i}`, `metadata.plazo_invoice_id = inv-{i}`) on
+//!   `POST /webhooks/stripe`, `PAY_CONC` (64; a comma list runs each) in flight. Measures the
+//!   acknowledgement (verified + persisted durably) latency and rate; the apply rate and
+//!   send → applied latency from the inbox processor's `payment event processed` log lines;
+//!   for every `PAY_SAMPLE_EVERY`th (100; 0 = off) event, send → `GET /v1/invoices/{id}`
+//!   shows `paid`. Then checks through the API: N applied, nothing received / unmatched /
+//!   flagged / failed, every invoice paid with no reminder pending. `PAY_RATE` (0 = closed
+//!   loop) paces the sends at that many per second; `PAY_TIMEOUT_SECS` (300).
 //!
 //! Run: `cargo bench --bench load -- http` etc.; see BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -44,8 +55,15 @@ use plazo::service::{ClientInput, upsert_client, upsert_invoice};
 use plazo::store::{Store, StoreOptions};
 
 fn rt(threads: usize) -> tokio::runtime::Runtime {
+    rt_named(threads, "tokio-runtime-worker")
+}
+
+/// [`rt`] whose worker and blocking threads are called `name` (so `perf report --sort comm`
+/// tells the daemon from the load generator).
+fn rt_named(threads: usize, name: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .thread_name(name)
         .enable_all()
         .build()
         .unwrap()
@@ -82,12 +100,34 @@ fn daemon_config_for(
     load_daemon_config(&cfg).unwrap()
 }
 
-/// Logs like the real binary does at the default level (info), into a file.
+/// Where the daemon's log goes: the current scenario's `bench-daemon.log` (the subscriber is
+/// global and installed once; each scenario points it at its own file).
+static LOG_FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// A writer into [`LOG_FILE`]; each formatted event is written whole under the lock.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = LOG_FILE.lock().unwrap().as_mut() {
+            f.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs like the real binary does at the default level (info), into `dir/bench-daemon.log`,
+/// without colour codes (the `payments` scenario reads it back).
 fn init_tracing(dir: &Path) {
     let file = std::fs::File::create(dir.join("bench-daemon.log")).unwrap();
+    *LOG_FILE.lock().unwrap() = Some(file);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(Mutex::new(file))
+        .with_ansi(false)
+        .with_writer(|| LogWriter)
         .try_init();
 }
 
@@ -438,6 +478,405 @@ fn scenario_restart() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Payment webhooks: signed Stripe `invoice.paid` events, acknowledged durably, then applied
+
+/// One `payment event processed` line of the daemon's log (the inbox processor writes it at
+/// info level right after the event's apply transaction commits).
+struct Processed {
+    /// `i` of `evt_{i}`.
+    idx: usize,
+    /// The line's timestamp, µs since the epoch.
+    at_us: i64,
+    /// `outcome=Applied { .. closed: true }`: the invoice is paid in full.
+    paid: bool,
+}
+
+fn parse_processed(line: &str) -> Option<Processed> {
+    if !line.contains("payment event processed") {
+        return None;
+    }
+    let at: Timestamp = line.split_whitespace().next()?.parse().ok()?;
+    const TAG: &str = "event=stripe:evt_";
+    let rest = &line[line.find(TAG)? + TAG.len()..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    Some(Processed {
+        idx: rest[..end].parse().ok()?,
+        at_us: at.as_microsecond(),
+        paid: line.contains("outcome=Applied") && line.contains("closed: true"),
+    })
+}
+
+/// Follows the daemon log at `path` until `n` events closed their invoice, or until `deadline`
+/// once nothing new is written; returns every processed line.
+fn tail_processed(path: &Path, n: usize, deadline: Instant) -> Vec<Processed> {
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut pending = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut out = Vec::new();
+    let mut paid = 0;
+    loop {
+        let k = f.read(&mut chunk).unwrap();
+        if k == 0 {
+            if paid >= n || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        pending.extend_from_slice(&chunk[..k]);
+        while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            if let Some(p) = parse_processed(&String::from_utf8_lossy(&line)) {
+                paid += usize::from(p.paid);
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// One acknowledged webhook.
+struct Acked {
+    idx: usize,
+    /// Wall clock just before the request was sent, µs since the epoch.
+    sent_us: i64,
+    /// Send → `200` with the body read, ms.
+    ack_ms: f64,
+}
+
+/// Polls `GET /v1/invoices/inv-{i}` for the sampled events, oldest acknowledged first (the
+/// processor applies in arrival order), until each reads `paid`; returns (i, sent → seen paid
+/// in ms). One request at a time, 2 ms apart while the oldest is not paid yet.
+async fn sample_paid(
+    client: reqwest::Client,
+    base: String,
+    auth: String,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(usize, i64)>,
+    deadline: Instant,
+) -> Vec<(usize, f64)> {
+    let mut queue = std::collections::VecDeque::new();
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        while let Ok(x) = rx.try_recv() {
+            queue.push_back(x);
+        }
+        let Some(&(i, sent_us)) = queue.front() else {
+            match rx.recv().await {
+                Some(x) => queue.push_back(x),
+                None => break,
+            }
+            continue;
+        };
+        let v: serde_json::Value = client
+            .get(format!("{base}/v1/invoices/inv-{i}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["invoice"]["status"] == "paid" {
+            out.push((
+                i,
+                (Timestamp::now().as_microsecond() - sent_us) as f64 / 1000.0,
+            ));
+            queue.pop_front();
+        } else {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    out
+}
+
+fn stripe_invoice_paid(i: usize) -> String {
+    format!(
+        r#"{{"id":"evt_{i}","object":"event","type":"invoice.paid","created":1700000000,"data":{{"object":{{"id":"in_{i}","object":"invoice","number":"S-{i}","currency":"cop","amount_paid":125000000,"status":"paid","metadata":{{"plazo_invoice_id":"inv-{i}"}},"status_transitions":{{"paid_at":1700000000}}}}}}}}"#
+    )
+}
+
+fn ms_stats(v: &mut [f64]) -> String {
+    v.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "p50 {:.2} p90 {:.2} p99 {:.2} max {:.2} (n={})",
+        common::pct(v, 50.0),
+        common::pct(v, 90.0),
+        common::pct(v, 99.0),
+        common::pct(v, 100.0),
+        v.len()
+    )
+}
+
+fn scenario_payments(conc: usize) {
+    let n = common::env_or("PAY_N", 20_000usize);
+    let sample_every = common::env_or("PAY_SAMPLE_EVERY", 100usize);
+    let timeout = Duration::from_secs(common::env_or("PAY_TIMEOUT_SECS", 300u64));
+    // Offered rate: event i is not sent before first send + i / rate (0: as fast as `conc`
+    // in-flight requests allow).
+    let rate = common::env_or("PAY_RATE", 0.0f64);
+    let dir = tempfile::tempdir().unwrap();
+    init_tracing(dir.path());
+    let cfg = daemon_config(dir.path(), "127.0.0.1:0", "http://127.0.0.1:9/hook");
+    // Invoices due in a year: each has its first reminder pending, which the payment cancels.
+    let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
+    preload(dir.path(), n, |_| due);
+    let drt = rt_named(2, "plazo-daemon");
+    let running = drt
+        .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let auth = format!("Bearer {}", common::TOKEN);
+    let deadline = Instant::now() + timeout;
+    let log = dir.path().join("bench-daemon.log");
+    let watcher = std::thread::spawn(move || tail_processed(&log, n, deadline));
+    let crt = rt_named(2, "bench-client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conc * 2)
+        .build()
+        .unwrap();
+    let (acks_elapsed, mut acked, sampled, duplicates) = crt.block_on(async {
+        let (stx, srx) = tokio::sync::mpsc::unbounded_channel::<(usize, i64)>();
+        let sampler = (sample_every > 0).then(|| {
+            tokio::spawn(sample_paid(
+                client.clone(),
+                base.clone(),
+                auth.clone(),
+                srx,
+                deadline,
+            ))
+        });
+        let next = Arc::new(AtomicUsize::new(0));
+        let dups = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..conc {
+            let client = client.clone();
+            let next = next.clone();
+            let dups = dups.clone();
+            let base = base.clone();
+            let stx = stx.clone();
+            tasks.spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    if rate > 0.0 {
+                        tokio::time::sleep_until(
+                            (t0 + Duration::from_secs_f64(i as f64 / rate)).into(),
+                        )
+                        .await;
+                    }
+                    let body = stripe_invoice_paid(i);
+                    let sig = plazo::payments::stripe::sign_header(
+                        common::STRIPE_SECRET,
+                        Timestamp::now().as_second(),
+                        body.as_bytes(),
+                    );
+                    let sent = Timestamp::now();
+                    let s = Instant::now();
+                    let r = client
+                        .post(format!("{base}/webhooks/stripe"))
+                        .header(plazo::payments::stripe::SIGNATURE_HEADER, sig)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let st = r.status();
+                    let b = r.bytes().await.unwrap();
+                    let ack_ms = s.elapsed().as_secs_f64() * 1000.0;
+                    assert_eq!(st.as_u16(), 200, "{}", String::from_utf8_lossy(&b));
+                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                    if v["duplicate"] != false {
+                        dups.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if sample_every > 0 && i % sample_every == 0 {
+                        let _ = stx.send((i, sent.as_microsecond()));
+                    }
+                    out.push(Acked {
+                        idx: i,
+                        sent_us: sent.as_microsecond(),
+                        ack_ms,
+                    });
+                }
+                out
+            });
+        }
+        drop(stx);
+        let mut all = Vec::with_capacity(n);
+        while let Some(l) = tasks.join_next().await {
+            all.extend(l.unwrap());
+        }
+        let el = t0.elapsed();
+        let sampled = match sampler {
+            Some(h) => h.await.unwrap(),
+            None => Vec::new(),
+        };
+        (el, all, sampled, dups.load(Ordering::Relaxed))
+    });
+    let processed = watcher.join().unwrap();
+
+    // Throughput and latency.
+    acked.sort_by_key(|a| a.idx);
+    let mut ack_ms: Vec<f64> = acked.iter().map(|a| a.ack_ms).collect();
+    let first_send = acked.iter().map(|a| a.sent_us).min().unwrap_or(0);
+    let last_ack = acked
+        .iter()
+        .map(|a| a.sent_us + (a.ack_ms * 1000.0) as i64)
+        .max()
+        .unwrap_or(0);
+    let paid: Vec<&Processed> = processed.iter().filter(|p| p.paid).collect();
+    let first_apply = paid.iter().map(|p| p.at_us).min().unwrap_or(0);
+    let last_apply = paid.iter().map(|p| p.at_us).max().unwrap_or(0);
+    let applied_by_last_ack = paid.iter().filter(|p| p.at_us <= last_ack).count();
+    let mut e2e: Vec<f64> = paid
+        .iter()
+        .filter(|p| p.idx < n)
+        .map(|p| (p.at_us - acked[p.idx].sent_us) as f64 / 1000.0)
+        .collect();
+    let mut api_seen: Vec<f64> = sampled.iter().map(|s| s.1).collect();
+    let span_apply = (last_apply - first_send) as f64 / 1e6;
+    println!(
+        "payments: n={n} conc={conc} offered {}: acks {:.2} s -> {:.0} acks/s; ack latency ms {}",
+        if rate > 0.0 {
+            format!("{rate}/s")
+        } else {
+            "closed loop".to_owned()
+        },
+        acks_elapsed.as_secs_f64(),
+        n as f64 / acks_elapsed.as_secs_f64(),
+        ms_stats(&mut ack_ms),
+    );
+    println!(
+        "payments: applied (invoice paid) {} of {n}; first send -> last apply {:.2} s -> {:.0} applied/s; \
+         first apply -> last apply {:.2} s ({:.0}/s); applied by the last ack {} ({:.0} %), last ack -> last apply {:.2} s",
+        paid.len(),
+        span_apply,
+        paid.len() as f64 / span_apply,
+        (last_apply - first_apply) as f64 / 1e6,
+        paid.len() as f64 / ((last_apply - first_apply) as f64 / 1e6),
+        applied_by_last_ack,
+        100.0 * applied_by_last_ack as f64 / n as f64,
+        (last_apply - last_ack) as f64 / 1e6,
+    );
+    println!(
+        "payments: end to end send -> applied (processor log line, commit before the pass's flush) ms {}",
+        ms_stats(&mut e2e)
+    );
+    if sample_every > 0 {
+        println!(
+            "payments: end to end send -> GET /v1/invoices shows paid (every {sample_every}th, polled oldest first) ms {}",
+            ms_stats(&mut api_seen)
+        );
+    }
+
+    // Acknowledged and applied per second since the first send: shows whether the processor
+    // keeps up while the webhooks are coming in, or only catches up afterwards.
+    let secs = ((last_apply.max(last_ack) - first_send) / 1_000_000 + 1) as usize;
+    let mut per_s = vec![(0usize, 0usize); secs];
+    for a in &acked {
+        let at = a.sent_us + (a.ack_ms * 1000.0) as i64;
+        per_s[((at - first_send) / 1_000_000) as usize].0 += 1;
+    }
+    for p in &paid {
+        per_s[(((p.at_us - first_send).max(0)) / 1_000_000) as usize].1 += 1;
+    }
+    println!(
+        "payments: per second since the first send, acked/applied: {}",
+        per_s
+            .iter()
+            .map(|(a, p)| format!("{a}/{p}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    // Correctness, through the API.
+    let check_start = Instant::now();
+    let (states, invoices_paid, chase_stopped) = crt.block_on(async {
+        let mut states = Vec::new();
+        for s in ["received", "applied", "unmatched", "flagged", "failed"] {
+            let v: Vec<serde_json::Value> = client
+                .get(format!("{base}/v1/payment-events?state={s}"))
+                .header("authorization", &auth)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            states.push((s, v.len()));
+        }
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..conc {
+            let (client, next, base, auth) =
+                (client.clone(), next.clone(), base.clone(), auth.clone());
+            tasks.spawn(async move {
+                let (mut paid, mut stopped) = (0usize, 0usize);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let v: serde_json::Value = client
+                        .get(format!("{base}/v1/invoices/inv-{i}"))
+                        .header("authorization", &auth)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if v["invoice"]["status"] == "paid" && v["invoice"]["balance"] == "0.00" {
+                        paid += 1;
+                    }
+                    if v["next_reminder"].is_null() {
+                        stopped += 1;
+                    }
+                }
+                (paid, stopped)
+            });
+        }
+        let (mut paid, mut stopped) = (0, 0);
+        while let Some(r) = tasks.join_next().await {
+            let (p, s) = r.unwrap();
+            paid += p;
+            stopped += s;
+        }
+        (states, paid, stopped)
+    });
+    let count = |s: &str| states.iter().find(|(k, _)| *k == s).map_or(0, |(_, c)| *c);
+    println!(
+        "payments: check ({:.1} s): payment events {}; duplicates acknowledged {duplicates}; invoices paid with balance 0.00: {invoices_paid} of {n}; no reminder pending: {chase_stopped} of {n}",
+        check_start.elapsed().as_secs_f64(),
+        states
+            .iter()
+            .map(|(s, c)| format!("{s} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    drt.block_on(running.shutdown()).unwrap();
+    assert_eq!(count("applied"), n, "not every event was applied");
+    for s in ["received", "unmatched", "flagged", "failed"] {
+        assert_eq!(count(s), 0, "events left {s}");
+    }
+    assert_eq!(duplicates, 0);
+    assert_eq!(invoices_paid, n, "not every invoice is paid");
+    assert_eq!(
+        chase_stopped, n,
+        "a reminder is still pending on a paid invoice"
+    );
+    assert_eq!(
+        paid.len(),
+        n,
+        "the log shows fewer applied events than the API"
+    );
+}
+
 fn main() {
     common::set_env();
     println!("machine: {}", common::machine());
@@ -459,7 +898,18 @@ fn main() {
                 }
             }
             "restart" => scenario_restart(),
-            other => eprintln!("unknown scenario {other:?}: use http, dispatch, restart"),
+            "payments" => {
+                let concs = std::env::var("PAY_CONC").unwrap_or_else(|_| "64".into());
+                for c in concs
+                    .split(',')
+                    .filter_map(|c| c.trim().parse::<usize>().ok())
+                {
+                    scenario_payments(c);
+                }
+            }
+            other => {
+                eprintln!("unknown scenario {other:?}: use http, dispatch, restart, payments")
+            }
         }
     }
 }

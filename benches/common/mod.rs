@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 pub const TOKEN: &str = "bench-token-0123456789";
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The Stripe endpoint signing secret (`[stripe] webhook_secret`, default env
+/// `STRIPE_WEBHOOK_SECRET`).
+pub const STRIPE_SECRET: &str = "whsec_bench_stripe_4Kq8ZtR2mW7xN3pL";
 
 /// Repository root.
 pub fn repo() -> PathBuf {
@@ -154,6 +157,7 @@ pub fn set_env() {
         std::env::set_var("PLAZO_WEBHOOK_SECRET", WEBHOOK_SECRET);
         std::env::set_var("PLAZO_TWILIO_TOKEN", providers::TWILIO_TOKEN);
         std::env::set_var("PLAZO_WA_TOKEN", providers::WA_TOKEN);
+        std::env::set_var("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET);
     }
 }
 
