@@ -129,7 +129,10 @@ impl PaymentInbox {
             )))
         })??;
         tracing::info!(event = %key, ?outcome, "payment event processed");
-        if matches!(outcome, ApplyOutcome::Applied { .. }) {
+        // A payment that closed the invoice cancelled its reminder in the same transaction;
+        // only an invoice left open (a partial payment, a refund that re-opened it and
+        // re-planned the chase) may have something new for the dispatcher.
+        if matches!(outcome, ApplyOutcome::Applied { closed: false, .. }) {
             self.dispatch_wake.notify_one();
         }
         Ok(())
