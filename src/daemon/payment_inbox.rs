@@ -13,9 +13,13 @@ use crate::clock::SharedClock;
 use crate::domain::InboxPayload;
 use crate::payments::PaymentFetcher;
 use crate::service::{
-    ApplyOutcome, PolicyHandle, ServiceError, apply_event, event_retry_delay, processing_failed,
+    ApplyOutcome, PolicyHandle, QueuedOutcome, ServiceError, apply_event, apply_queued,
+    event_retry_delay, processing_failed,
 };
 use crate::store::Store;
+
+/// Most events applied in one transaction.
+const BATCH: usize = 256;
 
 /// Longest the processor sleeps without looking at the queue.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -53,12 +57,54 @@ impl PaymentInbox {
                 return 0;
             }
         };
-        let mut n = 0;
-        for (key, at) in queue {
-            if at > now {
-                break;
+        let due: Vec<String> = queue
+            .into_iter()
+            .take_while(|(_, at)| *at <= now)
+            .map(|(k, _)| k)
+            .collect();
+        let n = due.len();
+        // Self-contained events (Stripe) go in batches, one transaction each; the rest
+        // (fetches, unreadable events) one by one.
+        let mut one_by_one = Vec::new();
+        for chunk in due.chunks(BATCH) {
+            let store = self.store.clone();
+            let policy = self.policy.current();
+            let keys = chunk.to_vec();
+            let res = tokio::task::spawn_blocking(move || {
+                apply_queued(&store, &policy.policy, &keys, now)
+            })
+            .await;
+            match res {
+                Ok(Ok(outcomes)) => {
+                    for (key, outcome) in outcomes {
+                        match outcome {
+                            QueuedOutcome::Applied(o) => {
+                                tracing::info!(event = %key, outcome = ?o, "payment event processed");
+                                if matches!(o, ApplyOutcome::Applied { closed: false, .. }) {
+                                    self.dispatch_wake.notify_one();
+                                }
+                            }
+                            QueuedOutcome::NeedsFetch => one_by_one.push(key),
+                            QueuedOutcome::Skipped => {
+                                if let Ok(Some(e)) = self.store.inbox_entry(&key) {
+                                    if !e.state.is_final() {
+                                        one_by_one.push(key);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot apply a batch of payment events; trying them one by one");
+                    one_by_one.extend(chunk.iter().cloned());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "payments inbox task failed");
+                }
             }
-            n += 1;
+        }
+        for key in one_by_one {
             if let Err(e) = self.process(&key, now).await {
                 tracing::error!(event = %key, error = %e, "cannot process a payment event; it stays queued");
             }

@@ -131,39 +131,90 @@ pub fn apply_event(
     now: Timestamp,
 ) -> Result<ApplyOutcome, ServiceError> {
     flatten(store.transaction(|tx| {
-        let Some(mut entry) = tx.inbox_entry(key)? else {
+        let Some(entry) = tx.inbox_entry(key)? else {
             return Err(TxError::Abort(ServiceError::NotFound {
                 what: "payment event",
                 id: key.to_owned(),
                 hint: "",
             }));
         };
-        if entry.state.is_final() {
-            return Ok(ApplyOutcome::Duplicate);
-        }
-        let (mut outcome, invoice, detail) = apply_in(tx, policy, event, now)?;
-        entry.attempts += 1;
-        if matches!(outcome, ApplyOutcome::Deferred(_)) {
-            if entry.attempts >= MAX_DEFERRALS {
-                outcome = ApplyOutcome::Flagged(format!(
-                    "{detail}; still not applicable after {} attempts",
-                    entry.attempts
-                ));
-            } else {
-                entry.next_attempt_at = now + retry_delay(entry.attempts);
-            }
-        }
-        entry.event = Some(event.clone());
-        entry.state = outcome.state();
-        entry.invoice_id = invoice;
-        entry.detail = Some(match &outcome {
-            ApplyOutcome::Flagged(why) => why.clone(),
-            _ => detail,
-        });
-        entry.updated_at = now;
-        tx.put_inbox_entry(&entry)?;
-        Ok::<_, TxError<ServiceError>>(outcome)
+        Ok::<_, TxError<ServiceError>>(settle_entry(tx, policy, entry, event, now)?)
     }))
+}
+
+/// What [`apply_queued`] did with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueuedOutcome {
+    /// The entry carried its event and was applied (see the outcome).
+    Applied(ApplyOutcome),
+    /// The entry only names a payment: fetch it first, then [`apply_event`].
+    NeedsFetch,
+    /// Nothing to do (gone, already final, unreadable: left for the processor).
+    Skipped,
+}
+
+/// Applies the self-contained events among `keys` in ONE transaction (one lock, one write
+/// batch for many events), leaving the others for the caller. Each event is still applied
+/// once and atomically with its invoice change.
+pub fn apply_queued(
+    store: &Store,
+    policy: &Policy,
+    keys: &[String],
+    now: Timestamp,
+) -> Result<Vec<(String, QueuedOutcome)>, ServiceError> {
+    flatten(store.transaction(|tx| {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let outcome = match tx.inbox_entry(key)? {
+                Some(entry) if !entry.state.is_final() => match &entry.payload {
+                    InboxPayload::Event { event } => {
+                        let event = (**event).clone();
+                        QueuedOutcome::Applied(settle_entry(tx, policy, entry, &event, now)?)
+                    }
+                    InboxPayload::Fetch { .. } => QueuedOutcome::NeedsFetch,
+                    InboxPayload::Unreadable { .. } => QueuedOutcome::Skipped,
+                },
+                _ => QueuedOutcome::Skipped,
+            };
+            out.push((key.clone(), outcome));
+        }
+        Ok::<_, TxError<ServiceError>>(out)
+    }))
+}
+
+/// Applies `event` and records the entry's new state, inside the caller's transaction.
+fn settle_entry(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mut entry: InboxEntry,
+    event: &ProviderEvent,
+    now: Timestamp,
+) -> Result<ApplyOutcome, TxFail> {
+    if entry.state.is_final() {
+        return Ok(ApplyOutcome::Duplicate);
+    }
+    let (mut outcome, invoice, detail) = apply_in(tx, policy, event, now)?;
+    entry.attempts += 1;
+    if matches!(outcome, ApplyOutcome::Deferred(_)) {
+        if entry.attempts >= MAX_DEFERRALS {
+            outcome = ApplyOutcome::Flagged(format!(
+                "{detail}; still not applicable after {} attempts",
+                entry.attempts
+            ));
+        } else {
+            entry.next_attempt_at = now + retry_delay(entry.attempts);
+        }
+    }
+    entry.event = Some(event.clone());
+    entry.state = outcome.state();
+    entry.invoice_id = invoice;
+    entry.detail = Some(match &outcome {
+        ApplyOutcome::Flagged(why) => why.clone(),
+        _ => detail,
+    });
+    entry.updated_at = now;
+    tx.put_inbox_entry(&entry)?;
+    Ok(outcome)
 }
 
 type Applied = (ApplyOutcome, Option<InvoiceId>, String);
