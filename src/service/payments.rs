@@ -106,7 +106,10 @@ pub fn record_payment(
         let before = inv.balance;
         let paid_at = input.paid_at.unwrap_or(now);
         let discount = settling_discount(tx, policy, &inv, paid, paid_at)?;
-        inv.balance = (inv.balance - paid - discount.unwrap_or_default()).max(Decimal::ZERO);
+        inv.balance = match discount {
+            Some(d) => (inv.balance - paid - d).max(Decimal::ZERO),
+            None => (inv.balance - paid).max(Decimal::ZERO),
+        };
         inv.payments.push(Payment {
             amount: paid,
             paid_at,

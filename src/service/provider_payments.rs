@@ -281,7 +281,10 @@ fn apply_in(
             let before = inv.balance;
             let paid_at = ev.occurred_at.unwrap_or(now);
             let discount = settling_discount(tx, policy, &inv, amount, paid_at)?;
-            inv.balance = (inv.balance - amount - discount.unwrap_or_default()).max(Decimal::ZERO);
+            inv.balance = match discount {
+                Some(d) => (inv.balance - amount - d).max(Decimal::ZERO),
+                None => (inv.balance - amount).max(Decimal::ZERO),
+            };
             inv.payments.push(Payment {
                 amount,
                 paid_at,
