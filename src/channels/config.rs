@@ -321,6 +321,18 @@ pub(crate) fn http_client(
         })
 }
 
+/// What happened to a request that got no HTTP answer, in words: `timed out`, `connection
+/// failed` or `request failed`.
+pub(crate) fn transport_failure(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
+}
+
 /// Where a secret comes from: the `*_env` / `*_file` pair of fields.
 pub(crate) struct SecretSource<'a> {
     pub env_field: &'static str,

@@ -151,13 +151,7 @@ impl WebhookChannel {
 
 /// Classifies a request that got no HTTP response.
 fn classify_reqwest(e: &reqwest::Error) -> ChannelError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
+    let what = super::config::transport_failure(e);
     // `without_url` would need ownership; the URL carries no secret, so keep reqwest's text.
     if e.is_builder() {
         ChannelError::permanent(format!("webhook: {what}: {e}"))

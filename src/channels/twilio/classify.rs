@@ -212,13 +212,7 @@ fn credentials(what: &str) -> String {
 
 /// Classifies a request that got no HTTP answer (connection refused, timeout, TLS...).
 pub(crate) fn classify_transport(e: &reqwest::Error) -> ChannelError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
+    let what = crate::channels::config::transport_failure(e);
     // The URL in reqwest's text carries the account sid, never the token (sent in a header).
     if e.is_builder() {
         ChannelError::permanent_scoped(FailureScope::Channel, format!("twilio: {what}: {e}"))

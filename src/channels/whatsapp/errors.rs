@@ -308,13 +308,7 @@ fn clean(s: &str) -> String {
 
 /// Classifies a request that got no HTTP response (connection refused, timeout, DNS…).
 pub(super) fn classify_reqwest(e: &reqwest::Error) -> ChannelError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
+    let what = crate::channels::config::transport_failure(e);
     if e.is_builder() {
         ChannelError::permanent_scoped(
             FailureScope::Channel,

@@ -467,13 +467,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 
 /// Classifies a request that got no (complete) HTTP response.
 fn classify_reqwest(id: &str, e: &reqwest::Error) -> FetchError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
+    let what = crate::channels::config::transport_failure(e);
     if e.is_builder() {
         return FetchError::Rejected {
             id: id.to_owned(),
