@@ -11,8 +11,11 @@ use crate::domain::{
     Attempt, AttemptOutcome, Client, DeliveryState, Invoice, Reminder, SentMessage,
 };
 use crate::policy::{LoadedPolicy, Step};
+use crate::schedule::segment_for;
 use crate::service::ContactChange;
-use crate::templates::context::{StepInfo, TermsInput, message_context_with_terms};
+use crate::templates::context::{
+    ArrangementInfo, StepInfo, TermsInput, message_context_with_terms,
+};
 use crate::templates::whatsapp::render_whatsapp;
 
 use super::process::line;
@@ -92,15 +95,24 @@ impl Dispatcher {
             tone: step.tone.clone(),
             index: r.step_index,
         };
+        // Flat late fees count the overdue steps of the regular cadence reached so far.
+        let (cadence, reached) = if r.track.is_cadence() {
+            (r.cadence.as_str(), Some(r.step_index))
+        } else {
+            (segment_for(policy, client).cadence.as_str(), invoice.cursor)
+        };
         let terms = TermsInput {
             terms: policy.terms.clone(),
-            overdue_steps: policy.cadences.get(&r.cadence).map_or(0, |c| {
-                c.steps
+            overdue_steps: match (policy.cadences.get(cadence), reached) {
+                (Some(c), Some(upto)) => c
+                    .steps
                     .iter()
-                    .take(r.step_index as usize + 1)
+                    .take(upto as usize + 1)
                     .filter(|s| s.offset.approx_minutes() > 0)
-                    .count() as u32
-            }),
+                    .count() as u32,
+                _ => 0,
+            },
+            arrangement: ArrangementInfo::for_track(invoice, r.track),
         };
         let ctx = message_context_with_terms(
             client,
@@ -117,7 +129,14 @@ impl Dispatcher {
                 .as_ref()
                 .is_some_and(|c| c.whatsapp_window_open(now));
             let template = match &step.whatsapp {
-                Some(spec) => match render_whatsapp(spec, &ctx, invoice, &locale, zone) {
+                Some(spec) => match render_whatsapp(
+                    spec,
+                    &ctx,
+                    invoice,
+                    terms.arrangement.as_ref(),
+                    &locale,
+                    zone,
+                ) {
                     Ok(t) => Some(t),
                     Err(e) => {
                         l.detail = Some(e);

@@ -7,11 +7,13 @@ use jiff::{SignedDuration, Timestamp};
 use super::attempt::Tried;
 use super::{Dispatcher, channel_chain, recipient};
 use crate::domain::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage,
+    Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
 };
 use crate::policy::Policy;
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_for};
-use crate::service::{ContactChange, advance_past, apply_contact_change};
+use crate::service::{
+    ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
+};
 use crate::store::{StoreError, TxError};
 
 /// How a processed reminder ends.
@@ -135,6 +137,27 @@ impl Dispatcher {
                     vec![l],
                     now,
                 )
+                .await;
+        }
+        if matches!(r.track, Track::Deadline { .. }) {
+            return self.check_deadline(policy, r, now).await;
+        }
+        if r.track != invoice.agenda() {
+            // Left in flight when a promise or plan was made, kept or broken: that schedule
+            // has taken over. A message already accepted stays the step's delivery.
+            let state = if r.awaiting.is_some() {
+                ReminderState::Sent
+            } else {
+                ReminderState::Skipped
+            };
+            let l = line(
+                &r,
+                now,
+                AttemptOutcome::Skipped,
+                "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent",
+            );
+            return self
+                .record(policy, r, Ending::Advance(state), vec![l], now)
                 .await;
         }
         let Some(step) = policy
@@ -343,6 +366,35 @@ impl Dispatcher {
         };
         self.record_with(policy, r, Ending::Advance(state), lines, effects, now)
             .await
+    }
+
+    /// Runs a promise or instalment deadline check (not a message) and records it, in one
+    /// transaction: a broken arrangement starts the broken-promise cadence.
+    async fn check_deadline(
+        &self,
+        policy: &Policy,
+        r: Reminder,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let res = self.store.transaction(|tx| {
+            let mut r = r.clone();
+            let (outcome, next) = deadline_reached(tx, &r, policy, now)?;
+            r.state = match outcome {
+                DeadlineOutcome::Broken => ReminderState::Checked,
+                DeadlineOutcome::Moot => ReminderState::Cancelled,
+            };
+            tx.finish(&r)?;
+            Ok::<_, TxError<std::convert::Infallible>>(next)
+        })?;
+        let scheduled = match res {
+            Ok(s) => s,
+            Err(never) => match never {},
+        };
+        self.store.durable().await?;
+        if scheduled.is_some() {
+            self.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// [`Self::record_with`] without side effects.

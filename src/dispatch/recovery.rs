@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::config::OnUnknown;
-use crate::domain::{Attempt, AttemptOutcome, ReminderState};
+use crate::domain::{Attempt, AttemptOutcome, ReminderState, Track};
 use crate::policy::Policy;
 use crate::service::advance_past;
 use crate::store::{Store, StoreError, TxError};
@@ -26,6 +26,14 @@ pub fn recover_in_flight(
         );
         let res = store.transaction(|tx| {
             let mut r = r.clone();
+            if matches!(r.track, Track::Deadline { .. }) {
+                // A deadline check sends nothing: run it again.
+                r.state = ReminderState::Scheduled;
+                r.fire_at = now;
+                tx.finish(&r)?;
+                tx.schedule(&r)?;
+                return Ok(());
+            }
             let detail = match on_unknown {
                 OnUnknown::Skip => "claimed before an unclean stop; may or may not have been delivered; not resent (dispatch.on_unknown = skip)",
                 OnUnknown::Resend => "claimed before an unclean stop; resending (dispatch.on_unknown = resend)",

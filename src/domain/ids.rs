@@ -116,6 +116,41 @@ impl ReminderId {
         bytes.copy_from_slice(&digest[..16]);
         ReminderId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
+    /// The id of step `step` of `track` (see [`crate::domain::Track`]). The regular cadence
+    /// keeps [`ReminderId::derive`]; a promise or plan step is named by its arrangement,
+    /// instalment and step and not by the generation, so a due-date change never sends an
+    /// arrangement step twice.
+    pub fn for_track(
+        invoice: &InvoiceId,
+        generation: u32,
+        track: &crate::domain::Track,
+        step: u32,
+    ) -> Self {
+        use crate::domain::Track;
+        let (tag, arrangement, instalment, step) = match *track {
+            Track::Cadence => return Self::derive(invoice, generation, step),
+            Track::Instalment {
+                arrangement,
+                instalment,
+            } => (1u8, arrangement, instalment, step),
+            Track::Deadline {
+                arrangement,
+                instalment,
+            } => (2u8, arrangement, instalment, u32::MAX),
+            Track::Broken { arrangement } => (3u8, arrangement, 0, step),
+        };
+        let mut h = Sha256::new();
+        h.update(b"plazo-arrangement\0");
+        h.update(invoice.as_str().as_bytes());
+        h.update([0, tag]);
+        h.update(arrangement.to_be_bytes());
+        h.update(instalment.to_be_bytes());
+        h.update(step.to_be_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        ReminderId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
     /// The 16 bytes used in store keys.
     pub fn to_bytes(self) -> [u8; 16] {
         *self.0.as_bytes()

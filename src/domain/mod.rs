@@ -2,12 +2,16 @@
 //! communication log, and the state of addresses (opt-outs, receipts). Plain data with
 //! validation at construction; no I/O.
 
+mod arrangement;
 mod contact;
 mod ids;
 mod inbox;
 mod money;
 mod records;
 
+pub use arrangement::{
+    Allocation, Arrangement, ArrangementKind, ArrangementState, Instalment, InstalmentState,
+};
 pub use contact::{
     Contact, ContactEvent, ContactEventKind, OptOut, SentMessage, Unreachable, WHATSAPP_WINDOW,
 };
@@ -16,5 +20,5 @@ pub use inbox::{InboxEntry, InboxPayload, InboxState};
 pub use money::{Currency, Money, MoneyError};
 pub use records::{
     Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Invoice,
-    InvoiceStatus, Pause, Payment, Reminder, ReminderState,
+    InvoiceStatus, Pause, Payment, Reminder, ReminderState, Track,
 };

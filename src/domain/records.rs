@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{ClientId, Currency, InvoiceId, ReminderId};
+use super::{Arrangement, ClientId, Currency, InvoiceId, ReminderId};
 
 /// A debtor: who is chased, where, in which language and time zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,10 +46,18 @@ pub struct Client {
     /// ops to refund or apply. Never applied automatically.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credits: BTreeMap<String, Credit>,
+    /// Promises (and plan instalments) the client broke: not paid by the agreed date plus
+    /// grace. Kept by plazo across re-imports; it will feed segmentation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub broken_promises: u32,
     /// When plazo first stored the client.
     pub created_at: Timestamp,
     /// When the client was last changed.
     pub updated_at: Timestamp,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An amount owed to a client.
@@ -189,6 +197,10 @@ pub struct Invoice {
     /// The reminder currently waiting in the due index, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<ReminderId>,
+    /// Promises and payment plans made on the invoice, oldest first; at most the last one is
+    /// active.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrangements: Vec<Arrangement>,
     /// When plazo first stored the invoice.
     pub created_at: Timestamp,
     /// When the invoice was last changed.
@@ -199,6 +211,38 @@ pub struct Invoice {
 }
 
 impl Invoice {
+    /// Which schedule the chase follows now: the active arrangement's current instalment, the
+    /// broken-promise cadence of an arrangement that just broke, or the regular cadence.
+    pub fn agenda(&self) -> Track {
+        match self.arrangements.last() {
+            Some(a) if a.is_active() && (a.current as usize) < a.instalments.len() => {
+                Track::Instalment {
+                    arrangement: a.id,
+                    instalment: a.current,
+                }
+            }
+            Some(a) if a.state == super::ArrangementState::Broken && !a.broken_done => {
+                Track::Broken { arrangement: a.id }
+            }
+            _ => Track::Cadence,
+        }
+    }
+
+    /// Arrangement number `id`.
+    pub fn arrangement(&self, id: u32) -> Option<&Arrangement> {
+        self.arrangements.iter().find(|a| a.id == id)
+    }
+
+    /// Arrangement number `id`, to change it.
+    pub fn arrangement_mut(&mut self, id: u32) -> Option<&mut Arrangement> {
+        self.arrangements.iter_mut().find(|a| a.id == id)
+    }
+
+    /// The active arrangement, if any (always the last one).
+    pub fn active_arrangement(&self) -> Option<&Arrangement> {
+        self.arrangements.last().filter(|a| a.is_active())
+    }
+
     /// True while reminders may go out: open, with a balance, and not paused at `now`.
     pub fn is_chaseable(&self, now: Timestamp) -> bool {
         self.status == InvoiceStatus::Open
@@ -231,6 +275,45 @@ pub enum ReminderState {
     Cancelled,
     /// Found claimed after a crash: it may or may not have gone out.
     Unknown,
+    /// A deadline (not a message) that was checked: a promise or instalment found unpaid at
+    /// its date plus grace, or found settled.
+    Checked,
+}
+
+/// Which schedule a reminder belongs to: the segment's regular cadence, a promise or plan
+/// instalment's cadence, the deadline of an instalment, or the broken-promise cadence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Track {
+    /// The regular cadence of the client's segment, anchored on the due date.
+    #[default]
+    Cadence,
+    /// A step of the promise/plan cadence, anchored on instalment `instalment`'s date.
+    Instalment {
+        /// Arrangement number on the invoice.
+        arrangement: u32,
+        /// Instalment index.
+        instalment: u32,
+    },
+    /// The end of instalment `instalment`'s grace period: not a message, a check.
+    Deadline {
+        /// Arrangement number on the invoice.
+        arrangement: u32,
+        /// Instalment index.
+        instalment: u32,
+    },
+    /// A step of the broken-promise cadence, anchored on the moment the arrangement broke.
+    Broken {
+        /// Arrangement number on the invoice.
+        arrangement: u32,
+    },
+}
+
+impl Track {
+    /// True for [`Track::Cadence`].
+    pub fn is_cadence(&self) -> bool {
+        *self == Track::Cadence
+    }
 }
 
 /// One planned reminder: a cadence step for an invoice, due at an instant.
@@ -244,6 +327,9 @@ pub struct Reminder {
     pub client_id: ClientId,
     /// Plan generation this reminder belongs to.
     pub generation: u32,
+    /// Which schedule the reminder belongs to (regular cadence unless a promise or plan).
+    #[serde(default, skip_serializing_if = "Track::is_cadence")]
+    pub track: Track,
     /// Index of the step in its cadence.
     pub step_index: u32,
     /// Name of the step (`courtesy`, `final_notice`).

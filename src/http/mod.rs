@@ -6,6 +6,7 @@
 //! - `/u/{token}` (one-click unsubscribe) by its unforgeable token;
 //! - `/healthz`, `/readyz` and `/metrics` are open (no personal data).
 
+mod arrangements;
 mod auth;
 mod clients;
 mod contacts;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tokio::sync::Notify;
 
 pub use auth::{TokenError, load_or_create_token_file};
@@ -137,6 +138,16 @@ pub fn router(state: AppState) -> Router {
             put(invoices::put_invoice).get(invoices::get_invoice),
         )
         .route("/invoices/{id}/payments", post(invoices::post_payment))
+        .route("/invoices/{id}/promises", post(arrangements::post_promise))
+        .route(
+            "/invoices/{id}/promises/{n}",
+            delete(arrangements::delete_promise),
+        )
+        .route("/invoices/{id}/plans", post(arrangements::post_plan))
+        .route(
+            "/invoices/{id}/plans/{n}",
+            delete(arrangements::delete_plan),
+        )
         .route("/invoices/{id}/pause", post(invoices::pause))
         .route("/invoices/{id}/resume", post(invoices::resume))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))

@@ -41,6 +41,60 @@ pub struct PolicyFile {
     /// Payment link, early-payment discount and (informational) late charges.
     #[serde(default)]
     pub payments: Option<PaymentsFile>,
+    /// Promises to pay (`POST /v1/invoices/{id}/promises`): their reminders, grace period and
+    /// what happens when one is broken.
+    #[serde(default)]
+    pub promises: Option<PromisesFile>,
+    /// Payment plans (`POST /v1/invoices/{id}/plans`): instalment reminders and grace period.
+    #[serde(default)]
+    pub plans: Option<PlansFile>,
+}
+
+/// `[promises]`. While a promise is active the invoice's regular cadence waits. Steps of the
+/// regular cadence whose time passes meanwhile are skipped (logged), never sent late in a burst.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromisesFile {
+    /// Cadence whose steps are relative to the promised date, e.g. `"promise"` with one step at
+    /// `offset = "-1d"` (the day before). Steps whose time had already passed when the promise
+    /// was made are not sent. When omitted, no reminder goes out during a promise.
+    #[serde(default)]
+    pub cadence: Option<Spanned<String>>,
+    /// How long after the promised date the money may still arrive before the promise counts as
+    /// broken: `"0d"` (broken at the end of the promised day, in the client's zone), `"2d"`,
+    /// `"12h"`. Default `"1d"`.
+    #[serde(default)]
+    pub grace: Option<Spanned<String>>,
+    /// Cadence started when a promise or a plan instalment is broken; its steps are relative to
+    /// the moment it broke (`offset = "0d"`: at once, inside the contact window). When it ends,
+    /// the regular cadence resumes with its next future step. When omitted, the regular cadence
+    /// resumes at once.
+    #[serde(default)]
+    pub broken_cadence: Option<Spanned<String>>,
+    /// Furthest a promised date may be, in days from today (1 to 365). Default 60.
+    #[serde(default)]
+    pub max_days: Option<Spanned<u32>>,
+}
+
+/// `[plans]`. While a plan is active the regular cadence waits; each instalment gets the plan
+/// cadence, and an instalment not paid by its date plus grace breaks the plan (the
+/// `[promises] broken_cadence` runs and the client's broken-promise count grows).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlansFile {
+    /// Cadence whose steps are relative to each instalment's date, e.g. `"instalments"` with
+    /// steps at `"-3d"` and `"0d"`. When omitted, no reminder goes out for instalments.
+    #[serde(default)]
+    pub cadence: Option<Spanned<String>>,
+    /// Grace after each instalment's date, as for promises. Default `"1d"`.
+    #[serde(default)]
+    pub grace: Option<Spanned<String>>,
+    /// Most instalments in one plan (1 to 120). Default 24.
+    #[serde(default)]
+    pub max_instalments: Option<Spanned<u32>>,
+    /// Latest final instalment, in days from today (1 to 3650). Default 730.
+    #[serde(default)]
+    pub max_days: Option<Spanned<u32>>,
 }
 
 /// `[payments]`: terms shown in messages. Amounts are decimal strings in the invoice currency.
@@ -68,6 +122,13 @@ pub struct PaymentsFile {
     /// Cap of fees plus interest in percent of the balance, e.g. `"10"`.
     #[serde(default)]
     pub charges_cap_percent: Option<Spanned<String>>,
+    /// What the regular cadence counts from after a partial payment: `"due_date"` (default:
+    /// the cadence continues from the original due date) or `"last_payment"` (the steps not
+    /// yet sent move later by as many days as the last payment came after the due date, so a
+    /// debtor who just paid part is not chased the next morning). Either way no step is sent
+    /// twice, and none is skipped because of a payment.
+    #[serde(default)]
+    pub cadence_anchor: Option<Spanned<String>>,
 }
 
 /// `early_discount = { percent = "2", days_before_due = 10 }`.
@@ -142,10 +203,12 @@ pub struct TemplateParamFile {
     /// A text parameter rendered from the message context: `"{{ client.first_name }}"`.
     #[serde(default)]
     pub text: Option<String>,
-    /// A currency parameter: `"balance"` (still owed) or `"amount"` (original).
+    /// A currency parameter: `"balance"` (still owed), `"amount"` (original) or
+    /// `"outstanding"` (still owed on the promise or instalment the message is about).
     #[serde(default)]
     pub currency: Option<String>,
-    /// A date parameter: `"due_date"`.
+    /// A date parameter: `"due_date"` or `"arrangement_date"` (the promised or instalment
+    /// date).
     #[serde(default)]
     pub date_time: Option<String>,
 }

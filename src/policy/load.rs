@@ -621,6 +621,8 @@ impl Checker<'_> {
         let channels = self.channel_settings(&file.channels)?;
         let opt_out = self.opt_out(file.opt_out.as_ref())?;
         let terms = self.payments(file.payments.as_ref())?;
+        let arrangements =
+            self.arrangements(file.promises.as_ref(), file.plans.as_ref(), &cadences)?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -631,12 +633,14 @@ impl Checker<'_> {
                 channels,
                 opt_out,
                 terms,
+                arrangements,
             },
             templates,
         })
     }
 }
 
+mod arrangements;
 mod messaging;
 
 #[cfg(test)]

@@ -27,6 +27,44 @@ pub struct Policy {
     pub opt_out: OptOutKeywords,
     /// Payment link, early-payment discount and late charges.
     pub terms: super::terms::PaymentTerms,
+    /// Promises to pay and payment plans: their cadences, grace periods and limits.
+    pub arrangements: ArrangementRules,
+}
+
+/// `[promises]` and `[plans]` of the policy, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrangementRules {
+    /// Cadence relative to the promised date; no reminders during a promise when `None`.
+    pub promise_cadence: Option<String>,
+    /// Grace after the promised date before the promise is broken.
+    pub promise_grace: Offset,
+    /// Cadence started when a promise or instalment breaks, relative to that moment.
+    pub broken_cadence: Option<String>,
+    /// Furthest promised date, in days from today.
+    pub promise_max_days: u32,
+    /// Cadence relative to each instalment's date; no instalment reminders when `None`.
+    pub plan_cadence: Option<String>,
+    /// Grace after each instalment's date before the plan is broken.
+    pub plan_grace: Offset,
+    /// Most instalments in a plan.
+    pub plan_max_instalments: u32,
+    /// Latest final instalment, in days from today.
+    pub plan_max_days: u32,
+}
+
+impl Default for ArrangementRules {
+    fn default() -> Self {
+        ArrangementRules {
+            promise_cadence: None,
+            promise_grace: Offset::Days(1),
+            broken_cadence: None,
+            promise_max_days: 60,
+            plan_cadence: None,
+            plan_grace: Offset::Days(1),
+            plan_max_instalments: 24,
+            plan_max_days: 730,
+        }
+    }
 }
 
 /// `[channels.KIND]` of the policy.
@@ -180,6 +218,9 @@ pub enum AmountField {
     Balance,
     /// The original amount.
     Amount,
+    /// What is still owed on the promise or instalment the message is about (the balance in
+    /// regular-cadence messages).
+    Outstanding,
 }
 
 /// Which date a date parameter shows.
@@ -187,6 +228,9 @@ pub enum AmountField {
 pub enum DateField {
     /// The due date, in the client's time zone.
     DueDate,
+    /// The promised or instalment date the message is about (the due date in
+    /// regular-cadence messages).
+    ArrangementDate,
 }
 
 /// Policy-wide defaults.

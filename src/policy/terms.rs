@@ -18,6 +18,18 @@ pub struct PaymentTerms {
     pub early_discount: Option<EarlyDiscount>,
     /// Informational charges once overdue.
     pub late_charges: Option<LateCharges>,
+    /// What the regular cadence counts from after a partial payment.
+    pub anchor: CadenceAnchor,
+}
+
+/// `[payments] cadence_anchor`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CadenceAnchor {
+    /// Steps stay where the original due date puts them.
+    #[default]
+    DueDate,
+    /// Steps not yet sent move later by the days between the due date and the last payment.
+    LastPayment,
 }
 
 /// "`percent` % off if paid at least `days_before_due` days before the due date".
@@ -172,6 +184,7 @@ mod tests {
             generation: 0,
             cursor: None,
             pending: None,
+            arrangements: Vec::new(),
             created_at: now,
             updated_at: now,
             closed_at: None,
@@ -198,6 +211,7 @@ mod tests {
                 yearly_interest_percent: Some("24".parse().unwrap()),
                 cap_percent: None,
             }),
+            anchor: Default::default(),
         }
     }
 

@@ -9,7 +9,8 @@ pub mod planner;
 pub mod window;
 
 pub use planner::{
-    Plan, PlannedStatus, PlannedStep, client_zone, nominal_time, plan, reminder_for, segment_for,
+    Plan, PlannedStatus, PlannedStep, TrackSpec, cadence_anchor, client_zone, grace_deadline,
+    nominal_time, plan, plan_track, reminder_for, reminder_on, segment_for,
 };
 pub use window::{is_allowed, next_allowed};
 

@@ -4,6 +4,10 @@
 //! cadence puts it relative to the due date, in the client's zone) and the *fire* time (after
 //! catch-up and the contact window). Rules:
 //!
+//! The same rules lay out every schedule ([`plan_track`]): the regular cadence from the due
+//! date (or the last payment, see [`cadence_anchor`]), a promise or plan instalment's cadence
+//! from its date, the broken-promise cadence from the moment a promise broke.
+//!
 //! - Steps with `index <= invoice.cursor` are [`PlannedStatus::Done`].
 //! - Among the rest, if some nominal times are at or before `now`, only the highest-index such
 //!   step is sent ([`PlannedStatus::CatchUp`], at the next allowed instant from `now`); every
@@ -19,7 +23,8 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, Zoned};
 use serde::Serialize;
 
-use crate::domain::{Client, Due, Invoice, Reminder, ReminderId, ReminderState};
+use crate::domain::{Client, Due, Invoice, Reminder, ReminderId, ReminderState, Track};
+use crate::policy::terms::CadenceAnchor;
 use crate::policy::{ContactWindow, Offset, Policy, Segment, Step};
 
 use super::window::next_allowed;
@@ -199,36 +204,95 @@ impl Plan {
     }
 }
 
-/// Plans `invoice`'s cadence for `client` under `policy`, as seen at `now`.
+/// Where the regular cadence of `invoice` counts from: its due date, or with
+/// `[payments] cadence_anchor = "last_payment"` the date of its latest payment when that came
+/// after the due date (the due date moved later by whole days in `zone`, or the payment
+/// instant for invoices due at an instant). Never earlier than the due date, so re-anchoring
+/// only ever moves steps later.
+pub fn cadence_anchor(invoice: &Invoice, policy: &Policy, zone: &TimeZone) -> Due {
+    if policy.terms.anchor != CadenceAnchor::LastPayment {
+        return invoice.due_at;
+    }
+    let Some(last) = invoice
+        .payments
+        .iter()
+        .filter(|p| p.amount > rust_decimal::Decimal::ZERO)
+        .map(|p| p.paid_at)
+        .max()
+    else {
+        return invoice.due_at;
+    };
+    match invoice.due_at {
+        Due::Date(d) => Due::Date(d.max(last.to_zoned(zone.clone()).date())),
+        Due::Instant(i) => Due::Instant(i.max(last)),
+    }
+}
+
+/// One schedule to lay out: a cadence's steps from an anchor, with a cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackSpec<'a> {
+    /// Name of the cadence (recorded on reminders).
+    pub cadence: &'a str,
+    /// Its steps (empty when the policy lacks it).
+    pub steps: &'a [Step],
+    /// What step offsets count from.
+    pub anchor: Due,
+    /// Last step handled; steps up to it are [`PlannedStatus::Done`].
+    pub cursor: Option<u32>,
+    /// Steps whose time is at or before this instant are [`PlannedStatus::Done`] without being
+    /// sent: they belong to a time before the schedule existed (a promise made after the
+    /// "day before" step's time).
+    pub not_before: Option<Timestamp>,
+}
+
+/// Plans `invoice`'s regular cadence for `client` under `policy`, as seen at `now`.
 ///
 /// See the [module docs](self) for the rules. The invoice's status, balance and pause are not
 /// looked at: whether to chase at all is the caller's decision
 /// ([`Invoice::is_chaseable`]).
 pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
-    let (zone, zone_name) = zone_and_name(policy, client);
     let segment = segment_for(policy, client);
-    let window: &ContactWindow = segment.window.as_ref().unwrap_or(&policy.defaults.window);
     let steps: &[Step] = policy
         .cadences
         .get(&segment.cadence)
         .map_or(&[], |c| c.steps.as_slice());
+    let zone = client_zone(policy, client);
+    let spec = TrackSpec {
+        cadence: &segment.cadence,
+        steps,
+        anchor: cadence_anchor(invoice, policy, &zone),
+        cursor: invoice.cursor,
+        not_before: None,
+    };
+    plan_track(&spec, client, policy, now)
+}
 
-    let nominals: Vec<(u32, &Step, Zoned)> = steps
+/// Lays out any schedule (`spec`) for `client`: nominal times from the anchor in the client's
+/// zone, catch-up, the segment's contact window. The rules of the [module docs](self).
+pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
+    let (zone, zone_name) = zone_and_name(policy, client);
+    let segment = segment_for(policy, client);
+    let window: &ContactWindow = segment.window.as_ref().unwrap_or(&policy.defaults.window);
+
+    let nominals: Vec<(u32, &Step, Zoned)> = spec
+        .steps
         .iter()
         .enumerate()
         .filter_map(|(i, step)| {
             let index = u32::try_from(i).ok()?;
-            let nominal =
-                nominal_time(&invoice.due_at, step, &zone, policy.defaults.send_at).ok()?;
+            let nominal = nominal_time(&spec.anchor, step, &zone, policy.defaults.send_at).ok()?;
             Some((index, step, nominal))
         })
         .collect();
 
-    let done = |index: u32| invoice.cursor.is_some_and(|c| index <= c);
+    let done = |index: u32, nominal: &Zoned| {
+        spec.cursor.is_some_and(|c| index <= c)
+            || spec.not_before.is_some_and(|t| nominal.timestamp() <= t)
+    };
     // The step to catch up on: the highest-index not-done step whose time has passed.
     let catch_up = nominals
         .iter()
-        .filter(|(index, _, nominal)| !done(*index) && nominal.timestamp() <= now)
+        .filter(|(index, _, nominal)| !done(*index, nominal) && nominal.timestamp() <= now)
         .map(|(index, _, _)| *index)
         .max();
 
@@ -236,7 +300,7 @@ pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp)
     let planned = nominals
         .into_iter()
         .map(|(index, step, nominal)| {
-            let (status, fire_at) = if done(index) {
+            let (status, fire_at) = if done(index, &nominal) {
                 (PlannedStatus::Done, nominal.clone())
             } else if catch_up.is_some_and(|k| index < k) {
                 (PlannedStatus::SkippedCatchUp, nominal.clone())
@@ -280,7 +344,7 @@ pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp)
         .collect();
 
     Plan {
-        cadence: segment.cadence.clone(),
+        cadence: spec.cadence.to_owned(),
         segment: segment.name.clone(),
         zone: zone_name,
         steps: planned,
@@ -296,9 +360,22 @@ pub fn reminder_for(
     plan: &Plan,
     step: &PlannedStep,
 ) -> Reminder {
+    reminder_on(invoice, client, plan, step, Track::Cadence)
+}
+
+/// The [`Reminder`] for `step` of `plan` on `track` (see [`reminder_for`]); its id comes from
+/// [`ReminderId::for_track`].
+pub fn reminder_on(
+    invoice: &Invoice,
+    client: &Client,
+    plan: &Plan,
+    step: &PlannedStep,
+    track: Track,
+) -> Reminder {
     let fire_at = step.fire_at.timestamp();
     Reminder {
-        id: ReminderId::derive(&invoice.id, invoice.generation, step.index),
+        id: ReminderId::for_track(&invoice.id, invoice.generation, &track, step.index),
+        track,
         invoice_id: invoice.id.clone(),
         client_id: client.id.clone(),
         generation: invoice.generation,
@@ -314,4 +391,29 @@ pub fn reminder_for(
         awaiting: None,
         rate_slot: None,
     }
+}
+
+/// When money promised for `due` is late: the end of the promised day in `zone` (for a date)
+/// or the promised instant, plus `grace`. Days of grace are calendar days (DST-safe); a
+/// result beyond jiff's range is [`Timestamp::MAX`].
+pub fn grace_deadline(due: &Due, grace: Offset, zone: &TimeZone) -> Timestamp {
+    let days = |n: i64| Span::new().try_days(n);
+    let result = match due {
+        Due::Date(d) => days(1).and_then(|one| d.checked_add(one)).and_then(|next| {
+            let start = next.to_zoned(zone.clone())?;
+            match grace {
+                Offset::Days(n) => start.checked_add(days(i64::from(n))?),
+                Offset::Minutes(m) => start.checked_add(Span::new().try_minutes(m)?),
+            }
+        }),
+        Due::Instant(i) => match grace {
+            Offset::Days(n) => {
+                days(i64::from(n)).and_then(|s| i.to_zoned(zone.clone()).checked_add(s))
+            }
+            Offset::Minutes(m) => Span::new()
+                .try_minutes(m)
+                .and_then(|s| i.to_zoned(zone.clone()).checked_add(s)),
+        },
+    };
+    result.map_or(Timestamp::MAX, |z| z.timestamp())
 }

@@ -82,6 +82,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         channels: Default::default(),
         opt_out: Default::default(),
         terms: Default::default(),
+        arrangements: Default::default(),
     }
 }
 
@@ -100,6 +101,7 @@ fn client(tz: Option<&str>) -> Client {
         preferred_channels: vec![],
         tags: vec![],
         credits: Default::default(),
+        broken_promises: 0,
         created_at: t,
         updated_at: t,
     }
@@ -124,6 +126,7 @@ fn invoice(due: Due, cursor: Option<u32>) -> Invoice {
         generation: 3,
         cursor,
         pending: None,
+        arrangements: Vec::new(),
         created_at: t,
         updated_at: t,
         closed_at: None,

@@ -181,6 +181,7 @@ fn validate(
         preferred_channels: input.preferred_channels,
         tags: input.tags,
         credits: existing.map(|c| c.credits.clone()).unwrap_or_default(),
+        broken_promises: existing.map_or(0, |c| c.broken_promises),
         created_at: existing.map_or(now, |c| c.created_at),
         updated_at: now,
     })

@@ -118,6 +118,7 @@ fn fresh_invoice(id: &InvoiceId, v: &Validated, now: Timestamp) -> Invoice {
         generation: 0,
         cursor: None,
         pending: None,
+        arrangements: Vec::new(),
         created_at: now,
         updated_at: now,
         closed_at: None,
@@ -212,6 +213,7 @@ pub fn upsert_invoice(
                     inv.amount = v.money.amount;
                     inv.balance = (inv.amount - paid).max(Decimal::ZERO);
                     tx.log(&event(&inv, now, format!("amount changed from {} to {}; balance {}", old.amount, inv.amount, inv.balance)))?;
+                    super::arrangements::cancel_mismatched_plan(tx, &mut inv, now)?;
                 }
                 if due_changed {
                     inv.due_at = v.due;
@@ -235,7 +237,33 @@ pub fn upsert_invoice(
     }))
 }
 
-/// Sets the status from the balance: zero closes (cancelling what is pending), positive opens.
+/// After money moved on `inv` (its balance already updated; `delta` negative for a refund):
+/// allocates it to an active promise or plan, closes or re-opens the invoice, and plans the
+/// chase again when what it follows changed (an instalment paid, an arrangement kept, a
+/// re-opened balance, or a partial payment with `cadence_anchor = "last_payment"`).
+pub(crate) fn after_money(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    inv: &mut Invoice,
+    delta: Decimal,
+    now: Timestamp,
+) -> Result<(), TxFail> {
+    let moved = super::arrangements::on_money(tx, policy, inv, delta, now)?;
+    let was_paid = inv.status == InvoiceStatus::Paid;
+    close_or_reopen(tx, inv, now)?;
+    let reanchor = delta > Decimal::ZERO
+        && policy.terms.anchor == crate::policy::terms::CadenceAnchor::LastPayment;
+    let reopened = was_paid && inv.status == InvoiceStatus::Open;
+    if inv.status == InvoiceStatus::Open && (moved || reanchor || reopened) {
+        if let Some(client) = tx.client(&inv.client_id)? {
+            replan(tx, inv, &client, policy, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the status from the balance: zero closes (cancelling what is pending and keeping an
+/// active arrangement), positive opens.
 pub(crate) fn close_or_reopen(
     tx: &Tx<'_>,
     inv: &mut Invoice,
@@ -244,6 +272,7 @@ pub(crate) fn close_or_reopen(
     if inv.balance <= Decimal::ZERO && inv.status == InvoiceStatus::Open {
         inv.status = InvoiceStatus::Paid;
         inv.closed_at = Some(now);
+        super::arrangements::close_on_paid(tx, inv, now)?;
         cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
     } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
         inv.status = InvoiceStatus::Open;

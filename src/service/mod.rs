@@ -2,6 +2,7 @@
 //! invoices, payments and the plan in one transaction each. Transport-agnostic: the HTTP layer
 //! only maps [`ServiceError`] to status codes.
 
+mod arrangements;
 mod clients;
 mod contacts;
 mod inbound;
@@ -13,6 +14,10 @@ mod receipts;
 
 use std::sync::{Arc, RwLock};
 
+pub use arrangements::{
+    Arranged, DeadlineOutcome, InstalmentInput, PlanInput, PromiseInput, cancel_arrangement,
+    deadline_reached, make_plan, make_promise,
+};
 pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
 pub use contacts::{ContactChange, apply_contact_change, change_contact, sync_client_addresses};
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
@@ -20,7 +25,7 @@ pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
-pub use planning::{advance_past, cancel_pending, replan};
+pub use planning::{DEADLINE_STEP, advance_past, cancel_pending, replan};
 pub use provider_payments::{
     ApplyOutcome, Enqueued, QueuedOutcome, apply_event, apply_queued, enqueue, processing_failed,
     retry_delay as event_retry_delay, retry_entry,

@@ -2,7 +2,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::invoices::{close_or_reopen, event, not_found};
+use super::invoices::{after_money, event, not_found};
 use super::provider_payments::{add_credit, settling_discount};
 use super::{ServiceError, flatten};
 use crate::domain::{Currency, InvoiceId, Money, Payment};
@@ -132,7 +132,7 @@ if let Some(disc) = discount {
         if over > Decimal::ZERO && discount.is_none() {
             add_credit(tx, &inv, over, source, now)?;
         }
-        close_or_reopen(tx, &mut inv, now)?;
+        after_money(tx, policy, &mut inv, paid, now)?;
         if let Some(wid) = webhook_id {
             tx.mark_webhook(wid, now)?;
         }

@@ -4,8 +4,7 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use super::invoices::{close_or_reopen, event};
-use super::planning::replan;
+use super::invoices::{after_money, event};
 use super::{ServiceError, flatten};
 use crate::domain::{
     Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice, InvoiceId, Payment,
@@ -271,6 +270,7 @@ fn apply_in(
         return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
     }
     let source = format!("{}:{}", ev.provider, ev.event_id);
+    let mut delta = Decimal::ZERO;
     let detail = match ev.kind {
         ProviderEventKind::Paid => {
             let reference = format!("{}:{}", ev.provider, ev.object_id);
@@ -291,6 +291,7 @@ fn apply_in(
                 reference: reference.clone(),
                 source: source.clone(),
             });
+            delta = amount;
             let over = amount - before;
             let mut d = format!(
                 "payment {amount} {} ref {reference} via {source}; balance {}",
@@ -320,6 +321,7 @@ fn apply_in(
             }
             let reopened = (inv.balance + amount).min(inv.amount);
             let back = reopened - inv.balance;
+            delta = -back;
             inv.balance = reopened;
             inv.payments.push(Payment {
                 amount: -back,
@@ -336,14 +338,8 @@ fn apply_in(
     };
     inv.updated_at = now;
     tx.log(&event(&inv, now, detail.clone()))?;
-    let was_paid = inv.status == crate::domain::InvoiceStatus::Paid;
-    close_or_reopen(tx, &mut inv, now)?;
-    if was_paid && inv.status == crate::domain::InvoiceStatus::Open {
-        // Re-opened by a refund: the chase resumes from where it stopped.
-        if let Some(client) = tx.client(&inv.client_id)? {
-            replan(tx, &mut inv, &client, policy, now)?;
-        }
-    }
+    // Re-opened by a refund: the chase resumes from where it stopped.
+    after_money(tx, policy, &mut inv, delta, now)?;
     tx.put_invoice(&inv)?;
     let out = ApplyOutcome::Applied {
         invoice: inv.id.clone(),

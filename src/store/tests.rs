@@ -42,6 +42,7 @@ fn client(id: &str) -> Client {
         preferred_channels: vec!["email".into()],
         tags: vec![],
         credits: Default::default(),
+        broken_promises: 0,
         created_at: t0(),
         updated_at: t0(),
     }
@@ -65,6 +66,7 @@ fn invoice(id: &str) -> Invoice {
         generation: 0,
         cursor: None,
         pending: None,
+        arrangements: Vec::new(),
         created_at: t0(),
         updated_at: t0(),
         closed_at: None,
@@ -78,6 +80,7 @@ fn reminder(inv: &str, step: u32, fire_at: Timestamp) -> Reminder {
         invoice_id,
         client_id: ClientId::new("c-1").unwrap(),
         generation: 0,
+        track: Default::default(),
         step_index: step,
         step_name: format!("step-{step}"),
         cadence: "default".into(),

@@ -9,7 +9,9 @@ use minijinja::Value;
 use rust_decimal::Decimal;
 
 use super::format::{format_date, format_money};
-use crate::domain::{Client, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus};
+use crate::domain::{
+    Client, ClientId, Currency, Due, InstalmentState, Invoice, InvoiceId, InvoiceStatus, Track,
+};
 use crate::policy::Company;
 use crate::policy::terms::{PaymentTerms, charges_due, discount_offer};
 
@@ -54,6 +56,9 @@ fn due_date(due: Due, zone: &TimeZone) -> Date {
 ///           due_date_iso, days_until_due, days_overdue, is_overdue, payment_url, metadata}
 /// company  {name, email, phone, website}
 /// step     {name, tone, index}
+/// arrangement  none, or in promise/plan/broken-promise messages {kind, instalment,
+///           instalments, amount, amount_raw, outstanding, outstanding_raw, due_date,
+///           due_date_iso, broken, channel}
 /// locale   the locale the values were formatted for
 /// ```
 pub fn message_context(
@@ -84,6 +89,63 @@ pub struct TermsInput {
     pub terms: PaymentTerms,
     /// Overdue steps reached so far, including this one (for flat late fees).
     pub overdue_steps: u32,
+    /// The promise or plan the message is about, if any.
+    pub arrangement: Option<ArrangementInfo>,
+}
+
+/// The promise or plan instalment a message is about, as templates see it (`arrangement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrangementInfo {
+    /// `promise` or `plan`.
+    pub kind: &'static str,
+    /// Instalment number, from 1.
+    pub instalment: u32,
+    /// Number of instalments (1 for a promise).
+    pub instalments: u32,
+    /// Amount of the instalment (the promised amount).
+    pub amount: Decimal,
+    /// What is still owed on it.
+    pub outstanding: Decimal,
+    /// When it is (was) due.
+    pub due: Due,
+    /// True in messages of the broken-promise cadence.
+    pub broken: bool,
+    /// Channel the arrangement was made on.
+    pub channel: Option<String>,
+}
+
+impl ArrangementInfo {
+    /// What a reminder on `track` is about: the chased instalment of an instalment step, the
+    /// missed one of a broken-promise step; `None` for the regular cadence.
+    pub fn for_track(invoice: &Invoice, track: Track) -> Option<Self> {
+        let (id, broken) = match track {
+            Track::Instalment { arrangement, .. } | Track::Deadline { arrangement, .. } => {
+                (arrangement, false)
+            }
+            Track::Broken { arrangement } => (arrangement, true),
+            Track::Cadence => return None,
+        };
+        let arr = invoice.arrangement(id)?;
+        let index = if broken {
+            arr.instalments
+                .iter()
+                .position(|i| i.state == InstalmentState::Missed)
+                .unwrap_or(arr.current as usize)
+        } else {
+            arr.current as usize
+        };
+        let inst = arr.instalments.get(index)?;
+        Some(ArrangementInfo {
+            kind: arr.kind.as_str(),
+            instalment: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            instalments: u32::try_from(arr.instalments.len()).unwrap_or(u32::MAX),
+            amount: inst.amount,
+            outstanding: inst.amount - inst.paid,
+            due: inst.due,
+            broken,
+            channel: arr.channel.clone(),
+        })
+    }
 }
 
 /// The link pattern rendered for an invoice (it sees `invoice.id`, `invoice.number`,
@@ -169,6 +231,25 @@ pub fn message_context_with_terms(
         ]),
         None => Value::from(()),
     };
+    let arrangement = match &terms.arrangement {
+        Some(a) => {
+            let due = due_date(a.due, zone);
+            map([
+                ("kind", Value::from(a.kind)),
+                ("instalment", Value::from(a.instalment)),
+                ("instalments", Value::from(a.instalments)),
+                ("amount", money(a.amount)),
+                ("amount_raw", Value::from(a.amount.to_string())),
+                ("outstanding", money(a.outstanding)),
+                ("outstanding_raw", Value::from(a.outstanding.to_string())),
+                ("due_date", Value::from(format_date(due, locale))),
+                ("due_date_iso", Value::from(due.to_string())),
+                ("broken", Value::from(a.broken)),
+                ("channel", Value::from(a.channel.clone())),
+            ])
+        }
+        None => Value::from(()),
+    };
     let metadata: BTreeMap<String, Value> = invoice
         .metadata
         .iter()
@@ -230,6 +311,7 @@ pub fn message_context_with_terms(
                 ("index", Value::from(step.index)),
             ]),
         ),
+        ("arrangement", arrangement),
         ("locale", Value::from(locale)),
     ])
 }
@@ -258,6 +340,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         preferred_channels: Vec::new(),
         tags: Vec::new(),
         credits: Default::default(),
+        broken_promises: 0,
         created_at: now,
         updated_at: now,
     };
@@ -278,6 +361,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         generation: 0,
         cursor: None,
         pending: None,
+        arrangements: Vec::new(),
         created_at: now,
         updated_at: now,
         closed_at: None,
@@ -299,8 +383,39 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         index: 3,
     };
     let zone = TimeZone::UTC;
+    // Both carry an arrangement, so promise and plan templates are checked too.
+    let plan = TermsInput {
+        arrangement: Some(ArrangementInfo {
+            kind: "plan",
+            instalment: 2,
+            instalments: 3,
+            amount: Decimal::new(40_000_000, 2),
+            outstanding: Decimal::new(15_000_000, 2),
+            due: Due::Date(Date::constant(2026, 3, 25)),
+            broken: false,
+            channel: Some("phone".to_owned()),
+        }),
+        ..TermsInput::default()
+    };
+    let promise = TermsInput {
+        arrangement: Some(ArrangementInfo {
+            kind: "promise",
+            instalment: 1,
+            instalments: 1,
+            amount: Decimal::new(85_000_000, 2),
+            outstanding: Decimal::new(85_000_000, 2),
+            due: Due::Date(Date::constant(2026, 3, 16)),
+            broken: true,
+            channel: None,
+        }),
+        ..TermsInput::default()
+    };
     vec![
-        message_context(&client, &invoice, company, &before, locale, &zone, now),
-        message_context(&client, &overdue, company, &after, locale, &zone, now),
+        message_context_with_terms(
+            &client, &invoice, company, &before, locale, &zone, now, &plan,
+        ),
+        message_context_with_terms(
+            &client, &overdue, company, &after, locale, &zone, now, &promise,
+        ),
     ]
 }

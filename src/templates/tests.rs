@@ -202,6 +202,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         preferred_channels: vec![],
         tags: vec![],
         credits: Default::default(),
+        broken_promises: 0,
         created_at: now,
         updated_at: now,
     };
@@ -222,6 +223,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         generation: 0,
         cursor: None,
         pending: None,
+        arrangements: Vec::new(),
         created_at: now,
         updated_at: now,
         closed_at: None,
@@ -458,8 +460,10 @@ fn payment_terms_reach_the_context_link_discount_and_charges() {
                 yearly_interest_percent: None,
                 cap_percent: None,
             }),
+            anchor: Default::default(),
         },
         overdue_steps: 2,
+        arrangement: None,
     };
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
     let get = |ctx: &minijinja::Value, path: &str| {

@@ -9,6 +9,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use super::context::ArrangementInfo;
 use super::format::{format_date, format_money};
 use crate::channels::{TemplateParam, WhatsAppTemplate};
 use crate::domain::{Due, Invoice};
@@ -31,11 +32,13 @@ fn expression(src: &str, ctx: &Value, what: &str) -> Result<String, String> {
 }
 
 /// The template with its parameters filled for one message. `locale` picks the language code
-/// and formats amounts and dates; `zone` is the client's, for the due date.
+/// and formats amounts and dates; `zone` is the client's, for the due date; `arrangement` is the
+/// promise or instalment the message is about (for `outstanding` and `arrangement_date`).
 pub fn render_whatsapp(
     spec: &WhatsAppStep,
     ctx: &Value,
     invoice: &Invoice,
+    arrangement: Option<&ArrangementInfo>,
     locale: &str,
     zone: &TimeZone,
 ) -> Result<WhatsAppTemplate, String> {
@@ -56,6 +59,7 @@ pub fn render_whatsapp(
                 let amount = match field {
                     AmountField::Balance => invoice.balance,
                     AmountField::Amount => invoice.amount,
+                    AmountField::Outstanding => arrangement.map_or(invoice.balance, |a| a.outstanding),
                 };
                 let amount_1000 = (amount * Decimal::from(1000))
                     .trunc()
@@ -67,8 +71,12 @@ pub fn render_whatsapp(
                     amount_1000,
                 }
             }
-            TemplateParamSpec::DateTime(DateField::DueDate) => {
-                let date = match invoice.due_at {
+            TemplateParamSpec::DateTime(field) => {
+                let due = match (field, arrangement) {
+                    (DateField::ArrangementDate, Some(a)) => a.due,
+                    _ => invoice.due_at,
+                };
+                let date = match due {
                     Due::Date(d) => d,
                     Due::Instant(t) => t.to_zoned(zone.clone()).date(),
                 };

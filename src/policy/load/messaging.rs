@@ -14,7 +14,7 @@ use crate::policy::model::{
     AmountField, CHANNEL_KINDS, ChannelSettings, DEFAULT_MAX_SEGMENTS, DateField, OptOutKeywords,
     TemplateParamSpec, WhatsAppStep, fold_keyword,
 };
-use crate::policy::terms::{EarlyDiscount, LateCharges, PaymentTerms};
+use crate::policy::terms::{CadenceAnchor, EarlyDiscount, LateCharges, PaymentTerms};
 
 /// Longest receipt timeout accepted.
 const MAX_RECEIPT_TIMEOUT: SignedDuration = SignedDuration::from_hours(72);
@@ -218,17 +218,21 @@ impl Checker<'_> {
                     (None, Some(c), None) => match c.trim() {
                         "balance" => TemplateParamSpec::Currency(AmountField::Balance),
                         "amount" => TemplateParamSpec::Currency(AmountField::Amount),
+                        "outstanding" => TemplateParamSpec::Currency(AmountField::Outstanding),
                         other => {
                             return Err(bad(format!(
-                                "currency = {other:?} is not an amount; write \"balance\" or \"amount\""
+                                "currency = {other:?} is not an amount; write \"balance\", \"amount\" or \"outstanding\" (what is owed on a promise or instalment)"
                             )));
                         }
                     },
                     (None, None, Some(d)) => match d.trim() {
                         "due_date" => TemplateParamSpec::DateTime(DateField::DueDate),
+                        "arrangement_date" => {
+                            TemplateParamSpec::DateTime(DateField::ArrangementDate)
+                        }
                         other => {
                             return Err(bad(format!(
-                                "date_time = {other:?} is not a date; write \"due_date\""
+                                "date_time = {other:?} is not a date; write \"due_date\" or \"arrangement_date\" (the promised or instalment date)"
                             )));
                         }
                     },
@@ -332,10 +336,27 @@ impl Checker<'_> {
             yearly_interest_percent: interest,
             cap_percent: cap,
         });
+        let anchor = match &f.cadence_anchor {
+            None => CadenceAnchor::DueDate,
+            Some(a) => match a.get_ref().trim() {
+                "due_date" => CadenceAnchor::DueDate,
+                "last_payment" => CadenceAnchor::LastPayment,
+                other => {
+                    return Err(self.err(
+                        a.span(),
+                        "payments.cadence_anchor",
+                        format!(
+                            "{other:?} is not an anchor; write \"due_date\" (steps count from the original due date) or \"last_payment\" (steps not yet sent move later after a partial payment)"
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(PaymentTerms {
             link,
             early_discount,
             late_charges,
+            anchor,
         })
     }
 }
