@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, SmtpServer, free_port, step, test_policy, write};
+use common::{Daemon, SmtpServer, decode_mail_text, free_port, step, test_policy, write};
 use serde_json::json;
 
 fn policy() -> String {
@@ -196,35 +196,4 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
         1,
         "nothing more may be sent after payment"
     );
-}
-
-/// Decodes quoted-printable and base64 text parts enough to search them.
-fn decode_mail_text(raw: &str) -> String {
-    let mut out = String::new();
-    let unfolded = raw.replace("=\r\n", "").replace("=\n", "");
-    // quoted-printable
-    let bytes = unfolded.as_bytes();
-    let mut i = 0;
-    let mut buf = Vec::new();
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&unfolded[i + 1..i + 3], 16) {
-                buf.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        buf.push(bytes[i]);
-        i += 1;
-    }
-    out.push_str(&String::from_utf8_lossy(&buf));
-    // base64 parts
-    use base64::Engine;
-    for block in raw.split("\r\n\r\n").skip(1) {
-        let candidate: String = block.lines().take_while(|l| !l.starts_with("--")).collect();
-        if let Ok(d) = base64::engine::general_purpose::STANDARD.decode(candidate.trim()) {
-            out.push_str(&String::from_utf8_lossy(&d));
-        }
-    }
-    out
 }

@@ -48,16 +48,12 @@ pub struct Client {
     pub credits: BTreeMap<String, Credit>,
     /// Promises (and plan instalments) the client broke: not paid by the agreed date plus
     /// grace. Kept by plazo across re-imports; it will feed segmentation.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub broken_promises: u32,
     /// When plazo first stored the client.
     pub created_at: Timestamp,
     /// When the client was last changed.
     pub updated_at: Timestamp,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// An amount owed to a client.

@@ -98,9 +98,10 @@ pub async fn post_payment(
         .into());
     }
     let store = st.store.clone();
-    write_durably(&store, move || {
+    let wake = st.wake.clone();
+    let outcome = write_durably(&store, move || {
         let policy = st.policy.current();
-        let outcome = record_payment(
+        Ok(record_payment(
             &st.store,
             &policy.policy,
             &id,
@@ -108,10 +109,11 @@ pub async fn post_payment(
             "api",
             None,
             st.clock.now(),
-        )?;
-        Ok(Json(payment_json(&outcome)))
+        )?)
     })
-    .await
+    .await?;
+    super::webhooks::wake_if_open(&wake, &outcome);
+    Ok(Json(payment_json(&outcome)))
 }
 
 pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {

@@ -11,7 +11,7 @@ use super::invoices::payment_json;
 use super::{ApiError, AppState, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::inbound::standard_webhooks;
-use crate::service::{PaymentInput, ServiceError, record_payment};
+use crate::service::{PaymentInput, PaymentOutcome, ServiceError, record_payment};
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -80,7 +80,8 @@ pub async fn payments(
         reference: data.reference,
     };
     let store = st.store.clone();
-    write_durably(&store, move || {
+    let wake = st.wake.clone();
+    let answer = write_durably(&store, move || {
         let source = format!("webhook:{webhook_id}");
         let policy = st.policy.current();
         let outcome = record_payment(
@@ -93,7 +94,17 @@ pub async fn payments(
             now,
         )?;
         tracing::info!(invoice = %id, webhook = %webhook_id, ?outcome, "payment webhook applied");
-        Ok(Json(payment_json(&outcome)))
+        Ok(outcome)
     })
-    .await
+    .await?;
+    wake_if_open(&wake, &answer);
+    Ok(Json(payment_json(&answer)))
+}
+
+/// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
+/// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
+pub(crate) fn wake_if_open(wake: &tokio::sync::Notify, outcome: &PaymentOutcome) {
+    if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
+        wake.notify_one();
+    }
 }

@@ -356,13 +356,14 @@ pub fn make_plan(
             if let Some((prev, _)) = parts.last() {
                 let later = match (prev, &due) {
                     (Due::Date(a), Due::Date(b)) => b > a,
+                    (Due::Instant(a), Due::Instant(b)) => b > a,
                     (a, b) => local_date(b, &zone) > local_date(a, &zone),
                 };
                 if !later {
                     return abort(ServiceError::invalid(
                         field("date"),
                         format!(
-                            "{} does not come after the previous instalment ({prev}); list instalments in date order, one per day at most",
+                            "{} does not come after the previous instalment ({prev}); list instalments in date order, each later than the one before",
                             inst.date
                         ),
                     ));

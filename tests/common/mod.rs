@@ -4,6 +4,7 @@
 
 pub mod mock_http;
 pub mod rec;
+pub mod sim;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -427,4 +428,35 @@ email = "cartera@tornillo.example.co"
         text.push_str(s);
     }
     text
+}
+
+/// Decodes quoted-printable and base64 text parts enough to search them.
+pub fn decode_mail_text(raw: &str) -> String {
+    let mut out = String::new();
+    let unfolded = raw.replace("=\r\n", "").replace("=\n", "");
+    // quoted-printable
+    let bytes = unfolded.as_bytes();
+    let mut i = 0;
+    let mut buf = Vec::new();
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&unfolded[i + 1..i + 3], 16) {
+                buf.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        buf.push(bytes[i]);
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&buf));
+    // base64 parts
+    use base64::Engine;
+    for block in raw.split("\r\n\r\n").skip(1) {
+        let candidate: String = block.lines().take_while(|l| !l.starts_with("--")).collect();
+        if let Ok(d) = base64::engine::general_purpose::STANDARD.decode(candidate.trim()) {
+            out.push_str(&String::from_utf8_lossy(&d));
+        }
+    }
+    out
 }

@@ -419,7 +419,7 @@ fn missing_template() {
     let (_, msg) = fail("template = \"firm_overdue\"", "template = \"firm_overdu\"");
     assert_prefix(
         &msg,
-        "config/policy.toml:41:12: cadences.standard.steps[2].template: no template \"firm_overdu\" for locale \"es-CO\": none of config/templates/es-CO/firm_overdu.txt, config/templates/es/firm_overdu.txt exists; templates available: courtesy, due_today, due_tomorrow, final_notice, firm_overdue, friendly_overdue (needed by channel \"email\")",
+        "config/policy.toml:41:12: cadences.standard.steps[2].template: no template \"firm_overdu\" for locale \"es-CO\": none of config/templates/es-CO/firm_overdu.txt, config/templates/es/firm_overdu.txt exists; templates available: courtesy, due_today, due_tomorrow, final_notice, firm_overdue, friendly_overdue, instalment_reminder, promise_broken, promise_reminder (needed by channel \"email\")",
     );
     assert!(msg.ends_with("(needed by channel \"email\")"), "{msg}");
     let (_, msg) = fail(
