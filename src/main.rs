@@ -134,24 +134,61 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         p.defaults.locale,
         p.defaults.currency
     );
-    for (name, seg) in &p.segments {
-        let steps: Vec<String> = p
-            .cadences
-            .get(&seg.cadence)
+    let steps_of = |cadence: &str| -> String {
+        p.cadences
+            .get(cadence)
             .map(|c| {
                 c.steps
                     .iter()
                     .map(|s| format!("{} {}", s.name, s.offset))
-                    .collect()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
+    for (name, seg) in &p.segments {
         say!(
             out,
             "  segment      {name} -> cadence {} [{}]",
             seg.cadence,
-            steps.join(", ")
+            steps_of(&seg.cadence)
         );
     }
+    let a = &p.arrangements;
+    let cadence_line = |c: &Option<String>| match c {
+        Some(c) => format!("cadence {c} [{}]", steps_of(c)),
+        None => "no reminders".to_owned(),
+    };
+    say!(
+        out,
+        "  promises     {}, grace {}, broken -> {}, up to {} days ahead",
+        cadence_line(&a.promise_cadence),
+        a.promise_grace,
+        a.broken_cadence
+            .as_ref()
+            .map_or("regular cadence at once".to_owned(), |c| format!(
+                "cadence {c} [{}]",
+                steps_of(c)
+            )),
+        a.promise_max_days
+    );
+    say!(
+        out,
+        "  plans        {}, grace {}, up to {} instalments over {} days",
+        cadence_line(&a.plan_cadence),
+        a.plan_grace,
+        a.plan_max_instalments,
+        a.plan_max_days
+    );
+    say!(
+        out,
+        "  anchor       {}",
+        match p.terms.anchor {
+            plazo::policy::terms::CadenceAnchor::DueDate => "cadence counts from the due date",
+            plazo::policy::terms::CadenceAnchor::LastPayment =>
+                "cadence moves later after each partial payment (last_payment)",
+        }
+    );
     let mut ctx = plazo::channels::BuildContext::from_process_env(config.data_dir.clone());
     ctx.public_url = config.configured_public_url();
     let mut channel_errors = 0;

@@ -285,3 +285,63 @@ fn a_three_instalment_plan_reminds_per_instalment_and_closes_on_the_last_payment
         "one reminder per instalment, nothing after"
     );
 }
+
+#[test]
+fn promises_are_cancelled_over_http_and_bad_requests_say_what_is_wrong() {
+    let w = world();
+    let (st, b) = w.daemon.api(
+        "POST",
+        "/v1/invoices/inv-1/promises",
+        Some(r#"{"amount": "1000", "date": "#),
+    );
+    assert_eq!(st, 400, "malformed JSON: {b}");
+    let (st, b) = w.daemon.api(
+        "POST",
+        "/v1/invoices/inv-1/promises",
+        Some(&json!({"amount": "1000", "date": in_secs(3600), "colour": "red"}).to_string()),
+    );
+    assert_eq!(st, 400, "unknown field: {b}");
+    assert!(b.to_string().contains("colour"), "{b}");
+    let (st, b) = w.daemon.api(
+        "POST",
+        "/v1/invoices/inv-1/promises",
+        Some(&json!({"amount": "2000000", "date": in_secs(3600)}).to_string()),
+    );
+    assert_eq!(st, 422, "{b}");
+    assert!(b.to_string().contains("more than the balance"), "{b}");
+    let (st, b) = w.daemon.api(
+        "POST",
+        "/v1/invoices/nope/promises",
+        Some(&json!({"amount": "1000", "date": in_secs(3600)}).to_string()),
+    );
+    assert_eq!(st, 404, "{b}");
+    let (st, b) = w.daemon.api(
+        "POST",
+        "/v1/invoices/inv-1/promises",
+        Some(&json!({"amount": "1000", "date": in_secs(3600), "channel": "phone"}).to_string()),
+    );
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = w
+        .daemon
+        .api("DELETE", "/v1/invoices/inv-1/promises/x", None);
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = w.daemon.api("DELETE", "/v1/invoices/inv-1/plans/1", None);
+    assert_eq!(st, 404, "a promise is not a plan: {b}");
+    let (st, b) = w.daemon.api(
+        "DELETE",
+        "/v1/invoices/inv-1/promises/1",
+        Some(&json!({"reason": "renegotiated"}).to_string()),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["invoice"]["arrangements"][0]["state"], "cancelled");
+    assert_eq!(b["invoice"]["arrangements"][0]["outcome"], "renegotiated");
+    let (st, b) = w
+        .daemon
+        .api("DELETE", "/v1/invoices/inv-1/promises/1", None);
+    assert_eq!(st, 409, "{b}");
+    let (_, client) = w.daemon.api("GET", "/v1/clients/cli-1", None);
+    assert_eq!(
+        client["broken_promises"], 0,
+        "a cancel is not a broken promise"
+    );
+}

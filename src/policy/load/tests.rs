@@ -141,6 +141,12 @@ fn shipped_policy_loads() {
             }
         }
     }
+    assert_eq!(p.arrangements.promise_cadence.as_deref(), Some("promise"));
+    assert_eq!(p.arrangements.plan_cadence.as_deref(), Some("instalments"));
+    assert_eq!(
+        p.arrangements.broken_cadence.as_deref(),
+        Some("promise_broken")
+    );
     let company = &p.company;
     assert!(loaded.templates.check_all(company).is_empty());
 }
@@ -521,4 +527,63 @@ fn offsets_parse() {
     ] {
         assert_eq!(parse_offset(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn promises_plans_and_the_cadence_anchor() {
+    use crate::policy::terms::CadenceAnchor;
+    let text = format!(
+        "{BASE}\n[promises]\ncadence = \"standard\"\ngrace = \"2d\"\nbroken_cadence = \"standard\"\nmax_days = 10\n\n[plans]\ngrace = \"12h\"\nmax_instalments = 3\n\n[payments]\ncadence_anchor = \"last_payment\"\n"
+    );
+    let p = parse(&text).unwrap().policy;
+    let a = &p.arrangements;
+    assert_eq!(a.promise_cadence.as_deref(), Some("standard"));
+    assert_eq!(a.broken_cadence.as_deref(), Some("standard"));
+    assert_eq!(a.promise_grace, Offset::Days(2));
+    assert_eq!(a.promise_max_days, 10);
+    assert_eq!(a.plan_cadence, None);
+    assert_eq!(a.plan_grace, Offset::Minutes(720));
+    assert_eq!(a.plan_max_instalments, 3);
+    assert_eq!(p.terms.anchor, CadenceAnchor::LastPayment);
+    // Defaults without the sections.
+    let d = parse(BASE).unwrap().policy;
+    assert_eq!(d.arrangements.promise_grace, Offset::Days(1));
+    assert_eq!(d.arrangements.plan_max_instalments, 24);
+    assert_eq!(d.terms.anchor, CadenceAnchor::DueDate);
+
+    let bad = |extra: &str, prefix: &str| {
+        let msg = parse(&format!("{BASE}\n{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(prefix), "expected {prefix:?} in {msg:?}");
+    };
+    bad(
+        "[promises]\ncadence = \"promesa\"",
+        "promises.cadence: there is no cadence \"promesa\"; define it as [[cadences.promesa.steps]]",
+    );
+    bad(
+        "[promises]\nbroken_cadence = \"nope\"",
+        "promises.broken_cadence: there is no cadence \"nope\"",
+    );
+    bad(
+        "[plans]\ngrace = \"-1d\"",
+        "plans.grace: \"-1d\" is not a grace period",
+    );
+    bad(
+        "[plans]\ngrace = \"soon\"",
+        "plans.grace: \"soon\" is not a grace period",
+    );
+    bad(
+        "[promises]\nmax_days = 400",
+        "promises.max_days: 400 is out of range; write 1 to 365",
+    );
+    bad(
+        "[plans]\nmax_instalments = 0",
+        "plans.max_instalments: 0 is out of range; write 1 to 120",
+    );
+    bad(
+        "[payments]\ncadence_anchor = \"payment\"",
+        "payments.cadence_anchor: \"payment\" is not an anchor",
+    );
+    bad("[promises]\ncadense = \"x\"", "cadense");
 }
