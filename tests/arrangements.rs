@@ -697,3 +697,42 @@ async fn a_plan_is_cancelled_when_the_invoice_amount_changes() {
     );
     assert_eq!(sim.client_record("cli-1").broken_promises, 0);
 }
+
+#[tokio::test]
+async fn a_regular_step_in_flight_when_a_promise_is_made_counts_as_handled() {
+    let sim = started().await;
+    // friendly_overdue is claimed for sending when the promise comes in.
+    sim.set("2026-03-19T14:00:00Z");
+    let claimed = sim.store.claim_due(sim.now(), 10).unwrap();
+    assert_eq!(claimed[0].step_name, "friendly_overdue");
+    sim.set("2026-03-19T14:00:01Z");
+    let made = promise(&sim, "500000", "2026-03-25").unwrap();
+    assert_eq!(made.next, None, "planned when the send in flight ends");
+    // It ends (here: found in flight at a restart, recorded as unknown).
+    let p = sim.policy.current();
+    plazo::dispatch::recover_in_flight(
+        &sim.store,
+        &p.policy,
+        plazo::config::OnUnknown::Skip,
+        sim.now(),
+    )
+    .unwrap();
+    let next = sim.pending("inv-1").unwrap();
+    assert_eq!(
+        (next.step_name.as_str(), next.fire_at),
+        ("promise_tomorrow", ts("2026-03-24T14:00:00Z"))
+    );
+    assert_eq!(sim.inv("inv-1").cursor, Some(1));
+    assert_eq!(sim.at("2026-03-24T14:00:00Z").await, 1);
+    assert_eq!(sim.at("2026-03-27T05:00:00Z").await, 1);
+    let skipped: Vec<_> = sim
+        .lines_with("inv-1", "while arrangement #1 was active")
+        .into_iter()
+        .map(|a| a.step.unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["firm_overdue"],
+        "friendly_overdue was handled, not skipped"
+    );
+}

@@ -121,11 +121,12 @@ fn check_date(
     now: Timestamp,
     max_days: u32,
 ) -> Result<Due, ServiceError> {
-    let due = Due::parse(raw).map_err(|m| {
+    let due = Due::parse(raw).map_err(|_| {
         ServiceError::invalid(
             field,
-            m.replace("due_at", "date")
-                .replace("2026-03-15", "2026-12-01"),
+            format!(
+                "{raw:?} is neither a date (2026-12-01, in the client's time zone) nor an RFC 3339 instant (2026-12-01T17:00:00Z)"
+            ),
         )
     })?;
     let past = match due {
@@ -418,7 +419,7 @@ pub fn cancel_arrangement(
                 return abort(ServiceError::NotFound {
                     what: kind.as_str(),
                     id: format!("{id}/{n}"),
-                    hint: "; GET /v1/invoices/{id} lists the invoice's arrangements",
+                    hint: "; GET the invoice (/v1/invoices/<id>) to list its promises and plans",
                 });
             }
             Some(ArrangementState::Active) => {}

@@ -406,7 +406,11 @@ pub fn advance_past(
         return Ok(None);
     }
     let track = reminder.track;
-    if track_current(&inv, track) && !matches!(track, Track::Deadline { .. }) {
+    // A regular step always moves the regular cursor, even when a promise or plan took over
+    // while it was being sent: when the regular cadence resumes, it is not logged as skipped.
+    if track.is_cadence()
+        || (track_current(&inv, track) && !matches!(track, Track::Deadline { .. }))
+    {
         let first_open = cursor_of(&inv, track).map_or(0, |c| c + 1);
         let superseded = policy
             .cadences
