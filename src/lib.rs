@@ -7,14 +7,17 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: identifiers, money, clients, invoices, reminders, the communication log.
+//! - [`domain`]: identifiers, money, clients, invoices, reminders, the communication log,
+//!   promises and payment plans (arrangements) with their oldest-first allocation.
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
 //! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types.
 //! - [`templates`]: minijinja templates per locale, money and date formatting.
-//! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`) and contact windows.
+//! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
+//!   cadence or any other anchored schedule) and contact windows.
 //! - [`store`]: sled trees, key codecs, transactions, due index, group commit.
-//! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan).
+//! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
+//!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.

@@ -1,5 +1,6 @@
 //! Domain types shared by every layer: identifiers, money, clients, invoices, reminders, the
-//! communication log, and the state of addresses (opt-outs, receipts). Plain data with
+//! communication log, promises and payment plans, and the state of addresses (opt-outs,
+//! receipts). Plain data with
 //! validation at construction; no I/O.
 
 mod arrangement;

@@ -1,6 +1,12 @@
 //! What the API and the webhooks do to the store: validate input, then change clients,
 //! invoices, payments and the plan in one transaction each. Transport-agnostic: the HTTP layer
 //! only maps [`ServiceError`] to status codes.
+//!
+//! - `clients`, `invoices`, `payments`, `provider_payments`: the records and the money.
+//! - `arrangements`: promises to pay and payment plans (make, cancel, allocate money, deadline
+//!   checks that break them).
+//! - `planning`: the one pending reminder of each invoice, from its agenda.
+//! - `contacts`, `inbound`, `receipts`: addresses, inbound messages, delivery receipts.
 
 mod arrangements;
 mod clients;
