@@ -294,14 +294,20 @@ async fn a_broken_promise_fires_the_broken_step_counts_and_resumes_the_cadence()
     );
     assert_eq!(sim.at("2026-03-26T14:00:00Z").await, 1);
     assert_eq!(sim.emailed_steps().last().unwrap(), "firm_overdue");
-    let checked: Vec<_> = sim
-        .store
-        .in_flight()
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.state == ReminderState::Checked)
-        .collect();
-    assert!(checked.is_empty());
+    // The deadline check is recorded as checked (not sent, not cancelled).
+    let deadline = plazo::domain::ReminderId::for_track(
+        &InvoiceId::new("inv-1").unwrap(),
+        0,
+        &Track::Deadline {
+            arrangement: 1,
+            instalment: 0,
+        },
+        0,
+    );
+    assert_eq!(
+        sim.store.reminder(&deadline).unwrap().unwrap().state,
+        ReminderState::Checked
+    );
     assert_eq!(sim.lines_with("inv-1", "promise #1 broken").len(), 1);
 }
 

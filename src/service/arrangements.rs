@@ -229,10 +229,14 @@ fn describe(arr: &Arrangement, inv: &Invoice) -> String {
         .unwrap_or_default();
     match arr.kind {
         ArrangementKind::Promise => {
-            let i = &arr.instalments[0];
+            let (amount, due) = arr
+                .instalments
+                .first()
+                .map(|i| (i.amount.to_string(), i.due.to_string()))
+                .unwrap_or_default();
             format!(
-                "promise #{} made{how}: {} {} by {}{note}; the regular cadence waits",
-                arr.id, i.amount, inv.currency, i.due
+                "promise #{} made{how}: {amount} {} by {due}{note}; the regular cadence waits",
+                arr.id, inv.currency
             )
         }
         ArrangementKind::Plan => {
@@ -506,7 +510,9 @@ pub(crate) fn on_money(
     } else {
         match allocation {
             Allocation::Moved { from, to } => {
-                let next = &arr.instalments[to as usize];
+                let Some(next) = arr.instalments.get(to as usize) else {
+                    return Ok(true);
+                };
                 let verb = if to > from {
                     "paid"
                 } else {

@@ -271,13 +271,12 @@ pub fn replan(
         let track = invoice.agenda();
         let (spec, deadline) = schedule_for(invoice, client, policy, track, &zone);
         let plan = plan_track(&spec, client, policy, plan_now);
-        let mut skipped_lines = Vec::new();
         for skipped in plan
             .steps
             .iter()
             .filter(|s| commit_skips && s.status == PlannedStatus::SkippedCatchUp)
         {
-            skipped_lines.push(Attempt {
+            tx.log(&Attempt {
                 at: now,
                 invoice_id: invoice.id.clone(),
                 reminder_id: None,
@@ -291,15 +290,8 @@ pub fn replan(
                     "step was due {} and a later step is due too; only the latest past step is sent",
                     skipped.nominal.timestamp()
                 )),
-            });
-        }
-        for (line, s) in skipped_lines.iter().zip(
-            plan.steps
-                .iter()
-                .filter(|s| commit_skips && s.status == PlannedStatus::SkippedCatchUp),
-        ) {
-            tx.log(line)?;
-            mark_handled(invoice, track, s.index);
+            })?;
+            mark_handled(invoice, track, skipped.index);
         }
         let next = plan
             .next()
