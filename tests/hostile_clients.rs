@@ -679,7 +679,7 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    fn hostile_string() -> impl Strategy<Value = String> {
+    pub(super) fn hostile_string() -> impl Strategy<Value = String> {
         prop_oneof![
             "(\\PC|[\r\n\0\t\u{2028}\u{2029}\u{200e}\u{200f}\u{202e}\u{7f}\u{85}])*",
             any::<String>(),
@@ -749,6 +749,133 @@ mod fuzz {
                     _ => panic!("{st}: {resp} for {body}"),
                 }
             });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every shipped template rendered with hostile client data.
+
+mod templates_fuzz {
+    use super::*;
+    use plazo::channels::email::{MessageSettings, build_message, format_message};
+    use plazo::templates::{StepInfo, message_context};
+    use proptest::prelude::*;
+
+    /// Renders every template of every locale for every kind with a client named `name`;
+    /// email messages are built and their headers checked. Returns how many rendered.
+    fn render_all(h: &H, name: &str) -> usize {
+        let loaded = h.policy.current();
+        let settings =
+            MessageSettings::new("Cartera <cartera@example.co>", None, None, None).unwrap();
+        let mut client = h
+            .store
+            .client(&ClientId::new("cli-1").unwrap())
+            .unwrap()
+            .unwrap();
+        client.name = name.to_owned();
+        client.tags = vec![name.to_owned()];
+        let invoice = h.inv("inv-1");
+        let zone = jiff::tz::TimeZone::get("America/Bogota").unwrap();
+        let mut rendered = 0;
+        for template in loaded.templates.names() {
+            for locale in loaded.templates.locales() {
+                let step = StepInfo {
+                    name: template.clone(),
+                    tone: "firm".into(),
+                    index: 1,
+                };
+                let ctx = message_context(
+                    &client,
+                    &invoice,
+                    &loaded.policy.company,
+                    &step,
+                    &locale,
+                    &zone,
+                    h.clock.now(),
+                );
+                for kind in ["email", "sms", "whatsapp", "webhook"] {
+                    let Ok(r) = loaded.templates.render(&template, &locale, kind, &ctx) else {
+                        continue;
+                    };
+                    rendered += 1;
+                    if let Some(s) = &r.subject {
+                        assert!(
+                            !s.contains(['\r', '\n']),
+                            "{template}/{locale}: subject {s:?}"
+                        );
+                    }
+                    if kind != "email" {
+                        continue;
+                    }
+                    let msg = Outbound {
+                        reminder_id: plazo::domain::ReminderId::derive(&invoice.id, 0, 1),
+                        invoice_id: invoice.id.clone(),
+                        client_id: client.id.clone(),
+                        kind: kind.to_owned(),
+                        to: "ana@cliente.example.co".to_owned(),
+                        to_name: client.name.clone(),
+                        subject: r.subject.clone(),
+                        text: r.text.clone(),
+                        html: r.html.clone(),
+                        step: template.clone(),
+                        tone: "firm".into(),
+                        locale: r.locale.clone(),
+                        unsubscribe_url: None,
+                        whatsapp: None,
+                    };
+                    let m = build_message(&settings, &msg)
+                        .unwrap_or_else(|e| panic!("{template}/{locale}: {e}"));
+                    let raw = String::from_utf8(format_message(&m).unwrap()).unwrap();
+                    let head = raw.split("\r\n\r\n").next().unwrap();
+                    for line in head.split("\r\n") {
+                        assert!(!line.contains(['\r', '\n', '\0']), "{line:?}");
+                        assert!(
+                            line.starts_with([' ', '\t']) || line.contains(':'),
+                            "{template}/{locale}: not a header line {line:?}"
+                        );
+                        assert!(
+                            !line.to_ascii_lowercase().starts_with("bcc:"),
+                            "header injected: {head}"
+                        );
+                    }
+                }
+            }
+        }
+        rendered
+    }
+
+    fn setup() -> H {
+        let h = harness("2026-03-01T12:00:00Z", Arc::new(PanicOnSend), None);
+        h.put_client(
+            "cli-1",
+            serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co"}),
+        )
+        .unwrap();
+        h.invoice("inv-1", "cli-1", "2026-03-16");
+        h
+    }
+
+    #[test]
+    fn every_shipped_template_renders_hostile_names_without_breaking_headers() {
+        let h = setup();
+        for name in [
+            "Ana\r\nBcc: victim@evil.example",
+            "Ana\0B",
+            "\u{202e}anA\u{200f}",
+            &"x".repeat(10_000),
+            "{{ 7 * 7 }} {% raw %}",
+        ] {
+            assert!(render_all(&h, name) > 20, "too few templates rendered");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_client_name_renders_every_template(name in super::fuzz::hostile_string()) {
+            let h = setup();
+            prop_assert!(render_all(&h, &name) > 20);
         }
     }
 }
