@@ -55,7 +55,13 @@ impl Dispatcher {
                     "processing this reminder panicked ({why}); recorded as failed, the chase goes on with the next step"
                 ),
             ))?;
-            r.state = ReminderState::Failed;
+            // A message a provider accepted earlier (receipt-timeout fallback in progress)
+            // stays the step's delivery.
+            r.state = if r.awaiting.is_some() {
+                ReminderState::Sent
+            } else {
+                ReminderState::Failed
+            };
             r.awaiting = None;
             tx.finish(&r)?;
             let next = advance_past(tx, &r, policy, now)?;

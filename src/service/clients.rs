@@ -145,7 +145,6 @@ fn validate(
     input: ClientInput,
     policy: &Policy,
     now: jiff::Timestamp,
-    existing: Option<&Client>,
 ) -> Result<Client, ServiceError> {
     check_strings(&input)?;
     let name = required_text(&input.name, MAX_NAME_CHARS).map_err(|e| {
@@ -170,7 +169,8 @@ fn validate(
     let email = match input.email {
         Some(e) if !e.trim().is_empty() => {
             let e = e.trim().to_owned();
-            if !email_address::EmailAddress::is_valid(&e) {
+            // Also what the mailer will accept, so a stored address can always be sent to.
+            if !email_address::EmailAddress::is_valid(&e) || e.parse::<lettre::Address>().is_err() {
                 return Err(ServiceError::invalid(
                     "email",
                     format!("{e:?} is not a valid email address"),
@@ -250,9 +250,11 @@ fn validate(
         segment: input.segment,
         preferred_channels: input.preferred_channels,
         tags: input.tags.iter().map(|t| t.trim().to_owned()).collect(),
-        credits: existing.map(|c| c.credits.clone()).unwrap_or_default(),
-        broken_promises: existing.map_or(0, |c| c.broken_promises),
-        created_at: existing.map_or(now, |c| c.created_at),
+        // Kept by plazo, never taken from the body: `upsert_client` copies them from the
+        // stored record inside its transaction.
+        credits: Default::default(),
+        broken_promises: 0,
+        created_at: now,
         updated_at: now,
     })
 }
@@ -265,7 +267,7 @@ pub fn draft_client(
     policy: &Policy,
     now: jiff::Timestamp,
 ) -> Result<Client, ServiceError> {
-    validate(id, input, policy, now, None)
+    validate(id, input, policy, now)
 }
 
 /// Whether a change from `old` to `new` moves when the client's reminders fire: another time
@@ -332,7 +334,7 @@ pub fn upsert_client(
     input: ClientInput,
     now: jiff::Timestamp,
 ) -> Result<(Client, bool), ServiceError> {
-    let draft = validate(id, input, policy, now, None)?;
+    let draft = validate(id, input, policy, now)?;
     // Candidates for re-planning; invoices created meanwhile are found by the second scan.
     let before = store.open_invoice_ids_of(id)?;
     let res = store.transaction(|tx| {
