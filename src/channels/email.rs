@@ -17,6 +17,7 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
@@ -40,6 +41,7 @@ use super::config::{
     positive_duration, read_secret,
 };
 use super::{Channel, ChannelError, Outbound, Receipt};
+use crate::domain::validate::sanitize_line;
 
 /// Default limit for connecting and for sending one message.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -138,17 +140,69 @@ impl MessageSettings {
 /// - `List-Unsubscribe: <{unsubscribe_url}>` (plus `<mailto:...>` when configured) and
 ///   `List-Unsubscribe-Post: List-Unsubscribe=One-Click` when `msg.unsubscribe_url` is set;
 ///   `List-Unsubscribe: <mailto:...>` alone when only the mailto is configured.
+///
+/// Header text comes from stored records that may predate validation, so it is never trusted:
+/// control characters (CR, LF, NUL...) in the display name and the subject become spaces and
+/// their length is bounded ([`sanitize_line`]); and should lettre still panic on some input,
+/// the panic is caught here and reported as a permanent error for this message. Never panics.
 pub fn build_message(cfg: &MessageSettings, msg: &Outbound) -> Result<Message, ChannelError> {
     let to_addr: Address = msg.to.trim().parse().map_err(|e| {
         ChannelError::permanent(format!("invalid recipient address {:?}: {e}", msg.to))
     })?;
-    let name = msg.to_name.trim();
-    let to = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), to_addr);
+    let name = sanitize_line(&msg.to_name, MAX_DISPLAY_NAME_CHARS);
     let subject = msg
         .subject
         .as_deref()
-        .filter(|s| !s.trim().is_empty())
+        .map(|s| sanitize_line(s, MAX_SUBJECT_CHARS))
+        .filter(|s| !s.is_empty())
         .ok_or_else(|| ChannelError::permanent("email message has no subject"))?;
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        assemble(cfg, msg, name, to_addr, &subject)
+    }))
+    .unwrap_or_else(|panic| {
+        Err(ChannelError::permanent(format!(
+            "cannot build email headers for recipient {:?} (the mail library panicked: {}); the message was not sent",
+            msg.to,
+            panic_text(panic.as_ref())
+        )))
+    })
+}
+
+/// The text of a caught panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "no message".to_owned()
+    }
+}
+
+/// Serialises `message` for SMTP; a panic inside lettre becomes a permanent error.
+pub fn format_message(message: &Message) -> Result<Vec<u8>, ChannelError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| message.formatted())).map_err(|panic| {
+        ChannelError::permanent(format!(
+            "cannot serialise the email (the mail library panicked: {}); the message was not sent",
+            panic_text(panic.as_ref())
+        ))
+    })
+}
+
+/// Longest display name put in `To`, in characters.
+const MAX_DISPLAY_NAME_CHARS: usize = 200;
+/// Longest subject, in characters.
+const MAX_SUBJECT_CHARS: usize = 2000;
+
+/// [`build_message`] once the header text is sanitised.
+fn assemble(
+    cfg: &MessageSettings,
+    msg: &Outbound,
+    name: String,
+    to_addr: Address,
+    subject: &str,
+) -> Result<Message, ChannelError> {
+    let to = Mailbox::new((!name.is_empty()).then_some(name), to_addr);
 
     let mut b = Message::builder()
         .from(cfg.from.clone())
@@ -388,7 +442,7 @@ impl Pool {
                     ))
                 })??,
         };
-        let bytes = message.formatted();
+        let bytes = format_message(message)?;
         match tokio::time::timeout(
             self.connector.timeout,
             conn.send(message.envelope(), &bytes),
@@ -803,6 +857,83 @@ mod tests {
         let mut msg = email("ana@cliente.example", 1);
         msg.subject = None;
         assert!(build_message(&settings(), &msg).unwrap_err().is_permanent());
+    }
+
+    /// The header block of `raw`: every physical line is a `Name: value` header or a folded
+    /// continuation (starting with a space or tab), and no header other than the expected ones
+    /// was injected.
+    fn assert_clean_headers(raw: &[u8]) {
+        let raw = String::from_utf8(raw.to_vec()).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        assert!(!head.contains('\0'), "NUL in headers: {head:?}");
+        for line in head.split("\r\n") {
+            assert!(!line.contains(['\r', '\n']), "bare CR or LF in {line:?}");
+            if line.starts_with([' ', '\t']) {
+                continue;
+            }
+            let (name, _) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("not a header: {line:?}"));
+            let known = [
+                "From",
+                "Reply-To",
+                "To",
+                "Subject",
+                "Message-ID",
+                "Date",
+                "MIME-Version",
+                "Content-Type",
+                "Content-Transfer-Encoding",
+                "List-Unsubscribe",
+                "List-Unsubscribe-Post",
+            ];
+            assert!(known.contains(&name), "unexpected header {line:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_display_names_and_subjects_never_panic_or_inject_headers() {
+        let hostile = [
+            "Ana\nB",
+            "Ana\r\nBcc: victim@example.co",
+            "Ana\0B",
+            "\r\n\r\n",
+            "\u{2028}Ana\u{2029}",
+            "\u{202e}anA\u{200f}",
+            "\"quoted\" \\ <x@y.co>, z@w.co",
+            "",
+        ];
+        for name in hostile {
+            let mut msg = email("ana@cliente.example", 1);
+            msg.to_name = name.to_owned();
+            msg.subject = Some(format!("Hola {name}, factura\r\nBcc: x@y.co"));
+            let m = build_message(&settings(), &msg).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            let raw = format_message(&m).unwrap();
+            assert_clean_headers(&raw);
+            assert_eq!(m.envelope().to(), [msg.to.parse::<Address>().unwrap()]);
+        }
+        let mut msg = email("ana@cliente.example", 1);
+        msg.to_name = "x".repeat(10_000);
+        let raw = format_message(&build_message(&settings(), &msg).unwrap()).unwrap();
+        assert_clean_headers(&raw);
+        // A subject that is nothing but control characters is no subject.
+        msg.subject = Some("\r\n\0".to_owned());
+        assert!(build_message(&settings(), &msg).unwrap_err().is_permanent());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_name_and_subject_build_a_clean_message(
+            name in "(\\PC|[\r\n\0\t\u{2028}\u{200f}\u{202e}\"<>,;:@\\\\])*",
+            subject in "(\\PC|[\r\n\0\t])*",
+        ) {
+            let mut msg = email("ana@cliente.example", 1);
+            msg.to_name = name;
+            msg.subject = Some(format!("x{subject}"));
+            let m = build_message(&settings(), &msg).unwrap();
+            assert_clean_headers(&format_message(&m).unwrap());
+        }
     }
 
     /// The implicit-TLS path goes through `TokioCompat`; exercise that adapter over plain TCP

@@ -1,7 +1,10 @@
 //! One channel of a step's chain: address and opt-out checks, rendering (WhatsApp template or
 //! window text), the rate-limit slot, the send, and what its outcome teaches about the address.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures::FutureExt as _;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -18,7 +21,7 @@ use crate::templates::context::{
 };
 use crate::templates::whatsapp::render_whatsapp;
 
-use super::process::line;
+use super::timeline::{count_panic, line, panic_text};
 
 /// Longest a send waits in-task for its rate-limit slot; a later slot puts the reminder back in
 /// the due index until then (it is never dropped, and a crash cannot leave it in doubt).
@@ -221,7 +224,28 @@ impl Dispatcher {
                 }
             }
         }
-        match channel.send(&msg).await {
+        // A panicking adapter must not take the reminder down with it: the panic is this
+        // channel's failure, and the chain goes on (a retry would most likely panic again).
+        let outcome = AssertUnwindSafe(async { channel.send(&msg).await })
+            .catch_unwind()
+            .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(panic) => {
+                count_panic();
+                let why = panic_text(panic.as_ref());
+                tracing::error!(
+                    reminder = %r.id, invoice = %r.invoice_id, channel = channel.name(), panic = %why,
+                    "ALERT: a channel panicked while sending; recorded as failed, trying the next channel"
+                );
+                l.detail = Some(format!(
+                    "{kind} via {}: the channel panicked while sending ({why}); recorded as failed",
+                    channel.name()
+                ));
+                return Tried::Failed(l, None);
+            }
+        };
+        match outcome {
             Ok(receipt) => {
                 l.outcome = AttemptOutcome::Sent;
                 l.provider_message_id = receipt.provider_message_id.clone();

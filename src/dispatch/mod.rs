@@ -6,9 +6,11 @@
 
 mod attempt;
 mod backoff;
+mod panicked;
 mod process;
 mod recovery;
 mod route;
+mod timeline;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use tokio::task::JoinSet;
 pub use backoff::{jitter, retry_delay};
 pub use recovery::recover_in_flight;
 pub use route::{ChannelRoutes, channel_chain, recipient};
+pub use timeline::send_task_panics;
 
 use crate::clock::SharedClock;
 use crate::config::DispatchConfig;
@@ -105,9 +108,7 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         loop {
             while let Some(done) = tasks.try_join_next() {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "dispatch task ended abnormally");
-                }
+                task_ended(done);
             }
             if *shutdown.borrow() {
                 break;
@@ -183,9 +184,7 @@ impl Dispatcher {
         }
         let drained = tokio::time::timeout(drain, async {
             while let Some(r) = tasks.join_next().await {
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "dispatch task ended abnormally");
-                }
+                task_ended(r);
             }
         })
         .await;
@@ -201,5 +200,16 @@ impl Dispatcher {
                 left
             }
         }
+    }
+}
+
+/// Logs a send task that ended abnormally. [`Dispatcher::process`] catches panics itself, so a
+/// panic here escaped it (e.g. while dropping); it is counted all the same.
+fn task_ended(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            timeline::count_panic();
+        }
+        tracing::error!(error = %e, "ALERT: dispatch task ended abnormally");
     }
 }

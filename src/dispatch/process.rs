@@ -2,9 +2,13 @@
 //! along the channel chain (each channel tried in `attempt.rs`) and the one transaction
 //! that records the outcome and plans the next step.
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt as _;
 use jiff::{SignedDuration, Timestamp};
 
 use super::attempt::Tried;
+use super::timeline::{count_panic, line, panic_text};
 use super::{Dispatcher, channel_chain, recipient};
 use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
@@ -38,33 +42,35 @@ struct Effects {
     sent: Option<SentMessage>,
 }
 
-pub(super) fn line(
-    r: &Reminder,
-    now: Timestamp,
-    outcome: AttemptOutcome,
-    detail: impl Into<String>,
-) -> Attempt {
-    Attempt {
-        at: now,
-        invoice_id: r.invoice_id.clone(),
-        reminder_id: Some(r.id),
-        step: Some(r.step_name.clone()),
-        channel: None,
-        recipient: None,
-        outcome,
-        provider_message_id: None,
-        delivery: None,
-        detail: Some(detail.into()),
-    }
-}
-
 impl Dispatcher {
     /// Processes one claimed reminder. Never panics; store errors are logged and the reminder
     /// is left in flight (found at next start).
+    ///
+    /// A panic anywhere in the processing is caught: the reminder, if still claimed, is
+    /// recorded as failed with the panic's message and the chase moves on to its next step
+    /// (see `panicked.rs`), and `plazo_send_task_panics_total` rises.
     pub(crate) async fn process(&self, reminder: Reminder) {
         let id = reminder.id;
-        if let Err(e) = self.process_inner(reminder).await {
-            tracing::error!(reminder = %id, error = %e, "cannot record the outcome of a reminder");
+        let claimed = reminder.clone();
+        match AssertUnwindSafe(self.process_inner(reminder))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(reminder = %id, error = %e, "cannot record the outcome of a reminder");
+            }
+            Err(panic) => {
+                count_panic();
+                let why = panic_text(panic.as_ref());
+                tracing::error!(
+                    reminder = %id, invoice = %claimed.invoice_id, panic = %why,
+                    "ALERT: processing a reminder panicked; recording it as failed"
+                );
+                if let Err(e) = self.settle_panicked(claimed, &why).await {
+                    tracing::error!(reminder = %id, error = %e, "cannot record a reminder whose processing panicked; it stays in flight");
+                }
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text exposition of what an operator watches for channels: per
 //! rate-limit bucket, slots handed out, messages that waited, total wait, and the current
-//! backlog (how long a message queued now would wait).
+//! backlog (how long a message queued now would wait); and send tasks that panicked.
 
 use std::fmt::Write as _;
 
@@ -62,6 +62,11 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{bucket=\"{}\"}} {value}", label(&s.key));
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP plazo_send_task_panics_total Send tasks that panicked (caught; each reminder recorded as failed).\n# TYPE plazo_send_task_panics_total counter\nplazo_send_task_panics_total {}",
+        crate::dispatch::send_task_panics()
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -1,42 +1,56 @@
 use serde::Deserialize;
 
 use super::ServiceError;
-use crate::domain::{Client, ClientId};
+use super::planning::replan;
+use crate::domain::validate::{
+    MAX_EMAIL_CHARS, MAX_IDENT_CHARS, MAX_NAME_CHARS, MAX_PHONE_CHARS, MAX_PREFERRED_CHANNELS,
+    MAX_TAG_CHARS, MAX_TAGS, check_text, required_text,
+};
+use crate::domain::{Client, ClientId, InvoiceId, InvoiceStatus};
 use crate::policy::Policy;
 use crate::policy::model::CHANNEL_KINDS;
-use crate::store::{Store, TxError};
+use crate::schedule::{client_zone, segment_for};
+use crate::store::{Store, Tx, TxError, TxFail};
 
 /// Body of `PUT /v1/clients/{id}`.
+///
+/// No string may hold control characters (CR, LF, NUL, TAB, DEL, C1 controls) or the Unicode
+/// line/paragraph separators: they would end up in mail headers and provider requests. Sizes
+/// are bounded as each field says (characters, not bytes); a body breaking a rule is refused
+/// with 422 and changes nothing.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientInput {
-    /// Name used in greetings (required).
+    /// Name used in greetings and as the email display name (required; 1 to 200 characters
+    /// after trimming).
     pub name: String,
-    /// Email address.
+    /// Email address (at most 254 characters).
     #[serde(default)]
     pub email: Option<String>,
-    /// Phone in E.164; without `+`, the client's `country` is the default region.
+    /// Phone in E.164; without `+`, the client's `country` is the default region (at most 32
+    /// characters as written).
     #[serde(default)]
     pub phone: Option<String>,
     /// WhatsApp number, same rules as `phone`.
     #[serde(default)]
     pub whatsapp: Option<String>,
-    /// BCP 47 locale, e.g. `es-CO`.
+    /// BCP 47 locale, e.g. `es-CO` (at most 35 characters).
     #[serde(default)]
     pub locale: Option<String>,
-    /// IANA time zone, e.g. `America/Bogota`.
+    /// IANA time zone, e.g. `America/Bogota` (at most 64 characters).
     #[serde(default)]
     pub timezone: Option<String>,
     /// ISO 3166-1 alpha-2 country, e.g. `CO`.
     #[serde(default)]
     pub country: Option<String>,
-    /// Policy segment.
+    /// Policy segment (at most 64 characters; must be a segment of the policy).
     #[serde(default)]
     pub segment: Option<String>,
-    /// Preferred channel kinds, most preferred first.
+    /// Preferred channel kinds, most preferred first (at most 8).
     #[serde(default)]
     pub preferred_channels: Vec<String>,
-    /// Tags; a tag naming a segment selects it when `segment` is absent.
+    /// Tags; a tag naming a segment selects it when `segment` is absent (at most 32 tags of
+    /// 1 to 64 characters each).
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -73,17 +87,72 @@ pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, Strin
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// Refuses control characters and oversized strings and lists in every field of `input`
+/// (see [`ClientInput`]) before any other check looks at them.
+fn check_strings(input: &ClientInput) -> Result<(), ServiceError> {
+    let text = |field: &str, value: &str, max: usize| {
+        check_text(value, max).map_err(|e| ServiceError::invalid(field, e.to_string()))
+    };
+    text("name", &input.name, MAX_NAME_CHARS.saturating_mul(2))?;
+    let optional = [
+        ("email", &input.email, MAX_EMAIL_CHARS),
+        ("phone", &input.phone, MAX_PHONE_CHARS),
+        ("whatsapp", &input.whatsapp, MAX_PHONE_CHARS),
+        ("locale", &input.locale, 35),
+        ("timezone", &input.timezone, MAX_IDENT_CHARS),
+        ("country", &input.country, MAX_IDENT_CHARS),
+        ("segment", &input.segment, MAX_IDENT_CHARS),
+    ];
+    for (field, value, max) in optional {
+        if let Some(v) = value {
+            text(field, v, max)?;
+        }
+    }
+    if input.tags.len() > MAX_TAGS {
+        return Err(ServiceError::invalid(
+            "tags",
+            format!(
+                "{} tags; a client may have at most {MAX_TAGS}",
+                input.tags.len()
+            ),
+        ));
+    }
+    for (i, tag) in input.tags.iter().enumerate() {
+        required_text(tag, MAX_TAG_CHARS).map_err(|e| {
+            ServiceError::invalid(
+                format!("tags[{i}]"),
+                format!("{e}; a tag is 1 to {MAX_TAG_CHARS} characters of plain text"),
+            )
+        })?;
+    }
+    if input.preferred_channels.len() > MAX_PREFERRED_CHANNELS {
+        return Err(ServiceError::invalid(
+            "preferred_channels",
+            format!(
+                "{} entries; list at most {MAX_PREFERRED_CHANNELS} channel kinds",
+                input.preferred_channels.len()
+            ),
+        ));
+    }
+    for (i, ch) in input.preferred_channels.iter().enumerate() {
+        text(&format!("preferred_channels[{i}]"), ch, MAX_IDENT_CHARS)?;
+    }
+    Ok(())
+}
+
 fn validate(
     id: &ClientId,
     input: ClientInput,
     policy: &Policy,
     now: jiff::Timestamp,
-    existing: Option<&Client>,
 ) -> Result<Client, ServiceError> {
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ServiceError::invalid("name", "must be 1 to 200 characters"));
-    }
+    check_strings(&input)?;
+    let name = required_text(&input.name, MAX_NAME_CHARS).map_err(|e| {
+        ServiceError::invalid(
+            "name",
+            format!("{e}; send 1 to {MAX_NAME_CHARS} characters of plain text"),
+        )
+    })?;
     let country = match input.country {
         Some(c) => {
             let c = c.trim().to_ascii_uppercase();
@@ -100,7 +169,8 @@ fn validate(
     let email = match input.email {
         Some(e) if !e.trim().is_empty() => {
             let e = e.trim().to_owned();
-            if !email_address::EmailAddress::is_valid(&e) {
+            // Also what the mailer will accept, so a stored address can always be sent to.
+            if !email_address::EmailAddress::is_valid(&e) || e.parse::<lettre::Address>().is_err() {
                 return Err(ServiceError::invalid(
                     "email",
                     format!("{e:?} is not a valid email address"),
@@ -179,10 +249,12 @@ fn validate(
         country,
         segment: input.segment,
         preferred_channels: input.preferred_channels,
-        tags: input.tags,
-        credits: existing.map(|c| c.credits.clone()).unwrap_or_default(),
-        broken_promises: existing.map_or(0, |c| c.broken_promises),
-        created_at: existing.map_or(now, |c| c.created_at),
+        tags: input.tags.iter().map(|t| t.trim().to_owned()).collect(),
+        // Kept by plazo, never taken from the body: `upsert_client` copies them from the
+        // stored record inside its transaction.
+        credits: Default::default(),
+        broken_promises: 0,
+        created_at: now,
         updated_at: now,
     })
 }
@@ -195,10 +267,66 @@ pub fn draft_client(
     policy: &Policy,
     now: jiff::Timestamp,
 ) -> Result<Client, ServiceError> {
-    validate(id, input, policy, now, None)
+    validate(id, input, policy, now)
+}
+
+/// Whether a change from `old` to `new` moves when the client's reminders fire: another time
+/// zone, or another segment (its cadence and contact window), whether named directly or
+/// through a tag.
+fn moves_schedule(policy: &Policy, old: &Client, new: &Client) -> bool {
+    client_zone(policy, old) != client_zone(policy, new)
+        || segment_for(policy, old).name != segment_for(policy, new).name
+}
+
+/// Re-plans the pending reminder of each of `ids` that is an open invoice of `client` (the
+/// step in flight, if any, is left alone: its end plans the next step). Logs one line per
+/// invoice whose plan moved.
+fn replan_invoices(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    client: &Client,
+    ids: &[InvoiceId],
+    now: jiff::Timestamp,
+) -> Result<Vec<jiff::Timestamp>, TxFail> {
+    let mut planned = Vec::new();
+    for id in ids {
+        let Some(mut inv) = tx.invoice(id)? else {
+            continue;
+        };
+        if inv.client_id != client.id || inv.status != InvoiceStatus::Open {
+            continue;
+        }
+        let fire_at = |tx: &Tx<'_>, inv: &crate::domain::Invoice| match inv.pending {
+            Some(rid) => tx.reminder(&rid).map(|r| r.map(|r| (r.id, r.fire_at))),
+            None => Ok(None),
+        };
+        let before = fire_at(tx, &inv)?;
+        if let Some(at) = replan(tx, &mut inv, client, policy, now)? {
+            planned.push(at);
+        }
+        let after = fire_at(tx, &inv)?;
+        if after != before {
+            let detail = match after {
+                Some((_, at)) => format!(
+                    "client's time zone or segment changed; next reminder re-planned for {at}"
+                ),
+                None => {
+                    "client's time zone or segment changed; no reminder left to plan".to_owned()
+                }
+            };
+            tx.log(&super::invoices::event(&inv, now, detail))?;
+        }
+        tx.put_invoice(&inv)?;
+    }
+    Ok(planned)
 }
 
 /// Creates or replaces a client. Returns the stored client and whether it was new.
+///
+/// The stored record is read and written in one transaction, so credits and broken promises
+/// recorded concurrently are kept. When the time zone or the segment changes, the pending
+/// reminders of the client's open invoices are re-planned (nothing already handled is planned
+/// again; catch-up and contact windows apply as for a new plan).
 pub fn upsert_client(
     store: &Store,
     policy: &Policy,
@@ -206,16 +334,44 @@ pub fn upsert_client(
     input: ClientInput,
     now: jiff::Timestamp,
 ) -> Result<(Client, bool), ServiceError> {
-    let existing = store.client(id)?;
-    let client = validate(id, input, policy, now, existing.as_ref())?;
+    let draft = validate(id, input, policy, now)?;
+    // Candidates for re-planning; invoices created meanwhile are found by the second scan.
+    let before = store.open_invoice_ids_of(id)?;
     let res = store.transaction(|tx| {
         let old = tx.client(id)?;
-        let created = old.is_none();
+        let mut client = draft.clone();
+        if let Some(old) = &old {
+            // Kept by plazo, never taken from the body: read inside this transaction so a
+            // concurrent credit or broken promise is not overwritten.
+            client.credits = old.credits.clone();
+            client.broken_promises = old.broken_promises;
+            client.created_at = old.created_at;
+        }
         super::contacts::sync_client_addresses(tx, id, old.as_ref(), &client)?;
         tx.put_client(&client)?;
-        Ok::<_, TxError<ServiceError>>(created)
+        let moved = old
+            .as_ref()
+            .is_some_and(|o| moves_schedule(policy, o, &client));
+        if moved {
+            replan_invoices(tx, policy, &client, &before, now)?;
+        }
+        Ok::<_, TxError<ServiceError>>((client, old.is_none(), moved))
     });
-    let created = super::flatten(res)?;
+    let (client, created, moved) = super::flatten(res)?;
+    if moved {
+        // An invoice created between the scan and the write was planned with the old record;
+        // any created after the write already used the new one.
+        let after = store.open_invoice_ids_of(id)?;
+        let late: Vec<InvoiceId> = after.into_iter().filter(|i| !before.contains(i)).collect();
+        if !late.is_empty() {
+            let res = store.transaction(|tx| {
+                let current = tx.client(id)?.unwrap_or_else(|| client.clone());
+                replan_invoices(tx, policy, &current, &late, now)?;
+                Ok::<_, TxError<ServiceError>>(())
+            });
+            super::flatten(res)?;
+        }
+    }
     Ok((client, created))
 }
 

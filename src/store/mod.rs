@@ -314,6 +314,20 @@ impl Store {
         self.trees().invoices.get(id, "read invoice")
     }
 
+    /// Ids of the invoices of `client` that are still open (a scan of every invoice: O(n)).
+    pub fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
+        self.trees()
+            .invoices
+            .iter("scan invoices")
+            .filter_map(|e| match e {
+                Ok((id, inv)) => (inv.client_id == *client
+                    && inv.status == crate::domain::InvoiceStatus::Open)
+                    .then_some(Ok(id)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
     /// The reminder `id`, if stored.
     pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, StoreError> {
         self.trees().reminders.get(id, "read reminder")
