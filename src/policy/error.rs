@@ -100,6 +100,10 @@ pub enum PolicyError {
     /// The templates could not be loaded or compiled.
     #[error(transparent)]
     Templates(#[from] TemplateError),
+    /// Templates compile but fail to render with sample data (an undefined variable such as
+    /// `client.nmae`, a bad filter call): every problem, each naming its file and line.
+    #[error("{} template problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    TemplateChecks(Vec<TemplateError>),
 }
 
 impl PolicyError {
@@ -109,7 +113,9 @@ impl PolicyError {
             PolicyError::Syntax { location, .. } | PolicyError::Invalid { location, .. } => {
                 Some(location)
             }
-            PolicyError::Read { .. } | PolicyError::Templates(_) => None,
+            PolicyError::Read { .. }
+            | PolicyError::Templates(_)
+            | PolicyError::TemplateChecks(_) => None,
         }
     }
 
@@ -118,7 +124,9 @@ impl PolicyError {
         match self {
             PolicyError::Syntax { field, .. } => field.as_deref(),
             PolicyError::Invalid { field, .. } => Some(field),
-            PolicyError::Read { .. } | PolicyError::Templates(_) => None,
+            PolicyError::Read { .. }
+            | PolicyError::Templates(_)
+            | PolicyError::TemplateChecks(_) => None,
         }
     }
 }

@@ -208,7 +208,12 @@ fn parse_days(days: &DaysFile) -> Result<[bool; 7], String> {
                 let Some(i) = day_index(d) else {
                     return Err(format!("{d:?} is not a day; {HELP}"));
                 };
-                set[i] = true;
+                if set.get(i).copied().unwrap_or(false) {
+                    return Err(format!("{d:?} is listed twice; name each day once: {HELP}"));
+                }
+                if let Some(slot) = set.get_mut(i) {
+                    *slot = true;
+                }
             }
         }
     }

@@ -587,3 +587,12 @@ fn promises_plans_and_the_cadence_anchor() {
     );
     bad("[promises]\ncadense = \"x\"", "cadense");
 }
+
+#[test]
+fn a_day_listed_twice_is_refused() {
+    let (_, msg) = fail("[\"mon\", \"sat\"]", "[\"mon\", \"sat\", \"mon\"]");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:19: segments.late_payers.window.days: \"mon\" is listed twice",
+    );
+}
