@@ -58,7 +58,8 @@ pub fn secret_file_mode_problem(path: &Path) -> Option<String> {
     None
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
