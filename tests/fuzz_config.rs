@@ -173,7 +173,14 @@ fn assert_policy_error_located(err: &PolicyError, origin: &Path) {
                 "a syntax error has a position: {msg}"
             );
         }
-        PolicyError::Invalid { .. } | PolicyError::Read { .. } => {
+        PolicyError::Invalid { location, .. } => {
+            assert!(msg.starts_with(&file), "{msg}");
+            assert!(
+                location.line.is_some() && location.column.is_some(),
+                "every invalid value has a position: {msg}"
+            );
+        }
+        PolicyError::Read { .. } => {
             assert!(msg.starts_with(&file), "{msg}");
         }
         PolicyError::Templates(_) | PolicyError::TemplateChecks(_) => {
