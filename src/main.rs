@@ -109,6 +109,8 @@ fn make_files_private(config: &DaemonConfig) -> Result<()> {
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
     let config = load_daemon_config(path)?;
     init_tracing(&config, json_logs);
+    // The validation of `plazo check` and of a reload, so that start, check and SIGHUP agree.
+    load_checked_policy(&config.policy_path())?;
     make_files_private(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

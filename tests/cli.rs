@@ -655,3 +655,15 @@ fn sighup_with_a_template_check_rejects_keeps_the_old_policy_and_says_where() {
     wait_serve_log(dir.path(), "policy reloaded", 1);
     stop(child);
 }
+
+#[test]
+fn serve_refuses_to_start_on_a_template_check_rejects() {
+    let dir = served_config();
+    let tpl = dir.path().join("templates/es/courtesy.txt");
+    edit_once(&tpl, "{{ client.name }}", "{{ client.nmae }}");
+    let mut child = serve(dir.path());
+    assert!(!child.wait().unwrap().success());
+    let log = serve_log(dir.path());
+    assert!(log.contains("templates/es/courtesy.txt:1:14: "), "{log}");
+    assert!(!dir.path().join("data").exists(), "nothing written: {log}");
+}
