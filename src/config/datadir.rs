@@ -39,8 +39,15 @@ pub fn prepare_data_dir(path: &Path) -> std::io::Result<Option<String>> {
 
 /// Why the secret file at `path` must not be used, when group or others may read or write it
 /// (`mode & 0o077 != 0`): the message says `chmod 600 <path>`. `None` when it is private, when
-/// it cannot be inspected (reading it reports that), and on systems without Unix modes.
+/// it cannot be inspected (reading it reports that), when it is a systemd credential (under
+/// `$CREDENTIALS_DIRECTORY`, whose access systemd itself restricts to the service), and on
+/// systems without Unix modes.
 pub fn secret_file_mode_problem(path: &Path) -> Option<String> {
+    if std::env::var_os("CREDENTIALS_DIRECTORY")
+        .is_some_and(|dir| !dir.is_empty() && path.starts_with(Path::new(&dir)))
+    {
+        return None;
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
