@@ -15,7 +15,7 @@ use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
 use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router};
 use crate::inbound::standard_webhooks::WebhookSecret;
-use crate::policy::{PolicyError, load_policy};
+use crate::policy::{PolicyError, load_checked_policy, load_policy};
 use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::unsubscribe::UnsubscribeLinks;
@@ -316,12 +316,24 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     })
 }
 
+/// Re-reads the policy at `path` and puts it in force only if it passes exactly the validation
+/// `plazo check` runs ([`load_checked_policy`]: the file, then every template rendered with
+/// sample data). Otherwise the policy in force is left untouched and the error says which file,
+/// line and column is wrong and how to fix it.
+pub fn reload_policy_into(
+    handle: &PolicyHandle,
+    path: &std::path::Path,
+) -> Result<(), PolicyError> {
+    let loaded = load_checked_policy(path)?;
+    handle.replace(loaded);
+    Ok(())
+}
+
 impl Running {
-    /// Re-reads the policy file; an invalid policy is reported and the old one stays in force.
+    /// Re-reads the policy file ([`reload_policy_into`]); an invalid policy is reported and the
+    /// old one stays in force.
     pub fn reload_policy(&self) -> Result<(), PolicyError> {
-        let loaded = load_policy(&self.policy_path)?;
-        self.policy.replace(loaded);
-        Ok(())
+        reload_policy_into(&self.policy, &self.policy_path)
     }
 
     /// Stops accepting requests, drains in-flight sends (bounded), flushes the store.

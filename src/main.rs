@@ -10,7 +10,7 @@ use plazo::cli::{Cli, Command};
 use plazo::clock::{Clock, SystemClock};
 use plazo::config::{DaemonConfig, LogFormat, load_daemon_config};
 use plazo::domain::{ClientId, InvoiceId};
-use plazo::policy::load_policy;
+use plazo::policy::{PolicyError, load_checked_policy, load_policy};
 use plazo::schedule::{PlannedStatus, plan};
 use plazo::service::{draft_client, draft_invoice};
 
@@ -59,23 +59,59 @@ fn with_output(f: impl FnOnce(&mut String) -> Result<()>) -> Result<()> {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` when it is set and valid, else by `[log] level`
+/// (already checked at load). Colour codes only when stderr is a terminal, so files, pipes and
+/// journald get plain text.
 fn init_tracing(cfg: &DaemonConfig, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+    use std::io::IsTerminal as _;
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let bad_env = from_env
+        .as_deref()
+        .and_then(|v| plazo::config::check_log_filter(v).err());
+    let level = match (&from_env, &bad_env) {
+        (Some(v), None) => v.as_str(),
+        _ => cfg.log.level.as_str(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json || cfg.log.format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
     }
+    if let Some(problem) = bad_env {
+        tracing::warn!("RUST_LOG ignored, [log] level applies: {problem}");
+    }
+}
+
+/// Everything `plazo serve` writes (database, generated secrets, outbox files) is private to
+/// its user: umask 0077, as `UMask=0077` does under systemd, and a data directory of mode 0700.
+fn make_files_private(config: &DaemonConfig) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        rustix::process::umask(Mode::from_bits_truncate(0o077));
+    }
+    if let Some(warning) = plazo::config::prepare_data_dir(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
     let config = load_daemon_config(path)?;
     init_tracing(&config, json_logs);
+    // The validation of `plazo check` and of a reload, so that start, check and SIGHUP agree.
+    load_checked_policy(&config.policy_path())?;
+    make_files_private(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,9 +152,18 @@ async fn wait_for_signals(_running: &plazo::daemon::Running) -> Result<()> {
 
 fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     let config = load_daemon_config(path)?;
-    let loaded = load_policy(&config.policy_path())?;
+    // Exactly what a reload (SIGHUP) runs, so the two always agree.
+    let loaded = match load_checked_policy(&config.policy_path()) {
+        Ok(loaded) => loaded,
+        Err(PolicyError::TemplateChecks(problems)) => {
+            for pr in &problems {
+                say!(out, "template error {pr}");
+            }
+            bail!("{} template problem(s)", problems.len())
+        }
+        Err(e) => return Err(e.into()),
+    };
     let p = &loaded.policy;
-    let problems = loaded.templates.check_all(&p.company);
     say!(
         out,
         "daemon config  {}: ok (listen {}, data {})",
@@ -199,8 +244,9 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
                 channel_errors += 1;
                 say!(
                     out,
-                    "  channel      {name} ({}): ERROR {e}",
-                    channel.adapter()
+                    "  channel      {name} ({}): ERROR {}: {e}",
+                    channel.adapter(),
+                    config.location_of(&["channels", name])
                 );
             }
         }
@@ -228,15 +274,8 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     if channel_errors > 0 {
         bail!("{channel_errors} channel(s) cannot be built");
     }
-    if problems.is_empty() {
-        say!(out, "templates      ok");
-        Ok(())
-    } else {
-        for pr in &problems {
-            say!(out, "template error {pr}");
-        }
-        bail!("{} template problem(s)", problems.len())
-    }
+    say!(out, "templates      ok");
+    Ok(())
 }
 
 /// Warnings about SMS length and receipts: never fatal, but worth an operator's eye.

@@ -47,6 +47,12 @@ async fn start() -> Api {
     std::fs::write(d.join("policy.toml"), policy()).unwrap();
     std::fs::write(d.join("token"), format!("{TOKEN}\n")).unwrap();
     std::fs::write(d.join("whsec"), WEBHOOK_SECRET).unwrap();
+    // Secret files must be private (plazo refuses ones others can read).
+    #[cfg(unix)]
+    for f in ["token", "whsec"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let cfg = format!(
         r#"
 listen = "127.0.0.1:0"

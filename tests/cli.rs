@@ -310,3 +310,360 @@ fn check_warns_when_an_sms_text_needs_more_segments_than_allowed() {
     );
     assert!(stdout.contains("GSM-7"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `plazo check` and a reload agree; config errors name file:line:column.
+
+/// Runs `plazo check` on `dir/plazo.toml`: (success, stdout + stderr).
+fn check_dir(dir: &Path) -> (bool, String) {
+    let out = plazo(&[
+        "check",
+        "--config",
+        dir.join("plazo.toml").to_str().unwrap(),
+    ]);
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+#[test]
+fn check_and_reload_accept_and_reject_the_same_policies() {
+    use plazo::daemon::reload_policy_into;
+    use plazo::policy::load_checked_policy;
+    use plazo::service::PolicyHandle;
+    // (file under config/, from, to): each edit of the shipped files must be refused.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "templates/es/courtesy.txt",
+            "{{ client.name }}",
+            "{{ client.nmae }}",
+        ),
+        (
+            "templates/es/due_today.subject.txt",
+            "{{ invoice.number }}",
+            "{{ invoice.numbr }}",
+        ),
+        (
+            "templates/es/courtesy.txt",
+            "{{ client.name }}",
+            "{{ client.name | nosuchfilter }}",
+        ),
+        (
+            "templates/en/courtesy.txt",
+            "{{ client.name }}",
+            "{{ client.name ",
+        ),
+        (
+            "templates/es/courtesy.txt",
+            "{% include \"es/_summary.txt\" %}",
+            "{% include \"es/_nope.txt\" %}",
+        ),
+        ("policy.toml", "offset = \"+3d\"", "offset = \"+3x\""),
+        (
+            "policy.toml",
+            "days = \"mon-sat\"",
+            "days = [\"mon\", \"mon\"]",
+        ),
+        (
+            "policy.toml",
+            "timezone = \"America/Bogota\"",
+            "timezone = \"Mars/Olympus\"",
+        ),
+        (
+            "policy.toml",
+            "default_segment = \"standard\"",
+            "default_segment = \"nope\"",
+        ),
+    ];
+    for (file, from, to) in cases {
+        let dir = config_copy();
+        let policy = dir.path().join("policy.toml");
+        let handle = PolicyHandle::new(load_checked_policy(&policy).unwrap());
+        let before = handle.current();
+        edit_once(&dir.path().join(file), from, to);
+        let (check_ok, report) = check_dir(dir.path());
+        let reload = reload_policy_into(&handle, &policy);
+        assert!(!check_ok, "check accepted {file}: {to}\n{report}");
+        let err = reload.expect_err(&format!("reload accepted {file}: {to}"));
+        assert!(std::sync::Arc::ptr_eq(&before, &handle.current()));
+        // Both name the same file and line.
+        let msg = err.to_string();
+        let named = format!("{}:", dir.path().join(file).display());
+        assert!(msg.contains(&named), "{file}: {msg}");
+        assert!(report.contains(&named), "{file}: {report}");
+    }
+    // And the shipped files pass both.
+    let dir = config_copy();
+    let handle = PolicyHandle::new(load_checked_policy(&dir.path().join("policy.toml")).unwrap());
+    assert!(check_dir(dir.path()).0);
+    reload_policy_into(&handle, &dir.path().join("policy.toml")).unwrap();
+}
+
+#[test]
+fn check_names_file_line_and_column_of_every_config_error() {
+    // (from, to, expected "line:col: field" after the file name, words of the message).
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "email = \"outbox\"",
+            "email = \"smtp\"",
+            "routes.email",
+            "is not defined",
+        ),
+        (
+            "concurrency = 64",
+            "concurrency = 0",
+            "dispatch.concurrency",
+            "out of range",
+        ),
+        (
+            "batch = 512",
+            "batch = 100000000",
+            "dispatch.batch",
+            "out of range",
+        ),
+        (
+            "daily_digest = \"0 0 7 * * *\"",
+            "daily_digest = \"at seven\"",
+            "housekeeping.daily_digest",
+            "not a cron expression",
+        ),
+        (
+            "# public_url = \"https://cobros.example.co\"",
+            "public_url = \"cobros.example.co\"",
+            "public_url",
+            "http:// or https://",
+        ),
+        (
+            "base_url = \"https://api.mercadopago.com\"",
+            "base_url = \"ftp://x\"",
+            "mercadopago.base_url",
+            "http:// or https://",
+        ),
+        (
+            "policy = \"policy.toml\"",
+            "policy = \"missing.toml\"",
+            "policy",
+            "does not exist",
+        ),
+        (
+            "level = \"info\"",
+            "level = \"loud\"",
+            "log.level",
+            "trace, debug, info, warn, error, off",
+        ),
+        (
+            "level = \"info\"",
+            "level = \"\"",
+            "log.level",
+            "trace, debug, info, warn, error, off",
+        ),
+        (
+            "dir = \"outbox\"",
+            "dir = \"/tmp/plazo-outbox\"",
+            "channels.outbox.dir",
+            "outside the data directory",
+        ),
+        (
+            "retention_days = 30",
+            "retention_days = 0",
+            "payment_webhooks.retention_days",
+            "out of range",
+        ),
+    ];
+    for (from, to, field, words) in cases {
+        let dir = config_copy();
+        let config = dir.path().join("plazo.toml");
+        let line = edit_once(&config, from, to);
+        let col = std::fs::read_to_string(&config)
+            .unwrap()
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find(" = ")
+            .unwrap()
+            + 4;
+        let (ok, report) = check_dir(dir.path());
+        assert!(!ok, "{to}: {report}");
+        let want = format!("{}:{line}:{col}: {field}: ", config.display());
+        assert!(report.contains(&want), "want {want:?} in:\n{report}");
+        assert!(report.contains(words), "{to}: {report}");
+    }
+}
+
+#[test]
+fn check_refuses_an_empty_config() {
+    let dir = config_copy();
+    let config = dir.path().join("plazo.toml");
+    std::fs::write(&config, "# nothing here yet\n").unwrap();
+    let (ok, report) = check_dir(dir.path());
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(&format!(
+            "{}:1:1: file: the config file is empty",
+            config.display()
+        )),
+        "{report}"
+    );
+}
+
+#[test]
+fn check_names_the_location_of_a_channel_that_cannot_be_built() {
+    let dir = config_copy();
+    let config = dir.path().join("plazo.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[channels.crm]\ntype = \"webhook\"\nurl = \"not a url\"\n");
+    std::fs::write(&config, &text).unwrap();
+    let line = text.lines().position(|l| l == "[channels.crm]").unwrap() + 1;
+    let (ok, report) = check_dir(dir.path());
+    assert!(!ok, "{report}");
+    let want = format!(
+        "channel      crm (webhook): ERROR {}:{line}:",
+        config.display()
+    );
+    assert!(report.contains(&want), "want {want:?} in:\n{report}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The served daemon: private files, plain logs, SIGHUP with a template check rejects.
+
+/// `plazo serve` on `dir/plazo.toml` (cwd `dir`, API on port 0, no token in the environment),
+/// stderr to `dir/serve.log`.
+fn serve(dir: &Path) -> std::process::Child {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_plazo"))
+        .args(["serve", "--config", "plazo.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("PLAZO_API_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn serve_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+}
+
+/// Waits until the log holds `needle` `count` times.
+fn wait_serve_log(dir: &Path, needle: &str, count: usize) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if serve_log(dir).matches(needle).count() >= count {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("log never said {needle:?}:\n{}", serve_log(dir));
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn stop(mut child: std::process::Child) {
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// The shipped config on port 0.
+fn served_config() -> tempfile::TempDir {
+    let dir = config_copy();
+    edit_once(
+        &dir.path().join("plazo.toml"),
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:0\"",
+    );
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_keeps_its_files_private_and_refuses_a_token_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = served_config();
+    let child = serve(dir.path());
+    wait_serve_log(dir.path(), "plazo ready", 1);
+    let data = dir.path().join("data");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "data dir");
+    assert_eq!(mode(&data.join("api-token")), 0o600, "api-token");
+    stop(child);
+    let mut seen = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(mode(&p) & 0o077, 0, "{} is {:o}", p.display(), mode(&p));
+            seen += 1;
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    assert!(seen >= 4, "db, its files, api-token, outbox: {seen}");
+
+    // A token file others can read: refused, with the fix.
+    let token = data.join("api-token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = serve(dir.path());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let log = serve_log(dir.path());
+    // Paths as the daemon sees them: relative to its working directory.
+    assert!(log.contains("chmod 600 data/api-token"), "{log}");
+}
+
+#[test]
+fn logs_have_no_colour_codes_when_not_on_a_terminal() {
+    let dir = served_config();
+    let child = serve(dir.path());
+    wait_serve_log(dir.path(), "plazo ready", 1);
+    stop(child);
+    let log = serve_log(dir.path());
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape in a log file:\n{log:?}"
+    );
+}
+
+#[test]
+fn sighup_with_a_template_check_rejects_keeps_the_old_policy_and_says_where() {
+    let dir = served_config();
+    let child = serve(dir.path());
+    wait_serve_log(dir.path(), "plazo ready", 1);
+    let tpl = dir.path().join("templates/es/courtesy.txt");
+    edit_once(&tpl, "{{ client.name }}", "{{ client.nmae }}");
+    signal(&child, "HUP");
+    wait_serve_log(dir.path(), "NOT reloaded", 1);
+    let log = serve_log(dir.path());
+    // file:line:column of `client.nmae`, relative to the daemon's working directory.
+    assert!(log.contains("templates/es/courtesy.txt:1:14: "), "{log}");
+    assert!(log.contains("client.nmae"), "{log}");
+    assert!(!log.contains("policy reloaded"), "{log}");
+    // Fixed: the next SIGHUP reloads.
+    edit_once(&tpl, "{{ client.nmae }}", "{{ client.name }}");
+    signal(&child, "HUP");
+    wait_serve_log(dir.path(), "policy reloaded", 1);
+    stop(child);
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_template_check_rejects() {
+    let dir = served_config();
+    let tpl = dir.path().join("templates/es/courtesy.txt");
+    edit_once(&tpl, "{{ client.name }}", "{{ client.nmae }}");
+    let mut child = serve(dir.path());
+    assert!(!child.wait().unwrap().success());
+    let log = serve_log(dir.path());
+    assert!(log.contains("templates/es/courtesy.txt:1:14: "), "{log}");
+    assert!(!dir.path().join("data").exists(), "nothing written: {log}");
+}

@@ -387,6 +387,9 @@ pub(crate) fn read_secret(
                 path: path.display().to_string(),
                 reason,
             };
+            if let Some(problem) = crate::config::secret_file_mode_problem(&path) {
+                return Err(err(problem));
+            }
             let raw = std::fs::read_to_string(&path).map_err(|e| {
                 err(format!(
                     "cannot read it ({e}); check the path and that plazo's user may read it"
@@ -550,6 +553,16 @@ mod tests {
             "type = \"webhook\"\nurl = \"https://x.example/h\"\nsecret_file = \"crm.secret\"\n",
         )
         .unwrap();
+        #[cfg(unix)]
+        {
+            // A secret file others can read is refused, saying how to fix it.
+            use std::os::unix::fs::PermissionsExt;
+            let f = dir.path().join("crm.secret");
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = c.build("crm", &ctx(dir.path(), &[])).err().unwrap();
+            assert!(e.to_string().contains("chmod 600"), "{e}");
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let ch = c.build("crm", &ctx(dir.path(), &[])).unwrap();
         assert_eq!((ch.name(), ch.adapter()), ("crm", "webhook"));
     }

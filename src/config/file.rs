@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ConfigError, SecretSource, line_col};
+use super::{ConfigError, SecretSource, line_col, locate};
 use crate::channels::ChannelConfig;
-use crate::policy::model::CHANNEL_KINDS;
 
 /// The daemon configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +73,9 @@ pub struct DaemonConfig {
     /// Path this file was read from (not a setting).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The text of this file (not a setting): lets later checks name `file:line:column`.
+    #[serde(skip)]
+    pub source_text: String,
 }
 
 fn default_listen() -> SocketAddr {
@@ -133,7 +135,10 @@ pub struct LogConfig {
     /// `human` or `json`. Default `human`.
     #[serde(default)]
     pub format: LogFormat,
-    /// tracing filter, e.g. `info` or `plazo=debug,info`. Default `info`.
+    /// Level of detail: one of `trace`, `debug`, `info`, `warn`, `error`, `off`, or tracing
+    /// directives whose every part is a level or `target=level`, e.g. `plazo=debug,info`.
+    /// Anything else (a typo such as `loud`, or an empty string, which would silence every
+    /// line) is refused at load. Default `info`.
     #[serde(default = "default_level")]
     pub level: String,
 }
@@ -453,6 +458,13 @@ impl DaemonConfig {
     pub fn policy_path(&self) -> PathBuf {
         self.base_dir.join(&self.policy)
     }
+
+    /// `file:line:column` of the setting at the dotted `path` (e.g. `["channels", "crm"]`),
+    /// or of the table it belongs in when it is not written: for messages about it.
+    pub fn location_of(&self, path: &[&str]) -> String {
+        let (line, column) = locate(&self.source_text, path);
+        format!("{}:{line}:{column}", self.source.display())
+    }
 }
 
 /// Reads, parses and validates the daemon configuration.
@@ -473,74 +485,8 @@ pub fn load_daemon_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
     })?;
     cfg.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     cfg.source = path.to_path_buf();
-    let invalid = |field: &str, message: String| ConfigError::Invalid {
-        path: shown.clone(),
-        field: field.to_owned(),
-        message,
-    };
-    for (kind, channel) in &cfg.routes {
-        if !CHANNEL_KINDS.contains(&kind.as_str()) {
-            return Err(invalid(
-                &format!("routes.{kind}"),
-                format!(
-                    "unknown channel kind; valid kinds are {}",
-                    CHANNEL_KINDS.join(", ")
-                ),
-            ));
-        }
-        if !cfg.channels.contains_key(channel) {
-            let known: Vec<&str> = cfg.channels.keys().map(String::as_str).collect();
-            return Err(invalid(
-                &format!("routes.{kind}"),
-                format!(
-                    "channel {channel:?} is not defined; define [channels.{channel}] or use one of: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-    if cfg.dispatch.concurrency == 0 || cfg.dispatch.batch == 0 {
-        return Err(invalid(
-            "dispatch",
-            "concurrency and batch must be at least 1".into(),
-        ));
-    }
-    if cfg.dispatch.max_attempts == 0 {
-        return Err(invalid(
-            "dispatch.max_attempts",
-            "must be at least 1".into(),
-        ));
-    }
-    for (field, expr) in [
-        (
-            "housekeeping.prune_webhooks",
-            &cfg.housekeeping.prune_webhooks,
-        ),
-        ("housekeeping.daily_digest", &cfg.housekeeping.daily_digest),
-    ] {
-        if let Err(e) = tokio_cron_scheduler::Job::new(expr.as_str(), |_, _| {}) {
-            return Err(invalid(
-                field,
-                format!(
-                    "{expr:?} is not a cron expression ({e}); write six fields, seconds first, like \"0 15 3 * * *\""
-                ),
-            ));
-        }
-    }
-    if let Some(url) = &cfg.public_url {
-        let parsed = reqwest::Url::parse(url.trim_end_matches('/'));
-        let ok = parsed
-            .as_ref()
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if !ok {
-            return Err(invalid(
-                "public_url",
-                format!(
-                    "{url:?} must be an http:// or https:// URL with a host, e.g. \"https://cobros.example.co\""
-                ),
-            ));
-        }
-    }
+    super::validate::validate(&cfg, &text, &shown)?;
+    cfg.source_text = text;
     Ok(cfg)
 }
 
@@ -572,6 +518,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plazo.toml");
         std::fs::write(&path, text).unwrap();
+        std::fs::write(dir.path().join("policy.toml"), "").unwrap();
         load_daemon_config(&path)
     }
 
@@ -613,5 +560,111 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must be an http:// or https:// URL"), "{e}");
+    }
+
+    /// The message of loading `text`, which must fail.
+    fn fails(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_invalid_value_names_file_line_and_column() {
+        for (text, expected) in [
+            (
+                "[routes]\nemail = \"nowhere\"\n",
+                "plazo.toml:2:9: routes.email: channel \"nowhere\" is not defined",
+            ),
+            (
+                "[routes]\nfax = \"outbox\"\n[channels.outbox]\ntype = \"outbox\"\n",
+                "plazo.toml:2:7: routes.fax: unknown channel kind",
+            ),
+            (
+                "[dispatch]\nbatch = 5\nconcurrency = 0\n",
+                "plazo.toml:3:15: dispatch.concurrency: 0 is out of range; write a whole number from 1 to 10000",
+            ),
+            (
+                "[dispatch]\nmax_attempts = 0\n",
+                "plazo.toml:2:16: dispatch.max_attempts: 0 is out of range",
+            ),
+            (
+                "[dispatch]\nbackoff_base_secs = 60\nbackoff_max_secs = 30\n",
+                "plazo.toml:3:20: dispatch.backoff_max_secs: 30 is shorter than backoff_base_secs",
+            ),
+            (
+                "cache_mib = 0\n",
+                "plazo.toml:1:13: cache_mib: 0 is out of range",
+            ),
+            (
+                "[payment_webhooks]\nretention_days = 100000\n",
+                "plazo.toml:2:18: payment_webhooks.retention_days: 100000 is out of range",
+            ),
+            (
+                "[mercadopago]\ntimeout_secs = 0\n",
+                "plazo.toml:2:16: mercadopago.timeout_secs: 0 is out of range",
+            ),
+            (
+                "[mercadopago]\nbase_url = \"api.mercadopago.com\"\n",
+                "plazo.toml:2:12: mercadopago.base_url: \"api.mercadopago.com\" must be an http:// or https:// URL",
+            ),
+            (
+                "[housekeeping]\ndaily_digest = \"every day\"\n",
+                "plazo.toml:2:16: housekeeping.daily_digest: \"every day\" is not a cron expression",
+            ),
+            (
+                "public_url = \"cobros.example.co\"\n",
+                "plazo.toml:1:14: public_url: \"cobros.example.co\" must be an http:// or https:// URL",
+            ),
+            (
+                "[stripe]\nmetadata_key = \" \"\n",
+                "plazo.toml:2:16: stripe.metadata_key: the metadata key is empty",
+            ),
+            (
+                "policy = \"nope.toml\"\n",
+                "plazo.toml:1:10: policy: policy file ",
+            ),
+            (
+                "[log]\nlevel = \"loud\"\n",
+                "plazo.toml:2:9: log.level: \"loud\" is not a log level; write one of trace, debug, info, warn, error, off",
+            ),
+            (
+                "[log]\nlevel = \"\"\n",
+                "plazo.toml:2:9: log.level: the log level is empty",
+            ),
+            (
+                "[channels.out]\ntype = \"outbox\"\ndir = \"/tmp/elsewhere\"\n",
+                "plazo.toml:3:7: channels.out.dir: /tmp/elsewhere is outside the data directory",
+            ),
+            (
+                "[channels.out]\ntype = \"outbox\"\ndir = \"../outbox\"\n",
+                "plazo.toml:3:7: channels.out.dir: ../outbox is outside the data directory",
+            ),
+            ("", "plazo.toml:1:1: file: the config file is empty"),
+            (
+                "# only a comment\n\n",
+                "plazo.toml:1:1: file: the config file is empty",
+            ),
+        ] {
+            let e = fails(text);
+            assert!(
+                e.contains(expected),
+                "{text:?}\n expected {expected:?}\n      got {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_at_the_edges_of_their_ranges_and_inner_outbox_dirs_load() {
+        let data = tempfile::tempdir().unwrap();
+        let text = format!(
+            "data_dir = \"{}\"\n[dispatch]\nconcurrency = 1\nbatch = 100000\nmax_attempts = 100\nbackoff_base_secs = 1\nbackoff_max_secs = 1\n[log]\nlevel = \"plazo=debug,warn\"\n[channels.a]\ntype = \"outbox\"\ndir = \"outbox/sub/../x\"\n[channels.b]\ntype = \"outbox\"\ndir = \"{}/abs\"\n",
+            data.path().display(),
+            data.path().display()
+        );
+        let cfg = load(&text).unwrap();
+        assert_eq!(cfg.dispatch.concurrency, 1);
+        assert!(
+            cfg.location_of(&["channels", "b", "dir"])
+                .ends_with("plazo.toml:15:7")
+        );
     }
 }

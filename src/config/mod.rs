@@ -2,13 +2,20 @@
 //! lives, which policy to load, how to dispatch, and the channel instances with their secrets
 //! (always by environment-variable or file name, never inline).
 
+mod datadir;
 mod file;
+mod locate;
+mod log_level;
 mod secrets;
+mod validate;
 
+pub use datadir::{prepare_data_dir, secret_file_mode_problem};
 pub use file::{
     ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat, OnUnknown,
     PaymentWebhookConfig, load_daemon_config,
 };
+pub use locate::{line_col, locate};
+pub use log_level::{LEVELS, check_log_filter};
 pub use secrets::{SecretError, SecretSource, read_secret};
 
 /// Why the daemon configuration could not be loaded.
@@ -35,34 +42,17 @@ pub enum ConfigError {
         message: String,
     },
     /// A value parsed but makes no sense.
-    #[error("{path}: {field}: {message}")]
+    #[error("{path}:{line}:{column}: {field}: {message}")]
     Invalid {
         /// The file.
         path: String,
+        /// 1-based line of the value (or of the table it belongs in, when it is not written).
+        line: usize,
+        /// 1-based column.
+        column: usize,
         /// Dotted path of the field.
         field: String,
         /// What is wrong and what would be valid.
         message: String,
     },
-}
-
-/// Converts a byte offset in `text` into a 1-based (line, column).
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, column)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::line_col;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-        assert_eq!(line_col("ab\ncd", 99), (2, 3));
-    }
 }

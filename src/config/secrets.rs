@@ -10,7 +10,8 @@ pub struct SecretSource {
     #[serde(default)]
     pub env: Option<String>,
     /// Path of a file holding the secret (e.g. `/run/credentials/plazo.service/api-token`);
-    /// surrounding whitespace is trimmed.
+    /// surrounding whitespace is trimmed. The file must be private to plazo's user: one that
+    /// group or others may read (`chmod 644`) is refused with a message saying `chmod 600`.
     #[serde(default)]
     pub file: Option<PathBuf>,
 }
@@ -31,6 +32,9 @@ pub enum SecretError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file may be read by other users.
+    #[error("{0}")]
+    NotPrivate(String),
     /// The secret is empty.
     #[error("secret from {0} is empty")]
     Empty(String),
@@ -50,6 +54,9 @@ pub fn read_secret(
         }
     }
     if let Some(path) = &src.file {
+        if let Some(problem) = super::secret_file_mode_problem(path) {
+            return Err(SecretError::NotPrivate(problem));
+        }
         let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
             path: path.display().to_string(),
             source,
@@ -72,6 +79,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s");
         std::fs::write(&f, "  from-file\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let env = |k: &str| (k == "SET").then(|| "from-env".to_string());
         let both = SecretSource {
             env: Some("SET".into()),
@@ -98,5 +110,26 @@ mod tests {
             Err(SecretError::EnvMissing(_))
         ));
         assert_eq!(read_secret(&SecretSource::default(), &env).unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "secret").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let src = SecretSource {
+            env: None,
+            file: Some(f.clone()),
+        };
+        let e = read_secret(&src, &|_| None).unwrap_err().to_string();
+        assert!(e.contains(&format!("chmod 600 {}", f.display())), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_secret(&src, &|_| None).unwrap().as_deref(),
+            Some("secret")
+        );
     }
 }

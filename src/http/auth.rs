@@ -52,15 +52,23 @@ pub enum TokenError {
         /// Why.
         source: std::io::Error,
     },
+    /// The token file exists but other users may read it.
+    #[error("api token file: {0}")]
+    NotPrivate(String),
 }
 
 /// Reads `{data_dir}/api-token`, or creates it (mode 0600) with a fresh random token.
-/// Returns the token and whether it was generated now.
+/// Returns the token and whether it was generated now. An existing file that group or others
+/// may read is refused ([`TokenError::NotPrivate`], saying `chmod 600 <path>`): the token
+/// opens the whole API.
 pub fn load_or_create_token_file(path: &Path) -> Result<(String, bool), TokenError> {
     let io = |source| TokenError::Io {
         path: path.display().to_string(),
         source,
     };
+    if let Some(problem) = crate::config::secret_file_mode_problem(path) {
+        return Err(TokenError::NotPrivate(problem));
+    }
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_owned(), false)),
         Ok(_) => {}
@@ -103,5 +111,27 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("api-token");
+        std::fs::write(&p, "t0ken").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_or_create_token_file(&p).unwrap_err().to_string();
+        assert!(e.contains(&format!("chmod 600 {}", p.display())), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "t0ken",
+            "left untouched"
+        );
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            load_or_create_token_file(&p).unwrap(),
+            ("t0ken".to_owned(), false)
+        );
     }
 }

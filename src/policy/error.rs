@@ -27,15 +27,6 @@ impl Location {
             column: Some(column),
         }
     }
-
-    /// The file as a whole (for problems without one position, like a missing section).
-    pub(crate) fn file(file: PathBuf) -> Location {
-        Location {
-            file,
-            line: None,
-            column: None,
-        }
-    }
 }
 
 impl fmt::Display for Location {
@@ -53,15 +44,7 @@ impl fmt::Display for Location {
 
 /// 1-based line and column (in characters) of byte offset `byte` in `text`.
 pub(crate) fn line_col(text: &str, byte: usize) -> (usize, usize) {
-    let mut byte = byte.min(text.len());
-    while !text.is_char_boundary(byte) {
-        byte -= 1;
-    }
-    let before = &text[..byte];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+    crate::config::line_col(text, byte)
 }
 
 /// Why the policy could not be loaded. `Display` is the full, user-facing message.
@@ -100,6 +83,10 @@ pub enum PolicyError {
     /// The templates could not be loaded or compiled.
     #[error(transparent)]
     Templates(#[from] TemplateError),
+    /// Templates compile but fail to render with sample data (an undefined variable such as
+    /// `client.nmae`, a bad filter call): every problem, each naming its file and line.
+    #[error("{} template problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    TemplateChecks(Vec<TemplateError>),
 }
 
 impl PolicyError {
@@ -109,7 +96,9 @@ impl PolicyError {
             PolicyError::Syntax { location, .. } | PolicyError::Invalid { location, .. } => {
                 Some(location)
             }
-            PolicyError::Read { .. } | PolicyError::Templates(_) => None,
+            PolicyError::Read { .. }
+            | PolicyError::Templates(_)
+            | PolicyError::TemplateChecks(_) => None,
         }
     }
 
@@ -118,7 +107,9 @@ impl PolicyError {
         match self {
             PolicyError::Syntax { field, .. } => field.as_deref(),
             PolicyError::Invalid { field, .. } => Some(field),
-            PolicyError::Read { .. } | PolicyError::Templates(_) => None,
+            PolicyError::Read { .. }
+            | PolicyError::Templates(_)
+            | PolicyError::TemplateChecks(_) => None,
         }
     }
 }

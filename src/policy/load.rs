@@ -49,7 +49,7 @@ const TOP_LEVEL_KEYS: &[&str] = &["default_segment", "templates_dir"];
 fn syntax_error(e: &toml::de::Error, text: &str, origin: &Path) -> PolicyError {
     let location = match e.span() {
         Some(span) => Location::at(origin.to_owned(), text, span.start),
-        None => Location::file(origin.to_owned()),
+        None => Location::at(origin.to_owned(), text, 0),
     };
     // The key path is only exposed through `Display` without input ("...\nin `a.b`").
     let mut bare = e.clone();
@@ -208,7 +208,12 @@ fn parse_days(days: &DaysFile) -> Result<[bool; 7], String> {
                 let Some(i) = day_index(d) else {
                     return Err(format!("{d:?} is not a day; {HELP}"));
                 };
-                set[i] = true;
+                if set.get(i).copied().unwrap_or(false) {
+                    return Err(format!("{d:?} is listed twice; name each day once: {HELP}"));
+                }
+                if let Some(slot) = set.get_mut(i) {
+                    *slot = true;
+                }
             }
         }
     }
@@ -241,10 +246,19 @@ impl Checker<'_> {
         }
     }
 
+    /// An error about a whole table or key rather than one value: located at that table or key
+    /// when it is written (`[channels.fax]`), else at the start of the file.
     fn err_file(&self, field: impl Into<String>, message: String) -> PolicyError {
+        let field = field.into();
+        let path: Vec<&str> = field.split('.').collect();
+        let (line, column) = crate::config::locate(self.text, &path);
         PolicyError::Invalid {
-            location: Location::file(self.origin.to_owned()),
-            field: field.into(),
+            location: Location {
+                file: self.origin.to_owned(),
+                line: Some(line),
+                column: Some(column),
+            },
+            field,
             message,
         }
     }

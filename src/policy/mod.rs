@@ -9,7 +9,9 @@ pub mod file;
 pub mod load;
 pub mod model;
 pub mod terms;
+mod validate;
 
 pub use error::{Location, PolicyError};
 pub use load::{LoadedPolicy, load_policy, parse_policy};
 pub use model::{Cadence, Company, ContactWindow, Defaults, Offset, Policy, Segment, Step};
+pub use validate::load_checked_policy;

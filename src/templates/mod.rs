@@ -196,12 +196,14 @@ pub enum TemplateError {
         path: PathBuf,
     },
     /// Rendering failed (undefined variable, bad filter call, ...).
-    #[error("{}: {message}", at(path, *line))]
+    #[error("{}{}: {message}", at(path, *line), column.map(|c| format!(":{c}")).unwrap_or_default())]
     Render {
         /// The template file.
         path: PathBuf,
         /// 1-based line, when known.
         line: Option<usize>,
+        /// 1-based column (in characters) of the offending expression, when known.
+        column: Option<usize>,
         /// What went wrong and how to fix it.
         message: String,
     },
@@ -542,6 +544,7 @@ impl Templates {
             .map_err(|e| TemplateError::Render {
                 path: path.clone(),
                 line: None,
+                column: None,
                 message: describe_error(&e, None),
             })?;
         template.render(ctx).map_err(|e| {
@@ -560,6 +563,10 @@ impl Templates {
             TemplateError::Render {
                 path,
                 line: e.line(),
+                column: source
+                    .as_deref()
+                    .zip(e.range())
+                    .map(|(s, r)| crate::config::line_col(s, r.start).1),
                 message: describe_error(&e, source.as_deref()),
             }
         })

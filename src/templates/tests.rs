@@ -149,7 +149,8 @@ fn strict_undefined_is_a_clear_error() {
         matches!(err, TemplateError::Render { line: Some(2), .. }),
         "{msg}"
     );
-    assert!(msg.contains("bad.txt:2: undefined value"), "{msg}");
+    // file:line:column of `invoice.saldo`.
+    assert!(msg.contains("bad.txt:2:16: undefined value"), "{msg}");
     assert!(msg.contains("`invoice.saldo`"), "{msg}");
     assert!(msg.contains("available: client."), "{msg}");
     // A missing top-level variable too.

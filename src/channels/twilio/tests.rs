@@ -692,6 +692,13 @@ fn config_errors_are_clear() {
 fn token_file_and_channel_config_build() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("twilio.token"), format!("{TOKEN}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        // Secret files must be private (plazo refuses ones others can read).
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.path().join("twilio.token"), private).unwrap();
+    }
     let c: ChannelConfig = toml::from_str(&format!(
         "type = \"twilio\"\naccount_sid = \"{SID}\"\nauth_token_file = \"twilio.token\"\n\
          from = \"{FROM}\"\ntimeout = \"10s\"\nvalidity_period = \"36000s\"\n\

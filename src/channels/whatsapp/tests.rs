@@ -617,6 +617,13 @@ fn config_defaults_integer_id_and_shared_rate_limit() {
 fn debug_never_shows_the_token() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("wa.token"), format!("{TOKEN}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        // Secret files must be private (plazo refuses ones others can read).
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.path().join("wa.token"), private).unwrap();
+    }
     let cfg: ChannelConfig = toml::from_str(
         "type = \"whatsapp\"\nphone_number_id = \"106540352242922\"\naccess_token_file = \"wa.token\"\n",
     )

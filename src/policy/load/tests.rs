@@ -494,7 +494,10 @@ fn email_template_missing_a_part_and_missing_templates_dir() {
 fn sections_must_not_be_empty_and_files_must_exist() {
     let no_cadences = BASE.split("[[cadences").next().unwrap();
     let msg = parse(no_cadences).unwrap_err().to_string();
-    assert_prefix(&msg, "config/policy.toml: cadences: no cadences defined");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:1:1: cadences: no cadences defined",
+    );
 
     let err = load_policy(Path::new("config/nope.toml")).unwrap_err();
     assert!(matches!(err, PolicyError::Read { .. }));
@@ -586,4 +589,24 @@ fn promises_plans_and_the_cadence_anchor() {
         "payments.cadence_anchor: \"payment\" is not an anchor",
     );
     bad("[promises]\ncadense = \"x\"", "cadense");
+}
+
+#[test]
+fn a_day_listed_twice_is_refused() {
+    let (_, msg) = fail("[\"mon\", \"sat\"]", "[\"mon\", \"sat\", \"mon\"]");
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:19: segments.late_payers.window.days: \"mon\" is listed twice",
+    );
+}
+
+#[test]
+fn whole_table_errors_point_at_the_table() {
+    let text = format!("{BASE}\n[channels.fax]\nmax_segments = 2\n");
+    let line = text.lines().position(|l| l == "[channels.fax]").unwrap() + 1;
+    let msg = parse(&text).unwrap_err().to_string();
+    assert_prefix(
+        &msg,
+        &format!("config/policy.toml:{line}:11: channels.fax: \"fax\" is not a channel kind"),
+    );
 }
