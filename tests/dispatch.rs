@@ -4,6 +4,7 @@
 //! `Dispatcher::run` uses), so no real sleeps.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

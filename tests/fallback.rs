@@ -5,6 +5,7 @@
 //! dropping them. Driven through `Dispatcher::dispatch_due_once`, so nothing sleeps for real.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 
