@@ -25,6 +25,7 @@
 //!
 //! Run: `cargo bench --bench channels -- adapters` etc.; see BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 #[path = "common/mod.rs"]
 mod common;
@@ -62,6 +63,7 @@ fn build(adapter: &str, base: &str, rate_limit: Option<(f64, u32)>) -> SharedCha
         env: Arc::new(providers::secret),
         public_url: Some(reqwest::Url::parse(providers::PUBLIC_URL).unwrap()),
         limiters: Default::default(),
+        clock: Arc::new(plazo::clock::SystemClock),
     };
     let name = match adapter {
         "twilio" => "twilio",

@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench ingest` (sizes: `INGEST_N`, default 100000; `INGEST_THREADS`,
 //! default "1,2"; `PLAN_N`, default 200000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 #[path = "common/mod.rs"]
 mod common;

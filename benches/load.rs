@@ -34,6 +34,7 @@
 //!
 //! Run: `cargo bench --bench load -- http` etc.; see BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 #[path = "common/mod.rs"]
 mod common;

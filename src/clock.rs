@@ -1,4 +1,9 @@
 //! The one source of "now". Production uses [`SystemClock`]; tests drive a [`ManualClock`].
+//!
+//! This is the only module allowed to read the system clock: `clippy.toml` bans
+//! `Timestamp::now`, `Zoned::now`, `SystemTime::now` and `Instant::now` everywhere else. Code
+//! that needs "now" takes a [`SharedClock`]; a monotonic timer that no test needs to drive (a
+//! connection pool's idle timer) uses [`monotonic_now`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +21,7 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place the wall clock is read
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }
@@ -49,3 +55,10 @@ impl Clock for ManualClock {
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// The operating system's monotonic clock, for measuring elapsed time (idle timers), never for
+/// deciding what is due: that is [`Clock::now`].
+#[allow(clippy::disallowed_methods)] // the one place the monotonic clock is read
+pub fn monotonic_now() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -111,6 +111,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         env: Arc::new(|k: &str| std::env::var(k).ok()),
         public_url: config.configured_public_url(),
         limiters: Default::default(),
+        clock: clock.clone(),
     };
     let mut routes = ChannelRoutes::default();
     for (kind, name) in &config.routes {
@@ -223,6 +224,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             &token,
             Duration::from_secs(config.mercadopago.timeout_secs),
         )
+        .map(|c| c.with_clock(clock.clone()))
         .map_err(|e| DaemonError::Channel {
             name: "mercadopago".into(),
             message: e.to_string(),

@@ -2,6 +2,7 @@
 //! `ManualClock`, a temporary data dir and secrets read from files (no process-global env).
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

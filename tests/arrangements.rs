@@ -5,6 +5,7 @@
 //! due-date changes, crash recovery of a deadline check and the API's validation.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

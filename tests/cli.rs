@@ -1,6 +1,7 @@
 //! The real `plazo` binary: `check`, `plan`, and SIGHUP policy reload of `serve`.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! reminders in flight at the kill are logged as `unknown`.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -4,26 +4,20 @@
 //! `Dispatcher::run` uses), so no real sleeps.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 
-use common::rec::{Answer, RecChannel};
+use common::rec::Answer;
+use common::sim::{Sim, SimOptions, ts};
 use common::{step, test_policy};
-use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
-use plazo::clock::ManualClock;
-use plazo::config::{DispatchConfig, OnUnknown};
-use plazo::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use plazo::domain::{AttemptOutcome, ClientId, Invoice, InvoiceId, Reminder, ReminderState};
-use plazo::policy::load_policy;
-use plazo::service::{
-    ClientInput, InvoiceInput, PaymentInput, PolicyHandle, pause_invoice, record_payment,
-    upsert_client, upsert_invoice,
-};
-use plazo::store::{Store, StoreOptions};
-use tokio::sync::Notify;
+use jiff::SignedDuration;
+use plazo::config::OnUnknown;
+use plazo::dispatch::recover_in_flight;
+use plazo::domain::{AttemptOutcome, InvoiceId, ReminderState};
+use plazo::service::pause_invoice;
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -47,125 +41,13 @@ fn policy_text() -> String {
     )
 }
 
-struct H {
-    _dir: tempfile::TempDir,
-    store: Store,
-    policy: PolicyHandle,
-    clock: ManualClock,
-    email: RecChannel,
-    sms: RecChannel,
-    d: Arc<Dispatcher>,
-}
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn harness(now: &str, max_attempts: u32) -> H {
-    let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy_text()).unwrap();
-    let policy = PolicyHandle::new(load_policy(&policy_path).unwrap());
-    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
-    let clock = ManualClock::new(ts(now));
-    let email = RecChannel::new("rec-email");
-    let sms = RecChannel::new("rec-sms");
-    let mut routes = ChannelRoutes::default();
-    routes.insert("email", Arc::new(email.clone()));
-    routes.insert("sms", Arc::new(sms.clone()));
-    let d = Arc::new(Dispatcher {
-        store: store.clone(),
-        policy: policy.clone(),
-        routes,
-        clock: Arc::new(clock.clone()),
-        config: DispatchConfig {
-            max_attempts,
-            backoff_base_secs: 60,
-            backoff_max_secs: 3600,
-            ..DispatchConfig::default()
-        },
-        wake: Arc::new(Notify::new()),
-        unsubscribe: None,
-    });
-    H {
-        _dir: dir,
-        store,
-        policy,
-        clock,
-        email,
-        sms,
-        d,
-    }
-}
-
-impl H {
-    fn client(&self, id: &str, json: serde_json::Value) {
-        let input: ClientInput = serde_json::from_value(json).unwrap();
-        let p = self.policy.current();
-        upsert_client(
-            &self.store,
-            &p.policy,
-            &ClientId::new(id).unwrap(),
-            input,
-            self.clock.now_ts(),
-        )
-        .unwrap();
-    }
-    fn invoice(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
-        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
-            "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
-            "amount": "1250000", "due_at": due,
-            "payment_url": "https://pagos.example.co/x"
-        }))
-        .unwrap();
-        let p = self.policy.current();
-        upsert_invoice(
-            &self.store,
-            &p.policy,
-            &InvoiceId::new(id).unwrap(),
-            input,
-            self.clock.now_ts(),
-        )
-        .unwrap()
-        .2
-    }
-    fn inv(&self, id: &str) -> Invoice {
-        self.store
-            .invoice(&InvoiceId::new(id).unwrap())
-            .unwrap()
-            .unwrap()
-    }
-    fn pending(&self, id: &str) -> Option<Reminder> {
-        let inv = self.inv(id);
-        inv.pending
-            .map(|rid| self.store.reminder(&rid).unwrap().unwrap())
-    }
-    fn timeline(&self, id: &str) -> Vec<plazo::domain::Attempt> {
-        self.store.timeline(&InvoiceId::new(id).unwrap()).unwrap()
-    }
-    fn outcomes(&self, id: &str, outcome: AttemptOutcome) -> Vec<plazo::domain::Attempt> {
-        self.timeline(id)
-            .into_iter()
-            .filter(|a| a.outcome == outcome)
-            .collect()
-    }
-    async fn at(&self, t: &str) -> usize {
-        self.clock.set(ts(t));
-        self.d.dispatch_due_once().await.unwrap()
-    }
-    async fn at_ts(&self, t: Timestamp) -> usize {
-        self.clock.set(t);
-        self.d.dispatch_due_once().await.unwrap()
-    }
-}
-
-trait NowTs {
-    fn now_ts(&self) -> Timestamp;
-}
-impl NowTs for ManualClock {
-    fn now_ts(&self) -> Timestamp {
-        plazo::clock::Clock::now(self)
-    }
+/// The dispatcher under [`policy_text`], the clock at `now`.
+fn harness(now: &str, max_attempts: u32) -> Sim {
+    let options = SimOptions {
+        max_attempts,
+        ..SimOptions::default()
+    };
+    Sim::with(&policy_text(), now, options)
 }
 
 fn maria(email: bool) -> serde_json::Value {
@@ -188,7 +70,7 @@ fn maria(email: bool) -> serde_json::Value {
 async fn not_sent_early_then_sent_on_time_rendered_for_locale_and_next_step_planned() {
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    let next = h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(next, Some(ts("2026-03-13T14:00:00Z")));
 
     assert_eq!(h.at("2026-03-13T13:59:59Z").await, 0);
@@ -233,7 +115,7 @@ async fn transient_errors_retry_with_backoff_then_fall_through_to_next_channel()
     let mut c = maria(true);
     c["segment"] = "chain".into();
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.email.script(&[
         Answer::Transient(None),
         Answer::Transient(Some(Duration::from_secs(600))),
@@ -261,7 +143,7 @@ async fn transient_errors_retry_with_backoff_then_fall_through_to_next_channel()
     let r = h.pending("inv-1").unwrap();
     assert_eq!(r.attempts, 2);
     assert!(
-        r.fire_at.duration_since(h.clock.now_ts()) >= SignedDuration::from_secs(600),
+        r.fire_at.duration_since(h.now()) >= SignedDuration::from_secs(600),
         "{r:?} {:?}",
         h.timeline("inv-1")
     );
@@ -298,7 +180,7 @@ async fn permanent_error_tries_next_channel_in_same_pass() {
     let mut c = maria(true);
     c["segment"] = "chain".into();
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.email.script(&[Answer::Permanent]);
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
     assert_eq!(h.email.calls(), 1);
@@ -319,7 +201,7 @@ async fn every_channel_failing_records_the_step_failed_and_the_cadence_continues
     let mut c = maria(true);
     c["segment"] = "chain".into();
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.email.script(&[Answer::Permanent]);
     h.sms.script(&[Answer::Permanent]);
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
@@ -338,7 +220,7 @@ async fn client_without_email_skips_the_channel_with_a_reason() {
     let mut c = maria(false);
     c["segment"] = "chain".into();
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
     assert_eq!(h.email.calls(), 0, "no address: the channel is not called");
     assert_eq!(h.sms.sent().len(), 1);
@@ -362,7 +244,7 @@ async fn preferred_channels_reorder_the_chain() {
     c["segment"] = "chain".into();
     c["preferred_channels"] = serde_json::json!(["sms"]);
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
     assert_eq!(h.sms.sent().len(), 1);
     assert_eq!(h.email.calls(), 0, "sms delivered first; email never tried");
@@ -375,7 +257,7 @@ async fn step_at_night_is_planned_into_the_window_and_late_retry_is_deferred() {
     let mut c = maria(true);
     c["segment"] = "late".into();
     h.client("cli-1", c);
-    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    let next = h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(next, Some(ts("2026-03-16T23:58:00Z")));
     h.email
         .script(&[Answer::Transient(Some(Duration::from_secs(7200)))]);
@@ -403,7 +285,7 @@ async fn step_due_outside_the_window_is_planned_for_the_next_morning() {
     // Due at an instant 22:00 local: the 0d step lands then, and moves to 08:00 next day.
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    let next = h.invoice("inv-1", "cli-1", "2026-03-16T22:00:00-05:00");
+    let next = h.invoice_due("inv-1", "cli-1", "2026-03-16T22:00:00-05:00");
     // courtesy at -3d (same wall time, 22:00) → 2026-03-14 08:00 local.
     assert_eq!(next, Some(ts("2026-03-14T13:00:00Z")));
     assert_eq!(
@@ -419,23 +301,9 @@ async fn step_due_outside_the_window_is_planned_for_the_next_morning() {
 async fn paid_or_paused_invoices_get_nothing() {
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    h.invoice("inv-paid", "cli-1", "2026-03-16");
-    h.invoice("inv-paused", "cli-1", "2026-03-16");
-    record_payment(
-        &h.store,
-        &h.policy.current().policy,
-        &InvoiceId::new("inv-paid").unwrap(),
-        &PaymentInput {
-            amount: None,
-            currency: "COP".into(),
-            paid_at: None,
-            reference: "PSE-1".into(),
-        },
-        "test",
-        None,
-        h.clock.now_ts(),
-    )
-    .unwrap();
+    h.invoice_due("inv-paid", "cli-1", "2026-03-16");
+    h.invoice_due("inv-paused", "cli-1", "2026-03-16");
+    h.pay_in_full("inv-paid", "PSE-1");
     let p = h.policy.current();
     pause_invoice(
         &h.store,
@@ -443,7 +311,7 @@ async fn paid_or_paused_invoices_get_nothing() {
         &InvoiceId::new("inv-paused").unwrap(),
         "disputed".into(),
         None,
-        h.clock.now_ts(),
+        h.now(),
     )
     .unwrap();
     for t in [
@@ -464,7 +332,7 @@ async fn catch_up_sends_one_message_and_skips_the_older_steps() {
     // Ingested five days after the due date: courtesy, due_today and friendly_overdue are past.
     let h = harness("2026-03-21T15:00:00Z", 6);
     h.client("cli-1", maria(true));
-    let next = h.invoice("inv-1", "cli-1", "2026-03-16");
+    let next = h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(
         next,
         Some(ts("2026-03-21T15:00:00Z")),
@@ -492,14 +360,14 @@ async fn catch_up_sends_one_message_and_skips_the_older_steps() {
 async fn crash_recovery_skip_logs_unknown_and_moves_on() {
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.clock.set(ts("2026-03-13T14:00:00Z"));
     // Claimed, made durable, then the process "dies" before sending or recording.
-    let claimed = h.store.claim_due(h.clock.now_ts(), 10).unwrap();
+    let claimed = h.store.claim_due(h.now(), 10).unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(h.store.in_flight().unwrap().len(), 1);
     let p = h.policy.current();
-    let n = recover_in_flight(&h.store, &p.policy, OnUnknown::Skip, h.clock.now_ts()).unwrap();
+    let n = recover_in_flight(&h.store, &p.policy, OnUnknown::Skip, h.now()).unwrap();
     assert_eq!(n, 1);
     assert!(h.store.in_flight().unwrap().is_empty());
     let unknown = h.outcomes("inv-1", AttemptOutcome::Unknown);
@@ -520,13 +388,13 @@ async fn crash_recovery_skip_logs_unknown_and_moves_on() {
 async fn crash_recovery_resend_sends_again() {
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.clock.set(ts("2026-03-13T14:00:00Z"));
-    let claimed = h.store.claim_due(h.clock.now_ts(), 10).unwrap();
+    let claimed = h.store.claim_due(h.now(), 10).unwrap();
     assert_eq!(claimed.len(), 1);
     h.clock.set(ts("2026-03-13T15:00:00Z"));
     let p = h.policy.current();
-    recover_in_flight(&h.store, &p.policy, OnUnknown::Resend, h.clock.now_ts()).unwrap();
+    recover_in_flight(&h.store, &p.policy, OnUnknown::Resend, h.now()).unwrap();
     assert_eq!(h.outcomes("inv-1", AttemptOutcome::Unknown).len(), 1);
     assert_eq!(h.d.dispatch_due_once().await.unwrap(), 1);
     let sent = h.email.sent();
@@ -543,7 +411,7 @@ async fn repeated_preferences_never_try_a_channel_twice() {
     c["segment"] = "chain".into();
     c["preferred_channels"] = serde_json::json!(["sms", "email", "sms"]);
     h.client("cli-1", c);
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     h.sms.script(&[Answer::Permanent, Answer::Permanent]);
     h.email.script(&[Answer::Permanent]);
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
@@ -555,7 +423,7 @@ async fn repeated_preferences_never_try_a_channel_twice() {
 async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
     let h = harness("2026-03-01T12:00:00Z", 6);
     h.client("cli-1", maria(true));
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     let p = h.policy.current();
     // Until 2026-03-17 20:00 local: courtesy and due_today will have passed.
     pause_invoice(
@@ -564,7 +432,7 @@ async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
         &InvoiceId::new("inv-1").unwrap(),
         "disputed".into(),
         Some(ts("2026-03-18T01:00:00Z")),
-        h.clock.now_ts(),
+        h.now(),
     )
     .unwrap();
     assert!(

@@ -5,6 +5,7 @@
 //! few seconds ahead, so nothing waits for a calendar day.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! callbacks sent to the daemon.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! second or two, a signed payment webhook that stops the chase, and a restart that keeps state.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! acknowledging an event and applying it.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -5,32 +5,26 @@
 //! dropping them. Driven through `Dispatcher::dispatch_due_once`, so nothing sleeps for real.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 
 use common::rec::{Answer, RecChannel};
+use common::sim::{Sim, SimOptions, ts};
 use common::{step, test_policy};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use plazo::channels::FailureScope;
 use plazo::channels::ratelimit::{RateLimitConfig, RateLimiter};
-use plazo::clock::ManualClock;
-use plazo::config::{DispatchConfig, OnUnknown};
-use plazo::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
+use plazo::config::OnUnknown;
+use plazo::dispatch::recover_in_flight;
 use plazo::domain::{
-    Attempt, AttemptOutcome, ClientId, ContactEventKind, DeliveryState, Invoice, InvoiceId,
-    Reminder, ReminderState,
+    Attempt, AttemptOutcome, ClientId, ContactEventKind, DeliveryState, InvoiceId, Reminder,
+    ReminderState,
 };
-use plazo::policy::load_policy;
 use plazo::policy::model::KeywordAction;
-use plazo::service::{
-    ClientInput, DeliveryReport, InboundInput, InvoiceInput, PaymentInput, PolicyHandle,
-    ReceiptOutcome, apply_receipt, pause_invoice, record_inbound, record_payment, resume_invoice,
-    upsert_client, upsert_invoice,
-};
-use plazo::store::{Store, StoreOptions};
-use tokio::sync::Notify;
+use plazo::service::{InboundInput, ReceiptOutcome, pause_invoice, record_inbound, resume_invoice};
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -74,153 +68,29 @@ fn policy_text() -> String {
     p
 }
 
-struct H {
-    _dir: tempfile::TempDir,
-    store: Store,
-    policy: PolicyHandle,
-    clock: ManualClock,
-    email: RecChannel,
-    sms: RecChannel,
-    wa: RecChannel,
-    d: Arc<Dispatcher>,
-}
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
 /// SMS through a provider that reports delivery (`twilio`, ids `rec-sms-N`); email and
 /// WhatsApp that do not.
-fn harness(now: &str) -> H {
+fn harness(now: &str) -> Sim {
     harness_with(now, RecChannel::reporting("rec-sms", "twilio"))
 }
 
-fn harness_with(now: &str, sms: RecChannel) -> H {
-    let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy_text()).unwrap();
-    let policy = PolicyHandle::new(load_policy(&policy_path).unwrap());
-    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
-    let clock = ManualClock::new(ts(now));
-    let email = RecChannel::new("rec-email");
-    let wa = RecChannel::new("rec-wa");
-    let mut routes = ChannelRoutes::default();
-    routes.insert("email", Arc::new(email.clone()));
-    routes.insert("sms", Arc::new(sms.clone()));
-    routes.insert("whatsapp", Arc::new(wa.clone()));
-    let d = Arc::new(Dispatcher {
-        store: store.clone(),
-        policy: policy.clone(),
-        routes,
-        clock: Arc::new(clock.clone()),
-        config: DispatchConfig {
-            max_attempts: 3,
-            backoff_base_secs: 60,
-            backoff_max_secs: 3600,
-            ..DispatchConfig::default()
-        },
-        wake: Arc::new(Notify::new()),
-        unsubscribe: None,
-    });
-    H {
-        _dir: dir,
-        store,
-        policy,
-        clock,
-        email,
+/// The dispatcher under [`policy_text`] with `sms` behind the `sms` route, the clock at `now`.
+fn harness_with(now: &str, sms: RecChannel) -> Sim {
+    let options = SimOptions {
         sms,
-        wa,
-        d,
-    }
+        whatsapp: true,
+        ..SimOptions::default()
+    };
+    Sim::with(&policy_text(), now, options)
 }
 
-impl H {
-    fn now(&self) -> Timestamp {
-        plazo::clock::Clock::now(&self.clock)
-    }
-    fn client(&self, id: &str, json: serde_json::Value) {
-        let input: ClientInput = serde_json::from_value(json).unwrap();
-        let p = self.policy.current();
-        upsert_client(
-            &self.store,
-            &p.policy,
-            &ClientId::new(id).unwrap(),
-            input,
-            self.now(),
-        )
-        .unwrap();
-    }
-    fn invoice_amount(&self, id: &str, client: &str, due: &str, amount: &str) -> Option<Timestamp> {
-        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
-            "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
-            "amount": amount, "due_at": due,
-            "payment_url": "https://pagos.example.co/x"
-        }))
-        .unwrap();
-        let p = self.policy.current();
-        upsert_invoice(
-            &self.store,
-            &p.policy,
-            &InvoiceId::new(id).unwrap(),
-            input,
-            self.now(),
-        )
-        .unwrap()
-        .2
-    }
-    fn invoice(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
-        self.invoice_amount(id, client, due, "1250000")
-    }
-    fn inv(&self, id: &str) -> Invoice {
-        self.store
-            .invoice(&InvoiceId::new(id).unwrap())
-            .unwrap()
-            .unwrap()
-    }
-    fn pending(&self, id: &str) -> Option<Reminder> {
-        self.inv(id)
-            .pending
-            .map(|rid| self.store.reminder(&rid).unwrap().unwrap())
-    }
-    fn timeline(&self, id: &str) -> Vec<Attempt> {
-        self.store.timeline(&InvoiceId::new(id).unwrap()).unwrap()
-    }
-    fn outcomes(&self, id: &str, outcome: AttemptOutcome) -> Vec<Attempt> {
-        self.timeline(id)
-            .into_iter()
-            .filter(|a| a.outcome == outcome)
-            .collect()
-    }
-    /// Timeline lines whose detail contains `text`.
-    fn lines_with(&self, id: &str, text: &str) -> Vec<Attempt> {
-        self.timeline(id)
-            .into_iter()
-            .filter(|a| a.detail.as_deref().is_some_and(|d| d.contains(text)))
-            .collect()
-    }
-    async fn at(&self, t: &str) -> usize {
-        self.at_ts(ts(t)).await
-    }
-    async fn at_ts(&self, t: Timestamp) -> usize {
-        self.clock.set(t);
-        self.d.dispatch_due_once().await.unwrap()
-    }
-    fn receipt(&self, id: &str, state: DeliveryState, code: Option<i64>) -> ReceiptOutcome {
-        let p = self.policy.current();
-        apply_receipt(
-            &self.store,
-            &p.policy,
-            &DeliveryReport {
-                provider: "twilio".into(),
-                provider_message_id: id.into(),
-                state,
-                error_code: code,
-                error_text: code.map(|_| "Unreachable destination handset".to_owned()),
-            },
-            self.now(),
-        )
-        .unwrap()
-    }
+/// What only these tests need: messages from, and the contact record of, [`PHONE`].
+trait PhoneExt {
+    fn inbound(&self, kind: &str, text: &str, msg_id: &str) -> plazo::service::InboundOutcome;
+    fn contact(&self) -> plazo::domain::Contact;
+}
+
+impl PhoneExt for Sim {
     fn inbound(&self, kind: &str, text: &str, msg_id: &str) -> plazo::service::InboundOutcome {
         let p = self.policy.current();
         record_inbound(
@@ -264,7 +134,7 @@ const FIRM: &str = "2026-03-26T14:00:00Z";
 async fn no_receipt_within_the_timeout_falls_back_to_the_next_channel_once() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    assert_eq!(h.invoice("inv-1", "cli-1", DUE), Some(ts(T0)));
+    assert_eq!(h.invoice_due("inv-1", "cli-1", DUE), Some(ts(T0)));
 
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(h.sms.sent().len(), 1);
@@ -358,7 +228,7 @@ async fn no_receipt_within_the_timeout_falls_back_to_the_next_channel_once() {
 async fn delivered_receipt_closes_the_step_and_never_goes_back() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     let r = h.pending("inv-1").unwrap();
     assert_eq!(r.state, ReminderState::AwaitingReceipt);
@@ -452,7 +322,7 @@ async fn delivered_receipt_closes_the_step_and_never_goes_back() {
 async fn failed_receipt_falls_back_at_once_and_marks_the_number_unreachable() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     let r = h.pending("inv-1").unwrap();
 
@@ -534,8 +404,8 @@ async fn fallback_happens_once_per_step_never_a_storm() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
     // inv-1 falls back on a failure receipt; inv-2 on the timeout.
-    h.invoice("inv-1", "cli-1", DUE);
-    h.invoice("inv-2", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-2", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 2);
     assert_eq!(h.sms.sent().len(), 2);
     let id1 = h
@@ -616,7 +486,7 @@ async fn fallback_happens_once_per_step_never_a_storm() {
 async fn no_wait_for_a_receipt_when_no_channel_follows() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("solo"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(h.sms.sent().len(), 1);
     let sent = h.outcomes("inv-1", AttemptOutcome::Sent);
@@ -661,7 +531,7 @@ async fn no_wait_for_a_receipt_when_no_channel_follows() {
 async fn provider_opt_out_falls_back_in_the_same_pass_and_sticks() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     h.sms.script(&[Answer::Scoped(FailureScope::OptedOut)]);
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(h.sms.calls(), 1);
@@ -691,7 +561,7 @@ async fn provider_opt_out_falls_back_in_the_same_pass_and_sticks() {
 async fn provider_address_error_marks_the_channel_unreachable() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     h.sms.script(&[Answer::Scoped(FailureScope::Address)]);
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(h.email.sent().len(), 1);
@@ -708,7 +578,7 @@ async fn provider_address_error_marks_the_channel_unreachable() {
     // A message-scoped error teaches nothing about the address.
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     h.sms.script(&[Answer::Permanent]);
     assert_eq!(h.at(T0).await, 1);
     assert!(
@@ -725,7 +595,7 @@ async fn provider_address_error_marks_the_channel_unreachable() {
 async fn inbound_keywords_opt_out_and_back_in_once_per_message() {
     let h = harness("2026-03-10T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     let cli = ClientId::new("cli-1").unwrap();
 
     let out = h.inbound("sms", "BAJA", "SMin1");
@@ -834,7 +704,7 @@ async fn rate_limited_sends_are_rescheduled_to_their_slot_never_dropped() {
         c["phone"] = (*phone).into();
         h.client(&format!("cli-{i}"), c);
         assert_eq!(
-            h.invoice(&format!("inv-{i}"), &format!("cli-{i}"), DUE),
+            h.invoice_due(&format!("inv-{i}"), &format!("cli-{i}"), DUE),
             Some(ts(T0))
         );
     }
@@ -922,7 +792,7 @@ async fn a_rate_slot_deferred_past_the_window_is_booked_again() {
         c["phone"] = (*phone).into();
         h.client(&format!("cli-{i}"), c);
         assert_eq!(
-            h.invoice(&format!("inv-{i}"), &format!("cli-{i}"), DUE),
+            h.invoice_due(&format!("inv-{i}"), &format!("cli-{i}"), DUE),
             Some(ts("2026-03-16T23:59:00Z"))
         );
     }
@@ -964,7 +834,7 @@ async fn a_rate_slot_deferred_past_the_window_is_booked_again() {
 async fn whatsapp_goes_only_inside_the_window_without_a_template() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("wa"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
 
     // Window closed, no template: skipped with a reason, the chain continues.
     assert_eq!(h.at(T0).await, 1);
@@ -1024,7 +894,7 @@ async fn a_receipt_timeout_held_by_the_window_still_accepts_the_receipt() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("late"));
     assert_eq!(
-        h.invoice("inv-1", "cli-1", DUE),
+        h.invoice_due("inv-1", "cli-1", DUE),
         Some(ts("2026-03-16T23:30:00Z"))
     );
     assert_eq!(h.at("2026-03-16T23:30:00Z").await, 1);
@@ -1049,7 +919,7 @@ async fn a_receipt_timeout_held_by_the_window_still_accepts_the_receipt() {
     // Without a receipt, the fallback goes out at 08:00.
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("late"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at("2026-03-16T23:30:00Z").await, 1);
     assert_eq!(h.at("2026-03-17T00:30:00Z").await, 1);
     assert_eq!(h.at("2026-03-17T12:59:00Z").await, 0);
@@ -1063,7 +933,7 @@ async fn a_receipt_timeout_held_by_the_window_still_accepts_the_receipt() {
 async fn a_failure_receipt_during_a_pause_falls_back_when_the_pause_ends() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     let p = h.policy.current();
     h.clock.set(ts("2026-03-16T14:30:00Z"));
@@ -1100,8 +970,8 @@ async fn a_failure_receipt_during_a_pause_falls_back_when_the_pause_ends() {
 async fn an_amount_change_while_waiting_for_a_receipt_keeps_the_chase_going() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
-    h.invoice("inv-2", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-2", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 2);
     let waiting: Vec<Reminder> = ["inv-1", "inv-2"]
         .iter()
@@ -1111,7 +981,7 @@ async fn an_amount_change_while_waiting_for_a_receipt_keeps_the_chase_going() {
     // The ERP corrects both amounts during the wait.
     h.clock.set(ts("2026-03-16T14:20:00Z"));
     for inv in ["inv-1", "inv-2"] {
-        let next = h.invoice_amount(inv, "cli-1", DUE, "1300000");
+        let next = h.invoice(inv, "cli-1", DUE, "1300000");
         assert_eq!(next, None, "{inv}: the same step is not planned twice");
         let r = h.pending(inv).expect("the waiting step stays pending");
         assert_eq!(r.id, waiting[if inv == "inv-1" { 0 } else { 1 }].id);
@@ -1150,11 +1020,11 @@ async fn an_amount_change_while_a_step_is_in_flight_keeps_the_chase_going() {
     // recovery, which records it as unknown), the next step is planned.
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     h.clock.set(ts(T0));
     let claimed = h.store.claim_due(h.now(), 10).unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(h.invoice_amount("inv-1", "cli-1", DUE, "1300000"), None);
+    assert_eq!(h.invoice("inv-1", "cli-1", DUE, "1300000"), None);
     assert_eq!(h.inv("inv-1").pending, Some(claimed[0].id));
     let p = h.policy.current();
     recover_in_flight(&h.store, &p.policy, OnUnknown::Skip, h.now()).unwrap();
@@ -1170,7 +1040,7 @@ async fn an_amount_change_while_a_step_is_in_flight_keeps_the_chase_going() {
 async fn a_delivery_during_an_open_ended_pause_counts_and_resume_plans_the_next_step() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     let p = h.policy.current();
     let id = InvoiceId::new("inv-1").unwrap();
@@ -1202,25 +1072,11 @@ async fn a_delivery_during_an_open_ended_pause_counts_and_resume_plans_the_next_
 async fn paid_while_waiting_for_a_receipt_stops_the_fallback() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     let r = h.pending("inv-1").unwrap();
     h.clock.set(ts("2026-03-16T14:10:00Z"));
-    record_payment(
-        &h.store,
-        &h.policy.current().policy,
-        &InvoiceId::new("inv-1").unwrap(),
-        &PaymentInput {
-            amount: None,
-            currency: "COP".into(),
-            paid_at: None,
-            reference: "PSE-1".into(),
-        },
-        "test",
-        None,
-        h.now(),
-    )
-    .unwrap();
+    h.pay_in_full("inv-1", "PSE-1");
     assert_eq!(h.at("2026-03-16T15:00:00Z").await, 1);
     assert_eq!(h.email.calls(), 0, "a paid invoice gets no fallback");
     assert_eq!(
@@ -1246,7 +1102,7 @@ async fn no_wait_when_the_next_channel_cannot_be_used_for_this_client() {
     let mut no_email = maria("fb");
     no_email.as_object_mut().unwrap().remove("email");
     h.client("cli-1", no_email);
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(h.sms.sent().len(), 1);
     let next = h.pending("inv-1").unwrap();
@@ -1264,7 +1120,7 @@ async fn no_wait_when_the_next_channel_cannot_be_used_for_this_client() {
 async fn a_failure_is_final_even_if_a_read_receipt_follows() {
     let h = harness("2026-03-01T12:00:00Z");
     h.client("cli-1", maria("fb"));
-    h.invoice("inv-1", "cli-1", DUE);
+    h.invoice_due("inv-1", "cli-1", DUE);
     assert_eq!(h.at(T0).await, 1);
     assert_eq!(
         h.receipt("rec-sms-1", DeliveryState::Failed, Some(30008)),

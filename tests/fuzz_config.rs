@@ -6,6 +6,7 @@
 //! A reload and `plazo check` accept and refuse the same policies.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,7 @@
 //! a new time zone or segment re-plans pending reminders. Driven under a manual clock.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 
@@ -309,11 +310,12 @@ fn smtp_channel(smtp: std::net::SocketAddr, dir: &std::path::Path) -> SharedChan
         smtp.port()
     );
     let cfg: plazo::channels::config::ChannelConfig = toml::from_str(&toml).unwrap();
-    let ctx = plazo::channels::config::BuildContext {
+    let ctx = plazo::channels::BuildContext {
         data_dir: dir.to_owned(),
         env: Arc::new(|_| None),
         public_url: None,
         limiters: Default::default(),
+        clock: Arc::new(plazo::clock::SystemClock),
     };
     cfg.build("mail", &ctx).unwrap()
 }

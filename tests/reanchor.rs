@@ -5,6 +5,7 @@
 //! date and that payment. Real store, real dispatcher, manual clock.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! names the file, line and column.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
 use std::path::{Path, PathBuf};
 

@@ -36,11 +36,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, SmtpConfig, SmtpSecurity, message_settings,
-    positive_duration, read_secret,
-};
-use super::{Channel, ChannelError, Outbound, Receipt};
+use super::build::{BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret};
+use super::channel::{Channel, ChannelError, Outbound, Receipt};
+use super::smtp_config::{SmtpConfig, SmtpSecurity};
 use crate::domain::validate::sanitize_line;
 
 /// Default limit for connecting and for sending one message.
@@ -401,7 +399,7 @@ impl Pool {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 idle.pop()?
             };
-            let idle_for = since.elapsed();
+            let idle_for = crate::clock::monotonic_now().saturating_duration_since(since);
             if idle_for > self.idle_timeout {
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.quit()).await;
                 continue;
@@ -422,7 +420,7 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.push((conn, Instant::now()));
+        idle.push((conn, crate::clock::monotonic_now()));
     }
 
     async fn send(&self, message: &Message) -> Result<(), ChannelError> {
@@ -602,6 +600,18 @@ impl Channel for EmailChannel {
             })
         })
     }
+}
+
+/// Builds the message settings shared by the SMTP and outbox adapters.
+pub(crate) fn message_settings(
+    channel: &str,
+    from: &str,
+    reply_to: Option<&str>,
+    message_id_domain: Option<&str>,
+    unsubscribe_mailto: Option<&str>,
+) -> Result<MessageSettings, ChannelBuildError> {
+    MessageSettings::new(from, reply_to, message_id_domain, unsubscribe_mailto)
+        .map_err(|(field, reason)| ChannelBuildError::invalid(channel, field, reason))
 }
 
 #[cfg(test)]
@@ -968,7 +978,7 @@ mod tests {
         let (port, _cap) = smtp_server();
         let ch = channel(port);
         ch.send(&email("ana@cliente.example", 0)).await.unwrap();
-        let t = Instant::now();
+        let t = crate::clock::monotonic_now();
         for i in 0..n {
             ch.send(&email("ana@cliente.example", i)).await.unwrap();
         }
@@ -981,7 +991,7 @@ mod tests {
         let s = settings();
         let m = build_message(&s, &email("ana@cliente.example", 0)).unwrap();
         lettre.send(m).await.unwrap();
-        let t = Instant::now();
+        let t = crate::clock::monotonic_now();
         for i in 0..n {
             let m = build_message(&s, &email("ana@cliente.example", i)).unwrap();
             lettre.send(m).await.unwrap();

@@ -11,14 +11,40 @@ use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 
-use super::config::{BuildContext, ChannelBuildError, OutboxConfig, message_settings, resolve};
-use super::email::{MessageSettings, build_message};
-use super::{Channel, ChannelError, Outbound, Receipt};
+use serde::Deserialize;
+
+use super::build::{BuildContext, ChannelBuildError, resolve};
+use super::channel::{Channel, ChannelError, Outbound, Receipt};
+use super::email::{MessageSettings, build_message, message_settings};
 
 /// Default outbox directory, relative to the data directory.
 pub const DEFAULT_DIR: &str = "outbox";
 /// Default sender of `.eml` files when the config gives none.
 pub const DEFAULT_FROM: &str = "plazo <plazo@localhost>";
+
+/// `type = "outbox"`: write messages to files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Directory to write to; relative paths are under the data directory. Default `outbox`.
+    /// Email messages become `{reminder_id}-{kind}.eml` (exactly what SMTP would send), other
+    /// kinds `{reminder_id}-{kind}.json`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// `From` of the `.eml` files, e.g. `"Cartera <cartera@example.co>"`. Default
+    /// `"plazo <plazo@localhost>"`; set it to the SMTP channel's `from` to preview real mail.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `Reply-To` of the `.eml` files. Default: none.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Domain of the `Message-ID` of the `.eml` files. Default: the domain of `from`.
+    #[serde(default)]
+    pub message_id_domain: Option<String>,
+    /// Extra `mailto:` address added to `List-Unsubscribe`, e.g. `unsubscribe@example.co`.
+    #[serde(default)]
+    pub unsubscribe_mailto: Option<String>,
+}
 
 /// The outbox channel.
 #[derive(Debug)]

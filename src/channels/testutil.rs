@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Outbound;
-use super::config::BuildContext;
+use super::build::BuildContext;
 use crate::domain::{ClientId, InvoiceId, ReminderId};
 
 /// An email reminder with text, HTML, a UTF-8 subject and an unsubscribe URL.
@@ -39,6 +39,7 @@ pub(crate) fn ctx(dir: &Path, vars: &[(&str, &str)]) -> BuildContext {
         env: Arc::new(move |k| vars.get(k).cloned()),
         public_url: None,
         limiters: Default::default(),
+        clock: Arc::new(crate::clock::SystemClock),
     }
 }
 

@@ -7,17 +7,19 @@
 //! Outcome: 2xx → delivered; 408, 429, 5xx, connection errors and timeouts → transient (with
 //! `Retry-After` honoured); 3xx (redirects are not followed), 410 and other 4xx → permanent.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use jiff::SignedDuration;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde::Deserialize;
 
-use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, WebhookConfig, http_client, positive_duration,
-    read_secret,
-};
-use super::{Channel, ChannelError, Outbound, Receipt};
+use super::build::{BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret};
+use super::channel::{Channel, ChannelError, Outbound, Receipt};
+use super::http_util::{http_client, retry_after, transport_failure};
+use crate::clock::SharedClock;
 use crate::domain::ReminderId;
 use crate::inbound::standard_webhooks::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret, sign,
@@ -27,10 +29,25 @@ use crate::inbound::standard_webhooks::{
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Event type of the payload.
 pub const EVENT_TYPE: &str = "reminder.send";
-/// Longest `Retry-After` honoured; longer requests are capped to this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Most response bytes read when looking for an `id`.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// `type = "webhook"`: POST each message, signed with Standard Webhooks headers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Endpoint URL (`https://...`; `http://` only for trusted networks: bodies carry PII).
+    pub url: String,
+    /// Name of the environment variable holding the `whsec_...` signing secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// File holding the `whsec_...` signing secret (trailing newline ignored).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Limit for the whole request, e.g. `"15s"`. Default 15 s (the spec suggests 15–30 s).
+    #[serde(default)]
+    pub timeout: Option<SignedDuration>,
+}
 
 /// The webhook channel.
 pub struct WebhookChannel {
@@ -38,6 +55,7 @@ pub struct WebhookChannel {
     url: reqwest::Url,
     secret: WebhookSecret,
     client: reqwest::Client,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -108,11 +126,12 @@ impl WebhookChannel {
             url,
             secret,
             client,
+            clock: ctx.clock.clone(),
         })
     }
 
     async fn post(&self, msg: &Outbound) -> Result<Receipt, ChannelError> {
-        let now = jiff::Timestamp::now();
+        let now = self.clock.now();
         let body = serde_json::to_vec(&serde_json::json!({
             "type": EVENT_TYPE,
             "timestamp": now.to_string(),
@@ -141,17 +160,13 @@ impl WebhookChannel {
                 note: None,
             });
         }
-        Err(classify_status(
-            status,
-            resp.headers(),
-            jiff::Timestamp::now(),
-        ))
+        Err(classify_status(status, resp.headers(), self.clock.now()))
     }
 }
 
 /// Classifies a request that got no HTTP response.
 fn classify_reqwest(e: &reqwest::Error) -> ChannelError {
-    let what = super::config::transport_failure(e);
+    let what = transport_failure(e);
     // `without_url` would need ownership; the URL carries no secret, so keep reqwest's text.
     if e.is_builder() {
         ChannelError::permanent(format!("webhook: {what}: {e}"))
@@ -180,18 +195,6 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, now: jiff::Timestamp
     } else {
         ChannelError::permanent(format!("webhook: endpoint answered {status}"))
     }
-}
-
-/// Parses `Retry-After` as delay-seconds or an HTTP date, capped at 24 h.
-pub(crate) fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-        Duration::try_from(when.duration_since(now)).unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(MAX_RETRY_AFTER))
 }
 
 /// Reads a JSON `{"id": "..."}` from a success response, if there is one.
@@ -242,6 +245,11 @@ mod tests {
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+    /// The channel's (manual) clock: every signature and payload timestamp must come from it.
+    fn now() -> jiff::Timestamp {
+        "2026-03-15T14:00:00Z".parse().unwrap()
+    }
+
     #[derive(Clone)]
     struct Receiver {
         secret: WebhookSecret,
@@ -258,13 +266,7 @@ mod tests {
             return (AxStatus::UNSUPPORTED_MEDIA_TYPE, "json please").into_response();
         }
         let lookup = HeaderLookup::from_headers(&headers);
-        if let Err(e) = verify(
-            &r.secret,
-            &lookup,
-            &body,
-            jiff::Timestamp::now(),
-            DEFAULT_TOLERANCE,
-        ) {
+        if let Err(e) = verify(&r.secret, &lookup, &body, now(), DEFAULT_TOLERANCE) {
             return (AxStatus::UNAUTHORIZED, e.to_string()).into_response();
         }
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -303,8 +305,9 @@ mod tests {
         ))
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        cfg.build("crm", &ctx(dir.path(), &[("PLAZO_CRM_SECRET", SECRET)]))
-            .unwrap()
+        let mut ctx = ctx(dir.path(), &[("PLAZO_CRM_SECRET", SECRET)]);
+        ctx.clock = Arc::new(crate::clock::ManualClock::new(now()));
+        cfg.build("crm", &ctx).unwrap()
     }
 
     #[tokio::test]
@@ -328,7 +331,7 @@ mod tests {
         let body = &seen[0].1;
         assert_eq!(body["type"], "reminder.send");
         let ts: jiff::Timestamp = body["timestamp"].as_str().unwrap().parse().unwrap();
-        assert!((jiff::Timestamp::now() - ts).get_seconds().abs() < 60);
+        assert_eq!(ts, now(), "the payload timestamp is the channel's clock");
         assert_eq!(body["data"]["reminder_id"], msg.reminder_id.to_string());
         assert_eq!(body["data"]["invoice_id"], "INV-2024-001");
         assert_eq!(body["data"]["subject"], msg.subject.clone().unwrap());
@@ -424,18 +427,8 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_parsing() {
+    fn request_timeout_is_transient() {
         let now: jiff::Timestamp = "2015-10-21T07:27:00Z".parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(60)));
-        h.insert(RETRY_AFTER, "999999999".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(MAX_RETRY_AFTER));
-        h.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h, now), None);
         let e = classify_status(StatusCode::REQUEST_TIMEOUT, &HeaderMap::new(), now);
         assert!(e.is_transient());
     }

@@ -498,4 +498,6 @@ fn profile_name(contacts: &[serde_json::Value], wa_id: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
-//! An in-process plazo under a manual clock: a real sled store, the real dispatcher driven by
-//! `dispatch_due_once`, recording channels for email and SMS, and the service functions the
-//! API calls. Nothing sleeps for real.
+//! The one in-process plazo under a manual clock: a real sled store, the real dispatcher driven
+//! by `dispatch_due_once`, recording channels for email, SMS and (opt-in) WhatsApp, and the
+//! service functions the API calls. Nothing sleeps for real.
 
 use std::sync::Arc;
 
@@ -8,11 +8,13 @@ use jiff::Timestamp;
 use plazo::clock::{Clock, ManualClock};
 use plazo::config::DispatchConfig;
 use plazo::dispatch::{ChannelRoutes, Dispatcher};
-use plazo::domain::{Attempt, AttemptOutcome, Client, ClientId, Invoice, InvoiceId, Reminder};
+use plazo::domain::{
+    Attempt, AttemptOutcome, Client, ClientId, DeliveryState, Invoice, InvoiceId, Reminder,
+};
 use plazo::policy::parse_policy;
 use plazo::service::{
-    ClientInput, InvoiceInput, PaymentInput, PaymentOutcome, PolicyHandle, ServiceError,
-    record_payment, upsert_client, upsert_invoice,
+    ClientInput, DeliveryReport, InvoiceInput, PaymentInput, PaymentOutcome, PolicyHandle,
+    ReceiptOutcome, ServiceError, apply_receipt, record_payment, upsert_client, upsert_invoice,
 };
 use plazo::store::{Store, StoreOptions};
 use tokio::sync::Notify;
@@ -23,6 +25,29 @@ pub fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
+/// The amount of [`Sim::invoice_due`]'s invoices (COP).
+pub const AMOUNT: &str = "1250000";
+
+/// What varies between simulations.
+pub struct SimOptions {
+    /// `DispatchConfig::max_attempts`. Default 3.
+    pub max_attempts: u32,
+    /// The channel behind the `sms` route. Default: a plain recording channel `rec-sms`.
+    pub sms: RecChannel,
+    /// Route `whatsapp` to [`Sim::wa`] (`rec-wa`). Default: no WhatsApp route.
+    pub whatsapp: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            max_attempts: 3,
+            sms: RecChannel::new("rec-sms"),
+            whatsapp: false,
+        }
+    }
+}
+
 pub struct Sim {
     pub dir: tempfile::TempDir,
     pub store: Store,
@@ -30,12 +55,19 @@ pub struct Sim {
     pub clock: ManualClock,
     pub email: RecChannel,
     pub sms: RecChannel,
+    /// The WhatsApp channel; routed only with [`SimOptions::whatsapp`].
+    pub wa: RecChannel,
     pub d: Arc<Dispatcher>,
 }
 
 impl Sim {
     /// A store in a fresh temporary directory, `policy` (TOML text), the clock at `now`.
     pub fn new(policy: &str, now: &str) -> Sim {
+        Sim::with(policy, now, SimOptions::default())
+    }
+
+    /// [`Sim::new`] with `options`.
+    pub fn with(policy: &str, now: &str, options: SimOptions) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.toml");
         std::fs::write(&path, policy).unwrap();
@@ -43,17 +75,21 @@ impl Sim {
         let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
         let clock = ManualClock::new(ts(now));
         let email = RecChannel::new("rec-email");
-        let sms = RecChannel::new("rec-sms");
+        let sms = options.sms;
+        let wa = RecChannel::new("rec-wa");
         let mut routes = ChannelRoutes::default();
         routes.insert("email", Arc::new(email.clone()));
         routes.insert("sms", Arc::new(sms.clone()));
+        if options.whatsapp {
+            routes.insert("whatsapp", Arc::new(wa.clone()));
+        }
         let d = Arc::new(Dispatcher {
             store: store.clone(),
             policy: policy.clone(),
             routes,
             clock: Arc::new(clock.clone()),
             config: DispatchConfig {
-                max_attempts: 3,
+                max_attempts: options.max_attempts,
                 backoff_base_secs: 60,
                 backoff_max_secs: 3600,
                 ..DispatchConfig::default()
@@ -68,6 +104,7 @@ impl Sim {
             clock,
             email,
             sms,
+            wa,
             d,
         }
     }
@@ -123,6 +160,34 @@ impl Sim {
         .2
     }
 
+    /// Creates or updates invoice `id` of [`AMOUNT`] COP for `client`.
+    pub fn invoice_due(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
+        self.invoice(id, client, due, AMOUNT)
+    }
+
+    /// Applies a Twilio delivery receipt for provider message `id`, now.
+    pub fn receipt(&self, id: &str, state: DeliveryState, code: Option<i64>) -> ReceiptOutcome {
+        let p = self.policy.current();
+        apply_receipt(
+            &self.store,
+            &p.policy,
+            &DeliveryReport {
+                provider: "twilio".into(),
+                provider_message_id: id.into(),
+                state,
+                error_code: code,
+                error_text: code.map(|_| "Unreachable destination handset".to_owned()),
+            },
+            self.now(),
+        )
+        .unwrap()
+    }
+
+    /// Records a payment of the whole open balance (no amount given), made now.
+    pub fn pay_in_full(&self, id: &str, reference: &str) -> PaymentOutcome {
+        self.payment(id, None, reference, "test").unwrap()
+    }
+
     /// Records a payment of `amount` COP made now.
     pub fn pay(&self, id: &str, amount: &str, reference: &str) -> PaymentOutcome {
         self.try_pay(id, amount, reference).unwrap()
@@ -134,18 +199,28 @@ impl Sim {
         amount: &str,
         reference: &str,
     ) -> Result<PaymentOutcome, ServiceError> {
+        self.payment(id, Some(amount), reference, "api")
+    }
+
+    fn payment(
+        &self,
+        id: &str,
+        amount: Option<&str>,
+        reference: &str,
+        source: &str,
+    ) -> Result<PaymentOutcome, ServiceError> {
         let p = self.policy.current();
         record_payment(
             &self.store,
             &p.policy,
             &InvoiceId::new(id).unwrap(),
             &PaymentInput {
-                amount: Some(amount.to_owned()),
+                amount: amount.map(str::to_owned),
                 currency: "COP".into(),
                 paid_at: None,
                 reference: reference.into(),
             },
-            "api",
+            source,
             None,
             self.now(),
         )

@@ -9,8 +9,8 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::segments::SmsSegments;
-use crate::channels::webhook::retry_after;
-use crate::channels::{ChannelError, FailureScope, Receipt};
+use crate::channels::channel::{ChannelError, FailureScope, Receipt};
+use crate::channels::http_util::{retry_after, transport_failure};
 
 /// Twilio error: the recipient replied STOP to this sender.
 pub const ERROR_OPTED_OUT: u32 = 21610;
@@ -212,7 +212,7 @@ fn credentials(what: &str) -> String {
 
 /// Classifies a request that got no HTTP answer (connection refused, timeout, TLS...).
 pub(crate) fn classify_transport(e: &reqwest::Error) -> ChannelError {
-    let what = crate::channels::config::transport_failure(e);
+    let what = transport_failure(e);
     // The URL in reqwest's text carries the account sid, never the token (sent in a header).
     if e.is_builder() {
         ChannelError::permanent_scoped(FailureScope::Channel, format!("twilio: {what}: {e}"))

@@ -51,11 +51,11 @@ use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, http_client, positive_duration, read_secret,
-};
+use super::build::{BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret};
+use super::channel::{Channel, ChannelError, FailureScope, Outbound, Receipt};
+use super::http_util::http_client;
 use super::ratelimit::{RateLimitConfig, SharedLimiter};
-use super::{Channel, ChannelError, FailureScope, Outbound, Receipt};
+use crate::clock::SharedClock;
 use crate::inbound::twilio::STATUS_CALLBACK_PATH;
 
 /// Twilio's API base URL.
@@ -161,6 +161,7 @@ pub struct TwilioChannel {
     validity_secs: Option<u32>,
     limiter: Option<SharedLimiter>,
     client: reqwest::Client,
+    clock: SharedClock,
 }
 
 impl fmt::Debug for TwilioChannel {
@@ -322,6 +323,7 @@ impl TwilioChannel {
             validity_secs,
             limiter,
             client,
+            clock: ctx.clock.clone(),
         })
     }
 
@@ -374,7 +376,7 @@ impl TwilioChannel {
         if status.is_success() {
             return classify::receipt(status, &body, &sms_segments(&msg.text));
         }
-        let now = jiff::Timestamp::now();
+        let now = self.clock.now();
         let err = classify::classify(status, &headers, &body, now, &self.token.0);
         if status == StatusCode::TOO_MANY_REQUESTS {
             if let (Some(limiter), Some(delay)) = (&self.limiter, err.retry_after()) {

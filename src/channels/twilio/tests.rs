@@ -23,6 +23,11 @@ const FROM: &str = "+15005550006";
 const TEXT: &str =
     "Hola Ana Muñoz: la factura INV-2024-001 vence hoy. Págala aquí 👉 https://pay.example.co/i/x";
 
+/// The channel's (manual) clock.
+fn now() -> jiff::Timestamp {
+    "2026-03-15T14:00:00Z".parse().unwrap()
+}
+
 const EXAMPLES: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/twilio_message_create_201_examples.json"
@@ -107,6 +112,7 @@ fn config(toml_text: &str) -> TwilioConfig {
 fn build_ctx(public_url: Option<&str>) -> BuildContext {
     let dir = tempfile::tempdir().unwrap();
     let mut c = ctx(dir.path(), &[("PLAZO_TWILIO_TOKEN", TOKEN)]);
+    c.clock = Arc::new(crate::clock::ManualClock::new(now()));
     c.public_url = public_url.map(|u| reqwest::Url::parse(u).unwrap());
     c
 }
@@ -391,11 +397,7 @@ async fn twilio_errors_are_classified() {
     assert!(errors[3].is_transient(), "{}", errors[3]);
     assert_eq!(errors[3].retry_after(), Some(Duration::from_secs(7)));
     // The 429 pushed the shared bucket back by about the Retry-After.
-    let backlog = ch
-        .rate_limiter()
-        .unwrap()
-        .stats(jiff::Timestamp::now())
-        .backlog;
+    let backlog = ch.rate_limiter().unwrap().stats(now()).backlog;
     assert!(
         backlog > SignedDuration::from_secs(5) && backlog <= SignedDuration::from_secs(7),
         "{backlog:#}"
@@ -439,7 +441,7 @@ async fn twilio_errors_are_classified() {
 
 #[test]
 fn classification_without_a_server() {
-    let now = jiff::Timestamp::now();
+    let now = now();
     let none = reqwest::header::HeaderMap::new();
     let c = |status: u16, body: &str| {
         classify::classify(

@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-use crate::channels::webhook::retry_after;
-use crate::channels::{ChannelError, FailureScope};
+use crate::channels::channel::{ChannelError, FailureScope};
+use crate::channels::http_util::{retry_after, transport_failure};
 
 /// 131047: "Re-engagement message", the 24-hour window is closed.
 pub(super) const CODE_WINDOW_CLOSED: i64 = 131047;
@@ -308,7 +308,7 @@ fn clean(s: &str) -> String {
 
 /// Classifies a request that got no HTTP response (connection refused, timeout, DNS…).
 pub(super) fn classify_reqwest(e: &reqwest::Error) -> ChannelError {
-    let what = crate::channels::config::transport_failure(e);
+    let what = transport_failure(e);
     if e.is_builder() {
         ChannelError::permanent_scoped(
             FailureScope::Channel,

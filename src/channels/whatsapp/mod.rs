@@ -37,13 +37,13 @@ use jiff::SignedDuration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Deserializer};
 
-use super::config::{
-    BuildContext, ChannelBuildError, SecretSource, http_client, positive_duration, read_secret,
-};
-use super::ratelimit::{RateLimitConfig, SharedLimiter};
-use super::{
+use super::build::{BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret};
+use super::channel::{
     Channel, ChannelError, FailureScope, Outbound, Receipt, WhatsAppContent, WhatsAppTemplate,
 };
+use super::http_util::http_client;
+use super::ratelimit::{RateLimitConfig, SharedLimiter};
+use crate::clock::SharedClock;
 use errors::{CODE_WINDOW_CLOSED, Failure, classify_reqwest, classify_response};
 
 /// Default API host.
@@ -122,6 +122,7 @@ pub struct WhatsAppChannel {
     auth: HeaderValue,
     client: reqwest::Client,
     limiter: Option<SharedLimiter>,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for WhatsAppChannel {
@@ -216,6 +217,7 @@ impl WhatsAppChannel {
             auth,
             client,
             limiter,
+            clock: ctx.clock.clone(),
         })
     }
 
@@ -306,7 +308,7 @@ impl WhatsAppChannel {
             }
             return Ok(id);
         }
-        let mut f = classify_response(status, &headers, &bytes, jiff::Timestamp::now());
+        let mut f = classify_response(status, &headers, &bytes, self.clock.now());
         f.error = self.scrub(f.error);
         Err(f)
     }

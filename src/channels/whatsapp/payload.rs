@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::channels::{ChannelError, FailureScope, TemplateParam, WhatsAppTemplate};
+use crate::channels::channel::{ChannelError, FailureScope, TemplateParam, WhatsAppTemplate};
 
 /// Longest E.164 number, in digits.
 const MAX_E164_DIGITS: usize = 15;

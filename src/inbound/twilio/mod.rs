@@ -14,6 +14,8 @@
 //! The signing key is always the account's auth token (not an API key secret).
 
 mod forms;
+#[cfg(test)]
+mod fuzz_tests;
 mod signature;
 
 pub use forms::{

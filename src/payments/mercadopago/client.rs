@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::valid_id;
-use crate::channels::webhook::retry_after;
+use crate::channels::http_util::{retry_after, transport_failure};
+use crate::clock::{SharedClock, SystemClock};
 
 /// Mercado Pago's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.mercadopago.com";
@@ -311,6 +312,7 @@ pub struct MercadoPagoClient {
     base_url: String,
     authorization: HeaderValue,
     client: reqwest::Client,
+    clock: SharedClock,
 }
 
 impl fmt::Debug for MercadoPagoClient {
@@ -363,7 +365,14 @@ impl MercadoPagoClient {
             base_url: base.to_owned(),
             authorization,
             client,
+            clock: std::sync::Arc::new(SystemClock),
         })
+    }
+
+    /// The same client reading "now" (for `Retry-After` dates) from `clock`.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The base URL requests go to (no trailing `/`).
@@ -435,7 +444,7 @@ impl MercadoPagoClient {
             status,
             &headers,
             info,
-            Timestamp::now(),
+            self.clock.now(),
         ))
     }
 }
@@ -467,7 +476,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 
 /// Classifies a request that got no (complete) HTTP response.
 fn classify_reqwest(id: &str, e: &reqwest::Error) -> FetchError {
-    let what = crate::channels::config::transport_failure(e);
+    let what = transport_failure(e);
     if e.is_builder() {
         return FetchError::Rejected {
             id: id.to_owned(),
