@@ -3,12 +3,14 @@
 //! (always by environment-variable or file name, never inline).
 
 mod file;
+mod http;
 mod secrets;
 
 pub use file::{
     ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat, OnUnknown,
     PaymentWebhookConfig, load_daemon_config,
 };
+pub use http::HttpConfig;
 pub use secrets::{SecretError, SecretSource, read_secret};
 
 /// Why the daemon configuration could not be loaded.
