@@ -211,12 +211,34 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .with_state(state)
 }
 
+/// Longest wait for the readiness probe write.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 `ready` once started and while the store can write (a probe write made
+/// durable); otherwise 503 with the JSON error saying why (`starting`, `store_unwritable`).
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> (StatusCode, &'static str) {
-    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+) -> Result<&'static str, ApiError> {
+    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the daemon is starting; retry in a moment",
+        ));
+    }
+    let unwritable = |reason: String| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unwritable",
+            format!(
+                "the store cannot write ({reason}); free disk space or fix the data directory: plazo resumes by itself once writes succeed"
+            ),
+        )
+    };
+    state.store.health().map_err(unwritable)?;
+    match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.probe()).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(e)) => Err(unwritable(e.to_string())),
+        Err(_) => Err(unwritable("a probe write did not finish within 2 s".into())),
     }
 }
