@@ -817,3 +817,45 @@ async fn after_write_failures_the_store_reopens_itself_once_writes_succeed() {
     let again = open(&dir);
     assert!(again.client(&ClientId::new("c-3").unwrap()).unwrap().is_some());
 }
+
+/// A real full disk, not the injector: run with `PLAZO_TMPFS_DIR` set to an empty, small
+/// tmpfs (e.g. `mount -t tmpfs -o size=3m tmpfs /mnt/t`), which needs root, hence ignored.
+#[tokio::test]
+#[ignore = "needs a small tmpfs in PLAZO_TMPFS_DIR (root)"]
+async fn a_real_full_disk_then_freed_space_recovers_without_restart() {
+    let Ok(root) = std::env::var("PLAZO_TMPFS_DIR") else {
+        return;
+    };
+    let root = std::path::PathBuf::from(root);
+    let store = Store::open(&root.join("db"), StoreOptions::default()).unwrap();
+    write(&store, |tx| Ok(tx.put_client(&client("c-1"))?));
+    store.durable().await.unwrap();
+    // Fill the disk.
+    let filler = root.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut failed = false;
+    for i in 0..2000 {
+        let c = client(&format!("fill-{i}"));
+        let w = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&c)?));
+        if w.is_err() || store.durable().await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "writes kept succeeding on a full disk");
+    assert!(store.health().is_err());
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        eventually(|| store.health().is_ok()).await,
+        "the store never recovered after space was freed"
+    );
+    write(&store, |tx| Ok(tx.put_client(&client("c-after"))?));
+    store.durable().await.unwrap();
+    assert!(store.client(&ClientId::new("c-1").unwrap()).unwrap().is_some());
+}
