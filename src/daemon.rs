@@ -310,6 +310,11 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
 }
 
 impl Running {
+    /// The store (tests reach its [`crate::store::FaultInjector`] through it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Re-reads the policy file; an invalid policy is reported and the old one stays in force.
     pub fn reload_policy(&self) -> Result<(), PolicyError> {
         let loaded = load_policy(&self.policy_path)?;
