@@ -12,9 +12,7 @@ use crate::channels::BuildContext;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use crate::http::{
-    AppState, ProviderHooks, TokenError, load_or_create_token_file, router, serve,
-};
+use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router, serve};
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{PolicyError, load_policy};
 use crate::service::PolicyHandle;
@@ -288,8 +286,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     })?;
     let app = router(state, &config.http);
     let http_config = config.http.clone();
-    let server =
-        tokio::spawn(async move { serve(listener, app, &http_config, shutdown_rx).await });
+    let server = tokio::spawn(async move { serve(listener, app, &http_config, shutdown_rx).await });
     ready.store(true, Ordering::Release);
     // No count of the due index here: `pending_count` is a full scan (1M entries: ~1.1 s and
     // ~105 MB of extra RSS, measured in BENCHMARKS.md), and until `start` returns the binary has

@@ -3,7 +3,7 @@
 //! bodies get 413, every error is the JSON envelope, and a store that cannot write is reported
 //! by `/readyz` and recovers (the dispatcher resumes) without a restart.
 
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -85,7 +85,9 @@ impl Daemon {
     async fn raw(&self, request: &[u8]) -> String {
         let mut s = TcpStream::connect(self.addr).await.unwrap();
         let _ = s.write_all(request).await;
-        read_until_closed(&mut s).await.expect("the server never closed")
+        read_until_closed(&mut s)
+            .await
+            .expect("the server never closed")
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -94,12 +96,17 @@ impl Daemon {
             .request(m, self.url(path))
             .header("authorization", format!("Bearer {TOKEN}"));
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.unwrap();
         let st = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (st, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn stop(mut self) {
@@ -120,7 +127,8 @@ async fn read_until_closed(s: &mut TcpStream) -> Option<String> {
         }
     })
     .await;
-    done.ok().map(|()| String::from_utf8_lossy(&out).into_owned())
+    done.ok()
+        .map(|()| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The status code and JSON body of a raw HTTP/1.1 answer.
@@ -141,7 +149,9 @@ fn assert_error(st: u16, v: &Value, status: u16, code: &str) {
     assert_eq!(st, status, "{v}");
     assert_eq!(v["error"]["code"], code, "{v}");
     assert!(
-        v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{v}"
     );
 }
@@ -230,7 +240,13 @@ async fn oversize_bodies_get_413_json_per_route() {
 
     // /v1 takes 64 KiB: 100 KiB is refused, whatever the content.
     let body = format!("{{\"name\": \"{}\"}}", "a".repeat(100 * 1024));
-    let (st, v) = d.call("PUT", "/v1/clients/c-1", Some(serde_json::from_str(&body).unwrap())).await;
+    let (st, v) = d
+        .call(
+            "PUT",
+            "/v1/clients/c-1",
+            Some(serde_json::from_str(&body).unwrap()),
+        )
+        .await;
     assert_error(st, &v, 413, "payload_too_large");
 
     // Webhooks take 1 MiB: 2 MiB without a Content-Length (chunked) is refused too.
@@ -263,22 +279,29 @@ async fn every_error_is_the_json_envelope() {
             "no_route",
         ),
         (
-            format!("DELETE /v1/clients/c-1 HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+            format!(
+                "DELETE /v1/clients/c-1 HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+            ),
             405,
             "method_not_allowed",
         ),
         (
-            "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+            "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .into(),
             405,
             "method_not_allowed",
         ),
         (
-            format!("GET /v1/clients/%FF%FE HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+            format!(
+                "GET /v1/clients/%FF%FE HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+            ),
             400,
             "bad_request",
         ),
         (
-            format!("PUT /v1/clients/c-1 HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{{"),
+            format!(
+                "PUT /v1/clients/c-1 HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{{"
+            ),
             400,
             "malformed_json",
         ),
@@ -286,7 +309,9 @@ async fn every_error_is_the_json_envelope() {
     for (req, status, code) in cases {
         let answer = d.raw(req.as_bytes()).await;
         assert!(
-            answer.to_ascii_lowercase().contains("content-type: application/json"),
+            answer
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
             "{req:?} -> {answer}"
         );
         let (st, v) = parse_answer(&answer);
@@ -321,12 +346,16 @@ async fn a_store_that_cannot_write_is_unready_then_recovers_and_sends_without_re
     let d = start("").await;
     let client = json!({"name": "María Pérez", "email": "maria@cliente.example.co",
                         "locale": "es-CO", "timezone": "America/Bogota", "country": "CO"});
-    let (st, v) = d.call("PUT", "/v1/clients/cli-1", Some(client.clone())).await;
+    let (st, v) = d
+        .call("PUT", "/v1/clients/cli-1", Some(client.clone()))
+        .await;
     assert_eq!(st, 201, "{v}");
     let invoice = json!({"client_id": "cli-1", "number": "FV-1001", "currency": "COP",
                          "amount": "250000", "issued_at": "2026-02-01", "due_at": "2026-03-20",
                          "payment_url": "https://pagos.example.co/FV-1001"});
-    let (st, v) = d.call("PUT", "/v1/invoices/inv-1", Some(invoice.clone())).await;
+    let (st, v) = d
+        .call("PUT", "/v1/invoices/inv-1", Some(invoice.clone()))
+        .await;
     assert!(st == 201 || st == 200, "{v}");
     let fire: jiff::Timestamp = v["next_reminder_at"]
         .as_str()
@@ -347,7 +376,9 @@ async fn a_store_that_cannot_write_is_unready_then_recovers_and_sends_without_re
     // The disk fills up.
     let faults = d.running.as_ref().unwrap().store().faults();
     faults.fail_writes(true);
-    let (st, v) = d.call("PUT", "/v1/clients/cli-2", Some(client.clone())).await;
+    let (st, v) = d
+        .call("PUT", "/v1/clients/cli-2", Some(client.clone()))
+        .await;
     assert_error(st, &v, 500, "storage");
     let resp = reqwest::get(d.url("/readyz")).await.unwrap();
     assert_eq!(resp.status(), 503);

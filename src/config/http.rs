@@ -84,7 +84,10 @@ impl TryFrom<RawHttpConfig> for HttpConfig {
             ("body_timeout_ms", cfg.body_timeout_ms),
             ("max_connections", cfg.max_connections as u64),
             ("api_body_limit_bytes", cfg.api_body_limit_bytes as u64),
-            ("webhook_body_limit_bytes", cfg.webhook_body_limit_bytes as u64),
+            (
+                "webhook_body_limit_bytes",
+                cfg.webhook_body_limit_bytes as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(format!(

@@ -162,7 +162,12 @@ mod tests {
         let plain = (StatusCode::BAD_REQUEST, "Invalid URL: bad escape").into_response();
         let v = body_json(json_errors(plain).await).await;
         assert_eq!(v["error"]["code"], "bad_request");
-        assert!(v["error"]["message"].as_str().unwrap().contains("bad escape"));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("bad escape")
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ mod invoices;
 mod limits;
 mod metrics;
 mod payment_events;
+mod payment_reply;
 mod providers;
 mod serve;
 mod unsubscribe;

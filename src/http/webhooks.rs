@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::invoices::payment_json;
+use super::payment_reply::{payment_json, wake_if_open};
 use super::{ApiError, AppState, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::inbound::standard_webhooks;
-use crate::service::{PaymentInput, PaymentOutcome, ServiceError, record_payment};
+use crate::service::{PaymentInput, ServiceError, record_payment};
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -99,12 +99,4 @@ pub async fn payments(
     .await?;
     wake_if_open(&wake, &answer);
     Ok(Json(payment_json(&answer)))
-}
-
-/// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
-/// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
-pub(crate) fn wake_if_open(wake: &tokio::sync::Notify, outcome: &PaymentOutcome) {
-    if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
-        wake.notify_one();
-    }
 }

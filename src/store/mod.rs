@@ -44,6 +44,7 @@
 //! shared with every other waiter (group commit).
 
 mod durability;
+mod fail;
 mod health;
 mod keys;
 mod tx;
@@ -531,7 +532,8 @@ impl Store {
 
     /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
     pub fn contact(&self, address: &str) -> Result<Option<Contact>, StoreError> {
-        self.inner()?.trees
+        self.inner()?
+            .trees
             .contacts
             .get(&TextKey(Contact::normalize(address)), "read contact")
     }
@@ -550,7 +552,8 @@ impl Store {
 
     /// The received payment event `key` (`provider:event-id`), if any.
     pub fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, StoreError> {
-        self.inner()?.trees
+        self.inner()?
+            .trees
             .inbox
             .get(&TextKey(key.to_owned()), "read inbox entry")
     }
@@ -570,7 +573,8 @@ impl Store {
 
     /// Every received payment event, in key order (for reports; a scan).
     pub fn inbox_entries(&self) -> Result<Vec<InboxEntry>, StoreError> {
-        self.inner()?.trees
+        self.inner()?
+            .trees
             .inbox
             .iter("scan inbox")
             .map(|e| e.map(|(_, v)| v))

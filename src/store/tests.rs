@@ -185,7 +185,13 @@ fn new_store_gets_schema_version_and_other_versions_are_refused() {
             store.inner().unwrap().trees.meta.get(&key, "test").unwrap(),
             Some(SCHEMA_VERSION)
         );
-        store.inner().unwrap().trees.meta.insert(&key, &7, "test").unwrap();
+        store
+            .inner()
+            .unwrap()
+            .trees
+            .meta
+            .insert(&key, &7, "test")
+            .unwrap();
         store.flush_blocking().unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -216,7 +222,14 @@ fn missing_schema_version_with_data_is_refused() {
         write(&store, |tx| {
             tx.put_client(&client("c-1")).map_err(Into::into)
         });
-        store.inner().unwrap().trees.meta.raw().remove(SCHEMA_KEY).unwrap();
+        store
+            .inner()
+            .unwrap()
+            .trees
+            .meta
+            .raw()
+            .remove(SCHEMA_KEY)
+            .unwrap();
         store.flush_blocking().unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -574,7 +587,14 @@ fn corrupt_index_entries_are_not_skipped() {
     ));
 
     // A garbage reminder behind a valid due entry fails the claim instead of dropping it.
-    store.inner().unwrap().trees.due.raw().remove(&[1u8, 2, 3][..]).unwrap();
+    store
+        .inner()
+        .unwrap()
+        .trees
+        .due
+        .raw()
+        .remove(&[1u8, 2, 3][..])
+        .unwrap();
     let r = reminder("INV-1", 0, t0());
     schedule(&store, std::slice::from_ref(&r));
     store
@@ -606,8 +626,23 @@ fn corrupt_index_entries_are_not_skipped() {
     write(&store, |tx| {
         tx.log(&attempt("INV-9", t0(), "ok")).map_err(Into::into)
     });
-    let (k, _) = store.inner().unwrap().trees.log.raw().first().unwrap().unwrap();
-    store.inner().unwrap().trees.log.raw().insert(k, &b"nope"[..]).unwrap();
+    let (k, _) = store
+        .inner()
+        .unwrap()
+        .trees
+        .log
+        .raw()
+        .first()
+        .unwrap()
+        .unwrap();
+    store
+        .inner()
+        .unwrap()
+        .trees
+        .log
+        .raw()
+        .insert(k, &b"nope"[..])
+        .unwrap();
     let inv = InvoiceId::new("INV-9").unwrap();
     assert!(matches!(
         store.timeline(&inv),
@@ -784,21 +819,35 @@ async fn after_write_failures_the_store_reopens_itself_once_writes_succeed() {
 
     store.faults().fail_writes(true);
     let failed = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&client("c-2"))?));
-    assert!(matches!(failed, Err(StoreError::Storage { .. })), "{failed:?}");
+    assert!(
+        matches!(failed, Err(StoreError::Storage { .. })),
+        "{failed:?}"
+    );
     assert!(store.durable().await.is_err());
     assert!(store.probe().await.is_err());
     let reason = store.health().unwrap_err();
     assert!(reason.contains("no space left"), "{reason}");
     // Reads go on while writes fail.
-    assert!(store.client(&ClientId::new("c-1").unwrap()).unwrap().is_some());
-    assert!(store.health().is_err(), "no recovery while writes still fail");
+    assert!(
+        store
+            .client(&ClientId::new("c-1").unwrap())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.health().is_err(),
+        "no recovery while writes still fail"
+    );
 
     store.faults().fail_writes(false);
     assert!(
         eventually(|| store.health().is_ok()).await,
         "the store never recovered"
     );
-    assert!(store.shared.generation.load(Ordering::SeqCst) >= 1, "reopened");
+    assert!(
+        store.shared.generation.load(Ordering::SeqCst) >= 1,
+        "reopened"
+    );
     write(&store, |tx| Ok(tx.put_client(&client("c-3"))?));
     store.durable().await.unwrap();
     store.probe().await.unwrap();
@@ -809,13 +858,21 @@ async fn after_write_failures_the_store_reopens_itself_once_writes_succeed() {
         );
     }
     assert!(
-        store.client(&ClientId::new("c-2").unwrap()).unwrap().is_none(),
+        store
+            .client(&ClientId::new("c-2").unwrap())
+            .unwrap()
+            .is_none(),
         "the refused write did not happen"
     );
     // A clone made before the failure uses the reopened database too.
     drop(store);
     let again = open(&dir);
-    assert!(again.client(&ClientId::new("c-3").unwrap()).unwrap().is_some());
+    assert!(
+        again
+            .client(&ClientId::new("c-3").unwrap())
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// A real full disk, not the injector: run with `PLAZO_TMPFS_DIR` set to an empty, small
@@ -857,5 +914,10 @@ async fn a_real_full_disk_then_freed_space_recovers_without_restart() {
     );
     write(&store, |tx| Ok(tx.put_client(&client("c-after"))?));
     store.durable().await.unwrap();
-    assert!(store.client(&ClientId::new("c-1").unwrap()).unwrap().is_some());
+    assert!(
+        store
+            .client(&ClientId::new("c-1").unwrap())
+            .unwrap()
+            .is_some()
+    );
 }
