@@ -14,7 +14,10 @@
 //! The signing key is always the account's auth token (not an API key secret).
 
 mod forms;
+mod mapping;
 mod signature;
+
+pub use mapping::{delivery_report, error_text, inbound_input};
 
 pub use forms::{
     InboundMessage, StatusCallback, TwilioKeyword, TwilioParseError, delivery_state, parse_form,
