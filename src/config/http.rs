@@ -19,7 +19,8 @@ pub struct HttpConfig {
     /// arrived; a slower body gets 408 and the connection is closed. Default 30000.
     pub body_timeout_ms: u64,
     /// Connections served at once; further clients wait in the listen backlog until one
-    /// closes. Keep it well under the process's open-file limit. Default 512.
+    /// closes. Keep it well under the process's open-file limit; with the webhook body limit it
+    /// also bounds the memory slow bodies can hold (256 × 1 MiB). Default 256.
     pub max_connections: usize,
     /// Largest request body of the `/v1` API, in bytes (JSON documents); larger gets 413.
     /// Default 65536 (64 KiB).
@@ -47,7 +48,7 @@ impl Default for HttpConfig {
         HttpConfig {
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
-            max_connections: 512,
+            max_connections: 256,
             api_body_limit_bytes: 64 * 1024,
             webhook_body_limit_bytes: 1024 * 1024,
         }
@@ -115,7 +116,7 @@ mod tests {
         assert_eq!(d.http, HttpConfig::default());
         let d: Doc = toml::from_str("[http]\nbody_timeout_ms = 250\n").unwrap();
         assert_eq!(d.http.body_timeout(), Duration::from_millis(250));
-        assert_eq!(d.http.max_connections, 512);
+        assert_eq!(d.http.max_connections, 256);
         let e = toml::from_str::<Doc>("[http]\nmax_connections = 0\n")
             .err()
             .unwrap();

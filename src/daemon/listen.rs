@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 
@@ -14,6 +15,10 @@ use super::DaemonError;
 
 /// The first file descriptor passed by the socket-activation protocol.
 const SD_LISTEN_FDS_START: RawFd = 3;
+
+/// Set once fd 3 was taken: a second daemon started in the same process binds `listen`
+/// instead of wrapping the same descriptor twice.
+static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// What the environment says about a passed socket.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +63,7 @@ pub(super) async fn listener(listen: SocketAddr) -> Result<TcpListener, DaemonEr
             context: "socket activation".into(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
         }),
-        Ok(Activation::One) => {
+        Ok(Activation::One) if !TAKEN.swap(true, Ordering::SeqCst) => {
             // SAFETY: the socket-activation protocol hands this process fd 3 open and owned by
             // it (LISTEN_FDS=1, LISTEN_PID absent or ours); nothing else in plazo uses fd 3.
             #[allow(unsafe_code)]
@@ -74,7 +79,7 @@ pub(super) async fn listener(listen: SocketAddr) -> Result<TcpListener, DaemonEr
             TcpListener::from_std(std_listener)
                 .map_err(io("socket activation: registering fd 3".into()))
         }
-        Ok(Activation::None) => TcpListener::bind(listen)
+        Ok(_) => TcpListener::bind(listen)
             .await
             .map_err(io(format!("listening on {listen}"))),
     }
