@@ -384,6 +384,13 @@ async fn a_store_that_cannot_write_is_unready_then_recovers_and_sends_without_re
     assert_eq!(resp.status(), 503);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "store_unwritable", "{v}");
+    let metrics = reqwest::get(d.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("plazo_store_writable 0"), "{metrics}");
     // The reminder falls due while writes fail: nothing can be claimed or sent.
     d.clock.set(fire + jiff::SignedDuration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -402,6 +409,13 @@ async fn a_store_that_cannot_write_is_unready_then_recovers_and_sends_without_re
     );
     let (st, v) = d.call("PUT", "/v1/clients/cli-2", Some(client)).await;
     assert_eq!(st, 201, "{v}");
+    let metrics = reqwest::get(d.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("plazo_store_writable 1"), "{metrics}");
     assert!(
         eventually(|| async { outbox_files(&d) >= 1 }).await,
         "the due reminder was never sent after recovery"

@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text exposition of what an operator watches for channels: per
 //! rate-limit bucket, slots handed out, messages that waited, total wait, and the current
-//! backlog (how long a message queued now would wait).
+//! backlog (how long a message queued now would wait); and whether the store can write.
 
 use std::fmt::Write as _;
 
@@ -62,6 +62,11 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{bucket=\"{}\"}} {value}", label(&s.key));
         }
     }
+    let writable = u8::from(st.store.health().is_ok());
+    let _ = writeln!(
+        out,
+        "# HELP plazo_store_writable 1 while the store can write; 0 after a write failure, until it recovers.\n# TYPE plazo_store_writable gauge\nplazo_store_writable {writable}"
+    );
     (
         [(
             header::CONTENT_TYPE,
