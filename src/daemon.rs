@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::channels::BuildContext;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router};
+use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router, serve};
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{PolicyError, load_checked_policy, load_policy};
 use crate::service::PolicyHandle;
@@ -21,6 +20,7 @@ use crate::store::{Store, StoreError, StoreOptions};
 use crate::unsubscribe::UnsubscribeLinks;
 
 mod housekeeping;
+mod listen;
 pub mod payment_inbox;
 
 /// Why the daemon could not start or stopped with an error.
@@ -281,24 +281,14 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         ready: ready.clone(),
         providers,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| DaemonError::Io {
-            context: format!("listening on {}", config.listen),
-            source,
-        })?;
+    let listener = listen::listener(config.listen).await?;
     let addr = listener.local_addr().map_err(|source| DaemonError::Io {
         context: "reading the bound address".into(),
         source,
     })?;
-    let mut srv_shutdown = shutdown_rx;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                let _ = srv_shutdown.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let app = router(state, &config.http);
+    let http_config = config.http.clone();
+    let server = tokio::spawn(async move { serve(listener, app, &http_config, shutdown_rx).await });
     ready.store(true, Ordering::Release);
     // No count of the due index here: `pending_count` is a full scan (1M entries: ~1.1 s and
     // ~105 MB of extra RSS, measured in BENCHMARKS.md), and until `start` returns the binary has
@@ -332,6 +322,11 @@ pub fn reload_policy_into(
 }
 
 impl Running {
+    /// The store (tests reach its [`crate::store::FaultInjector`] through it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Re-reads the policy file ([`reload_policy_into`]); an invalid policy is reported and the
     /// old one stays in force.
     pub fn reload_policy(&self) -> Result<(), PolicyError> {

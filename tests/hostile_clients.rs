@@ -579,7 +579,8 @@ async fn serve(h: &H) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, plazo::http::router(state)).await;
+        let app = plazo::http::router(state, &plazo::config::HttpConfig::default());
+        let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
 }

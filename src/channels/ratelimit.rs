@@ -152,7 +152,12 @@ impl RateLimiter {
     /// The bucket's counters.
     pub fn stats(&self, now: Timestamp) -> LimiterStats {
         let tat = self.state.lock().unwrap_or_else(|p| p.into_inner()).tat;
-        let backlog_n = (tat - self.tolerance_nanos - now.as_nanosecond()).max(0);
+        // A bucket never used has `tat == i128::MIN`: saturate so it shows no backlog
+        // (plain subtraction wrapped around to i64::MAX ns, 9.2e9 s, in release builds).
+        let backlog_n = tat
+            .saturating_sub(self.tolerance_nanos)
+            .saturating_sub(now.as_nanosecond())
+            .max(0);
         LimiterStats {
             key: self.key.clone(),
             reserved: self.reserved.load(Ordering::Relaxed),
@@ -212,6 +217,16 @@ mod tests {
         assert_eq!((s.reserved, s.delayed), (4, 3));
         assert_eq!(s.waited_nanos, 6_000_000_000);
         assert_eq!(s.backlog, SignedDuration::from_secs(4));
+    }
+
+    #[test]
+    fn an_idle_bucket_shows_no_backlog() {
+        for burst in [1, 5] {
+            let l = RateLimiter::new("idle", cfg(2.0, burst));
+            let s = l.stats(t(1_000));
+            assert_eq!(s.backlog, SignedDuration::ZERO, "burst {burst}");
+            assert_eq!((s.reserved, s.delayed, s.waited_nanos), (0, 0, 0));
+        }
     }
 
     #[test]

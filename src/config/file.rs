@@ -60,6 +60,9 @@ pub struct DaemonConfig {
     /// Cron schedules of housekeeping jobs.
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
+    /// HTTP server limits: timeouts, connection limit, body sizes.
+    #[serde(default)]
+    pub http: super::HttpConfig,
     /// Which channel instance serves each channel kind named in the policy
     /// (`email`, `sms`, `whatsapp`, `webhook`). A kind left out cannot be used.
     #[serde(default)]

@@ -4,6 +4,7 @@
 
 mod datadir;
 mod file;
+mod http;
 mod locate;
 mod log_level;
 mod secrets;
@@ -14,6 +15,7 @@ pub use file::{
     ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat, OnUnknown,
     PaymentWebhookConfig, load_daemon_config,
 };
+pub use http::HttpConfig;
 pub use locate::{line_col, locate};
 pub use log_level::{LEVELS, check_log_filter};
 pub use secrets::{SecretError, SecretSource, read_secret};

@@ -6,11 +6,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::payment_reply::{payment_json, wake_if_open};
 use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::service::{
-    InvoiceInput, PaymentInput, PaymentOutcome, ServiceError, Upserted, pause_invoice,
-    record_payment, resume_invoice, upsert_invoice,
+    InvoiceInput, PaymentInput, ServiceError, Upserted, pause_invoice, record_payment,
+    resume_invoice, upsert_invoice,
 };
 
 fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
@@ -112,19 +113,8 @@ pub async fn post_payment(
         )?)
     })
     .await?;
-    super::webhooks::wake_if_open(&wake, &outcome);
+    wake_if_open(&wake, &outcome);
     Ok(Json(payment_json(&outcome)))
-}
-
-pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {
-    match outcome {
-        PaymentOutcome::Applied { balance, closed } => json!({
-            "result": "applied",
-            "balance": balance.to_string(),
-            "status": if *closed { "paid" } else { "open" },
-        }),
-        PaymentOutcome::Duplicate => json!({ "result": "duplicate" }),
-    }
 }
 
 /// Body of `POST /v1/invoices/{id}/pause`.

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition of what an operator watches for channels: per
 //! rate-limit bucket, slots handed out, messages that waited, total wait, and the current
-//! backlog (how long a message queued now would wait); and send tasks that panicked.
+//! backlog (how long a message queued now would wait); send tasks that panicked; and whether
+//! the store can write.
 
 use std::fmt::Write as _;
 
@@ -66,6 +67,11 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         out,
         "# HELP plazo_send_task_panics_total Send tasks that panicked (caught; each reminder recorded as failed).\n# TYPE plazo_send_task_panics_total counter\nplazo_send_task_panics_total {}",
         crate::dispatch::send_task_panics()
+    );
+    let writable = u8::from(st.store.health().is_ok());
+    let _ = writeln!(
+        out,
+        "# HELP plazo_store_writable 1 while the store can write; 0 after a write failure, until it recovers.\n# TYPE plazo_store_writable gauge\nplazo_store_writable {writable}"
     );
     (
         [(

@@ -12,9 +12,12 @@ mod clients;
 mod contacts;
 mod error;
 mod invoices;
+mod limits;
 mod metrics;
 mod payment_events;
+mod payment_reply;
 mod providers;
+mod serve;
 mod unsubscribe;
 mod webhooks;
 
@@ -26,9 +29,12 @@ use axum::routing::{delete, get, post, put};
 use tokio::sync::Notify;
 
 pub use auth::{TokenError, load_or_create_token_file};
-pub use error::{ApiError, parse_json};
+pub use error::{ApiError, json_errors, parse_json};
+pub use limits::BodyRules;
+pub use serve::serve;
 
 use crate::clock::SharedClock;
+use crate::config::HttpConfig;
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::service::PolicyHandle;
 use crate::store::Store;
@@ -126,8 +132,18 @@ pub(crate) async fn write_durably<T: Send + 'static>(
     Ok(value)
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
+/// The whole API, with `cfg`'s body limits: `/v1` bodies up to `api_body_limit_bytes`, the
+/// provider callbacks and unsubscribe pages up to `webhook_body_limit_bytes`, every body within
+/// `body_timeout_ms`; every error answer is the JSON envelope (see [`json_errors`]).
+pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
+    let api_body = BodyRules {
+        limit: cfg.api_body_limit_bytes,
+        timeout: cfg.body_timeout(),
+    };
+    let hook_body = BodyRules {
+        limit: cfg.webhook_body_limit_bytes,
+        timeout: cfg.body_timeout(),
+    };
     let v1 = Router::new()
         .route(
             "/clients/{id}",
@@ -160,8 +176,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .nest("/v1", v1)
+    let hooks = Router::new()
         .route("/webhooks/payments", post(webhooks::payments))
         .route("/webhooks/stripe", post(payment_events::stripe_webhook))
         .route(
@@ -177,10 +192,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/u/{token}",
             get(unsubscribe::show).post(unsubscribe::one_click),
-        )
+        );
+    let open = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    Router::new()
+        .nest("/v1", api_body.apply(v1))
+        .merge(hook_body.apply(hooks))
+        .merge(api_body.apply(open))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -188,15 +208,38 @@ pub fn router(state: AppState) -> Router {
                 "no such endpoint; see the README for the API",
             )
         })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
 }
 
+/// Longest wait for the readiness probe write.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 `ready` once started and while the store can write (a probe write made
+/// durable); otherwise 503 with the JSON error saying why (`starting`, `store_unwritable`).
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> (StatusCode, &'static str) {
-    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+) -> Result<&'static str, ApiError> {
+    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the daemon is starting; retry in a moment",
+        ));
+    }
+    let unwritable = |reason: String| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unwritable",
+            format!(
+                "the store cannot write ({reason}); free disk space or fix the data directory: plazo resumes by itself once writes succeed"
+            ),
+        )
+    };
+    state.store.health().map_err(unwritable)?;
+    match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.probe()).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(e)) => Err(unwritable(e.to_string())),
+        Err(_) => Err(unwritable("a probe write did not finish within 2 s".into())),
     }
 }

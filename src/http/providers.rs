@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState, write_durably};
 use crate::inbound::{twilio, whatsapp};
-use crate::policy::model::KeywordAction;
 use crate::service::{DeliveryReport, InboundInput, apply_receipt, record_inbound};
 
 fn not_configured(what: &str, how: &str) -> ApiError {
@@ -71,30 +70,9 @@ pub async fn twilio_status(
             return Ok(StatusCode::OK);
         }
     };
-    let report = DeliveryReport {
-        provider: "twilio".to_owned(),
-        provider_message_id: cb.message_sid.clone(),
-        state: cb.status,
-        error_code: cb.error_code.map(i64::from),
-        error_text: cb.error_code.map(|c| twilio_error_text(c).to_owned()),
-    };
+    let report = twilio::delivery_report(&cb);
     apply(&st, vec![report], Vec::new()).await?;
     Ok(StatusCode::OK)
-}
-
-/// Short meanings of common delivery-time Twilio error codes, for the timeline.
-fn twilio_error_text(code: u32) -> &'static str {
-    match code {
-        30003 => "unreachable destination handset",
-        30004 => "message blocked",
-        30005 => "unknown destination handset",
-        30006 => "landline or unreachable carrier",
-        30007 => "carrier filtering",
-        30008 => "unknown error",
-        30034 => "unregistered US A2P 10DLC number",
-        21610 => "recipient unsubscribed (replied STOP)",
-        _ => "see https://www.twilio.com/docs/api/errors",
-    }
 }
 
 /// `POST /webhooks/twilio/inbound`: an SMS (or Twilio WhatsApp) message from a debtor.
@@ -106,22 +84,7 @@ pub async fn twilio_inbound(
 ) -> Result<Response, ApiError> {
     let params = twilio_verified(&st, twilio::INBOUND_PATH, &headers, &body)?;
     let msg = twilio::InboundMessage::from_params(&params).map_err(bad_request)?;
-    let (kind, from) = match msg.from.strip_prefix("whatsapp:") {
-        Some(n) => ("whatsapp", n.to_owned()),
-        None => ("sms", msg.from.clone()),
-    };
-    let provider_action = match msg.opt_out_type.as_deref().map(str::to_ascii_uppercase) {
-        Some(t) if t == "STOP" => Some(KeywordAction::OptOut),
-        Some(t) if t == "START" => Some(KeywordAction::OptIn),
-        _ => None,
-    };
-    let input = InboundInput {
-        kind: kind.to_owned(),
-        from,
-        text: Some(msg.body.clone()),
-        provider_message_id: msg.message_sid.clone(),
-        provider_action,
-    };
+    let input = twilio::inbound_input(&msg);
     apply(&st, Vec::new(), vec![input]).await?;
     Ok((
         [(header::CONTENT_TYPE, twilio::TWIML_CONTENT_TYPE)],
@@ -188,41 +151,7 @@ pub async fn whatsapp_events(
         return Err(unauthorized(e));
     }
     let events = whatsapp::parse_webhook(&body).map_err(bad_request)?;
-    let mut reports = Vec::new();
-    let mut inbound = Vec::new();
-    for ev in events {
-        match ev {
-            whatsapp::WhatsAppEvent::Status(s) => {
-                let first = s.errors.first();
-                reports.push(DeliveryReport {
-                    provider: "whatsapp".to_owned(),
-                    provider_message_id: s.wamid,
-                    state: s.status,
-                    error_code: first.map(|e| e.code),
-                    error_text: first.map(|e| {
-                        e.details
-                            .clone()
-                            .or_else(|| e.message.clone())
-                            .unwrap_or_else(|| e.title.clone())
-                    }),
-                });
-            }
-            whatsapp::WhatsAppEvent::Message(m) => inbound.push(InboundInput {
-                kind: "whatsapp".to_owned(),
-                from: if m.from.starts_with('+') {
-                    m.from
-                } else {
-                    format!("+{}", m.from)
-                },
-                text: m.text,
-                provider_message_id: m.wamid,
-                provider_action: None,
-            }),
-            whatsapp::WhatsAppEvent::Unknown(u) => {
-                tracing::debug!(?u, "ignored WhatsApp webhook item");
-            }
-        }
-    }
+    let (reports, inbound) = whatsapp::service_inputs(events);
     apply(&st, reports, inbound).await?;
     Ok(StatusCode::OK)
 }

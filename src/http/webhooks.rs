@@ -4,34 +4,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::invoices::payment_json;
-use super::{ApiError, AppState, parse_json, write_durably};
-use crate::domain::InvoiceId;
+use super::payment_reply::{payment_json, wake_if_open};
+use super::{ApiError, AppState, write_durably};
+use crate::inbound::payment_event::{PaymentEvent, PaymentEventError, parse_payment_event};
 use crate::inbound::standard_webhooks;
-use crate::service::{PaymentInput, PaymentOutcome, ServiceError, record_payment};
-
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Value,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentData {
-    invoice_id: String,
-    #[serde(default)]
-    amount: Option<String>,
-    currency: String,
-    reference: String,
-    #[serde(default)]
-    paid_at: Option<jiff::Timestamp>,
-}
+use crate::service::{ServiceError, record_payment};
 
 /// Verifies the signature on the raw body, then applies `invoice.paid` / `payment.succeeded`
 /// once per `webhook-id`.
@@ -58,26 +37,24 @@ pub async fn payments(
         ));
     }
     let webhook_id = lookup.id.unwrap_or_default().to_owned();
-    let envelope: Envelope = parse_json(&body)?;
-    if !matches!(envelope.kind.as_str(), "invoice.paid" | "payment.succeeded") {
-        return Ok(Json(
-            json!({ "result": "ignored", "reason": format!("event type {:?} is not handled", envelope.kind) }),
-        ));
-    }
-    let data: PaymentData = serde_json::from_value(envelope.data).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("data: {e}; expected {{invoice_id, amount, currency, reference}}"),
-        )
-    })?;
-    let id = InvoiceId::new(data.invoice_id)
-        .map_err(|e| ServiceError::invalid("data.invoice_id", e.to_string()))?;
-    let input = PaymentInput {
-        amount: data.amount,
-        currency: data.currency,
-        paid_at: data.paid_at,
-        reference: data.reference,
+    let (id, input) = match parse_payment_event(&body) {
+        Ok(PaymentEvent::Paid { invoice_id, input }) => (invoice_id, input),
+        Ok(PaymentEvent::Ignored { kind }) => {
+            return Ok(Json(
+                json!({ "result": "ignored", "reason": format!("event type {kind:?} is not handled") }),
+            ));
+        }
+        Err(PaymentEventError::InvoiceId(e)) => {
+            return Err(ServiceError::invalid("data.invoice_id", e).into());
+        }
+        Err(e) => {
+            let code = if e.is_malformed_json() {
+                "malformed_json"
+            } else {
+                "bad_request"
+            };
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string()));
+        }
     };
     let store = st.store.clone();
     let wake = st.wake.clone();
@@ -99,12 +76,4 @@ pub async fn payments(
     .await?;
     wake_if_open(&wake, &answer);
     Ok(Json(payment_json(&answer)))
-}
-
-/// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
-/// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
-pub(crate) fn wake_if_open(wake: &tokio::sync::Notify, outcome: &PaymentOutcome) {
-    if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
-        wake.notify_one();
-    }
 }

@@ -18,6 +18,9 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::DeliveryState;
 
+mod mapping;
+pub use mapping::service_inputs;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Header carrying the signature of an event delivery.

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use super::StoreError;
+use super::health::FaultInjector;
 
 /// The result of the latest completed flush.
 #[derive(Clone, Debug)]
@@ -52,7 +53,7 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the flusher thread for `db`.
-    pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
+    pub(crate) fn start(db: sled::Db, faults: FaultInjector) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -64,7 +65,7 @@ impl GroupCommit {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("plazo-store-flush".into())
-            .spawn(move || run(&thread_shared, &db, &tx))
+            .spawn(move || run(&thread_shared, &db, &faults, &tx))
             .map_err(StoreError::Io)?;
         Ok(GroupCommit {
             shared,
@@ -120,7 +121,7 @@ impl Drop for GroupCommit {
     }
 }
 
-fn run(shared: &Shared, db: &sled::Db, done: &watch::Sender<Completed>) {
+fn run(shared: &Shared, db: &sled::Db, faults: &FaultInjector, done: &watch::Sender<Completed>) {
     loop {
         let number = {
             let mut st = shared.lock();
@@ -133,7 +134,7 @@ fn run(shared: &Shared, db: &sled::Db, done: &watch::Sender<Completed>) {
             st.started += 1;
             st.started
         };
-        let error = db.flush().err();
+        let error = faults.check().and_then(|()| db.flush().map(|_| ())).err();
         if let Some(e) = &error {
             tracing::error!(error = %e, "store flush failed");
         }

@@ -44,6 +44,8 @@
 //! shared with every other waiter (group commit).
 
 mod durability;
+mod fail;
+mod health;
 mod keys;
 mod tx;
 mod typed;
@@ -52,7 +54,9 @@ mod typed;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use sled::transaction::{TransactionError, Transactional};
@@ -62,9 +66,11 @@ use crate::domain::{
     ReminderId, ReminderState, SentMessage,
 };
 use durability::GroupCommit;
+use health::Health;
 use keys::{ClientLogKey, DueKey, KeyCodec, LogKey, MetaKey, TextKey, TimeKey, WebhookKey, micros};
 use typed::TypedTree;
 
+pub use health::FaultInjector;
 pub use tx::{Tx, TxError, TxFail, abort};
 
 /// The schema version this build of plazo reads and writes.
@@ -158,6 +164,20 @@ pub enum StoreError {
     /// The flusher thread is gone, so durability cannot be confirmed.
     #[error("the store's flusher thread stopped; writes may not be durable")]
     FlusherStopped,
+    /// The database is being reopened after a write failure (see [`Store::health`]).
+    #[error("the store is reopening after a write failure; retry in a moment")]
+    Reopening,
+}
+
+impl StoreError {
+    /// Whether this is a failure of the database itself (I/O, flush), as opposed to a bad
+    /// record or a schema mismatch: such a failure starts the store's self-recovery.
+    fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(_) | StoreError::Storage { .. } | StoreError::FlusherStopped
+        )
+    }
 }
 
 /// All trees, opened once.
@@ -219,20 +239,193 @@ impl Trees {
     }
 }
 
+/// One opened instance of the database.
 struct Inner {
     // Field order matters for drop: the flusher thread (holding a `Db` clone) is joined first.
     commit: GroupCommit,
     trees: Trees,
     db: sled::Db,
+    /// Which instance this is: 0 at open, +1 per reopen.
+    generation: u64,
+}
+
+/// What every clone of a store shares.
+struct Shared {
+    dir: PathBuf,
+    opts: StoreOptions,
+    /// The instance in use; `None` only while it is being reopened.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// Generation of the instance in use.
+    generation: AtomicU64,
+    health: Health,
+    faults: FaultInjector,
 }
 
 /// The store: a handle on the sled database. Cheap to clone; clones share everything.
 ///
 /// Methods are synchronous (sled is); call them from async code through `spawn_blocking` when
-/// they may scan a lot. [`Store::durable`] is the one async method.
+/// they may scan a lot. [`Store::durable`] and [`Store::probe`] are the async methods.
+///
+/// A write or flush that fails (a full disk, an I/O error) marks the store unhealthy
+/// ([`Store::health`]) and starts its self-recovery: once the directory accepts writes again
+/// the database is reopened in place, without a restart (see `health.rs`).
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+}
+
+/// Opens one instance of the database in `dir` and checks its schema version.
+fn open_inner(
+    dir: &Path,
+    opts: &StoreOptions,
+    faults: &FaultInjector,
+    generation: u64,
+) -> Result<Inner, StoreError> {
+    std::fs::create_dir_all(dir)?;
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(opts.cache_capacity_bytes)
+        .flush_every_ms(opts.flush_every_ms);
+    // sled's file lock is released by its background threads shortly after the previous
+    // handle is dropped (a restart in the same process, or a process still exiting):
+    // wait for it for up to two seconds before reporting the directory as in use.
+    let mut tries = 0;
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(sled::Error::Io(e))
+                if tries < 40 && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    };
+    let trees = Trees::open(&db)?;
+    let key = MetaKey(SCHEMA_KEY.to_owned());
+    match trees.meta.get(&key, "read schema version")? {
+        Some(found) if found == SCHEMA_VERSION => {}
+        Some(found) => {
+            return Err(StoreError::SchemaMismatch {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        None if trees.records_empty() => {
+            faults.check().map_err(|source| StoreError::Storage {
+                op: "write schema version",
+                source,
+            })?;
+            trees
+                .meta
+                .insert(&key, &SCHEMA_VERSION, "write schema version")?;
+            db.flush().map_err(|source| StoreError::Storage {
+                op: "flush",
+                source,
+            })?;
+        }
+        None => {
+            return Err(StoreError::Corrupt {
+                tree: "meta",
+                key: SCHEMA_KEY.to_owned(),
+                reason: "the schema version is missing but the store holds records".into(),
+            });
+        }
+    }
+    let commit = GroupCommit::start(db.clone(), faults.clone())?;
+    Ok(Inner {
+        commit,
+        trees,
+        db,
+        generation,
+    })
+}
+
+/// Key of the value rewritten by probes (readiness, recovery).
+const PROBE_KEY: &str = "write_probe";
+
+impl Inner {
+    /// Writes the probe key and flushes: proves this instance can write.
+    fn probe_blocking(&self, faults: &FaultInjector) -> Result<(), StoreError> {
+        faults.check().map_err(|source| StoreError::Storage {
+            op: "probe write",
+            source,
+        })?;
+        self.trees
+            .meta
+            .insert(&MetaKey(PROBE_KEY.to_owned()), &0, "probe write")?;
+        self.db.flush().map_err(|source| StoreError::Storage {
+            op: "flush",
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+/// Longest wait, during a reopen, for operations still using the old instance.
+const DRAIN_OLD_INSTANCE: Duration = Duration::from_secs(2);
+
+impl Shared {
+    /// Reopens the database if its directory accepts writes again; the new instance must pass
+    /// a probe write before it is used.
+    fn try_reopen(&self) -> Result<(), StoreError> {
+        health::directory_writable(&self.dir, &self.faults)?;
+        let old = self
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let generation = match &old {
+            Some(inner) => inner.generation + 1,
+            None => self.generation.load(Ordering::SeqCst) + 1,
+        };
+        if let Some(old) = old {
+            // Operations holding the old instance finish (they fail fast on its latched error).
+            let mut waited = Duration::ZERO;
+            while Arc::strong_count(&old) > 1 && waited < DRAIN_OLD_INSTANCE {
+                std::thread::sleep(Duration::from_millis(5));
+                waited += Duration::from_millis(5);
+            }
+            drop(old);
+        }
+        let inner = open_inner(&self.dir, &self.opts, &self.faults, generation)?;
+        inner.probe_blocking(&self.faults)?;
+        self.generation.store(generation, Ordering::SeqCst);
+        self.health.recovered();
+        self.health.recovery_ended();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(inner));
+        Ok(())
+    }
+}
+
+/// Retries [`Shared::try_reopen`] with backoff until it works or the store is dropped.
+fn recover(weak: &Weak<Shared>) {
+    let mut attempt = 0u32;
+    loop {
+        std::thread::sleep(health::retry_delay(attempt));
+        attempt = attempt.saturating_add(1);
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        match shared.try_reopen() {
+            Ok(()) => {
+                tracing::warn!(
+                    attempts = attempt,
+                    "the store writes again: reopened the database after a write failure"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "the store still cannot write; retrying");
+            }
+        }
+    }
 }
 
 impl Store {
@@ -241,82 +434,102 @@ impl Store {
     /// A new database gets schema version [`SCHEMA_VERSION`]; an existing one with another
     /// version is refused with [`StoreError::SchemaMismatch`].
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(opts.cache_capacity_bytes)
-            .flush_every_ms(opts.flush_every_ms);
-        // sled's file lock is released by its background threads shortly after the previous
-        // handle is dropped (a restart in the same process, or a process still exiting):
-        // wait for it for up to two seconds before reporting the directory as in use.
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if tries < 40 && e.to_string().contains("could not acquire lock") =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(source) => {
-                    return Err(StoreError::Open {
-                        path: dir.to_path_buf(),
-                        source,
-                    });
-                }
-            }
-        };
-        let trees = Trees::open(&db)?;
-        let key = MetaKey(SCHEMA_KEY.to_owned());
-        match trees.meta.get(&key, "read schema version")? {
-            Some(found) if found == SCHEMA_VERSION => {}
-            Some(found) => {
-                return Err(StoreError::SchemaMismatch {
-                    found,
-                    expected: SCHEMA_VERSION,
-                });
-            }
-            None if trees.records_empty() => {
-                trees
-                    .meta
-                    .insert(&key, &SCHEMA_VERSION, "write schema version")?;
-                db.flush().map_err(|source| StoreError::Storage {
-                    op: "flush",
-                    source,
-                })?;
-            }
-            None => {
-                return Err(StoreError::Corrupt {
-                    tree: "meta",
-                    key: SCHEMA_KEY.to_owned(),
-                    reason: "the schema version is missing but the store holds records".into(),
-                });
-            }
-        }
-        let commit = GroupCommit::start(db.clone())?;
+        let faults = FaultInjector::default();
+        let inner = open_inner(dir, &opts, &faults, 0)?;
         Ok(Store {
-            inner: Arc::new(Inner { commit, trees, db }),
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                opts,
+                current: RwLock::new(Some(Arc::new(inner))),
+                generation: AtomicU64::new(0),
+                health: Health::default(),
+                faults,
+            }),
         })
     }
 
-    fn trees(&self) -> &Trees {
-        &self.inner.trees
+    /// The instance in use.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        self.shared
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Reopening)
+    }
+
+    /// Passes `r` through; a storage failure of the instance in use marks the store
+    /// unhealthy and starts its recovery (once).
+    fn observe<T>(&self, inner: &Inner, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            let current = inner.generation == self.shared.generation.load(Ordering::SeqCst);
+            if e.is_storage_failure() && current {
+                tracing::error!(error = %e, "store write failed; the store reports unready and will reopen itself once it can write");
+                if self.shared.health.fail(e.to_string()) {
+                    let weak = Arc::downgrade(&self.shared);
+                    let spawned = std::thread::Builder::new()
+                        .name("plazo-store-recover".into())
+                        .spawn(move || recover(&weak));
+                    if let Err(err) = spawned {
+                        tracing::error!(error = %err, "cannot start the store's recovery thread");
+                        self.shared.health.recovery_ended();
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// `Err(reason)` while the store cannot write (a write or flush failed and the store has
+    /// not recovered yet); `/readyz` reports it.
+    pub fn health(&self) -> Result<(), String> {
+        self.shared.health.status()?;
+        self.inner().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Writes a probe value and waits until it is durable: whether the store can write now.
+    /// A failure marks the store unhealthy, like any failed write.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let write = inner
+            .trees
+            .meta
+            .insert(&MetaKey(PROBE_KEY.to_owned()), &0, "probe write");
+        let faulted = self
+            .shared
+            .faults
+            .check()
+            .map_err(|source| StoreError::Storage {
+                op: "probe write",
+                source,
+            });
+        let r = match faulted.and(write) {
+            Ok(()) => inner.commit.durable().await,
+            Err(e) => Err(e),
+        };
+        self.observe(&inner, r)
+    }
+
+    /// The fault-injection seam (tests): makes writes and flushes fail until cleared.
+    pub fn faults(&self) -> FaultInjector {
+        self.shared.faults.clone()
     }
 
     /// The client `id`, if stored.
     pub fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        self.trees().clients.get(id, "read client")
+        self.inner()?.trees.clients.get(id, "read client")
     }
 
     /// The invoice `id`, if stored.
     pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
-        self.trees().invoices.get(id, "read invoice")
+        self.inner()?.trees.invoices.get(id, "read invoice")
     }
 
     /// Ids of the invoices of `client` that are still open (a scan of every invoice: O(n)).
     pub fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
-        self.trees()
+        let inner = self.inner()?;
+        inner
+            .trees
             .invoices
             .iter("scan invoices")
             .filter_map(|e| match e {
@@ -330,12 +543,13 @@ impl Store {
 
     /// The reminder `id`, if stored.
     pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, StoreError> {
-        self.trees().reminders.get(id, "read reminder")
+        self.inner()?.trees.reminders.get(id, "read reminder")
     }
 
     /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
     pub fn contact(&self, address: &str) -> Result<Option<Contact>, StoreError> {
-        self.trees()
+        self.inner()?
+            .trees
             .contacts
             .get(&TextKey(Contact::normalize(address)), "read contact")
     }
@@ -346,7 +560,7 @@ impl Store {
         provider: &str,
         provider_message_id: &str,
     ) -> Result<Option<SentMessage>, StoreError> {
-        self.trees().messages.get(
+        self.inner()?.trees.messages.get(
             &TextKey(format!("{provider}:{provider_message_id}")),
             "read sent message",
         )
@@ -354,7 +568,8 @@ impl Store {
 
     /// The received payment event `key` (`provider:event-id`), if any.
     pub fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, StoreError> {
-        self.trees()
+        self.inner()?
+            .trees
             .inbox
             .get(&TextKey(key.to_owned()), "read inbox entry")
     }
@@ -362,7 +577,8 @@ impl Store {
     /// Keys of the payment events still to process, with when each is next due, earliest first.
     pub fn inbox_queue(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
         let mut out = self
-            .trees()
+            .inner()?
+            .trees
             .inbox_queue
             .iter("scan inbox queue")
             .map(|e| e.map(|(k, at)| (k.0, at)))
@@ -373,7 +589,8 @@ impl Store {
 
     /// Every received payment event, in key order (for reports; a scan).
     pub fn inbox_entries(&self) -> Result<Vec<InboxEntry>, StoreError> {
-        self.trees()
+        self.inner()?
+            .trees
             .inbox
             .iter("scan inbox")
             .map(|e| e.map(|(_, v)| v))
@@ -383,7 +600,8 @@ impl Store {
     /// The client's own timeline (inbound messages, opt-outs), oldest first.
     pub fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError> {
         let mut out = self
-            .trees()
+            .inner()?
+            .trees
             .client_log
             .scan_prefix(ClientLogKey::prefix(client), "read client timeline")
             .map(|e| e.map(|(_, a)| a))
@@ -395,7 +613,8 @@ impl Store {
     /// Everything logged on `invoice`, oldest first (by `at`; ties in the order logged).
     pub fn timeline(&self, invoice: &InvoiceId) -> Result<Vec<Attempt>, StoreError> {
         let mut out = self
-            .trees()
+            .inner()?
+            .trees
             .log
             .scan_prefix(LogKey::prefix(invoice), "read timeline")
             .map(|e| e.map(|(_, a)| a))
@@ -407,7 +626,8 @@ impl Store {
     /// When the earliest reminder in the due index fires (microsecond precision), if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
-            .trees()
+            .inner()?
+            .trees
             .due
             .first("read due index")?
             .map(|(k, ())| k.at))
@@ -425,7 +645,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let candidates = self
-            .trees()
+            .inner()?
+            .trees
             .due
             .range(..=DueKey::upper_bound(now), "scan due index")
             .take(limit)
@@ -463,7 +684,8 @@ impl Store {
     /// Reminders claimed by [`Store::claim_due`] and not yet [`Tx::finish`]ed: after a crash,
     /// these may or may not have gone out.
     pub fn in_flight(&self) -> Result<Vec<Reminder>, StoreError> {
-        let t = self.trees();
+        let inner = self.inner()?;
+        let t = &inner.trees;
         let mut out = Vec::new();
         for entry in t.inflight.iter("scan in-flight set") {
             let (id, ()) = entry?;
@@ -492,19 +714,24 @@ impl Store {
     /// Group commit: resolves once a flush that started after the call has completed; all
     /// concurrent callers share flushes, run one at a time by a dedicated flusher thread.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.inner.commit.durable().await
+        let inner = self.inner()?;
+        let r = inner.commit.durable().await;
+        self.observe(&inner, r)
     }
 
     /// Flushes to disk on the calling thread (blocking); for shutdown.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner
-            .db
-            .flush()
+        let inner = self.inner()?;
+        let r = self
+            .shared
+            .faults
+            .check()
+            .and_then(|()| inner.db.flush().map(|_| ()))
             .map_err(|source| StoreError::Storage {
                 op: "flush",
                 source,
-            })?;
-        Ok(())
+            });
+        self.observe(&inner, r)
     }
 
     /// Runs `f` as one atomic transaction over all record trees.
@@ -521,7 +748,17 @@ impl Store {
         &self,
         f: impl Fn(&mut Tx<'_>) -> Result<T, TxError<E>>,
     ) -> Result<Result<T, E>, StoreError> {
-        let t = self.trees();
+        let inner = self.inner()?;
+        if let Err(source) = self.shared.faults.check() {
+            return self.observe(
+                &inner,
+                Err(StoreError::Storage {
+                    op: "transaction",
+                    source,
+                }),
+            );
+        }
+        let t = &inner.trees;
         // The order here is the order of `views` below.
         let trees: [&sled::Tree; 14] = [
             t.clients.raw(),
@@ -583,7 +820,7 @@ impl Store {
             };
             f(&mut tx).map_err(tx::to_sled)
         });
-        match result {
+        let r = match result {
             Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(tx::Halt::User(e))) => Ok(Err(e)),
             Err(TransactionError::Abort(tx::Halt::Store(e))) => Err(e),
@@ -591,17 +828,28 @@ impl Store {
                 op: "transaction",
                 source,
             }),
-        }
+        };
+        self.observe(&inner, r)
     }
 
     /// Number of entries in the due index (a scan: O(n)).
     pub fn pending_count(&self) -> Result<u64, StoreError> {
-        Ok(self.trees().due.len() as u64)
+        Ok(self.inner()?.trees.due.len() as u64)
     }
 
     /// Forgets webhook deliveries processed before `older_than`; returns how many.
     pub fn prune_webhooks(&self, older_than: Timestamp) -> Result<usize, StoreError> {
-        let t = &self.trees().webhooks;
+        let inner = self.inner()?;
+        if let Err(source) = self.shared.faults.check() {
+            return self.observe(
+                &inner,
+                Err(StoreError::Storage {
+                    op: "prune webhooks",
+                    source,
+                }),
+            );
+        }
+        let t = &inner.trees.webhooks;
         let mut removed = 0;
         for entry in t.raw().iter() {
             let (k, v) = entry.map_err(|source| StoreError::Storage {
@@ -631,7 +879,8 @@ impl Store {
         if from >= to {
             return Ok(Vec::new());
         }
-        let t = self.trees();
+        let inner = self.inner()?;
+        let t = &inner.trees;
         let lo = TimeKey::lower_bound_micros(micros(from));
         let hi = TimeKey::lower_bound_micros(micros(to).saturating_add(1));
         let mut out = Vec::new();
@@ -653,7 +902,7 @@ impl Store {
 
     /// Bytes the database uses on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner
+        self.inner()?
             .db
             .size_on_disk()
             .map_err(|source| StoreError::Storage {

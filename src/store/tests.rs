@@ -182,10 +182,16 @@ fn new_store_gets_schema_version_and_other_versions_are_refused() {
         let store = open(&dir);
         let key = MetaKey(SCHEMA_KEY.into());
         assert_eq!(
-            store.trees().meta.get(&key, "test").unwrap(),
+            store.inner().unwrap().trees.meta.get(&key, "test").unwrap(),
             Some(SCHEMA_VERSION)
         );
-        store.trees().meta.insert(&key, &7, "test").unwrap();
+        store
+            .inner()
+            .unwrap()
+            .trees
+            .meta
+            .insert(&key, &7, "test")
+            .unwrap();
         store.flush_blocking().unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -216,7 +222,14 @@ fn missing_schema_version_with_data_is_refused() {
         write(&store, |tx| {
             tx.put_client(&client("c-1")).map_err(Into::into)
         });
-        store.trees().meta.raw().remove(SCHEMA_KEY).unwrap();
+        store
+            .inner()
+            .unwrap()
+            .trees
+            .meta
+            .raw()
+            .remove(SCHEMA_KEY)
+            .unwrap();
         store.flush_blocking().unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -316,7 +329,9 @@ fn claim_due_removes_stale_entries() {
     schedule(&store, &[done.clone(), moved.clone(), ok.clone()]);
     // A due entry with no record, a record no longer Scheduled, and an entry left at an old time.
     store
-        .trees()
+        .inner()
+        .unwrap()
+        .trees
         .due
         .insert(
             &DueKey {
@@ -518,7 +533,9 @@ fn corrupt_records_are_errors_naming_tree_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store
-        .trees()
+        .inner()
+        .unwrap()
+        .trees
         .clients
         .raw()
         .insert("c-1", &b"{not json"[..])
@@ -555,7 +572,9 @@ fn corrupt_index_entries_are_not_skipped() {
     let store = open(&dir);
     // A due key of the wrong length.
     store
-        .trees()
+        .inner()
+        .unwrap()
+        .trees
         .due
         .raw()
         .insert(&[1u8, 2, 3][..], &[][..])
@@ -568,11 +587,20 @@ fn corrupt_index_entries_are_not_skipped() {
     ));
 
     // A garbage reminder behind a valid due entry fails the claim instead of dropping it.
-    store.trees().due.raw().remove(&[1u8, 2, 3][..]).unwrap();
+    store
+        .inner()
+        .unwrap()
+        .trees
+        .due
+        .raw()
+        .remove(&[1u8, 2, 3][..])
+        .unwrap();
     let r = reminder("INV-1", 0, t0());
     schedule(&store, std::slice::from_ref(&r));
     store
-        .trees()
+        .inner()
+        .unwrap()
+        .trees
         .reminders
         .raw()
         .insert(r.id.to_bytes(), &b"[]"[..])
@@ -598,8 +626,23 @@ fn corrupt_index_entries_are_not_skipped() {
     write(&store, |tx| {
         tx.log(&attempt("INV-9", t0(), "ok")).map_err(Into::into)
     });
-    let (k, _) = store.trees().log.raw().first().unwrap().unwrap();
-    store.trees().log.raw().insert(k, &b"nope"[..]).unwrap();
+    let (k, _) = store
+        .inner()
+        .unwrap()
+        .trees
+        .log
+        .raw()
+        .first()
+        .unwrap()
+        .unwrap();
+    store
+        .inner()
+        .unwrap()
+        .trees
+        .log
+        .raw()
+        .insert(k, &b"nope"[..])
+        .unwrap();
     let inv = InvoiceId::new("INV-9").unwrap();
     assert!(matches!(
         store.timeline(&inv),
@@ -727,7 +770,7 @@ async fn durable_with_many_concurrent_waiters() {
         }
     });
     all.await.expect("durable() must not deadlock");
-    let flushes = store.inner.commit.flushes();
+    let flushes = store.inner().unwrap().commit.flushes();
     eprintln!("320 durable() calls shared {flushes} flushes");
     assert!((1..=320).contains(&flushes));
     drop(store);
@@ -753,4 +796,128 @@ async fn durable_resolves_without_writes_and_repeatedly() {
     let (a, b) = tokio::join!(a, b);
     a.unwrap();
     b.unwrap();
+}
+
+/// Polls `cond` every 20 ms for up to 20 s (recovery backs off up to 2 s between attempts).
+async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..1000 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn after_write_failures_the_store_reopens_itself_once_writes_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write(&store, |tx| Ok(tx.put_client(&client("c-1"))?));
+    store.durable().await.unwrap();
+    assert!(store.health().is_ok());
+
+    store.faults().fail_writes(true);
+    let failed = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&client("c-2"))?));
+    assert!(
+        matches!(failed, Err(StoreError::Storage { .. })),
+        "{failed:?}"
+    );
+    assert!(store.durable().await.is_err());
+    assert!(store.probe().await.is_err());
+    let reason = store.health().unwrap_err();
+    assert!(reason.contains("no space left"), "{reason}");
+    // Reads go on while writes fail.
+    assert!(
+        store
+            .client(&ClientId::new("c-1").unwrap())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.health().is_err(),
+        "no recovery while writes still fail"
+    );
+
+    store.faults().fail_writes(false);
+    assert!(
+        eventually(|| store.health().is_ok()).await,
+        "the store never recovered"
+    );
+    assert!(
+        store.shared.generation.load(Ordering::SeqCst) >= 1,
+        "reopened"
+    );
+    write(&store, |tx| Ok(tx.put_client(&client("c-3"))?));
+    store.durable().await.unwrap();
+    store.probe().await.unwrap();
+    for id in ["c-1", "c-3"] {
+        assert!(
+            store.client(&ClientId::new(id).unwrap()).unwrap().is_some(),
+            "{id} lost"
+        );
+    }
+    assert!(
+        store
+            .client(&ClientId::new("c-2").unwrap())
+            .unwrap()
+            .is_none(),
+        "the refused write did not happen"
+    );
+    // A clone made before the failure uses the reopened database too.
+    drop(store);
+    let again = open(&dir);
+    assert!(
+        again
+            .client(&ClientId::new("c-3").unwrap())
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A real full disk, not the injector: run with `PLAZO_TMPFS_DIR` set to an empty, small
+/// tmpfs (e.g. `mount -t tmpfs -o size=3m tmpfs /mnt/t`), which needs root, hence ignored.
+#[tokio::test]
+#[ignore = "needs a small tmpfs in PLAZO_TMPFS_DIR (root)"]
+async fn a_real_full_disk_then_freed_space_recovers_without_restart() {
+    let Ok(root) = std::env::var("PLAZO_TMPFS_DIR") else {
+        return;
+    };
+    let root = std::path::PathBuf::from(root);
+    let store = Store::open(&root.join("db"), StoreOptions::default()).unwrap();
+    write(&store, |tx| Ok(tx.put_client(&client("c-1"))?));
+    store.durable().await.unwrap();
+    // Fill the disk.
+    let filler = root.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut failed = false;
+    for i in 0..2000 {
+        let c = client(&format!("fill-{i}"));
+        let w = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&c)?));
+        if w.is_err() || store.durable().await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "writes kept succeeding on a full disk");
+    assert!(store.health().is_err());
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        eventually(|| store.health().is_ok()).await,
+        "the store never recovered after space was freed"
+    );
+    write(&store, |tx| Ok(tx.put_client(&client("c-after"))?));
+    store.durable().await.unwrap();
+    assert!(
+        store
+            .client(&ClientId::new("c-1").unwrap())
+            .unwrap()
+            .is_some()
+    );
 }

@@ -1,86 +1,15 @@
 //! Transactions across trees: [`Tx`], its error types and [`abort`].
 
-use std::fmt;
-
-use jiff::Timestamp;
-use sled::transaction::UnabortableTransactionError;
-
 use super::StoreError;
+use super::fail::FailKind;
+pub use super::fail::TxFail;
 use super::keys::{ClientLogKey, DueKey, LogKey, TextKey, TimeKey, WebhookKey};
 use super::typed::TxTree;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
     ReminderId, SentMessage,
 };
-
-/// A failure of the store itself inside a transaction: a conflict (the closure is retried), a
-/// storage error, or a record that failed to decode or encode.
-///
-/// Every [`Tx`] method returns it; propagate it with `?` (it converts into [`TxError`]). It is
-/// opaque on purpose: [`Store::transaction`](super::Store::transaction) turns it into the right
-/// [`StoreError`] or retries.
-#[derive(Debug)]
-pub struct TxFail(pub(crate) FailKind);
-
-#[derive(Debug)]
-pub(crate) enum FailKind {
-    Conflict,
-    Storage(sled::Error),
-    Corrupt {
-        tree: &'static str,
-        key: String,
-        reason: String,
-    },
-    Encode {
-        tree: &'static str,
-        key: String,
-        reason: String,
-    },
-}
-
-impl TxFail {
-    pub(crate) fn corrupt(tree: &'static str, key: String, reason: String) -> Self {
-        TxFail(FailKind::Corrupt { tree, key, reason })
-    }
-    pub(crate) fn encode(tree: &'static str, key: String, reason: String) -> Self {
-        TxFail(FailKind::Encode { tree, key, reason })
-    }
-}
-
-impl fmt::Display for TxFail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            FailKind::Conflict => f.write_str("transaction conflict"),
-            FailKind::Storage(e) => write!(f, "storage error in transaction: {e}"),
-            FailKind::Corrupt { tree, key, reason } => {
-                write!(f, "corrupt record in tree `{tree}` at key {key}: {reason}")
-            }
-            FailKind::Encode { tree, key, reason } => {
-                write!(
-                    f,
-                    "cannot encode record for tree `{tree}` at key {key}: {reason}"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for TxFail {}
-
-impl From<UnabortableTransactionError> for TxFail {
-    fn from(e: UnabortableTransactionError) -> Self {
-        match e {
-            UnabortableTransactionError::Conflict => TxFail(FailKind::Conflict),
-            UnabortableTransactionError::Storage(e) => TxFail(FailKind::Storage(e)),
-        }
-    }
-}
-
-impl From<sled::Error> for TxFail {
-    fn from(e: sled::Error) -> Self {
-        TxFail(FailKind::Storage(e))
-    }
-}
+use jiff::Timestamp;
 
 /// What a transaction closure returns on failure.
 ///

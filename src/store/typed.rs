@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use sled::transaction::TransactionalTree;
 
 use super::StoreError;
+use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
-use super::tx::TxFail;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
 };

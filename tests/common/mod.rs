@@ -1,5 +1,6 @@
-//! Shared helpers for integration tests: the real `plazo` binary on a free port with a temporary
-//! data directory, a real SMTP server on loopback, and a signed-request helper.
+//! Shared helpers for integration tests: the real `plazo` binary on a socket the test binds and
+//! hands over (systemd socket activation: fd 3, `LISTEN_FDS=1`), a temporary data directory, a
+//! real SMTP server on loopback, and a signed-request helper.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 pub mod mock_http;
@@ -20,13 +21,52 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A port nobody listens on right now.
+/// Listeners bound by [`free_port`], by port; kept open for the whole test run so that no
+/// other process can take the port, and handed to every daemon started on it.
+fn listeners() -> &'static Mutex<std::collections::HashMap<u16, TcpListener>> {
+    static L: std::sync::OnceLock<Mutex<std::collections::HashMap<u16, TcpListener>>> =
+        std::sync::OnceLock::new();
+    L.get_or_init(Default::default)
+}
+
+/// Binds a loopback listener for a daemon and returns its port. The test keeps the socket;
+/// [`Daemon::start`] passes it to the daemon as fd 3 (socket activation), so there is no race
+/// for a free port, and a daemon restarted on the same port gets the same socket.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listeners().lock().unwrap().insert(port, listener);
+    port
+}
+
+/// Makes `cmd` receive the listener of `port` (from [`free_port`]) as fd 3 with
+/// `LISTEN_FDS=1`, the systemd socket-activation protocol.
+fn pass_listener(cmd: &mut Command, port: u16) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = listeners()
+        .lock()
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .get(&port)
+        .unwrap_or_else(|| panic!("port {port} was not bound with free_port()"))
+        .as_raw_fd();
+    cmd.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) are made; `fd`
+    // stays open in the parent (the listener lives in a static map).
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                // Already at 3: only clear close-on-exec.
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// One message received by the SMTP server.
@@ -147,7 +187,9 @@ impl Daemon {
                 .as_nanos()
         ));
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_plazo"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plazo"));
+        pass_listener(&mut cmd, port);
+        let child = cmd
             .args(["serve", "--config"])
             .arg(&config)
             .current_dir(dir)

@@ -16,7 +16,10 @@
 mod forms;
 #[cfg(test)]
 mod fuzz_tests;
+mod mapping;
 mod signature;
+
+pub use mapping::{delivery_report, error_text, inbound_input};
 
 pub use forms::{
     InboundMessage, StatusCallback, TwilioKeyword, TwilioParseError, delivery_state, parse_form,

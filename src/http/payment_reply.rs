@@ -1,0 +1,27 @@
+//! What every payment endpoint (`/v1/invoices/{id}/payments`, `/webhooks/payments`) does after
+//! recording a payment: the JSON answer and waking the dispatcher. Shared here so the handlers
+//! do not import each other.
+
+use serde_json::{Value, json};
+
+use crate::service::PaymentOutcome;
+
+/// The JSON answer to a recorded payment.
+pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {
+    match outcome {
+        PaymentOutcome::Applied { balance, closed } => json!({
+            "result": "applied",
+            "balance": balance.to_string(),
+            "status": if *closed { "paid" } else { "open" },
+        }),
+        PaymentOutcome::Duplicate => json!({ "result": "duplicate" }),
+    }
+}
+
+/// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
+/// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
+pub(crate) fn wake_if_open(wake: &tokio::sync::Notify, outcome: &PaymentOutcome) {
+    if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
+        wake.notify_one();
+    }
+}
