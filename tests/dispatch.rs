@@ -460,3 +460,38 @@ async fn pause_until_catches_up_at_its_end_and_logs_the_superseded_step_then() {
     assert_eq!(skipped, ["courtesy"]);
     assert_eq!(h.pending("inv-1").unwrap().step_name, "friendly_overdue");
 }
+
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_during_a_store_outage_is_recorded_after_recovery() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
+    // The provider accepts the message, then the disk fills up before plazo records it; space
+    // comes back a moment later.
+    let faults = h.store.faults();
+    h.email
+        .script(&[Answer::OkThen(std::sync::Arc::new(move || {
+            faults.fail_writes(true);
+            let faults = faults.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                faults.fail_writes(false);
+            });
+        }))]);
+
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 1);
+    assert_eq!(h.store.health(), Ok(()), "the store recovered by itself");
+    assert_eq!(h.email.sent().len(), 1);
+    let sent = h.outcomes("inv-1", AttemptOutcome::Sent);
+    assert_eq!(sent.len(), 1, "the send is on the timeline once");
+    assert_eq!(sent[0].step.as_deref(), Some("courtesy"));
+    // Not left in flight until a restart: the next step is planned.
+    let next = h.pending("inv-1").unwrap();
+    assert_eq!(next.step_name, "due_today");
+    assert_eq!(next.state, ReminderState::Scheduled);
+    assert!(h.store.in_flight().unwrap().is_empty());
+
+    // And nothing is sent twice.
+    assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
+    assert_eq!(h.email.sent().len(), 1);
+}

@@ -42,6 +42,11 @@ struct Effects {
     sent: Option<SentMessage>,
 }
 
+/// First wait before recording an outcome again after the store failed to write.
+const RECORD_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+/// Longest wait between tries to record an outcome while the store cannot write.
+const RECORD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Dispatcher {
     /// Processes one claimed reminder. Never panics; store errors are logged and the reminder
     /// is left in flight (found at next start).
@@ -382,21 +387,24 @@ impl Dispatcher {
         r: Reminder,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let res = self.store.transaction(|tx| {
-            let mut r = r.clone();
-            let (outcome, next) = deadline_reached(tx, &r, policy, now)?;
-            r.state = match outcome {
-                DeadlineOutcome::Broken => ReminderState::Checked,
-                DeadlineOutcome::Moot => ReminderState::Cancelled,
+        let commit = || -> Result<Option<Timestamp>, StoreError> {
+            let res = self.store.transaction(|tx| {
+                let mut r = r.clone();
+                let (outcome, next) = deadline_reached(tx, &r, policy, now)?;
+                r.state = match outcome {
+                    DeadlineOutcome::Broken => ReminderState::Checked,
+                    DeadlineOutcome::Moot => ReminderState::Cancelled,
+                };
+                tx.finish(&r)?;
+                Ok::<_, TxError<std::convert::Infallible>>(next)
+            })?;
+            let scheduled = match res {
+                Ok(s) => s,
+                Err(never) => match never {},
             };
-            tx.finish(&r)?;
-            Ok::<_, TxError<std::convert::Infallible>>(next)
-        })?;
-        let scheduled = match res {
-            Ok(s) => s,
-            Err(never) => match never {},
+            Ok(scheduled)
         };
-        self.store.durable().await?;
+        let scheduled = self.commit_outcome(&r, commit).await?;
         if scheduled.is_some() {
             self.wake.notify_one();
         }
@@ -452,48 +460,95 @@ impl Dispatcher {
                 (None, false)
             }
         };
-        let res = self.store.transaction(|tx| {
-            let mut r = r.clone();
-            if let Some(at) = schedule_at {
-                r.fire_at = at;
-            }
-            tx.finish(&r)?;
-            if schedule_at.is_some() {
-                tx.schedule(&r)?;
-            }
-            for l in &lines {
-                tx.log(l)?;
-            }
-            for (address, change) in &effects.contacts {
-                apply_contact_change(tx, address, change, now)?;
-            }
-            if let Some(m) = &effects.sent {
-                tx.put_sent_message(m)?;
-            }
-            let next = if advance {
-                advance_past(tx, &r, policy, now)?
-            } else {
-                if schedule_at.is_none() {
-                    // Dropped: release the invoice's pending slot if it still names this one.
-                    if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
-                        if inv.generation == r.generation && inv.pending == Some(r.id) {
-                            inv.pending = None;
-                            tx.put_invoice(&inv)?;
+        let commit = || -> Result<Option<Timestamp>, StoreError> {
+            let res = self.store.transaction(|tx| {
+                let mut r = r.clone();
+                if let Some(at) = schedule_at {
+                    r.fire_at = at;
+                }
+                tx.finish(&r)?;
+                if schedule_at.is_some() {
+                    tx.schedule(&r)?;
+                }
+                for l in &lines {
+                    tx.log(l)?;
+                }
+                for (address, change) in &effects.contacts {
+                    apply_contact_change(tx, address, change, now)?;
+                }
+                if let Some(m) = &effects.sent {
+                    tx.put_sent_message(m)?;
+                }
+                let next = if advance {
+                    advance_past(tx, &r, policy, now)?
+                } else {
+                    if schedule_at.is_none() {
+                        // Dropped: release the invoice's pending slot if it still names this one.
+                        if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
+                            if inv.generation == r.generation && inv.pending == Some(r.id) {
+                                inv.pending = None;
+                                tx.put_invoice(&inv)?;
+                            }
                         }
                     }
-                }
-                None
+                    None
+                };
+                Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
+            })?;
+            let scheduled = match res {
+                Ok(s) => s,
+                Err(never) => match never {},
             };
-            Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
-        })?;
-        let scheduled = match res {
-            Ok(s) => s,
-            Err(never) => match never {},
+            Ok(scheduled)
         };
-        self.store.durable().await?;
+        let scheduled = self.commit_outcome(&r, commit).await?;
         if scheduled.is_some() {
             self.wake.notify_one();
         }
         Ok(())
+    }
+}
+
+impl Dispatcher {
+    /// Commits a reminder's outcome (`commit` runs one transaction) and makes it durable.
+    ///
+    /// By then a message may have gone out, so its outcome must be recorded, not left in flight
+    /// until the next restart: a write that fails because the store cannot write (disk full,
+    /// an I/O error) is tried again, with backoff, once the store has reopened itself. Other
+    /// errors (a corrupt record) are returned at once.
+    async fn commit_outcome(
+        &self,
+        r: &Reminder,
+        commit: impl Fn() -> Result<Option<Timestamp>, StoreError>,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let mut wait = RECORD_RETRY_FIRST;
+        loop {
+            let attempt = match commit() {
+                Ok(s) => self.store.durable().await.map(|()| s),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(s) => return Ok(s),
+                Err(e) if e.is_temporary() => {
+                    tracing::warn!(
+                        reminder = %r.id, error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "cannot record the outcome of a reminder yet; trying again once the store can write"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RECORD_RETRY_MAX);
+                    if self.store.health().is_err() {
+                        continue;
+                    }
+                    // The store has reopened from disk: if the reminder is no longer claimed
+                    // there, the change was made durable after all and there is nothing to redo.
+                    if let Ok(Some(stored)) = self.store.reminder(&r.id) {
+                        if stored.state != ReminderState::Claimed {
+                            return Ok(None);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

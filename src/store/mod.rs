@@ -172,11 +172,17 @@ pub enum StoreError {
 impl StoreError {
     /// Whether this is a failure of the database itself (I/O, flush), as opposed to a bad
     /// record or a schema mismatch: such a failure starts the store's self-recovery.
-    fn is_storage_failure(&self) -> bool {
+    pub fn is_storage_failure(&self) -> bool {
         matches!(
             self,
             StoreError::Sled(_) | StoreError::Storage { .. } | StoreError::FlusherStopped
         )
+    }
+
+    /// Whether the same write may succeed later, once the store has recovered by itself: a
+    /// storage failure, or the store being reopened after one.
+    pub fn is_temporary(&self) -> bool {
+        self.is_storage_failure() || matches!(self, StoreError::Reopening)
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Answer {
     Permanent,
     /// A permanent error reaching as far as the scope.
     Scoped(FailureScope),
+    /// Accepted, then `hook` runs (e.g. to break the store right after a send).
+    OkThen(Arc<dyn Fn() + Send + Sync>),
 }
 
 #[derive(Default)]
@@ -93,6 +95,14 @@ impl Channel for RecChannel {
             let mut st = self.state.lock().unwrap();
             st.calls.push(msg.clone());
             match st.script.pop_front().unwrap_or(Answer::Ok) {
+                Answer::OkThen(hook) => {
+                    st.sent.push(msg.clone());
+                    hook();
+                    Ok(Receipt {
+                        provider_message_id: Some(format!("{}-{}", self.name, st.sent.len())),
+                        note: None,
+                    })
+                }
                 Answer::Ok => {
                     st.sent.push(msg.clone());
                     Ok(Receipt {
