@@ -6,11 +6,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::planning::{cancel_pending, replan};
+use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
-use crate::domain::{
-    Attempt, AttemptOutcome, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money,
-    Pause,
-};
+use crate::domain::{ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money, Pause};
 use crate::policy::Policy;
 use crate::store::{Store, Tx, TxFail, abort};
 
@@ -135,22 +133,6 @@ pub fn draft_invoice(
     Ok(fresh_invoice(id, &validate(input)?, now))
 }
 
-/// A line on the invoice's timeline about the invoice itself (not a message).
-pub(crate) fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
-    Attempt {
-        at: now,
-        invoice_id: invoice.id.clone(),
-        reminder_id: None,
-        step: None,
-        channel: None,
-        recipient: None,
-        outcome: AttemptOutcome::Event,
-        provider_message_id: None,
-        delivery: None,
-        detail: Some(detail),
-    }
-}
-
 /// Creates or updates an invoice. Idempotent: the same body twice changes nothing. A changed
 /// due date starts a new plan generation; a changed amount re-plans; a fully paid balance closes.
 pub fn upsert_invoice(
@@ -209,9 +191,15 @@ pub fn upsert_invoice(
                 inv.metadata = v.metadata.clone();
                 inv.updated_at = now;
                 if amount_changed {
-                    let paid: Decimal = inv.payments.iter().map(|p| p.amount).sum();
+                    let cur = v.money.currency;
+                    let balance = cur
+                        .sum("sum of the payments on the invoice", inv.payments.iter().map(|p| p.amount))
+                        .and_then(|paid| cur.sub("balance", v.money.amount, paid));
                     inv.amount = v.money.amount;
-                    inv.balance = (inv.amount - paid).max(Decimal::ZERO);
+                    inv.balance = match balance {
+                        Ok(b) => b.max(Decimal::ZERO),
+                        Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
+                    };
                     tx.log(&event(&inv, now, format!("amount changed from {} to {}; balance {}", old.amount, inv.amount, inv.balance)))?;
                     super::arrangements::cancel_mismatched_plan(tx, &mut inv, now)?;
                 }
@@ -362,12 +350,4 @@ pub fn resume_invoice(
         tx.put_invoice(&inv)?;
         Ok((inv, next))
     }))
-}
-
-pub(crate) fn not_found(id: &InvoiceId) -> ServiceError {
-    ServiceError::NotFound {
-        what: "invoice",
-        id: id.to_string(),
-        hint: "; create it with PUT /v1/invoices/{id}",
-    }
 }

@@ -17,6 +17,7 @@ mod payments;
 mod planning;
 mod provider_payments;
 mod receipts;
+mod timeline;
 
 use std::sync::{Arc, RwLock};
 

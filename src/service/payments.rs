@@ -2,8 +2,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::invoices::{after_money, event, not_found};
-use super::provider_payments::{add_credit, settling_discount};
+use super::invoices::after_money;
+use super::provider_payments::{add_credit, apply_money, settling_discount};
+use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
 use crate::domain::{Currency, InvoiceId, Money, Payment};
 use crate::policy::Policy;
@@ -103,13 +104,18 @@ pub fn record_payment(
             return Ok(PaymentOutcome::Duplicate);
         }
         let paid = amount.unwrap_or(inv.balance);
-        let before = inv.balance;
         let paid_at = input.paid_at.unwrap_or(now);
         let discount = settling_discount(tx, policy, &inv, paid, paid_at)?;
-        inv.balance = match discount {
-            Some(d) => (inv.balance - paid - d).max(Decimal::ZERO),
-            None => (inv.balance - paid).max(Decimal::ZERO),
+        let money = match apply_money(&inv, paid, discount) {
+            Ok(m) => m,
+            Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
         };
+        if money.over > Decimal::ZERO && discount.is_none() {
+            if let Err(e) = add_credit(tx, &inv, money.over, source, now)? {
+                return abort(ServiceError::invalid("amount", e.to_string()));
+            }
+        }
+        inv.balance = money.balance;
         inv.payments.push(Payment {
             amount: paid,
             paid_at,
@@ -117,7 +123,7 @@ pub fn record_payment(
             source: source.to_owned(),
         });
         inv.updated_at = now;
-        let over = paid - before;
+        let over = money.over;
         tx.log(&event(
             &inv,
             now,
@@ -129,9 +135,6 @@ if let Some(disc) = discount {
                 format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)
             },
         ))?;
-        if over > Decimal::ZERO && discount.is_none() {
-            add_credit(tx, &inv, over, source, now)?;
-        }
         after_money(tx, policy, &mut inv, paid, now)?;
         if let Some(wid) = webhook_id {
             tx.mark_webhook(wid, now)?;
