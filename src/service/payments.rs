@@ -121,6 +121,7 @@ pub fn record_payment(
             paid_at,
             reference: reference.clone(),
             source: source.to_owned(),
+            same_as: Vec::new(),
         });
         inv.updated_at = now;
         let over = money.over;

@@ -279,20 +279,33 @@ fn apply_in(
     let detail = match ev.kind {
         ProviderEventKind::Paid => {
             let reference = format!("{}:{}", ev.provider, ev.object_id);
-            if inv.payments.iter().any(|p| p.reference == reference) {
-                let d = format!("{what}: already applied as payment {reference}");
+            let same_as: Vec<String> = ev
+                .same_payment
+                .iter()
+                .map(|id| format!("{}:{id}", ev.provider))
+                .collect();
+            let ours = |r: &String| *r == reference || same_as.contains(r);
+            if let Some(p) = inv
+                .payments
+                .iter()
+                .find(|p| ours(&p.reference) || p.same_as.iter().any(ours))
+            {
+                let d = format!(
+                    "{what}: the same money was already applied as payment {}",
+                    p.reference
+                );
                 return Ok((ApplyOutcome::Duplicate, Some(inv.id), d));
             }
             let paid_at = ev.occurred_at.unwrap_or(now);
             let discount = settling_discount(tx, policy, &inv, amount, paid_at)?;
             let money = match apply_money(&inv, amount, discount) {
                 Ok(m) => m,
-                Err(e) => return Ok(too_large(tx, &inv, &what, e, now)?),
+                Err(e) => return too_large(tx, &inv, &what, e, now),
             };
             let over = money.over;
             if over > Decimal::ZERO {
                 if let Err(e) = add_credit(tx, &inv, over, &source, now)? {
-                    return Ok(too_large(tx, &inv, &what, e, now)?);
+                    return too_large(tx, &inv, &what, e, now);
                 }
             }
             inv.balance = money.balance;
@@ -301,6 +314,7 @@ fn apply_in(
                 paid_at,
                 reference: reference.clone(),
                 source: source.clone(),
+                same_as,
             });
             delta = amount;
             let mut d = format!(
@@ -334,7 +348,7 @@ fn apply_in(
                 });
             let (received, reopened, back) = match sums {
                 Ok(v) => v,
-                Err(e) => return Ok(too_large(tx, &inv, &what, e, now)?),
+                Err(e) => return too_large(tx, &inv, &what, e, now),
             };
             if received < amount {
                 let d = format!(
@@ -349,6 +363,7 @@ fn apply_in(
                 paid_at: ev.occurred_at.unwrap_or(now),
                 reference: format!("{}:refund:{}", ev.provider, ev.event_id),
                 source: source.clone(),
+                same_as: Vec::new(),
             });
             format!(
                 "refund {amount} {} via {source}; balance re-opened to {}",

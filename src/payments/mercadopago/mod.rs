@@ -319,6 +319,7 @@ pub fn to_event(payment: &MpPayment, event_id: &str, event_type: &str) -> Provid
             number: None,
         },
         occurred_at: payment.date_approved,
+        same_payment: Vec::new(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }

@@ -1,7 +1,12 @@
-//! Issue 9 item 3: amounts near the decimal maximum. Amounts are bounded to 15 integer digits
-//! per currency and every sum is checked: a plan, a credit, a sum of payments past the maximum
-//! is refused with a clear 422 (API) or recorded as a failed event (provider), never a panic,
+//! Issue 9, payments hardening, through the service layer on a real store.
+//!
+//! Item 3: amounts near the decimal maximum. Amounts are bounded to 15 integer digits per
+//! currency and every sum is checked: a plan, a credit, a sum of payments past the maximum is
+//! refused with a clear 422 (API) or recorded as a failed event (provider), never a panic,
 //! never a retry loop, and nothing changes.
+//!
+//! Item 8: Stripe reports the same money as `invoice.paid` (`in_…`) and
+//! `payment_intent.succeeded` (`pi_…`): it is applied once, in either order.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -110,6 +115,26 @@ impl World {
             .invoice(&InvoiceId::new(id).unwrap())
             .unwrap()
             .unwrap()
+    }
+
+    /// Receives and applies a raw Stripe event body; returns the entry's state and detail.
+    fn stripe(&self, body: serde_json::Value) -> (InboxState, String) {
+        let raw = serde_json::to_vec(&body).unwrap();
+        let ev = plazo::payments::stripe::parse_event(&raw, "plazo_invoice_id").unwrap();
+        let key = format!("stripe:{}", ev.event_id);
+        enqueue(
+            &self.store,
+            &key,
+            InboxPayload::Event {
+                event: Box::new(ev.clone()),
+            },
+            self.now,
+        )
+        .unwrap();
+        let p = self.policy.current();
+        apply_event(&self.store, &p.policy, &key, &ev, self.now).unwrap();
+        let e = self.store.inbox_entry(&key).unwrap().unwrap();
+        (e.state, e.detail.unwrap_or_default())
     }
 
     fn credit(&self) -> Option<String> {
@@ -263,4 +288,95 @@ fn a_provider_payment_past_the_maximum_is_recorded_failed() {
         w.store.inbox_queue().unwrap().is_empty(),
         "nothing left to retry"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: one payment, two Stripe events
+// ---------------------------------------------------------------------------------------------
+
+/// `invoice.paid` for 1,250,000.00 COP on inv-1, paid by `pi_1`. `old_api` puts the payment
+/// intent on the invoice (API versions before 2025-03-31); otherwise it is in the invoice's
+/// `payments` list (InvoicePayment objects), as newer versions send it.
+fn invoice_paid(old_api: bool) -> serde_json::Value {
+    let mut obj = serde_json::json!({
+        "id": "in_1", "object": "invoice", "currency": "cop", "amount_paid": 125_000_000,
+        "number": "FV-inv-1", "metadata": { "plazo_invoice_id": "inv-1" },
+        "status_transitions": { "paid_at": 1_772_377_200 },
+    });
+    if old_api {
+        obj["payment_intent"] = "pi_1".into();
+        obj["charge"] = "ch_1".into();
+    } else {
+        obj["payments"] = serde_json::json!({
+            "object": "list",
+            "data": [{ "object": "invoice_payment", "id": "inpay_1",
+                       "payment": { "type": "payment_intent", "payment_intent": "pi_1" } }]
+        });
+    }
+    serde_json::json!({
+        "id": "evt_in", "object": "event", "type": "invoice.paid", "created": 1_772_377_200,
+        "data": { "object": obj }
+    })
+}
+
+/// `payment_intent.succeeded` for the same money (Stripe copies the invoice's metadata).
+fn intent_succeeded(old_api: bool) -> serde_json::Value {
+    let mut obj = serde_json::json!({
+        "id": "pi_1", "object": "payment_intent", "currency": "cop", "status": "succeeded",
+        "amount_received": 125_000_000, "latest_charge": "ch_1",
+        "metadata": { "plazo_invoice_id": "inv-1" },
+    });
+    if old_api {
+        obj["invoice"] = "in_1".into();
+    }
+    serde_json::json!({
+        "id": "evt_pi", "object": "event", "type": "payment_intent.succeeded",
+        "created": 1_772_377_201, "data": { "object": obj }
+    })
+}
+
+fn one_payment_whichever_comes_first(invoice_first: bool, old_api: bool) {
+    let w = World::new();
+    w.invoice("inv-1", "1250000").unwrap();
+    let (first, second) = if invoice_first {
+        (invoice_paid(old_api), intent_succeeded(old_api))
+    } else {
+        (intent_succeeded(old_api), invoice_paid(old_api))
+    };
+    let (state, detail) = w.stripe(first);
+    assert_eq!(state, InboxState::Applied, "{detail}");
+    let (state, detail) = w.stripe(second);
+    assert_eq!(state, InboxState::Applied, "{detail}");
+    assert!(detail.contains("already applied"), "{detail}");
+    let inv = w.inv("inv-1");
+    assert_eq!(inv.payments.len(), 1, "{:?}", inv.payments);
+    assert!(inv.balance.is_zero());
+    assert_eq!(w.credit(), None, "the second event is not an overpayment");
+}
+
+#[test]
+fn invoice_paid_then_payment_intent_succeeded_is_one_payment() {
+    one_payment_whichever_comes_first(true, false);
+    one_payment_whichever_comes_first(true, true);
+}
+
+#[test]
+fn payment_intent_succeeded_then_invoice_paid_is_one_payment() {
+    one_payment_whichever_comes_first(false, false);
+    one_payment_whichever_comes_first(false, true);
+}
+
+#[test]
+fn two_different_payments_are_still_both_applied() {
+    let w = World::new();
+    w.invoice("inv-1", "2500000").unwrap();
+    w.stripe(invoice_paid(true));
+    let mut other = intent_succeeded(false);
+    other["id"] = "evt_pi_2".into();
+    other["data"]["object"]["id"] = "pi_2".into();
+    other["data"]["object"]["latest_charge"] = "ch_2".into();
+    let (state, detail) = w.stripe(other);
+    assert_eq!(state, InboxState::Applied, "{detail}");
+    assert_eq!(w.inv("inv-1").payments.len(), 2);
+    assert!(w.inv("inv-1").balance.is_zero());
 }
