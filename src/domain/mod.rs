@@ -9,6 +9,7 @@ mod ids;
 mod inbox;
 mod money;
 mod records;
+pub mod when;
 
 pub use arrangement::{
     Allocation, Arrangement, ArrangementKind, ArrangementState, Instalment, InstalmentState,

@@ -121,12 +121,15 @@ fn check_date(
     now: Timestamp,
     max_days: u32,
 ) -> Result<Due, ServiceError> {
-    let due = Due::parse(raw).map_err(|_| {
+    let due = crate::domain::when::parse_due(raw).map_err(|e| {
         ServiceError::invalid(
             field,
-            format!(
-                "{raw:?} is neither a date (2026-12-01, in the client's time zone) nor an RFC 3339 instant (2026-12-01T17:00:00Z)"
-            ),
+            match e {
+                crate::domain::when::WhenError::NotDateOrInstant(_) => format!(
+                    "{raw:?} is neither a date (2026-12-01, in the client's time zone) nor an RFC 3339 instant (2026-12-01T17:00:00Z)"
+                ),
+                other => other.to_string(),
+            },
         )
     })?;
     let past = match due {

@@ -24,10 +24,11 @@ pub struct InvoiceInput {
     pub currency: String,
     /// Amount as a decimal string, e.g. `"1250000.00"`.
     pub amount: String,
-    /// Issue date `YYYY-MM-DD`.
-    #[serde(default)]
+    /// Issue date `YYYY-MM-DD` (1900-01-01 to 2999-12-31).
+    #[serde(default, deserialize_with = "crate::domain::when::opt_date")]
     pub issued_at: Option<Date>,
-    /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339).
+    /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339, offset within
+    /// ±23:59), from 1900-01-01 to 2999-12-31.
     pub due_at: String,
     /// Where the debtor pays.
     #[serde(default)]
@@ -75,7 +76,8 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     if money.amount <= Decimal::ZERO {
         return Err(ServiceError::invalid("amount", "must be greater than zero"));
     }
-    let due = Due::parse(&input.due_at).map_err(|m| ServiceError::invalid("due_at", m))?;
+    let due = crate::domain::when::parse_due(&input.due_at)
+        .map_err(|e| ServiceError::invalid("due_at", e.to_string()))?;
     if let Some(url) = &input.payment_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
             return Err(ServiceError::invalid(

@@ -19,8 +19,8 @@ pub struct PaymentInput {
     pub amount: Option<String>,
     /// ISO 4217 currency; must be the invoice's.
     pub currency: String,
-    /// When the money was paid; now when absent.
-    #[serde(default)]
+    /// When the money was paid (RFC 3339, offset within ±23:59); now when absent.
+    #[serde(default, deserialize_with = "crate::domain::when::opt_instant")]
     pub paid_at: Option<Timestamp>,
     /// Payment reference; a second payment with the same reference is a duplicate.
     pub reference: String,

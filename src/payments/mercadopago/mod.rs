@@ -39,8 +39,8 @@ pub use client::{
     MpErrorInfo, MpPayment,
 };
 pub use signature::{
-    HEADER_REQUEST_ID, HEADER_SIGNATURE, MercadoPagoSignatureError, manifest, sign, verify,
-    verify_with_tolerance,
+    DEFAULT_TOLERANCE, HEADER_REQUEST_ID, HEADER_SIGNATURE, MercadoPagoSignatureError, manifest,
+    sign, verify, verify_with_tolerance,
 };
 
 use rust_decimal::Decimal;
