@@ -119,7 +119,7 @@ impl Currency {
                     minor_units: *minor,
                 }
             })
-            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.chars().take(16).collect()))
     }
     /// The three-letter code, e.g. `"COP"`.
     pub fn code(&self) -> &str {

@@ -12,17 +12,27 @@ use crate::domain::{ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, 
 use crate::policy::Policy;
 use crate::store::{Store, Tx, TxFail, abort};
 
+/// Most keys in an invoice's `metadata`.
+pub const MAX_METADATA_KEYS: usize = 50;
+/// Most characters of a `metadata` key.
+pub const MAX_METADATA_KEY_CHARS: usize = 64;
+/// Most characters of a `metadata` value.
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
+/// Most characters of a pause reason.
+pub const MAX_PAUSE_REASON_CHARS: usize = 500;
+
 /// Body of `PUT /v1/invoices/{id}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceInput {
     /// The debtor; must exist (`PUT /v1/clients/{id}` first).
     pub client_id: String,
-    /// Invoice number shown to the debtor.
+    /// Invoice number shown to the debtor: 1 to 64 characters.
     pub number: String,
     /// ISO 4217 currency code.
     pub currency: String,
-    /// Amount as a decimal string, e.g. `"1250000.00"`.
+    /// Amount as a plain decimal string, e.g. `"1250000.00"`: at most 15 integer digits and
+    /// the currency's decimals.
     pub amount: String,
     /// Issue date `YYYY-MM-DD` (1900-01-01 to 2999-12-31).
     #[serde(default, deserialize_with = "crate::domain::when::opt_date")]
@@ -30,10 +40,11 @@ pub struct InvoiceInput {
     /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339, offset within
     /// ±23:59), from 1900-01-01 to 2999-12-31.
     pub due_at: String,
-    /// Where the debtor pays.
+    /// Where the debtor pays: an http(s) URL of at most 2,000 characters.
     #[serde(default)]
     pub payment_url: Option<String>,
-    /// Free-form string metadata, available to templates.
+    /// Free-form string metadata, available to templates: at most 50 keys of 1 to 64
+    /// characters, values of at most 500 characters.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -63,10 +74,16 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     let client_id = ClientId::new(input.client_id)
         .map_err(|e| ServiceError::invalid("client_id", e.to_string()))?;
     let number = input.number.trim().to_owned();
-    if number.is_empty() || number.len() > 64 {
+    if number.is_empty() || number.chars().count() > 64 {
         return Err(ServiceError::invalid(
             "number",
             "must be 1 to 64 characters",
+        ));
+    }
+    if number.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "number",
+            "must not contain control characters (line breaks, tabs, NUL): it is shown in message subjects",
         ));
     }
     let currency = Currency::parse(&input.currency)
@@ -79,15 +96,39 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     let due = crate::domain::when::parse_due(&input.due_at)
         .map_err(|e| ServiceError::invalid("due_at", e.to_string()))?;
     if let Some(url) = &input.payment_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() > 2000
+            || url.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(ServiceError::invalid(
                 "payment_url",
                 "must be an http(s) URL of at most 2000 characters",
             ));
         }
     }
-    if input.metadata.len() > 50 {
-        return Err(ServiceError::invalid("metadata", "at most 50 keys"));
+    if input.metadata.len() > MAX_METADATA_KEYS {
+        return Err(ServiceError::invalid(
+            "metadata",
+            format!(
+                "has {} keys; at most {MAX_METADATA_KEYS}",
+                input.metadata.len()
+            ),
+        ));
+    }
+    for (k, v) in &input.metadata {
+        let shown: String = k.chars().take(32).collect();
+        if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(ServiceError::invalid(
+                "metadata",
+                format!("key {shown:?} must be 1 to {MAX_METADATA_KEY_CHARS} characters"),
+            ));
+        }
+        if v.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(ServiceError::invalid(
+                format!("metadata.{shown}"),
+                format!("is longer than {MAX_METADATA_VALUE_CHARS} characters"),
+            ));
+        }
     }
     Ok(Validated {
         client_id,
@@ -284,6 +325,12 @@ pub fn pause_invoice(
         return Err(ServiceError::invalid(
             "reason",
             "say why the chase is paused (dispute, agreement...)",
+        ));
+    }
+    if reason.chars().count() > MAX_PAUSE_REASON_CHARS {
+        return Err(ServiceError::invalid(
+            "reason",
+            format!("is longer than {MAX_PAUSE_REASON_CHARS} characters"),
         ));
     }
     if until.is_some_and(|u| u <= now) {

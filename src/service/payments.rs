@@ -14,7 +14,7 @@ use crate::store::{Store, abort};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    /// Amount paid as a decimal string; absent means "the whole balance" (webhook `invoice.paid`).
+    /// Amount paid as a plain decimal string (at most 15 integer digits); absent means "the whole balance" (webhook `invoice.paid`).
     #[serde(default)]
     pub amount: Option<String>,
     /// ISO 4217 currency; must be the invoice's.
@@ -22,7 +22,8 @@ pub struct PaymentInput {
     /// When the money was paid (RFC 3339, offset within ±23:59); now when absent.
     #[serde(default, deserialize_with = "crate::domain::when::opt_instant")]
     pub paid_at: Option<Timestamp>,
-    /// Payment reference; a second payment with the same reference is a duplicate.
+    /// Payment reference, 1 to 200 characters; a second payment with the same reference is a
+    /// duplicate.
     pub reference: String,
 }
 
@@ -54,10 +55,13 @@ pub fn record_payment(
     now: Timestamp,
 ) -> Result<PaymentOutcome, ServiceError> {
     let reference = input.reference.trim().to_owned();
-    if reference.is_empty() || reference.len() > 200 {
+    if reference.is_empty()
+        || reference.chars().count() > 200
+        || reference.chars().any(char::is_control)
+    {
         return Err(ServiceError::invalid(
             "reference",
-            "must be 1 to 200 characters",
+            "must be 1 to 200 characters, without control characters",
         ));
     }
     let currency = Currency::parse(&input.currency)
