@@ -232,6 +232,24 @@ fn a_plan_adding_past_the_maximum_is_a_422_not_a_panic() {
     assert_eq!(field, "instalments[0].amount");
     assert!(msg.contains("too large"), "{msg}");
     assert!(w.inv("inv-1").arrangements.is_empty());
+    // Each within the maximum, their sum past it.
+    let input: PlanInput = serde_json::from_value(serde_json::json!({
+        "instalments": [
+            { "date": "2026-04-01", "amount": MAX },
+            { "date": "2026-05-01", "amount": MAX },
+        ]
+    }))
+    .unwrap();
+    let (field, msg) = invalid(make_plan(
+        &w.store,
+        &p.policy,
+        &InvoiceId::new("inv-1").unwrap(),
+        input,
+        w.now,
+    ));
+    assert_eq!(field, "instalments");
+    assert!(msg.contains("sum of the instalments"), "{msg}");
+    assert!(w.inv("inv-1").arrangements.is_empty());
 }
 
 /// A credit past the maximum made every later overpayment of the client a 500.
