@@ -535,6 +535,7 @@ async fn a_refund_moves_the_chase_back_to_the_uncovered_instalment_without_resen
         },
         occurred_at: None,
         note: None,
+        same_payment: Vec::new(),
     };
     let p = sim.policy.current();
     plazo::service::enqueue(

@@ -100,7 +100,10 @@ impl PaymentInbox {
                     one_by_one.extend(chunk.iter().cloned());
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "payments inbox task failed");
+                    // A panic while applying the batch: apply them one by one, so that only
+                    // the event at fault is recorded as failed and the others go through.
+                    tracing::error!(error = %e, "payments inbox task failed; trying the batch one by one");
+                    one_by_one.extend(chunk.iter().cloned());
                 }
             }
         }
@@ -165,15 +168,36 @@ impl PaymentInbox {
         let store = self.store.clone();
         let policy = self.policy.current();
         let k = key.to_owned();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let res = tokio::task::spawn_blocking(move || {
             apply_event(&store, &policy.policy, &k, &event, now)
         })
-        .await
-        .map_err(|e| {
-            ServiceError::Store(crate::store::StoreError::Io(std::io::Error::other(
-                e.to_string(),
-            )))
-        })??;
+        .await;
+        let outcome = match res {
+            Ok(Ok(outcome)) => outcome,
+            // The store failed: a passing reason, tried again later (with a growing delay,
+            // so a lasting failure does not spin the loop).
+            Ok(Err(e @ ServiceError::Store(_))) => {
+                let retry_at = now + event_retry_delay(entry.attempts + 1);
+                let msg = format!("could not apply it: {e}; trying again at {retry_at}");
+                // If the store cannot record the retry either, the entry stays queued.
+                let _ = processing_failed(&self.store, key, &msg, Some(retry_at), now);
+                return Err(e);
+            }
+            // Anything else will fail the same way every time: failed for good, with why.
+            Ok(Err(e)) => {
+                let msg = format!("cannot be applied: {e}");
+                tracing::warn!(event = %key, reason = %msg, "payment event failed");
+                processing_failed(&self.store, key, &msg, None, now)?;
+                return Ok(());
+            }
+            // A panic while applying it (a bug): failed with the reason, never retried forever.
+            Err(e) => {
+                let msg = format!("applying it failed unexpectedly ({e}); fix and retry it");
+                tracing::error!(event = %key, reason = %msg, "payment event task panicked; marked failed");
+                processing_failed(&self.store, key, &msg, None, now)?;
+                return Ok(());
+            }
+        };
         tracing::info!(event = %key, ?outcome, "payment event processed");
         // A payment that closed the invoice cancelled its reminder in the same transaction;
         // only an invoice left open (a partial payment, a refund that re-opened it and

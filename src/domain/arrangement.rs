@@ -166,9 +166,12 @@ impl Arrangement {
         }
     }
 
-    /// Total of the instalments.
-    pub fn total(&self) -> Decimal {
-        self.instalments.iter().map(|i| i.amount).sum()
+    /// Total of the instalments; `None` if it does not fit a decimal (never for a plan the
+    /// API accepted: each amount and their sum are bounded by the invoice's maximum).
+    pub fn total(&self) -> Option<Decimal> {
+        self.instalments
+            .iter()
+            .try_fold(Decimal::ZERO, |acc, i| acc.checked_add(i.amount))
     }
 
     /// The instalment being chased, if any is left.
@@ -183,13 +186,15 @@ impl Arrangement {
 
     /// Adds `delta` (negative for a refund) to the money received and allocates the total to
     /// the instalments oldest first. The chased instalment becomes the first one not fully
-    /// covered; its step cursor restarts when it changes.
+    /// covered; its step cursor restarts when it changes. The callers keep the money received
+    /// within the currency's maximum; past the decimal range it saturates rather than panics.
     pub fn allocate(&mut self, delta: Decimal) -> Allocation {
-        self.received = (self.received + delta).max(Decimal::ZERO);
+        self.received = self.received.saturating_add(delta).max(Decimal::ZERO);
         let mut left = self.received;
         for inst in &mut self.instalments {
-            let paid = left.min(inst.amount);
-            left -= paid;
+            let paid = left.min(inst.amount).max(Decimal::ZERO);
+            // 0 <= paid <= left: cannot overflow.
+            left = left.checked_sub(paid).unwrap_or(Decimal::ZERO);
             inst.paid = paid;
             inst.state = if paid >= inst.amount {
                 InstalmentState::Paid
@@ -229,7 +234,8 @@ impl Arrangement {
     /// Amount still owed on the chased instalment.
     pub fn outstanding(&self) -> Decimal {
         self.current_instalment()
-            .map_or(Decimal::ZERO, |i| i.amount - i.paid)
+            .and_then(|i| i.amount.checked_sub(i.paid))
+            .unwrap_or(Decimal::ZERO)
     }
 }
 
@@ -296,5 +302,17 @@ mod tests {
         assert_eq!(a.instalments[0].state, InstalmentState::Missed);
         a.allocate(dec("90"));
         assert_eq!(a.instalments[0].state, InstalmentState::Paid);
+    }
+
+    #[test]
+    fn totals_and_allocation_near_the_decimal_maximum_do_not_panic() {
+        let mut a = plan(&[Decimal::MAX, Decimal::MAX]);
+        assert_eq!(a.total(), None);
+        a.allocate(Decimal::MAX);
+        a.allocate(Decimal::MAX);
+        assert_eq!(a.received, Decimal::MAX);
+        a.allocate(Decimal::MIN);
+        assert_eq!(a.received, Decimal::ZERO);
+        assert_eq!(plan(&[dec("1"), dec("2")]).total(), Some(dec("3")));
     }
 }

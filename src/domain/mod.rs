@@ -10,6 +10,7 @@ mod inbox;
 mod money;
 mod records;
 pub mod validate;
+pub mod when;
 
 pub use arrangement::{
     Allocation, Arrangement, ArrangementKind, ArrangementState, Instalment, InstalmentState,

@@ -147,6 +147,11 @@ pub struct Payment {
     pub reference: String,
     /// Where the payment came from (`api`, `webhook:<id>`).
     pub source: String,
+    /// Other references of the same money (a provider payment reported by two events: Stripe
+    /// `stripe:pi_…` and `stripe:ch_…` behind `stripe:in_…`); a later event naming any of them is
+    /// a duplicate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_as: Vec<String>,
 }
 
 /// An invoice being chased.

@@ -10,7 +10,10 @@ use super::clients::client_id;
 use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::{Contact, ContactEvent};
 use crate::policy::model::CHANNEL_KINDS;
-use crate::service::{ContactChange, ServiceError, change_contact};
+use crate::service::{ContactChange, ServiceError, change_contact, contact_address};
+
+/// Most characters of an opt-out or opt-in reason.
+pub const MAX_REASON_CHARS: usize = 500;
 
 /// `GET /v1/clients/{id}/timeline`: inbound messages, opt-outs and opt-ins, oldest first.
 pub async fn client_timeline(
@@ -40,6 +43,7 @@ pub async fn get_contact(
     State(st): State<AppState>,
     Path(address): Path<String>,
 ) -> Result<Json<Contact>, ApiError> {
+    let address = contact_address(&address)?;
     blocking(move || {
         st.store
             .contact(&address)
@@ -63,7 +67,7 @@ pub async fn get_contact(
 struct OptOutBody {
     /// Channel kind: `email`, `sms` or `whatsapp`.
     channel: String,
-    /// Why, for the record (`asked by phone`).
+    /// Why, for the record (`asked by phone`); at most 500 characters.
     #[serde(default)]
     reason: Option<String>,
 }
@@ -74,13 +78,24 @@ async fn change(
     body: Bytes,
     opt_out: bool,
 ) -> Result<Json<Contact>, ApiError> {
+    let address = contact_address(&address)?;
     let b: OptOutBody = parse_json(&body)?;
+    if b.reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ServiceError::invalid(
+            "reason",
+            format!("is longer than {MAX_REASON_CHARS} characters"),
+        )
+        .into());
+    }
     if !CHANNEL_KINDS.contains(&b.channel.as_str()) || b.channel == "webhook" {
         return Err(ServiceError::invalid(
             "channel",
             format!(
                 "{:?} is not a channel a debtor can opt out of; use email, sms or whatsapp",
-                b.channel
+                b.channel.chars().take(32).collect::<String>()
             ),
         )
         .into());

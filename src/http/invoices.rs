@@ -123,8 +123,8 @@ pub async fn post_payment(
 pub struct PauseInput {
     /// Why the chase is paused.
     pub reason: String,
-    /// When the pause ends by itself (RFC 3339); never, when absent.
-    #[serde(default)]
+    /// When the pause ends by itself (RFC 3339, offset within ±23:59); never, when absent.
+    #[serde(default, deserialize_with = "crate::domain::when::opt_instant")]
     pub until: Option<Timestamp>,
 }
 

@@ -112,11 +112,14 @@ pub async fn mercadopago_webhook(
     let data_id = mercadopago::query_data_id(&query);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let request_id = header(mercadopago::HEADER_REQUEST_ID);
-    if let Err(e) = mercadopago::verify(
+    // The signature, then its age: a replayed (or far-future) notification is refused.
+    if let Err(e) = mercadopago::verify_with_tolerance(
         secret,
         header(mercadopago::HEADER_SIGNATURE),
         request_id,
         data_id.as_deref(),
+        st.clock.now(),
+        Some(mercadopago::DEFAULT_TOLERANCE),
     ) {
         tracing::warn!(error = %e, "rejected Mercado Pago notification");
         return Err(ApiError::new(

@@ -69,6 +69,12 @@ pub struct ProviderEvent {
     /// When the provider says it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<Timestamp>,
+    /// Other provider ids of the same money (Stripe: the payment intent and charge behind an
+    /// invoice, the invoice and charge behind a payment intent), so that one payment reported
+    /// by two events (`invoice.paid` and `payment_intent.succeeded`) is applied once, whichever
+    /// comes first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_payment: Vec<String>,
     /// Why the event is `Pending` or `Ignored`, for the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

@@ -88,7 +88,8 @@ fn round(amount: Decimal, inv: &Invoice) -> Decimal {
     )
 }
 
-/// The early-payment offer open at `at` (local date in `zone`), if any.
+/// The early-payment offer open at `at` (local date in `zone`), if any (none when the arithmetic
+/// would leave the decimal range: never for a bounded balance and percent).
 pub fn discount_offer(
     terms: &PaymentTerms,
     inv: &Invoice,
@@ -105,10 +106,11 @@ pub fn discount_offer(
     if at.to_zoned(zone.clone()).date() > pay_by {
         return None;
     }
-    let factor = Decimal::ONE - d.percent / Decimal::ONE_HUNDRED;
+    let factor = Decimal::ONE.checked_sub(d.percent.checked_div(Decimal::ONE_HUNDRED)?)?;
+    let amount = round(inv.balance.checked_mul(factor)?, inv);
     Some(DiscountOffer {
         percent: d.percent,
-        amount: round(inv.balance * factor, inv),
+        amount: inv.currency.bounded("discounted amount", amount).ok()?,
         pay_by,
     })
 }
@@ -125,7 +127,10 @@ pub fn settles_with_discount(
     discount_offer(terms, inv, zone, paid_at).filter(|o| amount >= o.amount && amount < inv.balance)
 }
 
-/// Late charges at `now` for an invoice that has reached `overdue_steps` overdue steps.
+/// Late charges at `now` for an invoice that has reached `overdue_steps` overdue steps. `None`
+/// when nothing is due, or when a figure would pass the currency's maximum
+/// ([`crate::domain::Currency::max_amount`]): then no charges are shown rather than a wrong
+/// number or a panic.
 pub fn charges_due(
     terms: &PaymentTerms,
     inv: &Invoice,
@@ -140,23 +145,40 @@ pub fn charges_due(
     if days <= 0 || inv.balance <= Decimal::ZERO {
         return None;
     }
-    let fees = c.fee_per_step.unwrap_or_default() * Decimal::from(overdue_steps);
-    let interest = c.yearly_interest_percent.map_or(Decimal::ZERO, |r| {
-        inv.balance * r / Decimal::ONE_HUNDRED * Decimal::from(days) / Decimal::from(365)
-    });
-    let (mut fees, mut interest) = (round(fees, inv), round(interest, inv));
+    let cur = inv.currency;
+    let bounded = |what, d: Decimal| cur.bounded(what, round(d, inv)).ok();
+    let fees = c
+        .fee_per_step
+        .unwrap_or_default()
+        .checked_mul(Decimal::from(overdue_steps))?;
+    let interest = match c.yearly_interest_percent {
+        None => Decimal::ZERO,
+        Some(r) => inv
+            .balance
+            .checked_mul(r)?
+            .checked_div(Decimal::ONE_HUNDRED)?
+            .checked_mul(Decimal::from(days))?
+            .checked_div(Decimal::from(365))?,
+    };
+    let (mut fees, mut interest) = (bounded("late fees", fees)?, bounded("interest", interest)?);
     if let Some(cap) = c.cap_percent {
-        let max = round(inv.balance * cap / Decimal::ONE_HUNDRED, inv);
-        if fees + interest > max {
+        let max = bounded(
+            "cap",
+            inv.balance
+                .checked_mul(cap)?
+                .checked_div(Decimal::ONE_HUNDRED)?,
+        )?;
+        if cur.add("late charges", fees, interest).ok()? > max {
             // Fees first, then interest, up to the cap.
             fees = fees.min(max);
-            interest = (max - fees).max(Decimal::ZERO).min(interest);
+            interest = max.checked_sub(fees)?.max(Decimal::ZERO).min(interest);
         }
     }
+    let charges = cur.add("late charges", fees, interest).ok()?;
     Some(ChargesDue {
         late_fees: fees,
         interest,
-        total_due: inv.balance + fees + interest,
+        total_due: cur.add("total due", inv.balance, charges).ok()?,
     })
 }
 
@@ -264,5 +286,38 @@ mod tests {
         clp.currency = Currency::parse("CLP").unwrap();
         let c = charges_due(&terms(), &clp, 0, &bogota(), at("2026-03-11T15:00:00Z")).unwrap();
         assert_eq!(c.interest, "658".parse::<Decimal>().unwrap());
+    }
+
+    /// Issue 9 item 3: late charges on a huge overdue invoice overflowed and panicked the
+    /// dispatcher. Now they are left out (no figure, no panic).
+    #[test]
+    fn late_charges_on_a_huge_overdue_invoice_do_not_panic() {
+        let mut t = terms();
+        if let Some(lc) = t.late_charges.as_mut() {
+            lc.fee_per_step = Some(Decimal::MAX);
+            lc.yearly_interest_percent = Some("1000000".parse().unwrap());
+            lc.cap_percent = Some("1000000".parse().unwrap());
+        }
+        let mut i = inv("1000000", "2000-01-01");
+        i.balance = Decimal::MAX;
+        let now = at("2026-03-11T15:00:00Z");
+        assert_eq!(charges_due(&t, &i, u32::MAX, &bogota(), now), None);
+        assert_eq!(charges_due(&terms(), &i, 3, &bogota(), now), None);
+        // A total due past the maximum is not shown; a large one within it is.
+        i.balance = "999999999999999.99".parse().unwrap();
+        assert_eq!(
+            charges_due(&terms(), &i, 3, &bogota(), at("2000-01-31T15:00:00Z")),
+            None
+        );
+        i.balance = "100000000000000".parse().unwrap();
+        let c = charges_due(&terms(), &i, 3, &bogota(), at("2000-01-31T15:00:00Z")).unwrap();
+        assert!(c.total_due <= i.currency.max_amount());
+        let mut d = terms();
+        if let Some(ed) = d.early_discount.as_mut() {
+            ed.percent = Decimal::MAX;
+        }
+        i.due_at = Due::parse("2099-01-01").unwrap();
+        i.balance = Decimal::MAX;
+        assert_eq!(discount_offer(&d, &i, &bogota(), now), None);
     }
 }

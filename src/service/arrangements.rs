@@ -7,8 +7,8 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::invoices::{event, not_found};
 use super::planning::{replan, skip_passed_steps};
+use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
 use crate::domain::{
     Allocation, Arrangement, ArrangementKind, ArrangementState, Client, Due, InstalmentState,
@@ -121,12 +121,15 @@ fn check_date(
     now: Timestamp,
     max_days: u32,
 ) -> Result<Due, ServiceError> {
-    let due = Due::parse(raw).map_err(|_| {
+    let due = crate::domain::when::parse_due(raw).map_err(|e| {
         ServiceError::invalid(
             field,
-            format!(
-                "{raw:?} is neither a date (2026-12-01, in the client's time zone) nor an RFC 3339 instant (2026-12-01T17:00:00Z)"
-            ),
+            match e {
+                crate::domain::when::WhenError::NotDateOrInstant(_) => format!(
+                    "{raw:?} is neither a date (2026-12-01, in the client's time zone) nor an RFC 3339 instant (2026-12-01T17:00:00Z)"
+                ),
+                other => other.to_string(),
+            },
         )
     })?;
     let past = match due {
@@ -257,7 +260,12 @@ fn describe(arr: &Arrangement, inv: &Invoice) -> String {
 }
 
 fn next_id(inv: &Invoice) -> u32 {
-    inv.arrangements.iter().map(|a| a.id).max().unwrap_or(0) + 1
+    inv.arrangements
+        .iter()
+        .map(|a| a.id)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1)
 }
 
 /// Records a promise to pay on an invoice (see [`PromiseInput`]).
@@ -376,7 +384,13 @@ pub fn make_plan(
             }
             parts.push((due, amount));
         }
-        let total: Decimal = parts.iter().map(|(_, a)| *a).sum();
+        let total = match inv
+            .currency
+            .sum("sum of the instalments", parts.iter().map(|(_, a)| *a))
+        {
+            Ok(t) => t,
+            Err(e) => return abort(ServiceError::invalid("instalments", e.to_string())),
+        };
         if total != inv.balance {
             return abort(ServiceError::invalid(
                 "instalments",
@@ -524,7 +538,7 @@ pub(crate) fn on_money(
                     to + 1,
                     next.amount,
                     next.due,
-                    next.amount - next.paid
+                    next.amount.checked_sub(next.paid).unwrap_or(Decimal::ZERO)
                 )
             }
             _ => return Ok(false),
@@ -564,10 +578,11 @@ pub(crate) fn cancel_mismatched_plan(
     else {
         return Ok(false);
     };
-    let owed = arr.total() - arr.received;
-    if owed == outstanding {
+    let owed = arr.total().and_then(|t| t.checked_sub(arr.received));
+    if owed == Some(outstanding) {
         return Ok(false);
     }
+    let owed = owed.map_or_else(|| "total".to_owned(), |o| o.to_string());
     let why = format!(
         "the invoice amount changed: the plan's {owed} outstanding no longer matches the balance {outstanding}; agree a new plan"
     );

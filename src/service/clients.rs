@@ -314,7 +314,7 @@ fn replan_invoices(
                     "client's time zone or segment changed; no reminder left to plan".to_owned()
                 }
             };
-            tx.log(&super::invoices::event(&inv, now, detail))?;
+            tx.log(&super::timeline::event(&inv, now, detail))?;
         }
         tx.put_invoice(&inv)?;
     }

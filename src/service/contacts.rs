@@ -187,3 +187,78 @@ pub fn sync_client_addresses(
     }
     Ok(())
 }
+
+/// Most characters of an email address (RFC 5321's limit on a path).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Checks an address named in `/v1/contacts/{address}`: an E.164 phone number (`+`, then 8 to
+/// 15 digits, the first not 0, like `+573001234567`) or an email address (at most 254
+/// characters). Returns it as the store keys it (email addresses lower-cased); a 422 naming
+/// `address` otherwise.
+pub fn contact_address(raw: &str) -> Result<String, ServiceError> {
+    let shown: String = raw.chars().take(64).collect();
+    if raw.contains('@') {
+        if raw.chars().count() > MAX_EMAIL_LEN
+            || raw.chars().any(|c| c.is_control() || c.is_whitespace())
+            || !email_address::EmailAddress::is_valid(raw)
+        {
+            return Err(ServiceError::invalid(
+                "address",
+                format!(
+                    "{shown:?} is not a valid email address (at most {MAX_EMAIL_LEN} characters, like ana@example.co)"
+                ),
+            ));
+        }
+        return Ok(Contact::normalize(raw));
+    }
+    // E.164's syntax: '+', a country code not starting with 0, at most 15 digits in all.
+    // (Numbers a region's plan does not assign yet are still addresses one may opt out.)
+    let digits = raw.strip_prefix('+').unwrap_or("");
+    let e164 = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !e164 {
+        return Err(ServiceError::invalid(
+            "address",
+            format!(
+                "{shown:?} is neither an E.164 phone number (+ then 8 to 15 digits, the first not 0, like +573001234567; in a URL write + as %2B) nor an email address"
+            ),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn contact_addresses_are_e164_phones_or_emails() {
+        assert_eq!(contact_address("+573001234567").unwrap(), "+573001234567");
+        assert_eq!(contact_address("Ana@Example.co").unwrap(), "ana@example.co");
+        for bad in [
+            "",
+            "573001234567",
+            "+57 300 123 4567",
+            "+5730012345678901",
+            "+1",
+            "+57abc",
+            "+000000000",
+            "ana@",
+            "@example.co",
+            "ana @example.co",
+            "ana@example.co\n",
+            "hello",
+            "../../etc",
+            "+573001234567\u{0}",
+        ] {
+            let e = contact_address(bad).unwrap_err();
+            assert!(
+                matches!(e, ServiceError::Invalid { ref field, .. } if field == "address"),
+                "{bad:?}"
+            );
+        }
+        let long = format!("{}@example.co", "a".repeat(300));
+        assert!(contact_address(&long).is_err());
+    }
+}

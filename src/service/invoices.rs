@@ -6,13 +6,20 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::planning::{cancel_pending, replan};
+use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
-use crate::domain::{
-    Attempt, AttemptOutcome, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money,
-    Pause,
-};
+use crate::domain::{ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money, Pause};
 use crate::policy::Policy;
 use crate::store::{Store, Tx, TxFail, abort};
+
+/// Most keys in an invoice's `metadata`.
+pub const MAX_METADATA_KEYS: usize = 50;
+/// Most characters of a `metadata` key.
+pub const MAX_METADATA_KEY_CHARS: usize = 64;
+/// Most characters of a `metadata` value.
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
+/// Most characters of a pause reason.
+pub const MAX_PAUSE_REASON_CHARS: usize = 500;
 
 /// Body of `PUT /v1/invoices/{id}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,21 +27,24 @@ use crate::store::{Store, Tx, TxFail, abort};
 pub struct InvoiceInput {
     /// The debtor; must exist (`PUT /v1/clients/{id}` first).
     pub client_id: String,
-    /// Invoice number shown to the debtor.
+    /// Invoice number shown to the debtor: 1 to 64 characters.
     pub number: String,
     /// ISO 4217 currency code.
     pub currency: String,
-    /// Amount as a decimal string, e.g. `"1250000.00"`.
+    /// Amount as a plain decimal string, e.g. `"1250000.00"`: at most 15 integer digits and
+    /// the currency's decimals.
     pub amount: String,
-    /// Issue date `YYYY-MM-DD`.
-    #[serde(default)]
+    /// Issue date `YYYY-MM-DD` (1900-01-01 to 2999-12-31).
+    #[serde(default, deserialize_with = "crate::domain::when::opt_date")]
     pub issued_at: Option<Date>,
-    /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339).
+    /// Due date (`2026-03-15`, read in the client's zone) or instant (RFC 3339, offset within
+    /// ±23:59), from 1900-01-01 to 2999-12-31.
     pub due_at: String,
-    /// Where the debtor pays.
+    /// Where the debtor pays: an http(s) URL of at most 2,000 characters.
     #[serde(default)]
     pub payment_url: Option<String>,
-    /// Free-form string metadata, available to templates.
+    /// Free-form string metadata, available to templates: at most 50 keys of 1 to 64
+    /// characters, values of at most 500 characters.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -64,10 +74,16 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     let client_id = ClientId::new(input.client_id)
         .map_err(|e| ServiceError::invalid("client_id", e.to_string()))?;
     let number = input.number.trim().to_owned();
-    if number.is_empty() || number.len() > 64 {
+    if number.is_empty() || number.chars().count() > 64 {
         return Err(ServiceError::invalid(
             "number",
             "must be 1 to 64 characters",
+        ));
+    }
+    if number.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "number",
+            "must not contain control characters (line breaks, tabs, NUL): it is shown in message subjects",
         ));
     }
     let currency = Currency::parse(&input.currency)
@@ -77,17 +93,42 @@ fn validate(input: InvoiceInput) -> Result<Validated, ServiceError> {
     if money.amount <= Decimal::ZERO {
         return Err(ServiceError::invalid("amount", "must be greater than zero"));
     }
-    let due = Due::parse(&input.due_at).map_err(|m| ServiceError::invalid("due_at", m))?;
+    let due = crate::domain::when::parse_due(&input.due_at)
+        .map_err(|e| ServiceError::invalid("due_at", e.to_string()))?;
     if let Some(url) = &input.payment_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() > 2000
+            || url.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(ServiceError::invalid(
                 "payment_url",
                 "must be an http(s) URL of at most 2000 characters",
             ));
         }
     }
-    if input.metadata.len() > 50 {
-        return Err(ServiceError::invalid("metadata", "at most 50 keys"));
+    if input.metadata.len() > MAX_METADATA_KEYS {
+        return Err(ServiceError::invalid(
+            "metadata",
+            format!(
+                "has {} keys; at most {MAX_METADATA_KEYS}",
+                input.metadata.len()
+            ),
+        ));
+    }
+    for (k, v) in &input.metadata {
+        let shown: String = k.chars().take(32).collect();
+        if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(ServiceError::invalid(
+                "metadata",
+                format!("key {shown:?} must be 1 to {MAX_METADATA_KEY_CHARS} characters"),
+            ));
+        }
+        if v.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(ServiceError::invalid(
+                format!("metadata.{shown}"),
+                format!("is longer than {MAX_METADATA_VALUE_CHARS} characters"),
+            ));
+        }
     }
     Ok(Validated {
         client_id,
@@ -133,22 +174,6 @@ pub fn draft_invoice(
     now: Timestamp,
 ) -> Result<Invoice, ServiceError> {
     Ok(fresh_invoice(id, &validate(input)?, now))
-}
-
-/// A line on the invoice's timeline about the invoice itself (not a message).
-pub(crate) fn event(invoice: &Invoice, now: Timestamp, detail: String) -> Attempt {
-    Attempt {
-        at: now,
-        invoice_id: invoice.id.clone(),
-        reminder_id: None,
-        step: None,
-        channel: None,
-        recipient: None,
-        outcome: AttemptOutcome::Event,
-        provider_message_id: None,
-        delivery: None,
-        detail: Some(detail),
-    }
 }
 
 /// Creates or updates an invoice. Idempotent: the same body twice changes nothing. A changed
@@ -209,9 +234,15 @@ pub fn upsert_invoice(
                 inv.metadata = v.metadata.clone();
                 inv.updated_at = now;
                 if amount_changed {
-                    let paid: Decimal = inv.payments.iter().map(|p| p.amount).sum();
+                    let cur = v.money.currency;
+                    let balance = cur
+                        .sum("sum of the payments on the invoice", inv.payments.iter().map(|p| p.amount))
+                        .and_then(|paid| cur.sub("balance", v.money.amount, paid));
                     inv.amount = v.money.amount;
-                    inv.balance = (inv.amount - paid).max(Decimal::ZERO);
+                    inv.balance = match balance {
+                        Ok(b) => b.max(Decimal::ZERO),
+                        Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
+                    };
                     tx.log(&event(&inv, now, format!("amount changed from {} to {}; balance {}", old.amount, inv.amount, inv.balance)))?;
                     super::arrangements::cancel_mismatched_plan(tx, &mut inv, now)?;
                 }
@@ -296,6 +327,12 @@ pub fn pause_invoice(
             "say why the chase is paused (dispute, agreement...)",
         ));
     }
+    if reason.chars().count() > MAX_PAUSE_REASON_CHARS {
+        return Err(ServiceError::invalid(
+            "reason",
+            format!("is longer than {MAX_PAUSE_REASON_CHARS} characters"),
+        ));
+    }
     if until.is_some_and(|u| u <= now) {
         return Err(ServiceError::invalid(
             "until",
@@ -362,12 +399,4 @@ pub fn resume_invoice(
         tx.put_invoice(&inv)?;
         Ok((inv, next))
     }))
-}
-
-pub(crate) fn not_found(id: &InvoiceId) -> ServiceError {
-    ServiceError::NotFound {
-        what: "invoice",
-        id: id.to_string(),
-        hint: "; create it with PUT /v1/invoices/{id}",
-    }
 }

@@ -17,6 +17,7 @@ mod payments;
 mod planning;
 mod provider_payments;
 mod receipts;
+mod timeline;
 
 use std::sync::{Arc, RwLock};
 
@@ -25,7 +26,10 @@ pub use arrangements::{
     deadline_reached, make_plan, make_promise,
 };
 pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
-pub use contacts::{ContactChange, apply_contact_change, change_contact, sync_client_addresses};
+pub use contacts::{
+    ContactChange, MAX_EMAIL_LEN, apply_contact_change, change_contact, contact_address,
+    sync_client_addresses,
+};
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,

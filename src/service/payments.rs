@@ -2,8 +2,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::invoices::{after_money, event, not_found};
-use super::provider_payments::{add_credit, settling_discount};
+use super::invoices::after_money;
+use super::provider_payments::{add_credit, apply_money, settling_discount};
+use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
 use crate::domain::{Currency, InvoiceId, Money, Payment};
 use crate::policy::Policy;
@@ -13,15 +14,16 @@ use crate::store::{Store, abort};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    /// Amount paid as a decimal string; absent means "the whole balance" (webhook `invoice.paid`).
+    /// Amount paid as a plain decimal string (at most 15 integer digits); absent means "the whole balance" (webhook `invoice.paid`).
     #[serde(default)]
     pub amount: Option<String>,
     /// ISO 4217 currency; must be the invoice's.
     pub currency: String,
-    /// When the money was paid; now when absent.
-    #[serde(default)]
+    /// When the money was paid (RFC 3339, offset within ±23:59); now when absent.
+    #[serde(default, deserialize_with = "crate::domain::when::opt_instant")]
     pub paid_at: Option<Timestamp>,
-    /// Payment reference; a second payment with the same reference is a duplicate.
+    /// Payment reference, 1 to 200 characters; a second payment with the same reference is a
+    /// duplicate.
     pub reference: String,
 }
 
@@ -53,10 +55,13 @@ pub fn record_payment(
     now: Timestamp,
 ) -> Result<PaymentOutcome, ServiceError> {
     let reference = input.reference.trim().to_owned();
-    if reference.is_empty() || reference.len() > 200 {
+    if reference.is_empty()
+        || reference.chars().count() > 200
+        || reference.chars().any(char::is_control)
+    {
         return Err(ServiceError::invalid(
             "reference",
-            "must be 1 to 200 characters",
+            "must be 1 to 200 characters, without control characters",
         ));
     }
     let currency = Currency::parse(&input.currency)
@@ -103,21 +108,27 @@ pub fn record_payment(
             return Ok(PaymentOutcome::Duplicate);
         }
         let paid = amount.unwrap_or(inv.balance);
-        let before = inv.balance;
         let paid_at = input.paid_at.unwrap_or(now);
         let discount = settling_discount(tx, policy, &inv, paid, paid_at)?;
-        inv.balance = match discount {
-            Some(d) => (inv.balance - paid - d).max(Decimal::ZERO),
-            None => (inv.balance - paid).max(Decimal::ZERO),
+        let money = match apply_money(&inv, paid, discount) {
+            Ok(m) => m,
+            Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
         };
+        if money.over > Decimal::ZERO && discount.is_none() {
+            if let Err(e) = add_credit(tx, &inv, money.over, source, now)? {
+                return abort(ServiceError::invalid("amount", e.to_string()));
+            }
+        }
+        inv.balance = money.balance;
         inv.payments.push(Payment {
             amount: paid,
             paid_at,
             reference: reference.clone(),
             source: source.to_owned(),
+            same_as: Vec::new(),
         });
         inv.updated_at = now;
-        let over = paid - before;
+        let over = money.over;
         tx.log(&event(
             &inv,
             now,
@@ -129,9 +140,6 @@ if let Some(disc) = discount {
                 format!("payment {paid} {currency} ref {reference} via {source}; balance {}", inv.balance)
             },
         ))?;
-        if over > Decimal::ZERO && discount.is_none() {
-            add_credit(tx, &inv, over, source, now)?;
-        }
         after_money(tx, policy, &mut inv, paid, now)?;
         if let Some(wid) = webhook_id {
             tx.mark_webhook(wid, now)?;

@@ -4,10 +4,11 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use super::invoices::{after_money, event};
+use super::invoices::after_money;
+use super::timeline::event;
 use super::{ServiceError, flatten};
 use crate::domain::{
-    Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice, InvoiceId, Payment,
+    Credit, Currency, InboxEntry, InboxPayload, InboxState, Invoice, InvoiceId, MoneyError, Payment,
 };
 use crate::payments::{ProviderEvent, ProviderEventKind};
 use crate::policy::Policy;
@@ -72,6 +73,9 @@ pub enum ApplyOutcome {
     Duplicate,
     /// Not applicable yet (a refund that arrived before its payment): tried again later.
     Deferred(String),
+    /// Can never be applied as sent (its amount, or a total it would make, passes the
+    /// currency's maximum): recorded as failed with the reason, not retried.
+    Failed(String),
 }
 
 /// Most attempts for a deferred event before it is flagged for a person.
@@ -91,6 +95,7 @@ impl ApplyOutcome {
             }
             ApplyOutcome::Unmatched => InboxState::Unmatched,
             ApplyOutcome::Flagged(_) => InboxState::Flagged,
+            ApplyOutcome::Failed(_) => InboxState::Failed,
             ApplyOutcome::Deferred(_) => InboxState::Received,
         }
     }
@@ -208,7 +213,7 @@ fn settle_entry(
     entry.state = outcome.state();
     entry.invoice_id = invoice;
     entry.detail = Some(match &outcome {
-        ApplyOutcome::Flagged(why) => why.clone(),
+        ApplyOutcome::Flagged(why) | ApplyOutcome::Failed(why) => why.clone(),
         _ => detail,
     });
     entry.updated_at = now;
@@ -274,25 +279,44 @@ fn apply_in(
     let detail = match ev.kind {
         ProviderEventKind::Paid => {
             let reference = format!("{}:{}", ev.provider, ev.object_id);
-            if inv.payments.iter().any(|p| p.reference == reference) {
-                let d = format!("{what}: already applied as payment {reference}");
+            let same_as: Vec<String> = ev
+                .same_payment
+                .iter()
+                .map(|id| format!("{}:{id}", ev.provider))
+                .collect();
+            let ours = |r: &String| *r == reference || same_as.contains(r);
+            if let Some(p) = inv
+                .payments
+                .iter()
+                .find(|p| ours(&p.reference) || p.same_as.iter().any(ours))
+            {
+                let d = format!(
+                    "{what}: the same money was already applied as payment {}",
+                    p.reference
+                );
                 return Ok((ApplyOutcome::Duplicate, Some(inv.id), d));
             }
-            let before = inv.balance;
             let paid_at = ev.occurred_at.unwrap_or(now);
             let discount = settling_discount(tx, policy, &inv, amount, paid_at)?;
-            inv.balance = match discount {
-                Some(d) => (inv.balance - amount - d).max(Decimal::ZERO),
-                None => (inv.balance - amount).max(Decimal::ZERO),
+            let money = match apply_money(&inv, amount, discount) {
+                Ok(m) => m,
+                Err(e) => return too_large(tx, &inv, &what, e, now),
             };
+            let over = money.over;
+            if over > Decimal::ZERO {
+                if let Err(e) = add_credit(tx, &inv, over, &source, now)? {
+                    return too_large(tx, &inv, &what, e, now);
+                }
+            }
+            inv.balance = money.balance;
             inv.payments.push(Payment {
                 amount,
                 paid_at,
                 reference: reference.clone(),
                 source: source.clone(),
+                same_as,
             });
             delta = amount;
-            let over = amount - before;
             let mut d = format!(
                 "payment {amount} {} ref {reference} via {source}; balance {}",
                 inv.currency, inv.balance
@@ -303,7 +327,6 @@ fn apply_in(
                 ));
             }
             if over > Decimal::ZERO {
-                add_credit(tx, &inv, over, &source, now)?;
                 d.push_str("; overpaid by ");
                 d.push_str(&over.to_string());
                 d.push_str(", kept as a credit on the client");
@@ -312,15 +335,27 @@ fn apply_in(
         }
         ProviderEventKind::Refunded => {
             // A refund of money not received yet (events out of order): wait for the payment.
-            let received: Decimal = inv.payments.iter().map(|p| p.amount).sum();
+            let cur = inv.currency;
+            let sums = cur
+                .sum("sum of the payments", inv.payments.iter().map(|p| p.amount))
+                .and_then(|received| {
+                    let reopened = cur.add("balance", inv.balance, amount)?.min(inv.amount);
+                    Ok((
+                        received,
+                        reopened,
+                        cur.sub("refund", reopened, inv.balance)?,
+                    ))
+                });
+            let (received, reopened, back) = match sums {
+                Ok(v) => v,
+                Err(e) => return too_large(tx, &inv, &what, e, now),
+            };
             if received < amount {
                 let d = format!(
                     "{what}: refund of {amount} but only {received} received so far; waiting for the payment"
                 );
                 return Ok((ApplyOutcome::Deferred(d.clone()), Some(inv.id), d));
             }
-            let reopened = (inv.balance + amount).min(inv.amount);
-            let back = reopened - inv.balance;
             delta = -back;
             inv.balance = reopened;
             inv.payments.push(Payment {
@@ -328,6 +363,7 @@ fn apply_in(
                 paid_at: ev.occurred_at.unwrap_or(now),
                 reference: format!("{}:refund:{}", ev.provider, ev.event_id),
                 source: source.clone(),
+                same_as: Vec::new(),
             });
             format!(
                 "refund {amount} {} via {source}; balance re-opened to {}",
@@ -349,16 +385,69 @@ fn apply_in(
     Ok((out, Some(inv.id), detail))
 }
 
-/// Keeps `over` (paid beyond the balance of `inv`) as a credit on the invoice's client.
+/// An event whose money cannot be applied because a figure would pass the currency's maximum:
+/// logged on the invoice, and failed for good (never retried, never a panic).
+fn too_large(
+    tx: &Tx<'_>,
+    inv: &Invoice,
+    what: &str,
+    e: MoneyError,
+    now: Timestamp,
+) -> Result<Applied, TxFail> {
+    let why = format!("{what}: not applied: {e}; record it by hand if it is real");
+    tracing::warn!(invoice = %inv.id, reason = %why, "payment event past the amount maximum; failed");
+    tx.log(&event(inv, now, why.clone()))?;
+    Ok((ApplyOutcome::Failed(why.clone()), Some(inv.id.clone()), why))
+}
+
+/// What a payment does to an invoice's figures, computed (checked) before anything changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MoneyMove {
+    /// The balance after the payment (never below zero).
+    pub balance: Decimal,
+    /// What was paid beyond the balance (a credit for the client), zero or more.
+    pub over: Decimal,
+}
+
+/// Checks that `paid` (with the early-payment `discount` it earns, if any) can be applied to
+/// `inv`: the payment, the invoice's total of payments and the new balance all stay within the
+/// currency's maximum. Nothing is changed.
+pub(crate) fn apply_money(
+    inv: &Invoice,
+    paid: Decimal,
+    discount: Option<Decimal>,
+) -> Result<MoneyMove, MoneyError> {
+    let cur = inv.currency;
+    cur.bounded("payment", paid)?;
+    cur.sum(
+        "sum of the payments on the invoice",
+        inv.payments
+            .iter()
+            .map(|p| p.amount)
+            .chain(std::iter::once(paid)),
+    )?;
+    let mut balance = cur.sub("balance", inv.balance, paid)?;
+    if let Some(d) = discount {
+        balance = cur.sub("balance", balance, d)?;
+    }
+    let over = cur.sub("overpayment", paid, inv.balance)?;
+    Ok(MoneyMove {
+        balance: balance.max(Decimal::ZERO),
+        over: over.max(Decimal::ZERO),
+    })
+}
+
+/// Keeps `over` (paid beyond the balance of `inv`) as a credit on the invoice's client. The
+/// inner error (nothing written) when the credit would pass the currency's maximum.
 pub(crate) fn add_credit(
     tx: &Tx<'_>,
     inv: &Invoice,
     over: Decimal,
     source: &str,
     now: Timestamp,
-) -> Result<(), TxFail> {
+) -> Result<Result<(), MoneyError>, TxFail> {
     let Some(mut client) = tx.client(&inv.client_id)? else {
-        return Ok(());
+        return Ok(Ok(()));
     };
     let credit = client
         .credits
@@ -367,12 +456,15 @@ pub(crate) fn add_credit(
             amount: Decimal::ZERO,
             sources: Vec::new(),
         });
-    credit.amount += over;
+    credit.amount = match inv.currency.add("client's credit", credit.amount, over) {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e)),
+    };
     credit
         .sources
         .push(format!("overpayment of {} via {source}", inv.id));
     client.updated_at = now;
-    tx.put_client(&client)
+    tx.put_client(&client).map(Ok)
 }
 
 /// The early-payment discount `amount` (paid at `paid_at`) earns on `inv`, if it settles it:
@@ -393,7 +485,7 @@ pub(crate) fn settling_discount(
     let zone = crate::schedule::client_zone(policy, &client);
     Ok(
         crate::policy::terms::settles_with_discount(&policy.terms, inv, amount, &zone, paid_at)
-            .map(|_| inv.balance - amount),
+            .and_then(|_| inv.balance.checked_sub(amount)),
     )
 }
 

@@ -140,7 +140,7 @@ impl ArrangementInfo {
             instalment: u32::try_from(index + 1).unwrap_or(u32::MAX),
             instalments: u32::try_from(arr.instalments.len()).unwrap_or(u32::MAX),
             amount: inst.amount,
-            outstanding: inst.amount - inst.paid,
+            outstanding: inst.amount.checked_sub(inst.paid).unwrap_or(Decimal::ZERO),
             due: inst.due,
             broken,
             channel: arr.channel.clone(),

@@ -39,8 +39,8 @@ pub use client::{
     MpErrorInfo, MpPayment,
 };
 pub use signature::{
-    HEADER_REQUEST_ID, HEADER_SIGNATURE, MercadoPagoSignatureError, manifest, sign, verify,
-    verify_with_tolerance,
+    DEFAULT_TOLERANCE, HEADER_REQUEST_ID, HEADER_SIGNATURE, MercadoPagoSignatureError, manifest,
+    sign, verify, verify_with_tolerance,
 };
 
 use rust_decimal::Decimal;
@@ -319,6 +319,7 @@ pub fn to_event(payment: &MpPayment, event_id: &str, event_type: &str) -> Provid
             number: None,
         },
         occurred_at: payment.date_approved,
+        same_payment: Vec::new(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }

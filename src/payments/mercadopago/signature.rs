@@ -26,6 +26,10 @@ pub const HEADER_SIGNATURE: &str = "x-signature";
 /// Header carrying the delivery's request id (part of the signed manifest).
 pub const HEADER_REQUEST_ID: &str = "x-request-id";
 
+/// How far a notification's `ts` may be from now, either way, at `/webhooks/mercadopago`: 5
+/// minutes (as Stripe's own default). Older (replayed) or future notifications are refused.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
 /// A `ts` above this is in milliseconds, at or below it in seconds.
 const MILLIS_THRESHOLD: u64 = 1_000_000_000_000;
 
@@ -162,7 +166,8 @@ pub fn sign(secret: &str, data_id: Option<&str>, x_request_id: Option<&str>, ts:
     format!("ts={ts},v1={v1}")
 }
 
-/// Verifies a notification's `x-signature`, without a timestamp check (Mercado Pago's default).
+/// Verifies a notification's `x-signature`, without a timestamp check (Mercado Pago's default;
+/// the webhook endpoint uses [`verify_with_tolerance`] with [`DEFAULT_TOLERANCE`]).
 ///
 /// `data_id` is the `data.id` of the notification URL's **query string**; `x_request_id` the
 /// `x-request-id` header. Missing or blank values are left out of the manifest. The secret is

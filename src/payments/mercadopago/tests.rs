@@ -871,6 +871,7 @@ fn to_event_approved_is_paid() {
             },
             occurred_at: Some(ts("2024-01-15T13:30:01Z")),
             note: None,
+            same_payment: Vec::new(),
         }
     );
 }

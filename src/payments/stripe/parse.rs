@@ -112,6 +112,36 @@ fn expandable_id(obj: &Obj, key: &str) -> Option<String> {
     }
 }
 
+/// The ids of the same money found on `obj` under `keys` (each a string id or an expanded
+/// object), plus those under `list.data[].<inner>.<keys>` (an invoice's `payments`), without
+/// `own` and without repeats.
+fn same_payment(obj: &Obj, own: &str, keys: &[&str], list: Option<(&str, &str)>) -> Vec<String> {
+    let mut ids: Vec<String> = keys.iter().filter_map(|k| expandable_id(obj, k)).collect();
+    if let Some((list, inner)) = list {
+        let items = obj
+            .get(list)
+            .and_then(Value::as_object)
+            .and_then(|l| l.get("data"))
+            .and_then(Value::as_array);
+        for item in items.into_iter().flatten().take(100) {
+            if let Some(o) = item
+                .as_object()
+                .and_then(|i| i.get(inner))
+                .and_then(Value::as_object)
+            {
+                ids.extend(keys.iter().filter_map(|k| expandable_id(o, k)));
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        if id != own && id.len() <= 255 && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
 /// `metadata[key]`, if it is a non-empty string.
 fn metadata_ref(obj: &Obj, key: &str) -> Option<String> {
     if key.is_empty() {
@@ -222,6 +252,7 @@ impl Envelope<'_> {
             currency: None,
             refs: InvoiceRefs::default(),
             occurred_at: self.created,
+            same_payment: Vec::new(),
             note: None,
         }
     }
@@ -269,6 +300,12 @@ fn invoice(env: &Envelope<'_>, obj: &Obj, key: &str) -> Result<ProviderEvent, St
     let mut ev = env.event(ProviderEventKind::Paid, id.to_owned());
     ev.refs.metadata = metadata_ref(obj, key);
     ev.refs.number = opt_str(obj, "number");
+    ev.same_payment = same_payment(
+        obj,
+        id,
+        &["payment_intent", "charge"],
+        Some(("payments", "payment")),
+    );
     let paid_at = obj
         .get("status_transitions")
         .and_then(Value::as_object)
@@ -291,6 +328,7 @@ fn payment_intent(
     let id = req_str(obj, "id", "data.object.id")?;
     let mut ev = env.event(ProviderEventKind::Paid, id.to_owned());
     ev.refs.metadata = metadata_ref(obj, key);
+    ev.same_payment = same_payment(obj, id, &["latest_charge", "invoice"], None);
     Ok(with_money(
         ev,
         ProviderEventKind::Paid,
@@ -316,7 +354,8 @@ fn checkout(
     env.expect_object(obj, "checkout.session")?;
     let session_id = req_str(obj, "id", "data.object.id")?;
     let object_id = expandable_id(obj, "payment_intent").unwrap_or_else(|| session_id.to_owned());
-    let mut ev = env.event(ProviderEventKind::Ignored, object_id);
+    let mut ev = env.event(ProviderEventKind::Ignored, object_id.clone());
+    ev.same_payment = same_payment(obj, &object_id, &["invoice"], None);
     ev.refs.client_reference_id = opt_str(obj, "client_reference_id");
     ev.refs.metadata = metadata_ref(obj, key);
     let status = obj.get("payment_status").and_then(Value::as_str);
@@ -456,6 +495,12 @@ fn thin(env: &Envelope<'_>, event: &Obj) -> ProviderEvent {
 /// | `checkout.session.async_payment_failed` | `Ignored` | as above | — |
 /// | `charge.refunded` | `Refunded` | the charge's `payment_intent`, else the charge `id` | this event's refund: `amount_refunded` − `previous_attributes.amount_refunded`, else the cumulative `amount_refunded` (the note says which) |
 /// | anything else, and thin events (`v2.core.event`) | `Ignored` | `data.object.id` (thin: `related_object.id`), else the event id | — |
+///
+/// The same money often comes in two events (`invoice.paid` and `payment_intent.succeeded`):
+/// `same_payment` lists the other ids of it the object names: an invoice's `payment_intent`
+/// and `charge` (and those of each `payments.data[].payment`), a payment intent's
+/// `latest_charge` and `invoice`, a Checkout Session's `invoice`. A payment is applied once
+/// across all of them.
 ///
 /// References: `metadata[metadata_key]` on every object, `number` on invoices,
 /// `client_reference_id` on Checkout Sessions. `occurred_at` is the invoice's

@@ -355,6 +355,7 @@ fn expected(event_type: &str, kind: ProviderEventKind, object_id: &str) -> Provi
         currency: None,
         refs: InvoiceRefs::default(),
         occurred_at: Some(at(CREATED)),
+        same_payment: Vec::new(),
         note: None,
     }
 }
@@ -734,6 +735,7 @@ fn unknown_event_type_is_ignored() {
             refs: InvoiceRefs::default(),
             occurred_at: Some(at(1_234_567_890)),
             note: Some("event type plan.created is not handled".into()),
+            same_payment: Vec::new(),
         }
     );
     // A handled object under an unhandled type: refs kept for the record, nothing applied.
