@@ -413,7 +413,8 @@ fn every_string_has_a_size_limit() {
             "the error does not echo the input: {b}"
         );
     }
-    inv["currency"] = long(100_000).into();
+    // Under the /v1 body limit (64 KiB; a larger body gets 413), so the field check answers.
+    inv["currency"] = long(60_000).into();
     let (s, b) = api.call("PUT", "/v1/invoices/inv-1", Some(&inv.to_string()));
     assert_eq!(s, 422);
     assert!(b.to_string().len() < 2000, "{b}");

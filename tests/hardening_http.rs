@@ -40,7 +40,7 @@ async fn start(http: &str) -> Daemon {
         &[step("standard", "courtesy", "-3d", None, &["email"])],
     );
     std::fs::write(d.join("policy.toml"), policy).unwrap();
-    std::fs::write(d.join("token"), format!("{TOKEN}\n")).unwrap();
+    common::write_private(&d.join("token"), &format!("{TOKEN}\n"));
     let cfg = format!(
         r#"
 listen = "127.0.0.1:0"

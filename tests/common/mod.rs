@@ -29,6 +29,13 @@ fn listeners() -> &'static Mutex<std::collections::HashMap<u16, TcpListener>> {
     L.get_or_init(Default::default)
 }
 
+/// Writes a secret file readable by its owner only (plazo refuses secrets others can read).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// Binds a loopback listener for a daemon and returns its port. The test keeps the socket;
 /// [`Daemon::start`] passes it to the daemon as fd 3 (socket activation), so there is no race
 /// for a free port, and a daemon restarted on the same port gets the same socket.
