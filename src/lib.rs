@@ -7,15 +7,17 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: identifiers, money, clients, invoices, reminders, the communication log,
-//!   promises and payment plans (arrangements) with their oldest-first allocation.
+//! - [`domain`]: identifiers, money (bounded, checked arithmetic), strict date grammars,
+//!   validation of header-bound client text, clients, invoices, reminders, the communication
+//!   log, promises and payment plans (arrangements) with their oldest-first allocation.
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
 //! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types.
 //! - [`templates`]: minijinja templates per locale, money and date formatting.
 //! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
 //!   cadence or any other anchored schedule) and contact windows.
-//! - [`store`]: sled trees, key codecs, transactions, due index, group commit.
+//! - [`store`]: sled trees, key codecs, transactions, due index, group commit; self-recovery
+//!   after write failures (a full disk) and a fault-injection seam for tests.
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
 //!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
@@ -25,7 +27,8 @@
 //!   Twilio, WhatsApp).
 //! - [`payments`]: payment providers' webhooks (Stripe, Mercado Pago) normalised into one event.
 //! - [`unsubscribe`]: one-click unsubscribe links (RFC 8058).
-//! - [`http`]: the axum API.
+//! - [`http`]: the axum API, served by its own accept loop (connection limit, header and body
+//!   timeouts, per-route body limits, socket activation); every error is the JSON envelope.
 //! - [`daemon`]: assembles the parts, runs them, shuts them down cleanly.
 //! - [`cli`]: the command line.
 

@@ -20,7 +20,7 @@ pub use contact::{
 };
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use inbox::{InboxEntry, InboxPayload, InboxState};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{Currency, MAX_INTEGER_DIGITS, Money, MoneyError};
 pub use records::{
     Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Invoice,
     InvoiceStatus, Pause, Payment, Reminder, ReminderState, Track,

@@ -9,9 +9,9 @@ use sled::transaction::UnabortableTransactionError;
 /// A failure of the store itself inside a transaction: a conflict (the closure is retried), a
 /// storage error, or a record that failed to decode or encode.
 ///
-/// Every [`Tx`] method returns it; propagate it with `?` (it converts into [`TxError`]). It is
+/// Every [`Tx`](super::Tx) method returns it; propagate it with `?` (it converts into [`TxError`](super::TxError)). It is
 /// opaque on purpose: [`Store::transaction`](super::Store::transaction) turns it into the right
-/// [`StoreError`] or retries.
+/// [`StoreError`](super::StoreError) or retries.
 #[derive(Debug)]
 pub struct TxFail(pub(crate) FailKind);
 
