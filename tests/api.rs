@@ -6,12 +6,13 @@
 
 mod common;
 
+use common::inproc::{InProcess, start_in_process};
+use common::write_private;
+
 use common::{step, test_policy};
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use plazo::clock::ManualClock;
-use plazo::config::load_daemon_config;
 use plazo::daemon::Running;
 use plazo::inbound::standard_webhooks::{WebhookSecret, sign};
 use serde_json::{Value, json};
@@ -45,44 +46,22 @@ struct Api {
 async fn start() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("policy.toml"), policy()).unwrap();
-    std::fs::write(d.join("token"), format!("{TOKEN}\n")).unwrap();
-    std::fs::write(d.join("whsec"), WEBHOOK_SECRET).unwrap();
-    // Secret files must be private (plazo refuses ones others can read).
-    #[cfg(unix)]
-    for f in ["token", "whsec"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let cfg = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-policy = "policy.toml"
-
-[api]
-token = {{ file = "{token}" }}
-
-[payment_webhooks]
-secret = {{ file = "{whsec}" }}
-
-[routes]
-email = "outbox"
-
-[channels.outbox]
-type = "outbox"
-dir = "outbox"
-"#,
-        data = d.join("data").display(),
-        token = d.join("token").display(),
-        whsec = d.join("whsec").display(),
+    write_private(&d.join("whsec"), WEBHOOK_SECRET);
+    let tables = format!(
+        "[payment_webhooks]\nsecret = {{ file = \"{}\" }}",
+        d.join("whsec").display()
     );
-    std::fs::write(d.join("plazo.toml"), cfg).unwrap();
-    let config = load_daemon_config(&d.join("plazo.toml")).unwrap();
-    let clock = ManualClock::new(NOW.parse().unwrap());
-    let running = plazo::daemon::start(config, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let (running, clock) = start_in_process(
+        d,
+        InProcess {
+            policy: &policy(),
+            token: TOKEN,
+            top: "",
+            tables: &tables,
+            now: NOW,
+        },
+    )
+    .await;
     Api {
         base: format!("http://{}", running.addr),
         running: Some(running),

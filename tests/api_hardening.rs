@@ -17,9 +17,7 @@ use jiff::Timestamp;
 use plazo::clock::ManualClock;
 use plazo::http::{AppState, ProviderHooks, router};
 use plazo::payments::{mercadopago, stripe};
-use plazo::policy::parse_policy;
-use plazo::service::PolicyHandle;
-use plazo::store::{Store, StoreOptions};
+use plazo::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -63,10 +61,7 @@ impl Api {
                 &["email"],
             )],
         );
-        let path = dir.path().join("policy.toml");
-        std::fs::write(&path, &text).unwrap();
-        let policy = PolicyHandle::new(parse_policy(&text, &path).unwrap());
-        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+        let (store, policy) = common::inproc::store_with_policy(dir.path(), &text);
         let clock = ManualClock::new(NOW.parse().unwrap());
         let state = AppState {
             store: store.clone(),

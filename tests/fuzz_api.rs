@@ -15,18 +15,17 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use plazo::clock::ManualClock;
-use plazo::config::load_daemon_config;
 use plazo::daemon::Running;
 use plazo::inbound::standard_webhooks::{WebhookSecret, sign};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
+use common::inproc::{InProcess, start_in_process};
 use common::{step, test_policy};
 
 const TOKEN: &str = "fuzz-api-token-0123456789";
@@ -71,12 +70,7 @@ struct Req {
 
 fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    common::write_private(&p, text);
     p.display().to_string()
 }
 
@@ -98,17 +92,8 @@ fn start() -> Target {
             step("standard", "firm_overdue", "+10d", None, &["email"]),
         ],
     );
-    std::fs::write(d.join("policy.toml"), policy).unwrap();
-    let cfg = format!(
+    let tables = format!(
         r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-policy = "policy.toml"
-public_url = "{PUBLIC}"
-
-[api]
-token = {{ file = "{token}" }}
-
 [payment_webhooks]
 secret = {{ file = "{whsec}" }}
 
@@ -127,28 +112,23 @@ auth_token = {{ file = "{twilio}" }}
 [whatsapp_webhooks]
 app_secret = {{ file = "{wa}" }}
 verify_token = {{ file = "{wa}" }}
-
-[routes]
-email = "outbox"
-
-[channels.outbox]
-type = "outbox"
-dir = "outbox"
 "#,
-        data = d.join("data").display(),
-        token = write_file(d, "token", TOKEN),
         whsec = write_file(d, "whsec", WEBHOOK_SECRET),
         stripe = write_file(d, "stripe", STRIPE_SECRET),
         mp = write_file(d, "mp", MP_SECRET),
         twilio = write_file(d, "twilio", TWILIO_TOKEN),
         wa = write_file(d, "wa", WA_SECRET),
     );
-    std::fs::write(d.join("plazo.toml"), cfg).unwrap();
-    let config = load_daemon_config(&d.join("plazo.toml")).unwrap();
-    let clock = ManualClock::new(NOW.parse().unwrap());
-    let running = rt
-        .block_on(plazo::daemon::start(config, Arc::new(clock.clone())))
-        .unwrap();
+    let (running, clock) = rt.block_on(start_in_process(
+        d,
+        InProcess {
+            policy: &policy,
+            token: TOKEN,
+            top: &format!("public_url = \"{PUBLIC}\""),
+            tables: &tables,
+            now: NOW,
+        },
+    ));
     let t = Target {
         base: format!("http://{}", running.addr),
         running: Some(running),

@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::inproc::{InProcess, start_in_process};
+
 use std::time::Duration;
 
 use common::{step, test_policy};
 use plazo::clock::ManualClock;
-use plazo::config::load_daemon_config;
 use plazo::daemon::Running;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,7 +31,6 @@ struct Daemon {
 
 async fn start(http: &str) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     let policy = test_policy(
         "America/Bogota",
         "es",
@@ -39,36 +38,17 @@ async fn start(http: &str) -> Daemon {
         &["standard"],
         &[step("standard", "courtesy", "-3d", None, &["email"])],
     );
-    std::fs::write(d.join("policy.toml"), policy).unwrap();
-    common::write_private(&d.join("token"), &format!("{TOKEN}\n"));
-    let cfg = format!(
-        r#"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-policy = "policy.toml"
-
-[api]
-token = {{ file = "{token}" }}
-
-[http]
-{http}
-
-[routes]
-email = "outbox"
-
-[channels.outbox]
-type = "outbox"
-dir = "outbox"
-"#,
-        data = d.join("data").display(),
-        token = d.join("token").display(),
-    );
-    std::fs::write(d.join("plazo.toml"), cfg).unwrap();
-    let config = load_daemon_config(&d.join("plazo.toml")).unwrap();
-    let clock = ManualClock::new(NOW.parse().unwrap());
-    let running = plazo::daemon::start(config, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let (running, clock) = start_in_process(
+        dir.path(),
+        InProcess {
+            policy: &policy,
+            token: TOKEN,
+            top: "",
+            tables: &format!("[http]\n{http}"),
+            now: NOW,
+        },
+    )
+    .await;
     Daemon {
         addr: running.addr,
         running: Some(running),

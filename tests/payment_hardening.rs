@@ -16,12 +16,11 @@ mod common;
 use jiff::Timestamp;
 use plazo::domain::{ClientId, InboxPayload, InboxState, Invoice, InvoiceId};
 use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
-use plazo::policy::parse_policy;
 use plazo::service::{
     ClientInput, InvoiceInput, PaymentInput, PaymentOutcome, PlanInput, PolicyHandle, ServiceError,
     apply_event, enqueue, make_plan, record_payment, upsert_client, upsert_invoice,
 };
-use plazo::store::{Store, StoreOptions};
+use plazo::store::Store;
 
 /// Most a COP amount may be.
 const MAX: &str = "999999999999999.99";
@@ -51,10 +50,7 @@ impl World {
                 &["email"],
             )],
         );
-        let path = dir.path().join("policy.toml");
-        std::fs::write(&path, &text).unwrap();
-        let policy = PolicyHandle::new(parse_policy(&text, &path).unwrap());
-        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+        let (store, policy) = common::inproc::store_with_policy(dir.path(), &text);
         let w = World {
             _dir: dir,
             store,

@@ -11,24 +11,28 @@ use super::build::ChannelBuildError;
 /// Longest `Retry-After` honoured; longer requests are capped to this.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// The HTTP client every HTTP adapter uses: `timeout` for connecting and for the whole
-/// request, idle connections kept 90 s, redirects never followed (a redirect is a failure),
-/// `User-Agent: plazo/VERSION`. `field` names the setting blamed if it cannot be built.
-pub(crate) fn http_client(
-    channel: &str,
-    field: &'static str,
-    timeout: Duration,
-) -> Result<reqwest::Client, ChannelBuildError> {
+/// How plazo talks to every provider API: `timeout` for connecting and for the whole request,
+/// idle connections kept 90 s, redirects never followed (a redirect is a failure),
+/// `User-Agent: plazo/VERSION`.
+pub(crate) fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            ChannelBuildError::invalid(channel, field, format!("cannot build HTTP client: {e}"))
-        })
+}
+
+/// The HTTP client every HTTP adapter uses ([`client_builder`]). `field` names the setting
+/// blamed if it cannot be built.
+pub(crate) fn http_client(
+    channel: &str,
+    field: &'static str,
+    timeout: Duration,
+) -> Result<reqwest::Client, ChannelBuildError> {
+    client_builder(timeout).build().map_err(|e| {
+        ChannelBuildError::invalid(channel, field, format!("cannot build HTTP client: {e}"))
+    })
 }
 
 /// What happened to a request that got no HTTP answer, in words: `timed out`, `connection

@@ -387,8 +387,8 @@ impl Dispatcher {
         r: Reminder,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let commit = || -> Result<Option<Timestamp>, StoreError> {
-            let res = self.store.transaction(|tx| {
+        let commit = || {
+            self.store.transaction(|tx| {
                 let mut r = r.clone();
                 let (outcome, next) = deadline_reached(tx, &r, policy, now)?;
                 r.state = match outcome {
@@ -397,18 +397,9 @@ impl Dispatcher {
                 };
                 tx.finish(&r)?;
                 Ok::<_, TxError<std::convert::Infallible>>(next)
-            })?;
-            let scheduled = match res {
-                Ok(s) => s,
-                Err(never) => match never {},
-            };
-            Ok(scheduled)
+            })
         };
-        let scheduled = self.commit_outcome(&r, commit).await?;
-        if scheduled.is_some() {
-            self.wake.notify_one();
-        }
-        Ok(())
+        self.commit_outcome(&r, commit).await
     }
 
     /// [`Self::record_with`] without side effects.
@@ -460,8 +451,8 @@ impl Dispatcher {
                 (None, false)
             }
         };
-        let commit = || -> Result<Option<Timestamp>, StoreError> {
-            let res = self.store.transaction(|tx| {
+        let commit = || {
+            self.store.transaction(|tx| {
                 let mut r = r.clone();
                 if let Some(at) = schedule_at {
                     r.fire_at = at;
@@ -494,18 +485,9 @@ impl Dispatcher {
                     None
                 };
                 Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
-            })?;
-            let scheduled = match res {
-                Ok(s) => s,
-                Err(never) => match never {},
-            };
-            Ok(scheduled)
+            })
         };
-        let scheduled = self.commit_outcome(&r, commit).await?;
-        if scheduled.is_some() {
-            self.wake.notify_one();
-        }
-        Ok(())
+        self.commit_outcome(&r, commit).await
     }
 }
 
@@ -516,34 +498,47 @@ impl Dispatcher {
     /// until the next restart: a write that fails because the store cannot write (disk full,
     /// an I/O error) is tried again, with backoff, once the store has reopened itself. Other
     /// errors (a corrupt record) are returned at once.
+    ///
+    /// `commit` answers when the next step of the invoice is due, if one was scheduled: the
+    /// dispatcher is then woken.
     async fn commit_outcome(
         &self,
         r: &Reminder,
-        commit: impl Fn() -> Result<Option<Timestamp>, StoreError>,
-    ) -> Result<Option<Timestamp>, StoreError> {
+        commit: impl Fn() -> Result<Result<Option<Timestamp>, std::convert::Infallible>, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut wait = RECORD_RETRY_FIRST;
         loop {
             let attempt = match commit() {
-                Ok(s) => self.store.durable().await.map(|()| s),
+                Ok(Ok(s)) => self.store.durable().await.map(|()| s),
+                Ok(Err(never)) => match never {},
                 Err(e) => Err(e),
             };
             match attempt {
-                Ok(s) => return Ok(s),
+                Ok(scheduled) => {
+                    if scheduled.is_some() {
+                        self.wake.notify_one();
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.is_temporary() => {
                     tracing::warn!(
                         reminder = %r.id, error = %e, retry_in_ms = wait.as_millis() as u64,
                         "cannot record the outcome of a reminder yet; trying again once the store can write"
                     );
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RECORD_RETRY_MAX);
-                    if self.store.health().is_err() {
-                        continue;
+                    // Wait until the store has reopened itself and writes again.
+                    loop {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(RECORD_RETRY_MAX);
+                        if self.store.health().is_ok() {
+                            break;
+                        }
                     }
                     // The store has reopened from disk: if the reminder is no longer claimed
                     // there, the change was made durable after all and there is nothing to redo.
                     if let Ok(Some(stored)) = self.store.reminder(&r.id) {
                         if stored.state != ReminderState::Claimed {
-                            return Ok(None);
+                            self.wake.notify_one();
+                            return Ok(());
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! real SMTP server on loopback, and a signed-request helper.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod inproc;
 pub mod mock_http;
 pub mod rec;
 pub mod sim;

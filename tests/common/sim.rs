@@ -11,12 +11,11 @@ use plazo::dispatch::{ChannelRoutes, Dispatcher};
 use plazo::domain::{
     Attempt, AttemptOutcome, Client, ClientId, DeliveryState, Invoice, InvoiceId, Reminder,
 };
-use plazo::policy::parse_policy;
 use plazo::service::{
     ClientInput, DeliveryReport, InvoiceInput, PaymentInput, PaymentOutcome, PolicyHandle,
     ReceiptOutcome, ServiceError, apply_receipt, record_payment, upsert_client, upsert_invoice,
 };
-use plazo::store::{Store, StoreOptions};
+use plazo::store::Store;
 use tokio::sync::Notify;
 
 use super::rec::RecChannel;
@@ -69,10 +68,7 @@ impl Sim {
     /// [`Sim::new`] with `options`.
     pub fn with(policy: &str, now: &str, options: SimOptions) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("policy.toml");
-        std::fs::write(&path, policy).unwrap();
-        let policy = PolicyHandle::new(parse_policy(policy, &path).unwrap());
-        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+        let (store, policy) = super::inproc::store_with_policy(dir.path(), policy);
         let clock = ManualClock::new(ts(now));
         let email = RecChannel::new("rec-email");
         let sms = options.sms;

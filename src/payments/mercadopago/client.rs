@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::valid_id;
-use crate::channels::http_util::{retry_after, transport_failure};
+use crate::channels::http_util::{client_builder, retry_after, transport_failure};
 use crate::clock::{SharedClock, SystemClock};
 
 /// Mercado Pago's API.
@@ -353,12 +353,7 @@ impl MercadoPagoClient {
         if timeout.is_zero() {
             return Err(ClientBuildError::ZeroTimeout);
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plazo/", env!("CARGO_PKG_VERSION")))
+        let client = client_builder(timeout)
             .build()
             .map_err(|e| ClientBuildError::Http(e.to_string()))?;
         Ok(MercadoPagoClient {

@@ -1,0 +1,75 @@
+//! The daemon in-process (`plazo::daemon::start`) under a manual clock, and a bare store with a
+//! policy: the set-ups the API, HTTP-hardening and fuzz tests share.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use plazo::clock::ManualClock;
+use plazo::config::load_daemon_config;
+use plazo::daemon::Running;
+use plazo::policy::parse_policy;
+use plazo::service::PolicyHandle;
+use plazo::store::{Store, StoreOptions};
+
+use super::write_private;
+
+/// What varies between in-process daemons.
+pub struct InProcess<'a> {
+    /// The policy's TOML text.
+    pub policy: &'a str,
+    /// The API token (written to a private file).
+    pub token: &'a str,
+    /// Top-level keys added to `plazo.toml` (e.g. `public_url = "..."`).
+    pub top: &'a str,
+    /// Whole tables added to `plazo.toml` (e.g. `[http]` or `[payment_webhooks]`).
+    pub tables: &'a str,
+    /// The manual clock's start, RFC 3339.
+    pub now: &'a str,
+}
+
+/// Writes `dir/policy.toml`, a private token file and `dir/plazo.toml` (API on 127.0.0.1:0,
+/// data in `dir/data`, every channel to the outbox), then starts the daemon.
+pub async fn start_in_process(dir: &Path, o: InProcess<'_>) -> (Running, ManualClock) {
+    std::fs::write(dir.join("policy.toml"), o.policy).unwrap();
+    write_private(&dir.join("token"), &format!("{}\n", o.token));
+    let cfg = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+policy = "policy.toml"
+{top}
+
+[api]
+token = {{ file = "{token}" }}
+
+{tables}
+
+[routes]
+email = "outbox"
+
+[channels.outbox]
+type = "outbox"
+dir = "outbox"
+"#,
+        data = dir.join("data").display(),
+        token = dir.join("token").display(),
+        top = o.top,
+        tables = o.tables,
+    );
+    std::fs::write(dir.join("plazo.toml"), cfg).unwrap();
+    let config = load_daemon_config(&dir.join("plazo.toml")).unwrap();
+    let clock = ManualClock::new(o.now.parse().unwrap());
+    let running = plazo::daemon::start(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    (running, clock)
+}
+
+/// A fresh store in `dir/db` and `policy` (TOML text) parsed from `dir/policy.toml`.
+pub fn store_with_policy(dir: &Path, policy: &str) -> (Store, PolicyHandle) {
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let policy = PolicyHandle::new(parse_policy(policy, &path).unwrap());
+    let store = Store::open(&dir.join("db"), StoreOptions::default()).unwrap();
+    (store, policy)
+}
