@@ -265,6 +265,10 @@ struct Shared {
     generation: AtomicU64,
     health: Health,
     faults: FaultInjector,
+    /// When a readiness probe last proved the store can write: probes within
+    /// [`PROBE_FRESH`] of it share that result, so a burst of `/readyz` calls (an open
+    /// endpoint) costs one durable write, not one each.
+    last_probe: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The store: a handle on the sled database. Cheap to clone; clones share everything.
@@ -355,6 +359,9 @@ fn open_inner(
 
 /// Key of the value rewritten by probes (readiness, recovery).
 const PROBE_KEY: &str = "write_probe";
+
+/// How long a successful readiness probe stands for the next ones.
+const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Inner {
     /// Writes the probe key and flushes: proves this instance can write.
@@ -450,6 +457,7 @@ impl Store {
                 generation: AtomicU64::new(0),
                 health: Health::default(),
                 faults,
+                last_probe: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -495,7 +503,21 @@ impl Store {
 
     /// Writes a probe value and waits until it is durable: whether the store can write now.
     /// A failure marks the store unhealthy, like any failed write.
+    ///
+    /// Probes run one at a time, and a probe that succeeded less than a second ago answers for
+    /// the ones that follow, unless a write has failed since ([`Store::health`]).
     pub async fn probe(&self) -> Result<(), StoreError> {
+        let mut last = self.shared.last_probe.lock().await;
+        let fresh = last.is_some_and(|at| crate::clock::monotonic_now() - at < PROBE_FRESH);
+        if fresh && self.shared.health.status().is_ok() {
+            return Ok(());
+        }
+        let r = self.probe_write().await;
+        *last = r.is_ok().then(crate::clock::monotonic_now);
+        r
+    }
+
+    async fn probe_write(&self) -> Result<(), StoreError> {
         let inner = self.inner()?;
         let write = inner
             .trees

@@ -921,3 +921,21 @@ async fn a_real_full_disk_then_freed_space_recovers_without_restart() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_readiness_probes_costs_one_write_until_a_write_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.probe().await.unwrap();
+    // Writes would fail now, but nothing has failed yet: probes in the next second share the
+    // last result instead of each writing (an open endpoint must not drive flushes).
+    store.faults().fail_writes(true);
+    let burst = futures::future::join_all((0..50).map(|_| store.probe())).await;
+    assert!(burst.iter().all(|r| r.is_ok()), "{burst:?}");
+    assert!(store.health().is_ok(), "no probe wrote, so none failed");
+    // Once a real write fails, probes write again and report it.
+    let failed = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&client("c-9"))?));
+    assert!(failed.is_err());
+    assert!(store.probe().await.is_err());
+    store.faults().fail_writes(false);
+}
