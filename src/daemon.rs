@@ -14,7 +14,7 @@ use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
 use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router, serve};
 use crate::inbound::standard_webhooks::WebhookSecret;
-use crate::policy::{PolicyError, load_checked_policy, load_policy};
+use crate::policy::{PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::unsubscribe::UnsubscribeLinks;
@@ -89,12 +89,18 @@ pub struct Running {
 pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, DaemonError> {
     let env = |k: &str| std::env::var(k).ok();
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::Io {
+    let policy_path = config.policy_path();
+    // Exactly the validation of `plazo check` and of a reload, so start, check and SIGHUP agree;
+    // nothing is written when it fails.
+    let loaded = load_checked_policy(&policy_path)?;
+    // A new data directory is private (0700); an existing one others can enter is warned about.
+    let warning = crate::config::prepare_data_dir(&data_dir).map_err(|source| DaemonError::Io {
         context: format!("creating data dir {}", data_dir.display()),
         source,
     })?;
-    let policy_path = config.policy_path();
-    let loaded = load_policy(&policy_path)?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(policy = %policy_path.display(), segments = loaded.policy.segments.len(), cadences = loaded.policy.cadences.len(), "policy loaded");
     let policy = PolicyHandle::new(loaded);
 

@@ -91,27 +91,20 @@ fn init_tracing(cfg: &DaemonConfig, json: bool) {
 }
 
 /// Everything `plazo serve` writes (database, generated secrets, outbox files) is private to
-/// its user: umask 0077, as `UMask=0077` does under systemd, and a data directory of mode 0700.
-fn make_files_private(config: &DaemonConfig) -> Result<()> {
+/// its user: umask 0077, as `UMask=0077` does under systemd (the daemon creates its data
+/// directory 0700 itself).
+fn make_files_private() {
     #[cfg(unix)]
     {
         use rustix::fs::Mode;
         rustix::process::umask(Mode::from_bits_truncate(0o077));
     }
-    if let Some(warning) = plazo::config::prepare_data_dir(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?
-    {
-        tracing::warn!("{warning}");
-    }
-    Ok(())
 }
 
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
     let config = load_daemon_config(path)?;
     init_tracing(&config, json_logs);
-    // The validation of `plazo check` and of a reload, so that start, check and SIGHUP agree.
-    load_checked_policy(&config.policy_path())?;
-    make_files_private(&config)?;
+    make_files_private();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
