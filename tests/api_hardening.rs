@@ -48,19 +48,7 @@ fn rt() -> &'static tokio::runtime::Runtime {
 impl Api {
     fn start() -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let text = common::test_policy(
-            "America/Bogota",
-            "es",
-            ("08:00", "19:00"),
-            &["standard"],
-            &[common::step(
-                "standard",
-                "due_today",
-                "0d",
-                None,
-                &["email"],
-            )],
-        );
+        let text = common::inproc::one_step_policy();
         let (store, policy) = common::inproc::store_with_policy(dir.path(), &text);
         let clock = ManualClock::new(NOW.parse().unwrap());
         let state = AppState {

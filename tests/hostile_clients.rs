@@ -25,7 +25,7 @@ use plazo::domain::{
     Attempt, AttemptOutcome, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderState,
 };
 use plazo::policy::load_policy;
-use plazo::service::{ClientInput, InvoiceInput, PolicyHandle, upsert_client, upsert_invoice};
+use plazo::service::{ClientInput, PolicyHandle, upsert_client};
 use plazo::store::{Store, StoreOptions, TxError};
 use tokio::sync::Notify;
 
@@ -159,21 +159,11 @@ impl H {
             .unwrap();
     }
     fn invoice(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
-        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
+        let body = serde_json::json!({
             "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
             "amount": "1250000", "due_at": due, "payment_url": "https://pagos.example.co/x"
-        }))
-        .unwrap();
-        let p = self.policy.current();
-        upsert_invoice(
-            &self.store,
-            &p.policy,
-            &InvoiceId::new(id).unwrap(),
-            input,
-            self.clock.now(),
-        )
-        .unwrap()
-        .2
+        });
+        common::inproc::put_invoice(&self.store, &self.policy, id, body, self.clock.now()).unwrap()
     }
     fn inv(&self, id: &str) -> Invoice {
         self.store

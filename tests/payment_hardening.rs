@@ -17,8 +17,8 @@ use jiff::Timestamp;
 use plazo::domain::{ClientId, InboxPayload, InboxState, Invoice, InvoiceId};
 use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
 use plazo::service::{
-    ClientInput, InvoiceInput, PaymentInput, PaymentOutcome, PlanInput, PolicyHandle, ServiceError,
-    apply_event, enqueue, make_plan, record_payment, upsert_client, upsert_invoice,
+    ClientInput, PaymentInput, PaymentOutcome, PlanInput, PolicyHandle, ServiceError, apply_event,
+    enqueue, make_plan, record_payment, upsert_client,
 };
 use plazo::store::Store;
 
@@ -37,19 +37,7 @@ struct World {
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let text = common::test_policy(
-            "America/Bogota",
-            "es",
-            ("08:00", "19:00"),
-            &["standard"],
-            &[common::step(
-                "standard",
-                "due_today",
-                "0d",
-                None,
-                &["email"],
-            )],
-        );
+        let text = common::inproc::one_step_policy();
         let (store, policy) = common::inproc::store_with_policy(dir.path(), &text);
         let w = World {
             _dir: dir,
@@ -74,20 +62,11 @@ impl World {
     }
 
     fn invoice(&self, id: &str, amount: &str) -> Result<(), ServiceError> {
-        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
+        let body = serde_json::json!({
             "client_id": "c-1", "number": format!("FV-{id}"), "currency": "COP",
             "amount": amount, "due_at": "2026-03-20"
-        }))
-        .unwrap();
-        let p = self.policy.current();
-        upsert_invoice(
-            &self.store,
-            &p.policy,
-            &InvoiceId::new(id).unwrap(),
-            input,
-            self.now,
-        )
-        .map(|_| ())
+        });
+        common::inproc::put_invoice(&self.store, &self.policy, id, body, self.now).map(|_| ())
     }
 
     fn pay(&self, id: &str, amount: &str, reference: &str) -> Result<PaymentOutcome, ServiceError> {

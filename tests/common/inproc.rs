@@ -73,3 +73,35 @@ pub fn store_with_policy(dir: &Path, policy: &str) -> (Store, PolicyHandle) {
     let store = Store::open(&dir.join("db"), StoreOptions::default()).unwrap();
     (store, policy)
 }
+
+/// The one-step policy (`due_today` by email, shipped templates) of the hardening tests.
+pub fn one_step_policy() -> String {
+    super::test_policy(
+        "America/Bogota",
+        "es",
+        ("08:00", "19:00"),
+        &["standard"],
+        &[super::step("standard", "due_today", "0d", None, &["email"])],
+    )
+}
+
+/// `PUT /v1/invoices/{id}` at the service level: `body` is the API's JSON body. Returns when
+/// the next reminder is due.
+pub fn put_invoice(
+    store: &Store,
+    policy: &PolicyHandle,
+    id: &str,
+    body: serde_json::Value,
+    now: jiff::Timestamp,
+) -> Result<Option<jiff::Timestamp>, plazo::service::ServiceError> {
+    let input: plazo::service::InvoiceInput = serde_json::from_value(body).unwrap();
+    let p = policy.current();
+    plazo::service::upsert_invoice(
+        store,
+        &p.policy,
+        &plazo::domain::InvoiceId::new(id).unwrap(),
+        input,
+        now,
+    )
+    .map(|(_, _, next)| next)
+}

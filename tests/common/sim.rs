@@ -12,8 +12,8 @@ use plazo::domain::{
     Attempt, AttemptOutcome, Client, ClientId, DeliveryState, Invoice, InvoiceId, Reminder,
 };
 use plazo::service::{
-    ClientInput, DeliveryReport, InvoiceInput, PaymentInput, PaymentOutcome, PolicyHandle,
-    ReceiptOutcome, ServiceError, apply_receipt, record_payment, upsert_client, upsert_invoice,
+    ClientInput, DeliveryReport, PaymentInput, PaymentOutcome, PolicyHandle, ReceiptOutcome,
+    ServiceError, apply_receipt, record_payment, upsert_client,
 };
 use plazo::store::Store;
 use tokio::sync::Notify;
@@ -138,22 +138,12 @@ impl Sim {
 
     /// Creates or updates invoice `id` (COP) for `client`.
     pub fn invoice(&self, id: &str, client: &str, due: &str, amount: &str) -> Option<Timestamp> {
-        let input: InvoiceInput = serde_json::from_value(serde_json::json!({
+        let body = serde_json::json!({
             "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
             "amount": amount, "due_at": due,
             "payment_url": "https://pagos.example.co/x"
-        }))
-        .unwrap();
-        let p = self.policy.current();
-        upsert_invoice(
-            &self.store,
-            &p.policy,
-            &InvoiceId::new(id).unwrap(),
-            input,
-            self.now(),
-        )
-        .unwrap()
-        .2
+        });
+        super::inproc::put_invoice(&self.store, &self.policy, id, body, self.now()).unwrap()
     }
 
     /// Creates or updates invoice `id` of [`AMOUNT`] COP for `client`.
