@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::config::OnUnknown;
-use crate::domain::{Attempt, AttemptOutcome, ReminderState, Track};
+use crate::domain::{AttemptOutcome, ReminderState, Track};
 use crate::policy::Policy;
 use crate::service::advance_past;
 use crate::store::{Store, StoreError, TxError};
@@ -38,18 +38,12 @@ pub fn recover_in_flight(
                 OnUnknown::Skip => "claimed before an unclean stop; may or may not have been delivered; not resent (dispatch.on_unknown = skip)",
                 OnUnknown::Resend => "claimed before an unclean stop; resending (dispatch.on_unknown = resend)",
             };
-            tx.log(&Attempt {
-                at: now,
-                invoice_id: r.invoice_id.clone(),
-                reminder_id: Some(r.id),
-                step: Some(r.step_name.clone()),
-                channel: None,
-                recipient: None,
-                outcome: AttemptOutcome::Unknown,
-                provider_message_id: None,
-                delivery: None,
-                detail: Some(detail.to_owned()),
-            })?;
+            tx.log(&super::timeline::line(
+                &r,
+                now,
+                AttemptOutcome::Unknown,
+                detail,
+            ))?;
             match on_unknown {
                 OnUnknown::Resend => {
                     // A receipt-timeout fallback in progress keeps waiting for its receipt.

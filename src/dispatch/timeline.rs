@@ -1,5 +1,5 @@
-//! Timeline lines written while dispatching (shared by the walk in `process.rs` and the
-//! channel attempts in `attempt.rs`), and the count of send tasks that panicked.
+//! Timeline lines written while dispatching (shared by the walk in `process.rs`, the channel
+//! attempts in `attempt.rs` and crash recovery), and the count of send tasks that panicked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
