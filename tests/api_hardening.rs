@@ -34,17 +34,6 @@ struct Api {
     http: reqwest::Client,
 }
 
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
 impl Api {
     fn start() -> Api {
         let dir = tempfile::tempdir().unwrap();
@@ -68,7 +57,7 @@ impl Api {
                 ..ProviderHooks::default()
             }),
         };
-        let listener: SocketAddr = rt().block_on(async {
+        let listener: SocketAddr = common::reqwest::block_on(async {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();
             let app = router(state, &plazo::config::HttpConfig::default());
@@ -112,7 +101,7 @@ impl Api {
         if let Some(b) = body {
             req = req.body(b.to_owned());
         }
-        rt().block_on(async move {
+        common::reqwest::block_on(async move {
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port, repo, step, test_policy, write};
+use common::{Daemon, config_copy, free_port, repo, step, test_policy, write};
 use serde_json::json;
 
 fn plazo(args: &[&str]) -> Output {
@@ -22,26 +22,6 @@ fn plazo(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A copy of `config/` (daemon config, policy, templates) in a temp dir.
-fn config_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("config"), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Replaces the only occurrence of `from` in `path`, returning its 1-based line.

@@ -72,22 +72,18 @@ impl Daemon {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = reqwest::Client::new()
-            .request(m, self.url(path))
-            .header("authorization", format!("Bearer {TOKEN}"));
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let resp = req.send().await.unwrap();
-        let st = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            st,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        let body = body.map(|b| b.to_string());
+        let auth = format!("Bearer {TOKEN}");
+        let base = format!("http://{}", self.addr);
+        common::inproc::request(
+            &reqwest::Client::new(),
+            &base,
+            method,
+            path,
+            Some(&auth),
+            body.as_deref(),
         )
+        .await
     }
 
     async fn stop(mut self) {

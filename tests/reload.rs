@@ -5,35 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 #![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::config_copy;
 
 use plazo::daemon::reload_policy_into;
 use plazo::policy::{PolicyError, load_checked_policy, load_policy};
 use plazo::service::PolicyHandle;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A copy of the shipped policy and templates.
-fn config_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("config"), dir.path());
-    dir
-}
 
 fn replace_once(path: &Path, from: &str, to: &str) {
     let s = std::fs::read_to_string(path).unwrap();

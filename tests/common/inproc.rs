@@ -105,3 +105,30 @@ pub fn put_invoice(
     )
     .map(|(_, _, next)| next)
 }
+
+/// One HTTP request to `base` with an optional `Authorization` value and JSON body; returns
+/// the status and the body (JSON, or the raw text as a JSON string).
+pub async fn request(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http.request(m, format!("{base}{path}"));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, value)
+}

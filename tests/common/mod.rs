@@ -30,6 +30,27 @@ fn listeners() -> &'static Mutex<std::collections::HashMap<u16, TcpListener>> {
     L.get_or_init(Default::default)
 }
 
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the shipped `config/` (daemon config, policy, templates) in a temp dir.
+pub fn config_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("config"), dir.path());
+    dir
+}
+
 /// Writes a secret file readable by its owner only (plazo refuses secrets others can read).
 pub fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
