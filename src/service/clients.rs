@@ -335,8 +335,18 @@ pub fn upsert_client(
     now: jiff::Timestamp,
 ) -> Result<(Client, bool), ServiceError> {
     let draft = validate(id, input, policy, now)?;
-    // Candidates for re-planning; invoices created meanwhile are found by the second scan.
-    let before = store.open_invoice_ids_of(id)?;
+    // Finding a client's open invoices scans every invoice, so it is done only when this
+    // update moves the client's schedule (zone or segment), not on every upsert. An update
+    // that turns out to move it after all (the record changed meanwhile) is caught by the
+    // scan after the write.
+    let may_move = store
+        .client(id)?
+        .is_some_and(|old| moves_schedule(policy, &old, &draft));
+    let before = if may_move {
+        store.open_invoice_ids_of(id)?
+    } else {
+        Vec::new()
+    };
     let res = store.transaction(|tx| {
         let old = tx.client(id)?;
         let mut client = draft.clone();
@@ -359,8 +369,9 @@ pub fn upsert_client(
     });
     let (client, created, moved) = super::flatten(res)?;
     if moved {
-        // An invoice created between the scan and the write was planned with the old record;
-        // any created after the write already used the new one.
+        // An invoice created between the scan and the write (or every open one, when no scan
+        // was made) was planned with the old record; any created after the write already used
+        // the new one.
         let after = store.open_invoice_ids_of(id)?;
         let late: Vec<InvoiceId> = after.into_iter().filter(|i| !before.contains(i)).collect();
         if !late.is_empty() {
