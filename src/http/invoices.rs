@@ -62,23 +62,20 @@ pub async fn get_invoice(
 ) -> Result<Json<Value>, ApiError> {
     let id = invoice_id(id)?;
     blocking(move || {
-        let inv = st
+        let view = st
             .store
-            .invoice(&id)
+            .invoice_view(&id)
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::NotFound {
                 what: "invoice",
                 id: id.to_string(),
                 hint: "",
             })?;
-        let timeline = st.store.timeline(&id).map_err(ServiceError::from)?;
-        let next = match inv.pending {
-            Some(rid) => st.store.reminder(&rid).map_err(ServiceError::from)?,
-            None => None,
-        };
-        Ok(Json(
-            json!({ "invoice": inv, "timeline": timeline, "next_reminder": next }),
-        ))
+        Ok(Json(json!({
+            "invoice": view.invoice,
+            "timeline": view.timeline,
+            "next_reminder": view.next_reminder,
+        })))
     })
     .await
 }

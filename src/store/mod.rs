@@ -651,6 +651,36 @@ impl Store {
         Ok(out)
     }
 
+    /// An invoice with its timeline and the reminder its `pending` slot names, read as one
+    /// consistent view.
+    ///
+    /// A writer may commit between separate reads (the dispatcher recording a step and
+    /// planning the next one in one transaction), so the invoice and its pending reminder are
+    /// read together in one transaction: `pending` always names the reminder returned, in the
+    /// state that commit left it. The timeline is read first, so it is never newer than them.
+    pub fn invoice_view(&self, id: &InvoiceId) -> Result<Option<InvoiceView>, StoreError> {
+        let timeline = self.timeline(id)?;
+        let pair = self.transaction(|tx| {
+            let Some(invoice) = tx.invoice(id)? else {
+                return Ok::<_, TxError<std::convert::Infallible>>(None);
+            };
+            let next = match invoice.pending {
+                Some(rid) => tx.reminder(&rid)?,
+                None => None,
+            };
+            Ok(Some((invoice, next)))
+        })?;
+        let pair = match pair {
+            Ok(p) => p,
+            Err(never) => match never {},
+        };
+        Ok(pair.map(|(invoice, next_reminder)| InvoiceView {
+            invoice,
+            timeline,
+            next_reminder,
+        }))
+    }
+
     /// When the earliest reminder in the due index fires (microsecond precision), if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
@@ -938,4 +968,15 @@ impl Store {
                 source,
             })
     }
+}
+
+/// An invoice, its timeline and its next planned reminder, read together.
+#[derive(Debug, Clone)]
+pub struct InvoiceView {
+    /// The invoice.
+    pub invoice: Invoice,
+    /// Its timeline, oldest first.
+    pub timeline: Vec<Attempt>,
+    /// The reminder its `pending` slot names, if any.
+    pub next_reminder: Option<Reminder>,
 }

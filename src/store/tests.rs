@@ -939,3 +939,48 @@ async fn a_burst_of_readiness_probes_costs_one_write_until_a_write_fails() {
     assert!(store.probe().await.is_err());
     store.faults().fail_writes(false);
 }
+
+#[test]
+fn invoice_view_never_shows_a_pending_slot_naming_a_finished_reminder() {
+    // A writer keeps doing what the dispatcher does in one transaction: finish the pending
+    // reminder and point the invoice at the next one. A reader must never see the invoice
+    // from before the commit together with the reminder from after it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    let mut inv = invoice("inv-v");
+    let first = reminder("inv-v", 0, t0());
+    inv.pending = Some(first.id);
+    write(&store, |tx| {
+        tx.put_invoice(&inv)?;
+        tx.put_reminder(&first)?;
+        Ok(())
+    });
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for step in 0..2_000u32 {
+                write(&store, |tx| {
+                    let mut done = reminder("inv-v", step, t0());
+                    done.state = ReminderState::Sent;
+                    tx.put_reminder(&done)?;
+                    let next = reminder("inv-v", step + 1, t0());
+                    tx.put_reminder(&next)?;
+                    let mut inv = tx.invoice(&InvoiceId::new("inv-v").unwrap())?.unwrap();
+                    inv.pending = Some(next.id);
+                    tx.put_invoice(&inv)?;
+                    Ok(())
+                });
+            }
+        })
+    };
+    while !writer.is_finished() {
+        let view = store
+            .invoice_view(&InvoiceId::new("inv-v").unwrap())
+            .unwrap()
+            .unwrap();
+        let next = view.next_reminder.expect("the pending reminder exists");
+        assert_eq!(Some(next.id), view.invoice.pending);
+        assert_eq!(next.state, ReminderState::Scheduled, "read skew: {next:?}");
+    }
+    writer.join().unwrap();
+}
