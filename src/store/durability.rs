@@ -74,12 +74,6 @@ impl GroupCommit {
         })
     }
 
-    /// Number of flushes completed so far.
-    #[cfg(test)]
-    pub(crate) fn flushes(&self) -> u64 {
-        self.done.borrow().done
-    }
-
     /// Resolves once a flush that started after this call has completed.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         let target = {

@@ -1,5 +1,5 @@
-//! Durable state in sled: typed trees, key codecs, transactions across trees, the due index, the
-//! communication log and group-commit durability.
+//! Durable state in sled: typed trees, key codecs, one batching writer for every mutation, the
+//! due index, the communication log and group-commit durability.
 //!
 //! # Layout
 //!
@@ -40,8 +40,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Writes are atomic but not durable on return; `store.durable().await` waits for a flush
-//! shared with every other waiter (group commit).
+//! Every mutation is a command of the single writer (`writer.rs`): commands from all callers
+//! join one batch, applied atomically, then flushed once. A command's writes are visible to
+//! every reader when `transaction` (blocking threads) or `write` (async code) returns, but not
+//! durable yet: `store.durable().await` waits for the flush of its batch (group commit).
 
 mod durability;
 mod fail;
@@ -49,6 +51,7 @@ mod health;
 mod keys;
 mod tx;
 mod typed;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -59,7 +62,6 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use sled::transaction::{TransactionError, Transactional};
 
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
@@ -72,6 +74,8 @@ use typed::TypedTree;
 
 pub use health::FaultInjector;
 pub use tx::{Tx, TxError, TxFail, abort};
+use writer::Writer;
+pub use writer::WriterStats;
 
 /// The schema version this build of plazo reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -167,6 +171,12 @@ pub enum StoreError {
     /// The database is being reopened after a write failure (see [`Store::health`]).
     #[error("the store is reopening after a write failure; retry in a moment")]
     Reopening,
+    /// A consistent read of several records kept seeing one of them change.
+    #[error("{what} kept changing while it was read; retry in a moment")]
+    Contended {
+        /// What was being read.
+        what: String,
+    },
 }
 
 impl StoreError {
@@ -182,7 +192,8 @@ impl StoreError {
     /// Whether the same write may succeed later, once the store has recovered by itself: a
     /// storage failure, or the store being reopened after one.
     pub fn is_temporary(&self) -> bool {
-        self.is_storage_failure() || matches!(self, StoreError::Reopening)
+        self.is_storage_failure()
+            || matches!(self, StoreError::Reopening | StoreError::Contended { .. })
     }
 }
 
@@ -226,6 +237,29 @@ impl Trees {
         })
     }
 
+    /// The record trees in slot order (see `tx::slot`): what the writer writes to.
+    fn record_trees(&self) -> Vec<sled::Tree> {
+        [
+            self.clients.raw(),
+            self.invoices.raw(),
+            self.reminders.raw(),
+            self.due.raw(),
+            self.inflight.raw(),
+            self.log.raw(),
+            self.log_by_time.raw(),
+            self.webhooks.raw(),
+            self.contacts.raw(),
+            self.messages.raw(),
+            self.client_log.raw(),
+            self.inbox.raw(),
+            self.inbox_queue.raw(),
+            self.numbers.raw(),
+        ]
+        .into_iter()
+        .cloned()
+        .collect()
+    }
+
     /// Whether every record tree is empty (a new database).
     fn records_empty(&self) -> bool {
         self.clients.is_empty()
@@ -247,7 +281,11 @@ impl Trees {
 
 /// One opened instance of the database.
 struct Inner {
-    // Field order matters for drop: the flusher thread (holding a `Db` clone) is joined first.
+    // Field order matters for drop: the writer and flusher threads (holding `Db` clones) are
+    // joined first.
+    /// Applies every mutation, in batches.
+    writer: Writer,
+    /// Flushes on demand for writes made outside the writer (probes).
     commit: GroupCommit,
     trees: Trees,
     db: sled::Db,
@@ -349,7 +387,9 @@ fn open_inner(
         }
     }
     let commit = GroupCommit::start(db.clone(), faults.clone())?;
+    let writer = Writer::start(db.clone(), trees.record_trees(), faults.clone())?;
     Ok(Inner {
+        writer,
         commit,
         trees,
         db,
@@ -654,31 +694,34 @@ impl Store {
     /// An invoice with its timeline and the reminder its `pending` slot names, read as one
     /// consistent view.
     ///
-    /// A writer may commit between separate reads (the dispatcher recording a step and
-    /// planning the next one in one transaction), so the invoice and its pending reminder are
-    /// read together in one transaction: `pending` always names the reminder returned, in the
-    /// state that commit left it. The timeline is read first, so it is never newer than them.
+    /// The writer applies each batch atomically, but a batch may be applied between two reads
+    /// (the dispatcher recording a step and planning the next one; a payment closing the
+    /// invoice and cancelling its reminder). So the invoice is read first and again last, and
+    /// the view is read anew while it changed: every batch that touches the chase changes
+    /// the invoice, so `pending` names the reminder returned, in the state that batch left it,
+    /// and the timeline holds every line written with it.
     pub fn invoice_view(&self, id: &InvoiceId) -> Result<Option<InvoiceView>, StoreError> {
-        let timeline = self.timeline(id)?;
-        let pair = self.transaction(|tx| {
-            let Some(invoice) = tx.invoice(id)? else {
-                return Ok::<_, TxError<std::convert::Infallible>>(None);
+        for _ in 0..VIEW_READ_TRIES {
+            let Some(invoice) = self.invoice(id)? else {
+                return Ok(None);
             };
-            let next = match invoice.pending {
-                Some(rid) => tx.reminder(&rid)?,
+            let timeline = self.timeline(id)?;
+            let next_reminder = match invoice.pending {
+                Some(rid) => self.reminder(&rid)?,
                 None => None,
             };
-            Ok(Some((invoice, next)))
-        })?;
-        let pair = match pair {
-            Ok(p) => p,
-            Err(never) => match never {},
-        };
-        Ok(pair.map(|(invoice, next_reminder)| InvoiceView {
-            invoice,
-            timeline,
-            next_reminder,
-        }))
+            if self.invoice(id)?.as_ref() == Some(&invoice) {
+                return Ok(Some(InvoiceView {
+                    invoice,
+                    timeline,
+                    next_reminder,
+                }));
+            }
+            std::thread::yield_now();
+        }
+        Err(StoreError::Contended {
+            what: format!("invoice {id}"),
+        })
     }
 
     /// When the earliest reminder in the due index fires (microsecond precision), if any.
@@ -773,8 +816,13 @@ impl Store {
     /// concurrent callers share flushes, run one at a time by a dedicated flusher thread.
     pub async fn durable(&self) -> Result<(), StoreError> {
         let inner = self.inner()?;
-        let r = inner.commit.durable().await;
+        let r = inner.writer.durable().await;
         self.observe(&inner, r)
+    }
+
+    /// What the writer has done since this instance opened (for tests and benchmarks).
+    pub fn writer_stats(&self) -> Result<WriterStats, StoreError> {
+        Ok(self.inner()?.writer.stats())
     }
 
     /// Flushes to disk on the calling thread (blocking); for shutdown.
@@ -792,101 +840,42 @@ impl Store {
         self.observe(&inner, r)
     }
 
-    /// Runs `f` as one atomic transaction over all record trees.
+    /// Runs `f` as one atomic command of the writer, on the calling thread, and returns once
+    /// the batch it joined is applied (every reader sees it). Blocks: call it from a blocking
+    /// thread (`spawn_blocking`), or use [`Store::write`] from async code.
     ///
     /// Returns `Ok(Ok(t))` when `f` committed, `Ok(Err(e))` when `f` aborted with
     /// [`TxError::Abort`] (nothing written), and `Err(_)` on a store failure, including a record
-    /// that failed to decode ([`StoreError::Corrupt`]). On conflict `f` runs again, so it must not
-    /// have side effects outside `tx`.
+    /// that failed to decode ([`StoreError::Corrupt`]). `f` runs exactly once: there are no
+    /// conflicts, since one writer applies every command in turn.
     ///
-    /// Transactions are serialised: sled holds a process-wide lock while `f` runs, so `f` must be
-    /// short and must not call other `Store` methods (they would wait on that lock forever);
-    /// read what you need through `tx`.
+    /// Not durable on return: await [`Store::durable`] before acknowledging. `f` runs while the
+    /// writer's lock is held, so it must be short and must not call `Store`'s writing methods
+    /// (they would wait for it forever); read what you need through `tx`.
     pub fn transaction<T, E>(
         &self,
-        f: impl Fn(&mut Tx<'_>) -> Result<T, TxError<E>>,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>>,
     ) -> Result<Result<T, E>, StoreError> {
         let inner = self.inner()?;
-        if let Err(source) = self.shared.faults.check() {
-            return self.observe(
-                &inner,
-                Err(StoreError::Storage {
-                    op: "transaction",
-                    source,
-                }),
-            );
-        }
-        let t = &inner.trees;
-        // The order here is the order of `views` below.
-        let trees: [&sled::Tree; 14] = [
-            t.clients.raw(),
-            t.invoices.raw(),
-            t.reminders.raw(),
-            t.due.raw(),
-            t.inflight.raw(),
-            t.log.raw(),
-            t.log_by_time.raw(),
-            t.webhooks.raw(),
-            t.contacts.raw(),
-            t.messages.raw(),
-            t.client_log.raw(),
-            t.inbox.raw(),
-            t.inbox_queue.raw(),
-            t.numbers.raw(),
-        ];
-        let result = trees[..].transaction(|views: &Vec<sled::transaction::TransactionalTree>| {
-            let [
-                clients,
-                invoices,
-                reminders,
-                due,
-                inflight,
-                log,
-                log_by_time,
-                webhooks,
-                contacts,
-                messages,
-                client_log,
-                inbox,
-                inbox_queue,
-                numbers,
-            ] = views.as_slice()
-            else {
-                return Err(sled::transaction::ConflictableTransactionError::Abort(
-                    tx::Halt::Store(StoreError::Corrupt {
-                        tree: "transaction",
-                        key: String::new(),
-                        reason: format!("expected 14 tree views, got {}", views.len()),
-                    }),
-                ));
-            };
-            let mut tx = Tx {
-                clients: t.clients.bind(clients),
-                invoices: t.invoices.bind(invoices),
-                reminders: t.reminders.bind(reminders),
-                due: t.due.bind(due),
-                inflight: t.inflight.bind(inflight),
-                log: t.log.bind(log),
-                log_by_time: t.log_by_time.bind(log_by_time),
-                webhooks: t.webhooks.bind(webhooks),
-                contacts: t.contacts.bind(contacts),
-                messages: t.messages.bind(messages),
-                client_log: t.client_log.bind(client_log),
-                inbox: t.inbox.bind(inbox),
-                inbox_queue: t.inbox_queue.bind(inbox_queue),
-                numbers: t.numbers.bind(numbers),
-            };
-            f(&mut tx).map_err(tx::to_sled)
-        });
-        let r = match result {
-            Ok(v) => Ok(Ok(v)),
-            Err(TransactionError::Abort(tx::Halt::User(e))) => Ok(Err(e)),
-            Err(TransactionError::Abort(tx::Halt::Store(e))) => Err(e),
-            Err(TransactionError::Storage(source)) => Err(StoreError::Storage {
-                op: "transaction",
-                source,
-            }),
-        };
+        let r = inner.writer.exec(f);
+        self.observe(&inner, r)
+    }
+
+    /// Runs `f` as one atomic command on the writer's own thread and resolves once the batch
+    /// it joined is applied; nothing runs on the calling async task's thread. The async twin of
+    /// [`Store::transaction`]; await [`Store::durable`] before acknowledging.
+    ///
+    /// A panic inside `f` is resumed in the caller.
+    pub async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let inner = self.inner()?;
+        let r = inner.writer.submit(f).await;
         self.observe(&inner, r)
     }
 
@@ -969,6 +958,10 @@ impl Store {
             })
     }
 }
+
+/// How many times [`Store::invoice_view`] reads again while batches keep changing the invoice
+/// (one batch is applied every flush, about a millisecond: a few tries are the most seen).
+const VIEW_READ_TRIES: usize = 1000;
 
 /// An invoice, its timeline and its next planned reminder, read together.
 #[derive(Debug, Clone)]

@@ -770,9 +770,9 @@ async fn durable_with_many_concurrent_waiters() {
         }
     });
     all.await.expect("durable() must not deadlock");
-    let flushes = store.inner().unwrap().commit.flushes();
-    eprintln!("320 durable() calls shared {flushes} flushes");
-    assert!((1..=320).contains(&flushes));
+    let batches = store.writer_stats().unwrap().batches;
+    eprintln!("320 writes shared {batches} batches (one flush each)");
+    assert!((1..=320).contains(&batches));
     drop(store);
 
     let store = open(&dir);
@@ -943,8 +943,8 @@ async fn a_burst_of_readiness_probes_costs_one_write_until_a_write_fails() {
 #[test]
 fn invoice_view_never_shows_a_pending_slot_naming_a_finished_reminder() {
     // A writer keeps doing what the dispatcher does in one transaction: finish the pending
-    // reminder and point the invoice at the next one. A reader must never see the invoice
-    // from before the commit together with the reminder from after it.
+    // reminder, log it and point the invoice at the next one. A reader must never see the
+    // invoice from before the commit together with the reminder or timeline from after it.
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir));
     let mut inv = invoice("inv-v");
@@ -963,6 +963,7 @@ fn invoice_view_never_shows_a_pending_slot_naming_a_finished_reminder() {
                     let mut done = reminder("inv-v", step, t0());
                     done.state = ReminderState::Sent;
                     tx.put_reminder(&done)?;
+                    tx.log(&attempt("inv-v", t0(), &format!("step {step} sent")))?;
                     let next = reminder("inv-v", step + 1, t0());
                     tx.put_reminder(&next)?;
                     let mut inv = tx.invoice(&InvoiceId::new("inv-v").unwrap())?.unwrap();
@@ -981,6 +982,11 @@ fn invoice_view_never_shows_a_pending_slot_naming_a_finished_reminder() {
         let next = view.next_reminder.expect("the pending reminder exists");
         assert_eq!(Some(next.id), view.invoice.pending);
         assert_eq!(next.state, ReminderState::Scheduled, "read skew: {next:?}");
+        assert_eq!(
+            view.timeline.len(),
+            next.step_index as usize,
+            "the timeline has a line for every step before the pending one"
+        );
     }
     writer.join().unwrap();
 }

@@ -1,10 +1,9 @@
 //! Transactions across trees: [`Tx`], its error types and [`abort`].
 
-use super::StoreError;
-use super::fail::FailKind;
 pub use super::fail::TxFail;
 use super::keys::{ClientLogKey, DueKey, LogKey, TextKey, TimeKey, WebhookKey};
 use super::typed::TxTree;
+use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
     ReminderId, SentMessage,
@@ -20,8 +19,8 @@ use jiff::Timestamp;
 pub enum TxError<E> {
     /// Roll back and return `Ok(Err(e))` from `Store::transaction`.
     Abort(E),
-    /// A store-side failure: retried when it is a conflict, otherwise returned as a
-    /// [`StoreError`] from `Store::transaction`.
+    /// A store-side failure (storage error, corrupt record), returned as a
+    /// [`StoreError`](super::StoreError) from `Store::transaction`.
     Conflict(TxFail),
 }
 
@@ -36,40 +35,11 @@ pub fn abort<T, E>(e: E) -> Result<T, TxError<E>> {
     Err(TxError::Abort(e))
 }
 
-/// How a sled transaction ended when it did not commit.
-pub(crate) enum Halt<E> {
-    /// The caller's domain error.
-    User(E),
-    /// A store error to surface as is (corrupt record, encode failure).
-    Store(StoreError),
-}
-
-/// Converts a closure error into what sled's transaction loop expects.
-pub(crate) fn to_sled<E>(
-    e: TxError<E>,
-) -> sled::transaction::ConflictableTransactionError<Halt<E>> {
-    use sled::transaction::ConflictableTransactionError as C;
-    match e {
-        TxError::Abort(e) => C::Abort(Halt::User(e)),
-        TxError::Conflict(TxFail(kind)) => match kind {
-            FailKind::Conflict => C::Conflict,
-            FailKind::Storage(e) => C::Storage(e),
-            FailKind::Corrupt { tree, key, reason } => {
-                C::Abort(Halt::Store(StoreError::Corrupt { tree, key, reason }))
-            }
-            FailKind::Encode { tree, key, reason } => {
-                C::Abort(Halt::Store(StoreError::Encode { tree, key, reason }))
-            }
-        },
-    }
-}
-
 /// A transaction over all of the store's record trees; see
 /// [`Store::transaction`](super::Store::transaction).
 ///
-/// Reads see the transaction's own writes. Nothing is written unless the closure returns `Ok`.
-/// The closure may run more than once (on conflict), so it must not have side effects outside
-/// `Tx`.
+/// Reads see the transaction's own writes and those of the commands before it in the writer's
+/// batch. Nothing is written unless the closure returns `Ok`. The closure runs exactly once.
 pub struct Tx<'a> {
     pub(crate) clients: TxTree<'a, ClientId, Client>,
     pub(crate) invoices: TxTree<'a, InvoiceId, Invoice>,
@@ -85,6 +55,47 @@ pub struct Tx<'a> {
     pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
     pub(crate) inbox_queue: TxTree<'a, TextKey, Timestamp>,
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
+}
+
+/// The slot (tree number) of each record tree in the writer, in the order of
+/// `Trees::record_trees`.
+pub(crate) mod slot {
+    pub(crate) const CLIENTS: u8 = 0;
+    pub(crate) const INVOICES: u8 = 1;
+    pub(crate) const REMINDERS: u8 = 2;
+    pub(crate) const DUE: u8 = 3;
+    pub(crate) const INFLIGHT: u8 = 4;
+    pub(crate) const LOG: u8 = 5;
+    pub(crate) const LOG_BY_TIME: u8 = 6;
+    pub(crate) const WEBHOOKS: u8 = 7;
+    pub(crate) const CONTACTS: u8 = 8;
+    pub(crate) const MESSAGES: u8 = 9;
+    pub(crate) const CLIENT_LOG: u8 = 10;
+    pub(crate) const INBOX: u8 = 11;
+    pub(crate) const INBOX_QUEUE: u8 = 12;
+    pub(crate) const NUMBERS: u8 = 13;
+}
+
+impl<'a> Tx<'a> {
+    /// A transaction reading and writing through `ctx`.
+    pub(crate) fn new(ctx: &'a Ctx<'a>) -> Self {
+        Tx {
+            clients: TxTree::new(ctx, slot::CLIENTS, "clients"),
+            invoices: TxTree::new(ctx, slot::INVOICES, "invoices"),
+            reminders: TxTree::new(ctx, slot::REMINDERS, "reminders"),
+            due: TxTree::new(ctx, slot::DUE, "due"),
+            inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
+            log: TxTree::new(ctx, slot::LOG, "log"),
+            log_by_time: TxTree::new(ctx, slot::LOG_BY_TIME, "log_by_time"),
+            webhooks: TxTree::new(ctx, slot::WEBHOOKS, "webhooks"),
+            contacts: TxTree::new(ctx, slot::CONTACTS, "contacts"),
+            messages: TxTree::new(ctx, slot::MESSAGES, "messages"),
+            client_log: TxTree::new(ctx, slot::CLIENT_LOG, "client_log"),
+            inbox: TxTree::new(ctx, slot::INBOX, "inbox"),
+            inbox_queue: TxTree::new(ctx, slot::INBOX_QUEUE, "inbox_queue"),
+            numbers: TxTree::new(ctx, slot::NUMBERS, "numbers"),
+        }
+    }
 }
 
 impl Tx<'_> {

@@ -7,11 +7,11 @@ use std::ops::RangeBounds;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::TransactionalTree;
 
 use super::StoreError;
 use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
+use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
 };
@@ -146,15 +146,6 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         &self.tree
     }
 
-    /// Binds this tree's types to its view inside a transaction.
-    pub(crate) fn bind<'a>(&self, view: &'a TransactionalTree) -> TxTree<'a, K, V> {
-        TxTree {
-            tree: view,
-            name: self.name,
-            _types: PhantomData,
-        }
-    }
-
     /// Decodes one raw entry.
     pub(crate) fn decode_entry(&self, k: &[u8], v: &[u8]) -> Result<(K, V), StoreError> {
         let key = K::decode(k).map_err(|r| corrupt(self.name, describe_raw(k), r))?;
@@ -252,17 +243,29 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     }
 }
 
-/// A typed view of one tree inside a transaction.
+/// A typed view of one tree inside a writer command: reads see the command's own writes and
+/// the batch's, writes go to the command's overlay (see `writer.rs`).
 pub(crate) struct TxTree<'a, K, V> {
-    tree: &'a TransactionalTree,
+    ctx: &'a Ctx<'a>,
+    slot: u8,
     name: &'static str,
     _types: Types<K, V>,
 }
 
-impl<K: KeyCodec, V: ValueCodec> TxTree<'_, K, V> {
-    /// The value at `key`, as seen by this transaction.
+impl<'a, K: KeyCodec, V: ValueCodec> TxTree<'a, K, V> {
+    /// The view of tree number `slot` (named `name` in errors) through `ctx`.
+    pub(crate) fn new(ctx: &'a Ctx<'a>, slot: u8, name: &'static str) -> Self {
+        TxTree {
+            ctx,
+            slot,
+            name,
+            _types: PhantomData,
+        }
+    }
+
+    /// The value at `key`, as seen by this command.
     pub(crate) fn get(&self, key: &K) -> Result<Option<V>, TxFail> {
-        match self.tree.get(key.encode())? {
+        match self.ctx.get(self.slot, &key.encode())? {
             None => Ok(None),
             Some(raw) => V::decode(&raw)
                 .map(Some)
@@ -272,7 +275,7 @@ impl<K: KeyCodec, V: ValueCodec> TxTree<'_, K, V> {
 
     /// Whether `key` is present, without decoding its value.
     pub(crate) fn contains(&self, key: &K) -> Result<bool, TxFail> {
-        Ok(self.tree.get(key.encode())?.is_some())
+        Ok(self.ctx.get(self.slot, &key.encode())?.is_some())
     }
 
     /// Writes `value` at `key`.
@@ -280,17 +283,22 @@ impl<K: KeyCodec, V: ValueCodec> TxTree<'_, K, V> {
         let bytes = value
             .encode()
             .map_err(|r| TxFail::encode(self.name, key.describe(), r))?;
-        self.tree.insert(key.encode(), bytes)?;
+        self.ctx.put(self.slot, &key.encode(), Some(bytes));
         Ok(())
     }
 
-    /// Removes `key`; true if it was present.
+    /// Removes `key`; true if it was present (nothing is written when it was not).
     pub(crate) fn remove(&self, key: &K) -> Result<bool, TxFail> {
-        Ok(self.tree.remove(key.encode())?.is_some())
+        let raw = key.encode();
+        let present = self.ctx.get(self.slot, &raw)?.is_some();
+        if present {
+            self.ctx.put(self.slot, &raw, None);
+        }
+        Ok(present)
     }
 
     /// A store-wide monotonic id (sled's `generate_id`).
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
-        self.tree.generate_id().map_err(TxFail::from)
+        self.ctx.generate_id()
     }
 }

@@ -1,0 +1,603 @@
+//! The single writer: every mutation of the store is a command that joins one shared batch;
+//! one committer thread applies each batch atomically, then flushes it once (group commit).
+//!
+//! A command runs against a layered view: its own writes, then the batch being built (the
+//! commands before it), then the batch being applied, then the database. So commands in one
+//! batch see each other's writes in order, exactly as if each had committed alone, and no
+//! command ever conflicts or runs twice.
+//!
+//! Two ways in, one batch:
+//! - [`Writer::exec`] (blocking threads): the caller runs its closure itself, under the writer's
+//!   lock, then waits until its batch is applied. The closure may borrow.
+//! - [`Writer::submit`] (async code): the closure is queued and the committer thread runs it,
+//!   so no store work happens on a tokio worker thread.
+//!
+//! Either way, a command's result is returned once its batch is applied (visible to every
+//! reader); [`Writer::durable`] then waits until that batch is flushed. No lock is held across
+//! an await. A batch that fails to apply fails every command in it and every command built on
+//! top of it, and latches the instance broken (the store reopens itself, see `health.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use sled::IVec;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use tokio::sync::{oneshot, watch};
+
+use super::StoreError;
+use super::fail::{FailKind, TxFail};
+use super::health::FaultInjector;
+use super::tx::{Tx, TxError};
+
+/// Most commands in one batch: bounds how long one apply holds readers of the batch back.
+const MAX_BATCH_COMMANDS: usize = 4096;
+
+/// Pending writes keyed by `slot ++ key` (the slot is the logical tree's number): the new
+/// value, or `None` for a removal.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    writes: HashMap<Vec<u8>, Option<IVec>>,
+}
+
+impl Overlay {
+    fn lookup(&self, full: &[u8]) -> Option<&Option<IVec>> {
+        self.writes.get(full)
+    }
+
+    fn merge(&mut self, other: Overlay) {
+        self.writes.extend(other.writes);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Number of keys written (inserted or removed).
+    pub(crate) fn len(&self) -> usize {
+        self.writes.len()
+    }
+}
+
+/// `slot ++ key`.
+fn full_key(slot: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(slot);
+    k.extend_from_slice(key);
+    k
+}
+
+/// What a command reads through and writes into.
+pub(crate) struct Ctx<'a> {
+    /// The command's own writes.
+    local: std::cell::RefCell<Overlay>,
+    /// Earlier commands of the batch being built.
+    building: &'a Overlay,
+    /// The batch being applied, if any.
+    applying: Option<&'a Overlay>,
+    /// The database's trees, indexed by slot.
+    trees: &'a [sled::Tree],
+    db: &'a sled::Db,
+}
+
+impl Ctx<'_> {
+    /// The value at `key` of tree `slot`, as this command sees it.
+    pub(crate) fn get(&self, slot: u8, key: &[u8]) -> Result<Option<IVec>, TxFail> {
+        let full = full_key(slot, key);
+        if let Some(v) = self.local.borrow().lookup(&full) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.building.lookup(&full) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.applying.and_then(|a| a.lookup(&full)) {
+            return Ok(v.clone());
+        }
+        let tree = self.tree(slot)?;
+        Ok(tree.get(key)?)
+    }
+
+    /// Writes `value` (or removes, with `None`) at `key` of tree `slot`.
+    pub(crate) fn put(&self, slot: u8, key: &[u8], value: Option<Vec<u8>>) {
+        self.local
+            .borrow_mut()
+            .writes
+            .insert(full_key(slot, key), value.map(IVec::from));
+    }
+
+    /// A store-wide monotonic id (sled's `generate_id`).
+    pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
+        Ok(self.db.generate_id()?)
+    }
+
+    fn tree(&self, slot: u8) -> Result<&sled::Tree, TxFail> {
+        self.trees.get(slot as usize).ok_or_else(|| {
+            TxFail::corrupt(
+                "store",
+                format!("slot {slot}"),
+                "no tree with that number".into(),
+            )
+        })
+    }
+}
+
+/// A queued command (from [`Writer::submit`]): runs against a context, says whether its writes
+/// are kept, and hands back what delivers its result once the batch is applied.
+type Job = Box<dyn FnOnce(&Ctx<'_>) -> (bool, Deliver) + Send>;
+
+/// Delivers a queued command's result: the batch number it joined, or why the batch failed.
+type Deliver = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
+
+#[derive(Default)]
+struct State {
+    /// The batch being built.
+    building: Overlay,
+    /// Number of the batch being built (batches count from 1).
+    building_no: u64,
+    /// Commands in the batch being built.
+    building_commands: usize,
+    /// The batch being applied.
+    applying: Option<Arc<Overlay>>,
+    /// Highest batch number applied.
+    applied: u64,
+    /// Highest batch number holding a kept command: what [`Writer::durable`] waits for.
+    last_kept: u64,
+    /// The first batch that failed to apply, and why: every batch from it on fails.
+    failed: Option<(u64, String)>,
+    /// Commands queued by [`Writer::submit`].
+    queue: VecDeque<Job>,
+    /// Set when the store instance is dropped.
+    shutdown: bool,
+}
+
+/// The latest flushed batch.
+#[derive(Clone, Debug, Default)]
+struct Flushed {
+    /// Every batch up to this number is on disk.
+    done: u64,
+    /// Set once a flush failed: every later wait fails with it.
+    error: Option<String>,
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    commands: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// What the writer has done so far (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Batches applied.
+    pub batches: u64,
+    /// Commands that kept their writes.
+    pub commands: u64,
+    /// Keys written (inserted or removed), counted once per command that wrote them.
+    pub writes: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the committer (work queued) and waiters (a batch applied).
+    changed: Condvar,
+    flushed: watch::Sender<Flushed>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The writer of one store instance; dropping it stops its committer after the queued work.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    trees: Vec<sled::Tree>,
+    db: sled::Db,
+    faults: FaultInjector,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the committer thread for `trees` (indexed by slot) of `db`.
+    pub(crate) fn start(
+        db: sled::Db,
+        trees: Vec<sled::Tree>,
+        faults: FaultInjector,
+    ) -> Result<Self, StoreError> {
+        let (flushed, _) = watch::channel(Flushed::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                building_no: 1,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            flushed,
+            counters: Counters::default(),
+        });
+        let committer = Committer {
+            shared: shared.clone(),
+            trees: trees.clone(),
+            db: db.clone(),
+            faults: faults.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("plazo-store-writer".into())
+            .spawn(move || committer.run())
+            .map_err(StoreError::Io)?;
+        Ok(Writer {
+            shared,
+            trees,
+            db,
+            faults,
+            thread: Some(thread),
+        })
+    }
+
+    /// What the writer has done so far.
+    pub(crate) fn stats(&self) -> WriterStats {
+        let c = &self.shared.counters;
+        WriterStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            commands: c.commands.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f` on the calling thread as one command of the current batch, and returns once
+    /// that batch is applied. Blocks: call it from a blocking thread, never from async code.
+    ///
+    /// `f` runs while the writer's lock is held: it must be short and must not call the
+    /// store's writing methods (it would wait for itself).
+    pub(crate) fn exec<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>>,
+    ) -> Result<Result<T, E>, StoreError> {
+        self.faults.check().map_err(|source| StoreError::Storage {
+            op: "transaction",
+            source,
+        })?;
+        let mut st = self.shared.lock();
+        if let Some((_, why)) = &st.failed {
+            return Err(broken(why));
+        }
+        let ctx = Ctx {
+            local: Default::default(),
+            building: &st.building,
+            applying: st.applying.as_deref(),
+            trees: &self.trees,
+            db: &self.db,
+        };
+        let result = f(&mut Tx::new(&ctx));
+        let local = ctx.local.into_inner();
+        let value = match result {
+            Ok(v) => v,
+            Err(TxError::Abort(e)) => return Ok(Err(e)),
+            Err(TxError::Conflict(fail)) => return Err(fail.into_store_error()),
+        };
+        let batch = if local.is_empty() {
+            // Read only: it may have read writes of the batch being built or applied, which
+            // are not visible to other readers (nor durable) yet; answer once they are applied.
+            if st.building.is_empty() && st.applying.is_none() {
+                return Ok(Ok(value));
+            }
+            st.last_kept
+        } else {
+            self.shared
+                .counters
+                .writes
+                .fetch_add(local.len() as u64, Ordering::Relaxed);
+            self.shared
+                .counters
+                .commands
+                .fetch_add(1, Ordering::Relaxed);
+            st.building.merge(local);
+            st.building_commands += 1;
+            st.last_kept = st.building_no;
+            self.shared.changed.notify_all();
+            st.building_no
+        };
+        // Wait until the batch is applied (or failed).
+        loop {
+            if let Some((from, why)) = &st.failed {
+                if *from <= batch {
+                    return Err(broken(why));
+                }
+            }
+            if st.applied >= batch {
+                return Ok(Ok(value));
+            }
+            st = self
+                .shared
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Queues `f` as one command for the committer thread to run, and resolves once its batch
+    /// is applied. Nothing runs on the calling (async) thread.
+    ///
+    /// A panic in `f` is caught on the committer thread and resumed here.
+    pub(crate) async fn submit<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.faults.check().map_err(|source| StoreError::Storage {
+            op: "transaction",
+            source,
+        })?;
+        type Outcome<T, E> = std::thread::Result<Result<Result<T, E>, StoreError>>;
+        let (send, recv) = oneshot::channel::<Outcome<T, E>>();
+        let job: Job = Box::new(move |ctx: &Ctx<'_>| {
+            let ran = catch_unwind(AssertUnwindSafe(|| f(&mut Tx::new(ctx))));
+            match ran {
+                Ok(Ok(value)) => {
+                    let deliver: Deliver = Box::new(move |applied| {
+                        let _ = send.send(Ok(applied.map(|_| Ok(value))));
+                    });
+                    (true, deliver)
+                }
+                Ok(Err(e)) => {
+                    let out = match e {
+                        TxError::Abort(e) => Ok(Err(e)),
+                        TxError::Conflict(fail) => Err(fail.into_store_error()),
+                    };
+                    let _ = send.send(Ok(out));
+                    (false, Box::new(|_| {}))
+                }
+                Err(panic) => {
+                    let _ = send.send(Err(panic));
+                    (false, Box::new(|_| {}))
+                }
+            }
+        });
+        {
+            let mut st = self.shared.lock();
+            if let Some((_, why)) = &st.failed {
+                return Err(broken(why));
+            }
+            st.queue.push_back(job);
+            self.shared.changed.notify_all();
+        }
+        match recv.await {
+            Ok(Ok(out)) => out,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // Dropped unrun: the instance broke or is shutting down.
+            Err(_) => Err(StoreError::FlusherStopped),
+        }
+    }
+
+    /// Waits until every command kept before this call is on disk.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        self.faults.check().map_err(|source| StoreError::Storage {
+            op: "flush",
+            source,
+        })?;
+        let target = self.shared.lock().last_kept;
+        let mut rx = self.shared.flushed.subscribe();
+        loop {
+            {
+                let f = rx.borrow_and_update();
+                if let Some(e) = &f.error {
+                    return Err(StoreError::Storage {
+                        op: "flush",
+                        source: sled::Error::Io(std::io::Error::other(e.clone())),
+                    });
+                }
+                if f.done >= target {
+                    return Ok(());
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(StoreError::FlusherStopped);
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.changed.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn broken(why: &str) -> StoreError {
+    StoreError::Storage {
+        op: "apply batch",
+        source: sled::Error::Io(std::io::Error::other(format!(
+            "an earlier batch failed to apply: {why}"
+        ))),
+    }
+}
+
+/// The committer thread's side.
+struct Committer {
+    shared: Arc<Shared>,
+    trees: Vec<sled::Tree>,
+    db: sled::Db,
+    faults: FaultInjector,
+}
+
+impl Committer {
+    fn run(self) {
+        loop {
+            let mut st = self.shared.lock();
+            while st.building.is_empty() && st.queue.is_empty() && !st.shutdown {
+                st = self
+                    .shared
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if st.building.is_empty() && st.queue.is_empty() {
+                return; // shut down with nothing left to do
+            }
+            let delivers = self.run_queued(&mut st);
+            if st.building.is_empty() {
+                // Only read-only or aborted commands: nothing to apply.
+                drop(st);
+                for d in delivers {
+                    d(Ok(0));
+                }
+                continue;
+            }
+            let batch = Arc::new(std::mem::take(&mut st.building));
+            let number = st.building_no;
+            st.building_no += 1;
+            st.building_commands = 0;
+            st.applying = Some(batch.clone());
+            drop(st);
+
+            let applied = self.apply(&batch);
+            let mut st = self.shared.lock();
+            st.applying = None;
+            match &applied {
+                Ok(()) => st.applied = number,
+                Err(e) => {
+                    tracing::error!(error = %e, batch = number, "store batch failed to apply");
+                    if st.failed.is_none() {
+                        st.failed = Some((number, e.to_string()));
+                    }
+                }
+            }
+            self.shared.changed.notify_all();
+            drop(st);
+            self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+            for d in delivers {
+                d(match &applied {
+                    Ok(()) => Ok(number),
+                    Err(e) => Err(broken(&e.to_string())),
+                });
+            }
+            if applied.is_ok() {
+                let flushed = self
+                    .faults
+                    .check()
+                    .and_then(|()| self.db.flush().map(|_| ()));
+                self.shared.flushed.send_modify(|f| match flushed {
+                    Ok(()) => f.done = number,
+                    Err(e) => {
+                        tracing::error!(error = %e, "store flush failed");
+                        f.error.get_or_insert(e.to_string());
+                    }
+                });
+            } else {
+                self.shared.flushed.send_modify(|f| {
+                    f.error.get_or_insert("a batch failed to apply".into());
+                });
+            }
+        }
+    }
+
+    /// Runs queued commands into the batch being built (lock held), up to the batch limit.
+    fn run_queued(&self, st: &mut MutexGuard<'_, State>) -> Vec<Deliver> {
+        let mut delivers = Vec::new();
+        while st.building_commands < MAX_BATCH_COMMANDS {
+            let Some(job) = st.queue.pop_front() else {
+                break;
+            };
+            if st.failed.is_some() {
+                // The instance is broken: drop the command unrun; its caller is told.
+                drop(job);
+                continue;
+            }
+            let ctx = Ctx {
+                local: Default::default(),
+                building: &st.building,
+                applying: st.applying.as_deref(),
+                trees: &self.trees,
+                db: &self.db,
+            };
+            let (keep, deliver) = job(&ctx);
+            let local = ctx.local.into_inner();
+            if keep && !local.is_empty() {
+                self.shared
+                    .counters
+                    .writes
+                    .fetch_add(local.len() as u64, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .commands
+                    .fetch_add(1, Ordering::Relaxed);
+                st.building.merge(local);
+                st.building_commands += 1;
+                st.last_kept = st.building_no;
+            }
+            delivers.push(deliver);
+        }
+        delivers
+    }
+
+    /// Applies `batch` as one atomic sled transaction over every tree.
+    fn apply(&self, batch: &Overlay) -> Result<(), StoreError> {
+        self.faults.check().map_err(|source| StoreError::Storage {
+            op: "apply batch",
+            source,
+        })?;
+        let refs: Vec<&sled::Tree> = self.trees.iter().collect();
+        let r = refs[..].transaction(|views| {
+            for (full, value) in &batch.writes {
+                let Some((slot, key)) = full.split_first() else {
+                    continue;
+                };
+                let Some(view) = views.get(*slot as usize) else {
+                    return Err(ConflictableTransactionError::Abort(format!(
+                        "no tree with slot {slot}"
+                    )));
+                };
+                match value {
+                    Some(v) => {
+                        view.insert(key, v.clone())?;
+                    }
+                    None => {
+                        view.remove(key)?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        r.map_err(|e| match e {
+            TransactionError::Abort(why) => StoreError::Corrupt {
+                tree: "store",
+                key: String::new(),
+                reason: why,
+            },
+            TransactionError::Storage(source) => StoreError::Storage {
+                op: "apply batch",
+                source,
+            },
+        })
+    }
+}
+
+impl TxFail {
+    /// The store error a failed command reports.
+    pub(crate) fn into_store_error(self) -> StoreError {
+        match self.0 {
+            FailKind::Conflict => StoreError::Storage {
+                op: "transaction",
+                source: sled::Error::ReportableBug("unexpected transaction conflict".into()),
+            },
+            FailKind::Storage(source) => StoreError::Storage {
+                op: "transaction",
+                source,
+            },
+            FailKind::Corrupt { tree, key, reason } => StoreError::Corrupt { tree, key, reason },
+            FailKind::Encode { tree, key, reason } => StoreError::Encode { tree, key, reason },
+        }
+    }
+}
