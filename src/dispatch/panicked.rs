@@ -23,8 +23,9 @@ impl Dispatcher {
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let loaded = self.policy.current();
-        let policy = &loaded.policy;
-        let res = self.store.transaction(|tx| {
+        let why = why.to_owned();
+        let res = self.store.write(move |tx| {
+            let policy = &loaded.policy;
             let Some(mut r) = tx.reminder(&claimed.id)? else {
                 return Ok(None);
             };
@@ -66,7 +67,8 @@ impl Dispatcher {
             tx.finish(&r)?;
             let next = advance_past(tx, &r, policy, now)?;
             Ok::<_, TxError<std::convert::Infallible>>(next)
-        })?;
+        })
+        .await?;
         let scheduled = match res {
             Ok(s) => s,
             Err(never) => match never {},

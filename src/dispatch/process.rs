@@ -3,6 +3,7 @@
 //! that records the outcome and plans the next step.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use futures::FutureExt as _;
 use jiff::{SignedDuration, Timestamp};
@@ -13,7 +14,7 @@ use super::{Dispatcher, channel_chain, recipient};
 use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
 };
-use crate::policy::Policy;
+use crate::policy::LoadedPolicy;
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_for};
 use crate::service::{
     ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
@@ -89,7 +90,7 @@ impl Dispatcher {
         let (Some(invoice), Some(client)) = (invoice, client) else {
             return self
                 .record(
-                    policy,
+                    &loaded,
                     r,
                     Ending::Drop(ReminderState::Cancelled),
                     Vec::new(),
@@ -100,7 +101,7 @@ impl Dispatcher {
         if invoice.generation != r.generation || invoice.pending != Some(r.id) {
             return self
                 .record(
-                    policy,
+                    &loaded,
                     r,
                     Ending::Drop(ReminderState::Cancelled),
                     Vec::new(),
@@ -120,14 +121,14 @@ impl Dispatcher {
                         format!("chase paused until {until}"),
                     );
                     return self
-                        .record(policy, r, Ending::Reschedule(until), vec![l], now)
+                        .record(&loaded, r, Ending::Reschedule(until), vec![l], now)
                         .await;
                 }
                 None => {
                     let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
                     return self
                         .record(
-                            policy,
+                            &loaded,
                             r,
                             Ending::Drop(ReminderState::Cancelled),
                             vec![l],
@@ -142,7 +143,7 @@ impl Dispatcher {
             let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
             return self
                 .record(
-                    policy,
+                    &loaded,
                     r,
                     Ending::Drop(ReminderState::Cancelled),
                     vec![l],
@@ -151,7 +152,7 @@ impl Dispatcher {
                 .await;
         }
         if matches!(r.track, Track::Deadline { .. }) {
-            return self.check_deadline(policy, r, now).await;
+            return self.check_deadline(&loaded, r, now).await;
         }
         if r.track != invoice.agenda() {
             // Left in flight when a promise or plan was made, kept or broken: that schedule
@@ -168,7 +169,7 @@ impl Dispatcher {
                 "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent",
             );
             return self
-                .record(policy, r, Ending::Advance(state), vec![l], now)
+                .record(&loaded, r, Ending::Advance(state), vec![l], now)
                 .await;
         }
         let Some(step) = policy
@@ -190,7 +191,7 @@ impl Dispatcher {
             );
             return self
                 .record(
-                    policy,
+                    &loaded,
                     r,
                     Ending::Advance(ReminderState::Skipped),
                     vec![l],
@@ -214,7 +215,7 @@ impl Dispatcher {
                 format!("outside the contact window; moved to {at}"),
             );
             return self
-                .record(policy, r, Ending::Reschedule(at.timestamp()), vec![l], now)
+                .record(&loaded, r, Ending::Reschedule(at.timestamp()), vec![l], now)
                 .await;
         }
         let mut lines = Vec::new();
@@ -258,7 +259,7 @@ impl Dispatcher {
                 ));
                 return self
                     .record_with(
-                        policy,
+                        &loaded,
                         r,
                         Ending::Advance(ReminderState::Sent),
                         lines,
@@ -303,7 +304,7 @@ impl Dispatcher {
                     };
                     effects.sent = sent;
                     return self
-                        .record_with(policy, r, ending, lines, effects, now)
+                        .record_with(&loaded, r, ending, lines, effects, now)
                         .await;
                 }
                 Tried::Wait(l, slot, fire_at) => {
@@ -311,7 +312,7 @@ impl Dispatcher {
                     r.channel_index = idx as u32;
                     r.rate_slot = Some(slot);
                     return self
-                        .record_with(policy, r, Ending::Reschedule(fire_at), lines, effects, now)
+                        .record_with(&loaded, r, Ending::Reschedule(fire_at), lines, effects, now)
                         .await;
                 }
                 Tried::Retry(mut l, delay) => {
@@ -328,7 +329,7 @@ impl Dispatcher {
                         r.last_error = l.detail.clone();
                         lines.push(l);
                         return self
-                            .record_with(policy, r, Ending::Reschedule(at), lines, effects, now)
+                            .record_with(&loaded, r, Ending::Reschedule(at), lines, effects, now)
                             .await;
                     }
                     l.outcome = AttemptOutcome::Failed;
@@ -375,7 +376,7 @@ impl Dispatcher {
                 ReminderState::Failed
             }
         };
-        self.record_with(policy, r, Ending::Advance(state), lines, effects, now)
+        self.record_with(&loaded, r, Ending::Advance(state), lines, effects, now)
             .await
     }
 
@@ -383,21 +384,25 @@ impl Dispatcher {
     /// transaction: a broken arrangement starts the broken-promise cadence.
     async fn check_deadline(
         &self,
-        policy: &Policy,
+        loaded: &Arc<LoadedPolicy>,
         r: Reminder,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let commit = || {
-            self.store.transaction(|tx| {
-                let mut r = r.clone();
-                let (outcome, next) = deadline_reached(tx, &r, policy, now)?;
-                r.state = match outcome {
-                    DeadlineOutcome::Broken => ReminderState::Checked,
-                    DeadlineOutcome::Moot => ReminderState::Cancelled,
-                };
-                tx.finish(&r)?;
-                Ok::<_, TxError<std::convert::Infallible>>(next)
-            })
+            let (mut r, loaded, store) = (r.clone(), loaded.clone(), self.store.clone());
+            async move {
+                store
+                    .write(move |tx| {
+                        let (outcome, next) = deadline_reached(tx, &r, &loaded.policy, now)?;
+                        r.state = match outcome {
+                            DeadlineOutcome::Broken => ReminderState::Checked,
+                            DeadlineOutcome::Moot => ReminderState::Cancelled,
+                        };
+                        tx.finish(&r)?;
+                        Ok::<_, TxError<std::convert::Infallible>>(next)
+                    })
+                    .await
+            }
         };
         self.commit_outcome(&r, commit).await
     }
@@ -405,13 +410,13 @@ impl Dispatcher {
     /// [`Self::record_with`] without side effects.
     async fn record(
         &self,
-        policy: &Policy,
+        loaded: &Arc<LoadedPolicy>,
         r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.record_with(policy, r, ending, lines, Effects::default(), now)
+        self.record_with(loaded, r, ending, lines, Effects::default(), now)
             .await
     }
 
@@ -419,7 +424,7 @@ impl Dispatcher {
     /// transaction, then makes it durable.
     async fn record_with(
         &self,
-        policy: &Policy,
+        loaded: &Arc<LoadedPolicy>,
         mut r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
@@ -451,41 +456,53 @@ impl Dispatcher {
                 (None, false)
             }
         };
+        let (lines, effects) = (Arc::new(lines), Arc::new(effects));
         let commit = || {
-            self.store.transaction(|tx| {
-                let mut r = r.clone();
-                if let Some(at) = schedule_at {
-                    r.fire_at = at;
-                }
-                tx.finish(&r)?;
-                if schedule_at.is_some() {
-                    tx.schedule(&r)?;
-                }
-                for l in &lines {
-                    tx.log(l)?;
-                }
-                for (address, change) in &effects.contacts {
-                    apply_contact_change(tx, address, change, now)?;
-                }
-                if let Some(m) = &effects.sent {
-                    tx.put_sent_message(m)?;
-                }
-                let next = if advance {
-                    advance_past(tx, &r, policy, now)?
-                } else {
-                    if schedule_at.is_none() {
-                        // Dropped: release the invoice's pending slot if it still names this one.
-                        if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
-                            if inv.generation == r.generation && inv.pending == Some(r.id) {
-                                inv.pending = None;
-                                tx.put_invoice(&inv)?;
-                            }
+            let (mut r, lines, effects, loaded, store) = (
+                r.clone(),
+                lines.clone(),
+                effects.clone(),
+                loaded.clone(),
+                self.store.clone(),
+            );
+            async move {
+                store
+                    .write(move |tx| {
+                        let policy = &loaded.policy;
+                        if let Some(at) = schedule_at {
+                            r.fire_at = at;
                         }
-                    }
-                    None
-                };
-                Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
-            })
+                        tx.finish(&r)?;
+                        if schedule_at.is_some() {
+                            tx.schedule(&r)?;
+                        }
+                        for l in lines.iter() {
+                            tx.log(l)?;
+                        }
+                        for (address, change) in &effects.contacts {
+                            apply_contact_change(tx, address, change, now)?;
+                        }
+                        if let Some(m) = &effects.sent {
+                            tx.put_sent_message(m)?;
+                        }
+                        let next = if advance {
+                            advance_past(tx, &r, policy, now)?
+                        } else {
+                            if schedule_at.is_none() {
+                                // Dropped: release the invoice's pending slot if it still names this one.
+                                if let Some(mut inv) = tx.invoice(&r.invoice_id)? {
+                                    if inv.generation == r.generation && inv.pending == Some(r.id) {
+                                        inv.pending = None;
+                                        tx.put_invoice(&inv)?;
+                                    }
+                                }
+                            }
+                            None
+                        };
+                        Ok::<_, TxError<std::convert::Infallible>>(next.or(schedule_at))
+                    })
+                    .await
+            }
         };
         self.commit_outcome(&r, commit).await
     }
@@ -499,16 +516,21 @@ impl Dispatcher {
     /// an I/O error) is tried again, with backoff, once the store has reopened itself. Other
     /// errors (a corrupt record) are returned at once.
     ///
-    /// `commit` answers when the next step of the invoice is due, if one was scheduled: the
+    /// `commit` runs the transaction on the store's writer. It answers when the next step of the invoice is due, if one was scheduled: the
     /// dispatcher is then woken.
-    async fn commit_outcome(
+    async fn commit_outcome<F>(
         &self,
         r: &Reminder,
-        commit: impl Fn() -> Result<Result<Option<Timestamp>, std::convert::Infallible>, StoreError>,
-    ) -> Result<(), StoreError> {
+        commit: impl Fn() -> F,
+    ) -> Result<(), StoreError>
+    where
+        F: std::future::Future<
+                Output = Result<Result<Option<Timestamp>, std::convert::Infallible>, StoreError>,
+            >,
+    {
         let mut wait = RECORD_RETRY_FIRST;
         loop {
-            let attempt = match commit() {
+            let attempt = match commit().await {
                 Ok(Ok(s)) => self.store.durable().await.map(|()| s),
                 Ok(Err(never)) => match never {},
                 Err(e) => Err(e),
