@@ -2,8 +2,13 @@
 //! transaction writing the invoice, planning with `schedule::plan`, scheduling the reminder,
 //! logging), and planner-only throughput for context.
 //!
+//! Then the writer under load: `INGEST_CONC` callers (default 64) each upserting and waiting
+//! for durability, as the HTTP handlers do, and, in the same run, raw sled writing the same
+//! number of keys of the same sizes in batches of the same size, each batch flushed: plazo's
+//! ratio to sled's own limit.
+//!
 //! Run: `cargo bench --bench ingest` (sizes: `INGEST_N`, default 100000; `INGEST_THREADS`,
-//! default "1,2"; `PLAN_N`, default 200000).
+//! default "1,2"; `INGEST_CONC`, default 64; `PLAN_N`, default 200000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
@@ -83,6 +88,125 @@ fn ingest(n: usize, threads: usize) {
     );
 }
 
+/// `conc` async callers upsert `n` invoices through the writer, each waiting for durability.
+fn ingest_durable(n: usize, conc: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Arc::new(load_policy(&common::write_policy(dir.path())).unwrap());
+    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    let now = Timestamp::now();
+    upsert_client(
+        &store,
+        &policy.policy,
+        &ClientId::new("c1").unwrap(),
+        client_input(),
+        now,
+    )
+    .unwrap();
+    let due = now + SignedDuration::from_hours(24 * 365);
+    let before = store.writer_stats().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let per = n / conc;
+    let t0 = Instant::now();
+    let mut latencies: Vec<f64> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..conc {
+            let store = store.clone();
+            let policy = policy.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per);
+                for i in t * per..(t + 1) * per {
+                    let input = common::invoice_input(i, due);
+                    let id = InvoiceId::new(format!("inv-{i}")).unwrap();
+                    let s0 = Instant::now();
+                    let (st, pol) = (store.clone(), policy.clone());
+                    tokio::task::spawn_blocking(move || {
+                        upsert_invoice(&st, &pol.policy, &id, input, Timestamp::now()).unwrap()
+                    })
+                    .await
+                    .unwrap();
+                    store.durable().await.unwrap();
+                    lat.push(s0.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let el = t0.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    let total = per * conc;
+    let after = store.writer_stats().unwrap();
+    let (batches, commands, writes, bytes) = (
+        after.batches - before.batches,
+        after.commands - before.commands,
+        after.writes - before.writes,
+        after.bytes - before.bytes,
+    );
+    let rate = total as f64 / el.as_secs_f64();
+    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "ingest through the writer, durable: n={total} callers={conc}: {:.2} s -> {rate:.0} invoices/s; \
+         latency ms p50 {:.2} p99 {:.2}; {batches} batches ({:.1} commands each), {:.2} writes and {:.0} bytes per invoice",
+        el.as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        commands as f64 / batches.max(1) as f64,
+        writes as f64 / commands.max(1) as f64,
+        bytes as f64 / commands.max(1) as f64,
+    );
+    drop(store);
+    // Raw sled, same run: the same keys per invoice, of the same average size, in batches of
+    // the same size, one flush per batch.
+    let writes_per = (writes as f64 / commands.max(1) as f64).round().max(1.0) as usize;
+    let bytes_per_write = (bytes as usize / writes.max(1) as usize).max(1);
+    let batch = (commands as usize / batches.max(1) as usize).max(1);
+    let raw = sled_raw(total, writes_per, bytes_per_write, batch);
+    println!(
+        "raw sled, same run: {total} invoices x {writes_per} keys of {bytes_per_write} B, {batch} invoices per batch, flushed: {raw:.0} invoices/s; plazo at {:.0} % of it",
+        100.0 * rate / raw
+    );
+}
+
+/// Invoices per second raw sled takes: `writes` random keys of `size` bytes (key and value)
+/// each, `batch` invoices per atomic batch, one flush per batch.
+fn sled_raw(n: usize, writes: usize, size: usize, batch: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(64 * 1024 * 1024)
+        .open()
+        .unwrap();
+    let tree = db.open_tree("raw").unwrap();
+    let value_len = size.saturating_sub(20).max(1);
+    let value = vec![7u8; value_len];
+    let t0 = Instant::now();
+    let mut i = 0usize;
+    while i < n {
+        let mut b = sled::Batch::default();
+        for inv in i..(i + batch).min(n) {
+            for w in 0..writes {
+                // Spread like ids: hashed, so inserts land all over the tree.
+                let k = (inv as u64 * 31 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut key = k.to_be_bytes().to_vec();
+                key.extend_from_slice(&[b'k'; 12]);
+                b.insert(key, value.clone());
+            }
+        }
+        tree.apply_batch(b).unwrap();
+        db.flush().unwrap();
+        i += batch;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
 fn planner(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let policy = load_policy(&common::write_policy(dir.path())).unwrap();
@@ -129,5 +253,6 @@ fn main() {
     {
         ingest(n, t.max(1));
     }
+    ingest_durable(n, common::env_or("INGEST_CONC", 64usize).max(1));
     planner(common::env_or("PLAN_N", 200_000usize));
 }

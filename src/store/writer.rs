@@ -59,6 +59,14 @@ impl Overlay {
     pub(crate) fn len(&self) -> usize {
         self.writes.len()
     }
+
+    /// Bytes of keys and values written.
+    fn bytes(&self) -> usize {
+        self.writes
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()))
+            .sum()
+    }
 }
 
 /// `slot ++ key`.
@@ -167,6 +175,18 @@ struct Counters {
     batches: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one kept command and its writes.
+    fn count(&self, writes: &Overlay) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        self.writes
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(writes.bytes() as u64, Ordering::Relaxed);
+    }
 }
 
 /// What the writer has done so far (for tests and benchmarks).
@@ -178,6 +198,8 @@ pub struct WriterStats {
     pub commands: u64,
     /// Keys written (inserted or removed), counted once per command that wrote them.
     pub writes: u64,
+    /// Bytes of those keys and values.
+    pub bytes: u64,
 }
 
 struct Shared {
@@ -246,6 +268,7 @@ impl Writer {
             batches: c.batches.load(Ordering::Relaxed),
             commands: c.commands.load(Ordering::Relaxed),
             writes: c.writes.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -288,14 +311,7 @@ impl Writer {
             }
             st.last_kept
         } else {
-            self.shared
-                .counters
-                .writes
-                .fetch_add(local.len() as u64, Ordering::Relaxed);
-            self.shared
-                .counters
-                .commands
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.count(&local);
             st.building.merge(local);
             st.building_commands += 1;
             st.last_kept = st.building_no;
@@ -525,14 +541,7 @@ impl Committer {
             let (keep, deliver) = job(&ctx);
             let local = ctx.local.into_inner();
             if keep && !local.is_empty() {
-                self.shared
-                    .counters
-                    .writes
-                    .fetch_add(local.len() as u64, Ordering::Relaxed);
-                self.shared
-                    .counters
-                    .commands
-                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.count(&local);
                 st.building.merge(local);
                 st.building_commands += 1;
                 st.last_kept = st.building_no;
