@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::payment_reply::{payment_json, wake_if_open};
-use super::{ApiError, AppState, blocking, parse_json, write_durably};
+use super::{ApiError, AppState, blocking, durable, parse_json, write_durably};
 use crate::domain::InvoiceId;
 use crate::service::{
     InvoiceInput, PaymentInput, ServiceError, Upserted, pause_invoice, record_payment,
-    resume_invoice, upsert_invoice,
+    resume_invoice, upsert_invoice_async,
 };
 
 fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
@@ -26,33 +26,27 @@ pub async fn put_invoice(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = invoice_id(id)?;
     let input: InvoiceInput = parse_json(&body)?;
-    let wake = st.wake.clone();
-    let store = st.store.clone();
-    let (status, value, scheduled) = write_durably(&store, move || {
-        let policy = st.policy.current();
-        let (inv, outcome, next) =
-            upsert_invoice(&st.store, &policy.policy, &id, input, st.clock.now())?;
-        let status = if outcome == Upserted::Created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        let label = match outcome {
-            Upserted::Created => "created",
-            Upserted::Updated => "updated",
-            Upserted::Unchanged => "unchanged",
-        };
-        Ok((
-            status,
-            json!({ "result": label, "invoice": inv, "next_reminder_at": next }),
-            next.is_some(),
-        ))
-    })
-    .await?;
-    if scheduled {
-        wake.notify_one();
+    // Runs on the store's writer thread; answered once durable.
+    let (inv, outcome, next) =
+        upsert_invoice_async(&st.store, st.policy.current(), id, input, st.clock.now()).await?;
+    durable(&st.store).await?;
+    let status = if outcome == Upserted::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let label = match outcome {
+        Upserted::Created => "created",
+        Upserted::Updated => "updated",
+        Upserted::Unchanged => "unchanged",
+    };
+    if next.is_some() {
+        st.wake.notify_one();
     }
-    Ok((status, Json(value)))
+    Ok((
+        status,
+        Json(json!({ "result": label, "invoice": inv, "next_reminder_at": next })),
+    ))
 }
 
 /// `GET /v1/invoices/{id}`: the invoice, its timeline and the next planned reminder.

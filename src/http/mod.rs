@@ -121,6 +121,13 @@ pub(crate) async fn write_durably<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let value = blocking(f).await?;
+    durable(store).await?;
+    Ok(value)
+}
+
+/// Waits for the group commit of everything written so far: a change made through
+/// [`Store::write`] is acknowledged only after this.
+pub(crate) async fn durable(store: &Store) -> Result<(), ApiError> {
     store.durable().await.map_err(|e| {
         tracing::error!(error = %e, "cannot make a change durable");
         ApiError::new(
@@ -128,8 +135,7 @@ pub(crate) async fn write_durably<T: Send + 'static>(
             "storage",
             "the change could not be made durable; retry the request",
         )
-    })?;
-    Ok(value)
+    })
 }
 
 /// The whole API, with `cfg`'s body limits: `/v1` bodies up to `api_body_limit_bytes`, the

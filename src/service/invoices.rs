@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -9,8 +10,8 @@ use super::planning::{cancel_pending, replan};
 use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
 use crate::domain::{ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money, Pause};
-use crate::policy::Policy;
-use crate::store::{Store, Tx, TxFail, abort};
+use crate::policy::{LoadedPolicy, Policy};
+use crate::store::{Store, Tx, TxError, TxFail, abort};
 
 /// Most keys in an invoice's `metadata`.
 pub const MAX_METADATA_KEYS: usize = 50;
@@ -186,86 +187,147 @@ pub fn upsert_invoice(
     now: Timestamp,
 ) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
     let v = validate(input)?;
-    flatten(store.transaction(|tx| {
-        let Some(client) = tx.client(&v.client_id)? else {
-            return abort(ServiceError::NotFound {
-                what: "client",
-                id: v.client_id.to_string(),
-                hint: "; create it with PUT /v1/clients/{id} first",
-            });
-        };
-        let existing = tx.invoice(id)?;
-        let (mut inv, outcome, needs_plan) = match existing.clone() {
-            None => {
-                let inv = fresh_invoice(id, &v, now);
-                tx.log(&event(&inv, now, format!("invoice created: {} {} due {}", inv.amount, inv.currency, inv.due_at)))?;
-                (inv, Upserted::Created, true)
-            }
-            Some(old) => {
-                if old.client_id != v.client_id {
-                    return abort(ServiceError::Conflict(format!(
-                        "invoice {id} belongs to client {}; an invoice cannot move to another client",
-                        old.client_id
-                    )));
-                }
-                if old.currency != v.money.currency && !old.payments.is_empty() {
-                    return abort(ServiceError::Conflict(format!(
-                        "invoice {id} has payments in {}; its currency cannot change",
-                        old.currency
-                    )));
-                }
-                let same = old.number == v.number
-                    && old.currency == v.money.currency
-                    && old.amount == v.money.amount
-                    && old.issued_at == v.issued_at
-                    && old.due_at == v.due
-                    && old.payment_url == v.payment_url
-                    && old.metadata == v.metadata;
-                if same {
-                    return Ok((old, Upserted::Unchanged, None));
-                }
-                let mut inv = old.clone();
-                let due_changed = old.due_at != v.due;
-                let amount_changed = old.amount != v.money.amount || old.currency != v.money.currency;
-                inv.number = v.number.clone();
-                inv.currency = v.money.currency;
-                inv.issued_at = v.issued_at;
-                inv.payment_url = v.payment_url.clone();
-                inv.metadata = v.metadata.clone();
-                inv.updated_at = now;
-                if amount_changed {
-                    let cur = v.money.currency;
-                    let balance = cur
-                        .sum("sum of the payments on the invoice", inv.payments.iter().map(|p| p.amount))
-                        .and_then(|paid| cur.sub("balance", v.money.amount, paid));
-                    inv.amount = v.money.amount;
-                    inv.balance = match balance {
-                        Ok(b) => b.max(Decimal::ZERO),
-                        Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
-                    };
-                    tx.log(&event(&inv, now, format!("amount changed from {} to {}; balance {}", old.amount, inv.amount, inv.balance)))?;
-                    super::arrangements::cancel_mismatched_plan(tx, &mut inv, now)?;
-                }
-                if due_changed {
-                    inv.due_at = v.due;
-                    inv.generation += 1;
-                    inv.cursor = None;
-                    cancel_pending(tx, &mut inv, now, Some("due date changed; cadence re-planned"))?;
-                    tx.log(&event(&inv, now, format!("due date changed from {} to {}", old.due_at, inv.due_at)))?;
-                }
-                close_or_reopen(tx, &mut inv, now)?;
-                (inv, Upserted::Updated, due_changed || amount_changed)
-            }
-        };
-        let next = if needs_plan { replan(tx, &mut inv, &client, policy, now)? } else { None };
-        // Payment providers may name the invoice only by its number.
-        if let Some(old) = existing.as_ref().filter(|o| o.number != inv.number) {
-            tx.unindex_number(&old.number, id)?;
+    flatten(store.transaction(|tx| upsert_validated(tx, policy, id, &v, now)))
+}
+
+/// [`upsert_invoice`] for async callers: the transaction runs on the store's writer thread.
+/// Not durable on return: await [`Store::durable`] before acknowledging.
+pub async fn upsert_invoice_async(
+    store: &Store,
+    policy: Arc<LoadedPolicy>,
+    id: InvoiceId,
+    input: InvoiceInput,
+    now: Timestamp,
+) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
+    let v = validate(input)?;
+    flatten(
+        store
+            .write(move |tx| upsert_validated(tx, &policy.policy, &id, &v, now))
+            .await,
+    )
+}
+
+/// The transaction of [`upsert_invoice`].
+fn upsert_validated(
+    tx: &mut Tx<'_>,
+    policy: &Policy,
+    id: &InvoiceId,
+    v: &Validated,
+    now: Timestamp,
+) -> Result<(Invoice, Upserted, Option<Timestamp>), TxError<ServiceError>> {
+    let Some(client) = tx.client(&v.client_id)? else {
+        return abort(ServiceError::NotFound {
+            what: "client",
+            id: v.client_id.to_string(),
+            hint: "; create it with PUT /v1/clients/{id} first",
+        });
+    };
+    let existing = tx.invoice(id)?;
+    let (mut inv, outcome, needs_plan) = match existing.clone() {
+        None => {
+            let inv = fresh_invoice(id, &v, now);
+            tx.log(&event(
+                &inv,
+                now,
+                format!(
+                    "invoice created: {} {} due {}",
+                    inv.amount, inv.currency, inv.due_at
+                ),
+            ))?;
+            (inv, Upserted::Created, true)
         }
-        tx.index_number(&inv.number, id)?;
-        tx.put_invoice(&inv)?;
-        Ok((inv, outcome, next))
-    }))
+        Some(old) => {
+            if old.client_id != v.client_id {
+                return abort(ServiceError::Conflict(format!(
+                    "invoice {id} belongs to client {}; an invoice cannot move to another client",
+                    old.client_id
+                )));
+            }
+            if old.currency != v.money.currency && !old.payments.is_empty() {
+                return abort(ServiceError::Conflict(format!(
+                    "invoice {id} has payments in {}; its currency cannot change",
+                    old.currency
+                )));
+            }
+            let same = old.number == v.number
+                && old.currency == v.money.currency
+                && old.amount == v.money.amount
+                && old.issued_at == v.issued_at
+                && old.due_at == v.due
+                && old.payment_url == v.payment_url
+                && old.metadata == v.metadata;
+            if same {
+                return Ok((old, Upserted::Unchanged, None));
+            }
+            let mut inv = old.clone();
+            let due_changed = old.due_at != v.due;
+            let amount_changed = old.amount != v.money.amount || old.currency != v.money.currency;
+            inv.number = v.number.clone();
+            inv.currency = v.money.currency;
+            inv.issued_at = v.issued_at;
+            inv.payment_url = v.payment_url.clone();
+            inv.metadata = v.metadata.clone();
+            inv.updated_at = now;
+            if amount_changed {
+                let cur = v.money.currency;
+                let balance = cur
+                    .sum(
+                        "sum of the payments on the invoice",
+                        inv.payments.iter().map(|p| p.amount),
+                    )
+                    .and_then(|paid| cur.sub("balance", v.money.amount, paid));
+                inv.amount = v.money.amount;
+                inv.balance = match balance {
+                    Ok(b) => b.max(Decimal::ZERO),
+                    Err(e) => return abort(ServiceError::invalid("amount", e.to_string())),
+                };
+                tx.log(&event(
+                    &inv,
+                    now,
+                    format!(
+                        "amount changed from {} to {}; balance {}",
+                        old.amount, inv.amount, inv.balance
+                    ),
+                ))?;
+                super::arrangements::cancel_mismatched_plan(tx, &mut inv, now)?;
+            }
+            if due_changed {
+                inv.due_at = v.due;
+                inv.generation += 1;
+                inv.cursor = None;
+                cancel_pending(
+                    tx,
+                    &mut inv,
+                    now,
+                    Some("due date changed; cadence re-planned"),
+                )?;
+                tx.log(&event(
+                    &inv,
+                    now,
+                    format!("due date changed from {} to {}", old.due_at, inv.due_at),
+                ))?;
+            }
+            close_or_reopen(tx, &mut inv, now)?;
+            (inv, Upserted::Updated, due_changed || amount_changed)
+        }
+    };
+    let next = if needs_plan {
+        replan(tx, &mut inv, &client, policy, now)?
+    } else {
+        None
+    };
+    // Payment providers may name the invoice only by its number: index a new number (an
+    // unchanged one is indexed already).
+    match existing.as_ref() {
+        Some(old) if old.number == inv.number => {}
+        Some(old) => {
+            tx.unindex_number(&old.number, id)?;
+            tx.index_number(&inv.number, id)?;
+        }
+        None => tx.index_number(&inv.number, id)?,
+    }
+    tx.put_invoice(&inv)?;
+    Ok((inv, outcome, next))
 }
 
 /// After money moved on `inv` (its balance already updated; `delta` negative for a refund):

@@ -33,6 +33,7 @@ pub use contacts::{
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
+    upsert_invoice_async,
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{DEADLINE_STEP, advance_past, cancel_pending, replan};
