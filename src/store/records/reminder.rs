@@ -208,10 +208,7 @@ impl TryFrom<StoredReminder> for Reminder {
             attempts: s.attempts,
             channel_index: s.channel_index,
             last_error: s.last_error,
-            awaiting: s
-                .awaiting
-                .map(AwaitingReceipt::try_from)
-                .transpose()?,
+            awaiting: s.awaiting.map(AwaitingReceipt::try_from).transpose()?,
             rate_slot: opt_time(s.rate_slot, "rate_slot")?,
         })
     }
