@@ -29,7 +29,8 @@ pub(crate) struct StoredInboxEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum StoredInboxPayload {
     Event {
-        event: StoredProviderEvent,
+        /// Boxed like the domain's; the layout is the same as unboxed.
+        event: Box<StoredProviderEvent>,
     },
     Fetch {
         provider: String,
@@ -195,7 +196,7 @@ impl From<&InboxPayload> for StoredInboxPayload {
     fn from(p: &InboxPayload) -> Self {
         match p {
             InboxPayload::Event { event } => StoredInboxPayload::Event {
-                event: event.as_ref().into(),
+                event: Box::new(event.as_ref().into()),
             },
             InboxPayload::Fetch {
                 provider,
@@ -219,7 +220,7 @@ impl TryFrom<StoredInboxPayload> for InboxPayload {
     fn try_from(s: StoredInboxPayload) -> Result<Self, BadField> {
         Ok(match s {
             StoredInboxPayload::Event { event } => InboxPayload::Event {
-                event: Box::new(event.try_into()?),
+                event: Box::new((*event).try_into()?),
             },
             StoredInboxPayload::Fetch {
                 provider,
