@@ -13,12 +13,15 @@
 //!   (`Track`, `InboxPayload`), decimals as strings and instants as RFC 3339 text: right for
 //!   JSON, but they break (or silently corrupt) a format that is not self-describing, and they
 //!   are large. The API may reshape its JSON freely; the disk layout changes only with a new
-//!   version byte. Storage structs use only plain
-//!   fields, `Option`, `Vec`, `BTreeMap` and externally tagged enums, so postcard reads back
-//!   exactly what it wrote.
+//!   version byte. Storage structs use only plain fields, `Option`, `Vec`, `BTreeMap` and
+//!   externally tagged enums (no `skip_serializing_if`, `flatten`, untagged or internally
+//!   tagged enums, nothing that needs `deserialize_any`), so postcard reads back exactly what
+//!   it wrote.
 //! - Postcard writes fields in declaration order, with no names: **a field's position is its
 //!   identity**. Never reorder, remove or insert fields, or enum variants, of a storage struct
-//!   whose version has been released.
+//!   whose version has been released. Nested storage structs (`StoredPayment`,
+//!   `StoredArrangement`, `StoredDeliveryState`...) are part of the layout of every record
+//!   that embeds them: changing one means a new version of each of those records.
 //! - Compact primitives ([`prim`]): instants as nanoseconds since the Unix epoch (a zig-zag
 //!   varint, exact to the nanosecond jiff keeps), dates as (year, month, day), decimals as
 //!   (magnitude, scale and sign) so scale and sign survive exactly, uuids as 16 raw bytes,
