@@ -49,6 +49,7 @@ mod durability;
 mod fail;
 mod health;
 mod keys;
+mod records;
 mod tx;
 mod typed;
 mod writer;

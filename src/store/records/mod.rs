@@ -1,0 +1,245 @@
+//! Compact binary records: how each domain value is laid out on disk.
+//!
+//! # Layout rules
+//!
+//! Every stored value is one **version byte** followed by a [postcard] body:
+//!
+//! ```text
+//! [version: u8] [postcard(StoredX)]
+//! ```
+//!
+//! - The body is a *storage struct* (`StoredInvoice`, `StoredReminder`...), separate from the
+//!   API's JSON shape. The domain types carry `skip_serializing_if`, internally tagged enums
+//!   (`Track`, `InboxPayload`), decimals as strings and instants as RFC 3339 text: right for
+//!   JSON, but they break (or silently corrupt) a format that is not self-describing, and they
+//!   are large. The API may reshape its JSON freely; the disk layout changes only with a new
+//!   version byte. Storage structs use only plain fields, `Option`, `Vec`, `BTreeMap` and
+//!   externally tagged enums (no `skip_serializing_if`, `flatten`, untagged or internally
+//!   tagged enums, nothing that needs `deserialize_any`), so postcard reads back exactly what
+//!   it wrote.
+//! - Postcard writes fields in declaration order, with no names: **a field's position is its
+//!   identity**. Never reorder, remove or insert fields, or enum variants, of a storage struct
+//!   whose version has been released. Nested storage structs (`StoredPayment`,
+//!   `StoredArrangement`, `StoredDeliveryState`...) are part of the layout of every record
+//!   that embeds them: changing one means a new version of each of those records.
+//! - Compact primitives ([`prim`]): instants as nanoseconds since the Unix epoch (a zig-zag
+//!   varint, exact to the nanosecond jiff keeps), dates as (year, month, day), decimals as
+//!   (magnitude, scale and sign) so scale and sign survive exactly, uuids as 16 raw bytes,
+//!   currencies as their 3-letter code, enums as a varint variant index.
+//! - Decoding validates what the domain validates at construction (ids, currencies, dates,
+//!   decimal ranges): a failure is a [`RecordError`], never a panic. Trailing bytes and unknown
+//!   versions are refused.
+//!
+//! # Adding a field (or changing a layout)
+//!
+//! 1. Keep the current storage struct as it is, renamed with its version (`StoredInvoiceV1`).
+//! 2. Write the new struct and bump the kind's `VERSION` (encode always writes the newest).
+//! 3. In the kind's `decode`, match on the version byte: the newest decodes directly; each
+//!    older one decodes its own struct and converts (`From<StoredInvoiceV1> for
+//!    StoredInvoice`, filling the new field with its default).
+//! 4. Pin the new layout with a golden test (see `tests.rs`), keeping the old golden bytes as a
+//!    decode test of the old version.
+//!
+//! A record written by a newer build (a higher version byte) is refused with
+//! [`RecordError::UnknownVersion`], naming the kind and both versions.
+//!
+//! [postcard]: https://docs.rs/postcard
+
+// Not called by the store yet: the store v2 writer plugs these in (issue 10, item 3).
+#![allow(dead_code)]
+
+mod attempt;
+mod client;
+mod contact;
+mod inbox;
+mod invoice;
+mod prim;
+mod reminder;
+
+#[cfg(test)]
+mod tests;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{
+    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
+};
+
+pub(crate) use attempt::StoredAttempt;
+pub(crate) use client::StoredClient;
+pub(crate) use contact::{StoredContact, StoredContactEvent, StoredSentMessage};
+pub(crate) use inbox::StoredInboxEntry;
+pub(crate) use invoice::StoredInvoice;
+pub(crate) use prim::{BadField, StoredTime};
+pub(crate) use reminder::StoredReminder;
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RecordError {
+    /// The value was empty: not even a version byte.
+    #[error("empty {kind} record: expected a version byte and a body")]
+    Empty {
+        /// The record kind (`invoice`).
+        kind: &'static str,
+    },
+    /// The version byte names a layout this build does not know (written by a newer plazo, or
+    /// not a record at all).
+    #[error(
+        "{kind} record has layout version {found}, but this build reads version {expected}; it was written by a newer plazo (or is not a {kind} record)"
+    )]
+    UnknownVersion {
+        /// The record kind.
+        kind: &'static str,
+        /// The version byte found.
+        found: u8,
+        /// The version this build reads and writes.
+        expected: u8,
+    },
+    /// The body is not a valid postcard encoding of the storage struct.
+    #[error("{kind} record (version {version}) is malformed: {reason}")]
+    Malformed {
+        /// The record kind.
+        kind: &'static str,
+        /// Its version byte.
+        version: u8,
+        /// Postcard's explanation.
+        reason: String,
+    },
+    /// Bytes were left after the body.
+    #[error("{kind} record (version {version}) has {count} unexpected bytes after its end")]
+    TrailingBytes {
+        /// The record kind.
+        kind: &'static str,
+        /// Its version byte.
+        version: u8,
+        /// How many bytes were left.
+        count: usize,
+    },
+    /// The body decoded, but a field fails the domain's validation.
+    #[error("{kind} record (version {version}) has an invalid {field}: {reason}")]
+    Invalid {
+        /// The record kind.
+        kind: &'static str,
+        /// Its version byte.
+        version: u8,
+        /// The field (`payments.amount`).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The value could not be encoded.
+    #[error("{kind} record could not be encoded: {reason}")]
+    Encode {
+        /// The record kind.
+        kind: &'static str,
+        /// Postcard's explanation.
+        reason: String,
+    },
+}
+
+/// A domain value the store keeps, with its binary layout.
+pub(crate) trait Record: Sized {
+    /// The record kind, named in errors (`invoice`).
+    const KIND: &'static str;
+    /// The layout version written by [`Record::encode`] (the first byte).
+    const VERSION: u8;
+    /// The value as bytes: the version byte, then the postcard body.
+    fn encode(&self) -> Result<Vec<u8>, RecordError>;
+    /// Rebuilds the value, refusing unknown versions, malformed bodies, trailing bytes and
+    /// values the domain would not accept. Never panics, whatever the input.
+    fn decode(raw: &[u8]) -> Result<Self, RecordError>;
+}
+
+/// Writes `version` then the postcard body of `stored`.
+fn encode_body<S: Serialize>(
+    kind: &'static str,
+    version: u8,
+    stored: &S,
+) -> Result<Vec<u8>, RecordError> {
+    postcard::to_extend(stored, vec![version]).map_err(|e| RecordError::Encode {
+        kind,
+        reason: e.to_string(),
+    })
+}
+
+/// Splits off the version byte.
+fn split_version<'a>(kind: &'static str, raw: &'a [u8]) -> Result<(u8, &'a [u8]), RecordError> {
+    match raw.split_first() {
+        Some((v, body)) => Ok((*v, body)),
+        None => Err(RecordError::Empty { kind }),
+    }
+}
+
+/// Decodes the whole of `body` as `S` (a body of layout `version`), refusing trailing bytes.
+fn decode_body<S: DeserializeOwned>(
+    kind: &'static str,
+    version: u8,
+    body: &[u8],
+) -> Result<S, RecordError> {
+    let (stored, rest) =
+        postcard::take_from_bytes::<S>(body).map_err(|e| RecordError::Malformed {
+            kind,
+            version,
+            reason: e.to_string(),
+        })?;
+    if !rest.is_empty() {
+        return Err(RecordError::TrailingBytes {
+            kind,
+            version,
+            count: rest.len(),
+        });
+    }
+    Ok(stored)
+}
+
+/// Turns a field's validation failure into a [`RecordError`].
+fn invalid(kind: &'static str, version: u8) -> impl FnOnce(BadField) -> RecordError {
+    move |b| RecordError::Invalid {
+        kind,
+        version,
+        field: b.field,
+        reason: b.reason,
+    }
+}
+
+/// Implements [`Record`] for domain types whose only layout so far is version 1, stored as
+/// `$stored` (which has `From<&$domain>` and `$domain: TryFrom<$stored, Error = BadField>`).
+/// When a kind gets a version 2, replace its line by a hand-written impl (see the module docs).
+macro_rules! record_v1 {
+    ($($domain:ty => $stored:ty, $kind:literal;)*) => {$(
+        impl Record for $domain {
+            const KIND: &'static str = $kind;
+            const VERSION: u8 = 1;
+            fn encode(&self) -> Result<Vec<u8>, RecordError> {
+                encode_body(Self::KIND, Self::VERSION, &<$stored>::from(self))
+            }
+            fn decode(raw: &[u8]) -> Result<Self, RecordError> {
+                let (version, body) = split_version(Self::KIND, raw)?;
+                if version != Self::VERSION {
+                    return Err(RecordError::UnknownVersion {
+                        kind: Self::KIND,
+                        found: version,
+                        expected: Self::VERSION,
+                    });
+                }
+                let stored: $stored = decode_body(Self::KIND, version, body)?;
+                <$domain>::try_from(stored).map_err(invalid(Self::KIND, version))
+            }
+        }
+    )*};
+}
+
+record_v1! {
+    Client => StoredClient, "client";
+    Invoice => StoredInvoice, "invoice";
+    Reminder => StoredReminder, "reminder";
+    Attempt => StoredAttempt, "attempt";
+    Contact => StoredContact, "contact";
+    SentMessage => StoredSentMessage, "sent message";
+    ContactEvent => StoredContactEvent, "contact event";
+    InboxEntry => StoredInboxEntry, "inbox entry";
+    Timestamp => StoredTime, "timestamp";
+    InvoiceId => prim::StoredInvoiceId, "invoice id";
+}
