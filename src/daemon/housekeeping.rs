@@ -7,8 +7,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use super::DaemonError;
 use crate::clock::SharedClock;
 use crate::config::DaemonConfig;
-use crate::domain::AttemptOutcome;
-use crate::store::Store;
+use crate::store::{Store, Tally};
 
 /// The running scheduler.
 pub struct Housekeeping(JobScheduler);
@@ -43,30 +42,25 @@ pub struct Digest {
     pub undelivered: usize,
 }
 
-/// Tallies the communication log between `from` and `to`.
+/// Tallies the communication log of the UTC hours from the one holding `from` up to `to`
+/// (hourly counters: the digest is exact to the hour).
 pub fn digest(
     store: &Store,
     from: jiff::Timestamp,
     to: jiff::Timestamp,
 ) -> Result<Digest, crate::store::StoreError> {
-    let mut d = Digest::default();
-    for a in store.log_range(from, to)? {
-        match a.outcome {
-            AttemptOutcome::Sent => d.sent += 1,
-            AttemptOutcome::Failed => d.failed += 1,
-            AttemptOutcome::RetryScheduled => d.retried += 1,
-            AttemptOutcome::Deferred => d.deferred += 1,
-            AttemptOutcome::Skipped => d.skipped += 1,
-            AttemptOutcome::Unknown => d.unknown += 1,
-            AttemptOutcome::Receipt => match a.delivery {
-                Some(s) if s.is_delivered() => d.delivered += 1,
-                Some(s) if s.is_failure() => d.undelivered += 1,
-                _ => {}
-            },
-            AttemptOutcome::Cancelled | AttemptOutcome::Event => {}
-        }
-    }
-    Ok(d)
+    let t = store.tallies(from, to)?;
+    let n = |k: Tally| usize::try_from(t.get(k)).unwrap_or(usize::MAX);
+    Ok(Digest {
+        sent: n(Tally::Sent),
+        failed: n(Tally::Failed),
+        retried: n(Tally::Retried),
+        deferred: n(Tally::Deferred),
+        skipped: n(Tally::Skipped),
+        unknown: n(Tally::Unknown),
+        delivered: n(Tally::Delivered),
+        undelivered: n(Tally::Undelivered),
+    })
 }
 
 /// Starts the jobs named in `[housekeeping]`.
@@ -133,7 +127,7 @@ pub async fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Attempt, DeliveryState, InvoiceId};
+    use crate::domain::{Attempt, AttemptOutcome, DeliveryState, InvoiceId};
     use crate::store::{StoreOptions, TxError};
 
     fn line(at: jiff::Timestamp, outcome: AttemptOutcome) -> Attempt {

@@ -225,7 +225,7 @@ fn upsert_validated(
     let existing = tx.invoice(id)?;
     let (mut inv, outcome, needs_plan) = match existing.clone() {
         None => {
-            let inv = fresh_invoice(id, &v, now);
+            let inv = fresh_invoice(id, v, now);
             tx.log(&event(
                 &inv,
                 now,

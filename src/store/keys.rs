@@ -279,7 +279,9 @@ impl KeyCodec for LogKey {
     }
 }
 
-/// An entry in the time-ordered log index: time (8 bytes) ++ sequence (8 bytes, big-endian).
+/// An entry in schema 1's time-ordered log index (`log_by_time`): time (8 bytes) ++ sequence
+/// (8 bytes, big-endian). Schema 2 keeps hourly tallies instead; kept for reading schema 1.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TimeKey {
     /// When the attempt happened (microsecond precision).
@@ -288,6 +290,7 @@ pub(crate) struct TimeKey {
     pub(crate) seq: u64,
 }
 
+#[allow(dead_code)]
 impl TimeKey {
     /// The smallest key at `m` microseconds.
     pub(crate) fn lower_bound_micros(m: i64) -> Vec<u8> {
@@ -321,6 +324,39 @@ impl KeyCodec for TimeKey {
     }
     fn describe(&self) -> String {
         format!("{}#{}", self.at, self.seq)
+    }
+}
+
+/// A tally counter: the start of its UTC hour (8 bytes, microseconds, ordered) ++ the
+/// [`Tally`](super::tally::Tally) byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HourKey {
+    /// Start of the hour, microseconds since the epoch.
+    pub(crate) hour: i64,
+    /// The tally's byte.
+    pub(crate) tally: u8,
+}
+
+impl KeyCodec for HourKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(TIME_LEN + 1);
+        k.extend_from_slice(&encode_micros(self.hour));
+        k.push(self.tally);
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() != TIME_LEN + 1 {
+            return Err(format!("tally key is {} bytes, expected 9", raw.len()));
+        }
+        let mut b = [0u8; TIME_LEN];
+        b.copy_from_slice(&raw[..TIME_LEN]);
+        Ok(HourKey {
+            hour: (u64::from_be_bytes(b) ^ SIGN_BIT) as i64,
+            tally: raw[TIME_LEN],
+        })
+    }
+    fn describe(&self) -> String {
+        format!("hour {} tally {}", self.hour, self.tally)
     }
 }
 

@@ -3,26 +3,33 @@
 //!
 //! # Layout
 //!
-//! | tree          | key                                               | value                  |
-//! |---------------|---------------------------------------------------|------------------------|
-//! | `meta`        | `schema_version`                                  | u32, big-endian        |
-//! | `clients`     | client id                                         | [`Client`] (JSON)      |
-//! | `invoices`    | invoice id                                        | [`Invoice`] (JSON)     |
-//! | `reminders`   | reminder id (16 bytes)                            | [`Reminder`] (JSON)    |
-//! | `due`         | fire time (8 bytes) ++ reminder id (16 bytes)     | empty                  |
-//! | `inflight`    | reminder id                                       | empty                  |
-//! | `log`         | invoice id ++ 0x00 ++ sequence (u64 big-endian)   | [`Attempt`] (JSON)     |
-//! | `log_by_time` | time (8 bytes) ++ sequence                        | the `log` key          |
-//! | `webhooks`    | delivery id                                       | when it was processed  |
-//! | `contacts`    | address (E.164 phone or lower-cased email)        | [`Contact`] (JSON)     |
-//! | `messages`    | `provider:message-id` (`twilio:SM…`)              | [`SentMessage`] (JSON) |
-//! | `client_log`  | client id ++ 0x00 ++ sequence (u64 big-endian)    | [`ContactEvent`] (JSON)|
-//! | `inbox`       | `provider:event-id`                               | [`InboxEntry`] (JSON)  |
-//! | `inbox_queue` | `provider:event-id` of entries still to process   | next attempt (JSON)    |
-//! | `numbers`     | invoice number (`FV-1001`)                        | invoice id (JSON)      |
+//! Schema 2 ([`SCHEMA_VERSION`]). The sled tree `meta` holds `schema_version` (u32,
+//! big-endian). Every record lives in one sled tree, `records` (the keyspace), under a key that
+//! starts with its kind's slot byte (`tx::slot`), so one atomic `apply_batch` writes a whole
+//! batch of commands. Values are compact binary records with a version byte (`records`).
+//!
+//! | slot | kind          | key (after the slot byte)                          | value                  |
+//! |------|---------------|----------------------------------------------------|------------------------|
+//! | 0    | `clients`     | client id                                          | [`Client`]             |
+//! | 1    | `invoices`    | invoice id                                         | [`Invoice`]            |
+//! | 2    | `reminders`   | reminder id (16 bytes)                             | [`Reminder`]           |
+//! | 3    | `due`         | fire time (8 bytes) ++ reminder id (16 bytes)      | empty                  |
+//! | 4    | `inflight`    | reminder id                                        | empty                  |
+//! | 5    | `log`         | invoice id ++ 0x00 ++ sequence (u64 big-endian)    | [`Attempt`]            |
+//! | 6    | `tallies`     | UTC hour (8 bytes) ++ [`Tally`] byte               | count (u64 big-endian) |
+//! | 7    | `webhooks`    | delivery id                                        | when it was processed  |
+//! | 8    | `contacts`    | address (E.164 phone or lower-cased email)         | [`Contact`]            |
+//! | 9    | `messages`    | `provider:message-id` (`twilio:SM…`)               | [`SentMessage`]        |
+//! | 10   | `client_log`  | client id ++ 0x00 ++ sequence (u64 big-endian)     | [`ContactEvent`]       |
+//! | 11   | `inbox`       | `provider:event-id`                                | [`InboxEntry`]         |
+//! | 12   | `inbox_queue` | `provider:event-id` of entries still to process    | next attempt           |
+//! | 13   | `numbers`     | invoice number (`FV-1001`)                         | invoice id             |
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
+//!
+//! Schema 1 (releases before store v2) had one sled tree per kind, JSON values and a
+//! `log_by_time` index instead of the tallies; a schema-1 directory is migrated when opened.
 //!
 //! # Use
 //!
@@ -50,6 +57,7 @@ mod fail;
 mod health;
 mod keys;
 mod records;
+mod tally;
 mod tx;
 mod typed;
 mod writer;
@@ -70,16 +78,23 @@ use crate::domain::{
 };
 use durability::GroupCommit;
 use health::Health;
-use keys::{ClientLogKey, DueKey, KeyCodec, LogKey, MetaKey, TextKey, TimeKey, WebhookKey, micros};
+use keys::{ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, MetaKey, TextKey, WebhookKey, micros};
+use tx::slot;
 use typed::TypedTree;
 
 pub use health::FaultInjector;
+pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};
 use writer::Writer;
 pub use writer::WriterStats;
 
 /// The schema version this build of plazo reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 1: one sled tree per record kind, JSON values. 2: one keyspace (`records`), every key
+/// starting with its kind's slot byte, compact binary values with a version byte (`records`),
+/// hourly tallies instead of a time index of the log. A schema-1 directory is migrated in
+/// place when opened.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -198,86 +213,64 @@ impl StoreError {
     }
 }
 
-/// All trees, opened once.
+/// Name of the sled tree holding every record (schema 2): the keyspace.
+const KEYSPACE: &str = "records";
+
+/// Every logical tree, opened once: `meta` is a sled tree of its own; the others are slices of
+/// the keyspace, each under its slot byte (see `tx::slot`).
 struct Trees {
     meta: TypedTree<MetaKey, u32>,
+    keyspace: sled::Tree,
     clients: TypedTree<ClientId, Client>,
     invoices: TypedTree<InvoiceId, Invoice>,
     reminders: TypedTree<ReminderId, Reminder>,
     due: TypedTree<DueKey, ()>,
     inflight: TypedTree<ReminderId, ()>,
     log: TypedTree<LogKey, Attempt>,
-    log_by_time: TypedTree<TimeKey, LogKey>,
+    tallies: TypedTree<HourKey, u64>,
     webhooks: TypedTree<WebhookKey, Timestamp>,
     contacts: TypedTree<TextKey, Contact>,
     messages: TypedTree<TextKey, SentMessage>,
     client_log: TypedTree<ClientLogKey, ContactEvent>,
     inbox: TypedTree<TextKey, InboxEntry>,
     inbox_queue: TypedTree<TextKey, Timestamp>,
-    numbers: TypedTree<TextKey, InvoiceId>,
 }
 
 impl Trees {
     fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        let ks = db
+            .open_tree(KEYSPACE)
+            .map_err(|source| StoreError::Storage {
+                op: "open keyspace",
+                source,
+            })?;
         Ok(Trees {
             meta: TypedTree::open(db, "meta")?,
-            clients: TypedTree::open(db, "clients")?,
-            invoices: TypedTree::open(db, "invoices")?,
-            reminders: TypedTree::open(db, "reminders")?,
-            due: TypedTree::open(db, "due")?,
-            inflight: TypedTree::open(db, "inflight")?,
-            log: TypedTree::open(db, "log")?,
-            log_by_time: TypedTree::open(db, "log_by_time")?,
-            webhooks: TypedTree::open(db, "webhooks")?,
-            contacts: TypedTree::open(db, "contacts")?,
-            messages: TypedTree::open(db, "messages")?,
-            client_log: TypedTree::open(db, "client_log")?,
-            inbox: TypedTree::open(db, "inbox")?,
-            inbox_queue: TypedTree::open(db, "inbox_queue")?,
-            numbers: TypedTree::open(db, "numbers")?,
+            clients: TypedTree::in_keyspace(&ks, slot::CLIENTS, "clients"),
+            invoices: TypedTree::in_keyspace(&ks, slot::INVOICES, "invoices"),
+            reminders: TypedTree::in_keyspace(&ks, slot::REMINDERS, "reminders"),
+            due: TypedTree::in_keyspace(&ks, slot::DUE, "due"),
+            inflight: TypedTree::in_keyspace(&ks, slot::INFLIGHT, "inflight"),
+            log: TypedTree::in_keyspace(&ks, slot::LOG, "log"),
+            tallies: TypedTree::in_keyspace(&ks, slot::TALLIES, "tallies"),
+            webhooks: TypedTree::in_keyspace(&ks, slot::WEBHOOKS, "webhooks"),
+            contacts: TypedTree::in_keyspace(&ks, slot::CONTACTS, "contacts"),
+            messages: TypedTree::in_keyspace(&ks, slot::MESSAGES, "messages"),
+            client_log: TypedTree::in_keyspace(&ks, slot::CLIENT_LOG, "client_log"),
+            inbox: TypedTree::in_keyspace(&ks, slot::INBOX, "inbox"),
+            inbox_queue: TypedTree::in_keyspace(&ks, slot::INBOX_QUEUE, "inbox_queue"),
+            keyspace: ks,
         })
     }
+}
 
-    /// The record trees in slot order (see `tx::slot`): what the writer writes to.
-    fn record_trees(&self) -> Vec<sled::Tree> {
-        [
-            self.clients.raw(),
-            self.invoices.raw(),
-            self.reminders.raw(),
-            self.due.raw(),
-            self.inflight.raw(),
-            self.log.raw(),
-            self.log_by_time.raw(),
-            self.webhooks.raw(),
-            self.contacts.raw(),
-            self.messages.raw(),
-            self.client_log.raw(),
-            self.inbox.raw(),
-            self.inbox_queue.raw(),
-            self.numbers.raw(),
-        ]
-        .into_iter()
-        .cloned()
-        .collect()
-    }
-
-    /// Whether every record tree is empty (a new database).
-    fn records_empty(&self) -> bool {
-        self.clients.is_empty()
-            && self.invoices.is_empty()
-            && self.reminders.is_empty()
-            && self.due.is_empty()
-            && self.inflight.is_empty()
-            && self.log.is_empty()
-            && self.log_by_time.is_empty()
-            && self.webhooks.is_empty()
-            && self.contacts.is_empty()
-            && self.messages.is_empty()
-            && self.client_log.is_empty()
-            && self.inbox.is_empty()
-            && self.inbox_queue.is_empty()
-            && self.numbers.is_empty()
-    }
+/// Whether the database holds no record at all, in either schema's layout (a new database).
+fn records_empty(db: &sled::Db, trees: &Trees) -> bool {
+    let only_own_trees = db.tree_names().iter().all(|name| {
+        let name = name.as_ref();
+        name == b"__sled__default" || name == b"meta" || name == KEYSPACE.as_bytes()
+    });
+    only_own_trees && trees.keyspace.is_empty()
 }
 
 /// One opened instance of the database.
@@ -366,7 +359,7 @@ fn open_inner(
                 expected: SCHEMA_VERSION,
             });
         }
-        None if trees.records_empty() => {
+        None if records_empty(&db, &trees) => {
             faults.check().map_err(|source| StoreError::Storage {
                 op: "write schema version",
                 source,
@@ -388,7 +381,7 @@ fn open_inner(
         }
     }
     let commit = GroupCommit::start(db.clone(), faults.clone())?;
-    let writer = Writer::start(db.clone(), trees.record_trees(), faults.clone())?;
+    let writer = Writer::start(db.clone(), trees.keyspace.clone(), faults.clone())?;
     Ok(Inner {
         writer,
         commit,
@@ -750,7 +743,11 @@ impl Store {
             .inner()?
             .trees
             .due
-            .range(..=DueKey::upper_bound(now), "scan due index")
+            .range(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Included(DueKey::upper_bound(now)),
+                "scan due index",
+            )
             .take(limit)
             .map(|e| e.map(|(k, ())| k))
             .collect::<Result<Vec<_>, _>>()?;
@@ -886,64 +883,67 @@ impl Store {
     }
 
     /// Forgets webhook deliveries processed before `older_than`; returns how many.
+    ///
+    /// Reads the remembered ids, then removes the old ones through the writer, in commands of
+    /// a thousand ids; an id marked again meanwhile (a newer time) is kept.
     pub fn prune_webhooks(&self, older_than: Timestamp) -> Result<usize, StoreError> {
-        let inner = self.inner()?;
-        if let Err(source) = self.shared.faults.check() {
-            return self.observe(
-                &inner,
-                Err(StoreError::Storage {
-                    op: "prune webhooks",
-                    source,
-                }),
-            );
-        }
-        let t = &inner.trees.webhooks;
+        let old = self
+            .inner()?
+            .trees
+            .webhooks
+            .iter("scan webhooks")
+            .filter_map(|e| match e {
+                Ok((id, at)) => (at < older_than).then_some(Ok(id)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<WebhookKey>, _>>()?;
         let mut removed = 0;
-        for entry in t.raw().iter() {
-            let (k, v) = entry.map_err(|source| StoreError::Storage {
-                op: "scan webhooks",
-                source,
-            })?;
-            let (_, at) = t.decode_entry(&k, &v)?;
-            if at < older_than {
-                // Only if unchanged since read: a concurrent re-mark wins.
-                let swapped = t
-                    .raw()
-                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)
-                    .map_err(|source| StoreError::Storage {
-                        op: "prune webhooks",
-                        source,
-                    })?;
-                if swapped.is_ok() {
-                    removed += 1;
+        for chunk in old.chunks(PRUNE_CHUNK) {
+            let n = self.transaction(|tx| {
+                let mut n = 0;
+                for id in chunk {
+                    if tx.forget_webhook_if_older(id, older_than)? {
+                        n += 1;
+                    }
                 }
-            }
+                Ok::<_, TxError<std::convert::Infallible>>(n)
+            })?;
+            removed += n.unwrap_or_else(|never| match never {});
         }
         Ok(removed)
     }
 
-    /// Every logged attempt with `from <= at < to`, in time order (for the daily digest).
-    pub fn log_range(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Attempt>, StoreError> {
-        if from >= to {
-            return Ok(Vec::new());
+    /// The tallies of the lines logged in the UTC hours that start in `from..to`: the hour
+    /// holding `from` counts whole, the hour starting at `to` does not (for the daily digest,
+    /// to the hour).
+    pub fn tallies(&self, from: Timestamp, to: Timestamp) -> Result<Tallies, StoreError> {
+        let mut out = Tallies::default();
+        let (lo, hi) = (tally::hour_of(from), micros(to));
+        if lo >= hi {
+            return Ok(out);
         }
         let inner = self.inner()?;
-        let t = &inner.trees;
-        let lo = TimeKey::lower_bound_micros(micros(from));
-        let hi = TimeKey::lower_bound_micros(micros(to).saturating_add(1));
-        let mut out = Vec::new();
-        for entry in t.log_by_time.range(lo..hi, "scan log_by_time") {
-            let (tk, log_key) = entry?;
-            let Some(a) = t.log.get(&log_key, "read log")? else {
+        let bounds = (
+            std::ops::Bound::Included(HourKey { hour: lo, tally: 0 }.encode()),
+            std::ops::Bound::Excluded(keys::encode_micros(hi).to_vec()),
+        );
+        for entry in inner
+            .trees
+            .tallies
+            .range(bounds.0, bounds.1, "read tallies")
+        {
+            let (key, n) = entry?;
+            if key.hour < lo || key.hour >= hi {
+                continue;
+            }
+            let Some(t) = Tally::from_byte(key.tally) else {
                 return Err(StoreError::Corrupt {
-                    tree: t.log_by_time.name(),
-                    key: tk.describe(),
-                    reason: format!("points to missing log entry {}", log_key.describe()),
+                    tree: inner.trees.tallies.name(),
+                    key: key.describe(),
+                    reason: format!("unknown tally kind {}", key.tally),
                 });
             };
-            if a.at >= from && a.at < to {
-                out.push(a);
-            }
+            out.add(t, n);
         }
         Ok(out)
     }
@@ -959,6 +959,9 @@ impl Store {
             })
     }
 }
+
+/// Webhook ids removed per writer command by [`Store::prune_webhooks`].
+const PRUNE_CHUNK: usize = 1000;
 
 /// How many times [`Store::invoice_view`] reads again while batches keep changing the invoice
 /// (one batch is applied every flush, about a millisecond: a few tries are the most seen).

@@ -202,7 +202,7 @@ fn new_store_gets_schema_version_and_other_versions_are_refused() {
             err,
             StoreError::SchemaMismatch {
                 found: 7,
-                expected: 1
+                expected: SCHEMA_VERSION
             }
         ),
         "{err}"
@@ -222,14 +222,7 @@ fn missing_schema_version_with_data_is_refused() {
         write(&store, |tx| {
             tx.put_client(&client("c-1")).map_err(Into::into)
         });
-        store
-            .inner()
-            .unwrap()
-            .trees
-            .meta
-            .raw()
-            .remove(SCHEMA_KEY)
-            .unwrap();
+        store.inner().unwrap().trees.meta.raw_remove(SCHEMA_KEY);
         store.flush_blocking().unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -502,11 +495,9 @@ fn aborted_transaction_writes_nothing() {
             .unwrap()
             .is_empty()
     );
-    assert!(
-        store
-            .log_range(Timestamp::MIN, Timestamp::MAX)
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        store.tallies(t0() - 1.hours(), t0() + 1.hours()).unwrap(),
+        Tallies::default()
     );
     let seen = store
         .transaction::<_, ()>(|tx| Ok(tx.webhook_seen("evt")?))
@@ -537,9 +528,7 @@ fn corrupt_records_are_errors_naming_tree_and_key() {
         .unwrap()
         .trees
         .clients
-        .raw()
-        .insert("c-1", &b"{not json"[..])
-        .unwrap();
+        .raw_insert("c-1", &b"{not json"[..]);
 
     let err = store.client(&ClientId::new("c-1").unwrap()).unwrap_err();
     match &err {
@@ -576,9 +565,7 @@ fn corrupt_index_entries_are_not_skipped() {
         .unwrap()
         .trees
         .due
-        .raw()
-        .insert(&[1u8, 2, 3][..], &[][..])
-        .unwrap();
+        .raw_insert(&[1u8, 2, 3][..], &[][..]);
     let err = store.next_due().unwrap_err();
     assert!(matches!(&err, StoreError::Corrupt { tree: "due", key, .. } if key == "0x010203"));
     assert!(matches!(
@@ -592,9 +579,7 @@ fn corrupt_index_entries_are_not_skipped() {
         .unwrap()
         .trees
         .due
-        .raw()
-        .remove(&[1u8, 2, 3][..])
-        .unwrap();
+        .raw_remove(&[1u8, 2, 3][..]);
     let r = reminder("INV-1", 0, t0());
     schedule(&store, std::slice::from_ref(&r));
     store
@@ -602,9 +587,7 @@ fn corrupt_index_entries_are_not_skipped() {
         .unwrap()
         .trees
         .reminders
-        .raw()
-        .insert(r.id.to_bytes(), &b"[]"[..])
-        .unwrap();
+        .raw_insert(r.id.to_bytes(), &b"[]"[..]);
     let err = store.claim_due(t0(), 10).unwrap_err();
     assert!(
         matches!(
@@ -626,30 +609,11 @@ fn corrupt_index_entries_are_not_skipped() {
     write(&store, |tx| {
         tx.log(&attempt("INV-9", t0(), "ok")).map_err(Into::into)
     });
-    let (k, _) = store
-        .inner()
-        .unwrap()
-        .trees
-        .log
-        .raw()
-        .first()
-        .unwrap()
-        .unwrap();
-    store
-        .inner()
-        .unwrap()
-        .trees
-        .log
-        .raw()
-        .insert(k, &b"nope"[..])
-        .unwrap();
+    let k = store.inner().unwrap().trees.log.raw_first_key().unwrap();
+    store.inner().unwrap().trees.log.raw_insert(k, &b"nope"[..]);
     let inv = InvoiceId::new("INV-9").unwrap();
     assert!(matches!(
         store.timeline(&inv),
-        Err(StoreError::Corrupt { tree: "log", .. })
-    ));
-    assert!(matches!(
-        store.log_range(Timestamp::MIN, Timestamp::MAX),
         Err(StoreError::Corrupt { tree: "log", .. })
     ));
 }
@@ -693,34 +657,55 @@ fn timeline_is_oldest_first_and_per_invoice() {
 }
 
 #[test]
-fn log_range_is_half_open_and_time_ordered() {
+fn tallies_count_whole_utc_hours_from_the_one_holding_from_up_to_to() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let day = ts("2026-03-02T00:00:00Z");
     let next = day + 24.hours();
+    let failed = |inv: &str, at: Timestamp| Attempt {
+        outcome: AttemptOutcome::Failed,
+        ..attempt(inv, at, "f")
+    };
     write(&store, |tx| {
         tx.log(&attempt("INV-2", day + 5.hours(), "b"))?;
         tx.log(&attempt("INV-1", day, "a"))?;
+        tx.log(&failed("INV-1", day + 30.minutes()))?;
         tx.log(&attempt("INV-1", next, "tomorrow"))?;
         tx.log(&attempt("INV-3", day - 1.nanosecond(), "yesterday"))?;
         tx.log(&attempt("INV-3", next - 1.nanosecond(), "c"))?;
         Ok(())
     });
-    let details: Vec<_> = store
-        .log_range(day, next)
-        .unwrap()
-        .into_iter()
-        .map(|a| a.detail.unwrap())
-        .collect();
-    assert_eq!(details, vec!["a", "b", "c"]);
-    assert!(store.log_range(next, day).unwrap().is_empty());
+    let t = store.tallies(day, next).unwrap();
+    assert_eq!(t.get(Tally::Sent), 3, "{t:?}");
+    assert_eq!(t.get(Tally::Failed), 1, "{t:?}");
+    assert_eq!(t.get(Tally::Delivered), 0);
+    // The hour holding `from` counts whole; the one starting at `to` does not.
     assert_eq!(
         store
-            .log_range(Timestamp::MIN, Timestamp::MAX)
+            .tallies(day + 10.minutes(), day + 1.hours())
             .unwrap()
-            .len(),
+            .get(Tally::Sent),
+        1
+    );
+    assert_eq!(store.tallies(next, day).unwrap(), Tallies::default());
+    assert_eq!(
+        store
+            .tallies(day - 48.hours(), next + 48.hours())
+            .unwrap()
+            .get(Tally::Sent),
         5
     );
+    // Many lines in one batch write each hour's counter once.
+    let before = store.writer_stats().unwrap();
+    write(&store, |tx| {
+        for i in 0..10 {
+            tx.log(&attempt("INV-4", day + i.minutes(), "x"))?;
+        }
+        Ok(())
+    });
+    let after = store.writer_stats().unwrap();
+    assert_eq!(after.writes - before.writes, 11, "10 lines and one counter");
+    assert_eq!(store.tallies(day, next).unwrap().get(Tally::Sent), 13);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Transactions across trees: [`Tx`], its error types and [`abort`].
 
 pub use super::fail::TxFail;
-use super::keys::{ClientLogKey, DueKey, LogKey, TextKey, TimeKey, WebhookKey};
+use super::keys::{ClientLogKey, DueKey, HourKey, LogKey, TextKey, WebhookKey};
+use super::tally::{Tally, hour_of};
 use super::typed::TxTree;
 use super::writer::Ctx;
 use crate::domain::{
@@ -47,7 +48,7 @@ pub struct Tx<'a> {
     pub(crate) due: TxTree<'a, DueKey, ()>,
     pub(crate) inflight: TxTree<'a, ReminderId, ()>,
     pub(crate) log: TxTree<'a, LogKey, Attempt>,
-    pub(crate) log_by_time: TxTree<'a, TimeKey, LogKey>,
+    pub(crate) tallies: TxTree<'a, HourKey, u64>,
     pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
     pub(crate) contacts: TxTree<'a, TextKey, Contact>,
     pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
@@ -58,7 +59,7 @@ pub struct Tx<'a> {
 }
 
 /// The slot (tree number) of each record tree in the writer, in the order of
-/// `Trees::record_trees`.
+/// `Trees`; in the keyspace, each record's key starts with its slot byte.
 pub(crate) mod slot {
     pub(crate) const CLIENTS: u8 = 0;
     pub(crate) const INVOICES: u8 = 1;
@@ -66,7 +67,8 @@ pub(crate) mod slot {
     pub(crate) const DUE: u8 = 3;
     pub(crate) const INFLIGHT: u8 = 4;
     pub(crate) const LOG: u8 = 5;
-    pub(crate) const LOG_BY_TIME: u8 = 6;
+    /// Schema 1's `log_by_time` index; since schema 2, the hourly tallies.
+    pub(crate) const TALLIES: u8 = 6;
     pub(crate) const WEBHOOKS: u8 = 7;
     pub(crate) const CONTACTS: u8 = 8;
     pub(crate) const MESSAGES: u8 = 9;
@@ -86,7 +88,7 @@ impl<'a> Tx<'a> {
             due: TxTree::new(ctx, slot::DUE, "due"),
             inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
             log: TxTree::new(ctx, slot::LOG, "log"),
-            log_by_time: TxTree::new(ctx, slot::LOG_BY_TIME, "log_by_time"),
+            tallies: TxTree::new(ctx, slot::TALLIES, "tallies"),
             webhooks: TxTree::new(ctx, slot::WEBHOOKS, "webhooks"),
             contacts: TxTree::new(ctx, slot::CONTACTS, "contacts"),
             messages: TxTree::new(ctx, slot::MESSAGES, "messages"),
@@ -162,8 +164,8 @@ impl Tx<'_> {
         self.inflight.remove(&r.id).map(|_| ())
     }
 
-    /// Appends `a` to its invoice's timeline and to the time-ordered index used by
-    /// [`Store::log_range`](super::Store::log_range).
+    /// Appends `a` to its invoice's timeline and counts it in its hour's tally (see
+    /// [`Store::tallies`](super::Store::tallies)).
     pub fn log(&self, a: &Attempt) -> Result<(), TxFail> {
         let seq = self.log.generate_id()?;
         let key = LogKey {
@@ -171,7 +173,15 @@ impl Tx<'_> {
             seq,
         };
         self.log.insert(&key, a)?;
-        self.log_by_time.insert(&TimeKey { at: a.at, seq }, &key)
+        if let Some(t) = Tally::of(a) {
+            let key = HourKey {
+                hour: hour_of(a.at),
+                tally: t as u8,
+            };
+            let n = self.tallies.get(&key)?.unwrap_or(0);
+            self.tallies.insert(&key, &n.saturating_add(1))?;
+        }
+        Ok(())
     }
 
     /// Whether webhook delivery `id` was already processed (and not yet pruned).
@@ -182,6 +192,18 @@ impl Tx<'_> {
     /// Records that webhook delivery `id` was processed at `at`.
     pub fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail> {
         self.webhooks.insert(&WebhookKey(id.to_owned()), &at)
+    }
+
+    /// Forgets webhook delivery `id` if it was processed before `older_than`; true if it was.
+    pub(crate) fn forget_webhook_if_older(
+        &self,
+        id: &WebhookKey,
+        older_than: Timestamp,
+    ) -> Result<bool, TxFail> {
+        match self.webhooks.get(id)? {
+            Some(at) if at < older_than => self.webhooks.remove(id),
+            _ => Ok(false),
+        }
     }
 
     /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.

@@ -2,15 +2,13 @@
 //! with the wrong type, and every decode failure becomes [`StoreError::Corrupt`].
 
 use std::marker::PhantomData;
-use std::ops::RangeBounds;
 
 use jiff::Timestamp;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
+use super::records::Record;
 use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
@@ -24,28 +22,21 @@ pub(crate) trait ValueCodec: Sized {
     fn decode(raw: &[u8]) -> Result<Self, String>;
 }
 
-fn json_encode<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(v).map_err(|e| e.to_string())
-}
-
-fn json_decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(raw).map_err(|e| e.to_string())
-}
-
-macro_rules! json_value {
+/// Domain records: compact binary with a version byte (see `records`).
+macro_rules! record_value {
     ($($t:ty),*) => {$(
         impl ValueCodec for $t {
             fn encode(&self) -> Result<Vec<u8>, String> {
-                json_encode(self)
+                Record::encode(self).map_err(|e| e.to_string())
             }
             fn decode(raw: &[u8]) -> Result<Self, String> {
-                json_decode(raw)
+                <$t as Record>::decode(raw).map_err(|e| e.to_string())
             }
         }
     )*};
 }
 
-json_value!(
+record_value!(
     Client,
     Invoice,
     Reminder,
@@ -88,6 +79,19 @@ impl ValueCodec for u32 {
     }
 }
 
+/// Tally counters: a big-endian u64.
+impl ValueCodec for u64 {
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        Ok(self.to_be_bytes().to_vec())
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let b: [u8; 8] = raw
+            .try_into()
+            .map_err(|_| format!("expected 8 bytes, found {}", raw.len()))?;
+        Ok(u64::from_be_bytes(b))
+    }
+}
+
 /// Index entries whose value is the key of another tree.
 impl ValueCodec for super::keys::LogKey {
     fn encode(&self) -> Result<Vec<u8>, String> {
@@ -101,9 +105,12 @@ impl ValueCodec for super::keys::LogKey {
 /// Marks a tree's key and value types (without owning either).
 type Types<K, V> = PhantomData<fn(K, V) -> (K, V)>;
 
-/// A sled tree holding keys `K` and values `V`.
+/// One logical tree: the keys of the store's keyspace that start with one slot byte, holding
+/// keys `K` and values `V` (the `meta` tree is a sled tree of its own, with no slot byte).
 pub(crate) struct TypedTree<K, V> {
     tree: sled::Tree,
+    /// The slot byte every key of this logical tree starts with; `None` for a tree of its own.
+    slot: Option<u8>,
     name: &'static str,
     _types: Types<K, V>,
 }
@@ -112,6 +119,7 @@ impl<K, V> Clone for TypedTree<K, V> {
     fn clone(&self) -> Self {
         TypedTree {
             tree: self.tree.clone(),
+            slot: self.slot,
             name: self.name,
             _types: PhantomData,
         }
@@ -123,7 +131,7 @@ pub(crate) fn corrupt(tree: &'static str, key: String, reason: String) -> StoreE
 }
 
 impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
-    /// Opens (or creates) tree `name`.
+    /// Opens (or creates) sled tree `name`, used whole.
     pub(crate) fn open(db: &sled::Db, name: &'static str) -> Result<Self, StoreError> {
         let tree = db.open_tree(name).map_err(|source| StoreError::Storage {
             op: "open tree",
@@ -131,9 +139,20 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         })?;
         Ok(TypedTree {
             tree,
+            slot: None,
             name,
             _types: PhantomData,
         })
+    }
+
+    /// The logical tree `name`: the keys of `keyspace` that start with `slot`.
+    pub(crate) fn in_keyspace(keyspace: &sled::Tree, slot: u8, name: &'static str) -> Self {
+        TypedTree {
+            tree: keyspace.clone(),
+            slot: Some(slot),
+            name,
+            _types: PhantomData,
+        }
     }
 
     /// The tree's name.
@@ -141,12 +160,20 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         self.name
     }
 
-    /// The underlying sled tree (for transactions and raw maintenance).
-    pub(crate) fn raw(&self) -> &sled::Tree {
-        &self.tree
+    /// The stored key of `key` (slot byte first).
+    fn full(&self, key: &[u8]) -> Vec<u8> {
+        match self.slot {
+            Some(slot) => {
+                let mut k = Vec::with_capacity(key.len() + 1);
+                k.push(slot);
+                k.extend_from_slice(key);
+                k
+            }
+            None => key.to_vec(),
+        }
     }
 
-    /// Decodes one raw entry.
+    /// Decodes one raw entry (its key without the slot byte).
     pub(crate) fn decode_entry(&self, k: &[u8], v: &[u8]) -> Result<(K, V), StoreError> {
         let key = K::decode(k).map_err(|r| corrupt(self.name, describe_raw(k), r))?;
         let value = V::decode(v).map_err(|r| corrupt(self.name, key.describe(), r))?;
@@ -157,7 +184,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     pub(crate) fn get(&self, key: &K, op: &'static str) -> Result<Option<V>, StoreError> {
         match self
             .tree
-            .get(key.encode())
+            .get(self.full(&key.encode()))
             .map_err(|source| StoreError::Storage { op, source })?
         {
             None => Ok(None),
@@ -167,7 +194,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         }
     }
 
-    /// Writes `value` at `key` outside any transaction.
+    /// Writes `value` at `key` outside the writer (schema version and probes in `meta` only).
     pub(crate) fn insert(&self, key: &K, value: &V, op: &'static str) -> Result<(), StoreError> {
         let bytes = value.encode().map_err(|reason| StoreError::Encode {
             tree: self.name,
@@ -175,33 +202,38 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
             reason,
         })?;
         self.tree
-            .insert(key.encode(), bytes)
+            .insert(self.full(&key.encode()), bytes)
             .map_err(|source| StoreError::Storage { op, source })?;
         Ok(())
     }
 
     /// The first entry in key order.
     pub(crate) fn first(&self, op: &'static str) -> Result<Option<(K, V)>, StoreError> {
-        match self
-            .tree
-            .first()
-            .map_err(|source| StoreError::Storage { op, source })?
-        {
-            None => Ok(None),
-            Some((k, v)) => self.decode_entry(&k, &v).map(Some),
-        }
+        self.iter(op).next().transpose()
     }
 
-    /// Entries whose encoded key falls in `range`, in key order; decode failures are errors.
-    pub(crate) fn range<R>(
+    /// Entries whose encoded key (without the slot byte) falls in `lo..hi`, in key order.
+    pub(crate) fn range(
         &self,
-        range: R,
+        lo: std::ops::Bound<Vec<u8>>,
+        hi: std::ops::Bound<Vec<u8>>,
         op: &'static str,
-    ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_
-    where
-        R: RangeBounds<Vec<u8>>,
-    {
-        self.decode_iter(self.tree.range(range), op)
+    ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
+        use std::ops::Bound;
+        let lo = match lo {
+            Bound::Included(k) => Bound::Included(self.full(&k)),
+            Bound::Excluded(k) => Bound::Excluded(self.full(&k)),
+            Bound::Unbounded => Bound::Included(self.full(&[])),
+        };
+        let hi = match hi {
+            Bound::Included(k) => Bound::Included(self.full(&k)),
+            Bound::Excluded(k) => Bound::Excluded(self.full(&k)),
+            Bound::Unbounded => match self.slot {
+                Some(slot) if slot < u8::MAX => Bound::Excluded(vec![slot + 1]),
+                _ => Bound::Unbounded,
+            },
+        };
+        self.decode_iter(self.tree.range::<Vec<u8>, _>((lo, hi)), op)
     }
 
     /// Entries whose encoded key starts with `prefix`, in key order.
@@ -210,7 +242,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         prefix: Vec<u8>,
         op: &'static str,
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
-        self.decode_iter(self.tree.scan_prefix(prefix), op)
+        self.decode_iter(self.tree.scan_prefix(self.full(&prefix)), op)
     }
 
     /// Every entry, in key order.
@@ -218,7 +250,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         &self,
         op: &'static str,
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
-        self.decode_iter(self.tree.iter(), op)
+        self.scan_prefix(Vec::new(), op)
     }
 
     fn decode_iter(
@@ -226,20 +258,45 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         it: sled::Iter,
         op: &'static str,
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
+        let skip = usize::from(self.slot.is_some());
         it.map(move |entry| {
             let (k, v) = entry.map_err(|source| StoreError::Storage { op, source })?;
-            self.decode_entry(&k, &v)
+            self.decode_entry(k.get(skip..).unwrap_or_default(), &v)
+        })
+    }
+
+    /// Writes raw bytes at raw `key` (tests: corrupt records on purpose).
+    #[cfg(test)]
+    pub(crate) fn raw_insert(&self, key: impl AsRef<[u8]>, value: &[u8]) {
+        self.tree
+            .insert(self.full(key.as_ref()), value)
+            .expect("raw insert");
+    }
+
+    /// Removes raw `key` (tests).
+    #[cfg(test)]
+    pub(crate) fn raw_remove(&self, key: impl AsRef<[u8]>) {
+        self.tree
+            .remove(self.full(key.as_ref()))
+            .expect("raw remove");
+    }
+
+    /// The first raw key, without the slot byte (tests).
+    #[cfg(test)]
+    pub(crate) fn raw_first_key(&self) -> Option<Vec<u8>> {
+        let skip = usize::from(self.slot.is_some());
+        self.tree.scan_prefix(self.full(&[])).next().map(|e| {
+            e.expect("raw scan")
+                .0
+                .get(skip..)
+                .unwrap_or_default()
+                .to_vec()
         })
     }
 
     /// Number of entries (a scan: O(n)).
     pub(crate) fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    /// Whether the tree holds no entry.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.tree.scan_prefix(self.full(&[])).count()
     }
 }
 

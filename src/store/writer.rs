@@ -24,7 +24,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use sled::IVec;
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use tokio::sync::{oneshot, watch};
 
 use super::StoreError;
@@ -85,8 +84,8 @@ pub(crate) struct Ctx<'a> {
     building: &'a Overlay,
     /// The batch being applied, if any.
     applying: Option<&'a Overlay>,
-    /// The database's trees, indexed by slot.
-    trees: &'a [sled::Tree],
+    /// The keyspace: every record, under `slot ++ key`.
+    keyspace: &'a sled::Tree,
     db: &'a sled::Db,
 }
 
@@ -103,8 +102,7 @@ impl Ctx<'_> {
         if let Some(v) = self.applying.and_then(|a| a.lookup(&full)) {
             return Ok(v.clone());
         }
-        let tree = self.tree(slot)?;
-        Ok(tree.get(key)?)
+        Ok(self.keyspace.get(full)?)
     }
 
     /// Writes `value` (or removes, with `None`) at `key` of tree `slot`.
@@ -118,16 +116,6 @@ impl Ctx<'_> {
     /// A store-wide monotonic id (sled's `generate_id`).
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
         Ok(self.db.generate_id()?)
-    }
-
-    fn tree(&self, slot: u8) -> Result<&sled::Tree, TxFail> {
-        self.trees.get(slot as usize).ok_or_else(|| {
-            TxFail::corrupt(
-                "store",
-                format!("slot {slot}"),
-                "no tree with that number".into(),
-            )
-        })
     }
 }
 
@@ -219,17 +207,17 @@ impl Shared {
 /// The writer of one store instance; dropping it stops its committer after the queued work.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    trees: Vec<sled::Tree>,
+    keyspace: sled::Tree,
     db: sled::Db,
     faults: FaultInjector,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the committer thread for `trees` (indexed by slot) of `db`.
+    /// Starts the committer thread for `keyspace` of `db`.
     pub(crate) fn start(
         db: sled::Db,
-        trees: Vec<sled::Tree>,
+        keyspace: sled::Tree,
         faults: FaultInjector,
     ) -> Result<Self, StoreError> {
         let (flushed, _) = watch::channel(Flushed::default());
@@ -244,7 +232,7 @@ impl Writer {
         });
         let committer = Committer {
             shared: shared.clone(),
-            trees: trees.clone(),
+            keyspace: keyspace.clone(),
             db: db.clone(),
             faults: faults.clone(),
         };
@@ -254,7 +242,7 @@ impl Writer {
             .map_err(StoreError::Io)?;
         Ok(Writer {
             shared,
-            trees,
+            keyspace,
             db,
             faults,
             thread: Some(thread),
@@ -293,7 +281,7 @@ impl Writer {
             local: Default::default(),
             building: &st.building,
             applying: st.applying.as_deref(),
-            trees: &self.trees,
+            keyspace: &self.keyspace,
             db: &self.db,
         };
         let result = f(&mut Tx::new(&ctx));
@@ -443,7 +431,7 @@ fn broken(why: &str) -> StoreError {
 /// The committer thread's side.
 struct Committer {
     shared: Arc<Shared>,
-    trees: Vec<sled::Tree>,
+    keyspace: sled::Tree,
     db: sled::Db,
     faults: FaultInjector,
 }
@@ -535,7 +523,7 @@ impl Committer {
                 local: Default::default(),
                 building: &st.building,
                 applying: st.applying.as_deref(),
-                trees: &self.trees,
+                keyspace: &self.keyspace,
                 db: &self.db,
             };
             let (keep, deliver) = job(&ctx);
@@ -551,45 +539,26 @@ impl Committer {
         delivers
     }
 
-    /// Applies `batch` as one atomic sled transaction over every tree.
+    /// Applies `batch` to the keyspace as one atomic sled batch (all or nothing, also across
+    /// a crash).
     fn apply(&self, batch: &Overlay) -> Result<(), StoreError> {
         self.faults.check().map_err(|source| StoreError::Storage {
             op: "apply batch",
             source,
         })?;
-        let refs: Vec<&sled::Tree> = self.trees.iter().collect();
-        let r = refs[..].transaction(|views| {
-            for (full, value) in &batch.writes {
-                let Some((slot, key)) = full.split_first() else {
-                    continue;
-                };
-                let Some(view) = views.get(*slot as usize) else {
-                    return Err(ConflictableTransactionError::Abort(format!(
-                        "no tree with slot {slot}"
-                    )));
-                };
-                match value {
-                    Some(v) => {
-                        view.insert(key, v.clone())?;
-                    }
-                    None => {
-                        view.remove(key)?;
-                    }
-                }
+        let mut b = sled::Batch::default();
+        for (key, value) in &batch.writes {
+            match value {
+                Some(v) => b.insert(key.as_slice(), v.clone()),
+                None => b.remove(key.as_slice()),
             }
-            Ok(())
-        });
-        r.map_err(|e| match e {
-            TransactionError::Abort(why) => StoreError::Corrupt {
-                tree: "store",
-                key: String::new(),
-                reason: why,
-            },
-            TransactionError::Storage(source) => StoreError::Storage {
+        }
+        self.keyspace
+            .apply_batch(b)
+            .map_err(|source| StoreError::Storage {
                 op: "apply batch",
                 source,
-            },
-        })
+            })
     }
 }
 

@@ -45,9 +45,6 @@
 //!
 //! [postcard]: https://docs.rs/postcard
 
-// Not called by the store yet: the store v2 writer plugs these in (issue 10, item 3).
-#![allow(dead_code)]
-
 mod attempt;
 mod client;
 mod contact;
