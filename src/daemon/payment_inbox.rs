@@ -21,6 +21,9 @@ use crate::store::Store;
 /// Most events applied in one transaction.
 const BATCH: usize = 256;
 
+/// Most events looked at in one pass (the rest, if any, in the next pass right after).
+const PASS_LIMIT: usize = 16 * BATCH;
+
 /// Longest the processor sleeps without looking at the queue.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
@@ -46,8 +49,9 @@ impl PaymentInbox {
     pub async fn process_due_once(&self) -> usize {
         let now = self.clock.now();
         let store = self.store.clone();
-        let queue = match tokio::task::spawn_blocking(move || store.inbox_queue()).await {
-            Ok(Ok(q)) => q,
+        let due = match tokio::task::spawn_blocking(move || store.inbox_due(now, PASS_LIMIT)).await
+        {
+            Ok(Ok(due)) => due,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot read the payments inbox");
                 return 0;
@@ -57,11 +61,6 @@ impl PaymentInbox {
                 return 0;
             }
         };
-        let due: Vec<String> = queue
-            .into_iter()
-            .take_while(|(_, at)| *at <= now)
-            .map(|(k, _)| k)
-            .collect();
         let n = due.len();
         // Self-contained events (Stripe) go in batches, one transaction each; the rest
         // (fetches, unreadable events) one by one.
@@ -216,10 +215,9 @@ impl PaymentInbox {
             }
             self.process_due_once().await;
             let now = self.clock.now();
-            let wait = match self.store.inbox_queue() {
-                Ok(q) => q
-                    .first()
-                    .map(|(_, at)| {
+            let wait = match self.store.inbox_next_due() {
+                Ok(next) => next
+                    .map(|at| {
                         Duration::try_from(at.duration_since(now))
                             .unwrap_or(Duration::ZERO)
                             .min(MAX_IDLE)

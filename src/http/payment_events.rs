@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, write_durably};
+use super::{ApiError, AppState, blocking, durable, write_durably};
 use crate::domain::{InboxEntry, InboxPayload, InboxState};
 use crate::payments::{mercadopago, stripe};
-use crate::service::{Enqueued, ServiceError, enqueue, retry_entry};
+use crate::service::{Enqueued, ServiceError, enqueue_async, retry_entry};
 
 fn not_configured(what: &str, how: &str) -> ApiError {
     ApiError::new(
@@ -28,10 +28,9 @@ async fn accept(
     key: String,
     payload: InboxPayload,
 ) -> Result<Json<Value>, ApiError> {
-    let store = st.store.clone();
-    let now = st.clock.now();
-    let k = key.clone();
-    let outcome = write_durably(&st.store, move || Ok(enqueue(&store, &k, payload, now)?)).await?;
+    // Runs on the store's writer thread; answered once durable.
+    let outcome = enqueue_async(&st.store, key.clone(), payload, st.clock.now()).await?;
+    durable(&st.store).await?;
     st.providers.inbox_wake.notify_one();
     Ok(Json(json!({
         "received": key,

@@ -38,8 +38,8 @@ pub use invoices::{
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{DEADLINE_STEP, advance_past, cancel_pending, replan};
 pub use provider_payments::{
-    ApplyOutcome, Enqueued, QueuedOutcome, apply_event, apply_queued, enqueue, processing_failed,
-    retry_delay as event_retry_delay, retry_entry,
+    ApplyOutcome, Enqueued, QueuedOutcome, apply_event, apply_queued, enqueue, enqueue_async,
+    processing_failed, retry_delay as event_retry_delay, retry_entry,
 };
 pub use receipts::{DeliveryReport, ReceiptOutcome, apply_receipt, failure_change};
 

@@ -31,24 +31,47 @@ pub fn enqueue(
     payload: InboxPayload,
     now: Timestamp,
 ) -> Result<Enqueued, ServiceError> {
-    flatten(store.transaction(|tx| {
-        if tx.inbox_entry(key)?.is_some() {
-            return Ok::<_, TxError<ServiceError>>(Enqueued::Duplicate);
-        }
-        tx.put_inbox_entry(&InboxEntry {
-            key: key.to_owned(),
-            payload: payload.clone(),
-            received_at: now,
-            state: InboxState::Received,
-            attempts: 0,
-            next_attempt_at: now,
-            event: None,
-            invoice_id: None,
-            detail: None,
-            updated_at: now,
-        })?;
-        Ok(Enqueued::New)
-    }))
+    flatten(store.transaction(|tx| enqueue_in(tx, key, payload, now)))
+}
+
+/// [`enqueue`] for async callers (the webhook endpoints): the transaction runs on the store's
+/// writer thread. Not durable on return: await [`Store::durable`] before acknowledging.
+pub async fn enqueue_async(
+    store: &Store,
+    key: String,
+    payload: InboxPayload,
+    now: Timestamp,
+) -> Result<Enqueued, ServiceError> {
+    flatten(
+        store
+            .write(move |tx| enqueue_in(tx, &key, payload, now))
+            .await,
+    )
+}
+
+/// The transaction of [`enqueue`].
+fn enqueue_in(
+    tx: &mut Tx<'_>,
+    key: &str,
+    payload: InboxPayload,
+    now: Timestamp,
+) -> Result<Enqueued, TxError<ServiceError>> {
+    if tx.inbox_entry(key)?.is_some() {
+        return Ok(Enqueued::Duplicate);
+    }
+    tx.put_inbox_entry(&InboxEntry {
+        key: key.to_owned(),
+        payload,
+        received_at: now,
+        state: InboxState::Received,
+        attempts: 0,
+        next_attempt_at: now,
+        event: None,
+        invoice_id: None,
+        detail: None,
+        updated_at: now,
+    })?;
+    Ok(Enqueued::New)
 }
 
 /// What applying an event did.

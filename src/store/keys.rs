@@ -235,6 +235,49 @@ impl KeyCodec for DueKey {
     }
 }
 
+/// An entry of the payments inbox queue: next attempt time (8 bytes) ++ `provider:event-id`,
+/// so the queue is read in due order without sorting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueKey {
+    /// When the event is next due.
+    pub(crate) at: Timestamp,
+    /// The inbox entry's key.
+    pub(crate) key: String,
+}
+
+impl QueueKey {
+    /// The greatest possible key at `at`'s microsecond.
+    pub(crate) fn upper_bound(at: Timestamp) -> Vec<u8> {
+        let mut k = encode_time(at).to_vec();
+        k.push(0xff);
+        k
+    }
+}
+
+impl KeyCodec for QueueKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(TIME_LEN + self.key.len());
+        k.extend_from_slice(&encode_time(self.at));
+        k.extend_from_slice(self.key.as_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() <= TIME_LEN {
+            return Err(format!(
+                "inbox queue key is {} bytes, expected more than {TIME_LEN}",
+                raw.len()
+            ));
+        }
+        Ok(QueueKey {
+            at: decode_time(&raw[..TIME_LEN])?,
+            key: utf8(&raw[TIME_LEN..])?,
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}/{}", self.at, self.key)
+    }
+}
+
 /// An entry in an invoice's timeline: invoice id ++ 0x00 ++ sequence (8 bytes, big-endian).
 ///
 /// Invoice ids never contain 0x00, so `invoice ++ 0x00` is a prefix matching exactly one invoice.

@@ -22,7 +22,7 @@
 //! | 9    | `messages`    | `provider:message-id` (`twilio:SM…`)               | [`SentMessage`]        |
 //! | 10   | `client_log`  | client id ++ 0x00 ++ sequence (u64 big-endian)     | [`ContactEvent`]       |
 //! | 11   | `inbox`       | `provider:event-id`                                | [`InboxEntry`]         |
-//! | 12   | `inbox_queue` | `provider:event-id` of entries still to process    | next attempt           |
+//! | 12   | `inbox_queue` | next attempt (8 bytes) ++ `provider:event-id`       | empty                  |
 //! | 13   | `numbers`     | invoice number (`FV-1001`)                         | invoice id             |
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
@@ -78,7 +78,9 @@ use crate::domain::{
 };
 use durability::GroupCommit;
 use health::Health;
-use keys::{ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, MetaKey, TextKey, WebhookKey, micros};
+use keys::{
+    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, MetaKey, QueueKey, TextKey, WebhookKey, micros,
+};
 use tx::slot;
 use typed::TypedTree;
 
@@ -233,7 +235,7 @@ struct Trees {
     messages: TypedTree<TextKey, SentMessage>,
     client_log: TypedTree<ClientLogKey, ContactEvent>,
     inbox: TypedTree<TextKey, InboxEntry>,
-    inbox_queue: TypedTree<TextKey, Timestamp>,
+    inbox_queue: TypedTree<QueueKey, ()>,
 }
 
 impl Trees {
@@ -636,17 +638,42 @@ impl Store {
             .get(&TextKey(key.to_owned()), "read inbox entry")
     }
 
-    /// Keys of the payment events still to process, with when each is next due, earliest first.
+    /// Keys of the payment events still to process, with when each is next due, earliest first
+    /// (a scan of the whole queue: for tests and reports; the processor uses
+    /// [`Store::inbox_due`]).
     pub fn inbox_queue(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        let mut out = self
-            .inner()?
+        self.inner()?
             .trees
             .inbox_queue
             .iter("scan inbox queue")
-            .map(|e| e.map(|(k, at)| (k.0, at)))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by_key(|(_, at)| *at);
-        Ok(out)
+            .map(|e| e.map(|(k, ())| (k.key, k.at)))
+            .collect()
+    }
+
+    /// Up to `limit` keys of the payment events due at `now`, earliest first: reads only those
+    /// (the queue is ordered by due time).
+    pub fn inbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner()?
+            .trees
+            .inbox_queue
+            .range(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Included(QueueKey::upper_bound(now)),
+                "scan inbox queue",
+            )
+            .take(limit)
+            .map(|e| e.map(|(k, ())| k.key))
+            .collect()
+    }
+
+    /// When the earliest queued payment event is due, if any.
+    pub fn inbox_next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .inner()?
+            .trees
+            .inbox_queue
+            .first("read inbox queue")?
+            .map(|(k, ())| k.at))
     }
 
     /// Every received payment event, in key order (for reports; a scan).

@@ -975,3 +975,81 @@ fn invoice_view_never_shows_a_pending_slot_naming_a_finished_reminder() {
     }
     writer.join().unwrap();
 }
+
+fn inbox_entry(key: &str, next: Timestamp, state: crate::domain::InboxState) -> InboxEntry {
+    InboxEntry {
+        key: key.into(),
+        payload: crate::domain::InboxPayload::Unreadable {
+            provider: "stripe".into(),
+            error: "test".into(),
+        },
+        received_at: t0(),
+        state,
+        attempts: 0,
+        next_attempt_at: next,
+        event: None,
+        invoice_id: None,
+        detail: None,
+        updated_at: t0(),
+    }
+}
+
+#[test]
+fn inbox_queue_is_read_in_due_order_and_follows_each_entry() {
+    use crate::domain::InboxState;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write(&store, |tx| {
+        tx.put_inbox_entry(&inbox_entry(
+            "stripe:b",
+            t0() + 2.minutes(),
+            InboxState::Received,
+        ))?;
+        tx.put_inbox_entry(&inbox_entry(
+            "stripe:a",
+            t0() + 1.minutes(),
+            InboxState::Received,
+        ))?;
+        tx.put_inbox_entry(&inbox_entry(
+            "stripe:c",
+            t0() + 9.minutes(),
+            InboxState::Received,
+        ))?;
+        Ok(())
+    });
+    assert_eq!(store.inbox_due(t0(), 10).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.inbox_due(t0() + 5.minutes(), 10).unwrap(),
+        vec!["stripe:a", "stripe:b"]
+    );
+    assert_eq!(
+        store.inbox_due(t0() + 5.minutes(), 1).unwrap(),
+        vec!["stripe:a"]
+    );
+    assert_eq!(store.inbox_next_due().unwrap(), Some(t0() + 1.minutes()));
+    // Retried later: it moves in the queue (no entry left at its old time); done: it leaves.
+    write(&store, |tx| {
+        tx.put_inbox_entry(&inbox_entry(
+            "stripe:a",
+            t0() + 30.minutes(),
+            InboxState::Received,
+        ))?;
+        tx.put_inbox_entry(&inbox_entry(
+            "stripe:b",
+            t0() + 2.minutes(),
+            InboxState::Applied,
+        ))?;
+        Ok(())
+    });
+    assert_eq!(
+        store.inbox_queue().unwrap(),
+        vec![
+            ("stripe:c".to_owned(), t0() + 9.minutes()),
+            ("stripe:a".to_owned(), t0() + 30.minutes())
+        ]
+    );
+    assert_eq!(
+        store.inbox_due(t0() + 10.minutes(), 10).unwrap(),
+        vec!["stripe:c"]
+    );
+}

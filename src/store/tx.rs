@@ -1,7 +1,7 @@
 //! Transactions across trees: [`Tx`], its error types and [`abort`].
 
 pub use super::fail::TxFail;
-use super::keys::{ClientLogKey, DueKey, HourKey, LogKey, TextKey, WebhookKey};
+use super::keys::{ClientLogKey, DueKey, HourKey, LogKey, QueueKey, TextKey, WebhookKey};
 use super::tally::{Tally, hour_of};
 use super::typed::TxTree;
 use super::writer::Ctx;
@@ -54,7 +54,7 @@ pub struct Tx<'a> {
     pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
     pub(crate) client_log: TxTree<'a, ClientLogKey, ContactEvent>,
     pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
-    pub(crate) inbox_queue: TxTree<'a, TextKey, Timestamp>,
+    pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
 }
 
@@ -256,12 +256,24 @@ impl Tx<'_> {
     /// `next_attempt_at`) until its state is final.
     pub fn put_inbox_entry(&self, e: &InboxEntry) -> Result<(), TxFail> {
         let key = TextKey(e.key.clone());
+        let queued_at = |e: &InboxEntry| {
+            (!e.state.is_final()).then(|| QueueKey {
+                at: e.next_attempt_at,
+                key: e.key.clone(),
+            })
+        };
+        let old = self.inbox.get(&key)?.as_ref().and_then(queued_at);
+        let new = queued_at(e);
         self.inbox.insert(&key, e)?;
-        if e.state.is_final() {
-            self.inbox_queue.remove(&key).map(|_| ())
-        } else {
-            self.inbox_queue.insert(&key, &e.next_attempt_at)
+        if old != new {
+            if let Some(old) = old {
+                self.inbox_queue.remove(&old)?;
+            }
+            if let Some(new) = new {
+                self.inbox_queue.insert(&new, &())?;
+            }
         }
+        Ok(())
     }
 
     /// The invoice whose number is `number`, if one is indexed.
