@@ -236,7 +236,7 @@ impl Daemon {
             .stderr(log_file)
             .spawn()
             .unwrap();
-        let d = Daemon {
+        let mut d = Daemon {
             child,
             base: format!("http://127.0.0.1:{port}"),
             token: TOKEN.into(),
@@ -247,9 +247,17 @@ impl Daemon {
         d
     }
 
-    fn wait_ready(&self) {
+    /// Waits for /readyz; fails at once, with the log, if the daemon exits instead (the test
+    /// still holds the listening socket, so a connection would otherwise wait forever).
+    fn wait_ready(&mut self) {
         let end = Instant::now() + Duration::from_secs(20);
         while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "daemon exited ({status}) before it was ready; log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
             if let Ok(r) = reqwest::blocking_get(&format!("{}/readyz", self.base)) {
                 if r == 200 {
                     return;
@@ -317,9 +325,12 @@ pub mod reqwest {
         C.get_or_init(::reqwest::Client::new)
     }
 
-    /// GET without auth; returns the status.
+    /// GET without auth, giving up after 2 s; returns the status.
     pub fn blocking_get(url: &str) -> Result<u16, ::reqwest::Error> {
-        rt().block_on(async { Ok(client().get(url).send().await?.status().as_u16()) })
+        rt().block_on(async {
+            let req = client().get(url).timeout(std::time::Duration::from_secs(2));
+            Ok(req.send().await?.status().as_u16())
+        })
     }
 
     /// A request with a JSON (or raw) body and headers; returns (status, body as JSON or string).

@@ -1,0 +1,68 @@
+//! How many keys each operation writes to the store: the write path's cost, counted by the
+//! writer (`Store::writer_stats`) on a real store with the real dispatcher, so a change that
+//! adds writes to an invoice upsert or a dispatched reminder fails here.
+//!
+//! Store v2's targets (issue 10) are at most 3 writes per invoice upsert and 6 per
+//! dispatched reminder; the bounds below are what the code does today (see BENCHMARKS.md).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
+
+mod common;
+
+use common::sim::Sim;
+use common::{step, test_policy};
+use plazo::store::WriterStats;
+
+fn policy() -> String {
+    test_policy(
+        "UTC",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[
+            step("c", "due_today", "0d", None, &["email"]),
+            step("c", "firm_overdue", "+5d", None, &["email"]),
+        ],
+    )
+}
+
+fn delta(a: WriterStats, b: WriterStats) -> (u64, u64) {
+    (b.commands - a.commands, b.writes - a.writes)
+}
+
+#[tokio::test]
+async fn invoice_upsert_and_dispatched_reminder_write_counts() {
+    let sim = Sim::new(&policy(), "2026-03-01T08:00:00Z");
+    sim.client(
+        "c1",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co"}),
+    );
+
+    // A new invoice: the invoice, its number index, its first reminder, its due entry and the
+    // "created" line.
+    let before = sim.store.writer_stats().unwrap();
+    sim.invoice("inv-1", "c1", "2026-03-10", "1000");
+    let (commands, writes) = delta(before, sim.store.writer_stats().unwrap());
+    eprintln!("invoice upsert: {writes} keys");
+    assert_eq!(commands, 1);
+    assert!(writes <= 5, "an invoice upsert wrote {writes} keys");
+
+    // The same upsert again changes nothing and writes nothing.
+    let before = sim.store.writer_stats().unwrap();
+    sim.invoice("inv-1", "c1", "2026-03-10", "1000");
+    assert_eq!(delta(before, sim.store.writer_stats().unwrap()).1, 0);
+
+    // One reminder dispatched: the claim, then the outcome with the next step planned.
+    let before = sim.store.writer_stats().unwrap();
+    assert_eq!(sim.at("2026-03-10T09:00:00Z").await, 1);
+    let (commands, writes) = delta(before, sim.store.writer_stats().unwrap());
+    eprintln!("dispatched reminder: {writes} keys in {commands} commands");
+    assert_eq!(sim.emailed_steps(), vec!["due_today"]);
+    assert_eq!(commands, 2, "a claim and an outcome");
+    assert!(
+        writes <= 10,
+        "a dispatched reminder wrote {writes} keys (claim + outcome + next step)"
+    );
+    assert!(sim.pending("inv-1").is_some(), "the next step is planned");
+}
