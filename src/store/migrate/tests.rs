@@ -18,8 +18,20 @@ const FIXTURE: &str = concat!(
     "/tests/fixtures/schema1-store.tar.gz"
 );
 
+/// Opens the sled db in `dir`, waiting (as the store does) for the lock a just-dropped handle's
+/// background threads still hold.
 fn open(dir: &Path) -> sled::Db {
-    sled::Config::new().path(dir).open().unwrap()
+    let mut tries = 0;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if tries < 100 && e.to_string().contains("lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// A schema-1 store holding the sample, written by `v1::write`.
