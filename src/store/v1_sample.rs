@@ -1,7 +1,8 @@
 // Deterministic records of every kind a schema-1 store holds, for the migration tests.
 //
-// This file is `include!`d, not a module of its own: by `store::v1::sample` (tests of the
-// migration) and by the program that made `tests/fixtures/schema1-store.tar.gz` with the last
+// This file is `include!`d, not a module of its own: by `store::v1::sample` (unit tests of the
+// migration), by tests/migration.rs, and by the program that made
+// `tests/fixtures/schema1-store.tar.gz` with the last
 // schema-1 release (see tests/fixtures/README.md). The includer imports the names it uses:
 // `BTreeMap`, `Timestamp`, `Date`, `Decimal`, the `domain` types and `InvoiceRefs`,
 // `ProviderEvent`, `ProviderEventKind` from `payments`. Change it only together with the
