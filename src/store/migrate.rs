@@ -75,14 +75,7 @@ pub(crate) fn migrate(db: &sled::Db, dir: &Path) -> Result<Option<Migrated>, Sto
         return Ok(None);
     }
     let started = crate::clock::monotonic_now();
-    tracing::info!(
-        dir = %dir.display(),
-        from = v1::VERSION,
-        to = TARGET_VERSION,
-        "migrating the store to the new layout; do not stop plazo (if it is stopped, the next \
-         start migrates again from the old layout, which is left intact until the end)"
-    );
-    let copied = copy_records(db)?;
+    let copied = copy_records(db, dir)?;
     switch(db)?;
     let dropped = drop_leftover_v1_trees(db)?;
     let migrated = Migrated {
@@ -160,23 +153,44 @@ pub(crate) struct Copied {
 }
 
 /// Step 1: clears `records`, copies every schema-1 record into it and flushes. Writes nothing
-/// but `records`.
-pub(crate) fn copy_records(db: &sled::Db) -> Result<Copied, StoreError> {
+/// but `records`. Logs the start (with the number of records to copy) and each tree's progress.
+pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreError> {
     let names = db.tree_names();
+    let mut sources = Vec::new();
+    for t in v1::TREES {
+        let Some(slot) = t.slot else { continue };
+        let tree = if names.iter().any(|n| n.as_ref() == t.name.as_bytes()) {
+            let tree = db
+                .open_tree(t.name)
+                .map_err(storage("open a schema-1 tree"))?;
+            let total = tree.len();
+            Some((tree, total))
+        } else {
+            None
+        };
+        sources.push((t, slot, tree));
+    }
+    let total: usize = sources
+        .iter()
+        .filter_map(|(_, _, tree)| tree.as_ref().map(|(_, n)| n))
+        .sum();
+    tracing::info!(
+        dir = %dir.display(),
+        from = v1::VERSION,
+        to = TARGET_VERSION,
+        records = total,
+        "migrating the store to the new layout; do not stop plazo (if it is stopped, the next \
+         start migrates again from the old layout, which is left intact until the end)"
+    );
     let ks = db.open_tree(KEYSPACE).map_err(storage("open keyspace"))?;
     ks.clear().map_err(storage("clear keyspace"))?;
     let mut tallies = BTreeMap::<Vec<u8>, u64>::new();
     let mut trees = Vec::new();
-    for t in v1::TREES {
-        let Some(slot) = t.slot else { continue };
-        if !names.iter().any(|n| n.as_ref() == t.name.as_bytes()) {
+    for (t, slot, source) in sources {
+        let Some((tree, total)) = source else {
             trees.push((t.name, 0));
             continue;
-        }
-        let tree = db
-            .open_tree(t.name)
-            .map_err(storage("open a schema-1 tree"))?;
-        let total = tree.len();
+        };
         let mut batch = sled::Batch::default();
         let (mut pending, mut done) = (0usize, 0u64);
         for entry in tree.iter() {

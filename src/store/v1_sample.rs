@@ -3,7 +3,7 @@
 // This file is `include!`d, not a module of its own: by `store::v1::sample` (unit tests of the
 // migration), by tests/migration.rs, and by the program that made
 // `tests/fixtures/schema1-store.tar.gz` with the last
-// schema-1 release (see tests/fixtures/README.md). The includer imports the names it uses:
+// schema-1 release (see tests/fixtures/schema1/README.md). The includer imports the names it uses:
 // `BTreeMap`, `Timestamp`, `Date`, `Decimal`, the `domain` types and `InvoiceRefs`,
 // `ProviderEvent`, `ProviderEventKind` from `payments`. Change it only together with the
 // fixture.

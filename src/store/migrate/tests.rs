@@ -324,7 +324,7 @@ fn a_migration_stopped_before_the_switch_is_redone_without_duplicates() {
     let ks = db.open_tree(KEYSPACE).unwrap();
     ks.insert(key(slot::CLIENTS, b"ghost"), b"junk".to_vec())
         .unwrap();
-    copy_records(&db).unwrap();
+    copy_records(&db, tmp.path()).unwrap();
     assert!(ks.get(key(slot::CLIENTS, b"ghost")).unwrap().is_none());
     drop((ks, db));
 
@@ -347,7 +347,7 @@ fn a_migration_stopped_before_the_switch_is_redone_without_duplicates() {
 fn a_migration_stopped_after_the_switch_leaves_trees_dropped_on_the_next_open() {
     let tmp = tempfile::tempdir().unwrap();
     let (db, s) = sample_store(tmp.path());
-    copy_records(&db).unwrap();
+    copy_records(&db, tmp.path()).unwrap();
     switch(&db).unwrap();
     drop(db);
 
@@ -475,4 +475,63 @@ fn trees_larger_than_a_batch_are_copied_whole() {
     let ks = db.open_tree(KEYSPACE).unwrap();
     assert_eq!(keys(&ks, slot::WEBHOOKS).len(), n);
     assert_eq!(get::<Timestamp>(&ks, slot::WEBHOOKS, b"evt_020016"), at);
+}
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn progress_is_logged_per_tree_with_a_start_and_an_end_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, s) = sample_store(tmp.path());
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        migrate(&db, tmp.path()).unwrap().unwrap();
+    });
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[0].contains("migrating the store"), "{log}");
+    assert!(
+        lines[0].contains(&tmp.path().display().to_string()),
+        "{log}"
+    );
+    for t in v1::TREES.iter().filter(|t| t.slot.is_some()) {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("migrated tree") && l.contains(&format!("tree=\"{}\"", t.name))),
+            "no progress line for {}: {log}",
+            t.name
+        );
+    }
+    let invoices = format!("done={n} total={n}", n = s.invoices.len());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("tree=\"invoices\"") && l.contains(&invoices)),
+        "{log}"
+    );
+    let end = lines.last().unwrap();
+    assert!(end.contains("store migrated to schema 2"), "{log}");
+    assert!(
+        end.contains(&format!("records={}", sample_records(&s) - 2)),
+        "{log}"
+    );
+    assert!(end.contains("elapsed_ms="), "{log}");
 }
