@@ -535,3 +535,61 @@ fn progress_is_logged_per_tree_with_a_start_and_an_end_line() {
     );
     assert!(end.contains("elapsed_ms="), "{log}");
 }
+
+/// Prints how fast a store of `PLAZO_MIGRATE_N` (default 100,000) invoices, each with a
+/// reminder, a due entry and a timeline line, migrates (a measurement, not a test:
+/// `cargo test --lib print_migration_rate -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement; run by hand"]
+fn print_migration_rate() {
+    let n: usize = std::env::var("PLAZO_MIGRATE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    write::create(&db);
+    let s = sample();
+    let (inv, rem, att) = (&s.invoices[0], &s.scheduled[0], &s.attempts[1]);
+    for i in 0..n {
+        let id = InvoiceId::new(format!("INV-{i:08}")).unwrap();
+        let invoice = Invoice {
+            id: id.clone(),
+            number: format!("FV-{i:08}"),
+            ..inv.clone()
+        };
+        let reminder = Reminder {
+            id: ReminderId::derive(&id, 0, 0),
+            invoice_id: id.clone(),
+            ..rem.clone()
+        };
+        let attempt = Attempt {
+            invoice_id: id.clone(),
+            ..att.clone()
+        };
+        write::put(&db, "invoices", &KeyCodec::encode(&id), &invoice);
+        write::put(&db, "numbers", invoice.number.as_bytes(), &id);
+        write::put(&db, "reminders", &reminder.id.encode(), &reminder);
+        let due = DueKey {
+            at: reminder.fire_at,
+            id: reminder.id,
+        };
+        write::put_raw(&db, "due", &due.encode(), &[]);
+        let key = LogKey {
+            invoice: id,
+            seq: i as u64,
+        };
+        write::put(&db, "log", &key.encode(), &attempt);
+    }
+    db.flush().unwrap();
+    let before = db.size_on_disk().unwrap();
+    let m = migrate(&db, tmp.path()).unwrap().unwrap();
+    println!(
+        "{} records ({n} invoices) migrated in {:?}: {:.0} records/s; {} MB on disk before, {} MB after",
+        m.records,
+        m.elapsed,
+        m.records as f64 / m.elapsed.as_secs_f64(),
+        before / 1_000_000,
+        db.size_on_disk().unwrap() / 1_000_000
+    );
+}
