@@ -1,0 +1,359 @@
+//! Migration of a schema-1 store (one sled tree per kind, JSON values; see `v1.rs`) to schema 2
+//! (one keyspace, binary records; see the store's `# Layout`), in place and atomically.
+//!
+//! 1. `records` is cleared (leftovers of an interrupted migration), then every record of every
+//!    schema-1 tree is decoded, re-encoded as a binary record, and written under its slot byte
+//!    ++ its schema-1 key, in batches of [`BATCH`]. `log_by_time` is not copied: the hourly
+//!    tallies that replace it are rebuilt from `log`. Then a flush.
+//! 2. The switch: `meta/schema_version` becomes 2, then a flush. Before it the store is a
+//!    schema-1 store (the old trees are untouched; the next open migrates again); after it,
+//!    a schema-2 store.
+//! 3. The old trees are dropped, then a flush. A crash before that leaves trees that
+//!    [`drop_leftover_v1_trees`] removes on the next open.
+//!
+//! A record that does not decode, or would not read back equal from its binary layout, stops
+//! the migration before the switch with [`StoreError::Corrupt`] naming its tree and key: the
+//! store stays schema 1, its data intact.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+
+use super::keys::{
+    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, TextKey, WebhookKey, describe_raw,
+};
+use super::records::Record;
+use super::tally::{Tally, hour_of};
+use super::tx::slot;
+use super::v1::{self, Kind};
+use super::{KEYSPACE, SCHEMA_KEY, StoreError};
+use crate::domain::{
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
+    ReminderId, SentMessage,
+};
+
+/// The schema version the migration produces.
+pub(crate) const TARGET_VERSION: u32 = 2;
+
+/// Records written per `apply_batch`.
+pub(crate) const BATCH: usize = 10_000;
+
+/// A progress line is logged every this many records of a tree (and at its end).
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// The sled tree holding the schema version.
+const META: &str = "meta";
+
+/// What a migration did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Migrated {
+    /// Records copied per schema-1 tree, in slot order (`log_by_time` is not copied).
+    pub(crate) trees: Vec<(&'static str, u64)>,
+    /// Records copied in all.
+    pub(crate) records: u64,
+    /// Hourly tally counters rebuilt from the log.
+    pub(crate) tallies: u64,
+    /// How long it took.
+    pub(crate) elapsed: Duration,
+}
+
+/// Migrates the schema-1 store `db` (in directory `dir`, named in the log) to schema 2.
+///
+/// Call it after opening `db` and before using it, when `meta/schema_version` is 1. Returns
+/// `Ok(None)`, writing nothing, when the version is anything else (missing, 2, newer): the
+/// caller's schema check decides about those. On `Ok(Some(_))` the store is schema 2, its old
+/// trees gone, everything flushed. On an error before the switch (a corrupt record: the tree
+/// and key are named; a storage failure) the store is still schema 1 with its data intact
+/// (only `records` may hold partial copies, cleared by the next attempt); an error after the
+/// switch (dropping the old trees) leaves a schema-2 store with leftover trees, which
+/// [`drop_leftover_v1_trees`] removes.
+pub(crate) fn migrate(db: &sled::Db, dir: &Path) -> Result<Option<Migrated>, StoreError> {
+    if schema_version(db)? != Some(v1::VERSION) {
+        return Ok(None);
+    }
+    let started = crate::clock::monotonic_now();
+    let copied = copy_records(db, dir)?;
+    switch(db)?;
+    let dropped = drop_leftover_v1_trees(db)?;
+    let migrated = Migrated {
+        records: copied.trees.iter().map(|(_, n)| n).sum(),
+        trees: copied.trees,
+        tallies: copied.tallies,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        dir = %dir.display(),
+        records = migrated.records,
+        tallies = migrated.tallies,
+        old_trees_dropped = dropped,
+        elapsed_ms = u64::try_from(migrated.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "store migrated to schema {TARGET_VERSION}"
+    );
+    Ok(Some(migrated))
+}
+
+/// Drops the schema-1 trees still present in a schema-2 store (a migration stopped after its
+/// switch); returns how many. Does nothing unless `meta/schema_version` is 2, so it never
+/// removes the data of a store that has not been migrated. Call it on every open of a
+/// schema-2 store (cheap: a look at the tree names).
+pub(crate) fn drop_leftover_v1_trees(db: &sled::Db) -> Result<usize, StoreError> {
+    let names = db.tree_names();
+    let leftovers: Vec<&'static str> = v1::TREES
+        .iter()
+        .map(|t| t.name)
+        .filter(|name| names.iter().any(|n| n.as_ref() == name.as_bytes()))
+        .collect();
+    if leftovers.is_empty() || schema_version(db)? != Some(TARGET_VERSION) {
+        return Ok(0);
+    }
+    for name in &leftovers {
+        db.drop_tree(name)
+            .map_err(storage("drop a schema-1 tree"))?;
+    }
+    flush(db)?;
+    tracing::info!(trees = ?leftovers, "dropped the trees of the old store layout");
+    Ok(leftovers.len())
+}
+
+/// The schema version in `meta`, if the tree and the key exist (nothing is created).
+fn schema_version(db: &sled::Db) -> Result<Option<u32>, StoreError> {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == META.as_bytes())
+    {
+        return Ok(None);
+    }
+    let meta = db.open_tree(META).map_err(storage("open meta"))?;
+    match meta
+        .get(SCHEMA_KEY)
+        .map_err(storage("read schema version"))?
+    {
+        None => Ok(None),
+        Some(raw) => v1::decode_version(&raw)
+            .map(Some)
+            .map_err(|reason| StoreError::Corrupt {
+                tree: META,
+                key: SCHEMA_KEY.to_owned(),
+                reason,
+            }),
+    }
+}
+
+/// What [`copy_records`] wrote.
+#[derive(Debug)]
+pub(crate) struct Copied {
+    /// Records per tree, in slot order.
+    pub(crate) trees: Vec<(&'static str, u64)>,
+    /// Tally counters written.
+    pub(crate) tallies: u64,
+}
+
+/// Step 1: clears `records`, copies every schema-1 record into it and flushes. Writes nothing
+/// but `records`. Logs the start (with the number of records to copy) and each tree's progress.
+pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreError> {
+    let names = db.tree_names();
+    let mut sources = Vec::new();
+    for t in v1::TREES {
+        let Some(slot) = t.slot else { continue };
+        let tree = if names.iter().any(|n| n.as_ref() == t.name.as_bytes()) {
+            let tree = db
+                .open_tree(t.name)
+                .map_err(storage("open a schema-1 tree"))?;
+            let total = tree.len();
+            Some((tree, total))
+        } else {
+            None
+        };
+        sources.push((t, slot, tree));
+    }
+    let total: usize = sources
+        .iter()
+        .filter_map(|(_, _, tree)| tree.as_ref().map(|(_, n)| n))
+        .sum();
+    tracing::info!(
+        dir = %dir.display(),
+        from = v1::VERSION,
+        to = TARGET_VERSION,
+        records = total,
+        "migrating the store to the new layout; do not stop plazo (if it is stopped, the next \
+         start migrates again from the old layout, which is left intact until the end)"
+    );
+    let ks = db.open_tree(KEYSPACE).map_err(storage("open keyspace"))?;
+    ks.clear().map_err(storage("clear keyspace"))?;
+    let mut tallies = BTreeMap::<Vec<u8>, u64>::new();
+    let mut trees = Vec::new();
+    for (t, slot, source) in sources {
+        let Some((tree, total)) = source else {
+            trees.push((t.name, 0));
+            continue;
+        };
+        let mut batch = sled::Batch::default();
+        let (mut pending, mut done) = (0usize, 0u64);
+        for entry in tree.iter() {
+            let (k, v) = entry.map_err(storage("read a schema-1 record"))?;
+            let value =
+                convert(t.kind, &k, &v, &mut tallies).map_err(|reason| StoreError::Corrupt {
+                    tree: t.name,
+                    key: describe_raw(&k),
+                    reason,
+                })?;
+            batch.insert(slotted(slot, &k), value);
+            pending += 1;
+            done += 1;
+            if pending == BATCH {
+                ks.apply_batch(std::mem::take(&mut batch))
+                    .map_err(storage("write migrated records"))?;
+                pending = 0;
+            }
+            if done % PROGRESS_EVERY == 0 {
+                tracing::info!(tree = t.name, done, total, "migrating records");
+            }
+        }
+        if pending > 0 {
+            ks.apply_batch(batch)
+                .map_err(storage("write migrated records"))?;
+        }
+        tracing::info!(tree = t.name, done, total, "migrated tree");
+        trees.push((t.name, done));
+    }
+    let mut batch = sled::Batch::default();
+    let n_tallies = tallies.len() as u64;
+    for (key, n) in tallies {
+        batch.insert(slotted(slot::TALLIES, &key), n.to_be_bytes().to_vec());
+    }
+    ks.apply_batch(batch).map_err(storage("write tallies"))?;
+    flush(db)?;
+    Ok(Copied {
+        trees,
+        tallies: n_tallies,
+    })
+}
+
+/// Step 2, the switch: `meta/schema_version` = 2, flushed.
+pub(crate) fn switch(db: &sled::Db) -> Result<(), StoreError> {
+    let meta = db.open_tree(META).map_err(storage("open meta"))?;
+    meta.insert(SCHEMA_KEY, &TARGET_VERSION.to_be_bytes())
+        .map_err(storage("write schema version"))?;
+    flush(db)
+}
+
+/// `slot` ++ `key`.
+fn slotted(slot: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(slot);
+    k.extend_from_slice(key);
+    k
+}
+
+/// Checks a schema-1 record of kind `kind` and returns its schema-2 value; counts log lines in
+/// `tallies` (encoded [`HourKey`] → count).
+fn convert(
+    kind: Kind,
+    key: &[u8],
+    value: &[u8],
+    tallies: &mut BTreeMap<Vec<u8>, u64>,
+) -> Result<Vec<u8>, String> {
+    let bad_key = |e: String| format!("bad key: {e}");
+    match kind {
+        Kind::Client => {
+            ClientId::decode(key).map_err(bad_key)?;
+            reencode::<Client>(value)
+        }
+        Kind::Invoice => {
+            <InvoiceId as KeyCodec>::decode(key).map_err(bad_key)?;
+            reencode::<Invoice>(value)
+        }
+        Kind::Reminder => {
+            ReminderId::decode(key).map_err(bad_key)?;
+            reencode::<Reminder>(value)
+        }
+        Kind::Due => {
+            DueKey::decode(key).map_err(bad_key)?;
+            v1::decode_empty(value)?;
+            Ok(Vec::new())
+        }
+        Kind::Inflight => {
+            ReminderId::decode(key).map_err(bad_key)?;
+            v1::decode_empty(value)?;
+            Ok(Vec::new())
+        }
+        Kind::Log => {
+            LogKey::decode(key).map_err(bad_key)?;
+            let a: Attempt = v1::decode_json(value)?;
+            if let Some(t) = Tally::of(&a) {
+                let k = HourKey {
+                    hour: hour_of(a.at),
+                    tally: t as u8,
+                }
+                .encode();
+                let n = tallies.entry(k).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+            binary(&a)
+        }
+        Kind::LogByTime => Err("the log's time index is not migrated".to_owned()),
+        Kind::Webhook => {
+            WebhookKey::decode(key).map_err(bad_key)?;
+            reencode::<Timestamp>(value)
+        }
+        Kind::Contact => {
+            TextKey::decode(key).map_err(bad_key)?;
+            reencode::<Contact>(value)
+        }
+        Kind::Message => {
+            TextKey::decode(key).map_err(bad_key)?;
+            reencode::<SentMessage>(value)
+        }
+        Kind::ClientLog => {
+            ClientLogKey::decode(key).map_err(bad_key)?;
+            reencode::<ContactEvent>(value)
+        }
+        Kind::Inbox => {
+            TextKey::decode(key).map_err(bad_key)?;
+            reencode::<InboxEntry>(value)
+        }
+        Kind::InboxQueue => {
+            TextKey::decode(key).map_err(bad_key)?;
+            reencode::<Timestamp>(value)
+        }
+        Kind::Number => {
+            TextKey::decode(key).map_err(bad_key)?;
+            reencode::<InvoiceId>(value)
+        }
+    }
+}
+
+/// Decodes a schema-1 JSON value as `T` and returns its binary record.
+fn reencode<T: DeserializeOwned + Record + PartialEq>(value: &[u8]) -> Result<Vec<u8>, String> {
+    binary(&v1::decode_json::<T>(value)?)
+}
+
+/// The binary record of `v`, checked to read back equal (so nothing changes on the way).
+fn binary<T: Record + PartialEq>(v: &T) -> Result<Vec<u8>, String> {
+    let bytes = v
+        .encode()
+        .map_err(|e| format!("cannot be written in the new layout: {e}"))?;
+    match T::decode(&bytes) {
+        Ok(back) if back == *v => Ok(bytes),
+        Ok(_) => Err(format!(
+            "the {} would change in the new layout (a value the domain does not round-trip)",
+            T::KIND
+        )),
+        Err(e) => Err(format!("would not read back in the new layout: {e}")),
+    }
+}
+
+fn flush(db: &sled::Db) -> Result<(), StoreError> {
+    db.flush().map(|_| ()).map_err(storage("flush"))
+}
+
+fn storage(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |source| StoreError::Storage { op, source }
+}
+
+#[cfg(test)]
+mod tests;
