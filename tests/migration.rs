@@ -47,7 +47,6 @@ fn unpack(tmp: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-#[ignore = "enable once Store::open calls store::migrate (issue 10 item 4: the lead wires it)"]
 fn a_schema1_directory_opens_migrated_with_every_record() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = unpack(tmp.path());

@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 
 use super::keys::{
-    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, TextKey, WebhookKey, describe_raw,
+    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey, describe_raw,
 };
 use super::records::Record;
 use super::tally::{Tally, hour_of};
@@ -195,13 +195,13 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
         let (mut pending, mut done) = (0usize, 0u64);
         for entry in tree.iter() {
             let (k, v) = entry.map_err(storage("read a schema-1 record"))?;
-            let value =
+            let (new_key, value) =
                 convert(t.kind, &k, &v, &mut tallies).map_err(|reason| StoreError::Corrupt {
                     tree: t.name,
                     key: describe_raw(&k),
                     reason,
                 })?;
-            batch.insert(slotted(slot, &k), value);
+            batch.insert(slotted(slot, new_key.as_deref().unwrap_or(&k)), value);
             pending += 1;
             done += 1;
             if pending == BATCH {
@@ -249,9 +249,25 @@ fn slotted(slot: u8, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// Checks a schema-1 record of kind `kind` and returns its schema-2 value; counts log lines in
+/// Checks a schema-1 record of kind `kind` and returns its schema-2 key, when it changed (the
+/// inbox queue is ordered by due time since schema 2), and value; counts log lines in
 /// `tallies` (encoded [`HourKey`] → count).
 fn convert(
+    kind: Kind,
+    key: &[u8],
+    value: &[u8],
+    tallies: &mut BTreeMap<Vec<u8>, u64>,
+) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    if kind == Kind::InboxQueue {
+        let TextKey(event) = TextKey::decode(key).map_err(|e| format!("bad key: {e}"))?;
+        let at: Timestamp = v1::decode_json(value)?;
+        return Ok((Some(QueueKey { at, key: event }.encode()), Vec::new()));
+    }
+    convert_value(kind, key, value, tallies).map(|v| (None, v))
+}
+
+/// The schema-2 value of a schema-1 record whose key does not change.
+fn convert_value(
     kind: Kind,
     key: &[u8],
     value: &[u8],
@@ -316,10 +332,7 @@ fn convert(
             TextKey::decode(key).map_err(bad_key)?;
             reencode::<InboxEntry>(value)
         }
-        Kind::InboxQueue => {
-            TextKey::decode(key).map_err(bad_key)?;
-            reencode::<Timestamp>(value)
-        }
+        Kind::InboxQueue => Err("the inbox queue's key changes: see `convert`".to_owned()),
         Kind::Number => {
             TextKey::decode(key).map_err(bad_key)?;
             reencode::<InvoiceId>(value)

@@ -57,13 +57,11 @@ mod fail;
 mod health;
 mod keys;
 // Wired into `open_inner` by the store-v2 work; until then only its tests use it.
-#[allow(dead_code)]
 mod migrate;
 mod records;
 mod tally;
 mod tx;
 mod typed;
-#[allow(dead_code)]
 mod v1;
 mod writer;
 
@@ -356,8 +354,22 @@ fn open_inner(
             }
         }
     };
-    let trees = Trees::open(&db)?;
     let key = MetaKey(SCHEMA_KEY.to_owned());
+    // A newer schema is refused before anything is created or written.
+    let meta: TypedTree<MetaKey, u32> = TypedTree::open(&db, "meta")?;
+    if let Some(found) = meta.get(&key, "read schema version")? {
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaMismatch {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+    }
+    // Schema 1 (one tree per kind, JSON) is migrated in place; a migration cut short after its
+    // switch left old trees behind, dropped now.
+    migrate::migrate(&db, dir)?;
+    migrate::drop_leftover_v1_trees(&db)?;
+    let trees = Trees::open(&db)?;
     match trees.meta.get(&key, "read schema version")? {
         Some(found) if found == SCHEMA_VERSION => {}
         Some(found) => {

@@ -20,6 +20,7 @@ pub(crate) struct Sample {
     /// `Claimed`, in `inflight`, no longer in `due`.
     pub(crate) claimed: Reminder,
     /// When the claim ran.
+    #[allow(dead_code)] // read by the fixture generator and tests/migration.rs, which include this file
     pub(crate) claim_at: Timestamp,
     /// Timeline lines (`log`, and `log_by_time` in schema 1), in the order logged.
     pub(crate) attempts: Vec<Attempt>,

@@ -241,13 +241,14 @@ fn assert_sample_migrated(db: &sled::Db, s: &Sample) {
     }
     let queued: Vec<_> = s.inbox.iter().filter(|e| !e.state.is_final()).collect();
     assert_eq!(queued.len(), 1, "the sample queues one inbox entry");
+    // Since schema 2 the queue is ordered by due time: next attempt ++ event key, no value.
+    let queue_key = crate::store::keys::QueueKey {
+        at: queued[0].next_attempt_at,
+        key: queued[0].key.clone(),
+    };
     assert_eq!(
         keys(&ks, slot::INBOX_QUEUE),
-        vec![queued[0].key.clone().into_bytes()]
-    );
-    assert_eq!(
-        get::<Timestamp>(&ks, slot::INBOX_QUEUE, queued[0].key.as_bytes()),
-        queued[0].next_attempt_at
+        vec![crate::store::keys::KeyCodec::encode(&queue_key)]
     );
 }
 
