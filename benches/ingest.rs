@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
 use plazo::domain::{ClientId, InvoiceId};
-use plazo::policy::load_policy;
+use plazo::policy::{LoadedPolicy, load_policy};
 use plazo::schedule::plan;
 use plazo::service::{
     ClientInput, InvoiceInput, upsert_client, upsert_invoice, upsert_invoice_async,
@@ -31,20 +31,26 @@ fn client_input() -> ClientInput {
     serde_json::from_value(serde_json::json!({"name": "Ana", "email": "ana@example.co"})).unwrap()
 }
 
-fn ingest(n: usize, threads: usize) {
+/// A fresh store in a temp directory (kept alive by the returned guard) with the bench policy
+/// and client `c1`.
+fn fresh_store() -> (tempfile::TempDir, Arc<LoadedPolicy>, Store) {
     let dir = tempfile::tempdir().unwrap();
     let policy = Arc::new(load_policy(&common::write_policy(dir.path())).unwrap());
     let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
-    let now = Timestamp::now();
     upsert_client(
         &store,
         &policy.policy,
         &ClientId::new("c1").unwrap(),
         client_input(),
-        now,
+        Timestamp::now(),
     )
     .unwrap();
-    let due = now + SignedDuration::from_hours(24 * 365);
+    (dir, policy, store)
+}
+
+fn ingest(n: usize, threads: usize) {
+    let (_dir, policy, store) = fresh_store();
+    let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
     // Inputs built before the clock starts (the HTTP layer's JSON parsing is not measured here).
     let per = n / threads;
     let inputs: Vec<Vec<(InvoiceId, InvoiceInput)>> = (0..threads)
@@ -93,19 +99,8 @@ fn ingest(n: usize, threads: usize) {
 /// `conc` async callers upsert `n` invoices through the writer (`upsert_invoice_async`, as
 /// `PUT /v1/invoices/{id}` does), each waiting for durability.
 fn ingest_durable(n: usize, conc: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = Arc::new(load_policy(&common::write_policy(dir.path())).unwrap());
-    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
-    let now = Timestamp::now();
-    upsert_client(
-        &store,
-        &policy.policy,
-        &ClientId::new("c1").unwrap(),
-        client_input(),
-        now,
-    )
-    .unwrap();
-    let due = now + SignedDuration::from_hours(24 * 365);
+    let (_dir, policy, store) = fresh_store();
+    let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
     let before = store.writer_stats().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
