@@ -306,7 +306,11 @@ async fn a_broken_promise_fires_the_broken_step_counts_and_resumes_the_cadence()
         0,
     );
     assert_eq!(
-        sim.store.reminder(&deadline).unwrap().unwrap().state,
+        sim.store
+            .reminder(&InvoiceId::new("inv-1").unwrap(), &deadline)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Checked
     );
     assert_eq!(sim.lines_with("inv-1", "promise #1 broken").len(), 1);
@@ -385,7 +389,13 @@ async fn a_three_instalment_plan_reminds_per_instalment_and_closes_on_the_last_p
         .sent()
         .iter()
         .skip(1)
-        .map(|o| sim.store.reminder(&o.reminder_id).unwrap().unwrap().track)
+        .map(|o| {
+            sim.store
+                .reminder(&o.invoice_id, &o.reminder_id)
+                .unwrap()
+                .unwrap()
+                .track
+        })
         .collect();
     let instalments: Vec<u32> = reminders
         .iter()

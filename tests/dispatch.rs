@@ -374,7 +374,11 @@ async fn crash_recovery_skip_logs_unknown_and_moves_on() {
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].step.as_deref(), Some("courtesy"));
     assert_eq!(
-        h.store.reminder(&claimed[0].id).unwrap().unwrap().state,
+        h.store
+            .reminder(&claimed[0].invoice_id, &claimed[0].id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Unknown
     );
     assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0, "not resent");

@@ -201,7 +201,11 @@ async fn no_receipt_within_the_timeout_falls_back_to_the_next_channel_once() {
         .collect();
     assert_eq!(sent, [Some("sms".into()), Some("email".into())]);
     assert_eq!(
-        h.store.reminder(&r.id).unwrap().unwrap().state,
+        h.store
+            .reminder(&r.invoice_id, &r.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Sent
     );
     assert_eq!(h.inv("inv-1").cursor, Some(0));
@@ -248,7 +252,7 @@ async fn delivered_receipt_closes_the_step_and_never_goes_back() {
         h.receipt("rec-sms-1", DeliveryState::Delivered, None),
         ReceiptOutcome::StepDone
     );
-    let done = h.store.reminder(&r.id).unwrap().unwrap();
+    let done = h.store.reminder(&r.invoice_id, &r.id).unwrap().unwrap();
     assert_eq!(done.state, ReminderState::Sent);
     assert!(done.awaiting.is_none());
     assert_eq!(h.inv("inv-1").cursor, Some(0));
@@ -493,7 +497,7 @@ async fn no_wait_for_a_receipt_when_no_channel_follows() {
     assert_eq!(sent.len(), 1);
     let r = h
         .store
-        .reminder(&sent[0].reminder_id.unwrap())
+        .reminder(&sent[0].invoice_id, &sent[0].reminder_id.unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(r.state, ReminderState::Sent);
@@ -1080,7 +1084,11 @@ async fn paid_while_waiting_for_a_receipt_stops_the_fallback() {
     assert_eq!(h.at("2026-03-16T15:00:00Z").await, 1);
     assert_eq!(h.email.calls(), 0, "a paid invoice gets no fallback");
     assert_eq!(
-        h.store.reminder(&r.id).unwrap().unwrap().state,
+        h.store
+            .reminder(&r.invoice_id, &r.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Cancelled
     );
     assert!(h.pending("inv-1").is_none());

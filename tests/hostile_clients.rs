@@ -172,9 +172,9 @@ impl H {
             .unwrap()
     }
     fn pending(&self, id: &str) -> Option<Reminder> {
-        self.inv(id)
-            .pending
-            .map(|rid| self.store.reminder(&rid).unwrap().unwrap())
+        let inv = self.inv(id);
+        inv.pending
+            .map(|rid| self.store.reminder(&inv.id, &rid).unwrap().unwrap())
     }
     fn timeline(&self, id: &str) -> Vec<Attempt> {
         self.store.timeline(&InvoiceId::new(id).unwrap()).unwrap()
@@ -230,7 +230,11 @@ async fn a_channel_that_panics_is_a_recorded_failure_and_the_chase_goes_on() {
     // due_today (email, then sms): the panicking email falls back to sms.
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
     assert_eq!(sms.sent().len(), 1);
-    let r = h.store.reminder(&next.id).unwrap().unwrap();
+    let r = h
+        .store
+        .reminder(&next.invoice_id, &next.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, ReminderState::Sent);
     assert_eq!(h.pending("inv-1").unwrap().step_name, "friendly_overdue");
     assert!(h.store.in_flight().unwrap().is_empty());
@@ -249,7 +253,11 @@ async fn a_panic_outside_the_send_call_is_recorded_and_the_next_step_planned() {
     let panics = send_task_panics();
 
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
-    let r = h.store.reminder(&first.id).unwrap().unwrap();
+    let r = h
+        .store
+        .reminder(&first.invoice_id, &first.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, ReminderState::Failed);
     let line = h
         .timeline("inv-1")

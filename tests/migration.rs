@@ -74,7 +74,10 @@ fn a_schema1_directory_opens_migrated_with_every_record() {
         *arrangements
     );
     for r in &s.scheduled {
-        assert_eq!(store.reminder(&r.id).unwrap().as_ref(), Some(r));
+        assert_eq!(
+            store.reminder(&r.invoice_id, &r.id).unwrap().as_ref(),
+            Some(r)
+        );
     }
     let claimed = Reminder {
         state: ReminderState::Claimed,

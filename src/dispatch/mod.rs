@@ -33,8 +33,6 @@ use crate::store::{Store, StoreError};
 enum ClaimError {
     /// The claim transaction failed.
     Claim(StoreError),
-    /// The blocking claim task failed.
-    Task(String),
     /// The claim could not be flushed to disk.
     Durable(StoreError),
 }
@@ -67,10 +65,10 @@ impl Dispatcher {
     /// [`Dispatcher::dispatch_due_once`].
     async fn claim_durable(&self, limit: usize) -> Result<Vec<Reminder>, ClaimError> {
         let now = self.clock.now();
-        let store = self.store.clone();
-        let claimed = tokio::task::spawn_blocking(move || store.claim_due(now, limit))
+        let claimed = self
+            .store
+            .claim_due_async(now, limit)
             .await
-            .map_err(|e| ClaimError::Task(e.to_string()))?
             .map_err(ClaimError::Claim)?;
         if !claimed.is_empty() {
             self.store.durable().await.map_err(ClaimError::Durable)?;
@@ -90,9 +88,6 @@ impl Dispatcher {
         let claimed = match self.claim_durable(self.config.batch).await {
             Ok(c) => c,
             Err(ClaimError::Claim(e) | ClaimError::Durable(e)) => return Err(e),
-            Err(ClaimError::Task(e)) => {
-                return Err(StoreError::Io(std::io::Error::other(e)));
-            }
         };
         let n = claimed.len();
         for r in claimed {
@@ -125,10 +120,6 @@ impl Dispatcher {
                     tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
                     drop(first);
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(ClaimError::Task(e)) => {
-                    tracing::error!(error = %e, "claim task failed");
                     continue;
                 }
                 Err(ClaimError::Durable(e)) => {

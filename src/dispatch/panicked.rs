@@ -26,7 +26,7 @@ impl Dispatcher {
         let why = why.to_owned();
         let res = self.store.write(move |tx| {
             let policy = &loaded.policy;
-            let Some(mut r) = tx.reminder(&claimed.id)? else {
+            let Some(mut r) = tx.reminder(&claimed.invoice_id, &claimed.id)? else {
                 return Ok(None);
             };
             if r.state != ReminderState::Claimed {

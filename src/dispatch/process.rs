@@ -557,7 +557,7 @@ impl Dispatcher {
                     }
                     // The store has reopened from disk: if the reminder is no longer claimed
                     // there, the change was made durable after all and there is nothing to redo.
-                    if let Ok(Some(stored)) = self.store.reminder(&r.id) {
+                    if let Ok(Some(stored)) = self.store.reminder(&r.invoice_id, &r.id) {
                         if stored.state != ReminderState::Claimed {
                             self.wake.notify_one();
                             return Ok(());

@@ -297,7 +297,9 @@ fn replan_invoices(
             continue;
         }
         let fire_at = |tx: &Tx<'_>, inv: &crate::domain::Invoice| match inv.pending {
-            Some(rid) => tx.reminder(&rid).map(|r| r.map(|r| (r.id, r.fire_at))),
+            Some(rid) => tx
+                .reminder(&inv.id, &rid)
+                .map(|r| r.map(|r| (r.id, r.fire_at))),
             None => Ok(None),
         };
         let before = fire_at(tx, &inv)?;

@@ -226,14 +226,19 @@ fn upsert_validated(
     let (mut inv, outcome, needs_plan) = match existing.clone() {
         None => {
             let inv = fresh_invoice(id, v, now);
-            tx.log(&event(
+            // Stored now (with its opening line) so the reminder planned below is kept with
+            // it; written again, whole, at the end.
+            tx.create_invoice(
                 &inv,
-                now,
-                format!(
-                    "invoice created: {} {} due {}",
-                    inv.amount, inv.currency, inv.due_at
+                &event(
+                    &inv,
+                    now,
+                    format!(
+                        "invoice created: {} {} due {}",
+                        inv.amount, inv.currency, inv.due_at
+                    ),
                 ),
-            ))?;
+            )?;
             (inv, Upserted::Created, true)
         }
         Some(old) => {

@@ -35,7 +35,7 @@ pub fn cancel_pending(
     let Some(rid) = invoice.pending else {
         return Ok(());
     };
-    let current = tx.reminder(&rid)?;
+    let current = tx.reminder(&invoice.id, &rid)?;
     if current.as_ref().is_some_and(|r| {
         r.generation == invoice.generation
             && matches!(
@@ -317,7 +317,7 @@ pub fn replan(
             }
             (None, _) => return Ok(None),
         };
-        if let Some(existing) = tx.reminder(&reminder.id)? {
+        if let Some(existing) = tx.reminder(&invoice.id, &reminder.id)? {
             match existing.state {
                 ReminderState::Scheduled => tx.unschedule(&existing)?,
                 ReminderState::Cancelled => {}

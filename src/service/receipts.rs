@@ -131,7 +131,7 @@ pub fn apply_receipt(
             }
         }
         // Is the step still waiting on this very message?
-        let reminder = tx.reminder(&msg.reminder_id)?;
+        let reminder = tx.reminder(&msg.invoice_id, &msg.reminder_id)?;
         let waiting = reminder.filter(|r| {
             r.state == ReminderState::AwaitingReceipt
                 && r.awaiting.as_ref().is_some_and(|a| {

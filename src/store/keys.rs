@@ -190,36 +190,34 @@ impl KeyCodec for ClientLogKey {
     }
 }
 
-/// An entry in the due index: fire time (8 bytes) ++ reminder id (16 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An entry in the due index: fire time (8 bytes) ++ reminder id (16 bytes) ++ invoice id.
+///
+/// The reminder lives in its invoice's record, so the entry names both.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DueKey {
     /// When the reminder fires (microsecond precision).
     pub(crate) at: Timestamp,
     /// Which reminder.
     pub(crate) id: ReminderId,
+    /// The invoice it chases.
+    pub(crate) invoice: InvoiceId,
 }
 
-/// Length of an encoded [`DueKey`].
+/// Length of the fixed part of an encoded [`DueKey`] (and of a whole schema-1 due key).
 pub(crate) const DUE_LEN: usize = TIME_LEN + 16;
 
 impl DueKey {
-    /// The greatest possible key at `at`'s microsecond: every due key `<=` it fires at or before
-    /// `at`.
+    /// A key greater than every due key at `at`'s microsecond and smaller than any later one:
+    /// every due key `<=` it fires at or before `at`. (Invoice ids are UTF-8, which never
+    /// holds the byte 0xff.)
     pub(crate) fn upper_bound(at: Timestamp) -> Vec<u8> {
         let mut k = encode_time(at).to_vec();
-        k.extend_from_slice(&[0xff; 16]);
+        k.extend_from_slice(&[0xff; 17]);
         k
     }
-}
 
-impl KeyCodec for DueKey {
-    fn encode(&self) -> Vec<u8> {
-        let mut k = Vec::with_capacity(DUE_LEN);
-        k.extend_from_slice(&encode_time(self.at));
-        k.extend_from_slice(&self.id.to_bytes());
-        k
-    }
-    fn decode(raw: &[u8]) -> Result<Self, String> {
+    /// Decodes a schema-1 due key: fire time ++ reminder id, no invoice.
+    pub(crate) fn decode_v1(raw: &[u8]) -> Result<(Timestamp, ReminderId), String> {
         if raw.len() != DUE_LEN {
             return Err(format!(
                 "due key is {} bytes, expected {DUE_LEN}",
@@ -228,10 +226,64 @@ impl KeyCodec for DueKey {
         }
         let at = decode_time(&raw[..TIME_LEN])?;
         let id = ReminderId::decode(&raw[TIME_LEN..])?;
-        Ok(DueKey { at, id })
+        Ok((at, id))
+    }
+}
+
+impl KeyCodec for DueKey {
+    fn encode(&self) -> Vec<u8> {
+        let invoice = self.invoice.as_str().as_bytes();
+        let mut k = Vec::with_capacity(DUE_LEN + invoice.len());
+        k.extend_from_slice(&encode_time(self.at));
+        k.extend_from_slice(&self.id.to_bytes());
+        k.extend_from_slice(invoice);
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() <= DUE_LEN {
+            return Err(format!(
+                "due key is {} bytes, expected more than {DUE_LEN}",
+                raw.len()
+            ));
+        }
+        let at = decode_time(&raw[..TIME_LEN])?;
+        let id = ReminderId::decode(&raw[TIME_LEN..DUE_LEN])?;
+        let invoice = InvoiceId::decode(&raw[DUE_LEN..])?;
+        Ok(DueKey { at, id, invoice })
     }
     fn describe(&self) -> String {
-        format!("{}/{}", self.at, self.id)
+        format!("{}/{}/{}", self.at, self.id, self.invoice)
+    }
+}
+
+/// An entry of the in-flight set: invoice id ++ 0x00 ++ reminder id (16 bytes). Its value is
+/// the claimed reminder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InflightKey {
+    /// The invoice chased.
+    pub(crate) invoice: InvoiceId,
+    /// The reminder claimed.
+    pub(crate) id: ReminderId,
+}
+
+impl KeyCodec for InflightKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = LogKey::prefix(&self.invoice);
+        k.extend_from_slice(&self.id.to_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        if raw.len() < 18 || raw[raw.len() - 17] != 0 {
+            return Err("in-flight key is not <invoice id> 0x00 <16-byte reminder id>".to_owned());
+        }
+        let (invoice, rest) = raw.split_at(raw.len() - 17);
+        Ok(InflightKey {
+            invoice: InvoiceId::decode(invoice)?,
+            id: ReminderId::decode(&rest[1..])?,
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}/{}", self.invoice, self.id)
     }
 }
 
@@ -448,9 +500,21 @@ mod tests {
         let due = DueKey {
             at: ts(-5_000_000),
             id,
+            invoice: InvoiceId::new("INV-1").unwrap(),
         };
         assert_eq!(DueKey::decode(&due.encode()).unwrap(), due);
-        assert!(DueKey::decode(&due.encode()[1..]).is_err());
+        assert!(DueKey::decode(&due.encode()[..DUE_LEN]).is_err());
+        assert!(due.encode() < DueKey::upper_bound(due.at));
+        assert_eq!(
+            DueKey::decode_v1(&due.encode()[..DUE_LEN]).unwrap(),
+            (due.at, id)
+        );
+        let fl = InflightKey {
+            invoice: InvoiceId::new("INV-1").unwrap(),
+            id,
+        };
+        assert_eq!(InflightKey::decode(&fl.encode()).unwrap(), fl);
+        assert!(InflightKey::decode(&fl.encode()[..fl.encode().len() - 1]).is_err());
 
         let log = LogKey {
             invoice: InvoiceId::new("INV-1").unwrap(),
@@ -477,8 +541,9 @@ mod tests {
     proptest! {
         #[test]
         fn due_keys_round_trip(m in micros_range(), id in any::<[u8; 16]>()) {
-            let k = DueKey { at: ts(m), id: ReminderId::from_bytes(id) };
-            prop_assert_eq!(DueKey::decode(&k.encode()).unwrap(), k);
+            let k = DueKey { at: ts(m), id: ReminderId::from_bytes(id), invoice: InvoiceId::new("i-1").unwrap() };
+            prop_assert_eq!(DueKey::decode(&k.encode()).unwrap(), k.clone());
+            prop_assert!(k.encode() < DueKey::upper_bound(k.at));
         }
 
         #[test]
@@ -486,8 +551,9 @@ mod tests {
             a in micros_range(), b in micros_range(),
             ia in any::<[u8; 16]>(), ib in any::<[u8; 16]>(),
         ) {
-            let ka = DueKey { at: ts(a), id: ReminderId::from_bytes(ia) }.encode();
-            let kb = DueKey { at: ts(b), id: ReminderId::from_bytes(ib) }.encode();
+            let inv = InvoiceId::new("i-1").unwrap();
+            let ka = DueKey { at: ts(a), id: ReminderId::from_bytes(ia), invoice: inv.clone() }.encode();
+            let kb = DueKey { at: ts(b), id: ReminderId::from_bytes(ib), invoice: inv }.encode();
             prop_assert_eq!(ka.cmp(&kb), (a, ia).cmp(&(b, ib)));
         }
 

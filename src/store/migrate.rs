@@ -5,6 +5,11 @@
 //!    schema-1 tree is decoded, re-encoded as a binary record, and written under its slot byte
 //!    ++ its schema-1 key, in batches of [`BATCH`]. `log_by_time` is not copied: the hourly
 //!    tallies that replace it are rebuilt from `log`. Then a flush.
+//!    Keys and values change where schema 2 changed them: an invoice's reminders are folded
+//!    into its record ([`InvoiceRecord`]) after every tree is copied (the reminders are first
+//!    copied under their old slot, then moved, so a reminder whose invoice is missing stops
+//!    the migration); due entries and in-flight entries name the invoice (looked up in the
+//!    schema-1 `reminders` tree), and an in-flight entry holds its claimed reminder.
 //! 2. The switch: `meta/schema_version` becomes 2, then a flush. Before it the store is a
 //!    schema-1 store (the old trees are untouched; the next open migrates again); after it,
 //!    a schema-2 store.
@@ -22,10 +27,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 
+use super::keys::InflightKey;
 use super::keys::{
     ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey, describe_raw,
 };
-use super::records::Record;
+use super::records::{InvoiceRecord, Record};
 use super::tally::{Tally, hour_of};
 use super::tx::slot;
 use super::v1::{self, Kind};
@@ -184,6 +190,9 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
     );
     let ks = db.open_tree(KEYSPACE).map_err(storage("open keyspace"))?;
     ks.clear().map_err(storage("clear keyspace"))?;
+    let v1_reminders = db
+        .open_tree("reminders")
+        .map_err(storage("open a schema-1 tree"))?;
     let mut tallies = BTreeMap::<Vec<u8>, u64>::new();
     let mut trees = Vec::new();
     for (t, slot, source) in sources {
@@ -196,10 +205,12 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
         for entry in tree.iter() {
             let (k, v) = entry.map_err(storage("read a schema-1 record"))?;
             let (new_key, value) =
-                convert(t.kind, &k, &v, &mut tallies).map_err(|reason| StoreError::Corrupt {
-                    tree: t.name,
-                    key: describe_raw(&k),
-                    reason,
+                convert(t.kind, &k, &v, &v1_reminders, &mut tallies).map_err(|reason| {
+                    StoreError::Corrupt {
+                        tree: t.name,
+                        key: describe_raw(&k),
+                        reason,
+                    }
                 })?;
             batch.insert(slotted(slot, new_key.as_deref().unwrap_or(&k)), value);
             pending += 1;
@@ -220,6 +231,7 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
         tracing::info!(tree = t.name, done, total, "migrated tree");
         trees.push((t.name, done));
     }
+    fold_reminders(&ks)?;
     let mut batch = sled::Batch::default();
     let n_tallies = tallies.len() as u64;
     for (key, n) in tallies {
@@ -256,14 +268,99 @@ fn convert(
     kind: Kind,
     key: &[u8],
     value: &[u8],
+    v1_reminders: &sled::Tree,
     tallies: &mut BTreeMap<Vec<u8>, u64>,
 ) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
-    if kind == Kind::InboxQueue {
-        let TextKey(event) = TextKey::decode(key).map_err(|e| format!("bad key: {e}"))?;
-        let at: Timestamp = v1::decode_json(value)?;
-        return Ok((Some(QueueKey { at, key: event }.encode()), Vec::new()));
+    let bad_key = |e: String| format!("bad key: {e}");
+    let reminder = |id: &ReminderId| -> Result<Reminder, String> {
+        match v1_reminders.get(id.encode()) {
+            Ok(Some(raw)) => v1::decode_json::<Reminder>(&raw),
+            Ok(None) => Err(format!("names reminder {id}, which is not stored")),
+            Err(e) => Err(format!("cannot read reminder {id}: {e}")),
+        }
+    };
+    match kind {
+        Kind::InboxQueue => {
+            let TextKey(event) = TextKey::decode(key).map_err(bad_key)?;
+            let at: Timestamp = v1::decode_json(value)?;
+            Ok((Some(QueueKey { at, key: event }.encode()), Vec::new()))
+        }
+        Kind::Due => {
+            let (at, id) = DueKey::decode_v1(key).map_err(bad_key)?;
+            v1::decode_empty(value)?;
+            let invoice = reminder(&id)?.invoice_id;
+            Ok((Some(DueKey { at, id, invoice }.encode()), Vec::new()))
+        }
+        Kind::Inflight => {
+            let id = ReminderId::decode(key).map_err(bad_key)?;
+            v1::decode_empty(value)?;
+            let r = reminder(&id)?;
+            let key = InflightKey {
+                invoice: r.invoice_id.clone(),
+                id,
+            };
+            Ok((Some(key.encode()), binary(&r)?))
+        }
+        Kind::Invoice => {
+            <InvoiceId as KeyCodec>::decode(key).map_err(bad_key)?;
+            let invoice: Invoice = v1::decode_json(value)?;
+            Ok((None, binary(&InvoiceRecord::new(invoice))?))
+        }
+        _ => convert_value(kind, key, value, tallies).map(|v| (None, v)),
     }
-    convert_value(kind, key, value, tallies).map(|v| (None, v))
+}
+
+/// Moves every reminder copied under the old reminders slot into its invoice's record, in
+/// batches of [`BATCH`] (all of them, cancelled ones too: nothing is dropped on the way).
+fn fold_reminders(ks: &sled::Tree) -> Result<(), StoreError> {
+    let corrupt = |key: &[u8], reason: String| StoreError::Corrupt {
+        tree: "reminders",
+        key: describe_raw(key),
+        reason,
+    };
+    let mut records = std::collections::HashMap::<InvoiceId, InvoiceRecord>::new();
+    let mut moved = Vec::new();
+    let write = |records: &mut std::collections::HashMap<InvoiceId, InvoiceRecord>,
+                 moved: &mut Vec<Vec<u8>>|
+     -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, record) in records.drain() {
+            let value = record
+                .encode()
+                .map_err(|e| corrupt(id.as_str().as_bytes(), e.to_string()))?;
+            batch.insert(slotted(slot::INVOICES, &KeyCodec::encode(&id)), value);
+        }
+        for key in moved.drain(..) {
+            batch.remove(key);
+        }
+        ks.apply_batch(batch)
+            .map_err(storage("fold reminders into invoices"))
+    };
+    for entry in ks.scan_prefix([slot::REMINDERS]) {
+        let (key, value) = entry.map_err(storage("read a copied reminder"))?;
+        let r = Reminder::decode(&value).map_err(|e| corrupt(&key, e.to_string()))?;
+        if !records.contains_key(&r.invoice_id) {
+            let raw = ks
+                .get(slotted(slot::INVOICES, &KeyCodec::encode(&r.invoice_id)))
+                .map_err(storage("read a copied invoice"))?
+                .ok_or_else(|| {
+                    corrupt(
+                        &key,
+                        format!("names invoice {}, which is not stored", r.invoice_id),
+                    )
+                })?;
+            let record = InvoiceRecord::decode(&raw).map_err(|e| corrupt(&key, e.to_string()))?;
+            records.insert(r.invoice_id.clone(), record);
+        }
+        if let Some(record) = records.get_mut(&r.invoice_id) {
+            record.reminders.push(r);
+        }
+        moved.push(key.to_vec());
+        if moved.len() >= BATCH {
+            write(&mut records, &mut moved)?;
+        }
+    }
+    write(&mut records, &mut moved)
 }
 
 /// The schema-2 value of a schema-1 record whose key does not change.
@@ -279,24 +376,12 @@ fn convert_value(
             ClientId::decode(key).map_err(bad_key)?;
             reencode::<Client>(value)
         }
-        Kind::Invoice => {
-            <InvoiceId as KeyCodec>::decode(key).map_err(bad_key)?;
-            reencode::<Invoice>(value)
-        }
+        Kind::Invoice => Err("the invoice record changes: see `convert`".to_owned()),
         Kind::Reminder => {
             ReminderId::decode(key).map_err(bad_key)?;
             reencode::<Reminder>(value)
         }
-        Kind::Due => {
-            DueKey::decode(key).map_err(bad_key)?;
-            v1::decode_empty(value)?;
-            Ok(Vec::new())
-        }
-        Kind::Inflight => {
-            ReminderId::decode(key).map_err(bad_key)?;
-            v1::decode_empty(value)?;
-            Ok(Vec::new())
-        }
+        Kind::Due | Kind::Inflight => Err("the key changes: see `convert`".to_owned()),
         Kind::Log => {
             LogKey::decode(key).map_err(bad_key)?;
             let a: Attempt = v1::decode_json(value)?;

@@ -82,8 +82,10 @@ use crate::domain::{
 use durability::GroupCommit;
 use health::Health;
 use keys::{
-    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, MetaKey, QueueKey, TextKey, WebhookKey, micros,
+    ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, MetaKey, QueueKey, TextKey,
+    WebhookKey, micros,
 };
+use records::InvoiceRecord;
 use tx::slot;
 use typed::TypedTree;
 
@@ -227,10 +229,9 @@ struct Trees {
     meta: TypedTree<MetaKey, u32>,
     keyspace: sled::Tree,
     clients: TypedTree<ClientId, Client>,
-    invoices: TypedTree<InvoiceId, Invoice>,
-    reminders: TypedTree<ReminderId, Reminder>,
+    invoices: TypedTree<InvoiceId, InvoiceRecord>,
     due: TypedTree<DueKey, ()>,
-    inflight: TypedTree<ReminderId, ()>,
+    inflight: TypedTree<InflightKey, Reminder>,
     log: TypedTree<LogKey, Attempt>,
     tallies: TypedTree<HourKey, u64>,
     webhooks: TypedTree<WebhookKey, Timestamp>,
@@ -253,7 +254,6 @@ impl Trees {
             meta: TypedTree::open(db, "meta")?,
             clients: TypedTree::in_keyspace(&ks, slot::CLIENTS, "clients"),
             invoices: TypedTree::in_keyspace(&ks, slot::INVOICES, "invoices"),
-            reminders: TypedTree::in_keyspace(&ks, slot::REMINDERS, "reminders"),
             due: TypedTree::in_keyspace(&ks, slot::DUE, "due"),
             inflight: TypedTree::in_keyspace(&ks, slot::INFLIGHT, "inflight"),
             log: TypedTree::in_keyspace(&ks, slot::LOG, "log"),
@@ -603,7 +603,12 @@ impl Store {
 
     /// The invoice `id`, if stored.
     pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
-        self.inner()?.trees.invoices.get(id, "read invoice")
+        Ok(self
+            .inner()?
+            .trees
+            .invoices
+            .get(id, "read invoice")?
+            .map(|r| r.invoice))
     }
 
     /// Ids of the invoices of `client` that are still open (a scan of every invoice: O(n)).
@@ -614,7 +619,7 @@ impl Store {
             .invoices
             .iter("scan invoices")
             .filter_map(|e| match e {
-                Ok((id, inv)) => (inv.client_id == *client
+                Ok((id, InvoiceRecord { invoice: inv, .. })) => (inv.client_id == *client
                     && inv.status == crate::domain::InvoiceStatus::Open)
                     .then_some(Ok(id)),
                 Err(e) => Some(Err(e)),
@@ -622,9 +627,26 @@ impl Store {
             .collect()
     }
 
-    /// The reminder `id`, if stored.
-    pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, StoreError> {
-        self.inner()?.trees.reminders.get(id, "read reminder")
+    /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight,
+    /// else the copy kept with the invoice (reminders cancelled before any send attempt are not kept).
+    pub fn reminder(
+        &self,
+        invoice: &InvoiceId,
+        id: &ReminderId,
+    ) -> Result<Option<Reminder>, StoreError> {
+        let inner = self.inner()?;
+        let key = InflightKey {
+            invoice: invoice.clone(),
+            id: *id,
+        };
+        if let Some(r) = inner.trees.inflight.get(&key, "read in-flight set")? {
+            return Ok(Some(r));
+        }
+        Ok(inner
+            .trees
+            .invoices
+            .get(invoice, "read invoice")?
+            .and_then(|rec| rec.reminder(id).cloned()))
     }
 
     /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
@@ -716,15 +738,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Everything logged on `invoice`, oldest first (by `at`; ties in the order logged).
+    /// Everything logged on `invoice`, oldest first (by `at`; ties in the order logged), headed
+    /// by the line its creation logged.
     pub fn timeline(&self, invoice: &InvoiceId) -> Result<Vec<Attempt>, StoreError> {
-        let mut out = self
-            .inner()?
+        let inner = self.inner()?;
+        let opening = inner
+            .trees
+            .invoices
+            .get(invoice, "read invoice")?
+            .and_then(|r| r.opening);
+        let mut out = opening.into_iter().collect::<Vec<_>>();
+        for entry in inner
             .trees
             .log
             .scan_prefix(LogKey::prefix(invoice), "read timeline")
-            .map(|e| e.map(|(_, a)| a))
-            .collect::<Result<Vec<_>, _>>()?;
+        {
+            out.push(entry?.1);
+        }
         out.sort_by_key(|a| a.at);
         Ok(out)
     }
@@ -745,7 +775,7 @@ impl Store {
             };
             let timeline = self.timeline(id)?;
             let next_reminder = match invoice.pending {
-                Some(rid) => self.reminder(&rid)?,
+                Some(rid) => self.reminder(id, &rid)?,
                 None => None,
             };
             if self.invoice(id)?.as_ref() == Some(&invoice) {
@@ -780,11 +810,39 @@ impl Store {
     /// not `Scheduled`, or scheduled at another time is stale and just removed. Concurrent
     /// callers never claim the same entry twice (one of them may get fewer than `limit`).
     pub fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+        let candidates = self.due_candidates(now, limit)?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claimed = self.transaction::<_, std::convert::Infallible>(|tx| {
+            Ok(claim_candidates(tx, &candidates)?)
+        })?;
+        Ok(claimed.unwrap_or_else(|never| match never {}))
+    }
+
+    /// [`Store::claim_due`] for async callers: the claim runs as a command on the writer's
+    /// thread, so no async worker thread ever blocks on it.
+    pub async fn claim_due_async(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        let candidates = self.due_candidates(now, limit)?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claimed = self
+            .write::<_, std::convert::Infallible>(move |tx| Ok(claim_candidates(tx, &candidates)?))
+            .await?;
+        Ok(claimed.unwrap_or_else(|never| match never {}))
+    }
+
+    /// The first `limit` due entries firing at or before `now` (a read; claiming re-checks each).
+    fn due_candidates(&self, now: Timestamp, limit: usize) -> Result<Vec<DueKey>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let candidates = self
-            .inner()?
+        self.inner()?
             .trees
             .due
             .range(
@@ -794,62 +852,18 @@ impl Store {
             )
             .take(limit)
             .map(|e| e.map(|(k, ())| k))
-            .collect::<Result<Vec<_>, _>>()?;
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let claimed = self.transaction::<_, std::convert::Infallible>(|tx| {
-            let mut claimed = Vec::new();
-            for key in &candidates {
-                if !tx.take_due(key)? {
-                    continue; // claimed by a concurrent caller
-                }
-                let Some(mut r) = tx.reminder(&key.id)? else {
-                    continue;
-                };
-                let waiting = matches!(
-                    r.state,
-                    ReminderState::Scheduled | ReminderState::AwaitingReceipt
-                );
-                if !waiting || micros(r.fire_at) != micros(key.at) {
-                    continue;
-                }
-                r.state = ReminderState::Claimed;
-                tx.put_reminder(&r)?;
-                tx.add_inflight(&r.id)?;
-                claimed.push(r);
-            }
-            Ok(claimed)
-        })?;
-        Ok(claimed.unwrap_or_else(|never| match never {}))
+            .collect()
     }
 
     /// Reminders claimed by [`Store::claim_due`] and not yet [`Tx::finish`]ed: after a crash,
     /// these may or may not have gone out.
     pub fn in_flight(&self) -> Result<Vec<Reminder>, StoreError> {
-        let inner = self.inner()?;
-        let t = &inner.trees;
-        let mut out = Vec::new();
-        for entry in t.inflight.iter("scan in-flight set") {
-            let (id, ()) = entry?;
-            let record = t.reminders.get(&id, "read reminder")?;
-            // Finished between the scan and the read? Then it has left the set.
-            let still_in_flight = t.inflight.get(&id, "read in-flight set")?.is_some();
-            match record {
-                Some(r) if still_in_flight => out.push(r),
-                Some(_) => {}
-                None => {
-                    if still_in_flight {
-                        return Err(StoreError::Corrupt {
-                            tree: t.inflight.name(),
-                            key: id.describe(),
-                            reason: "in-flight entry has no reminder record".into(),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.inner()?
+            .trees
+            .inflight
+            .iter("scan in-flight set")
+            .map(|e| e.map(|(_, r)| r))
+            .collect()
     }
 
     /// Waits until everything written before this call is on disk.
@@ -1010,6 +1024,31 @@ const PRUNE_CHUNK: usize = 1000;
 /// How many times [`Store::invoice_view`] reads again while batches keep changing the invoice
 /// (one batch is applied every flush, about a millisecond: a few tries are the most seen).
 const VIEW_READ_TRIES: usize = 1000;
+
+/// Takes each of `candidates` off the due index and claims its reminder when it is still
+/// waiting at that time (see [`Store::claim_due`]): two writes per reminder claimed.
+fn claim_candidates(tx: &Tx<'_>, candidates: &[DueKey]) -> Result<Vec<Reminder>, TxFail> {
+    let mut claimed = Vec::new();
+    for key in candidates {
+        if !tx.take_due(key)? {
+            continue; // claimed by a concurrent caller
+        }
+        let Some(mut r) = tx.reminder(&key.invoice, &key.id)? else {
+            continue;
+        };
+        let waiting = matches!(
+            r.state,
+            ReminderState::Scheduled | ReminderState::AwaitingReceipt
+        );
+        if !waiting || micros(r.fire_at) != micros(key.at) {
+            continue;
+        }
+        r.state = ReminderState::Claimed;
+        tx.add_inflight(&r)?;
+        claimed.push(r);
+    }
+    Ok(claimed)
+}
 
 /// An invoice, its timeline and its next planned reminder, read together.
 #[derive(Debug, Clone)]

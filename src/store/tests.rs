@@ -115,9 +115,14 @@ fn write(store: &Store, f: impl Fn(&mut Tx<'_>) -> Result<(), TxError<()>>) {
     store.transaction(f).unwrap().unwrap();
 }
 
+/// Schedules `rs`, storing each one's invoice first when it is not stored yet (a reminder is
+/// kept in its invoice's record).
 fn schedule(store: &Store, rs: &[Reminder]) {
     write(store, |tx| {
         for r in rs {
+            if tx.invoice(&r.invoice_id)?.is_none() {
+                tx.put_invoice(&invoice(r.invoice_id.as_str()))?;
+            }
             tx.schedule(r)?;
         }
         Ok(())
@@ -153,7 +158,10 @@ fn records_round_trip_and_survive_reopen() {
         store.invoice(&InvoiceId::new("INV-1").unwrap()).unwrap(),
         Some(invoice("INV-1"))
     );
-    assert_eq!(store.reminder(&r.id).unwrap(), Some(r.clone()));
+    assert_eq!(
+        store.reminder(&r.invoice_id, &r.id).unwrap(),
+        Some(r.clone())
+    );
     assert_eq!(store.next_due().unwrap(), Some(t0()));
     assert_eq!(store.pending_count().unwrap(), 1);
     assert_eq!(
@@ -273,11 +281,19 @@ fn claim_due_claims_due_ones_exactly_once() {
     );
     assert!(claimed.iter().all(|r| r.state == ReminderState::Claimed));
     assert_eq!(
-        store.reminder(&early.id).unwrap().unwrap().state,
+        store
+            .reminder(&early.invoice_id, &early.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Claimed
     );
     assert_eq!(
-        store.reminder(&later.id).unwrap().unwrap().state,
+        store
+            .reminder(&later.invoice_id, &later.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Scheduled
     );
 
@@ -330,6 +346,7 @@ fn claim_due_removes_stale_entries() {
             &DueKey {
                 at: missing.fire_at,
                 id: missing.id,
+                invoice: missing.invoice_id.clone(),
             },
             &(),
             "t",
@@ -356,11 +373,19 @@ fn claim_due_removes_stale_entries() {
         "only the moved reminder's new entry is left"
     );
     assert_eq!(
-        store.reminder(&done.id).unwrap().unwrap().state,
+        store
+            .reminder(&done.invoice_id, &done.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Sent
     );
     assert_eq!(
-        store.reminder(&moved.id).unwrap().unwrap().state,
+        store
+            .reminder(&moved.invoice_id, &moved.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Scheduled
     );
     assert_eq!(store.in_flight().unwrap().len(), 1);
@@ -429,9 +454,73 @@ fn in_flight_after_claim_and_after_finish() {
     assert_eq!(left[0].id, r2.id);
     assert_eq!(left[0].state, ReminderState::Claimed);
     assert_eq!(
-        store.reminder(&r1.id).unwrap().unwrap().state,
+        store
+            .reminder(&r1.invoice_id, &r1.id)
+            .unwrap()
+            .unwrap()
+            .state,
         ReminderState::Sent
     );
+}
+
+#[test]
+fn reminders_live_in_their_invoice_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // A reminder whose invoice is not stored is refused, and nothing is written.
+    let orphan = reminder("INV-404", 0, t0());
+    let err = store
+        .transaction::<_, ()>(|tx| Ok(tx.schedule(&orphan)?))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Corrupt {
+                tree: "invoices",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.pending_count().unwrap(), 0);
+
+    // The claim writes two keys (the due entry out, the in-flight entry in) and leaves the
+    // invoice record alone; the claimed copy is what reads see while it is in flight.
+    let r = reminder("INV-1", 0, t0());
+    schedule(&store, std::slice::from_ref(&r));
+    let before = store.writer_stats().unwrap();
+    let claimed = store.claim_due(t0(), 10).unwrap();
+    let after = store.writer_stats().unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(after.writes - before.writes, 2);
+    assert_eq!(
+        store.reminder(&r.invoice_id, &r.id).unwrap().unwrap().state,
+        ReminderState::Claimed
+    );
+
+    // Cancelled before any attempt: dropped. Cancelled after one: kept.
+    let mut never_tried = reminder("INV-1", 1, t0() + 1.hours());
+    schedule(&store, std::slice::from_ref(&never_tried));
+    never_tried.state = ReminderState::Cancelled;
+    write(&store, |tx| {
+        tx.unschedule(&never_tried)?;
+        tx.put_reminder(&never_tried).map_err(Into::into)
+    });
+    assert_eq!(
+        store
+            .reminder(&never_tried.invoice_id, &never_tried.id)
+            .unwrap(),
+        None
+    );
+    let mut tried = claimed[0].clone();
+    tried.attempts = 1;
+    tried.state = ReminderState::Cancelled;
+    write(&store, |tx| tx.finish(&tried).map_err(Into::into));
+    assert_eq!(
+        store.reminder(&tried.invoice_id, &tried.id).unwrap(),
+        Some(tried.clone())
+    );
+    assert!(store.in_flight().unwrap().is_empty());
 }
 
 #[test]
@@ -443,7 +532,7 @@ fn unschedule_removes_the_due_entry_only() {
     write(&store, |tx| tx.unschedule(&r).map_err(Into::into));
     assert_eq!(store.pending_count().unwrap(), 0);
     assert_eq!(store.next_due().unwrap(), None);
-    assert_eq!(store.reminder(&r.id).unwrap(), Some(r));
+    assert_eq!(store.reminder(&r.invoice_id, &r.id).unwrap(), Some(r));
 }
 
 #[test]
@@ -487,7 +576,7 @@ fn aborted_transaction_writes_nothing() {
         store.invoice(&InvoiceId::new("INV-1").unwrap()).unwrap(),
         None
     );
-    assert_eq!(store.reminder(&r.id).unwrap(), None);
+    assert_eq!(store.reminder(&r.invoice_id, &r.id).unwrap(), None);
     assert_eq!(store.pending_count().unwrap(), 0);
     assert!(
         store
@@ -573,7 +662,8 @@ fn corrupt_index_entries_are_not_skipped() {
         Err(StoreError::Corrupt { tree: "due", .. })
     ));
 
-    // A garbage reminder behind a valid due entry fails the claim instead of dropping it.
+    // A garbage invoice record (holding the reminder) behind a valid due entry fails the claim
+    // instead of dropping it.
     store
         .inner()
         .unwrap()
@@ -586,14 +676,14 @@ fn corrupt_index_entries_are_not_skipped() {
         .inner()
         .unwrap()
         .trees
-        .reminders
-        .raw_insert(r.id.to_bytes(), &b"[]"[..]);
+        .invoices
+        .raw_insert(r.invoice_id.as_str(), &b"[]"[..]);
     let err = store.claim_due(t0(), 10).unwrap_err();
     assert!(
         matches!(
             &err,
             StoreError::Corrupt {
-                tree: "reminders",
+                tree: "invoices",
                 ..
             }
         ),
@@ -704,7 +794,12 @@ fn tallies_count_whole_utc_hours_from_the_one_holding_from_up_to_to() {
         Ok(())
     });
     let after = store.writer_stats().unwrap();
-    assert_eq!(after.writes - before.writes, 11, "10 lines and one counter");
+    assert_eq!(after.writes - before.writes, 10, "10 lines");
+    assert_eq!(
+        after.counter_writes - before.counter_writes,
+        1,
+        "one counter, written once for the batch"
+    );
     assert_eq!(store.tallies(day, next).unwrap().get(Tally::Sent), 13);
 }
 

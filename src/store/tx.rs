@@ -1,7 +1,10 @@
 //! Transactions across trees: [`Tx`], its error types and [`abort`].
 
 pub use super::fail::TxFail;
-use super::keys::{ClientLogKey, DueKey, HourKey, LogKey, QueueKey, TextKey, WebhookKey};
+use super::keys::{
+    ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey,
+};
+use super::records::InvoiceRecord;
 use super::tally::{Tally, hour_of};
 use super::typed::TxTree;
 use super::writer::Ctx;
@@ -43,12 +46,11 @@ pub fn abort<T, E>(e: E) -> Result<T, TxError<E>> {
 /// batch. Nothing is written unless the closure returns `Ok`. The closure runs exactly once.
 pub struct Tx<'a> {
     pub(crate) clients: TxTree<'a, ClientId, Client>,
-    pub(crate) invoices: TxTree<'a, InvoiceId, Invoice>,
-    pub(crate) reminders: TxTree<'a, ReminderId, Reminder>,
+    pub(crate) invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
     pub(crate) due: TxTree<'a, DueKey, ()>,
-    pub(crate) inflight: TxTree<'a, ReminderId, ()>,
+    pub(crate) inflight: TxTree<'a, InflightKey, Reminder>,
     pub(crate) log: TxTree<'a, LogKey, Attempt>,
-    pub(crate) tallies: TxTree<'a, HourKey, u64>,
+    ctx: &'a Ctx<'a>,
     pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
     pub(crate) contacts: TxTree<'a, TextKey, Contact>,
     pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
@@ -63,6 +65,8 @@ pub struct Tx<'a> {
 pub(crate) mod slot {
     pub(crate) const CLIENTS: u8 = 0;
     pub(crate) const INVOICES: u8 = 1;
+    /// Schema 1's reminder records; since schema 2 reminders live in their invoice's record
+    /// ([`InvoiceRecord`](super::InvoiceRecord)) and this slot is only used while migrating.
     pub(crate) const REMINDERS: u8 = 2;
     pub(crate) const DUE: u8 = 3;
     pub(crate) const INFLIGHT: u8 = 4;
@@ -84,11 +88,10 @@ impl<'a> Tx<'a> {
         Tx {
             clients: TxTree::new(ctx, slot::CLIENTS, "clients"),
             invoices: TxTree::new(ctx, slot::INVOICES, "invoices"),
-            reminders: TxTree::new(ctx, slot::REMINDERS, "reminders"),
             due: TxTree::new(ctx, slot::DUE, "due"),
             inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
             log: TxTree::new(ctx, slot::LOG, "log"),
-            tallies: TxTree::new(ctx, slot::TALLIES, "tallies"),
+            ctx,
             webhooks: TxTree::new(ctx, slot::WEBHOOKS, "webhooks"),
             contacts: TxTree::new(ctx, slot::CONTACTS, "contacts"),
             messages: TxTree::new(ctx, slot::MESSAGES, "messages"),
@@ -113,22 +116,75 @@ impl Tx<'_> {
 
     /// The invoice `id`, if stored.
     pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail> {
-        self.invoices.get(id)
+        Ok(self.invoices.get(id)?.map(|r| r.invoice))
     }
 
-    /// Writes an invoice (insert or replace).
+    /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
     pub fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
-        self.invoices.insert(&i.id, i)
+        let record = match self.invoices.get(&i.id)? {
+            Some(mut r) => {
+                r.invoice = i.clone();
+                r
+            }
+            None => InvoiceRecord::new(i.clone()),
+        };
+        self.invoices.insert(&i.id, &record)
     }
 
-    /// The reminder `id`, if stored.
-    pub fn reminder(&self, id: &ReminderId) -> Result<Option<Reminder>, TxFail> {
-        self.reminders.get(id)
+    /// Writes a new invoice with `opening`, the line its creation adds to its timeline. The
+    /// line is kept with the invoice (no log key is written) and heads
+    /// [`Store::timeline`](super::Store::timeline).
+    pub fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
+        let mut record = InvoiceRecord::new(i.clone());
+        record.opening = Some(opening.clone());
+        self.invoices.insert(&i.id, &record)
     }
 
-    /// Writes a reminder record only; the due index is not touched.
+    /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight, else
+    /// the copy kept with the invoice. A reminder cancelled before any send attempt is not kept.
+    pub fn reminder(
+        &self,
+        invoice: &InvoiceId,
+        id: &ReminderId,
+    ) -> Result<Option<Reminder>, TxFail> {
+        let key = InflightKey {
+            invoice: invoice.clone(),
+            id: *id,
+        };
+        if let Some(r) = self.inflight.get(&key)? {
+            return Ok(Some(r));
+        }
+        Ok(self
+            .invoices
+            .get(invoice)?
+            .and_then(|rec| rec.reminder(id).cloned()))
+    }
+
+    /// Writes a reminder only; the due index is not touched. While the reminder is in flight,
+    /// its claimed copy is updated; else the copy kept with its invoice (a cancelled one is
+    /// dropped).
     pub fn put_reminder(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.reminders.insert(&r.id, r)
+        let key = InflightKey {
+            invoice: r.invoice_id.clone(),
+            id: r.id,
+        };
+        if self.inflight.contains(&key)? {
+            return self.inflight.insert(&key, r);
+        }
+        self.keep_with_invoice(r)
+    }
+
+    /// Keeps `r` in its invoice's record.
+    fn keep_with_invoice(&self, r: &Reminder) -> Result<(), TxFail> {
+        let Some(mut record) = self.invoices.get(&r.invoice_id)? else {
+            return Err(TxFail::corrupt(
+                "invoices",
+                r.invoice_id.describe(),
+                format!("reminder {} names an invoice that is not stored", r.id),
+            ));
+        };
+        record.keep(r);
+        self.invoices.insert(&r.invoice_id, &record)
     }
 
     /// Writes a reminder and adds its due-index entry at `r.fire_at` (microsecond precision).
@@ -137,31 +193,23 @@ impl Tx<'_> {
     /// record first; an entry left at the old time is treated as stale by
     /// [`Store::claim_due`](super::Store::claim_due) and dropped.
     pub fn schedule(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.reminders.insert(&r.id, r)?;
-        self.due.insert(
-            &DueKey {
-                at: r.fire_at,
-                id: r.id,
-            },
-            &(),
-        )
+        self.put_reminder(r)?;
+        self.due.insert(&due_key(r), &())
     }
 
     /// Removes the due-index entry at `r.fire_at`; the reminder record is left as it is.
     pub fn unschedule(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.due
-            .remove(&DueKey {
-                at: r.fire_at,
-                id: r.id,
-            })
-            .map(|_| ())
+        self.due.remove(&due_key(r)).map(|_| ())
     }
 
     /// Writes a reminder that is done with (sent, failed, rescheduled...) and removes it from the
     /// in-flight set.
     pub fn finish(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.reminders.insert(&r.id, r)?;
-        self.inflight.remove(&r.id).map(|_| ())
+        self.inflight.remove(&InflightKey {
+            invoice: r.invoice_id.clone(),
+            id: r.id,
+        })?;
+        self.keep_with_invoice(r)
     }
 
     /// Appends `a` to its invoice's timeline and counts it in its hour's tally (see
@@ -178,8 +226,7 @@ impl Tx<'_> {
                 hour: hour_of(a.at),
                 tally: t as u8,
             };
-            let n = self.tallies.get(&key)?.unwrap_or(0);
-            self.tallies.insert(&key, &n.saturating_add(1))?;
+            self.ctx.count(slot::TALLIES, &key.encode());
         }
         Ok(())
     }
@@ -300,8 +347,23 @@ impl Tx<'_> {
         self.due.remove(key)
     }
 
-    /// Adds `id` to the in-flight set.
-    pub(crate) fn add_inflight(&self, id: &ReminderId) -> Result<(), TxFail> {
-        self.inflight.insert(id, &())
+    /// Adds `r`, claimed, to the in-flight set (its copy with the invoice is left as it is).
+    pub(crate) fn add_inflight(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.inflight.insert(
+            &InflightKey {
+                invoice: r.invoice_id.clone(),
+                id: r.id,
+            },
+            r,
+        )
+    }
+}
+
+/// The due-index entry of `r` at its fire time.
+fn due_key(r: &Reminder) -> DueKey {
+    DueKey {
+        at: r.fire_at,
+        id: r.id,
+        invoice: r.invoice_id.clone(),
     }
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::StoreError;
 use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
-use super::records::Record;
+use super::records::{InvoiceRecord, Record};
 use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
@@ -39,6 +39,7 @@ macro_rules! record_value {
 record_value!(
     Client,
     Invoice,
+    InvoiceRecord,
     Reminder,
     Attempt,
     Timestamp,

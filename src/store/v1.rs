@@ -141,7 +141,7 @@ pub(crate) mod sample {
 pub(crate) mod write {
     use serde::Serialize;
 
-    use super::super::keys::{ClientLogKey, DueKey, KeyCodec, LogKey, TimeKey};
+    use super::super::keys::{ClientLogKey, DUE_LEN, DueKey, KeyCodec, LogKey, TimeKey};
     use super::sample::Sample;
     use super::{TREES, VERSION};
     use crate::domain::{Contact, ReminderState};
@@ -185,8 +185,9 @@ pub(crate) mod write {
             let due = DueKey {
                 at: r.fire_at,
                 id: r.id,
+                invoice: r.invoice_id.clone(),
             };
-            put_raw(db, "due", &due.encode(), &[]);
+            put_raw(db, "due", &due.encode()[..DUE_LEN], &[]);
         }
         for a in &s.attempts {
             let seq = db.generate_id().unwrap();
@@ -226,8 +227,12 @@ pub(crate) mod write {
         let due = DueKey {
             at: r.fire_at,
             id: r.id,
+            invoice: r.invoice_id.clone(),
         };
-        db.open_tree("due").unwrap().remove(due.encode()).unwrap();
+        db.open_tree("due")
+            .unwrap()
+            .remove(&due.encode()[..DUE_LEN])
+            .unwrap();
         let mut claimed = r.clone();
         claimed.state = ReminderState::Claimed;
         put(db, "reminders", &r.id.encode(), &claimed);

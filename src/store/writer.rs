@@ -80,6 +80,8 @@ fn full_key(slot: u8, key: &[u8]) -> Vec<u8> {
 pub(crate) struct Ctx<'a> {
     /// The command's own writes.
     local: std::cell::RefCell<Overlay>,
+    /// The command's counter increments (`slot ++ key` → amount), added up per batch.
+    counts: std::cell::RefCell<Counts>,
     /// Earlier commands of the batch being built.
     building: &'a Overlay,
     /// The batch being applied, if any.
@@ -113,9 +115,29 @@ impl Ctx<'_> {
             .insert(full_key(slot, key), value.map(IVec::from));
     }
 
+    /// Adds one to the counter at `key` of tree `slot` (a big-endian u64, see
+    /// [`Store::tallies`](super::Store::tallies)). Counters are not readable in a command: the
+    /// increments of a whole batch are added up and each counter is written once per batch.
+    pub(crate) fn count(&self, slot: u8, key: &[u8]) {
+        let mut counts = self.counts.borrow_mut();
+        let n = counts.entry(full_key(slot, key)).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
     /// A store-wide monotonic id (sled's `generate_id`).
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
         Ok(self.db.generate_id()?)
+    }
+}
+
+/// Counter increments: `slot ++ key` → amount to add.
+type Counts = std::collections::BTreeMap<Vec<u8>, u64>;
+
+/// Adds `from` into `into`.
+fn add_counts(into: &mut Counts, from: Counts) {
+    for (k, n) in from {
+        let total = into.entry(k).or_insert(0);
+        *total = total.saturating_add(n);
     }
 }
 
@@ -130,6 +152,8 @@ type Deliver = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
 struct State {
     /// The batch being built.
     building: Overlay,
+    /// Counter increments of the batch being built.
+    building_counts: Counts,
     /// Number of the batch being built (batches count from 1).
     building_no: u64,
     /// Commands in the batch being built.
@@ -163,6 +187,7 @@ struct Counters {
     batches: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
+    counter_writes: AtomicU64,
     bytes: AtomicU64,
 }
 
@@ -186,6 +211,8 @@ pub struct WriterStats {
     pub commands: u64,
     /// Keys written (inserted or removed), counted once per command that wrote them.
     pub writes: u64,
+    /// Counter keys written once per batch (the hourly tallies), not counted in `writes`.
+    pub counter_writes: u64,
     /// Bytes of those keys and values.
     pub bytes: u64,
 }
@@ -256,6 +283,7 @@ impl Writer {
             batches: c.batches.load(Ordering::Relaxed),
             commands: c.commands.load(Ordering::Relaxed),
             writes: c.writes.load(Ordering::Relaxed),
+            counter_writes: c.counter_writes.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
         }
     }
@@ -279,12 +307,14 @@ impl Writer {
         }
         let ctx = Ctx {
             local: Default::default(),
+            counts: Default::default(),
             building: &st.building,
             applying: st.applying.as_deref(),
             keyspace: &self.keyspace,
             db: &self.db,
         };
         let result = f(&mut Tx::new(&ctx));
+        let counts = ctx.counts.into_inner();
         let local = ctx.local.into_inner();
         let value = match result {
             Ok(v) => v,
@@ -301,6 +331,7 @@ impl Writer {
         } else {
             self.shared.counters.count(&local);
             st.building.merge(local);
+            add_counts(&mut st.building_counts, counts);
             st.building_commands += 1;
             st.last_kept = st.building_no;
             self.shared.changed.notify_all();
@@ -459,6 +490,8 @@ impl Committer {
                 }
                 continue;
             }
+            // A counter that cannot be read fails the batch like a failed apply.
+            let counted = self.add_counters(&mut st);
             let batch = Arc::new(std::mem::take(&mut st.building));
             let number = st.building_no;
             st.building_no += 1;
@@ -466,7 +499,7 @@ impl Committer {
             st.applying = Some(batch.clone());
             drop(st);
 
-            let applied = self.apply(&batch);
+            let applied = counted.and_then(|()| self.apply(&batch));
             let mut st = self.shared.lock();
             st.applying = None;
             match &applied {
@@ -521,22 +554,59 @@ impl Committer {
             }
             let ctx = Ctx {
                 local: Default::default(),
+                counts: Default::default(),
                 building: &st.building,
                 applying: st.applying.as_deref(),
                 keyspace: &self.keyspace,
                 db: &self.db,
             };
             let (keep, deliver) = job(&ctx);
+            let counts = ctx.counts.into_inner();
             let local = ctx.local.into_inner();
             if keep && !local.is_empty() {
                 self.shared.counters.count(&local);
                 st.building.merge(local);
+                add_counts(&mut st.building_counts, counts);
                 st.building_commands += 1;
                 st.last_kept = st.building_no;
             }
             delivers.push(deliver);
         }
         delivers
+    }
+
+    /// Turns the batch's counter increments into writes of the batch: each counter read once
+    /// and written once. The batch before has been applied, so the keyspace holds every
+    /// counter's current value (only the committer writes counters).
+    fn add_counters(&self, st: &mut MutexGuard<'_, State>) -> Result<(), StoreError> {
+        let counts = std::mem::take(&mut st.building_counts);
+        let mut written = 0u64;
+        for (key, n) in counts {
+            let current = match self.keyspace.get(&key) {
+                Ok(Some(raw)) => <[u8; 8]>::try_from(raw.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "tallies",
+                        key: super::keys::describe_raw(&key),
+                        reason: format!("counter is {} bytes, expected 8", raw.len()),
+                    })?,
+                Ok(None) => 0,
+                Err(source) => {
+                    return Err(StoreError::Storage {
+                        op: "read counter",
+                        source,
+                    });
+                }
+            };
+            let value = current.saturating_add(n).to_be_bytes();
+            st.building.writes.insert(key, Some(IVec::from(&value[..])));
+            written += 1;
+        }
+        self.shared
+            .counters
+            .counter_writes
+            .fetch_add(written, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies `batch` to the keyspace as one atomic sled batch (all or nothing, also across

@@ -227,9 +227,9 @@ impl Sim {
     }
 
     pub fn pending(&self, id: &str) -> Option<Reminder> {
-        self.inv(id)
-            .pending
-            .map(|rid| self.store.reminder(&rid).unwrap().unwrap())
+        let inv = self.inv(id);
+        inv.pending
+            .map(|rid| self.store.reminder(&inv.id, &rid).unwrap().unwrap())
     }
 
     pub fn timeline(&self, id: &str) -> Vec<Attempt> {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use super::super::keys::{ClientLogKey, DueKey, HourKey, KeyCodec, LogKey};
+use super::super::keys::{ClientLogKey, DUE_LEN, DueKey, HourKey, InflightKey, KeyCodec, LogKey};
+use super::super::records::InvoiceRecord;
 use super::super::tally::{Tally, hour_of};
 use super::super::v1::sample::{Sample, sample};
 use super::super::v1::{self, write};
@@ -117,7 +118,7 @@ fn keys(ks: &sled::Tree, slot: u8) -> Vec<Vec<u8>> {
 fn sample_records(s: &Sample) -> usize {
     s.clients.len()
         + 2 * s.invoices.len() // + numbers
-        + s.scheduled.len() * 2 + 2 // reminders, due entries; the claimed one + inflight
+        + s.scheduled.len() + 1 // due entries; the in-flight entry (reminders are in invoices)
         + s.attempts.len()
         + 2 // tallies: one sent, one delivered, both 2026-03-20T14
         + s.webhooks.len()
@@ -143,11 +144,24 @@ fn assert_sample_migrated(db: &sled::Db, s: &Sample) {
     for c in &s.clients {
         assert_eq!(get::<Client>(&ks, slot::CLIENTS, &c.id.encode()), *c);
     }
+    let claimed = Reminder {
+        state: ReminderState::Claimed,
+        ..s.claimed.clone()
+    };
     for i in &s.invoices {
-        assert_eq!(
-            get::<Invoice>(&ks, slot::INVOICES, &KeyCodec::encode(&i.id)),
-            *i
-        );
+        let record = get::<InvoiceRecord>(&ks, slot::INVOICES, &KeyCodec::encode(&i.id));
+        assert_eq!(record.invoice, *i);
+        assert_eq!(record.opening, None, "its creation line stays in the log");
+        // Every reminder of the invoice is kept with it, the claimed one as claimed.
+        let want: BTreeSet<_> = s
+            .scheduled
+            .iter()
+            .chain([&claimed])
+            .filter(|r| r.invoice_id == i.id)
+            .map(|r| format!("{r:?}"))
+            .collect();
+        let got: BTreeSet<_> = record.reminders.iter().map(|r| format!("{r:?}")).collect();
+        assert_eq!(got, want, "the reminders of {}", i.id);
         let by_number: InvoiceId = get(&ks, slot::NUMBERS, i.number.as_bytes());
         assert_eq!(by_number, i.id);
     }
@@ -157,17 +171,10 @@ fn assert_sample_migrated(db: &sled::Db, s: &Sample) {
             && s.invoices[0].pause.is_some(),
         "the sample covers arrangements, payments and a pause"
     );
-
-    for r in &s.scheduled {
-        assert_eq!(get::<Reminder>(&ks, slot::REMINDERS, &r.id.encode()), *r);
-    }
-    let claimed = Reminder {
-        state: ReminderState::Claimed,
-        ..s.claimed.clone()
-    };
     assert_eq!(
-        get::<Reminder>(&ks, slot::REMINDERS, &claimed.id.encode()),
-        claimed
+        ks.scan_prefix([slot::REMINDERS]).count(),
+        0,
+        "no reminder is left under the old slot"
     );
     let due: Vec<Vec<u8>> = s
         .scheduled
@@ -176,6 +183,7 @@ fn assert_sample_migrated(db: &sled::Db, s: &Sample) {
             DueKey {
                 at: r.fire_at,
                 id: r.id,
+                invoice: r.invoice_id.clone(),
             }
             .encode()
         })
@@ -183,14 +191,21 @@ fn assert_sample_migrated(db: &sled::Db, s: &Sample) {
         .into_iter()
         .collect();
     assert_eq!(keys(&ks, slot::DUE), due, "the due index survives");
+    assert!(ks.scan_prefix([slot::DUE]).all(|e| e.unwrap().1.is_empty()));
+    let inflight = InflightKey {
+        invoice: claimed.invoice_id.clone(),
+        id: claimed.id,
+    };
     assert_eq!(
         keys(&ks, slot::INFLIGHT),
-        vec![claimed.id.encode()],
+        vec![inflight.encode()],
         "the in-flight set survives"
     );
-    for s in [slot::DUE, slot::INFLIGHT] {
-        assert!(ks.scan_prefix([s]).all(|e| e.unwrap().1.is_empty()));
-    }
+    assert_eq!(
+        get::<Reminder>(&ks, slot::INFLIGHT, &inflight.encode()),
+        claimed,
+        "the in-flight entry holds the claimed reminder"
+    );
 
     let invoices: BTreeSet<_> = s.attempts.iter().map(|a| a.invoice_id.clone()).collect();
     for inv in &invoices {
@@ -264,7 +279,11 @@ fn a_schema1_store_migrates_with_every_record_intact() {
     let m = migrate(&db, tmp.path())
         .unwrap()
         .expect("schema 1 is migrated");
-    assert_eq!(m.records as usize + m.tallies as usize, sample_records(&s));
+    // Every schema-1 record is copied; the reminders then fold into their invoices' records.
+    assert_eq!(
+        m.records as usize + m.tallies as usize,
+        sample_records(&s) + s.scheduled.len() + 1
+    );
     assert_eq!(m.tallies, 2);
     assert_eq!(
         m.trees.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
@@ -531,7 +550,10 @@ fn progress_is_logged_per_tree_with_a_start_and_an_end_line() {
     let end = lines.last().unwrap();
     assert!(end.contains("store migrated to schema 2"), "{log}");
     assert!(
-        end.contains(&format!("records={}", sample_records(&s) - 2)),
+        end.contains(&format!(
+            "records={}",
+            sample_records(&s) - 2 + s.scheduled.len() + 1
+        )),
         "{log}"
     );
     assert!(end.contains("elapsed_ms="), "{log}");
@@ -574,8 +596,9 @@ fn print_migration_rate() {
         let due = DueKey {
             at: reminder.fire_at,
             id: reminder.id,
+            invoice: reminder.invoice_id.clone(),
         };
-        write::put_raw(&db, "due", &due.encode(), &[]);
+        write::put_raw(&db, "due", &due.encode()[..DUE_LEN], &[]);
         let key = LogKey {
             invoice: id,
             seq: i as u64,

@@ -50,6 +50,7 @@ mod client;
 mod contact;
 mod inbox;
 mod invoice;
+mod invoice_record;
 mod prim;
 mod reminder;
 
@@ -69,6 +70,8 @@ pub(crate) use client::StoredClient;
 pub(crate) use contact::{StoredContact, StoredContactEvent, StoredSentMessage};
 pub(crate) use inbox::StoredInboxEntry;
 pub(crate) use invoice::StoredInvoice;
+pub(crate) use invoice_record::InvoiceRecord;
+use invoice_record::StoredInvoiceRecord;
 pub(crate) use prim::{BadField, StoredTime};
 pub(crate) use reminder::StoredReminder;
 
@@ -231,6 +234,7 @@ macro_rules! record_v1 {
 record_v1! {
     Client => StoredClient, "client";
     Invoice => StoredInvoice, "invoice";
+    InvoiceRecord => StoredInvoiceRecord, "invoice record";
     Reminder => StoredReminder, "reminder";
     Attempt => StoredAttempt, "attempt";
     Contact => StoredContact, "contact";
