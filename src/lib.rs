@@ -16,8 +16,11 @@
 //! - [`templates`]: minijinja templates per locale, money and date formatting.
 //! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
 //!   cadence or any other anchored schedule) and contact windows.
-//! - [`store`]: sled trees, key codecs, transactions, due index, group commit; self-recovery
-//!   after write failures (a full disk) and a fault-injection seam for tests.
+//! - [`store`]: the storage seam ([`store::backend`]: the domain operations a backend must
+//!   do, checked for each backend by one conformance suite) and the [`store::Store`] handle
+//!   service code uses; the sled backend (the default, embedded one): one keyspace, compact
+//!   binary records, a single batching writer with group commit, schema migration, and
+//!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
 //!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.

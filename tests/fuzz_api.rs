@@ -132,8 +132,12 @@ verify_token = {{ file = "{wa}" }}
     let t = Target {
         base: format!("http://{}", running.addr),
         running: Some(running),
+        // A new connection per request: the daemon closes a keep-alive connection left idle
+        // past its header timeout, and a request sent on it at that moment meets a broken pipe
+        // (a client-side race, not a refusal).
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
         _clock: clock,

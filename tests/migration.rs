@@ -196,9 +196,7 @@ fn a_directory_from_a_newer_schema_is_refused_and_left_as_it_was() {
             .iter()
             .any(|(name, _)| name.as_slice() == b"invoices")
     );
-    let err = Store::open(&dir, StoreOptions::default())
-        .err()
-        .expect("a newer schema is refused");
+    let err = Store::open(&dir, StoreOptions::default()).expect_err("a newer schema is refused");
     let msg = err.to_string();
     assert!(msg.contains("schema version 3"), "{msg}");
     assert_eq!(dump(&dir), before, "nothing migrated, nothing written");

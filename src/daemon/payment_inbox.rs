@@ -129,7 +129,7 @@ impl PaymentInbox {
             InboxPayload::Event { event } => (**event).clone(),
             InboxPayload::Unreadable { provider, error } => {
                 let msg = format!("{provider} sent a signed event plazo cannot read: {error}");
-                processing_failed(&self.store, key, &msg, None, now)?;
+                processing_failed(&self.store, key, &msg, None, now).await?;
                 return Ok(());
             }
             InboxPayload::Fetch {
@@ -141,7 +141,7 @@ impl PaymentInbox {
                     let msg = format!(
                         "no API access configured for {provider}; set its access token, then retry the event"
                     );
-                    processing_failed(&self.store, key, &msg, None, now)?;
+                    processing_failed(&self.store, key, &msg, None, now).await?;
                     return Ok(());
                 };
                 let event_type = action.clone().unwrap_or_else(|| "payment".to_owned());
@@ -158,7 +158,7 @@ impl PaymentInbox {
                             now + wait.max(asked)
                         });
                         tracing::warn!(event = %key, transient = f.transient, error = %f.message, "payment fetch failed");
-                        processing_failed(&self.store, key, &f.message, retry_at, now)?;
+                        processing_failed(&self.store, key, &f.message, retry_at, now).await?;
                         return Ok(());
                     }
                 }
@@ -179,21 +179,21 @@ impl PaymentInbox {
                 let retry_at = now + event_retry_delay(entry.attempts + 1);
                 let msg = format!("could not apply it: {e}; trying again at {retry_at}");
                 // If the store cannot record the retry either, the entry stays queued.
-                let _ = processing_failed(&self.store, key, &msg, Some(retry_at), now);
+                let _ = processing_failed(&self.store, key, &msg, Some(retry_at), now).await;
                 return Err(e);
             }
             // Anything else will fail the same way every time: failed for good, with why.
             Ok(Err(e)) => {
                 let msg = format!("cannot be applied: {e}");
                 tracing::warn!(event = %key, reason = %msg, "payment event failed");
-                processing_failed(&self.store, key, &msg, None, now)?;
+                processing_failed(&self.store, key, &msg, None, now).await?;
                 return Ok(());
             }
             // A panic while applying it (a bug): failed with the reason, never retried forever.
             Err(e) => {
                 let msg = format!("applying it failed unexpectedly ({e}); fix and retry it");
                 tracing::error!(event = %key, reason = %msg, "payment event task panicked; marked failed");
-                processing_failed(&self.store, key, &msg, None, now)?;
+                processing_failed(&self.store, key, &msg, None, now).await?;
                 return Ok(());
             }
         };

@@ -1,6 +1,7 @@
 //! The dispatcher: one timer loop over the due index. It sleeps until the earliest due entry
-//! (or until woken because an earlier one arrived), claims what is due in one transaction,
-//! makes the claim durable (group commit), then sends with bounded concurrency (one channel
+//! (or until woken because an earlier one arrived), claims what is due in one command, and
+//! hands the claimed batch to a task that waits until the claim is durable (group commit; the
+//! loop claims the next batch meanwhile), then sends with bounded concurrency (one channel
 //! attempt in `attempt.rs`, the walk along the chain and the recording in `process.rs`):
 //! re-check → render → send → record → plan the next step.
 
@@ -61,19 +62,54 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Claims up to `limit` reminders due at `clock.now()` (earliest first) and makes the claim
     /// durable before returning them: a crash after this point finds them in flight and never
-    /// sends them twice. The one claim path of [`Dispatcher::run`] and
-    /// [`Dispatcher::dispatch_due_once`].
+    /// sends them twice. The claim path of [`Dispatcher::dispatch_due_once`]; the loop of
+    /// [`Dispatcher::run`] claims with [`Dispatcher::claim`] and lets each batch's task wait
+    /// for the flush.
     async fn claim_durable(&self, limit: usize) -> Result<Vec<Reminder>, ClaimError> {
-        let now = self.clock.now();
-        let claimed = self
-            .store
-            .claim_due_async(now, limit)
-            .await
-            .map_err(ClaimError::Claim)?;
+        let claimed = self.claim(limit).await?;
         if !claimed.is_empty() {
             self.store.durable().await.map_err(ClaimError::Durable)?;
         }
         Ok(claimed)
+    }
+
+    /// Claims up to `limit` reminders due at `clock.now()`, earliest first; not durable yet.
+    async fn claim(&self, limit: usize) -> Result<Vec<Reminder>, ClaimError> {
+        let now = self.clock.now();
+        self.store
+            .claim_due_async(now, limit)
+            .await
+            .map_err(ClaimError::Claim)
+    }
+
+    /// Waits until the claim of `claimed` is on disk, then processes each reminder on its own
+    /// task, holding one of `permits` each. When the claim cannot be made durable nothing is
+    /// sent: the reminders stay in flight and are resolved at the next start like any
+    /// reminder in doubt.
+    async fn send_claimed(
+        self: Arc<Self>,
+        claimed: Vec<Reminder>,
+        permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        if let Err(e) = self.store.durable().await {
+            tracing::error!(
+                error = %e,
+                reminders = claimed.len(),
+                "cannot make claims durable; not sending them"
+            );
+            return;
+        }
+        let mut sends = JoinSet::new();
+        for (reminder, permit) in claimed.into_iter().zip(permits) {
+            let me = Arc::clone(&self);
+            sends.spawn(async move {
+                me.process(reminder).await;
+                drop(permit);
+            });
+        }
+        while let Some(done) = sends.join_next().await {
+            task_ended(done);
+        }
     }
 
     /// One pass of the loop without the timer: claims what is due at `clock.now()` (at most
@@ -114,16 +150,12 @@ impl Dispatcher {
                 _ = shutdown.changed() => break,
             };
             let room = (permits.available_permits() + 1).min(self.config.batch);
-            let claimed = match self.claim_durable(room).await {
+            let claimed = match self.claim(room).await {
                 Ok(c) => c,
-                Err(ClaimError::Claim(e)) => {
+                Err(ClaimError::Claim(e) | ClaimError::Durable(e)) => {
                     tracing::error!(error = %e, "cannot claim due reminders; retrying in 1 s");
                     drop(first);
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(ClaimError::Durable(e)) => {
-                    tracing::error!(error = %e, "cannot make claims durable; not sending them");
                     continue;
                 }
             };
@@ -152,24 +184,23 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let mut first = Some(first);
-            for reminder in claimed {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => match Arc::clone(&permits).acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                };
-                let me = Arc::clone(&self);
-                tasks.spawn(async move {
-                    me.process(reminder).await;
-                    drop(permit);
-                });
+            // The claim is applied; its flush is awaited by the batch's own task, so the loop
+            // claims again while it is written (a reminder is still never sent before its
+            // claim is on disk).
+            let mut permits_held = vec![first];
+            while permits_held.len() < claimed.len() {
+                match Arc::clone(&permits).acquire_owned().await {
+                    Ok(p) => permits_held.push(p),
+                    Err(_) => break,
+                }
             }
+            let me = Arc::clone(&self);
+            tasks.spawn(async move { me.send_claimed(claimed, permits_held).await });
         }
         let drain = Duration::from_secs(self.config.drain_timeout_secs);
-        let in_flight = tasks.len();
+        // Each claimed reminder holds a permit until it is processed.
+        let held = || self.config.concurrency - permits.available_permits();
+        let in_flight = held();
         if in_flight > 0 {
             tracing::info!(in_flight, "draining in-flight sends");
         }
@@ -182,7 +213,7 @@ impl Dispatcher {
         match drained {
             Ok(()) => 0,
             Err(_) => {
-                let left = tasks.len();
+                let left = held();
                 tracing::warn!(
                     left,
                     "drain timed out; these reminders will be found in flight at next start"

@@ -513,30 +513,35 @@ pub(crate) fn settling_discount(
 }
 
 /// Records a failed processing attempt: retried at `retry_at`, or final (`Failed`) when `None`.
-pub fn processing_failed(
+pub async fn processing_failed(
     store: &Store,
     key: &str,
     error: &str,
     retry_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<(), ServiceError> {
-    flatten(store.transaction(|tx| {
-        let Some(mut entry) = tx.inbox_entry(key)? else {
-            return Ok::<_, TxError<ServiceError>>(());
-        };
-        if entry.state.is_final() {
-            return Ok(());
-        }
-        entry.attempts += 1;
-        entry.detail = Some(error.to_owned());
-        entry.updated_at = now;
-        match retry_at {
-            Some(at) => entry.next_attempt_at = at,
-            None => entry.state = InboxState::Failed,
-        }
-        tx.put_inbox_entry(&entry)?;
-        Ok(())
-    }))
+    let (key, error) = (key.to_owned(), error.to_owned());
+    flatten(
+        store
+            .write(move |tx| {
+                let Some(mut entry) = tx.inbox_entry(&key)? else {
+                    return Ok::<_, TxError<ServiceError>>(());
+                };
+                if entry.state.is_final() {
+                    return Ok(());
+                }
+                entry.attempts += 1;
+                entry.detail = Some(error);
+                entry.updated_at = now;
+                match retry_at {
+                    Some(at) => entry.next_attempt_at = at,
+                    None => entry.state = InboxState::Failed,
+                }
+                tx.put_inbox_entry(&entry)?;
+                Ok(())
+            })
+            .await,
+    )
 }
 
 /// Puts an unmatched, flagged or failed entry back in the queue (after ops created the invoice

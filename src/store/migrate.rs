@@ -32,10 +32,11 @@ use super::keys::{
     ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey, describe_raw,
 };
 use super::records::{InvoiceRecord, Record};
+use super::sled_backend::KEYSPACE;
+use super::sled_tx::slot;
 use super::tally::{Tally, hour_of};
-use super::tx::slot;
 use super::v1::{self, Kind};
-use super::{KEYSPACE, SCHEMA_KEY, StoreError};
+use super::{SCHEMA_KEY, StoreError};
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
     ReminderId, SentMessage,

@@ -1,13 +1,9 @@
-//! Transactions across trees: [`Tx`], its error types and [`abort`].
+//! Commands: [`Tx`], the handle a command's closure reads and writes through, its error types
+//! and [`abort`]. `Tx` forwards every operation to the backend's [`TxOps`], so service code is
+//! written once for every backend.
 
+use super::backend::TxOps;
 pub use super::fail::TxFail;
-use super::keys::{
-    ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey,
-};
-use super::records::InvoiceRecord;
-use super::tally::{Tally, hour_of};
-use super::typed::TxTree;
-use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
     ReminderId, SentMessage,
@@ -39,105 +35,47 @@ pub fn abort<T, E>(e: E) -> Result<T, TxError<E>> {
     Err(TxError::Abort(e))
 }
 
-/// A transaction over all of the store's record trees; see
-/// [`Store::transaction`](super::Store::transaction).
+/// One command over all of the store's records; see
+/// [`Store::transaction`](super::Store::transaction) and [`Store::write`](super::Store::write).
 ///
-/// Reads see the transaction's own writes and those of the commands before it in the writer's
-/// batch. Nothing is written unless the closure returns `Ok`. The closure runs exactly once.
+/// Reads see the command's own writes and those of the commands applied before it. Nothing is
+/// written unless the closure returns `Ok`. The closure runs exactly once.
 pub struct Tx<'a> {
-    pub(crate) clients: TxTree<'a, ClientId, Client>,
-    pub(crate) invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
-    pub(crate) due: TxTree<'a, DueKey, ()>,
-    pub(crate) inflight: TxTree<'a, InflightKey, Reminder>,
-    pub(crate) log: TxTree<'a, LogKey, Attempt>,
-    ctx: &'a Ctx<'a>,
-    pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
-    pub(crate) contacts: TxTree<'a, TextKey, Contact>,
-    pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
-    pub(crate) client_log: TxTree<'a, ClientLogKey, ContactEvent>,
-    pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
-    pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
-    pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
-}
-
-/// The slot (tree number) of each record tree in the writer, in the order of
-/// `Trees`; in the keyspace, each record's key starts with its slot byte.
-pub(crate) mod slot {
-    pub(crate) const CLIENTS: u8 = 0;
-    pub(crate) const INVOICES: u8 = 1;
-    /// Schema 1's reminder records; since schema 2 reminders live in their invoice's record
-    /// ([`InvoiceRecord`](super::InvoiceRecord)) and this slot is only used while migrating.
-    pub(crate) const REMINDERS: u8 = 2;
-    pub(crate) const DUE: u8 = 3;
-    pub(crate) const INFLIGHT: u8 = 4;
-    pub(crate) const LOG: u8 = 5;
-    /// Schema 1's `log_by_time` index; since schema 2, the hourly tallies.
-    pub(crate) const TALLIES: u8 = 6;
-    pub(crate) const WEBHOOKS: u8 = 7;
-    pub(crate) const CONTACTS: u8 = 8;
-    pub(crate) const MESSAGES: u8 = 9;
-    pub(crate) const CLIENT_LOG: u8 = 10;
-    pub(crate) const INBOX: u8 = 11;
-    pub(crate) const INBOX_QUEUE: u8 = 12;
-    pub(crate) const NUMBERS: u8 = 13;
+    ops: &'a (dyn TxOps + 'a),
 }
 
 impl<'a> Tx<'a> {
-    /// A transaction reading and writing through `ctx`.
-    pub(crate) fn new(ctx: &'a Ctx<'a>) -> Self {
-        Tx {
-            clients: TxTree::new(ctx, slot::CLIENTS, "clients"),
-            invoices: TxTree::new(ctx, slot::INVOICES, "invoices"),
-            due: TxTree::new(ctx, slot::DUE, "due"),
-            inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
-            log: TxTree::new(ctx, slot::LOG, "log"),
-            ctx,
-            webhooks: TxTree::new(ctx, slot::WEBHOOKS, "webhooks"),
-            contacts: TxTree::new(ctx, slot::CONTACTS, "contacts"),
-            messages: TxTree::new(ctx, slot::MESSAGES, "messages"),
-            client_log: TxTree::new(ctx, slot::CLIENT_LOG, "client_log"),
-            inbox: TxTree::new(ctx, slot::INBOX, "inbox"),
-            inbox_queue: TxTree::new(ctx, slot::INBOX_QUEUE, "inbox_queue"),
-            numbers: TxTree::new(ctx, slot::NUMBERS, "numbers"),
-        }
+    /// A command reading and writing through a backend's `ops`.
+    pub(crate) fn new(ops: &'a (dyn TxOps + 'a)) -> Self {
+        Tx { ops }
     }
 }
 
 impl Tx<'_> {
     /// The client `id`, if stored.
     pub fn client(&self, id: &ClientId) -> Result<Option<Client>, TxFail> {
-        self.clients.get(id)
+        self.ops.client(id)
     }
 
     /// Writes a client (insert or replace).
     pub fn put_client(&self, c: &Client) -> Result<(), TxFail> {
-        self.clients.insert(&c.id, c)
+        self.ops.put_client(c)
     }
 
     /// The invoice `id`, if stored.
     pub fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail> {
-        Ok(self.invoices.get(id)?.map(|r| r.invoice))
+        self.ops.invoice(id)
     }
 
     /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
     pub fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
-        let record = match self.invoices.get(&i.id)? {
-            Some(mut r) => {
-                r.invoice = i.clone();
-                r
-            }
-            None => InvoiceRecord::new(i.clone()),
-        };
-        self.invoices.insert(&i.id, &record)
+        self.ops.put_invoice(i)
     }
 
-    /// Writes a new invoice with `opening`, the line its creation adds to its timeline. The
-    /// line is kept with the invoice (no log key is written) and heads
-    /// [`Store::timeline`](super::Store::timeline).
+    /// Writes a new invoice with `opening`, the line its creation adds to its timeline; the line
+    /// heads [`Store::timeline`](super::Store::timeline).
     pub fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
-        let mut record = InvoiceRecord::new(i.clone());
-        record.opening = Some(opening.clone());
-        self.invoices.insert(&i.id, &record)
+        self.ops.create_invoice(i, opening)
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight, else
@@ -147,121 +85,59 @@ impl Tx<'_> {
         invoice: &InvoiceId,
         id: &ReminderId,
     ) -> Result<Option<Reminder>, TxFail> {
-        let key = InflightKey {
-            invoice: invoice.clone(),
-            id: *id,
-        };
-        if let Some(r) = self.inflight.get(&key)? {
-            return Ok(Some(r));
-        }
-        Ok(self
-            .invoices
-            .get(invoice)?
-            .and_then(|rec| rec.reminder(id).cloned()))
+        self.ops.reminder(invoice, id)
     }
 
     /// Writes a reminder only; the due index is not touched. While the reminder is in flight,
-    /// its claimed copy is updated; else the copy kept with its invoice (a cancelled one is
-    /// dropped).
+    /// its claimed copy is updated; else the copy kept with its invoice.
     pub fn put_reminder(&self, r: &Reminder) -> Result<(), TxFail> {
-        let key = InflightKey {
-            invoice: r.invoice_id.clone(),
-            id: r.id,
-        };
-        if self.inflight.contains(&key)? {
-            return self.inflight.insert(&key, r);
-        }
-        self.keep_with_invoice(r)
+        self.ops.put_reminder(r)
     }
 
-    /// Keeps `r` in its invoice's record.
-    fn keep_with_invoice(&self, r: &Reminder) -> Result<(), TxFail> {
-        let Some(mut record) = self.invoices.get(&r.invoice_id)? else {
-            return Err(TxFail::corrupt(
-                "invoices",
-                r.invoice_id.describe(),
-                format!("reminder {} names an invoice that is not stored", r.id),
-            ));
-        };
-        record.keep(r);
-        self.invoices.insert(&r.invoice_id, &record)
-    }
-
-    /// Writes a reminder and adds its due-index entry at `r.fire_at` (microsecond precision).
+    /// Writes a reminder and makes it due at `r.fire_at` (microsecond precision).
     ///
     /// When moving a scheduled reminder to a new time, call [`Tx::unschedule`] with the old
     /// record first; an entry left at the old time is treated as stale by
     /// [`Store::claim_due`](super::Store::claim_due) and dropped.
     pub fn schedule(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.put_reminder(r)?;
-        self.due.insert(&due_key(r), &())
+        self.ops.schedule(r)
     }
 
-    /// Removes the due-index entry at `r.fire_at`; the reminder record is left as it is.
+    /// Removes the due entry of `r` at `r.fire_at`; the reminder record is left as it is.
     pub fn unschedule(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.due.remove(&due_key(r)).map(|_| ())
+        self.ops.unschedule(r)
     }
 
     /// Writes a reminder that is done with (sent, failed, rescheduled...) and removes it from the
     /// in-flight set.
     pub fn finish(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.inflight.remove(&InflightKey {
-            invoice: r.invoice_id.clone(),
-            id: r.id,
-        })?;
-        self.keep_with_invoice(r)
+        self.ops.finish(r)
     }
 
     /// Appends `a` to its invoice's timeline and counts it in its hour's tally (see
     /// [`Store::tallies`](super::Store::tallies)).
     pub fn log(&self, a: &Attempt) -> Result<(), TxFail> {
-        let seq = self.log.generate_id()?;
-        let key = LogKey {
-            invoice: a.invoice_id.clone(),
-            seq,
-        };
-        self.log.insert(&key, a)?;
-        if let Some(t) = Tally::of(a) {
-            let key = HourKey {
-                hour: hour_of(a.at),
-                tally: t as u8,
-            };
-            self.ctx.count(slot::TALLIES, &key.encode());
-        }
-        Ok(())
+        self.ops.log(a)
     }
 
     /// Whether webhook delivery `id` was already processed (and not yet pruned).
     pub fn webhook_seen(&self, id: &str) -> Result<bool, TxFail> {
-        self.webhooks.contains(&WebhookKey(id.to_owned()))
+        self.ops.webhook_seen(id)
     }
 
     /// Records that webhook delivery `id` was processed at `at`.
     pub fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail> {
-        self.webhooks.insert(&WebhookKey(id.to_owned()), &at)
-    }
-
-    /// Forgets webhook delivery `id` if it was processed before `older_than`; true if it was.
-    pub(crate) fn forget_webhook_if_older(
-        &self,
-        id: &WebhookKey,
-        older_than: Timestamp,
-    ) -> Result<bool, TxFail> {
-        match self.webhooks.get(id)? {
-            Some(at) if at < older_than => self.webhooks.remove(id),
-            _ => Ok(false),
-        }
+        self.ops.mark_webhook(id, at)
     }
 
     /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
     pub fn contact(&self, address: &str) -> Result<Option<Contact>, TxFail> {
-        self.contacts.get(&TextKey(Contact::normalize(address)))
+        self.ops.contact(address)
     }
 
     /// Writes a contact record (insert or replace), under its normalised address.
     pub fn put_contact(&self, c: &Contact) -> Result<(), TxFail> {
-        self.contacts
-            .insert(&TextKey(Contact::normalize(&c.address)), c)
+        self.ops.put_contact(c)
     }
 
     /// The message `provider_message_id` sent through `provider`, if recorded.
@@ -270,100 +146,42 @@ impl Tx<'_> {
         provider: &str,
         provider_message_id: &str,
     ) -> Result<Option<SentMessage>, TxFail> {
-        self.messages
-            .get(&TextKey(format!("{provider}:{provider_message_id}")))
+        self.ops.sent_message(provider, provider_message_id)
     }
 
     /// Writes a sent-message record (insert or replace).
     pub fn put_sent_message(&self, m: &SentMessage) -> Result<(), TxFail> {
-        self.messages.insert(
-            &TextKey(format!("{}:{}", m.provider, m.provider_message_id)),
-            m,
-        )
+        self.ops.put_sent_message(m)
     }
 
     /// Appends `e` to its client's own timeline.
     pub fn log_client(&self, e: &ContactEvent) -> Result<(), TxFail> {
-        let seq = self.client_log.generate_id()?;
-        self.client_log.insert(
-            &ClientLogKey {
-                client: e.client_id.clone(),
-                seq,
-            },
-            e,
-        )
+        self.ops.log_client(e)
     }
 
     /// The received payment event `key`, if any.
     pub fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, TxFail> {
-        self.inbox.get(&TextKey(key.to_owned()))
+        self.ops.inbox_entry(key)
     }
 
     /// Writes a received payment event; it stays in the processing queue (due at
     /// `next_attempt_at`) until its state is final.
     pub fn put_inbox_entry(&self, e: &InboxEntry) -> Result<(), TxFail> {
-        let key = TextKey(e.key.clone());
-        let queued_at = |e: &InboxEntry| {
-            (!e.state.is_final()).then(|| QueueKey {
-                at: e.next_attempt_at,
-                key: e.key.clone(),
-            })
-        };
-        let old = self.inbox.get(&key)?.as_ref().and_then(queued_at);
-        let new = queued_at(e);
-        self.inbox.insert(&key, e)?;
-        if old != new {
-            if let Some(old) = old {
-                self.inbox_queue.remove(&old)?;
-            }
-            if let Some(new) = new {
-                self.inbox_queue.insert(&new, &())?;
-            }
-        }
-        Ok(())
+        self.ops.put_inbox_entry(e)
     }
 
     /// The invoice whose number is `number`, if one is indexed.
     pub fn invoice_by_number(&self, number: &str) -> Result<Option<InvoiceId>, TxFail> {
-        self.numbers.get(&TextKey(number.trim().to_owned()))
+        self.ops.invoice_by_number(number)
     }
 
     /// Indexes `number` → `id` (a later invoice with the same number takes it over).
     pub fn index_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
-        self.numbers.insert(&TextKey(number.trim().to_owned()), id)
+        self.ops.index_number(number, id)
     }
 
     /// Removes the entry for `number` if it points at `id`.
     pub fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
-        let key = TextKey(number.trim().to_owned());
-        if self.numbers.get(&key)?.as_ref() == Some(id) {
-            self.numbers.remove(&key)?;
-        }
-        Ok(())
-    }
-
-    /// Removes the due entry `key`; false if it was already gone.
-    pub(crate) fn take_due(&self, key: &DueKey) -> Result<bool, TxFail> {
-        self.due.remove(key)
-    }
-
-    /// Adds `r`, claimed, to the in-flight set (its copy with the invoice is left as it is).
-    pub(crate) fn add_inflight(&self, r: &Reminder) -> Result<(), TxFail> {
-        self.inflight.insert(
-            &InflightKey {
-                invoice: r.invoice_id.clone(),
-                id: r.id,
-            },
-            r,
-        )
-    }
-}
-
-/// The due-index entry of `r` at its fire time.
-fn due_key(r: &Reminder) -> DueKey {
-    DueKey {
-        at: r.fire_at,
-        id: r.id,
-        invoice: r.invoice_id.clone(),
+        self.ops.unindex_number(number, id)
     }
 }

@@ -1,5 +1,7 @@
 //! The single writer: every mutation of the store is a command that joins one shared batch;
-//! one committer thread applies each batch atomically, then flushes it once (group commit).
+//! one committer thread applies each batch atomically, and a flusher thread makes applied
+//! batches durable, one flush for every batch applied before it started (group commit), while
+//! the committer goes on with the next batch.
 //!
 //! A command runs against a layered view: its own writes, then the batch being built (the
 //! commands before it), then the batch being applied, then the database. So commands in one
@@ -29,7 +31,8 @@ use tokio::sync::{oneshot, watch};
 use super::StoreError;
 use super::fail::{FailKind, TxFail};
 use super::health::FaultInjector;
-use super::tx::{Tx, TxError};
+use super::sled_tx::SledTx;
+use super::tx::TxError;
 
 /// Most commands in one batch: bounds how long one apply holds readers of the batch back.
 const MAX_BATCH_COMMANDS: usize = 4096;
@@ -170,6 +173,10 @@ struct State {
     queue: VecDeque<Job>,
     /// Set when the store instance is dropped.
     shutdown: bool,
+    /// Highest applied batch the flusher has been asked to make durable.
+    flush_wanted: u64,
+    /// Set once the committer thread has ended: the flusher ends after its last flush.
+    committer_done: bool,
 }
 
 /// The latest flushed batch.
@@ -221,6 +228,8 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the committer (work queued) and waiters (a batch applied).
     changed: Condvar,
+    /// Wakes the flusher (a batch applied, or the committer ended).
+    flush_needed: Condvar,
     flushed: watch::Sender<Flushed>,
     counters: Counters,
 }
@@ -238,6 +247,7 @@ pub(crate) struct Writer {
     db: sled::Db,
     faults: FaultInjector,
     thread: Option<JoinHandle<()>>,
+    flusher: Option<JoinHandle<()>>,
 }
 
 impl Writer {
@@ -254,6 +264,7 @@ impl Writer {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            flush_needed: Condvar::new(),
             flushed,
             counters: Counters::default(),
         });
@@ -263,6 +274,15 @@ impl Writer {
             db: db.clone(),
             faults: faults.clone(),
         };
+        let flusher = Flusher {
+            shared: shared.clone(),
+            db: db.clone(),
+            faults: faults.clone(),
+        };
+        let flusher = std::thread::Builder::new()
+            .name("plazo-store-flusher".into())
+            .spawn(move || flusher.run())
+            .map_err(StoreError::Io)?;
         let thread = std::thread::Builder::new()
             .name("plazo-store-writer".into())
             .spawn(move || committer.run())
@@ -273,6 +293,7 @@ impl Writer {
             db,
             faults,
             thread: Some(thread),
+            flusher: Some(flusher),
         })
     }
 
@@ -295,7 +316,7 @@ impl Writer {
     /// store's writing methods (it would wait for itself).
     pub(crate) fn exec<T, E>(
         &self,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>>,
+        f: impl FnOnce(&SledTx<'_>) -> Result<T, TxError<E>>,
     ) -> Result<Result<T, E>, StoreError> {
         self.faults.check().map_err(|source| StoreError::Storage {
             op: "transaction",
@@ -313,7 +334,7 @@ impl Writer {
             keyspace: &self.keyspace,
             db: &self.db,
         };
-        let result = f(&mut Tx::new(&ctx));
+        let result = f(&SledTx::new(&ctx));
         let counts = ctx.counts.into_inner();
         let local = ctx.local.into_inner();
         let value = match result {
@@ -361,7 +382,7 @@ impl Writer {
     /// A panic in `f` is caught on the committer thread and resumed here.
     pub(crate) async fn submit<T, E>(
         &self,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
+        f: impl FnOnce(&SledTx<'_>) -> Result<T, TxError<E>> + Send + 'static,
     ) -> Result<Result<T, E>, StoreError>
     where
         T: Send + 'static,
@@ -374,7 +395,7 @@ impl Writer {
         type Outcome<T, E> = std::thread::Result<Result<Result<T, E>, StoreError>>;
         let (send, recv) = oneshot::channel::<Outcome<T, E>>();
         let job: Job = Box::new(move |ctx: &Ctx<'_>| {
-            let ran = catch_unwind(AssertUnwindSafe(|| f(&mut Tx::new(ctx))));
+            let ran = catch_unwind(AssertUnwindSafe(|| f(&SledTx::new(ctx))));
             match ran {
                 Ok(Ok(value)) => {
                     let deliver: Deliver = Box::new(move |applied| {
@@ -447,6 +468,13 @@ impl Drop for Writer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // The committer has ended (or never started): let the flusher make its last batches
+        // durable, then end.
+        self.shared.lock().committer_done = true;
+        self.shared.flush_needed.notify_one();
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -503,7 +531,11 @@ impl Committer {
             let mut st = self.shared.lock();
             st.applying = None;
             match &applied {
-                Ok(()) => st.applied = number,
+                Ok(()) => {
+                    st.applied = number;
+                    st.flush_wanted = number;
+                    self.shared.flush_needed.notify_one();
+                }
                 Err(e) => {
                     tracing::error!(error = %e, batch = number, "store batch failed to apply");
                     if st.failed.is_none() {
@@ -520,19 +552,7 @@ impl Committer {
                     Err(e) => Err(broken(&e.to_string())),
                 });
             }
-            if applied.is_ok() {
-                let flushed = self
-                    .faults
-                    .check()
-                    .and_then(|()| self.db.flush().map(|_| ()));
-                self.shared.flushed.send_modify(|f| match flushed {
-                    Ok(()) => f.done = number,
-                    Err(e) => {
-                        tracing::error!(error = %e, "store flush failed");
-                        f.error.get_or_insert(e.to_string());
-                    }
-                });
-            } else {
+            if applied.is_err() {
                 self.shared.flushed.send_modify(|f| {
                     f.error.get_or_insert("a batch failed to apply".into());
                 });
@@ -629,6 +649,48 @@ impl Committer {
                 op: "apply batch",
                 source,
             })
+    }
+}
+
+/// Makes applied batches durable, on its own thread, so the committer applies the next batch
+/// while one is flushed. One flush covers every batch applied before it started (group commit).
+struct Flusher {
+    shared: Arc<Shared>,
+    db: sled::Db,
+    faults: FaultInjector,
+}
+
+impl Flusher {
+    fn run(self) {
+        let mut done = 0;
+        loop {
+            let target = {
+                let mut st = self.shared.lock();
+                while st.flush_wanted <= done && !st.committer_done {
+                    st = self
+                        .shared
+                        .flush_needed
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if st.flush_wanted <= done {
+                    return; // the committer has ended and everything applied is flushed
+                }
+                st.flush_wanted
+            };
+            let flushed = self
+                .faults
+                .check()
+                .and_then(|()| self.db.flush().map(|_| ()));
+            self.shared.flushed.send_modify(|f| match flushed {
+                Ok(()) => f.done = f.done.max(target),
+                Err(e) => {
+                    tracing::error!(error = %e, "store flush failed");
+                    f.error.get_or_insert(e.to_string());
+                }
+            });
+            done = target;
+        }
     }
 }
 

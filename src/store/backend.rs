@@ -1,0 +1,191 @@
+//! The storage seam: what a backend must do for [`Store`](super::Store), at the level of the
+//! domain operations the service, the dispatcher and the payments inbox use, never raw keys.
+//!
+//! Two traits:
+//! - [`TxOps`]: the reads and writes of one command (a transaction). [`Tx`] forwards to it,
+//!   so service code is written once against `Tx` and runs on every backend.
+//! - [`Backend`]: reads outside commands, running commands (blocking and async), claiming due
+//!   reminders, durability, health. [`Store`](super::Store) is a cheap handle on one.
+//!
+//! The contract every backend keeps (checked for each one by
+//! [`conformance`](super::conformance)):
+//! - a command runs exactly once; its writes are applied atomically with the rest of its batch,
+//!   or not at all when it aborts or the batch fails;
+//! - a command's writes are visible to every reader when `exec`/`submit` returns, and on disk
+//!   once a later [`Backend::durable`] resolves;
+//! - a due reminder is claimed by one caller only, and stays in flight until it is finished;
+//! - a record that cannot be decoded is reported ([`StoreError::Corrupt`]), never skipped.
+//!
+//! sled ([`SledBackend`](super::sled_backend::SledBackend)) is the default, embedded backend.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::Timestamp;
+
+use super::StoreError;
+use super::health::FaultInjector;
+use super::tally::Tallies;
+use super::tx::{Tx, TxError, TxFail};
+use super::writer::WriterStats;
+use crate::domain::{
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
+    ReminderId, SentMessage,
+};
+
+/// A boxed future, so that [`Backend`] stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a command returns to its backend once its own result is set aside: `Ok(())` keeps its
+/// writes, `Err(TxError::Abort(()))` discards them, `Err(TxError::Conflict(_))` is a store
+/// failure.
+pub type CommandResult = Result<(), TxError<()>>;
+
+/// A command run on the calling (blocking) thread; it may borrow from the caller.
+pub type BlockingCommand<'c> = &'c mut (dyn FnMut(&mut Tx<'_>) -> CommandResult + 'c);
+
+/// A command handed to the backend to run on its own thread (async callers).
+pub type Command = Box<dyn FnOnce(&mut Tx<'_>) -> CommandResult + Send + 'static>;
+
+/// The reads and writes of one command. Reads see the command's own writes and those of the
+/// commands applied before it.
+pub trait TxOps {
+    /// The client `id`, if stored.
+    fn client(&self, id: &ClientId) -> Result<Option<Client>, TxFail>;
+    /// Writes a client (insert or replace).
+    fn put_client(&self, c: &Client) -> Result<(), TxFail>;
+    /// The invoice `id`, if stored.
+    fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail>;
+    /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
+    fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail>;
+    /// Writes a new invoice with `opening`, the line heading its timeline.
+    fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail>;
+    /// The reminder `id` of `invoice`: the claimed copy while in flight, else the kept one.
+    fn reminder(&self, invoice: &InvoiceId, id: &ReminderId) -> Result<Option<Reminder>, TxFail>;
+    /// Writes a reminder; the due index is not touched.
+    fn put_reminder(&self, r: &Reminder) -> Result<(), TxFail>;
+    /// Writes a reminder and makes it due at `r.fire_at`.
+    fn schedule(&self, r: &Reminder) -> Result<(), TxFail>;
+    /// Removes the due entry of `r` at `r.fire_at`.
+    fn unschedule(&self, r: &Reminder) -> Result<(), TxFail>;
+    /// Writes a reminder that is done with and takes it out of the in-flight set.
+    fn finish(&self, r: &Reminder) -> Result<(), TxFail>;
+    /// Appends `a` to its invoice's timeline and counts it in its hour's tally.
+    fn log(&self, a: &Attempt) -> Result<(), TxFail>;
+    /// Whether webhook delivery `id` was already processed (and not yet pruned).
+    fn webhook_seen(&self, id: &str) -> Result<bool, TxFail>;
+    /// Records that webhook delivery `id` was processed at `at`.
+    fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail>;
+    /// What is known about `address` (normalised with [`Contact::normalize`]).
+    fn contact(&self, address: &str) -> Result<Option<Contact>, TxFail>;
+    /// Writes a contact record under its normalised address.
+    fn put_contact(&self, c: &Contact) -> Result<(), TxFail>;
+    /// The message `provider_message_id` sent through `provider`, if recorded.
+    fn sent_message(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<SentMessage>, TxFail>;
+    /// Writes a sent-message record.
+    fn put_sent_message(&self, m: &SentMessage) -> Result<(), TxFail>;
+    /// Appends `e` to its client's own timeline.
+    fn log_client(&self, e: &ContactEvent) -> Result<(), TxFail>;
+    /// The received payment event `key`, if any.
+    fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, TxFail>;
+    /// Writes a received payment event; it stays queued (due at `next_attempt_at`) until its
+    /// state is final.
+    fn put_inbox_entry(&self, e: &InboxEntry) -> Result<(), TxFail>;
+    /// The invoice whose number is `number`, if one is indexed.
+    fn invoice_by_number(&self, number: &str) -> Result<Option<InvoiceId>, TxFail>;
+    /// Indexes `number` → `id`.
+    fn index_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail>;
+    /// Removes the entry for `number` if it points at `id`.
+    fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail>;
+}
+
+/// A storage backend: everything [`Store`](super::Store) does, type-erased so a store is one
+/// handle whatever holds the data.
+pub trait Backend: Send + Sync + 'static {
+    /// The backend's name for logs and errors (`sled`).
+    fn name(&self) -> &'static str;
+
+    /// Runs `cmd` once as one command, on the calling thread, and returns once its writes are
+    /// visible to every reader (not yet durable). Blocks.
+    fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError>;
+    /// Runs `cmd` once as one command on the backend's own thread(s); resolves once its writes
+    /// are visible. A panic in `cmd` is resumed in the caller.
+    fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Resolves once every command that returned before this call is on disk.
+    fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Makes everything written so far durable, on the calling thread (shutdown).
+    fn flush_blocking(&self) -> Result<(), StoreError>;
+
+    /// `Err(reason)` while the backend cannot write.
+    fn health(&self) -> Result<(), String>;
+    /// Proves the backend can write now (a durable write).
+    fn probe(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The fault-injection seam (tests): makes writes fail until cleared.
+    fn faults(&self) -> FaultInjector;
+    /// What the write path has done so far (tests, benchmarks).
+    fn writer_stats(&self) -> Result<WriterStats, StoreError>;
+    /// Bytes used on disk.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// The client `id`, if stored.
+    fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// The invoice `id`, if stored.
+    fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
+    /// Ids of the open invoices of `client`.
+    fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
+    /// The reminder `id` of `invoice`: the claimed copy while in flight, else the kept one.
+    fn reminder(
+        &self,
+        invoice: &InvoiceId,
+        id: &ReminderId,
+    ) -> Result<Option<Reminder>, StoreError>;
+    /// What is known about `address` (normalised with [`Contact::normalize`]).
+    fn contact(&self, address: &str) -> Result<Option<Contact>, StoreError>;
+    /// The message `provider_message_id` sent through `provider`, if recorded.
+    fn sent_message(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<SentMessage>, StoreError>;
+    /// The received payment event `key`, if any.
+    fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, StoreError>;
+    /// Every queued payment event key with when it is next due, earliest first.
+    fn inbox_queue(&self) -> Result<Vec<(String, Timestamp)>, StoreError>;
+    /// Up to `limit` keys of the payment events due at `now`, earliest first.
+    fn inbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// When the earliest queued payment event is due.
+    fn inbox_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Every received payment event.
+    fn inbox_entries(&self) -> Result<Vec<InboxEntry>, StoreError>;
+    /// The client's own timeline, oldest first.
+    fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError>;
+    /// The invoice's timeline, oldest first, headed by its creation line.
+    fn timeline(&self, invoice: &InvoiceId) -> Result<Vec<Attempt>, StoreError>;
+    /// When the earliest due reminder fires (microsecond precision).
+    fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Number of due entries.
+    fn pending_count(&self) -> Result<u64, StoreError>;
+    /// Claims up to `limit` reminders due at `now`, earliest first, blocking (see
+    /// [`Store::claim_due`](super::Store::claim_due)).
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Reminder>, StoreError>;
+    /// [`Backend::claim_due`] for async callers: no async worker thread blocks on it.
+    fn claim_due_async(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Reminder>, StoreError>>;
+    /// Reminders claimed and not finished yet.
+    fn in_flight(&self) -> Result<Vec<Reminder>, StoreError>;
+    /// Forgets webhook deliveries processed before `older_than`; returns how many.
+    fn prune_webhooks(&self, older_than: Timestamp) -> Result<usize, StoreError>;
+    /// The tallies of the lines logged in the UTC hours starting in `from..to`.
+    fn tallies(&self, from: Timestamp, to: Timestamp) -> Result<Tallies, StoreError>;
+
+    /// The concrete backend, for its own white-box tests.
+    fn as_any(&self) -> &dyn Any;
+}

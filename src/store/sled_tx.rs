@@ -1,0 +1,351 @@
+//! [`SledTx`]: one command of the sled backend's writer, reading and writing the keyspace
+//! through the writer's layered view. It implements [`TxOps`], which [`Tx`](super::Tx)
+//! forwards to.
+
+use super::backend::TxOps;
+use super::fail::TxFail;
+use super::keys::{
+    ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey,
+};
+use super::records::InvoiceRecord;
+use super::tally::{Tally, hour_of};
+use super::typed::TxTree;
+use super::writer::Ctx;
+use crate::domain::{
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
+    ReminderId, SentMessage,
+};
+use jiff::Timestamp;
+
+/// One command of the sled writer over all of the store's record trees.
+///
+/// Reads see the command's own writes and those of the commands before it in the writer's
+/// batch. Nothing is written unless the command returns `Ok`.
+pub(crate) struct SledTx<'a> {
+    pub(crate) clients: TxTree<'a, ClientId, Client>,
+    pub(crate) invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
+    pub(crate) due: TxTree<'a, DueKey, ()>,
+    pub(crate) inflight: TxTree<'a, InflightKey, Reminder>,
+    pub(crate) log: TxTree<'a, LogKey, Attempt>,
+    ctx: &'a Ctx<'a>,
+    pub(crate) webhooks: TxTree<'a, WebhookKey, Timestamp>,
+    pub(crate) contacts: TxTree<'a, TextKey, Contact>,
+    pub(crate) messages: TxTree<'a, TextKey, SentMessage>,
+    pub(crate) client_log: TxTree<'a, ClientLogKey, ContactEvent>,
+    pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
+    pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
+    pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
+}
+
+/// The slot (tree number) of each record tree in the writer, in the order of
+/// `Trees`; in the keyspace, each record's key starts with its slot byte.
+pub(crate) mod slot {
+    pub(crate) const CLIENTS: u8 = 0;
+    pub(crate) const INVOICES: u8 = 1;
+    /// Schema 1's reminder records; since schema 2 reminders live in their invoice's record
+    /// ([`InvoiceRecord`](super::InvoiceRecord)) and this slot is only used while migrating.
+    pub(crate) const REMINDERS: u8 = 2;
+    pub(crate) const DUE: u8 = 3;
+    pub(crate) const INFLIGHT: u8 = 4;
+    pub(crate) const LOG: u8 = 5;
+    /// Schema 1's `log_by_time` index; since schema 2, the hourly tallies.
+    pub(crate) const TALLIES: u8 = 6;
+    pub(crate) const WEBHOOKS: u8 = 7;
+    pub(crate) const CONTACTS: u8 = 8;
+    pub(crate) const MESSAGES: u8 = 9;
+    pub(crate) const CLIENT_LOG: u8 = 10;
+    pub(crate) const INBOX: u8 = 11;
+    pub(crate) const INBOX_QUEUE: u8 = 12;
+    pub(crate) const NUMBERS: u8 = 13;
+    /// The readiness probe's key, rewritten by each probe.
+    pub(crate) const PROBE: u8 = 14;
+}
+
+impl<'a> SledTx<'a> {
+    /// A transaction reading and writing through `ctx`.
+    pub(crate) fn new(ctx: &'a Ctx<'a>) -> Self {
+        SledTx {
+            clients: TxTree::new(ctx, slot::CLIENTS, "clients"),
+            invoices: TxTree::new(ctx, slot::INVOICES, "invoices"),
+            due: TxTree::new(ctx, slot::DUE, "due"),
+            inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
+            log: TxTree::new(ctx, slot::LOG, "log"),
+            ctx,
+            webhooks: TxTree::new(ctx, slot::WEBHOOKS, "webhooks"),
+            contacts: TxTree::new(ctx, slot::CONTACTS, "contacts"),
+            messages: TxTree::new(ctx, slot::MESSAGES, "messages"),
+            client_log: TxTree::new(ctx, slot::CLIENT_LOG, "client_log"),
+            inbox: TxTree::new(ctx, slot::INBOX, "inbox"),
+            inbox_queue: TxTree::new(ctx, slot::INBOX_QUEUE, "inbox_queue"),
+            numbers: TxTree::new(ctx, slot::NUMBERS, "numbers"),
+        }
+    }
+}
+
+impl TxOps for SledTx<'_> {
+    /// The client `id`, if stored.
+    fn client(&self, id: &ClientId) -> Result<Option<Client>, TxFail> {
+        self.clients.get(id)
+    }
+
+    /// Writes a client (insert or replace).
+    fn put_client(&self, c: &Client) -> Result<(), TxFail> {
+        self.clients.insert(&c.id, c)
+    }
+
+    /// The invoice `id`, if stored.
+    fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail> {
+        Ok(self.invoices.get(id)?.map(|r| r.invoice))
+    }
+
+    /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
+    fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
+        let record = match self.invoices.get(&i.id)? {
+            Some(mut r) => {
+                r.invoice = i.clone();
+                r
+            }
+            None => InvoiceRecord::new(i.clone()),
+        };
+        self.invoices.insert(&i.id, &record)
+    }
+
+    /// Writes a new invoice with `opening`, the line its creation adds to its timeline. The
+    /// line is kept with the invoice (no log key is written) and heads
+    /// [`Store::timeline`](super::Store::timeline).
+    fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
+        let mut record = InvoiceRecord::new(i.clone());
+        record.opening = Some(opening.clone());
+        self.invoices.insert(&i.id, &record)
+    }
+
+    /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight, else
+    /// the copy kept with the invoice. A reminder cancelled before any send attempt is not kept.
+    fn reminder(&self, invoice: &InvoiceId, id: &ReminderId) -> Result<Option<Reminder>, TxFail> {
+        let key = InflightKey {
+            invoice: invoice.clone(),
+            id: *id,
+        };
+        if let Some(r) = self.inflight.get(&key)? {
+            return Ok(Some(r));
+        }
+        Ok(self
+            .invoices
+            .get(invoice)?
+            .and_then(|rec| rec.reminder(id).cloned()))
+    }
+
+    /// Writes a reminder only; the due index is not touched. While the reminder is in flight,
+    /// its claimed copy is updated; else the copy kept with its invoice (a cancelled one is
+    /// dropped).
+    fn put_reminder(&self, r: &Reminder) -> Result<(), TxFail> {
+        let key = InflightKey {
+            invoice: r.invoice_id.clone(),
+            id: r.id,
+        };
+        if self.inflight.contains(&key)? {
+            return self.inflight.insert(&key, r);
+        }
+        self.keep_with_invoice(r)
+    }
+
+    /// Writes a reminder and adds its due-index entry at `r.fire_at` (microsecond precision).
+    ///
+    /// When moving a scheduled reminder to a new time, call [`Tx::unschedule`] with the old
+    /// record first; an entry left at the old time is treated as stale by
+    /// [`Store::claim_due`](super::Store::claim_due) and dropped.
+    fn schedule(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.put_reminder(r)?;
+        self.due.insert(&due_key(r), &())
+    }
+
+    /// Removes the due-index entry at `r.fire_at`; the reminder record is left as it is.
+    fn unschedule(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.due.remove(&due_key(r)).map(|_| ())
+    }
+
+    /// Writes a reminder that is done with (sent, failed, rescheduled...) and removes it from the
+    /// in-flight set.
+    fn finish(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.inflight.remove(&InflightKey {
+            invoice: r.invoice_id.clone(),
+            id: r.id,
+        })?;
+        self.keep_with_invoice(r)
+    }
+
+    /// Appends `a` to its invoice's timeline and counts it in its hour's tally (see
+    /// [`Store::tallies`](super::Store::tallies)).
+    fn log(&self, a: &Attempt) -> Result<(), TxFail> {
+        let seq = self.log.generate_id()?;
+        let key = LogKey {
+            invoice: a.invoice_id.clone(),
+            seq,
+        };
+        self.log.insert(&key, a)?;
+        if let Some(t) = Tally::of(a) {
+            let key = HourKey {
+                hour: hour_of(a.at),
+                tally: t as u8,
+            };
+            self.ctx.count(slot::TALLIES, &key.encode());
+        }
+        Ok(())
+    }
+
+    /// Whether webhook delivery `id` was already processed (and not yet pruned).
+    fn webhook_seen(&self, id: &str) -> Result<bool, TxFail> {
+        self.webhooks.contains(&WebhookKey(id.to_owned()))
+    }
+
+    /// Records that webhook delivery `id` was processed at `at`.
+    fn mark_webhook(&self, id: &str, at: Timestamp) -> Result<(), TxFail> {
+        self.webhooks.insert(&WebhookKey(id.to_owned()), &at)
+    }
+
+    /// What is known about `address` (normalised with [`Contact::normalize`]), if anything.
+    fn contact(&self, address: &str) -> Result<Option<Contact>, TxFail> {
+        self.contacts.get(&TextKey(Contact::normalize(address)))
+    }
+
+    /// Writes a contact record (insert or replace), under its normalised address.
+    fn put_contact(&self, c: &Contact) -> Result<(), TxFail> {
+        self.contacts
+            .insert(&TextKey(Contact::normalize(&c.address)), c)
+    }
+
+    /// The message `provider_message_id` sent through `provider`, if recorded.
+    fn sent_message(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<SentMessage>, TxFail> {
+        self.messages
+            .get(&TextKey(format!("{provider}:{provider_message_id}")))
+    }
+
+    /// Writes a sent-message record (insert or replace).
+    fn put_sent_message(&self, m: &SentMessage) -> Result<(), TxFail> {
+        self.messages.insert(
+            &TextKey(format!("{}:{}", m.provider, m.provider_message_id)),
+            m,
+        )
+    }
+
+    /// Appends `e` to its client's own timeline.
+    fn log_client(&self, e: &ContactEvent) -> Result<(), TxFail> {
+        let seq = self.client_log.generate_id()?;
+        self.client_log.insert(
+            &ClientLogKey {
+                client: e.client_id.clone(),
+                seq,
+            },
+            e,
+        )
+    }
+
+    /// The received payment event `key`, if any.
+    fn inbox_entry(&self, key: &str) -> Result<Option<InboxEntry>, TxFail> {
+        self.inbox.get(&TextKey(key.to_owned()))
+    }
+
+    /// Writes a received payment event; it stays in the processing queue (due at
+    /// `next_attempt_at`) until its state is final.
+    fn put_inbox_entry(&self, e: &InboxEntry) -> Result<(), TxFail> {
+        let key = TextKey(e.key.clone());
+        let queued_at = |e: &InboxEntry| {
+            (!e.state.is_final()).then(|| QueueKey {
+                at: e.next_attempt_at,
+                key: e.key.clone(),
+            })
+        };
+        let old = self.inbox.get(&key)?.as_ref().and_then(queued_at);
+        let new = queued_at(e);
+        self.inbox.insert(&key, e)?;
+        if old != new {
+            if let Some(old) = old {
+                self.inbox_queue.remove(&old)?;
+            }
+            if let Some(new) = new {
+                self.inbox_queue.insert(&new, &())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The invoice whose number is `number`, if one is indexed.
+    fn invoice_by_number(&self, number: &str) -> Result<Option<InvoiceId>, TxFail> {
+        self.numbers.get(&TextKey(number.trim().to_owned()))
+    }
+
+    /// Indexes `number` → `id` (a later invoice with the same number takes it over).
+    fn index_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
+        self.numbers.insert(&TextKey(number.trim().to_owned()), id)
+    }
+
+    /// Removes the entry for `number` if it points at `id`.
+    fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
+        let key = TextKey(number.trim().to_owned());
+        if self.numbers.get(&key)?.as_ref() == Some(id) {
+            self.numbers.remove(&key)?;
+        }
+        Ok(())
+    }
+}
+
+impl SledTx<'_> {
+    /// Keeps `r` in its invoice's record.
+    fn keep_with_invoice(&self, r: &Reminder) -> Result<(), TxFail> {
+        let Some(mut record) = self.invoices.get(&r.invoice_id)? else {
+            return Err(TxFail::corrupt(
+                "invoices",
+                r.invoice_id.describe(),
+                format!("reminder {} names an invoice that is not stored", r.id),
+            ));
+        };
+        record.keep(r);
+        self.invoices.insert(&r.invoice_id, &record)
+    }
+
+    /// Forgets webhook delivery `id` if it was processed before `older_than`; true if it was.
+    pub(crate) fn forget_webhook_if_older(
+        &self,
+        id: &WebhookKey,
+        older_than: Timestamp,
+    ) -> Result<bool, TxFail> {
+        match self.webhooks.get(id)? {
+            Some(at) if at < older_than => self.webhooks.remove(id),
+            _ => Ok(false),
+        }
+    }
+
+    /// Rewrites the probe value under `key` (readiness probes: proves a command can be written).
+    pub(crate) fn put_probe(&self, key: &str) {
+        self.ctx.put(slot::PROBE, key.as_bytes(), Some(vec![1]));
+    }
+
+    /// Removes the due entry `key`; false if it was already gone.
+    pub(crate) fn take_due(&self, key: &DueKey) -> Result<bool, TxFail> {
+        self.due.remove(key)
+    }
+
+    /// Adds `r`, claimed, to the in-flight set (its copy with the invoice is left as it is).
+    pub(crate) fn add_inflight(&self, r: &Reminder) -> Result<(), TxFail> {
+        self.inflight.insert(
+            &InflightKey {
+                invoice: r.invoice_id.clone(),
+                id: r.id,
+            },
+            r,
+        )
+    }
+}
+
+/// The due-index entry of `r` at its fire time.
+fn due_key(r: &Reminder) -> DueKey {
+    DueKey {
+        at: r.fire_at,
+        id: r.id,
+        invoice: r.invoice_id.clone(),
+    }
+}
