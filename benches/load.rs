@@ -16,6 +16,12 @@
 //!   phone, WhatsApp template mapped on the step) to the local provider mock
 //!   (`common/providers.rs`); `DISPATCH_RATE_LIMIT` (per second, `DISPATCH_BURST`, default 1)
 //!   sets `rate_limit` on that channel and the rate observed at the mock is printed.
+//!   `DISPATCH_CHANNEL` = `email` routes it through the real SMTP adapter (`[routes] email =
+//!   "mail"`, `type = "smtp"`, `security = "plain"`, `max_connections` =
+//!   `DISPATCH_SMTP_CONNECTIONS`, default 64 = the dispatcher's concurrency) to a local SMTP
+//!   sink (`common/smtp_sink.rs`, its own current-thread runtime like the mock) that records
+//!   the time each message's final `.` arrived and the invoice `F-{i}` in its `Subject`; the
+//!   distinct `Message-ID`s (one per reminder) are printed too.
 //! - `restart`: `RESTART_N` (100000; the target is 1000000) invoices preloaded far in the future,
 //!   then the release binary `target/release/plazo serve` is started `RESTART_RUNS` (3) times:
 //!   time from spawn to `/readyz` = 200, VmRSS after ready and after one GET, then SIGTERM.
@@ -282,7 +288,8 @@ fn scenario_dispatch(rate: f64) {
         "webhook" => "webhook",
         "sms" => "twilio",
         "whatsapp" => "whatsapp",
-        other => panic!("DISPATCH_CHANNEL={other:?}: use webhook, sms or whatsapp"),
+        "email" => "smtp",
+        other => panic!("DISPATCH_CHANNEL={other:?}: use webhook, sms, whatsapp or email"),
     };
     let rate_limit = std::env::var("DISPATCH_RATE_LIMIT")
         .ok()
@@ -303,14 +310,19 @@ fn scenario_dispatch(rate: f64) {
     let fire_at: Vec<i64> = (0..n).map(|i| due(i).as_microsecond()).collect();
     // The provider mock (and webhook sink) on its own current-thread runtime and thread.
     let (addr, mock) = common::providers::start(0);
-    let cfg = daemon_config_for(
+    // The SMTP sink likewise, recording into the same state.
+    let base = if kind == "email" {
+        format!("smtp://{}", common::smtp_sink::start(mock.clone(), 0))
+    } else {
+        format!("http://{addr}")
+    };
+    let cfg = daemon_config_for(dir.path(), "127.0.0.1:0", &base, &kind, rate_limit);
+    preload_with(
         dir.path(),
-        "127.0.0.1:0",
-        &format!("http://{addr}"),
-        &kind,
-        rate_limit,
+        n,
+        due,
+        matches!(kind.as_str(), "sms" | "whatsapp"),
     );
-    preload_with(dir.path(), n, due, kind != "webhook");
     let start_at = Timestamp::now();
     assert!(
         start_at < t0,
@@ -353,15 +365,31 @@ fn scenario_dispatch(rate: f64) {
     } else {
         "burst (all due at T0)".to_owned()
     };
-    let limit = rate_limit.map_or(String::new(), |(r, b)| {
+    let mut limit = rate_limit.map_or(String::new(), |(r, b)| {
         format!(" rate_limit={r}/s burst={b}")
     });
+    let mut distinct = keys.len().to_string();
+    if kind == "email" {
+        limit.insert_str(
+            0,
+            &format!(
+                " max_connections={}",
+                common::env_or(
+                    "DISPATCH_SMTP_CONNECTIONS",
+                    common::providers::SMTP_CONNECTIONS
+                )
+            ),
+        );
+        distinct.push_str(&format!(
+            ", distinct Message-ID {}",
+            mock.smtp_message_ids.lock().unwrap().len()
+        ));
+    }
     println!(
-        "dispatch {kind} ({provider} adapter{limit}): n={n} {mode}: delivered {} (distinct {}) ; T0->last receipt {:.2} s -> {:.0} reminders/s; \
+        "dispatch {kind} ({provider} adapter{limit}): n={n} {mode}: delivered {} (distinct {distinct}) ; T0->last receipt {:.2} s -> {:.0} reminders/s; \
          first->last receipt {:.2} s; lateness ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}; \
          at the mock: (n-1)/(last-first) {:.3}/s, max in any 1 s {}, shortest gap {:.1} ms; rejected by mock {}",
         seen.len(),
-        keys.len(),
         span,
         seen.len() as f64 / span,
         (last - first) as f64 / 1e6,
@@ -376,6 +404,13 @@ fn scenario_dispatch(rate: f64) {
     );
     assert_eq!(seen.len(), n, "not every reminder arrived");
     assert_eq!(keys.len(), n, "a reminder arrived twice");
+    if kind == "email" {
+        assert_eq!(
+            mock.smtp_message_ids.lock().unwrap().len(),
+            n,
+            "Message-IDs are not one per reminder"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

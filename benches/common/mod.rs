@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod providers;
+pub mod smtp_sink;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,8 @@ pub fn policy_text() -> String {
     policy_text_for("webhook")
 }
 
-/// [`policy_text`] with both steps on channel kind `kind` (`webhook`, `sms`, `whatsapp`). For
+/// [`policy_text`] with both steps on channel kind `kind` (`webhook`, `sms`, `whatsapp`,
+/// `email`). For
 /// `whatsapp` each step maps the approved template `recordatorio_pago` (es) with a text, a
 /// currency and a date body parameter and a URL button carrying the invoice id.
 pub fn policy_text_for(kind: &str) -> String {
@@ -75,9 +77,11 @@ pub fn write_policy_for(dir: &Path, kind: &str) -> PathBuf {
     p
 }
 
-/// Daemon config text routing channel kind `kind` (`webhook`, `sms`, `whatsapp`) to the
-/// provider mock at `mock_base` (`http://127.0.0.1:PORT`) through the real adapter (`webhook`,
-/// `twilio` as `[channels.twilio]`, `whatsapp` as `[channels.wa]`), optionally rate-limited.
+/// Daemon config text routing channel kind `kind` (`webhook`, `sms`, `whatsapp`, `email`) to
+/// the provider mock at `mock_base` (`http://127.0.0.1:PORT`; for `email` the SMTP sink's
+/// `smtp://127.0.0.1:PORT`) through the real adapter (`webhook`, `twilio` as
+/// `[channels.twilio]`, `whatsapp` as `[channels.wa]`, `smtp` as `[channels.mail]`), optionally
+/// rate-limited.
 /// `public_url` is set so Twilio requests carry a `StatusCallback`. Otherwise as
 /// [`config_text`].
 pub fn config_text_for(
@@ -90,6 +94,7 @@ pub fn config_text_for(
     let (name, adapter) = match kind {
         "sms" => ("twilio", "twilio"),
         "whatsapp" => ("wa", "whatsapp"),
+        "email" => ("mail", "smtp"),
         _ => ("crm", "webhook"),
     };
     format!(

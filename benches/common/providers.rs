@@ -28,6 +28,11 @@ pub const TWILIO_TOKEN: &str = "bench-twilio-auth-token-0123456789";
 pub const TWILIO_FROM: &str = "+15005550006";
 pub const WA_PHONE_ID: &str = "106540352242922";
 pub const WA_TOKEN: &str = "EAAbenchWhatsAppAccessToken0123456789";
+/// Sender of the SMTP channel.
+pub const SMTP_FROM: &str = "Cartera Tornillo <cartera@tornillo.example.co>";
+/// `max_connections` of the SMTP channel unless `DISPATCH_SMTP_CONNECTIONS` says otherwise:
+/// as many as the dispatcher's `concurrency`, so no send waits for a connection.
+pub const SMTP_CONNECTIONS: u32 = 64;
 /// `public_url` given to the channels, so Twilio requests carry a `StatusCallback`.
 pub const PUBLIC_URL: &str = "https://cobros.example.co";
 
@@ -46,6 +51,10 @@ pub struct MockState {
     pub twilio: Mutex<Vec<Arrival>>,
     pub whatsapp: Mutex<Vec<Arrival>>,
     pub webhook: Mutex<Vec<Arrival>>,
+    /// Messages accepted by the SMTP sink (`smtp_sink.rs`).
+    pub smtp: Mutex<Vec<Arrival>>,
+    /// The distinct `Message-ID`s the SMTP sink accepted.
+    pub smtp_message_ids: Mutex<std::collections::HashSet<String>>,
     /// Requests refused because a check failed (should stay 0).
     pub rejected: AtomicU64,
     /// The reason of the last refusal.
@@ -54,11 +63,12 @@ pub struct MockState {
 }
 
 impl MockState {
-    /// The arrivals of `provider` (`twilio`, `whatsapp`, `webhook`).
+    /// The arrivals of `provider` (`twilio`, `whatsapp`, `webhook`, `smtp`).
     pub fn arrivals(&self, provider: &str) -> &Mutex<Vec<Arrival>> {
         match provider {
             "twilio" => &self.twilio,
             "whatsapp" => &self.whatsapp,
+            "smtp" => &self.smtp,
             _ => &self.webhook,
         }
     }
@@ -350,7 +360,8 @@ pub fn start(threads: usize) -> (SocketAddr, Arc<MockState>) {
 }
 
 /// Channel tables (the `[channels.NAME]` body, TOML) for the benches, pointing at `base`
-/// (`http://127.0.0.1:PORT`). `rate_limit` appends `rate_limit = { per_second, burst }`.
+/// (`http://127.0.0.1:PORT`; for `smtp`, the sink's `smtp://127.0.0.1:PORT`, with
+/// `max_connections` = `DISPATCH_SMTP_CONNECTIONS`, default [`SMTP_CONNECTIONS`]). `rate_limit` appends `rate_limit = { per_second, burst }`.
 /// Secrets are named by env var: `PLAZO_TWILIO_TOKEN`, `PLAZO_WA_TOKEN`,
 /// `PLAZO_WEBHOOK_SECRET`.
 pub fn channel_toml(adapter: &str, base: &str, rate_limit: Option<(f64, u32)>) -> String {
@@ -366,6 +377,21 @@ pub fn channel_toml(adapter: &str, base: &str, rate_limit: Option<(f64, u32)>) -
         "webhook" => format!(
             "type = \"webhook\"\nurl = \"{base}/hook\"\nsecret_env = \"PLAZO_WEBHOOK_SECRET\"\n"
         ),
+        // `base` is the SMTP sink's `smtp://127.0.0.1:PORT`; no TLS, no AUTH (loopback).
+        "smtp" => {
+            let addr: SocketAddr = base
+                .trim_start_matches("smtp://")
+                .parse()
+                .expect("smtp://IP:PORT");
+            format!(
+                "type = \"smtp\"\nhost = \"{}\"\nport = {}\nsecurity = \"plain\"\n\
+                 from = \"{SMTP_FROM}\"\nhello_name = \"plazo.bench.local\"\n\
+                 max_connections = {}\n",
+                addr.ip(),
+                addr.port(),
+                super::env_or("DISPATCH_SMTP_CONNECTIONS", SMTP_CONNECTIONS)
+            )
+        }
         other => panic!("unknown adapter {other}"),
     };
     if let Some((r, b)) = rate_limit {
