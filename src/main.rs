@@ -14,6 +14,12 @@ use plazo::policy::{PolicyError, load_checked_policy, load_policy};
 use plazo::schedule::{PlannedStatus, plan};
 use plazo::service::{draft_client, draft_invoice};
 
+/// mimalloc instead of the system allocator: the store's writer and the dispatcher make many
+/// small, short-lived allocations, and glibc's malloc was about 12 % of a dispatch burst (see
+/// BENCHMARKS.md, issue 10).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

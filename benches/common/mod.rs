@@ -5,6 +5,11 @@
 pub mod providers;
 pub mod smtp_sink;
 
+/// The allocator of the `plazo` binary (`src/main.rs`), so in-process benches measure what
+/// ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 
 pub const TOKEN: &str = "bench-token-0123456789";
