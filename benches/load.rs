@@ -184,11 +184,14 @@ fn preload_with(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp, phone: b
     }
     store.flush_blocking().unwrap();
     let el = t0.elapsed();
+    // Closed as the daemon closes it on a clean stop (the snapshot brought up to date).
+    let on_disk = store.size_on_disk().unwrap_or(0);
+    store.close().unwrap();
     println!(
         "  preloaded {n} invoices in {:.2} s ({:.0}/s); store {} MB on disk",
         el.as_secs_f64(),
         n as f64 / el.as_secs_f64(),
-        store.size_on_disk().unwrap_or(0) / 1_000_000
+        on_disk / 1_000_000
     );
     el
 }

@@ -357,7 +357,7 @@ impl Running {
         }
         self.housekeeping.stop().await;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush_blocking())
+        tokio::task::spawn_blocking(move || store.close())
             .await
             .map_err(|e| DaemonError::Housekeeping(e.to_string()))??;
         tracing::info!("plazo stopped cleanly");

@@ -118,8 +118,11 @@ pub trait Backend: Send + Sync + 'static {
     fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Resolves once every command that returned before this call is on disk.
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Makes everything written so far durable, on the calling thread (shutdown).
+    /// Makes everything written so far durable, on the calling thread.
     fn flush_blocking(&self) -> Result<(), StoreError>;
+    /// Makes everything durable and closes the backend so that the next open is fast (clean
+    /// shutdown); every later call fails. Blocks.
+    fn close(&self) -> Result<(), StoreError>;
 
     /// `Err(reason)` while the backend cannot write.
     fn health(&self) -> Result<(), String>;

@@ -1040,11 +1040,44 @@ pub(crate) async fn async_claims_take_each_due_reminder_once(h: &dyn Harness) {
     assert_eq!(store.next_due().unwrap(), Some(rs[4].fire_at));
 }
 
+/// Closing makes everything durable: later calls fail with [`StoreError::Closed`], nothing
+/// is lost, and the next open finds every record.
+pub(crate) fn close_keeps_everything_and_refuses_later_calls(h: &dyn Harness) {
+    let r = reminder("INV-1", 0, t0());
+    {
+        let store = h.open();
+        schedule(&store, std::slice::from_ref(&r));
+        write(&store, |tx| {
+            tx.log(&attempt("INV-1", t0(), "sent")).map_err(Into::into)
+        });
+        store.close().unwrap();
+        assert!(matches!(
+            store.invoice(&r.invoice_id),
+            Err(StoreError::Closed)
+        ));
+        let late = store.transaction::<_, ()>(|tx| Ok(tx.put_client(&client("c-9"))?));
+        assert!(matches!(late, Err(StoreError::Closed)), "{late:?}");
+        assert!(store.close().is_ok(), "closing twice is harmless");
+    }
+    let store = h.open();
+    assert_eq!(
+        store.reminder(&r.invoice_id, &r.id).unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(store.next_due().unwrap(), Some(r.fire_at));
+    assert_eq!(store.timeline(&r.invoice_id).unwrap().len(), 1);
+    assert_eq!(store.client(&ClientId::new("c-9").unwrap()).unwrap(), None);
+}
+
 /// Runs every conformance check as a named test against the backend `$harness` opens.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! conformance_suite {
     ($harness:expr) => {
+        #[test]
+        fn close_keeps_everything_and_refuses_later_calls() {
+            $crate::store::conformance::close_keeps_everything_and_refuses_later_calls(&$harness);
+        }
         #[test]
         fn records_round_trip_and_survive_reopen() {
             $crate::store::conformance::records_round_trip_and_survive_reopen(&$harness);

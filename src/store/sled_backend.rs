@@ -117,6 +117,8 @@ struct Shared {
     /// [`PROBE_FRESH`] of it share that result, so a burst of `/readyz` calls (an open
     /// endpoint) costs one durable write, not one each.
     last_probe: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Set by [`Backend::close`]: no instance will be opened again.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The sled backend: a handle on the sled database. Cheap to clone; clones share everything.
@@ -129,25 +131,19 @@ pub struct SledBackend {
     shared: Arc<Shared>,
 }
 
-/// Opens one instance of the database in `dir` and checks its schema version.
-fn open_inner(
-    dir: &Path,
-    opts: &StoreOptions,
-    faults: &FaultInjector,
-    generation: u64,
-) -> Result<Inner, StoreError> {
+/// Opens the sled database in `dir`. sled's file lock is released by its background threads
+/// shortly after the previous handle is dropped (a restart in the same process, or a process
+/// still exiting): wait for it for up to two seconds before reporting the directory as in use.
+fn open_sled(dir: &Path, opts: &StoreOptions) -> Result<sled::Db, StoreError> {
     std::fs::create_dir_all(dir)?;
     let config = sled::Config::new()
         .path(dir)
         .cache_capacity(opts.cache_capacity_bytes)
         .flush_every_ms(opts.flush_every_ms);
-    // sled's file lock is released by its background threads shortly after the previous
-    // handle is dropped (a restart in the same process, or a process still exiting):
-    // wait for it for up to two seconds before reporting the directory as in use.
     let mut tries = 0;
-    let db = loop {
+    loop {
         match config.open() {
-            Ok(db) => break db,
+            Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
                 if tries < 40 && e.to_string().contains("could not acquire lock") =>
             {
@@ -161,7 +157,17 @@ fn open_inner(
                 });
             }
         }
-    };
+    }
+}
+
+/// Opens one instance of the database in `dir` and checks its schema version.
+fn open_inner(
+    dir: &Path,
+    opts: &StoreOptions,
+    faults: &FaultInjector,
+    generation: u64,
+) -> Result<Inner, StoreError> {
+    let db = open_sled(dir, opts)?;
     let key = MetaKey(SCHEMA_KEY.to_owned());
     // A newer schema is refused before anything is created or written.
     let meta: TypedTree<MetaKey, u32> = TypedTree::open(&db, "meta")?;
@@ -247,6 +253,9 @@ impl Shared {
     /// Reopens the database if its directory accepts writes again; the new instance must pass
     /// a probe write before it is used.
     fn try_reopen(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(()); // closed meanwhile: nothing to reopen
+        }
         health::directory_writable(&self.dir, &self.faults)?;
         let old = self
             .current
@@ -317,6 +326,7 @@ impl SledBackend {
                 health: Health::default(),
                 faults,
                 last_probe: tokio::sync::Mutex::new(None),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -328,7 +338,13 @@ impl SledBackend {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(StoreError::Reopening)
+            .ok_or_else(|| {
+                if self.shared.closed.load(Ordering::SeqCst) {
+                    StoreError::Closed
+                } else {
+                    StoreError::Reopening
+                }
+            })
     }
 
     /// Passes `r` through; a storage failure of the instance in use marks the store
@@ -471,6 +487,40 @@ impl Backend for SledBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<Reminder>, StoreError>> {
         Box::pin(self.claim_async(now, limit))
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.flush_blocking()?;
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let old = self
+            .shared
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(old) = old else {
+            return Ok(()); // already closed, or reopening after a failure
+        };
+        // Operations still holding the instance finish first (none, at shutdown).
+        let mut waited = Duration::ZERO;
+        while Arc::strong_count(&old) > 1 && waited < DRAIN_OLD_INSTANCE {
+            std::thread::sleep(Duration::from_millis(5));
+            waited += Duration::from_millis(5);
+        }
+        drop(old);
+        // sled writes its snapshot (the page table) only while opening, after replaying the
+        // log written since the last one: open once more now, so the next start replays
+        // nothing however much was written since this one.
+        let t0 = crate::clock::monotonic_now();
+        drop(open_sled(&self.shared.dir, &self.shared.opts)?);
+        tracing::info!(
+            secs = (crate::clock::monotonic_now() - t0).as_secs_f64(),
+            "store closed; its snapshot is up to date, so the next start is fast"
+        );
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {
