@@ -10,7 +10,7 @@
 //! - `conformance` (tests): the contract as checks any backend runs as named tests
 //!   (`conformance_suite!`); sled runs them in `sled_backend/tests.rs`.
 //! - `tx`: [`Tx`], [`TxError`], [`abort`]: what a command's closure sees.
-//! - `sled_backend`: the sled backend (open, schema check, reads, claims, recovery);
+//! - `sled_backend`: the sled backend (open, schema check, reads, claims, recovery, close);
 //!   `sled_tx`: one command on it (the slot bytes of the keyspace); `writer`: its single
 //!   batching writer; `typed`, `keys`, `records`: typed trees, key codecs, binary records;
 //!   `tally`: hourly counters; `health`: self-recovery and fault injection; `migrate`, `v1`:
