@@ -422,7 +422,11 @@ fn baja_by_sms_stops_sms_but_email_continues_and_one_click_unsubscribe_stops_ema
     let mails = smtp.wait_for(1, Duration::from_secs(15));
     assert_eq!(mails.len(), 1, "no email; log:\n{}", daemon.log_text());
     assert!(mock.seen().is_empty(), "an SMS went to an opted-out number");
-    let t = timeline(&daemon, "inv-2");
+    // The email reaches the SMTP server before the daemon records the step's outcome.
+    let t = wait_timeline(&daemon, "inv-2", |t| {
+        t.iter()
+            .any(|l| l["channel"] == "email" && l["outcome"] == "sent")
+    });
     let skipped: Vec<_> = t
         .iter()
         .filter(|l| l["channel"] == "sms" && l["outcome"] == "skipped")
