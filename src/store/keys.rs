@@ -375,8 +375,9 @@ impl KeyCodec for LogKey {
 }
 
 /// An entry in schema 1's time-ordered log index (`log_by_time`): time (8 bytes) ++ sequence
-/// (8 bytes, big-endian). Schema 2 keeps hourly tallies instead; kept for reading schema 1.
-#[allow(dead_code)]
+/// (8 bytes, big-endian). Schema 2 keeps hourly tallies instead, and the migration drops the
+/// index unread; tests use this key to write schema-1 stores.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TimeKey {
     /// When the attempt happened (microsecond precision).
@@ -385,16 +386,7 @@ pub(crate) struct TimeKey {
     pub(crate) seq: u64,
 }
 
-#[allow(dead_code)]
-impl TimeKey {
-    /// The smallest key at `m` microseconds.
-    pub(crate) fn lower_bound_micros(m: i64) -> Vec<u8> {
-        let mut k = encode_micros(m).to_vec();
-        k.extend_from_slice(&[0; 8]);
-        k
-    }
-}
-
+#[cfg(test)]
 impl KeyCodec for TimeKey {
     fn encode(&self) -> Vec<u8> {
         let mut k = Vec::with_capacity(TIME_LEN + 8);
