@@ -190,14 +190,7 @@ fn ingest_durable(n: usize, conc: usize) {
 /// flush covers every batch applied before it started), then a last flush: the most sled does
 /// with these records when durability is group-committed.
 fn sled_raw_pipelined(n: usize, writes: usize, size: usize, batch: usize) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new()
-        .path(dir.path())
-        .cache_capacity(64 * 1024 * 1024)
-        .open()
-        .unwrap();
-    let tree = db.open_tree("raw").unwrap();
-    let value = vec![7u8; size.saturating_sub(20).max(1)];
+    let (_dir, db, tree) = raw_db();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let t0 = Instant::now();
     let flusher = {
@@ -210,16 +203,8 @@ fn sled_raw_pipelined(n: usize, writes: usize, size: usize, batch: usize) -> f64
     };
     let mut i = 0usize;
     while i < n {
-        let mut b = sled::Batch::default();
-        for inv in i..(i + batch).min(n) {
-            for w in 0..writes {
-                let k = (inv as u64 * 31 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let mut key = k.to_be_bytes().to_vec();
-                key.extend_from_slice(&[b'k'; 12]);
-                b.insert(key, value.clone());
-            }
-        }
-        tree.apply_batch(b).unwrap();
+        tree.apply_batch(raw_batch(i..(i + batch).min(n), writes, size))
+            .unwrap();
         i += batch;
     }
     done.store(true, std::sync::atomic::Ordering::Release);
@@ -231,6 +216,20 @@ fn sled_raw_pipelined(n: usize, writes: usize, size: usize, batch: usize) -> f64
 /// Invoices per second raw sled takes: `writes` random keys of `size` bytes (key and value)
 /// each, `batch` invoices per atomic batch, one flush per batch.
 fn sled_raw(n: usize, writes: usize, size: usize, batch: usize) -> f64 {
+    let (_dir, db, tree) = raw_db();
+    let t0 = Instant::now();
+    let mut i = 0usize;
+    while i < n {
+        tree.apply_batch(raw_batch(i..(i + batch).min(n), writes, size))
+            .unwrap();
+        db.flush().unwrap();
+        i += batch;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// A fresh sled database in a temporary directory, with the store's cache size, and its tree.
+fn raw_db() -> (tempfile::TempDir, sled::Db, sled::Tree) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new()
         .path(dir.path())
@@ -238,26 +237,23 @@ fn sled_raw(n: usize, writes: usize, size: usize, batch: usize) -> f64 {
         .open()
         .unwrap();
     let tree = db.open_tree("raw").unwrap();
-    let value_len = size.saturating_sub(20).max(1);
-    let value = vec![7u8; value_len];
-    let t0 = Instant::now();
-    let mut i = 0usize;
-    while i < n {
-        let mut b = sled::Batch::default();
-        for inv in i..(i + batch).min(n) {
-            for w in 0..writes {
-                // Spread like ids: hashed, so inserts land all over the tree.
-                let k = (inv as u64 * 31 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let mut key = k.to_be_bytes().to_vec();
-                key.extend_from_slice(&[b'k'; 12]);
-                b.insert(key, value.clone());
-            }
+    (dir, db, tree)
+}
+
+/// One atomic batch for the invoices `invoices`: `writes` keys of `size` bytes (key and value)
+/// each, keys hashed like ids so inserts land all over the tree.
+fn raw_batch(invoices: std::ops::Range<usize>, writes: usize, size: usize) -> sled::Batch {
+    let value = vec![7u8; size.saturating_sub(20).max(1)];
+    let mut b = sled::Batch::default();
+    for inv in invoices {
+        for w in 0..writes {
+            let k = (inv as u64 * 31 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut key = k.to_be_bytes().to_vec();
+            key.extend_from_slice(&[b'k'; 12]);
+            b.insert(key, value.clone());
         }
-        tree.apply_batch(b).unwrap();
-        db.flush().unwrap();
-        i += batch;
     }
-    n as f64 / t0.elapsed().as_secs_f64()
+    b
 }
 
 fn planner(n: usize) {

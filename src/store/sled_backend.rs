@@ -268,12 +268,7 @@ impl Shared {
         };
         if let Some(old) = old {
             // Operations holding the old instance finish (they fail fast on its latched error).
-            let mut waited = Duration::ZERO;
-            while Arc::strong_count(&old) > 1 && waited < DRAIN_OLD_INSTANCE {
-                std::thread::sleep(Duration::from_millis(5));
-                waited += Duration::from_millis(5);
-            }
-            drop(old);
+            drain(old);
         }
         let inner = open_inner(&self.dir, &self.opts, &self.faults, generation)?;
         inner.probe_blocking(&self.faults)?;
@@ -283,6 +278,17 @@ impl Shared {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(inner));
         Ok(())
     }
+}
+
+/// Waits (up to [`DRAIN_OLD_INSTANCE`]) until no operation holds `old` any more, then drops
+/// it, which closes that instance of the database.
+fn drain(old: Arc<Inner>) {
+    let mut waited = Duration::ZERO;
+    while Arc::strong_count(&old) > 1 && waited < DRAIN_OLD_INSTANCE {
+        std::thread::sleep(Duration::from_millis(5));
+        waited += Duration::from_millis(5);
+    }
+    drop(old);
 }
 
 /// Retries [`Shared::try_reopen`] with backoff until it works or the store is dropped.
@@ -505,12 +511,7 @@ impl Backend for SledBackend {
             return Ok(()); // already closed, or reopening after a failure
         };
         // Operations still holding the instance finish first (none, at shutdown).
-        let mut waited = Duration::ZERO;
-        while Arc::strong_count(&old) > 1 && waited < DRAIN_OLD_INSTANCE {
-            std::thread::sleep(Duration::from_millis(5));
-            waited += Duration::from_millis(5);
-        }
-        drop(old);
+        drain(old);
         // sled writes its snapshot (the page table) only while opening, after replaying the
         // log written since the last one: open once more now, so the next start replays
         // nothing however much was written since this one.
