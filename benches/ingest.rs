@@ -8,7 +8,8 @@
 //! ratio to sled's own limit.
 //!
 //! Run: `cargo bench --bench ingest` (sizes: `INGEST_N`, default 100000; `INGEST_THREADS`,
-//! default "1,2"; `INGEST_CONC`, default 64; `PLAN_N`, default 200000).
+//! default "1,2"; `INGEST_CONC`, default 64; `PLAN_N`, default 200000;
+//! `INGEST_RAW=0` skips the raw sled runs, for profiling plazo alone).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
 
@@ -158,6 +159,9 @@ fn ingest_durable(n: usize, conc: usize) {
         bytes as f64 / commands.max(1) as f64,
     );
     drop(store);
+    if std::env::var("INGEST_RAW").is_ok_and(|v| v == "0") {
+        return; // profiling plazo alone
+    }
     // Raw sled, same run: the same keys per invoice, of the same average size, in batches of
     // the same size, one flush per batch.
     let writes_per = (writes as f64 / commands.max(1) as f64).round().max(1.0) as usize;

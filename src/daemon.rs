@@ -251,7 +251,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         tracing::warn!(recovered, on_unknown = ?config.dispatch.on_unknown, "settled reminders left in flight by an unclean stop");
     }
 
-    let wake = Arc::new(Notify::new());
+    let wake = Arc::new(crate::dispatch::Wake::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let dispatcher = Arc::new(Dispatcher {
         store: store.clone(),

@@ -19,7 +19,6 @@ use plazo::http::{AppState, ProviderHooks, router};
 use plazo::payments::{mercadopago, stripe};
 use plazo::store::Store;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 const TOKEN: &str = "test-token-0123456789";
 const MP_SECRET: &str = "mp-secret-signature";
@@ -44,7 +43,7 @@ impl Api {
             store: store.clone(),
             policy,
             clock: Arc::new(clock.clone()),
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new(plazo::dispatch::Wake::default()),
             api_token: TOKEN.into(),
             payment_secret: None,
             webhook_tolerance: Duration::from_secs(300),

@@ -27,7 +27,6 @@ use plazo::domain::{
 use plazo::policy::load_policy;
 use plazo::service::{ClientInput, PolicyHandle, upsert_client};
 use plazo::store::{Store, StoreOptions, TxError};
-use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -115,7 +114,7 @@ fn harness(now: &str, email: SharedChannel, sms: Option<SharedChannel>) -> H {
         routes,
         clock: Arc::new(clock.clone()),
         config: DispatchConfig::default(),
-        wake: Arc::new(Notify::new()),
+        wake: Arc::new(plazo::dispatch::Wake::default()),
         unsubscribe: None,
     });
     H {
@@ -567,7 +566,7 @@ async fn serve(h: &H) -> String {
         store: h.store.clone(),
         policy: h.policy.clone(),
         clock: Arc::new(h.clock.clone()),
-        wake: Arc::new(Notify::new()),
+        wake: Arc::new(plazo::dispatch::Wake::default()),
         api_token: Arc::from(common::TOKEN),
         payment_secret: None,
         webhook_tolerance: Duration::from_secs(300),

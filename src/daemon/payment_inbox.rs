@@ -40,7 +40,7 @@ pub struct PaymentInbox {
     /// Woken by the webhook endpoints when something was received.
     pub wake: Arc<Notify>,
     /// Woken when applying an event scheduled a reminder (a refund re-opened an invoice).
-    pub dispatch_wake: Arc<Notify>,
+    pub dispatch_wake: Arc<crate::dispatch::Wake>,
     /// Fetchers by provider (`mercadopago`), for notifications that only name a payment.
     pub fetchers: BTreeMap<String, Arc<dyn PaymentFetcher>>,
 }

@@ -12,17 +12,21 @@ mod process;
 mod recovery;
 mod route;
 mod timeline;
+mod wake;
 
 use std::sync::Arc;
+
+use jiff::Timestamp;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use backoff::{jitter, retry_delay};
 pub use recovery::recover_in_flight;
 pub use route::{ChannelRoutes, channel_chain, recipient};
 pub use timeline::send_task_panics;
+pub use wake::Wake;
 
 use crate::clock::SharedClock;
 use crate::config::DispatchConfig;
@@ -54,7 +58,7 @@ pub struct Dispatcher {
     /// Tuning.
     pub config: DispatchConfig,
     /// Woken when a reminder is scheduled, so the loop re-reads the earliest due time.
-    pub wake: Arc<Notify>,
+    pub wake: Arc<Wake>,
     /// Makes one-click unsubscribe links for email; none when the deployment has no key.
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
 }
@@ -177,11 +181,13 @@ impl Dispatcher {
                 if wait.is_zero() {
                     continue;
                 }
+                let until = self.clock.now().checked_add(wait).unwrap_or(Timestamp::MAX);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.wake.notified() => {}
+                    _ = self.wake.wait(until) => {}
                     _ = shutdown.changed() => {}
                 }
+                self.wake.awake();
                 continue;
             }
             // The claim is applied; its flush is awaited by the batch's own task, so the loop

@@ -40,8 +40,8 @@ pub async fn put_invoice(
         Upserted::Updated => "updated",
         Upserted::Unchanged => "unchanged",
     };
-    if next.is_some() {
-        st.wake.notify_one();
+    if let Some(next) = next {
+        st.wake.notify_if_due_before(next, st.clock.now());
     }
     Ok((
         status,

@@ -49,7 +49,7 @@ pub struct AppState {
     /// Source of "now".
     pub clock: SharedClock,
     /// Wakes the dispatcher when something new is scheduled.
-    pub wake: Arc<Notify>,
+    pub wake: Arc<crate::dispatch::Wake>,
     /// Bearer token for `/v1/*`.
     pub api_token: Arc<str>,
     /// Secret for `/webhooks/payments`; the endpoint answers 503 without one.

@@ -20,7 +20,7 @@ pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {
 
 /// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
 /// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
-pub(crate) fn wake_if_open(wake: &tokio::sync::Notify, outcome: &PaymentOutcome) {
+pub(crate) fn wake_if_open(wake: &crate::dispatch::Wake, outcome: &PaymentOutcome) {
     if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
         wake.notify_one();
     }

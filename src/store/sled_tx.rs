@@ -16,14 +16,22 @@ use crate::domain::{
     ReminderId, SentMessage,
 };
 use jiff::Timestamp;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// One command of the sled writer over all of the store's record trees.
 ///
 /// Reads see the command's own writes and those of the commands before it in the writer's
 /// batch. Nothing is written unless the command returns `Ok`.
+///
+/// Invoice records (an invoice with its reminders) are read and changed several times by one
+/// command (created, a reminder kept, the invoice written back): they are decoded once, kept
+/// decoded while the command runs, and encoded once by [`SledTx::finish`].
 pub(crate) struct SledTx<'a> {
     pub(crate) clients: TxTree<'a, ClientId, Client>,
-    pub(crate) invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
+    invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
+    /// Invoice records this command has read or written, decoded.
+    records: RefCell<HashMap<InvoiceId, CachedRecord>>,
     pub(crate) due: TxTree<'a, DueKey, ()>,
     pub(crate) inflight: TxTree<'a, InflightKey, Reminder>,
     pub(crate) log: TxTree<'a, LogKey, Attempt>,
@@ -35,6 +43,17 @@ pub(crate) struct SledTx<'a> {
     pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
     pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
+}
+
+/// An invoice record as one command sees it.
+struct CachedRecord {
+    /// The record (`None`: not stored).
+    record: Option<InvoiceRecord>,
+    /// Changed by the command: written by [`SledTx::finish`].
+    changed: bool,
+    /// The invoice was not stored when the command first read it, and nothing claimed one of
+    /// its reminders since: none of its reminders can be in flight.
+    new: bool,
 }
 
 /// The slot (tree number) of each record tree in the writer, in the order of
@@ -67,6 +86,7 @@ impl<'a> SledTx<'a> {
         SledTx {
             clients: TxTree::new(ctx, slot::CLIENTS, "clients"),
             invoices: TxTree::new(ctx, slot::INVOICES, "invoices"),
+            records: RefCell::default(),
             due: TxTree::new(ctx, slot::DUE, "due"),
             inflight: TxTree::new(ctx, slot::INFLIGHT, "inflight"),
             log: TxTree::new(ctx, slot::LOG, "log"),
@@ -95,19 +115,20 @@ impl TxOps for SledTx<'_> {
 
     /// The invoice `id`, if stored.
     fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, TxFail> {
-        Ok(self.invoices.get(id)?.map(|r| r.invoice))
+        Ok(self.record(id)?.map(|r| r.invoice))
     }
 
     /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
     fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
-        let record = match self.invoices.get(&i.id)? {
+        let record = match self.record(&i.id)? {
             Some(mut r) => {
                 r.invoice = i.clone();
                 r
             }
             None => InvoiceRecord::new(i.clone()),
         };
-        self.invoices.insert(&i.id, &record)
+        self.put_record(&i.id, record);
+        Ok(())
     }
 
     /// Writes a new invoice with `opening`, the line its creation adds to its timeline. The
@@ -116,7 +137,8 @@ impl TxOps for SledTx<'_> {
     fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
         let mut record = InvoiceRecord::new(i.clone());
         record.opening = Some(opening.clone());
-        self.invoices.insert(&i.id, &record)
+        self.put_record(&i.id, record);
+        Ok(())
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight, else
@@ -130,8 +152,7 @@ impl TxOps for SledTx<'_> {
             return Ok(Some(r));
         }
         Ok(self
-            .invoices
-            .get(invoice)?
+            .record(invoice)?
             .and_then(|rec| rec.reminder(id).cloned()))
     }
 
@@ -143,7 +164,8 @@ impl TxOps for SledTx<'_> {
             invoice: r.invoice_id.clone(),
             id: r.id,
         };
-        if self.inflight.contains(&key)? {
+        // An invoice this command created has nothing in flight: skip the lookup.
+        if !self.is_new(&r.invoice_id) && self.inflight.contains(&key)? {
             return self.inflight.insert(&key, r);
         }
         self.keep_with_invoice(r)
@@ -296,7 +318,7 @@ impl TxOps for SledTx<'_> {
 impl SledTx<'_> {
     /// Keeps `r` in its invoice's record.
     fn keep_with_invoice(&self, r: &Reminder) -> Result<(), TxFail> {
-        let Some(mut record) = self.invoices.get(&r.invoice_id)? else {
+        let Some(mut record) = self.record(&r.invoice_id)? else {
             return Err(TxFail::corrupt(
                 "invoices",
                 r.invoice_id.describe(),
@@ -304,7 +326,60 @@ impl SledTx<'_> {
             ));
         };
         record.keep(r);
-        self.invoices.insert(&r.invoice_id, &record)
+        self.put_record(&r.invoice_id, record);
+        Ok(())
+    }
+
+    /// The record of invoice `id` as this command sees it (decoded once per command).
+    fn record(&self, id: &InvoiceId) -> Result<Option<InvoiceRecord>, TxFail> {
+        if let Some(c) = self.records.borrow().get(id) {
+            return Ok(c.record.clone());
+        }
+        let record = self.invoices.get(id)?;
+        let cached = CachedRecord {
+            record: record.clone(),
+            changed: false,
+            new: record.is_none(),
+        };
+        self.records.borrow_mut().insert(id.clone(), cached);
+        Ok(record)
+    }
+
+    /// Replaces the record of invoice `id`; written by [`SledTx::finish`].
+    fn put_record(&self, id: &InvoiceId, record: InvoiceRecord) {
+        let mut records = self.records.borrow_mut();
+        match records.get_mut(id) {
+            Some(c) => {
+                c.record = Some(record);
+                c.changed = true;
+            }
+            None => {
+                records.insert(
+                    id.clone(),
+                    CachedRecord {
+                        record: Some(record),
+                        changed: true,
+                        new: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether invoice `id` was created by this command with nothing claimed since.
+    fn is_new(&self, id: &InvoiceId) -> bool {
+        self.records.borrow().get(id).is_some_and(|c| c.new)
+    }
+
+    /// Writes the invoice records this command changed (once each). The writer calls it when
+    /// the command succeeds, before its writes join the batch.
+    pub(crate) fn finish(&self) -> Result<(), TxFail> {
+        for (id, c) in self.records.borrow_mut().drain() {
+            if let (Some(record), true) = (c.record, c.changed) {
+                self.invoices.insert(&id, &record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets webhook delivery `id` if it was processed before `older_than`; true if it was.
@@ -331,6 +406,9 @@ impl SledTx<'_> {
 
     /// Adds `r`, claimed, to the in-flight set (its copy with the invoice is left as it is).
     pub(crate) fn add_inflight(&self, r: &Reminder) -> Result<(), TxFail> {
+        if let Some(c) = self.records.borrow_mut().get_mut(&r.invoice_id) {
+            c.new = false;
+        }
         self.inflight.insert(
             &InflightKey {
                 invoice: r.invoice_id.clone(),

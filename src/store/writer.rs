@@ -45,6 +45,13 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
+    /// An empty overlay with room for `n` writes.
+    fn with_capacity(n: usize) -> Self {
+        Overlay {
+            writes: HashMap::with_capacity(n),
+        }
+    }
+
     fn lookup(&self, full: &[u8]) -> Option<&Option<IVec>> {
         self.writes.get(full)
     }
@@ -327,14 +334,16 @@ impl Writer {
             return Err(broken(why));
         }
         let ctx = Ctx {
-            local: Default::default(),
+            local: std::cell::RefCell::new(Overlay::with_capacity(8)),
             counts: Default::default(),
             building: &st.building,
             applying: st.applying.as_deref(),
             keyspace: &self.keyspace,
             db: &self.db,
         };
-        let result = f(&SledTx::new(&ctx));
+        let tx = SledTx::new(&ctx);
+        let result = f(&tx).and_then(|v| tx.finish().map(|()| v).map_err(TxError::Conflict));
+        drop(tx);
         let counts = ctx.counts.into_inner();
         let local = ctx.local.into_inner();
         let value = match result {
@@ -395,7 +404,10 @@ impl Writer {
         type Outcome<T, E> = std::thread::Result<Result<Result<T, E>, StoreError>>;
         let (send, recv) = oneshot::channel::<Outcome<T, E>>();
         let job: Job = Box::new(move |ctx: &Ctx<'_>| {
-            let ran = catch_unwind(AssertUnwindSafe(|| f(&SledTx::new(ctx))));
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                let tx = SledTx::new(ctx);
+                f(&tx).and_then(|v| tx.finish().map(|()| v).map_err(TxError::Conflict))
+            }));
             match ran {
                 Ok(Ok(value)) => {
                     let deliver: Deliver = Box::new(move |applied| {
@@ -520,7 +532,13 @@ impl Committer {
             }
             // A counter that cannot be read fails the batch like a failed apply.
             let counted = self.add_counters(&mut st);
-            let batch = Arc::new(std::mem::take(&mut st.building));
+            // The next batch likely holds about as many writes: reserve room for them now
+            // rather than growing the table write by write.
+            let room = st.building.len();
+            let batch = Arc::new(std::mem::replace(
+                &mut st.building,
+                Overlay::with_capacity(room),
+            ));
             let number = st.building_no;
             st.building_no += 1;
             st.building_commands = 0;
@@ -573,7 +591,7 @@ impl Committer {
                 continue;
             }
             let ctx = Ctx {
-                local: Default::default(),
+                local: std::cell::RefCell::new(Overlay::with_capacity(8)),
                 counts: Default::default(),
                 building: &st.building,
                 applying: st.applying.as_deref(),

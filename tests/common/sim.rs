@@ -16,7 +16,6 @@ use plazo::service::{
     ServiceError, apply_receipt, record_payment, upsert_client,
 };
 use plazo::store::Store;
-use tokio::sync::Notify;
 
 use super::rec::RecChannel;
 
@@ -90,7 +89,7 @@ impl Sim {
                 backoff_max_secs: 3600,
                 ..DispatchConfig::default()
             },
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new(plazo::dispatch::Wake::default()),
             unsubscribe: None,
         });
         Sim {
