@@ -5,7 +5,9 @@
 //!
 //! - `http`: `plazo::daemon::start` in-process on port 0, then `PUT /v1/invoices/{id}` from a
 //!   reqwest client with `HTTP_CONC` (64) requests in flight over keep-alive connections;
-//!   `HTTP_N` (50000) invoices. The client runs on its own 2-thread runtime in the same process.
+//!   `HTTP_N` (50000) invoices. The client runs on its own 2-thread runtime (`load-client`) in
+//!   the same process. `HTTP_CLIENT=raw` uses a minimal keep-alive HTTP/1.1 client instead
+//!   (`common/raw_http.rs`, what `wrk` does), which leaves more of the two cores to the daemon.
 //! - `dispatch`: `DISPATCH_N` (30000) invoices preloaded through the library into the daemon's
 //!   store, each with one reminder due at `T0 + i / DISPATCH_RATE` (`DISPATCH_RATE` = 0: all at
 //!   `T0`; default runs both `0` and `5000`), then the daemon is started and sends them through
@@ -44,6 +46,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/raw_http.rs"]
+mod raw_http;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -202,6 +206,13 @@ fn preload_with(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp, phone: b
 fn scenario_http() {
     let n = common::env_or("HTTP_N", 50_000usize);
     let conc = common::env_or("HTTP_CONC", 64usize);
+    // `reqwest` (default) or `raw`: a minimal keep-alive client that leaves more of the two
+    // cores to the daemon (like `wrk`).
+    let raw = match std::env::var("HTTP_CLIENT").as_deref() {
+        Ok("raw") => true,
+        Ok("reqwest") | Err(_) => false,
+        Ok(other) => panic!("HTTP_CLIENT={other:?}: use reqwest or raw"),
+    };
     let dir = tempfile::tempdir().unwrap();
     init_tracing(dir.path());
     let cfg = daemon_config(dir.path(), "127.0.0.1:0", "http://127.0.0.1:9/hook");
@@ -210,7 +221,7 @@ fn scenario_http() {
         .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
         .unwrap();
     let base = format!("http://{}", running.addr);
-    let crt = rt(2);
+    let crt = rt_named(2, "load-client");
     let auth = format!("Bearer {}", common::TOKEN);
     let due = (Timestamp::now() + SignedDuration::from_hours(24 * 365)).to_string();
     let (elapsed, mut lat) = crt.block_on(async {
@@ -231,6 +242,34 @@ fn scenario_http() {
         let t0 = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..conc {
+            if raw {
+                let addr = running.addr.to_string();
+                let (next, auth, due) = (next.clone(), auth.clone(), due.clone());
+                tasks.spawn(async move {
+                    let mut conn = raw_http::RawConn::connect(&addr).await.unwrap();
+                    let auth = format!("authorization: {auth}");
+                    let headers = [auth.as_str(), "content-type: application/json"];
+                    let mut lat = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let body = format!(
+                            r#"{{"client_id":"c1","number":"F-{i}","currency":"COP","amount":"1250000.00","due_at":"{due}","payment_url":"https://pay.example.co/x"}}"#
+                        );
+                        let s = Instant::now();
+                        let (st, _) = conn
+                            .request("PUT", &format!("/v1/invoices/inv-{i}"), &headers, body.as_bytes())
+                            .await
+                            .unwrap();
+                        assert_eq!(st, 201);
+                        lat.push(s.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    lat
+                });
+                continue;
+            }
             let client = client.clone();
             let next = next.clone();
             let base = base.clone();
@@ -271,7 +310,12 @@ fn scenario_http() {
     });
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "http ingest: n={n} conc={conc}: {:.2} s -> {:.0} invoices/s; latency ms p50 {:.2} p99 {:.2} max {:.2}",
+        "http ingest ({}): n={n} conc={conc}: {:.2} s -> {:.0} invoices/s; latency ms p50 {:.2} p99 {:.2} max {:.2}",
+        if raw {
+            "raw keep-alive client"
+        } else {
+            "reqwest client"
+        },
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         common::pct(&lat, 50.0),
