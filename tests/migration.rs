@@ -158,6 +158,17 @@ fn a_schema1_directory_opens_migrated_with_every_record() {
     );
 }
 
+/// Opens `dir` with sled directly, without sled's background flusher thread: that thread keeps
+/// the directory's lock for a moment after the handle is dropped, which made the next open
+/// fail now and then ("could not acquire lock").
+fn open_raw(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .unwrap()
+}
+
 /// Every tree's entries, by tree name.
 type Dump = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 
@@ -166,7 +177,7 @@ fn a_directory_from_a_newer_schema_is_refused_and_left_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = unpack(tmp.path());
     {
-        let db = sled::open(&dir).unwrap();
+        let db = open_raw(&dir);
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &3u32.to_be_bytes())
@@ -174,7 +185,7 @@ fn a_directory_from_a_newer_schema_is_refused_and_left_as_it_was() {
         db.flush().unwrap();
     }
     let dump = |dir: &Path| -> Dump {
-        let db = sled::open(dir).unwrap();
+        let db = open_raw(dir);
         db.tree_names()
             .into_iter()
             .map(|name| {
