@@ -15,10 +15,9 @@ mod timeline;
 mod wake;
 
 use std::sync::Arc;
-
-use jiff::Timestamp;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 

@@ -341,9 +341,7 @@ impl Writer {
             keyspace: &self.keyspace,
             db: &self.db,
         };
-        let tx = SledTx::new(&ctx);
-        let result = f(&tx).and_then(|v| tx.finish().map(|()| v).map_err(TxError::Conflict));
-        drop(tx);
+        let result = run_command(&ctx, f);
         let counts = ctx.counts.into_inner();
         let local = ctx.local.into_inner();
         let value = match result {
@@ -404,10 +402,7 @@ impl Writer {
         type Outcome<T, E> = std::thread::Result<Result<Result<T, E>, StoreError>>;
         let (send, recv) = oneshot::channel::<Outcome<T, E>>();
         let job: Job = Box::new(move |ctx: &Ctx<'_>| {
-            let ran = catch_unwind(AssertUnwindSafe(|| {
-                let tx = SledTx::new(ctx);
-                f(&tx).and_then(|v| tx.finish().map(|()| v).map_err(TxError::Conflict))
-            }));
+            let ran = catch_unwind(AssertUnwindSafe(|| run_command(ctx, f)));
             match ran {
                 Ok(Ok(value)) => {
                     let deliver: Deliver = Box::new(move |applied| {
@@ -488,6 +483,18 @@ impl Drop for Writer {
             let _ = t.join();
         }
     }
+}
+
+/// Runs command `f` against `ctx`; when it succeeds, its pending record writes are written into
+/// `ctx` (see [`SledTx::finish`]).
+fn run_command<T, E>(
+    ctx: &Ctx<'_>,
+    f: impl FnOnce(&SledTx<'_>) -> Result<T, TxError<E>>,
+) -> Result<T, TxError<E>> {
+    let tx = SledTx::new(ctx);
+    let value = f(&tx)?;
+    tx.finish()?;
+    Ok(value)
 }
 
 fn broken(why: &str) -> StoreError {
