@@ -203,6 +203,13 @@ fn preload_with(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp, phone: b
 // ---------------------------------------------------------------------------------------------
 // HTTP ingest
 
+/// The JSON body of `PUT /v1/invoices/inv-{i}` in the HTTP ingest, due at `due`.
+fn invoice_body(i: usize, due: &str) -> String {
+    format!(
+        r#"{{"client_id":"c1","number":"F-{i}","currency":"COP","amount":"1250000.00","due_at":"{due}","payment_url":"https://pay.example.co/x"}}"#
+    )
+}
+
 fn scenario_http() {
     let n = common::env_or("HTTP_N", 50_000usize);
     let conc = common::env_or("HTTP_CONC", 64usize);
@@ -255,12 +262,15 @@ fn scenario_http() {
                         if i >= n {
                             break;
                         }
-                        let body = format!(
-                            r#"{{"client_id":"c1","number":"F-{i}","currency":"COP","amount":"1250000.00","due_at":"{due}","payment_url":"https://pay.example.co/x"}}"#
-                        );
+                        let body = invoice_body(i, &due);
                         let s = Instant::now();
                         let (st, _) = conn
-                            .request("PUT", &format!("/v1/invoices/inv-{i}"), &headers, body.as_bytes())
+                            .request(
+                                "PUT",
+                                &format!("/v1/invoices/inv-{i}"),
+                                &headers,
+                                body.as_bytes(),
+                            )
                             .await
                             .unwrap();
                         assert_eq!(st, 201);
@@ -282,9 +292,7 @@ fn scenario_http() {
                     if i >= n {
                         break;
                     }
-                    let body = format!(
-                        r#"{{"client_id":"c1","number":"F-{i}","currency":"COP","amount":"1250000.00","due_at":"{due}","payment_url":"https://pay.example.co/x"}}"#
-                    );
+                    let body = invoice_body(i, &due);
                     let s = Instant::now();
                     let r = client
                         .put(format!("{base}/v1/invoices/inv-{i}"))

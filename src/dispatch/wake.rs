@@ -67,17 +67,23 @@ mod tests {
         Timestamp::from_second(secs).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_reminder_due_before_the_planned_wake_up_wakes_the_dispatcher() {
+    /// A dispatcher stand-in waiting on a new [`Wake`], planning to wake at `until`; returns
+    /// once it waits.
+    async fn asleep_until(until: Timestamp) -> (std::sync::Arc<Wake>, tokio::task::JoinHandle<()>) {
         let wake = std::sync::Arc::new(Wake::default());
         let waiter = {
             let wake = wake.clone();
-            tokio::spawn(async move { wake.wait(at(1_000)).await })
+            tokio::spawn(async move { wake.wait(until).await })
         };
-        // Let the waiter register.
         while wake.asleep_until.load(Ordering::SeqCst) == AWAKE {
             tokio::task::yield_now().await;
         }
+        (wake, waiter)
+    }
+
+    #[tokio::test]
+    async fn a_reminder_due_before_the_planned_wake_up_wakes_the_dispatcher() {
+        let (wake, waiter) = asleep_until(at(1_000)).await;
         wake.notify_if_due_before(at(2_000), at(10)); // later than planned: no wake-up
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
@@ -91,14 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_clock_that_jumped_past_the_planned_wake_up_wakes_the_dispatcher() {
-        let wake = std::sync::Arc::new(Wake::default());
-        let waiter = {
-            let wake = wake.clone();
-            tokio::spawn(async move { wake.wait(at(1_000)).await })
-        };
-        while wake.asleep_until.load(Ordering::SeqCst) == AWAKE {
-            tokio::task::yield_now().await;
-        }
+        let (wake, waiter) = asleep_until(at(1_000)).await;
         // Due later than planned, but the clock already reads past the planned wake-up.
         wake.notify_if_due_before(at(5_000), at(4_000));
         tokio::time::timeout(Duration::from_secs(5), waiter)
