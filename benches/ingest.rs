@@ -146,6 +146,10 @@ fn ingest_durable(n: usize, conc: usize) {
         after.writes - before.writes,
         after.bytes - before.bytes,
     );
+    let (flushes, flush_micros) = (
+        after.flushes - before.flushes,
+        after.flush_micros - before.flush_micros,
+    );
     let rate = total as f64 / el.as_secs_f64();
     let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
@@ -157,6 +161,12 @@ fn ingest_durable(n: usize, conc: usize) {
         commands as f64 / batches.max(1) as f64,
         writes as f64 / commands.max(1) as f64,
         bytes as f64 / commands.max(1) as f64,
+    );
+    println!(
+        "  group commit: {flushes} flushes ({:.1} invoices each), mean flush {:.3} ms, the flusher busy {:.0} % of the run",
+        total as f64 / flushes.max(1) as f64,
+        flush_micros as f64 / 1000.0 / flushes.max(1) as f64,
+        100.0 * flush_micros as f64 / 1e6 / el.as_secs_f64(),
     );
     drop(store);
     if std::env::var("INGEST_RAW").is_ok_and(|v| v == "0") {
@@ -223,13 +233,30 @@ fn sled_raw(n: usize, writes: usize, size: usize, batch: usize) -> f64 {
     let (_dir, db, tree) = raw_db();
     let t0 = Instant::now();
     let mut i = 0usize;
+    let (mut apply_ms, mut flush_ms) = (Vec::new(), Vec::new());
     while i < n {
-        tree.apply_batch(raw_batch(i..(i + batch).min(n), writes, size))
-            .unwrap();
+        let b = raw_batch(i..(i + batch).min(n), writes, size);
+        let a = Instant::now();
+        tree.apply_batch(b).unwrap();
+        let f = Instant::now();
         db.flush().unwrap();
+        apply_ms.push((f - a).as_secs_f64() * 1000.0);
+        flush_ms.push(f.elapsed().as_secs_f64() * 1000.0);
         i += batch;
     }
-    n as f64 / t0.elapsed().as_secs_f64()
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    for v in [&mut apply_ms, &mut flush_ms] {
+        v.sort_by(f64::total_cmp);
+    }
+    let p = |v: &[f64], q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    println!(
+        "raw sled, serial: per batch of {batch}: apply ms p50 {:.3} p99 {:.3}; flush ms p50 {:.3} p99 {:.3}",
+        p(&apply_ms, 0.5),
+        p(&apply_ms, 0.99),
+        p(&flush_ms, 0.5),
+        p(&flush_ms, 0.99)
+    );
+    rate
 }
 
 /// A fresh sled database in a temporary directory, with the store's cache size, and its tree.

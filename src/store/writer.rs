@@ -203,6 +203,8 @@ struct Counters {
     writes: AtomicU64,
     counter_writes: AtomicU64,
     bytes: AtomicU64,
+    flushes: AtomicU64,
+    flush_micros: AtomicU64,
 }
 
 impl Counters {
@@ -229,6 +231,10 @@ pub struct WriterStats {
     pub counter_writes: u64,
     /// Bytes of those keys and values.
     pub bytes: u64,
+    /// Group-commit flushes made.
+    pub flushes: u64,
+    /// Time spent in those flushes, in microseconds.
+    pub flush_micros: u64,
 }
 
 struct Shared {
@@ -313,6 +319,8 @@ impl Writer {
             writes: c.writes.load(Ordering::Relaxed),
             counter_writes: c.counter_writes.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            flush_micros: c.flush_micros.load(Ordering::Relaxed),
         }
     }
 
@@ -703,10 +711,17 @@ impl Flusher {
                 }
                 st.flush_wanted
             };
+            let started = crate::clock::monotonic_now();
             let flushed = self
                 .faults
                 .check()
                 .and_then(|()| self.db.flush().map(|_| ()));
+            let c = &self.shared.counters;
+            c.flushes.fetch_add(1, Ordering::Relaxed);
+            c.flush_micros.fetch_add(
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             self.shared.flushed.send_modify(|f| match flushed {
                 Ok(()) => f.done = f.done.max(target),
                 Err(e) => {
