@@ -50,6 +50,11 @@ pub struct Client {
     /// grace. Kept by plazo across re-imports; it will feed segmentation.
     #[serde(default)]
     pub broken_promises: u32,
+    /// What plazo knows of how the client pays (paid invoices, days late, promises kept...),
+    /// kept by plazo from its own data and never taken from an API body. The API shows the
+    /// facts derived from it (`GET /v1/clients/{id}`, `facts`), not the ledger itself.
+    #[serde(skip)]
+    pub facts: super::FactsLedger,
     /// When plazo first stored the client.
     pub created_at: Timestamp,
     /// When the client was last changed.
@@ -209,6 +214,20 @@ pub struct Invoice {
     /// When the balance reached zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<Timestamp>,
+    /// The segment whose cadence the chase follows, and that cadence (the one `cursor` counts
+    /// steps of); set when the regular cadence is first planned, and changed when the
+    /// client's segment changes (its rules, tags or `segment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followed: Option<Followed>,
+}
+
+/// The segment an invoice's chase follows, and its cadence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Followed {
+    /// Segment name.
+    pub segment: String,
+    /// Its cadence when the invoice joined it (the cadence `cursor` counts steps of).
+    pub cadence: String,
 }
 
 impl Invoice {

@@ -102,6 +102,7 @@ fn client(tz: Option<&str>) -> Client {
         tags: vec![],
         credits: Default::default(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: t,
         updated_at: t,
     }
@@ -130,6 +131,7 @@ fn invoice(due: Due, cursor: Option<u32>) -> Invoice {
         created_at: t,
         updated_at: t,
         closed_at: None,
+        followed: None,
     }
 }
 

@@ -254,6 +254,7 @@ fn validate(
         // stored record inside its transaction.
         credits: Default::default(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: now,
         updated_at: now,
     })

@@ -164,6 +164,7 @@ fn fresh_invoice(id: &InvoiceId, v: &Validated, now: Timestamp) -> Invoice {
         created_at: now,
         updated_at: now,
         closed_at: None,
+        followed: None,
     }
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn client(id: &str) -> Client {
         tags: vec![],
         credits: Default::default(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: t0(),
         updated_at: t0(),
     }
@@ -84,6 +85,7 @@ pub(crate) fn invoice(id: &str) -> Invoice {
         created_at: t0(),
         updated_at: t0(),
         closed_at: None,
+        followed: None,
     }
 }
 

@@ -88,6 +88,7 @@ pub(crate) fn sample() -> Sample {
             ),
         ]),
         broken_promises: 3,
+        facts: Default::default(),
         created_at: ts("2026-03-01T12:00:00.123456789Z"),
         updated_at: ts("2026-03-02T08:30:00Z"),
     };
@@ -105,6 +106,7 @@ pub(crate) fn sample() -> Sample {
         tags: vec![],
         credits: BTreeMap::new(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: ts("2026-01-01T00:00:00Z"),
         updated_at: ts("2026-01-01T00:00:00Z"),
     };
@@ -189,6 +191,7 @@ pub(crate) fn sample() -> Sample {
         created_at: ts("2026-02-13T12:00:00.000001Z"),
         updated_at: ts("2026-05-10T09:00:00Z"),
         closed_at: None,
+        followed: None,
     };
     let paid_invoice = Invoice {
         id: iid("INV-1002"),
@@ -217,6 +220,7 @@ pub(crate) fn sample() -> Sample {
         created_at: ts("2026-02-01T00:00:00Z"),
         updated_at: ts("2026-03-02T10:00:00Z"),
         closed_at: Some(ts("2026-03-02T10:00:00Z")),
+        followed: None,
     };
     let inv1 = iid("INV-1001");
     let scheduled = vec![

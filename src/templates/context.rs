@@ -341,6 +341,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         tags: Vec::new(),
         credits: Default::default(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -365,6 +366,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         created_at: now,
         updated_at: now,
         closed_at: None,
+        followed: None,
     };
     let overdue = Invoice {
         balance: Decimal::new(85_000_000, 2),

@@ -204,6 +204,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         tags: vec![],
         credits: Default::default(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -228,6 +229,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         created_at: now,
         updated_at: now,
         closed_at: None,
+        followed: None,
     };
     (client, invoice)
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::prim::{BadField, StoredDecimal, StoredTime, client_id};
-use crate::domain::{Client, Credit};
+use crate::domain::{Client, Credit, FactsLedger, PaidInvoice};
+
+use super::prim::{StoredCurrency, invoice_id, opt_time};
 
 /// [`Client`] on disk, layout version 1: one byte of version, then these fields in this order
 /// (postcard, no field names). Separate from the API's JSON shape so either can change without
@@ -102,8 +104,100 @@ impl TryFrom<StoredClient> for Client {
             tags: s.tags,
             credits,
             broken_promises: s.broken_promises,
+            facts: FactsLedger::default(),
             created_at: s.created_at.get("created_at")?,
             updated_at: s.updated_at.get("updated_at")?,
         })
+    }
+}
+
+/// [`Client`] on disk, layout version 2: the version-1 fields ([`StoredClient`]), then the
+/// facts ledger. A version-1 client decodes with an empty ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredClientV2 {
+    base: StoredClient,
+    facts: StoredLedger,
+}
+
+/// [`FactsLedger`] on disk (inside [`StoredClientV2`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct StoredLedger {
+    paid: Vec<StoredPaid>,
+    paid_count: u32,
+    promises_kept: u32,
+    last_payment_at: Option<StoredTime>,
+    last_inbound_at: Option<StoredTime>,
+}
+
+/// [`PaidInvoice`] on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredPaid {
+    invoice_id: String,
+    closed_at: StoredTime,
+    days_late: u32,
+    amount: StoredDecimal,
+    currency: StoredCurrency,
+}
+
+impl From<&Client> for StoredClientV2 {
+    fn from(c: &Client) -> Self {
+        let f = &c.facts;
+        StoredClientV2 {
+            base: StoredClient::from(c),
+            facts: StoredLedger {
+                paid: f
+                    .paid
+                    .iter()
+                    .map(|p| StoredPaid {
+                        invoice_id: p.invoice_id.as_str().to_owned(),
+                        closed_at: p.closed_at.into(),
+                        days_late: p.days_late,
+                        amount: p.amount.into(),
+                        currency: p.currency.into(),
+                    })
+                    .collect(),
+                paid_count: f.paid_count,
+                promises_kept: f.promises_kept,
+                last_payment_at: f.last_payment_at.map(StoredTime::from),
+                last_inbound_at: f.last_inbound_at.map(StoredTime::from),
+            },
+        }
+    }
+}
+
+impl From<StoredClient> for StoredClientV2 {
+    fn from(base: StoredClient) -> Self {
+        StoredClientV2 {
+            base,
+            facts: StoredLedger::default(),
+        }
+    }
+}
+
+impl TryFrom<StoredClientV2> for Client {
+    type Error = BadField;
+    fn try_from(s: StoredClientV2) -> Result<Self, BadField> {
+        let mut client = Client::try_from(s.base)?;
+        let f = s.facts;
+        client.facts = FactsLedger {
+            paid: f
+                .paid
+                .into_iter()
+                .map(|p| {
+                    Ok(PaidInvoice {
+                        invoice_id: invoice_id(p.invoice_id, "facts.paid.invoice_id")?,
+                        closed_at: p.closed_at.get("facts.paid.closed_at")?,
+                        days_late: p.days_late,
+                        amount: p.amount.get("facts.paid.amount")?,
+                        currency: p.currency.get("facts.paid.currency")?,
+                    })
+                })
+                .collect::<Result<_, BadField>>()?,
+            paid_count: f.paid_count,
+            promises_kept: f.promises_kept,
+            last_payment_at: opt_time(f.last_payment_at, "facts.last_payment_at")?,
+            last_inbound_at: opt_time(f.last_inbound_at, "facts.last_inbound_at")?,
+        };
+        Ok(client)
     }
 }

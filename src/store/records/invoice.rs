@@ -9,7 +9,7 @@ use super::prim::{
     invoice_id, opt_time,
 };
 use crate::domain::{
-    Arrangement, ArrangementKind, ArrangementState, Instalment, InstalmentState, Invoice,
+    Arrangement, ArrangementKind, ArrangementState, Followed, Instalment, InstalmentState, Invoice,
     InvoiceStatus, Pause, Payment, ReminderId,
 };
 
@@ -372,6 +372,57 @@ impl TryFrom<StoredInvoice> for Invoice {
             created_at: s.created_at.get("created_at")?,
             updated_at: s.updated_at.get("updated_at")?,
             closed_at: opt_time(s.closed_at, "closed_at")?,
+            followed: None,
         })
+    }
+}
+
+/// [`Invoice`] on disk, layout version 2: the version-1 fields ([`StoredInvoice`]), then the
+/// segment and cadence the chase follows. Postcard lays a nested struct out field by field,
+/// so a version-2 body is a version-1 body with the new field after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredInvoiceV2 {
+    base: StoredInvoice,
+    followed: Option<StoredFollowed>,
+}
+
+/// [`Followed`] on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredFollowed {
+    segment: String,
+    cadence: String,
+}
+
+impl From<&Invoice> for StoredInvoiceV2 {
+    fn from(i: &Invoice) -> Self {
+        StoredInvoiceV2 {
+            base: StoredInvoice::from(i),
+            followed: i.followed.as_ref().map(|f| StoredFollowed {
+                segment: f.segment.clone(),
+                cadence: f.cadence.clone(),
+            }),
+        }
+    }
+}
+
+impl From<StoredInvoice> for StoredInvoiceV2 {
+    /// A version-1 invoice: it followed no recorded segment.
+    fn from(base: StoredInvoice) -> Self {
+        StoredInvoiceV2 {
+            base,
+            followed: None,
+        }
+    }
+}
+
+impl TryFrom<StoredInvoiceV2> for Invoice {
+    type Error = BadField;
+    fn try_from(s: StoredInvoiceV2) -> Result<Self, BadField> {
+        let mut inv = Invoice::try_from(s.base)?;
+        inv.followed = s.followed.map(|f| Followed {
+            segment: f.segment,
+            cadence: f.cadence,
+        });
+        Ok(inv)
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::prim::BadField;
+use super::invoice::StoredInvoiceV2;
 use super::{StoredAttempt, StoredInvoice, StoredReminder};
 use crate::domain::{Attempt, Invoice, Reminder, ReminderId, ReminderState};
 
@@ -85,6 +86,50 @@ impl From<&InvoiceRecord> for StoredInvoiceRecord {
 impl TryFrom<StoredInvoiceRecord> for InvoiceRecord {
     type Error = BadField;
     fn try_from(s: StoredInvoiceRecord) -> Result<Self, BadField> {
+        Ok(InvoiceRecord {
+            invoice: Invoice::try_from(s.invoice)?,
+            reminders: s
+                .reminders
+                .into_iter()
+                .map(Reminder::try_from)
+                .collect::<Result<_, _>>()?,
+            opening: s.opening.map(Attempt::try_from).transpose()?,
+        })
+    }
+}
+
+/// [`InvoiceRecord`] on disk, layout version 2: as version 1, with the invoice in its version-2
+/// layout ([`StoredInvoiceV2`]: the segment and cadence it follows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredInvoiceRecordV2 {
+    invoice: StoredInvoiceV2,
+    reminders: Vec<StoredReminder>,
+    opening: Option<StoredAttempt>,
+}
+
+impl From<&InvoiceRecord> for StoredInvoiceRecordV2 {
+    fn from(r: &InvoiceRecord) -> Self {
+        StoredInvoiceRecordV2 {
+            invoice: StoredInvoiceV2::from(&r.invoice),
+            reminders: r.reminders.iter().map(StoredReminder::from).collect(),
+            opening: r.opening.as_ref().map(StoredAttempt::from),
+        }
+    }
+}
+
+impl From<StoredInvoiceRecord> for StoredInvoiceRecordV2 {
+    fn from(s: StoredInvoiceRecord) -> Self {
+        StoredInvoiceRecordV2 {
+            invoice: s.invoice.into(),
+            reminders: s.reminders,
+            opening: s.opening,
+        }
+    }
+}
+
+impl TryFrom<StoredInvoiceRecordV2> for InvoiceRecord {
+    type Error = BadField;
+    fn try_from(s: StoredInvoiceRecordV2) -> Result<Self, BadField> {
         Ok(InvoiceRecord {
             invoice: Invoice::try_from(s.invoice)?,
             reminders: s

@@ -231,10 +231,42 @@ macro_rules! record_v1 {
     )*};
 }
 
+/// Implements [`Record`] for a kind at layout version 2 (`$v2`), reading version 1 (`$v1`)
+/// too through `From<$v1> for $v2`.
+macro_rules! record_v2 {
+    ($($domain:ty => $v1:ty, $v2:ty, $kind:literal;)*) => {$(
+        impl Record for $domain {
+            const KIND: &'static str = $kind;
+            const VERSION: u8 = 2;
+            fn encode(&self) -> Result<Vec<u8>, RecordError> {
+                encode_body(Self::KIND, Self::VERSION, &<$v2>::from(self))
+            }
+            fn decode(raw: &[u8]) -> Result<Self, RecordError> {
+                let (version, body) = split_version(Self::KIND, raw)?;
+                let stored: $v2 = match version {
+                    1 => decode_body::<$v1>(Self::KIND, version, body)?.into(),
+                    2 => decode_body(Self::KIND, version, body)?,
+                    _ => {
+                        return Err(RecordError::UnknownVersion {
+                            kind: Self::KIND,
+                            found: version,
+                            expected: Self::VERSION,
+                        });
+                    }
+                };
+                <$domain>::try_from(stored).map_err(invalid(Self::KIND, version))
+            }
+        }
+    )*};
+}
+
+record_v2! {
+    Client => StoredClient, client::StoredClientV2, "client";
+    Invoice => StoredInvoice, invoice::StoredInvoiceV2, "invoice";
+    InvoiceRecord => StoredInvoiceRecord, invoice_record::StoredInvoiceRecordV2, "invoice record";
+}
+
 record_v1! {
-    Client => StoredClient, "client";
-    Invoice => StoredInvoice, "invoice";
-    InvoiceRecord => StoredInvoiceRecord, "invoice record";
     Reminder => StoredReminder, "reminder";
     Attempt => StoredAttempt, "attempt";
     Contact => StoredContact, "contact";

@@ -153,6 +153,19 @@ fn full_client() -> Client {
             ),
         ]),
         broken_promises: 3,
+        facts: crate::domain::FactsLedger {
+            paid: vec![crate::domain::PaidInvoice {
+                invoice_id: iid("inv-0"),
+                closed_at: ts("2026-02-20T10:00:00Z"),
+                days_late: 12,
+                amount: dec("250000.00"),
+                currency: crate::domain::Currency::parse("COP").unwrap(),
+            }],
+            paid_count: 1,
+            promises_kept: 2,
+            last_payment_at: Some(ts("2026-02-20T10:00:00Z")),
+            last_inbound_at: Some(ts("2026-02-21T09:00:00Z")),
+        },
         created_at: ts("2026-03-01T12:00:00.123456789Z"),
         updated_at: ts("2026-03-02T08:30:00Z"),
     }
@@ -173,6 +186,7 @@ fn bare_client() -> Client {
         tags: vec![],
         credits: BTreeMap::new(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: Timestamp::UNIX_EPOCH,
         updated_at: Timestamp::UNIX_EPOCH,
     }
@@ -242,6 +256,10 @@ fn full_invoice() -> Invoice {
         created_at: ts("2026-02-13T12:00:00.000001Z"),
         updated_at: ts("2026-05-10T09:00:00Z"),
         closed_at: Some(ts("2026-06-10T00:00:00Z")),
+        followed: Some(crate::domain::Followed {
+            segment: s("late_payers"),
+            cadence: s("firm"),
+        }),
     }
 }
 
@@ -290,6 +308,7 @@ fn bare_invoice() -> Invoice {
         created_at: Timestamp::UNIX_EPOCH,
         updated_at: Timestamp::UNIX_EPOCH,
         closed_at: None,
+        followed: None,
     }
 }
 
@@ -556,11 +575,10 @@ fn round_trip<T: Record + PartialEq + Debug + Serialize>(v: &T) -> Vec<u8> {
     let bytes = v.encode().unwrap();
     assert_eq!(
         bytes.first(),
-        Some(&1),
-        "{} records start with version 1",
+        Some(&T::VERSION),
+        "{} records start with their version byte",
         T::KIND
     );
-    assert_eq!(T::VERSION, 1);
     let back = T::decode(&bytes).unwrap_or_else(|e| panic!("{e}: {v:?}"));
     assert_eq!(&back, v);
     assert_eq!(
@@ -573,7 +591,7 @@ fn round_trip<T: Record + PartialEq + Debug + Serialize>(v: &T) -> Vec<u8> {
 /// Unknown versions, emptiness, truncation and trailing bytes are refused, naming the kind.
 fn refuses_damage<T: Record + Debug>(v: &T) {
     let bytes = v.encode().unwrap();
-    for version in [0u8, 2, 255] {
+    for version in [0u8, T::VERSION + 1, 255] {
         let mut other = bytes.clone();
         other[0] = version;
         let err = T::decode(&other).unwrap_err();
@@ -582,14 +600,14 @@ fn refuses_damage<T: Record + Debug>(v: &T) {
             RecordError::UnknownVersion {
                 kind: T::KIND,
                 found: version,
-                expected: 1
+                expected: T::VERSION
             }
         );
         let msg = err.to_string();
         assert!(
             msg.contains(T::KIND)
                 && msg.contains(&format!("version {version}"))
-                && msg.contains("version 1"),
+                && msg.contains(&format!("version {}", T::VERSION)),
             "{msg}"
         );
     }
@@ -600,7 +618,7 @@ fn refuses_damage<T: Record + Debug>(v: &T) {
     for len in 1..bytes.len() {
         let err = T::decode(&bytes[..len]).unwrap_err();
         assert!(
-            matches!(err, RecordError::Malformed { kind, version: 1, .. } if kind == T::KIND),
+            matches!(err, RecordError::Malformed { kind, version, .. } if kind == T::KIND && version == T::VERSION),
             "a {} record cut to {len} of {} bytes: {err:?}",
             T::KIND,
             bytes.len()
@@ -612,7 +630,7 @@ fn refuses_damage<T: Record + Debug>(v: &T) {
         T::decode(&longer).unwrap_err(),
         RecordError::TrailingBytes {
             kind: T::KIND,
-            version: 1,
+            version: T::VERSION,
             count: 2
         }
     );
@@ -839,7 +857,7 @@ fn values_the_domain_refuses_are_decode_errors_naming_the_field() {
             err,
             RecordError::Invalid {
                 kind: "invoice",
-                version: 1,
+                version: 2,
                 field: "currency",
                 ..
             }
@@ -901,14 +919,40 @@ fn values_the_domain_refuses_are_decode_errors_naming_the_field() {
     assert!(matches!(err, RecordError::Malformed { .. }), "{err:?}");
 }
 
-/// The byte layout of version 1, pinned: if one of these changes, a field or variant was
+/// Records written by the builds before client facts and segment tracking (client and
+/// invoice layout version 1) still read back: the client with an empty facts ledger, the
+/// invoice following no recorded segment.
+#[test]
+fn version_1_clients_and_invoices_still_decode() {
+    let client = Client::decode(&unhex(GOLDEN_CLIENT)).unwrap();
+    let expected = Client {
+        facts: Default::default(),
+        ..full_client()
+    };
+    assert_eq!(client, expected);
+    let invoice = Invoice::decode(&unhex(GOLDEN_INVOICE)).unwrap();
+    let expected = Invoice {
+        followed: None,
+        ..full_invoice()
+    };
+    assert_eq!(invoice, expected);
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The byte layout of the current versions, pinned: if one of these changes, a field or variant was
 /// added, removed or moved without a new version byte, and records already on disk would no
 /// longer read back. Bump the kind's version instead (see the module docs).
 #[test]
-fn version_1_layouts_are_pinned() {
+fn current_layouts_are_pinned() {
     let pinned: [(&str, Vec<u8>, &str); 10] = [
-        ("client", full_client().encode().unwrap(), GOLDEN_CLIENT),
-        ("invoice", full_invoice().encode().unwrap(), GOLDEN_INVOICE),
+        ("client", full_client().encode().unwrap(), GOLDEN_CLIENT_V2),
+        ("invoice", full_invoice().encode().unwrap(), GOLDEN_INVOICE_V2),
         (
             "reminder",
             full_reminder().encode().unwrap(),
@@ -954,6 +998,8 @@ fn version_1_layouts_are_pinned() {
     );
 }
 
+const GOLDEN_CLIENT_V2: &str = "0203632d310d4d6172c3ad612050c3a972657a01106d61726961406578616d706c652e636f010d2b353733303031323334353637010d2b353733303037363534333231010565732d434f010e416d65726963612f426f676f74610102434f01037669700208776861747361707005656d61696c02037669700672657461696c0203434f50a294090201246f7665727061796d656e74206f6620696e762d3120766961207374726970653a696e5f31035553440a020003aab492b3b7f6da983180c0faa993befc98310105696e762d308080f2e98685f695310cc0f0f50b02434f500102018080f2e98685f69531018080a5f3d2d89b9631";
+const GOLDEN_INVOICE_V2: &str = "0208494e562d3130303103632d310746562d31303031434f50c0b2cd3b02c0a4ff1e0201d41f020d00d41f030f011e68747470733a2f2f7061792e6578616d706c652e636f2f46562d3130303102066272616e6368056e6f72746503657270037361700001808ece1c0280dc90f8e0f8a1a2310b7374726970653a696e5f310e776562686f6f6b3a737472697065020b7374726970653a70695f310b7374726970653a63685f3101076469737075746501808098b9f4fce5b4318080b5d4dba994ae310201040189abbdf06cca8d309e8e926d750790c3010101020200d41f0401808ece1c02808ece1c0201018080a5f4e8e7bfab31c0a4ff1e02000002010570686f6e65010a74776f2068616c766573808ece1c02010102808092b48395c29e31018080f8eef7ec99ac310113696e7374616c6d656e742032206d6973736564010001d08fb4ee93a4e693318080b5d4dba994ae31018080d0f597cbc7b731010b6c6174655f706179657273046669726d";
 const GOLDEN_CLIENT: &str = "0103632d310d4d6172c3ad612050c3a972657a01106d61726961406578616d706c652e636f010d2b353733303031323334353637010d2b353733303037363534333231010565732d434f010e416d65726963612f426f676f74610102434f01037669700208776861747361707005656d61696c02037669700672657461696c0203434f50a294090201246f7665727061796d656e74206f6620696e762d3120766961207374726970653a696e5f31035553440a020003aab492b3b7f6da983180c0faa993befc9831";
 const GOLDEN_INVOICE: &str = "0108494e562d3130303103632d310746562d31303031434f50c0b2cd3b02c0a4ff1e0201d41f020d00d41f030f011e68747470733a2f2f7061792e6578616d706c652e636f2f46562d3130303102066272616e6368056e6f72746503657270037361700001808ece1c0280dc90f8e0f8a1a2310b7374726970653a696e5f310e776562686f6f6b3a737472697065020b7374726970653a70695f310b7374726970653a63685f3101076469737075746501808098b9f4fce5b4318080b5d4dba994ae310201040189abbdf06cca8d309e8e926d750790c3010101020200d41f0401808ece1c02808ece1c0201018080a5f4e8e7bfab31c0a4ff1e02000002010570686f6e65010a74776f2068616c766573808ece1c02010102808092b48395c29e31018080f8eef7ec99ac310113696e7374616c6d656e742032206d6973736564010001d08fb4ee93a4e693318080b5d4dba994ae31018080d0f597cbc7b731";
 const GOLDEN_REMINDER: &str = "0189abbdf06cca8d309e8e926d750790c308494e562d3130303103632d3102010101050c66696e616c5f6e6f746963650764656661756c748080a6e29bdbc89e31f6e1cbf8d6ecc89e310202010113736d7470203435313a20747279206c6174657201067477696c696f12534d3031323334353637383961626364656603736d73018088a2b2deecc89e310180e0cbf8d6ecc89e31";
@@ -1000,6 +1046,7 @@ fn print_record_sizes() {
         created_at: now,
         updated_at: now,
         closed_at: None,
+        followed: None,
     };
     row("invoice (typical, open)", &invoice);
     row("invoice (full fixture)", &full_invoice());
@@ -1051,6 +1098,7 @@ fn print_record_sizes() {
         tags: vec![],
         credits: BTreeMap::new(),
         broken_promises: 0,
+        facts: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -1192,6 +1240,7 @@ fn client() -> impl Strategy<Value = Client> {
                 tags,
                 credits,
                 broken_promises,
+                facts: Default::default(),
                 created_at,
                 updated_at,
             },
@@ -1346,6 +1395,11 @@ fn invoice() -> impl Strategy<Value = Invoice> {
                 arrangements,
                 created_at,
                 updated_at,
+                // The segment followed comes from the generation, so both shapes occur.
+                followed: (generation % 2 == 1).then(|| crate::domain::Followed {
+                    segment: format!("seg-{generation}"),
+                    cadence: "standard".to_owned(),
+                }),
                 closed_at,
             },
         )
