@@ -70,9 +70,9 @@ impl FactsLedger {
             // Already counted (a defensive case: an invoice is closed once per opening).
             self.paid_count = self.paid_count.saturating_sub(1);
         }
-        let at = self
-            .paid
-            .partition_point(|p| (p.closed_at, &p.invoice_id) <= (entry.closed_at, &entry.invoice_id));
+        let at = self.paid.partition_point(|p| {
+            (p.closed_at, &p.invoice_id) <= (entry.closed_at, &entry.invoice_id)
+        });
         self.paid.insert(at, entry);
         self.paid_count = self.paid_count.saturating_add(1);
         let excess = self.paid.len().saturating_sub(PAID_HISTORY_CAP);
@@ -369,9 +369,7 @@ pub struct ClientFacts {
 
 /// The behaviour facts of `client` under a policy window of `last_paid` invoices.
 pub fn behaviour_of(client: &Client, last_paid: u32, now: Timestamp) -> BehaviourFacts {
-    client
-        .facts
-        .facts(last_paid, client.broken_promises, now)
+    client.facts.facts(last_paid, client.broken_promises, now)
 }
 
 #[cfg(test)]

@@ -20,13 +20,13 @@ pub use contact::{
     Contact, ContactEvent, ContactEventKind, OptOut, SentMessage, Unreachable, WHATSAPP_WINDOW,
 };
 pub use facts::{
-    BehaviourFacts, ClientFacts, DEFAULT_LAST_PAID, FactsLedger, FactsMark, PAID_HISTORY_CAP, PaidInvoice,
-    PortfolioFacts, behaviour_of, days_late, paid_entry,
+    BehaviourFacts, ClientFacts, DEFAULT_LAST_PAID, FactsLedger, FactsMark, PAID_HISTORY_CAP,
+    PaidInvoice, PortfolioFacts, behaviour_of, days_late, paid_entry,
 };
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use inbox::{InboxEntry, InboxPayload, InboxState};
 pub use money::{Currency, MAX_INTEGER_DIGITS, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Followed, Invoice,
-    InvoiceStatus, Pause, Payment, Reminder, ReminderState, Track,
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Followed,
+    Invoice, InvoiceStatus, Pause, Payment, Reminder, ReminderState, Track,
 };

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::prim::BadField;
 use super::invoice::StoredInvoiceV2;
+use super::prim::BadField;
 use super::{StoredAttempt, StoredInvoice, StoredReminder};
 use crate::domain::{Attempt, Invoice, Reminder, ReminderId, ReminderState};
 

@@ -952,7 +952,11 @@ fn unhex(s: &str) -> Vec<u8> {
 fn current_layouts_are_pinned() {
     let pinned: [(&str, Vec<u8>, &str); 10] = [
         ("client", full_client().encode().unwrap(), GOLDEN_CLIENT_V2),
-        ("invoice", full_invoice().encode().unwrap(), GOLDEN_INVOICE_V2),
+        (
+            "invoice",
+            full_invoice().encode().unwrap(),
+            GOLDEN_INVOICE_V2,
+        ),
         (
             "reminder",
             full_reminder().encode().unwrap(),
