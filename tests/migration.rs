@@ -1,7 +1,10 @@
-//! A data directory written by the last schema-1 release (`tests/fixtures/schema1-store.tar.gz`,
-//! see tests/fixtures/schema1/README.md) opens with this build through `Store::open`, is
-//! migrated in place, and every record reads back through the public API as it was written;
-//! the dispatcher's and the inbox's indexes work on it.
+//! Data directories written by the last schema-1 release (`tests/fixtures/schema1-store.tar.gz`,
+//! see tests/fixtures/schema1/README.md) and by the last schema-2 release
+//! (`tests/fixtures/schema2-store.tar.gz`, see tests/fixtures/schema2/README.md), both holding
+//! the same sample, open with this build through `Store::open`, are migrated in place to
+//! schema 3, and every record reads back through the public API as it was written; the
+//! dispatcher's and the inbox's indexes work on them, and every invoice is listed under its
+//! client. A directory with a newer schema is refused untouched.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -9,8 +12,8 @@ use std::convert::Infallible;
 use std::path::Path;
 
 use jiff::Timestamp;
-use plazo::domain::{Attempt, Reminder, ReminderState};
-use plazo::store::{Store, StoreOptions, Tally, TxError};
+use plazo::domain::{Attempt, ClientId, InvoiceId, InvoiceStatus, Reminder, ReminderState};
+use plazo::store::{SCHEMA_VERSION, Store, StoreOptions, Tally, TxError};
 
 use sample::sample;
 
@@ -28,30 +31,113 @@ mod sample {
     include!("../src/store/v1_sample.rs");
 }
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/schema1-store.tar.gz"
-);
+/// A store directory written by an older release, packed as `<name>.tar.gz` in
+/// tests/fixtures, holding the directory `<name>/`.
+#[derive(Clone, Copy)]
+struct Fixture {
+    name: &'static str,
+    /// The schema version that release wrote.
+    version: u32,
+}
 
-/// Unpacks the fixture under `tmp`; returns the store directory.
-fn unpack(tmp: &Path) -> std::path::PathBuf {
+/// Written by the last schema-1 release.
+const SCHEMA1: Fixture = Fixture {
+    name: "schema1-store",
+    version: 1,
+};
+/// Written by the last schema-2 release.
+const SCHEMA2: Fixture = Fixture {
+    name: "schema2-store",
+    version: 2,
+};
+
+/// Unpacks `fixture` under `tmp`; returns the store directory.
+fn unpack(tmp: &Path, fixture: Fixture) -> std::path::PathBuf {
+    let archive = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{}.tar.gz", fixture.name));
     let status = std::process::Command::new("tar")
         .arg("xzf")
-        .arg(FIXTURE)
+        .arg(&archive)
         .arg("-C")
         .arg(tmp)
         .status()
         .unwrap();
-    assert!(status.success(), "tar failed on {FIXTURE}");
-    tmp.join("schema1-store")
+    assert!(status.success(), "tar failed on {}", archive.display());
+    tmp.join(fixture.name)
 }
 
 #[test]
 fn a_schema1_directory_opens_migrated_with_every_record() {
+    opens_migrated_with_every_record(SCHEMA1);
+}
+
+#[test]
+fn a_schema2_directory_opens_migrated_with_every_record() {
+    opens_migrated_with_every_record(SCHEMA2);
+}
+
+/// The schema version stored in the (closed) store directory `dir`.
+fn stored_version(dir: &Path) -> u32 {
+    let raw = open_raw(dir)
+        .open_tree("meta")
+        .unwrap()
+        .get("schema_version")
+        .unwrap()
+        .unwrap();
+    u32::from_be_bytes(raw.as_ref().try_into().unwrap())
+}
+
+/// Every invoice of the sample is listed under its client, and only there; the open ones are
+/// the client's open invoices.
+fn assert_invoices_listed_by_client(store: &Store, s: &sample::Sample) {
+    let mut clients: Vec<ClientId> = s.invoices.iter().map(|i| i.client_id.clone()).collect();
+    clients.extend(s.clients.iter().map(|c| c.id.clone()));
+    clients.sort();
+    clients.dedup();
+    assert!(
+        clients.len() > 1,
+        "the sample spreads invoices over clients"
+    );
+    for c in &clients {
+        let mut want: Vec<InvoiceId> = s
+            .invoices
+            .iter()
+            .filter(|i| i.client_id == *c)
+            .map(|i| i.id.clone())
+            .collect();
+        want.sort_by(|a, b| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
+        assert_eq!(store.invoice_ids_of_client(c).unwrap(), want, "client {c}");
+        let in_tx = store
+            .transaction(|tx| Ok::<_, TxError<Infallible>>(tx.invoice_ids_of_client(c)?))
+            .unwrap()
+            .unwrap();
+        assert_eq!(in_tx, want, "client {c}, inside a command");
+        let open: Vec<InvoiceId> = want
+            .iter()
+            .filter(|id| {
+                s.invoices
+                    .iter()
+                    .any(|i| i.id == **id && i.status == InvoiceStatus::Open)
+            })
+            .cloned()
+            .collect();
+        assert_eq!(store.open_invoice_ids_of(c).unwrap(), open, "client {c}");
+    }
+    assert!(
+        s.invoices.iter().any(|i| i.status != InvoiceStatus::Open),
+        "the sample holds a closed invoice"
+    );
+}
+
+/// Opens `fixture` with this build and reads every record of the sample back.
+fn opens_migrated_with_every_record(fixture: Fixture) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = unpack(tmp.path());
+    let dir = unpack(tmp.path(), fixture);
+    assert_eq!(stored_version(&dir), fixture.version, "{}", fixture.name);
     let s = sample();
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    assert_invoices_listed_by_client(&store, &s);
 
     for c in &s.clients {
         assert_eq!(store.client(&c.id).unwrap().as_ref(), Some(c));
@@ -145,28 +231,41 @@ fn a_schema1_directory_opens_migrated_with_every_record() {
         "webhook times survive"
     );
 
-    // The migrated store claims its due reminders and opens again as schema 2.
+    // The migrated store claims its due reminders, and opens again as schema 3, its client
+    // index intact.
     let late: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
     assert_eq!(store.claim_due(late, 10).unwrap().len(), s.scheduled.len());
-    store.flush_blocking().unwrap();
+    store.close().unwrap();
     drop(store);
+    assert_eq!(stored_version(&dir), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 3);
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
     assert_eq!(store.in_flight().unwrap().len(), s.scheduled.len() + 1);
     assert_eq!(
         store.client(&s.clients[0].id).unwrap().as_ref(),
         Some(&s.clients[0])
     );
+    assert_invoices_listed_by_client(&store, &s);
 }
 
 /// Opens `dir` with sled directly, without sled's background flusher thread: that thread keeps
 /// the directory's lock for a moment after the handle is dropped, which made the next open
 /// fail now and then ("could not acquire lock").
+///
+/// A store just dropped may still hold the lock for a moment too: wait for it, as
+/// `Store::open` does.
 fn open_raw(dir: &Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir)
-        .flush_every_ms(None)
-        .open()
-        .unwrap()
+    let mut tries = 0;
+    loop {
+        match sled::Config::new().path(dir).flush_every_ms(None).open() {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if tries < 100 && e.to_string().contains("lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// Every tree's entries, by tree name.
@@ -174,13 +273,21 @@ type Dump = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 #[test]
 fn a_directory_from_a_newer_schema_is_refused_and_left_as_it_was() {
+    for fixture in [SCHEMA1, SCHEMA2] {
+        newer_schema_is_refused(fixture);
+    }
+}
+
+/// Marks `fixture` as written by schema 4 (newer than this build's); opening it fails with a
+/// clear error and writes nothing.
+fn newer_schema_is_refused(fixture: Fixture) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = unpack(tmp.path());
+    let dir = unpack(tmp.path(), fixture);
     {
         let db = open_raw(&dir);
         db.open_tree("meta")
             .unwrap()
-            .insert("schema_version", &3u32.to_be_bytes())
+            .insert("schema_version", &4u32.to_be_bytes())
             .unwrap();
         db.flush().unwrap();
     }
@@ -202,13 +309,25 @@ fn a_directory_from_a_newer_schema_is_refused_and_left_as_it_was() {
             .collect()
     };
     let before = dump(&dir);
+    let invoices_tree = if fixture.version == 1 {
+        &b"invoices"[..]
+    } else {
+        &b"records"[..]
+    };
     assert!(
         before
             .iter()
-            .any(|(name, _)| name.as_slice() == b"invoices")
+            .any(|(name, entries)| name.as_slice() == invoices_tree && !entries.is_empty()),
+        "{} holds records",
+        fixture.name
     );
-    let err = Store::open(&dir, StoreOptions::default()).expect_err("a newer schema is refused");
+    let Err(err) = Store::open(&dir, StoreOptions::default()) else {
+        panic!("a newer schema is refused");
+    };
     let msg = err.to_string();
-    assert!(msg.contains("schema version 3"), "{msg}");
+    assert!(
+        msg.contains("schema version 4") && msg.contains("uses version 3"),
+        "{msg}"
+    );
     assert_eq!(dump(&dir), before, "nothing migrated, nothing written");
 }

@@ -2,12 +2,17 @@
 //! writer (`Store::writer_stats`) on a real store with the real dispatcher, so a change that
 //! adds writes to an invoice upsert or a dispatched reminder fails here.
 //!
-//! Store v2's bounds (issue 10): at most 3 writes per invoice upsert (the invoice record, with
-//! its first reminder and its "created" line; the due entry; the number index) and 6 per
-//! dispatched reminder (the claim: the due entry out, the in-flight entry in; the outcome: the
-//! in-flight entry out, the invoice record with the step done and the next one planned, the
-//! next due entry, the timeline line). The hourly tally counters are written once per batch,
-//! however many commands it holds, and are counted apart (`counter_writes`).
+//! The bounds: exactly 4 writes for an invoice creation (the invoice record, with its first
+//! reminder and its "created" line; the due entry; the number index; since schema 3, the
+//! client's invoice index), none for an identical re-upsert, and at most 6 per dispatched
+//! reminder (the claim: the due entry out, the in-flight entry in; the outcome: the in-flight
+//! entry out, the invoice record with the step done and the next one planned, the next due
+//! entry, the timeline line). The hourly tally counters are written once per batch, however
+//! many commands it holds, and are counted apart (`counter_writes`).
+//!
+//! Store v2 (issue 10) created an invoice in 3 writes; the fourth, the client's invoice index
+//! entry, is what lets a client's invoices be found without scanning every invoice: to re-plan
+//! them when the client's segment or time zone changes, for client facts, and to list them.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 #![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
@@ -44,13 +49,25 @@ async fn invoice_upsert_and_dispatched_reminder_write_counts() {
     );
 
     // A new invoice: its record (with its first reminder and "created" line), its number
-    // index and its due entry.
+    // index, its due entry, and its entry in the client's invoice index (schema 3: re-planning
+    // a client's invoices when its segment changes, client facts, and listing a client's
+    // invoices, without scanning every invoice).
     let before = sim.store.writer_stats().unwrap();
     sim.invoice("inv-1", "c1", "2026-03-10", "1000");
     let (commands, writes) = delta(before, sim.store.writer_stats().unwrap());
     eprintln!("invoice upsert: {writes} keys");
     assert_eq!(commands, 1);
-    assert!(writes <= 3, "an invoice upsert wrote {writes} keys");
+    assert_eq!(
+        writes, 4,
+        "an invoice creation writes its record, due entry, number index and client index entry"
+    );
+    assert_eq!(
+        sim.store
+            .invoice_ids_of_client(&plazo::domain::ClientId::new("c1").unwrap())
+            .unwrap(),
+        vec![plazo::domain::InvoiceId::new("inv-1").unwrap()],
+        "the fourth key: the client's invoice index"
+    );
     let timeline = sim.timeline("inv-1");
     assert!(
         timeline[0]
@@ -61,7 +78,7 @@ async fn invoice_upsert_and_dispatched_reminder_write_counts() {
         "the created line heads the timeline: {timeline:?}"
     );
 
-    // The same upsert again changes nothing and writes nothing.
+    // The same upsert again changes nothing and writes nothing (no index key either).
     let before = sim.store.writer_stats().unwrap();
     sim.invoice("inv-1", "c1", "2026-03-10", "1000");
     assert_eq!(delta(before, sim.store.writer_stats().unwrap()).1, 0);

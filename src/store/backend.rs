@@ -102,6 +102,10 @@ pub trait TxOps {
     fn index_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail>;
     /// Removes the entry for `number` if it points at `id`.
     fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail>;
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order: the store's
+    /// own index, kept by [`TxOps::put_invoice`] and [`TxOps::create_invoice`]. Sees the
+    /// command's own writes and those of the commands applied before it.
+    fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, TxFail>;
 }
 
 /// A storage backend: everything [`Store`](super::Store) does, type-erased so a store is one
@@ -139,7 +143,11 @@ pub trait Backend: Send + Sync + 'static {
     fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// The invoice `id`, if stored.
     fn invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
-    /// Ids of the open invoices of `client`.
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order (the client's
+    /// invoice index: reads only that client's entries).
+    fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
+    /// Ids of the open invoices of `client`, in invoice id (byte) order (reads the client's
+    /// invoices only).
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
     /// The reminder `id` of `invoice`: the claimed copy while in flight, else the kept one.
     fn reminder(

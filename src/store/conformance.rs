@@ -1071,6 +1071,276 @@ pub(crate) fn close_keeps_everything_and_refuses_later_calls(h: &dyn Harness) {
     assert_eq!(store.client(&ClientId::new("c-9").unwrap()).unwrap(), None);
 }
 
+/// `id` as an [`InvoiceId`].
+fn iid(id: &str) -> InvoiceId {
+    InvoiceId::new(id).unwrap()
+}
+
+/// `id` as a [`ClientId`].
+fn cid(id: &str) -> ClientId {
+    ClientId::new(id).unwrap()
+}
+
+/// Invoice `id` of client `client`.
+fn invoice_of(id: &str, client: &str) -> Invoice {
+    Invoice {
+        client_id: cid(client),
+        ..invoice(id)
+    }
+}
+
+/// `ids` as invoice ids.
+fn iids(ids: &[&str]) -> Vec<InvoiceId> {
+    ids.iter().map(|i| iid(i)).collect()
+}
+
+/// The client's invoice index, read in a command of its own.
+fn listed_in_tx(store: &Store, client: &str) -> Vec<InvoiceId> {
+    store
+        .transaction::<_, ()>(|tx| Ok(tx.invoice_ids_of_client(&cid(client))?))
+        .unwrap()
+        .unwrap()
+}
+
+/// An invoice created or written is listed for its client, and only its client, in invoice id
+/// (byte) order: inside the command that wrote it, in later commands, outside commands, and
+/// after a reopen. An aborted command lists nothing it wrote.
+pub(crate) fn invoices_are_listed_for_their_client_only(h: &dyn Harness) {
+    {
+        let store = h.open();
+        let seen = store
+            .transaction::<_, ()>(|tx| {
+                tx.create_invoice(&invoice_of("INV-b", "c-1"), &attempt("INV-b", t0(), "new"))?;
+                tx.put_invoice(&invoice_of("INV-a", "c-1"))?;
+                tx.create_invoice(&invoice_of("INV-c", "c-10"), &attempt("INV-c", t0(), "new"))?;
+                tx.put_invoice(&invoice_of("INV-d", "c-2"))?;
+                let mut seen = Vec::new();
+                for c in ["c-1", "c-10", "c-2", "c-3"] {
+                    seen.push(tx.invoice_ids_of_client(&cid(c))?);
+                }
+                Ok(seen)
+            })
+            .unwrap()
+            .unwrap();
+        let want = vec![
+            iids(&["INV-a", "INV-b"]),
+            iids(&["INV-c"]),
+            iids(&["INV-d"]),
+            vec![],
+        ];
+        assert_eq!(seen, want, "inside the command that wrote them");
+        for (c, ids) in ["c-1", "c-10", "c-2", "c-3"].iter().zip(&want) {
+            assert_eq!(&listed_in_tx(&store, c), ids, "in a later command, {c}");
+            assert_eq!(&store.invoice_ids_of_client(&cid(c)).unwrap(), ids, "{c}");
+        }
+        let aborted = store.transaction(|tx| {
+            tx.put_invoice(&invoice_of("INV-0", "c-1"))?;
+            assert_eq!(
+                tx.invoice_ids_of_client(&cid("c-1"))?,
+                iids(&["INV-0", "INV-a", "INV-b"])
+            );
+            abort::<(), _>("changed my mind")
+        });
+        assert_eq!(aborted.unwrap(), Err("changed my mind"));
+        assert_eq!(
+            store.invoice_ids_of_client(&cid("c-1")).unwrap(),
+            iids(&["INV-a", "INV-b"]),
+            "an aborted command lists nothing"
+        );
+        store.flush_blocking().unwrap();
+    }
+    let store = h.open();
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-1")).unwrap(),
+        iids(&["INV-a", "INV-b"]),
+        "after a reopen"
+    );
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-10")).unwrap(),
+        iids(&["INV-c"])
+    );
+}
+
+/// Commands applied in one batch see the index entries written by the commands before them:
+/// many concurrent commands each create an invoice and list the client's, and the listings
+/// grow one invoice at a time, each holding every one before it. A command moving an invoice
+/// to another client, among them, makes every command see it under exactly one client.
+pub(crate) async fn commands_of_a_batch_see_each_others_index_entries(h: &dyn Harness) {
+    let store = h.open();
+    write(&store, |tx| {
+        tx.put_invoice(&invoice_of("INV-m", "c-1"))
+            .map_err(Into::into)
+    });
+    let n = 48;
+    let commands = (0..n).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .write::<_, ()>(move |tx| {
+                    if i == n / 2 {
+                        tx.put_invoice(&invoice_of("INV-m", "c-2"))?;
+                    }
+                    let id = format!("INV-{i:02}");
+                    tx.create_invoice(&invoice_of(&id, "c-1"), &attempt(&id, t0(), "new"))?;
+                    let c1 = tx.invoice_ids_of_client(&cid("c-1"))?;
+                    let c2 = tx.invoice_ids_of_client(&cid("c-2"))?;
+                    Ok((c1, c2))
+                })
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    });
+    let mut seen = futures::future::join_all(commands).await;
+    let m = iid("INV-m");
+    for (c1, c2) in &seen {
+        assert!(
+            c1.contains(&m) != c2.contains(&m),
+            "INV-m under exactly one client: {c1:?} / {c2:?}"
+        );
+        assert!(c2.iter().all(|i| *i == m), "{c2:?}");
+        assert!(c1.windows(2).all(|w| w[0] < w[1]), "in id order: {c1:?}");
+    }
+    let created = |ids: &[InvoiceId]| ids.iter().filter(|i| **i != m).count();
+    seen.sort_by_key(|(c1, _)| created(c1));
+    for (k, (c1, _)) in seen.iter().enumerate() {
+        assert_eq!(
+            created(c1),
+            k + 1,
+            "each command sees the ones before it and its own"
+        );
+        if let Some((next, _)) = seen.get(k + 1) {
+            assert!(c1.iter().filter(|i| **i != m).all(|i| next.contains(i)));
+        }
+    }
+    let listed = store.invoice_ids_of_client(&cid("c-1")).unwrap();
+    assert_eq!(listed.len(), n);
+    assert!(!listed.contains(&m));
+    assert_eq!(store.invoice_ids_of_client(&cid("c-2")).unwrap(), vec![m]);
+}
+
+/// Writing an invoice under another client moves its index entry, also back and forth inside
+/// one command: the invoice is listed under its last client only.
+pub(crate) fn moving_an_invoice_moves_its_index_entry(h: &dyn Harness) {
+    let store = h.open();
+    write(&store, |tx| {
+        tx.create_invoice(&invoice_of("INV-1", "c-1"), &attempt("INV-1", t0(), "new"))?;
+        tx.put_invoice(&invoice_of("INV-2", "c-1"))?;
+        Ok(())
+    });
+    let before = store.writer_stats().unwrap();
+    let inside = store
+        .transaction::<_, ()>(|tx| {
+            tx.put_invoice(&invoice_of("INV-1", "c-2"))?;
+            Ok((
+                tx.invoice_ids_of_client(&cid("c-1"))?,
+                tx.invoice_ids_of_client(&cid("c-2"))?,
+            ))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(inside, (iids(&["INV-2"]), iids(&["INV-1"])));
+    let after = store.writer_stats().unwrap();
+    assert_eq!(
+        after.writes - before.writes,
+        3,
+        "the record, the old entry out, the new entry in"
+    );
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-1")).unwrap(),
+        iids(&["INV-2"])
+    );
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-2")).unwrap(),
+        iids(&["INV-1"])
+    );
+    // Away and back in one command, then to a third client through a new creation line.
+    write(&store, |tx| {
+        tx.put_invoice(&invoice_of("INV-2", "c-3"))?;
+        tx.put_invoice(&invoice_of("INV-2", "c-1"))?;
+        tx.create_invoice(
+            &invoice_of("INV-1", "c-3"),
+            &attempt("INV-1", t0(), "again"),
+        )?;
+        Ok(())
+    });
+    for (c, ids) in [("c-1", &["INV-2"][..]), ("c-2", &[]), ("c-3", &["INV-1"])] {
+        assert_eq!(
+            store.invoice_ids_of_client(&cid(c)).unwrap(),
+            iids(ids),
+            "{c}"
+        );
+        assert_eq!(listed_in_tx(&store, c), iids(ids), "{c}, in a command");
+    }
+}
+
+/// Rewriting an invoice under the same client writes its record only, never its index entry;
+/// creating one writes the entry once, however often the command writes the invoice.
+pub(crate) fn rewriting_an_unchanged_invoice_writes_no_index_key(h: &dyn Harness) {
+    let store = h.open();
+    let inv = invoice_of("INV-1", "c-1");
+    let before = store.writer_stats().unwrap();
+    write(&store, |tx| {
+        tx.create_invoice(&inv, &attempt("INV-1", t0(), "new"))?;
+        tx.put_invoice(&inv)?;
+        tx.put_invoice(&inv)?;
+        Ok(())
+    });
+    let created = store.writer_stats().unwrap();
+    assert_eq!(
+        created.writes - before.writes,
+        2,
+        "the record and its entry"
+    );
+    write(&store, |tx| tx.put_invoice(&inv).map_err(Into::into));
+    let same = store.writer_stats().unwrap();
+    assert_eq!(same.writes - created.writes, 1, "the record only");
+    let mut changed = inv.clone();
+    changed.balance = Decimal::new(1, 2);
+    changed.status = InvoiceStatus::Paid;
+    write(&store, |tx| tx.put_invoice(&changed).map_err(Into::into));
+    let after = store.writer_stats().unwrap();
+    assert_eq!(after.writes - same.writes, 1, "the record only");
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-1")).unwrap(),
+        iids(&["INV-1"])
+    );
+}
+
+/// [`Store::open_invoice_ids_of`] lists the client's open invoices only, in invoice id order,
+/// and follows payments and moves.
+pub(crate) fn open_invoice_ids_of_lists_only_open_invoices(h: &dyn Harness) {
+    let store = h.open();
+    let paid = |id: &str, client: &str| Invoice {
+        status: InvoiceStatus::Paid,
+        ..invoice_of(id, client)
+    };
+    write(&store, |tx| {
+        tx.put_invoice(&invoice_of("INV-3", "c-1"))?;
+        tx.put_invoice(&paid("INV-2", "c-1"))?;
+        tx.create_invoice(&invoice_of("INV-1", "c-1"), &attempt("INV-1", t0(), "new"))?;
+        tx.put_invoice(&invoice_of("INV-5", "c-2"))?;
+        tx.put_invoice(&paid("INV-6", "c-2"))?;
+        Ok(())
+    });
+    let open = |c: &str| store.open_invoice_ids_of(&cid(c)).unwrap();
+    assert_eq!(open("c-1"), iids(&["INV-1", "INV-3"]));
+    assert_eq!(open("c-2"), iids(&["INV-5"]));
+    assert_eq!(open("c-9"), vec![]);
+    assert_eq!(
+        store.invoice_ids_of_client(&cid("c-1")).unwrap(),
+        iids(&["INV-1", "INV-2", "INV-3"]),
+        "the index lists paid ones too"
+    );
+    write(&store, |tx| {
+        tx.put_invoice(&paid("INV-3", "c-1"))?;
+        tx.put_invoice(&invoice_of("INV-1", "c-2"))?;
+        Ok(())
+    });
+    assert_eq!(open("c-1"), vec![]);
+    assert_eq!(open("c-2"), iids(&["INV-1", "INV-5"]));
+}
+
 /// Runs every conformance check as a named test against the backend `$harness` opens.
 #[macro_export]
 #[doc(hidden)]
@@ -1171,6 +1441,26 @@ macro_rules! conformance_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn async_claims_take_each_due_reminder_once() {
             $crate::store::conformance::async_claims_take_each_due_reminder_once(&$harness).await;
+        }
+        #[test]
+        fn invoices_are_listed_for_their_client_only() {
+            $crate::store::conformance::invoices_are_listed_for_their_client_only(&$harness);
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn commands_of_a_batch_see_each_others_index_entries() {
+            $crate::store::conformance::commands_of_a_batch_see_each_others_index_entries(&$harness).await;
+        }
+        #[test]
+        fn moving_an_invoice_moves_its_index_entry() {
+            $crate::store::conformance::moving_an_invoice_moves_its_index_entry(&$harness);
+        }
+        #[test]
+        fn rewriting_an_unchanged_invoice_writes_no_index_key() {
+            $crate::store::conformance::rewriting_an_unchanged_invoice_writes_no_index_key(&$harness);
+        }
+        #[test]
+        fn open_invoice_ids_of_lists_only_open_invoices() {
+            $crate::store::conformance::open_invoice_ids_of_lists_only_open_invoices(&$harness);
         }
     };
 }

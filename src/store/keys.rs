@@ -190,6 +190,49 @@ impl KeyCodec for ClientLogKey {
     }
 }
 
+/// An entry of a client's invoice index: client id ++ 0x00 ++ invoice id, with an empty value.
+///
+/// Ids are 1 to 128 characters of `[A-Za-z0-9._:-]` (see `domain::ids`), never 0x00, so
+/// `client ++ 0x00` ([`ClientInvoiceKey::prefix`]) matches exactly one client's entries, and
+/// they are in invoice id (byte) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientInvoiceKey {
+    /// The client the invoice belongs to.
+    pub(crate) client: ClientId,
+    /// The invoice.
+    pub(crate) invoice: InvoiceId,
+}
+
+impl ClientInvoiceKey {
+    /// The prefix shared by every entry of `client`.
+    pub(crate) fn prefix(client: &ClientId) -> Vec<u8> {
+        let mut k = client.as_str().as_bytes().to_vec();
+        k.push(0);
+        k
+    }
+}
+
+impl KeyCodec for ClientInvoiceKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = ClientInvoiceKey::prefix(&self.client);
+        k.extend_from_slice(self.invoice.as_str().as_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let Some(sep) = raw.iter().position(|b| *b == 0) else {
+            return Err("client invoice key is not <client id> 0x00 <invoice id>".to_owned());
+        };
+        let (client, rest) = raw.split_at(sep);
+        Ok(ClientInvoiceKey {
+            client: ClientId::decode(client)?,
+            invoice: InvoiceId::decode(&rest[1..])?,
+        })
+    }
+    fn describe(&self) -> String {
+        format!("{}/{}", self.client, self.invoice)
+    }
+}
+
 /// An entry in the due index: fire time (8 bytes) ++ reminder id (16 bytes) ++ invoice id.
 ///
 /// The reminder lives in its invoice's record, so the entry names both.
@@ -524,6 +567,23 @@ mod tests {
 
         let c = ClientId::new("c-1").unwrap();
         assert_eq!(ClientId::decode(&c.encode()).unwrap(), c);
+
+        let ci = ClientInvoiceKey {
+            client: c.clone(),
+            invoice: InvoiceId::new("INV-1").unwrap(),
+        };
+        assert_eq!(ci.encode(), b"c-1\0INV-1");
+        assert_eq!(ClientInvoiceKey::decode(&ci.encode()).unwrap(), ci);
+        assert!(ci.encode().starts_with(&ClientInvoiceKey::prefix(&c)));
+        for bad in [
+            &b"c-1"[..],
+            b"c-1\0",
+            b"\0INV-1",
+            b"c-1\0INV\x001",
+            b"c 1\0INV-1",
+        ] {
+            assert!(ClientInvoiceKey::decode(bad).is_err(), "{bad:?}");
+        }
         assert!(ClientId::decode(b"bad key").is_err());
         assert_eq!(ReminderId::decode(&id.encode()).unwrap(), id);
         assert_eq!(describe_raw(b"c-1"), "c-1");
@@ -556,6 +616,25 @@ mod tests {
             let ka = TimeKey { at: ts(a), seq: sa }.encode();
             let kb = TimeKey { at: ts(b), seq: sb }.encode();
             prop_assert_eq!(ka.cmp(&kb), (a, sa).cmp(&(b, sb)));
+        }
+
+        #[test]
+        fn client_invoice_keys_round_trip_and_order_by_client_then_invoice(
+            ca in "[A-Za-z0-9._:-]{1,128}", cb in "[A-Za-z0-9._:-]{1,128}",
+            ia in "[A-Za-z0-9._:-]{1,128}", ib in "[A-Za-z0-9._:-]{1,128}",
+        ) {
+            let key = |c: &str, i: &str| ClientInvoiceKey {
+                client: ClientId::new(c).unwrap(),
+                invoice: InvoiceId::new(i).unwrap(),
+            };
+            let (a, b) = (key(&ca, &ia), key(&cb, &ib));
+            prop_assert_eq!(ClientInvoiceKey::decode(&a.encode()).unwrap(), a.clone());
+            // One client's prefix never matches another client's entries.
+            let prefix = ClientInvoiceKey::prefix(&a.client);
+            prop_assert_eq!(b.encode().starts_with(&prefix), ca == cb);
+            if ca == cb {
+                prop_assert_eq!(a.encode().cmp(&b.encode()), ia.as_bytes().cmp(ib.as_bytes()));
+            }
         }
 
         #[test]

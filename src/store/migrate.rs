@@ -1,5 +1,9 @@
-//! Migration of a schema-1 store (one sled tree per kind, JSON values; see `v1.rs`) to schema 2
-//! (one keyspace, binary records; see the store's `# Layout`), in place and atomically.
+//! Migrations of an older store, in place, when it is opened: schema 1 (one sled tree per
+//! kind, JSON values; see `v1.rs`) to schema 2 (one keyspace, binary records), then schema 2
+//! to schema 3 (schema 2 plus each client's invoice index); see the store's `# Layout`. A
+//! schema-1 store goes 1 → 2 → 3 in one open; a schema-2 store 2 → 3.
+//!
+//! # Schema 1 to 2
 //!
 //! 1. `records` is cleared (leftovers of an interrupted migration), then every record of every
 //!    schema-1 tree is decoded, re-encoded as a binary record, and written under its slot byte
@@ -19,6 +23,22 @@
 //! A record that does not decode, or would not read back equal from its binary layout, stops
 //! the migration before the switch with [`StoreError::Corrupt`] naming its tree and key: the
 //! store stays schema 1, its data intact.
+//!
+//! # Schema 2 to 3
+//!
+//! 1. The clients' invoice index (slot `client_invoices`) is built: first cleared (leftovers
+//!    of an interrupted build), then one entry, client id ++ 0x00 ++ invoice id, is written
+//!    for every invoice record, in batches of [`BATCH`], with progress in the log. Then a
+//!    flush. Nothing else is written.
+//! 2. The switch: `meta/schema_version` becomes 3, then a flush. A crash before it leaves a
+//!    schema-2 store (with a partial index that schema 2 never reads), which the next open
+//!    indexes again from scratch.
+//!
+//! An invoice record that does not decode stops the build before the switch with
+//! [`StoreError::Corrupt`] naming it: the store stays schema 2.
+//!
+//! A store with a newer schema than [`TARGET_VERSION`] is never touched here; opening refuses
+//! it before anything is written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,7 +49,8 @@ use serde::de::DeserializeOwned;
 
 use super::keys::InflightKey;
 use super::keys::{
-    ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey, describe_raw,
+    ClientInvoiceKey, ClientLogKey, DueKey, HourKey, KeyCodec, LogKey, QueueKey, TextKey,
+    WebhookKey, describe_raw,
 };
 use super::records::{InvoiceRecord, Record};
 use super::sled_backend::KEYSPACE;
@@ -42,8 +63,12 @@ use crate::domain::{
     ReminderId, SentMessage,
 };
 
-/// The schema version the migration produces.
-pub(crate) const TARGET_VERSION: u32 = 2;
+/// Schema 2: one keyspace, binary records; what the migration from schema 1 produces first.
+pub(crate) const V2: u32 = 2;
+
+/// The schema version the migrations produce (this build's
+/// [`SCHEMA_VERSION`](super::SCHEMA_VERSION)): schema 2 plus the clients' invoice index.
+pub(crate) const TARGET_VERSION: u32 = 3;
 
 /// Records written per `apply_batch`.
 pub(crate) const BATCH: usize = 10_000;
@@ -57,55 +82,101 @@ const META: &str = "meta";
 /// What a migration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Migrated {
-    /// Records copied per schema-1 tree, in slot order (`log_by_time` is not copied).
+    /// The schema version the store had (1 or 2).
+    pub(crate) from: u32,
+    /// Records copied per schema-1 tree, in slot order (`log_by_time` is not copied); empty
+    /// when the store was schema 2.
     pub(crate) trees: Vec<(&'static str, u64)>,
-    /// Records copied in all.
+    /// Records copied from schema 1 in all.
     pub(crate) records: u64,
-    /// Hourly tally counters rebuilt from the log.
+    /// Hourly tally counters rebuilt from the schema-1 log.
     pub(crate) tallies: u64,
-    /// How long it took.
+    /// Entries written to the clients' invoice index: one per invoice.
+    pub(crate) client_invoices: u64,
+    /// How long it took, every step included.
     pub(crate) elapsed: Duration,
 }
 
-/// Migrates the schema-1 store `db` (in directory `dir`, named in the log) to schema 2.
+/// Migrates the schema-1 or schema-2 store `db` (in directory `dir`, named in the log) to
+/// schema 3 ([`TARGET_VERSION`]): 1 → 2 → 3, or 2 → 3.
 ///
-/// Call it after opening `db` and before using it, when `meta/schema_version` is 1. Returns
-/// `Ok(None)`, writing nothing, when the version is anything else (missing, 2, newer): the
-/// caller's schema check decides about those. On `Ok(Some(_))` the store is schema 2, its old
-/// trees gone, everything flushed. On an error before the switch (a corrupt record: the tree
-/// and key are named; a storage failure) the store is still schema 1 with its data intact
-/// (only `records` may hold partial copies, cleared by the next attempt); an error after the
-/// switch (dropping the old trees) leaves a schema-2 store with leftover trees, which
-/// [`drop_leftover_v1_trees`] removes.
+/// Call it after opening `db` and before using it. Returns `Ok(None)`, writing nothing, when
+/// `meta/schema_version` is anything but 1 or 2 (missing, 3, newer): the caller's schema check
+/// decides about those. On `Ok(Some(_))` the store is schema 3, its schema-1 trees gone,
+/// everything flushed.
+///
+/// On an error, the store is left at the last version it switched to, its data intact, and the
+/// next open goes on from there: before the switch to 2 (a corrupt schema-1 record: the tree
+/// and key are named; a storage failure) it is still schema 1 (only `records` may hold partial
+/// copies, cleared by the next attempt); after it, a schema-2 store, possibly with leftover
+/// schema-1 trees ([`drop_leftover_v1_trees`] removes them) or a partial client index (built
+/// again from scratch).
 pub(crate) fn migrate(db: &sled::Db, dir: &Path) -> Result<Option<Migrated>, StoreError> {
-    if schema_version(db)? != Some(v1::VERSION) {
-        return Ok(None);
+    let from = match schema_version(db)? {
+        Some(v) if v == v1::VERSION || v == V2 => v,
+        _ => return Ok(None),
+    };
+    let started = crate::clock::monotonic_now();
+    let mut migrated = Migrated {
+        from,
+        trees: Vec::new(),
+        records: 0,
+        tallies: 0,
+        client_invoices: 0,
+        elapsed: Duration::ZERO,
+    };
+    if from == v1::VERSION {
+        v1_to_v2(db, dir, &mut migrated)?;
     }
+    migrated.client_invoices = v2_to_v3(db, dir)?;
+    migrated.elapsed = started.elapsed();
+    Ok(Some(migrated))
+}
+
+/// Schema 1 to 2: the copy, the switch, the old trees dropped; counts what was copied in
+/// `migrated`.
+fn v1_to_v2(db: &sled::Db, dir: &Path, migrated: &mut Migrated) -> Result<(), StoreError> {
     let started = crate::clock::monotonic_now();
     let copied = copy_records(db, dir)?;
-    switch(db)?;
+    switch(db, V2)?;
     let dropped = drop_leftover_v1_trees(db)?;
-    let migrated = Migrated {
-        records: copied.trees.iter().map(|(_, n)| n).sum(),
-        trees: copied.trees,
-        tallies: copied.tallies,
-        elapsed: started.elapsed(),
-    };
+    migrated.records = copied.trees.iter().map(|(_, n)| n).sum();
+    migrated.trees = copied.trees;
+    migrated.tallies = copied.tallies;
     tracing::info!(
         dir = %dir.display(),
         records = migrated.records,
         tallies = migrated.tallies,
         old_trees_dropped = dropped,
-        elapsed_ms = u64::try_from(migrated.elapsed.as_millis()).unwrap_or(u64::MAX),
-        "store migrated to schema {TARGET_VERSION}"
+        elapsed_ms = millis(started.elapsed()),
+        "store migrated to schema {V2}"
     );
-    Ok(Some(migrated))
+    Ok(())
 }
 
-/// Drops the schema-1 trees still present in a schema-2 store (a migration stopped after its
-/// switch); returns how many. Does nothing unless `meta/schema_version` is 2, so it never
-/// removes the data of a store that has not been migrated. Call it on every open of a
-/// schema-2 store (cheap: a look at the tree names).
+/// Schema 2 to 3: the client index built, then the switch; returns the index's entries.
+fn v2_to_v3(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
+    let started = crate::clock::monotonic_now();
+    let entries = build_client_index(db, dir)?;
+    switch(db, TARGET_VERSION)?;
+    tracing::info!(
+        dir = %dir.display(),
+        client_invoices = entries,
+        elapsed_ms = millis(started.elapsed()),
+        "store migrated to schema {TARGET_VERSION}"
+    );
+    Ok(entries)
+}
+
+/// `d` in whole milliseconds, for the log.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Drops the schema-1 trees still present in a migrated store (a migration stopped after its
+/// switch to schema 2); returns how many. Does nothing unless `meta/schema_version` is 2 or 3,
+/// so it never removes the data of a store that has not been migrated. Call it on every open
+/// (cheap: a look at the tree names).
 pub(crate) fn drop_leftover_v1_trees(db: &sled::Db) -> Result<usize, StoreError> {
     let names = db.tree_names();
     let leftovers: Vec<&'static str> = v1::TREES
@@ -113,7 +184,8 @@ pub(crate) fn drop_leftover_v1_trees(db: &sled::Db) -> Result<usize, StoreError>
         .map(|t| t.name)
         .filter(|name| names.iter().any(|n| n.as_ref() == name.as_bytes()))
         .collect();
-    if leftovers.is_empty() || schema_version(db)? != Some(TARGET_VERSION) {
+    let migrated = matches!(schema_version(db)?, Some(v) if (V2..=TARGET_VERSION).contains(&v));
+    if leftovers.is_empty() || !migrated {
         return Ok(0);
     }
     for name in &leftovers {
@@ -184,7 +256,7 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
     tracing::info!(
         dir = %dir.display(),
         from = v1::VERSION,
-        to = TARGET_VERSION,
+        to = V2,
         records = total,
         "migrating the store to the new layout; do not stop plazo (if it is stopped, the next \
          start migrates again from the old layout, which is left intact until the end)"
@@ -246,12 +318,88 @@ pub(crate) fn copy_records(db: &sled::Db, dir: &Path) -> Result<Copied, StoreErr
     })
 }
 
-/// Step 2, the switch: `meta/schema_version` = 2, flushed.
-pub(crate) fn switch(db: &sled::Db) -> Result<(), StoreError> {
+/// The switch: `meta/schema_version` = `version` (2 after the copy from schema 1, 3 after
+/// the client index is built), flushed.
+pub(crate) fn switch(db: &sled::Db, version: u32) -> Result<(), StoreError> {
     let meta = db.open_tree(META).map_err(storage("open meta"))?;
-    meta.insert(SCHEMA_KEY, &TARGET_VERSION.to_be_bytes())
+    meta.insert(SCHEMA_KEY, &version.to_be_bytes())
         .map_err(storage("write schema version"))?;
     flush(db)
+}
+
+/// Schema 2 to 3, step 1: clears the clients' invoice index, then writes one entry per invoice
+/// record of `records`, in batches of [`BATCH`], and flushes; returns how many. Writes nothing
+/// but that index, so it can run again after a crash. Logs the start (with the number of
+/// invoices), progress every [`PROGRESS_EVERY`] invoices, and the end.
+pub(crate) fn build_client_index(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
+    let ks = db.open_tree(KEYSPACE).map_err(storage("open keyspace"))?;
+    clear_slot(&ks, slot::CLIENT_INVOICES)?;
+    let total = ks.scan_prefix([slot::INVOICES]).count();
+    tracing::info!(
+        dir = %dir.display(),
+        from = V2,
+        to = TARGET_VERSION,
+        invoices = total,
+        "indexing each client's invoices; if plazo is stopped meanwhile, the next start does it \
+         again"
+    );
+    let (mut batch, mut pending, mut done) = (sled::Batch::default(), 0usize, 0u64);
+    for entry in ks.scan_prefix([slot::INVOICES]) {
+        let (key, value) = entry.map_err(storage("read an invoice"))?;
+        let entry = client_invoice_entry(key.get(1..).unwrap_or_default(), &value)?;
+        batch.insert(slotted(slot::CLIENT_INVOICES, &entry.encode()), Vec::new());
+        pending += 1;
+        done += 1;
+        if pending == BATCH {
+            ks.apply_batch(std::mem::take(&mut batch))
+                .map_err(storage("write the client index"))?;
+            pending = 0;
+        }
+        if done % PROGRESS_EVERY == 0 {
+            tracing::info!(done, total, "indexing invoices");
+        }
+    }
+    if pending > 0 {
+        ks.apply_batch(batch)
+            .map_err(storage("write the client index"))?;
+    }
+    flush(db)?;
+    tracing::info!(done, total, "indexed invoices");
+    Ok(done)
+}
+
+/// The client index entry of the invoice record `value` stored under `key` (its invoice id,
+/// without the slot byte); a record or key that does not decode is [`StoreError::Corrupt`].
+fn client_invoice_entry(key: &[u8], value: &[u8]) -> Result<ClientInvoiceKey, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree: "invoices",
+        key: describe_raw(key),
+        reason,
+    };
+    let invoice =
+        <InvoiceId as KeyCodec>::decode(key).map_err(|e| corrupt(format!("bad key: {e}")))?;
+    let record = InvoiceRecord::decode(value).map_err(|e| corrupt(e.to_string()))?;
+    Ok(ClientInvoiceKey {
+        client: record.invoice.client_id,
+        invoice,
+    })
+}
+
+/// Removes every key under `slot` of the keyspace, in batches of [`BATCH`].
+fn clear_slot(ks: &sled::Tree, slot: u8) -> Result<(), StoreError> {
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for entry in ks.scan_prefix([slot]).keys().take(BATCH) {
+            batch.remove(entry.map_err(storage("read the client index"))?);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        ks.apply_batch(batch)
+            .map_err(storage("clear the client index"))?;
+    }
 }
 
 /// `slot` ++ `key`.

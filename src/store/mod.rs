@@ -14,11 +14,11 @@
 //!   `sled_tx`: one command on it (the slot bytes of the keyspace); `writer`: its single
 //!   batching writer; `typed`, `keys`, `records`: typed trees, key codecs, binary records;
 //!   `tally`: hourly counters; `health`: self-recovery and fault injection; `migrate`, `v1`:
-//!   schema 1 to schema 2.
+//!   schema 1 to schema 2, schema 2 to schema 3.
 //!
 //! # Layout (sled)
 //!
-//! Schema 2 ([`SCHEMA_VERSION`]). The sled tree `meta` holds `schema_version` (u32,
+//! Schema 3 ([`SCHEMA_VERSION`]). The sled tree `meta` holds `schema_version` (u32,
 //! big-endian). Every record lives in one sled tree, `records` (the keyspace), under a key that
 //! starts with its kind's slot byte (`sled_tx::slot`), so one atomic `apply_batch` writes a whole
 //! batch of commands. Values are compact binary records with a version byte (`records`).
@@ -40,12 +40,27 @@
 //! | 12   | `inbox_queue` | next attempt (8 bytes) ++ `provider:event-id`       | empty                  |
 //! | 13   | `numbers`     | invoice number (`FV-1001`)                         | invoice id             |
 //! | 14   | `probe`       | `write_probe` (rewritten by readiness probes)      | one byte               |
+//! | 15   | `client_invoices` | client id ++ 0x00 ++ invoice id (schema 3)     | empty                  |
+//!
+//! Ids never contain 0x00 (`domain::ids`: `[A-Za-z0-9._:-]` only), so `id ++ 0x00` is a prefix
+//! matching exactly one invoice's (or client's) entries.
+//!
+//! `client_invoices` is each client's invoice index, kept by the store itself, never by its
+//! callers: writing an invoice that was not stored ([`Tx::create_invoice`], [`Tx::put_invoice`])
+//! adds its entry, writing it under another client moves the entry, rewriting it under the
+//! same client writes no index key. [`Store::invoice_ids_of_client`] and
+//! [`Tx::invoice_ids_of_client`] read it (in invoice id order), and
+//! [`Store::open_invoice_ids_of`] reads the invoices it lists, so neither scans every invoice.
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
 //!
+//! Schema 2 was schema 3 without `client_invoices`; a schema-2 directory is migrated in place
+//! when opened (the index is built from every invoice record, then the version switches to 3).
 //! Schema 1 (releases before store v2) had one sled tree per kind, JSON values and a
-//! `log_by_time` index instead of the tallies; a schema-1 directory is migrated when opened.
+//! `log_by_time` index instead of the tallies; a schema-1 directory is migrated to schema 2,
+//! then to 3, in the same open. A directory with a newer schema is refused, untouched (see
+//! `migrate.rs`).
 //!
 //! # Use
 //!
@@ -106,9 +121,10 @@ pub use writer::WriterStats;
 ///
 /// 1: one sled tree per record kind, JSON values. 2: one keyspace (`records`), every key
 /// starting with its kind's slot byte, compact binary values with a version byte (`records`),
-/// hourly tallies instead of a time index of the log. A schema-1 directory is migrated in
-/// place when opened.
-pub const SCHEMA_VERSION: u32 = 2;
+/// hourly tallies instead of a time index of the log. 3: schema 2 plus each client's invoice
+/// index (slot 15, `client_invoices`). A schema-1 or schema-2 directory is migrated in place
+/// when opened.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -263,8 +279,9 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the sled store in `dir`, creating the directory and a new database if needed.
     ///
-    /// A new database gets schema version [`SCHEMA_VERSION`]; a schema-1 one is migrated in
-    /// place; a newer one is refused with [`StoreError::SchemaMismatch`].
+    /// A new database gets schema version [`SCHEMA_VERSION`]; a schema-1 or schema-2 one is
+    /// migrated in place; a newer one is refused with [`StoreError::SchemaMismatch`], nothing
+    /// written.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(SledBackend::open(dir, opts)?)))
     }
@@ -312,7 +329,15 @@ impl Store {
         self.backend.invoice(id)
     }
 
-    /// Ids of the invoices of `client` that are still open (a scan of every invoice: O(n)).
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order. Reads the
+    /// client's invoice index (kept by the store whenever an invoice is written), so it costs
+    /// one entry per invoice of the client, not a scan of every invoice.
+    pub fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
+        self.backend.invoice_ids_of_client(client)
+    }
+
+    /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
+    /// client's invoice index, then each of its invoices (O(invoices of the client)).
     pub fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
         self.backend.open_invoice_ids_of(client)
     }

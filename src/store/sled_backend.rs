@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use super::backend::{Backend, BlockingCommand, BoxFuture, Command, TxOps};
 use super::health::{self, FaultInjector, Health};
 use super::keys::{
-    self, ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, MetaKey, QueueKey, TextKey,
-    WebhookKey, micros,
+    self, ClientInvoiceKey, ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, MetaKey,
+    QueueKey, TextKey, WebhookKey, micros,
 };
 use super::migrate;
 use super::records::InvoiceRecord;
@@ -33,7 +33,7 @@ use crate::domain::{
 #[cfg(test)]
 mod tests;
 
-/// Name of the sled tree holding every record (schema 2): the keyspace.
+/// Name of the sled tree holding every record (since schema 2): the keyspace.
 pub(crate) const KEYSPACE: &str = "records";
 
 /// Every logical tree, opened once: `meta` is a sled tree of its own; the others are slices of
@@ -53,6 +53,7 @@ struct Trees {
     client_log: TypedTree<ClientLogKey, ContactEvent>,
     inbox: TypedTree<TextKey, InboxEntry>,
     inbox_queue: TypedTree<QueueKey, ()>,
+    client_invoices: TypedTree<ClientInvoiceKey, ()>,
 }
 
 impl Trees {
@@ -77,6 +78,7 @@ impl Trees {
             client_log: TypedTree::in_keyspace(&ks, slot::CLIENT_LOG, "client_log"),
             inbox: TypedTree::in_keyspace(&ks, slot::INBOX, "inbox"),
             inbox_queue: TypedTree::in_keyspace(&ks, slot::INBOX_QUEUE, "inbox_queue"),
+            client_invoices: TypedTree::in_keyspace(&ks, slot::CLIENT_INVOICES, "client_invoices"),
             keyspace: ks,
         })
     }
@@ -179,8 +181,8 @@ fn open_inner(
             });
         }
     }
-    // Schema 1 (one tree per kind, JSON) is migrated in place; a migration cut short after its
-    // switch left old trees behind, dropped now.
+    // Schema 1 (one tree per kind, JSON) and schema 2 (no client index) are migrated in place;
+    // a migration cut short after its switch to schema 2 left old trees behind, dropped now.
     migrate::migrate(&db, dir)?;
     migrate::drop_leftover_v1_trees(&db)?;
     let trees = Trees::open(&db)?;
@@ -318,8 +320,8 @@ fn recover(weak: &Weak<Shared>) {
 impl SledBackend {
     /// Opens the store in `dir`, creating the directory and a new database if needed.
     ///
-    /// A new database gets schema version [`SCHEMA_VERSION`]; an existing one with another
-    /// version is refused with [`StoreError::SchemaMismatch`].
+    /// A new database gets schema version [`SCHEMA_VERSION`]; a schema-1 or schema-2 one is
+    /// migrated in place; a newer one is refused with [`StoreError::SchemaMismatch`].
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<SledBackend, StoreError> {
         let faults = FaultInjector::default();
         let inner = open_inner(dir, &opts, &faults, 0)?;
@@ -555,20 +557,41 @@ impl Backend for SledBackend {
             .map(|r| r.invoice))
     }
 
-    /// Ids of the invoices of `client` that are still open (a scan of every invoice: O(n)).
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order: a prefix scan
+    /// of the client's invoice index, one entry per invoice of the client.
+    fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
+        client_invoice_ids(&*self.inner()?, client)
+    }
+
+    /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
+    /// client's invoice index, then each of those invoices (O(invoices of the client)).
+    ///
+    /// The index and the records are not read as one snapshot: an invoice the index lists
+    /// that has meanwhile moved to another client is left out. One the index lists that is not
+    /// stored at all is [`StoreError::Corrupt`] (invoices are never removed).
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
         let inner = self.inner()?;
-        inner
-            .trees
-            .invoices
-            .iter("scan invoices")
-            .filter_map(|e| match e {
-                Ok((id, InvoiceRecord { invoice: inv, .. })) => (inv.client_id == *client
-                    && inv.status == crate::domain::InvoiceStatus::Open)
-                    .then_some(Ok(id)),
-                Err(e) => Some(Err(e)),
-            })
-            .collect()
+        let mut open = Vec::new();
+        for id in client_invoice_ids(&inner, client)? {
+            let Some(InvoiceRecord { invoice, .. }) =
+                inner.trees.invoices.get(&id, "read invoice")?
+            else {
+                return Err(StoreError::Corrupt {
+                    tree: inner.trees.client_invoices.name(),
+                    key: ClientInvoiceKey {
+                        client: client.clone(),
+                        invoice: id,
+                    }
+                    .describe(),
+                    reason: "the client's invoice index names an invoice that is not stored".into(),
+                });
+            };
+            if invoice.client_id == *client && invoice.status == crate::domain::InvoiceStatus::Open
+            {
+                open.push(id);
+            }
+        }
+        Ok(open)
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight,
@@ -847,6 +870,19 @@ impl Backend for SledBackend {
                 source,
             })
     }
+}
+
+/// Ids of the invoices of `client` in the client's invoice index, in invoice id (byte) order.
+fn client_invoice_ids(inner: &Inner, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
+    inner
+        .trees
+        .client_invoices
+        .scan_prefix(
+            ClientInvoiceKey::prefix(client),
+            "read client's invoice index",
+        )
+        .map(|e| e.map(|(k, ())| k.invoice))
+        .collect()
 }
 
 /// Webhook ids removed per writer command by [`Store::prune_webhooks`].

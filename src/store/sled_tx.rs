@@ -5,7 +5,8 @@
 use super::backend::TxOps;
 use super::fail::TxFail;
 use super::keys::{
-    ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey, TextKey, WebhookKey,
+    ClientInvoiceKey, ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey,
+    TextKey, WebhookKey,
 };
 use super::records::InvoiceRecord;
 use super::tally::{Tally, hour_of};
@@ -27,6 +28,10 @@ use std::collections::HashMap;
 /// Invoice records (an invoice with its reminders) are read and changed several times by one
 /// command (created, a reminder kept, the invoice written back): they are decoded once, kept
 /// decoded while the command runs, and encoded once by [`SledTx::finish`].
+///
+/// The client's invoice index (`client_invoices`) is kept by the store itself: writing an
+/// invoice that was not stored adds its entry, moving one to another client moves it, and
+/// rewriting one under the same client writes no index key.
 pub(crate) struct SledTx<'a> {
     pub(crate) clients: TxTree<'a, ClientId, Client>,
     invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
@@ -43,6 +48,8 @@ pub(crate) struct SledTx<'a> {
     pub(crate) inbox: TxTree<'a, TextKey, InboxEntry>,
     pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
+    /// Each client's invoices (kept by [`SledTx::index_client`], never by callers).
+    client_invoices: TxTree<'a, ClientInvoiceKey, ()>,
 }
 
 /// An invoice record as one command sees it.
@@ -78,6 +85,14 @@ pub(crate) mod slot {
     pub(crate) const NUMBERS: u8 = 13;
     /// The readiness probe's key, rewritten by each probe.
     pub(crate) const PROBE: u8 = 14;
+    /// Each client's invoices (schema 3): client id ++ 0x00 ++ invoice id, empty values.
+    pub(crate) const CLIENT_INVOICES: u8 = 15;
+
+    /// The slots whose keys a command reads by prefix
+    /// ([`Ctx::scan_prefix`](super::super::writer::Ctx::scan_prefix)): the writer keeps the
+    /// pending writes of these slots in key order too, so such a read does not look at every
+    /// pending write of the batch.
+    pub(crate) const SCANNED: &[u8] = &[CLIENT_INVOICES];
 }
 
 impl<'a> SledTx<'a> {
@@ -98,6 +113,7 @@ impl<'a> SledTx<'a> {
             inbox: TxTree::new(ctx, slot::INBOX, "inbox"),
             inbox_queue: TxTree::new(ctx, slot::INBOX_QUEUE, "inbox_queue"),
             numbers: TxTree::new(ctx, slot::NUMBERS, "numbers"),
+            client_invoices: TxTree::new(ctx, slot::CLIENT_INVOICES, "client_invoices"),
         }
     }
 }
@@ -119,8 +135,16 @@ impl TxOps for SledTx<'_> {
     }
 
     /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
+    /// A new invoice joins its client's invoice index; one whose client changed moves to the
+    /// new client's.
     fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
-        let record = match self.record(&i.id)? {
+        let old = self.record(&i.id)?;
+        self.index_client(
+            &i.id,
+            old.as_ref().map(|r| &r.invoice.client_id),
+            &i.client_id,
+        )?;
+        let record = match old {
             Some(mut r) => {
                 r.invoice = i.clone();
                 r
@@ -133,12 +157,30 @@ impl TxOps for SledTx<'_> {
 
     /// Writes a new invoice with `opening`, the line its creation adds to its timeline. The
     /// line is kept with the invoice (no log key is written) and heads
-    /// [`Store::timeline`](super::Store::timeline).
+    /// [`Store::timeline`](super::Store::timeline). The invoice joins its client's invoice
+    /// index (an invoice stored before under another client leaves that client's).
     fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
+        let old = self.record(&i.id)?;
+        self.index_client(
+            &i.id,
+            old.as_ref().map(|r| &r.invoice.client_id),
+            &i.client_id,
+        )?;
         let mut record = InvoiceRecord::new(i.clone());
         record.opening = Some(opening.clone());
         self.put_record(&i.id, record);
         Ok(())
+    }
+
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order, as this
+    /// command sees them: its own writes and those of the commands before it included.
+    fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, TxFail> {
+        Ok(self
+            .client_invoices
+            .scan_prefix(&ClientInvoiceKey::prefix(client))?
+            .into_iter()
+            .map(|(k, ())| k.invoice)
+            .collect())
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight, else
@@ -316,6 +358,27 @@ impl TxOps for SledTx<'_> {
 }
 
 impl SledTx<'_> {
+    /// Keeps the client's invoice index up to date for invoice `id`, stored under `old` (`None`:
+    /// not stored) and now written under `new`: nothing is written when the client is the same.
+    fn index_client(
+        &self,
+        id: &InvoiceId,
+        old: Option<&ClientId>,
+        new: &ClientId,
+    ) -> Result<(), TxFail> {
+        if old == Some(new) {
+            return Ok(());
+        }
+        let entry = |client: &ClientId| ClientInvoiceKey {
+            client: client.clone(),
+            invoice: id.clone(),
+        };
+        if let Some(old) = old {
+            self.client_invoices.remove(&entry(old))?;
+        }
+        self.client_invoices.insert(&entry(new), &())
+    }
+
     /// Keeps `r` in its invoice's record.
     fn keep_with_invoice(&self, r: &Reminder) -> Result<(), TxFail> {
         let Some(mut record) = self.record(&r.invoice_id)? else {

@@ -68,12 +68,15 @@ impl Tx<'_> {
     }
 
     /// Writes an invoice (insert or replace); the reminders kept with it are left as they are.
+    /// The store keeps the client's invoice index ([`Tx::invoice_ids_of_client`]) itself: a new
+    /// invoice joins it, one written under another client moves.
     pub fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
         self.ops.put_invoice(i)
     }
 
     /// Writes a new invoice with `opening`, the line its creation adds to its timeline; the line
-    /// heads [`Store::timeline`](super::Store::timeline).
+    /// heads [`Store::timeline`](super::Store::timeline). The invoice joins its client's invoice
+    /// index ([`Tx::invoice_ids_of_client`]).
     pub fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
         self.ops.create_invoice(i, opening)
     }
@@ -183,5 +186,14 @@ impl Tx<'_> {
     /// Removes the entry for `number` if it points at `id`.
     pub fn unindex_number(&self, number: &str, id: &InvoiceId) -> Result<(), TxFail> {
         self.ops.unindex_number(number, id)
+    }
+
+    /// Ids of the invoices of `client`, open or not, in invoice id (byte) order, including
+    /// those written earlier in this command and by the commands applied before it.
+    ///
+    /// The store keeps this index itself ([`Tx::put_invoice`] and [`Tx::create_invoice`]):
+    /// reading it costs one entry per invoice of the client, not a scan of every invoice.
+    pub fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, TxFail> {
+        self.ops.invoice_ids_of_client(client)
     }
 }

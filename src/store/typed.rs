@@ -331,6 +331,23 @@ impl<'a, K: KeyCodec, V: ValueCodec> TxTree<'a, K, V> {
         }
     }
 
+    /// The entries whose encoded key starts with `prefix`, in key order, as seen by this
+    /// command: the database merged with the pending writes of the batch and the command's own
+    /// (an entry removed there is left out).
+    pub(crate) fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(K, V)>, TxFail> {
+        self.ctx
+            .scan_prefix(self.slot, prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                let key =
+                    K::decode(&k).map_err(|r| TxFail::corrupt(self.name, describe_raw(&k), r))?;
+                let value =
+                    V::decode(&v).map_err(|r| TxFail::corrupt(self.name, key.describe(), r))?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
     /// Whether `key` is present, without decoding its value.
     pub(crate) fn contains(&self, key: &K) -> Result<bool, TxFail> {
         Ok(self.ctx.get(self.slot, &key.encode())?.is_some())

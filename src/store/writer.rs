@@ -14,12 +14,17 @@
 //! - [`Writer::submit`] (async code): the closure is queued and the committer thread runs it,
 //!   so no store work happens on a tokio worker thread.
 //!
+//! A command reads single keys through every layer; it may also read the keys of a slot listed
+//! in `slot::SCANNED` by prefix ([`Ctx::scan_prefix`]): each layer keeps its pending writes of
+//! those slots in key order, so the read merges them with the database's range without
+//! looking at the layer's other writes.
+//!
 //! Either way, a command's result is returned once its batch is applied (visible to every
 //! reader); [`Writer::durable`] then waits until that batch is flushed. No lock is held across
 //! an await. A batch that fails to apply fails every command in it and every command built on
 //! top of it, and latches the instance broken (the store reopens itself, see `health.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -31,7 +36,7 @@ use tokio::sync::{oneshot, watch};
 use super::StoreError;
 use super::fail::{FailKind, TxFail};
 use super::health::FaultInjector;
-use super::sled_tx::SledTx;
+use super::sled_tx::{SledTx, slot};
 use super::tx::TxError;
 
 /// Most commands in one batch: bounds how long one apply holds readers of the batch back.
@@ -42,6 +47,8 @@ const MAX_BATCH_COMMANDS: usize = 4096;
 #[derive(Default)]
 pub(crate) struct Overlay {
     writes: HashMap<Vec<u8>, Option<IVec>>,
+    /// The keys of `writes` in a slot of `slot::SCANNED`, in key order (for prefix reads).
+    ordered: BTreeSet<Vec<u8>>,
 }
 
 impl Overlay {
@@ -49,6 +56,7 @@ impl Overlay {
     fn with_capacity(n: usize) -> Self {
         Overlay {
             writes: HashMap::with_capacity(n),
+            ordered: BTreeSet::new(),
         }
     }
 
@@ -56,8 +64,42 @@ impl Overlay {
         self.writes.get(full)
     }
 
+    /// Writes `value` (`None`: a removal) at `full` (`slot ++ key`).
+    fn insert(&mut self, full: Vec<u8>, value: Option<IVec>) {
+        if is_scanned(&full) {
+            self.ordered.insert(full.clone());
+        }
+        self.writes.insert(full, value);
+    }
+
     fn merge(&mut self, other: Overlay) {
         self.writes.extend(other.writes);
+        self.ordered.extend(other.ordered);
+    }
+
+    /// The writes whose key (`slot ++ key`) starts with `prefix`, in key order when its slot
+    /// is scanned (in any order otherwise: every write is looked at).
+    fn scan<'s>(
+        &'s self,
+        prefix: &'s [u8],
+    ) -> Box<dyn Iterator<Item = (&'s Vec<u8>, &'s Option<IVec>)> + 's> {
+        if is_scanned(prefix) {
+            Box::new(
+                self.ordered
+                    .range::<[u8], _>((
+                        std::ops::Bound::Included(prefix),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(move |k| k.starts_with(prefix))
+                    .filter_map(move |k| self.writes.get_key_value(k)),
+            )
+        } else {
+            Box::new(
+                self.writes
+                    .iter()
+                    .filter(move |(k, _)| k.starts_with(prefix)),
+            )
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -76,6 +118,11 @@ impl Overlay {
             .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()))
             .sum()
     }
+}
+
+/// Whether `full` (`slot ++ key`, or a prefix of one) is in a slot read by prefix.
+fn is_scanned(full: &[u8]) -> bool {
+    full.first().is_some_and(|s| slot::SCANNED.contains(s))
 }
 
 /// `slot ++ key`.
@@ -117,11 +164,41 @@ impl Ctx<'_> {
         Ok(self.keyspace.get(full)?)
     }
 
+    /// The entries of tree `slot` whose key starts with `prefix`, as this command sees them,
+    /// in key order: the database's, overridden by the batch being applied, then by the batch
+    /// being built, then by the command's own writes (a removal there hides the entry). Keys
+    /// are returned without the slot byte.
+    ///
+    /// Meant for the slots of `slot::SCANNED`, whose pending writes are kept in key order; on
+    /// another slot it is still right, but looks at every pending write.
+    pub(crate) fn scan_prefix(
+        &self,
+        slot: u8,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, IVec)>, TxFail> {
+        let full = full_key(slot, prefix);
+        let mut seen: BTreeMap<Vec<u8>, Option<IVec>> = BTreeMap::new();
+        for entry in self.keyspace.scan_prefix(&full) {
+            let (k, v) = entry?;
+            seen.insert(k.to_vec(), Some(v));
+        }
+        let local = self.local.borrow();
+        let layers = self.applying.into_iter().chain([self.building, &*local]);
+        for layer in layers {
+            for (k, v) in layer.scan(&full) {
+                seen.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.get(1..)?.to_vec(), v?)))
+            .collect())
+    }
+
     /// Writes `value` (or removes, with `None`) at `key` of tree `slot`.
     pub(crate) fn put(&self, slot: u8, key: &[u8], value: Option<Vec<u8>>) {
         self.local
             .borrow_mut()
-            .writes
             .insert(full_key(slot, key), value.map(IVec::from));
     }
 
@@ -652,7 +729,7 @@ impl Committer {
                 }
             };
             let value = current.saturating_add(n).to_be_bytes();
-            st.building.writes.insert(key, Some(IVec::from(&value[..])));
+            st.building.insert(key, Some(IVec::from(&value[..])));
             written += 1;
         }
         self.shared
@@ -751,3 +828,6 @@ impl TxFail {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

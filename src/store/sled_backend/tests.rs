@@ -294,6 +294,70 @@ fn corrupt_index_entries_are_not_skipped() {
     ));
 }
 
+#[test]
+fn corrupt_client_index_entries_are_errors_naming_tree_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write(&store, |tx| {
+        tx.put_invoice(&invoice("INV-1")).map_err(Into::into)
+    });
+    let c1 = ClientId::new("c-1").unwrap();
+    let inner = sled(&store).inner().unwrap();
+    let index = &inner.trees.client_invoices;
+    let corrupt_at = |err: StoreError, want: &str| match err {
+        StoreError::Corrupt { tree, key, .. } => {
+            assert_eq!((tree, key.as_str()), ("client_invoices", want));
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+
+    // An entry whose invoice id is not an id: outside commands, through the open invoices,
+    // and inside a command.
+    index.raw_insert(b"c-1\0bad id", &[]);
+    corrupt_at(
+        store.invoice_ids_of_client(&c1).unwrap_err(),
+        "0x632d3100626164206964",
+    );
+    assert!(matches!(
+        store.open_invoice_ids_of(&c1),
+        Err(StoreError::Corrupt {
+            tree: "client_invoices",
+            ..
+        })
+    ));
+    let in_tx = store
+        .transaction::<_, ()>(|tx| Ok(tx.invoice_ids_of_client(&c1)?))
+        .unwrap_err();
+    assert!(
+        matches!(
+            in_tx,
+            StoreError::Corrupt {
+                tree: "client_invoices",
+                ..
+            }
+        ),
+        "{in_tx}"
+    );
+    index.raw_remove(b"c-1\0bad id");
+
+    // A value where the index holds none.
+    index.raw_insert(b"c-1\0INV-1", b"x");
+    corrupt_at(store.invoice_ids_of_client(&c1).unwrap_err(), "c-1/INV-1");
+    index.raw_insert(b"c-1\0INV-1", &[]);
+
+    // An entry naming an invoice that is not stored: listed, but the open invoices, which
+    // read it, report it.
+    index.raw_insert(b"c-1\0INV-9", &[]);
+    assert_eq!(
+        store.invoice_ids_of_client(&c1).unwrap(),
+        vec![
+            InvoiceId::new("INV-1").unwrap(),
+            InvoiceId::new("INV-9").unwrap()
+        ]
+    );
+    corrupt_at(store.open_invoice_ids_of(&c1).unwrap_err(), "c-1/INV-9");
+}
+
 #[tokio::test]
 async fn after_write_failures_the_store_reopens_itself_once_writes_succeed() {
     let dir = tempfile::tempdir().unwrap();
