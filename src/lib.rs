@@ -9,20 +9,24 @@
 //!
 //! - [`domain`]: identifiers, money (bounded, checked arithmetic), strict date grammars,
 //!   validation of header-bound client text, clients, invoices, reminders, the communication
-//!   log, promises and payment plans (arrangements) with their oldest-first allocation.
+//!   log, promises and payment plans (arrangements) with their oldest-first allocation, and
+//!   client facts (the ledger plazo keeps of how each client pays).
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
 //! - [`config`]: the daemon's own configuration file and secret sources.
-//! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types.
+//! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types;
+//!   segments' `when` rules compiled with minijinja's expression language.
 //! - [`templates`]: minijinja templates per locale, money and date formatting.
 //! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
-//!   cadence or any other anchored schedule) and contact windows.
+//!   cadence or any other anchored schedule), which segment chases an invoice, and contact
+//!   windows.
 //! - [`store`]: the storage seam ([`store::backend`]: the domain operations a backend must
 //!   do, checked for each backend by one conformance suite) and the [`store::Store`] handle
 //!   service code uses; the sled backend (the default, embedded one): one keyspace, compact
 //!   binary records, a single batching writer with group commit, schema migration, and
 //!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
-//!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise).
+//!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise);
+//!   client facts kept in the same write; moves between segments.
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.

@@ -197,6 +197,19 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
             seg.cadence,
             steps_of(&seg.cadence)
         );
+        if let Some(rule) = p.rules.rule_of(name) {
+            say!(out, "    when       {rule}");
+        }
+    }
+    if !p.rules.is_empty() {
+        let order: Vec<&str> = p.rules.order().collect();
+        say!(
+            out,
+            "  rules        tried in order {}; then tags, then default {} (a client's own segment overrides all); facts over the last {} paid invoices",
+            order.join(", "),
+            p.default_segment,
+            p.facts.last_paid
+        );
     }
     let a = &p.arrangements;
     let cadence_line = |c: &Option<String>| match c {

@@ -646,3 +646,55 @@ async fn manual_opt_out_and_opt_in_of_an_address() {
     let (st, v) = api.call("GET", "/v1/clients/nobody/timeline", None).await;
     assert_error(st, &v, 404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_facts_follow_payments_and_open_invoices() {
+    let api = start().await;
+    api.client("cli-1").await;
+    let facts = api.get("/v1/clients/cli-1").await["facts"].clone();
+    assert_eq!(facts["paid_invoices"], 0, "{facts}");
+    assert_eq!(facts["open_invoices"], 0, "{facts}");
+    assert_eq!(facts["last_payment_at"], Value::Null, "{facts}");
+
+    // One invoice paid 7 days late, one open and 9 days overdue (NOW is 2026-03-01), one
+    // open and not due yet.
+    let (st, _) = api.invoice("inv-old", "2026-02-10", "300000").await;
+    assert_eq!(st, 201);
+    let (st, _) = api.invoice("inv-late", "2026-02-20", "500000").await;
+    assert_eq!(st, 201);
+    let (st, _) = api.invoice("inv-new", "2026-03-20", "1250000.50").await;
+    assert_eq!(st, 201);
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-old/payments",
+            Some(json!({"amount": "300000", "currency": "COP",
+                        "paid_at": "2026-02-17T15:00:00Z", "reference": "tx-old"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let view = api.get("/v1/clients/cli-1").await;
+    assert_eq!(
+        view["name"], "María Pérez",
+        "the client record is still there: {view}"
+    );
+    let facts = &view["facts"];
+    assert_eq!(facts["paid_invoices"], 1, "{facts}");
+    assert_eq!(facts["paid_late"], 1, "{facts}");
+    assert_eq!(facts["paid_late_share"], 1.0, "{facts}");
+    assert_eq!(facts["avg_days_late"], 7.0, "{facts}");
+    assert_eq!(facts["max_days_late"], 7, "{facts}");
+    assert_eq!(facts["avg_ticket"]["COP"], "300000.00", "{facts}");
+    assert_eq!(facts["last_payment_at"], "2026-02-17T15:00:00Z", "{facts}");
+    assert_eq!(facts["days_since_last_payment"], 11, "{facts}");
+    assert_eq!(facts["open_invoices"], 2, "{facts}");
+    assert_eq!(facts["open_balance"]["COP"], "1750000.50", "{facts}");
+    assert_eq!(facts["oldest_days_overdue"], 9, "{facts}");
+    assert_eq!(facts["broken_promises"], 0, "{facts}");
+    // A PUT of the client (which cannot carry facts) keeps them.
+    api.client("cli-1").await;
+    let again = api.get("/v1/clients/cli-1").await;
+    assert_eq!(again["facts"]["paid_invoices"], 1, "{again}");
+    api.stop().await;
+}

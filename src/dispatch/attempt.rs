@@ -14,7 +14,7 @@ use crate::domain::{
     Attempt, AttemptOutcome, Client, DeliveryState, Invoice, Reminder, SentMessage,
 };
 use crate::policy::{LoadedPolicy, Step};
-use crate::schedule::segment_for;
+use crate::schedule::segment_followed;
 use crate::service::ContactChange;
 use crate::templates::context::{
     ArrangementInfo, StepInfo, TermsInput, message_context_with_terms,
@@ -102,7 +102,10 @@ impl Dispatcher {
         let (cadence, reached) = if r.track.is_cadence() {
             (r.cadence.as_str(), Some(r.step_index))
         } else {
-            (segment_for(policy, client).cadence.as_str(), invoice.cursor)
+            (
+                segment_followed(policy, client, invoice).cadence.as_str(),
+                invoice.cursor,
+            )
         };
         let terms = TermsInput {
             terms: policy.terms.clone(),

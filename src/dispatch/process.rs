@@ -15,7 +15,7 @@ use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
 };
 use crate::policy::LoadedPolicy;
-use crate::schedule::{client_zone, is_allowed, next_allowed, segment_for};
+use crate::schedule::{client_zone, is_allowed, next_allowed, segment_followed};
 use crate::service::{
     ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
 };
@@ -200,7 +200,7 @@ impl Dispatcher {
                 .await;
         };
         let zone = client_zone(policy, &client);
-        let segment = segment_for(policy, &client);
+        let segment = segment_followed(policy, &client, &invoice);
         let window = segment.window.as_ref().unwrap_or(&policy.defaults.window);
         let local_now = now.to_zoned(zone.clone());
         if !is_allowed(&local_now, window) {

@@ -249,12 +249,22 @@ fn whole_days(from: Timestamp, to: Timestamp) -> i64 {
     (to.as_second() - from.as_second()).max(0) / 86_400
 }
 
-/// The ledger entry of `inv`, paid in full at `closed_at`, with its days late read in `zone`.
+/// The ledger entry of `inv`, closed as paid in full at `closed_at`, with its days late read
+/// in `zone`. Lateness counts to when the money was paid (the latest payment's `paid_at`, as
+/// the provider or the API reported it), not to when plazo recorded it: a payment made on
+/// time and reported a week later is on time.
 pub fn paid_entry(inv: &Invoice, closed_at: Timestamp, zone: &TimeZone) -> PaidInvoice {
+    let settled = inv
+        .payments
+        .iter()
+        .filter(|p| p.amount > Decimal::ZERO)
+        .map(|p| p.paid_at)
+        .max()
+        .map_or(closed_at, |paid| paid.min(closed_at));
     PaidInvoice {
         invoice_id: inv.id.clone(),
         closed_at,
-        days_late: days_late(&inv.due_at, closed_at, zone),
+        days_late: days_late(&inv.due_at, settled, zone),
         amount: inv.amount,
         currency: inv.currency,
     }
@@ -290,7 +300,8 @@ pub struct BehaviourFacts {
     pub avg_days_late: f64,
     /// Most days late among them.
     pub max_days_late: u32,
-    /// Average original amount of those invoices, by currency (decimal strings in the API).
+    /// Average original amount of those invoices, by currency (decimal strings with the
+    /// currency's minor units in the API).
     #[serde(serialize_with = "decimal_map")]
     pub avg_ticket: BTreeMap<String, Decimal>,
     /// Promises and payment plans kept.
@@ -311,8 +322,17 @@ fn decimal_map<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(map.len()))?;
-    for (k, v) in map {
-        m.serialize_entry(k, &v.to_string())?;
+    for (code, amount) in map {
+        // Shown with the currency's minor units ("1750000.50 COP"), rounded half away from
+        // zero (an average can have more decimals).
+        let mut shown = *amount;
+        if let Ok(currency) = super::Currency::parse(code) {
+            let dp = currency.minor_units();
+            shown = shown
+                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            shown.rescale(dp);
+        }
+        m.serialize_entry(code, &shown.to_string())?;
     }
     m.end()
 }

@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::{ApiError, AppState, blocking, parse_json, write_durably};
-use crate::domain::{Client, ClientId};
-use crate::service::{ClientInput, ServiceError, upsert_client};
+use crate::domain::{Client, ClientFacts, ClientId};
+use crate::service::{ClientInput, ServiceError, client_facts, upsert_client};
 
 pub(crate) fn client_id(raw: String) -> Result<ClientId, ApiError> {
     ClientId::new(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))
@@ -36,25 +36,37 @@ pub async fn put_client(
     .await
 }
 
-/// `GET /v1/clients/{id}`.
+/// What `GET /v1/clients/{id}` answers: the client as stored, and its facts.
+#[derive(Debug, serde::Serialize)]
+pub struct ClientView {
+    /// The client record.
+    #[serde(flatten)]
+    pub client: Client,
+    /// How the client pays, computed by plazo from its own data: paid invoices, lateness
+    /// over the policy's `[facts] last_paid` window, promises, open balance per currency,
+    /// oldest days overdue, last payment, contact and inbound message.
+    pub facts: ClientFacts,
+}
+
+/// `GET /v1/clients/{id}`: the client and its `facts`.
 pub async fn get_client(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Client>, ApiError> {
+) -> Result<Json<ClientView>, ApiError> {
     let id = client_id(id)?;
     blocking(move || {
-        st.store
-            .client(&id)
-            .map_err(ServiceError::from)?
-            .map(Json)
-            .ok_or_else(|| {
-                ServiceError::NotFound {
-                    what: "client",
-                    id: id.to_string(),
-                    hint: "",
-                }
-                .into()
-            })
+        let Some(client) = st.store.client(&id).map_err(ServiceError::from)? else {
+            return Err(ServiceError::NotFound {
+                what: "client",
+                id: id.to_string(),
+                hint: "",
+            }
+            .into());
+        };
+        let policy = st.policy.current();
+        let facts = client_facts(&st.store, &policy.policy, &client, st.clock.now())
+            .map_err(ServiceError::from)?;
+        Ok(Json(ClientView { client, facts }))
     })
     .await
 }

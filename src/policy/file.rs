@@ -48,6 +48,19 @@ pub struct PolicyFile {
     /// Payment plans (`POST /v1/invoices/{id}/plans`): instalment reminders and grace period.
     #[serde(default)]
     pub plans: Option<PlansFile>,
+    /// How client facts (`GET /v1/clients/{id}` → `facts`, and segment rules) are computed.
+    #[serde(default)]
+    pub facts: Option<FactsFile>,
+}
+
+/// `[facts]`: the window of history behind a client's behavioural facts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactsFile {
+    /// Averages and shares (`paid_late_share`, `avg_days_late`, `max_days_late`, `avg_ticket`)
+    /// are over the client's last this many invoices paid in full. 1 to 100; 12 when omitted.
+    #[serde(default)]
+    pub last_paid: Option<Spanned<i64>>,
 }
 
 /// `[promises]`. While a promise is active the invoice's regular cadence waits. Steps of the
@@ -300,8 +313,10 @@ pub struct CompanyFile {
     pub website: Option<String>,
 }
 
-/// `[segments.NAME]`: a group of clients sharing a cadence. A client joins a segment by naming
-/// it (`segment`) or through a tag equal to its name.
+/// `[segments.NAME]`: a group of clients sharing a cadence. A client joins a segment, in this
+/// order of precedence: by naming it (the client's `segment`); through the first segment, in
+/// file order, whose `when` rule matches; through a tag equal to its name; else the
+/// `default_segment`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentFile {
@@ -310,6 +325,17 @@ pub struct SegmentFile {
     /// Contact window replacing `defaults.window` for this segment.
     #[serde(default)]
     pub window: Option<WindowFile>,
+    /// A rule over the client's behaviour and the invoice, e.g.
+    /// `"client.facts.broken_promises >= 2 or client.facts.avg_days_late > 45"`. Fields:
+    /// `client.facts.*` (`paid_invoices`, `paid_late_share`, `avg_days_late`, `max_days_late`,
+    /// `avg_ticket.COP`, `promises_kept`, `broken_promises`, `days_since_last_payment`),
+    /// `client.tags`, `client.country`, `client.locale`, `client.timezone`, `invoice.amount`,
+    /// `invoice.balance`, `invoice.currency`, `invoice.days_overdue`, `invoice.metadata.KEY`.
+    /// Operators: `and`, `or`, `not`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `in` (`"vip" in
+    /// client.tags`). Rules are tried in file order; the first that matches wins. Re-evaluated
+    /// whenever the client's facts change and once a day.
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
 }
 
 /// `[cadences.NAME]`: an ordered list of steps.

@@ -637,6 +637,8 @@ impl Checker<'_> {
         let terms = self.payments(file.payments.as_ref())?;
         let arrangements =
             self.arrangements(file.promises.as_ref(), file.plans.as_ref(), &cadences)?;
+        let facts = self.facts(file.facts.as_ref())?;
+        let rules = self.segment_rules(&file.segments)?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -648,6 +650,8 @@ impl Checker<'_> {
                 opt_out,
                 terms,
                 arrangements,
+                facts,
+                rules: std::sync::Arc::new(rules),
             },
             templates,
         })
@@ -656,6 +660,7 @@ impl Checker<'_> {
 
 mod arrangements;
 mod messaging;
+mod segment_rules;
 
 #[cfg(test)]
 mod tests;

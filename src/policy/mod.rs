@@ -8,10 +8,14 @@ pub mod error;
 pub mod file;
 pub mod load;
 pub mod model;
+pub mod rules;
 pub mod terms;
 mod validate;
 
 pub use error::{Location, PolicyError};
 pub use load::{LoadedPolicy, load_policy, parse_policy};
-pub use model::{Cadence, Company, ContactWindow, Defaults, Offset, Policy, Segment, Step};
+pub use model::{
+    Cadence, Company, ContactWindow, Defaults, FactsRules, Offset, Policy, Segment, Step,
+};
+pub use rules::{RuleError, SegmentRules};
 pub use validate::load_checked_policy;

@@ -29,6 +29,25 @@ pub struct Policy {
     pub terms: super::terms::PaymentTerms,
     /// Promises to pay and payment plans: their cadences, grace periods and limits.
     pub arrangements: ArrangementRules,
+    /// How client facts are computed (`[facts]`).
+    pub facts: FactsRules,
+    /// The segments' `when` rules, compiled, in file order.
+    pub rules: std::sync::Arc<super::rules::SegmentRules>,
+}
+
+/// `[facts]` of the policy, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactsRules {
+    /// Averages and shares are over the last this many invoices paid in full (1..=100).
+    pub last_paid: u32,
+}
+
+impl Default for FactsRules {
+    fn default() -> Self {
+        FactsRules {
+            last_paid: crate::domain::DEFAULT_LAST_PAID,
+        }
+    }
 }
 
 /// `[promises]` and `[plans]` of the policy, checked.

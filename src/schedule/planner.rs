@@ -27,31 +27,8 @@ use crate::domain::{Client, Due, Invoice, Reminder, ReminderId, ReminderState, T
 use crate::policy::terms::CadenceAnchor;
 use crate::policy::{ContactWindow, Offset, Policy, Segment, Step};
 
+use super::segments::segment_followed;
 use super::window::next_allowed;
-
-/// Returned by [`segment_for`] for a policy with no segments at all (which validation rejects):
-/// it names no cadence, so the plan is empty.
-static NO_SEGMENT: Segment = Segment {
-    name: String::new(),
-    cadence: String::new(),
-    window: None,
-};
-
-/// The segment whose cadence chases `client`.
-///
-/// `client.segment` if it names a segment of the policy; else the first of `client.tags` that
-/// does; else `policy.default_segment`. If even that is missing (validation guarantees it is
-/// not), the first segment of the policy, or an empty segment with no cadence. Never panics.
-pub fn segment_for<'p>(policy: &'p Policy, client: &Client) -> &'p Segment {
-    client
-        .segment
-        .iter()
-        .chain(client.tags.iter())
-        .find_map(|name| policy.segments.get(name))
-        .or_else(|| policy.segments.get(&policy.default_segment))
-        .or_else(|| policy.segments.values().next())
-        .unwrap_or(&NO_SEGMENT)
-}
 
 /// The client's time zone: `client.timezone` if it is a zone jiff knows, else the policy's
 /// default zone.
@@ -231,6 +208,8 @@ pub fn cadence_anchor(invoice: &Invoice, policy: &Policy, zone: &TimeZone) -> Du
 /// One schedule to lay out: a cadence's steps from an anchor, with a cursor.
 #[derive(Debug, Clone, Copy)]
 pub struct TrackSpec<'a> {
+    /// The segment the chase follows: its contact window applies.
+    pub segment: &'a Segment,
     /// Name of the cadence (recorded on reminders).
     pub cadence: &'a str,
     /// Its steps (empty when the policy lacks it).
@@ -251,13 +230,14 @@ pub struct TrackSpec<'a> {
 /// looked at: whether to chase at all is the caller's decision
 /// ([`Invoice::is_chaseable`]).
 pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
-    let segment = segment_for(policy, client);
+    let segment = segment_followed(policy, client, invoice);
     let steps: &[Step] = policy
         .cadences
         .get(&segment.cadence)
         .map_or(&[], |c| c.steps.as_slice());
     let zone = client_zone(policy, client);
     let spec = TrackSpec {
+        segment,
         cadence: &segment.cadence,
         steps,
         anchor: cadence_anchor(invoice, policy, &zone),
@@ -271,7 +251,7 @@ pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp)
 /// zone, catch-up, the segment's contact window. The rules of the [module docs](self).
 pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
     let (zone, zone_name) = zone_and_name(policy, client);
-    let segment = segment_for(policy, client);
+    let segment = spec.segment;
     let window: &ContactWindow = segment.window.as_ref().unwrap_or(&policy.defaults.window);
 
     let nominals: Vec<(u32, &Step, Zoned)> = spec

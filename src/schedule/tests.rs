@@ -83,6 +83,8 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         opt_out: Default::default(),
         terms: Default::default(),
         arrangements: Default::default(),
+        facts: Default::default(),
+        rules: Default::default(),
     }
 }
 

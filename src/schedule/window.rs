@@ -12,8 +12,9 @@ use jiff::tz::{Disambiguation, TimeZone};
 use crate::policy::ContactWindow;
 
 /// How many days ahead [`next_allowed`] looks for an open slot. A week covers every allowed
-/// weekday; one more covers a day whose only slot falls inside a DST gap.
-const SEARCH_DAYS: i16 = 8;
+/// weekday; two weeks and a day still find a slot when the only allowed day of a week is
+/// swallowed by a DST gap.
+const SEARCH_DAYS: i16 = 15;
 
 /// Whether `t` falls inside `w`: its local weekday is allowed and its local time of day is in
 /// `[w.start, w.end)`.
@@ -27,8 +28,9 @@ pub fn is_allowed(t: &Zoned, w: &ContactWindow) -> bool {
 /// - `t` itself when [`is_allowed`].
 /// - Otherwise the window's start on the same local day when that day is allowed and `t` is
 ///   before the start, else the start on the next allowed day.
-/// - A start that falls in a DST gap resolves forward (jiff's `compatible` rule); a start that
-///   is ambiguous (DST fold) takes the first occurrence still at or after `t`.
+/// - A start that falls in a DST gap opens the window when the clock resumes (the transition
+///   instant); a start that is ambiguous (DST fold) takes the first occurrence still at or
+///   after `t`.
 ///
 /// A window that can never be satisfied (no allowed day, or `start >= end`) leaves `t`
 /// unchanged; policy validation rejects such windows, so this is a guard, not a feature.
@@ -58,9 +60,24 @@ pub fn next_allowed(t: Zoned, w: &ContactWindow) -> Zoned {
 }
 
 /// `day` at `start` in `tz`, as the earliest such instant not before `not_before`, if any.
+///
+/// When `start` falls in a DST gap on `day`, the window opens when the local clock resumes:
+/// the transition instant (the first existing local time after `start`), not `start` shifted
+/// by the gap's length, which may already be past the window's end.
 fn start_of_window(day: Date, start: Time, tz: &TimeZone, not_before: &Zoned) -> Option<Zoned> {
     let local = day.to_datetime(start);
-    // `compatible`: a gap moves forward, a fold takes the earlier occurrence.
+    let ambiguous = tz.to_ambiguous_zoned(local);
+    if matches!(ambiguous.offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
+        let shifted = ambiguous.compatible().ok()?;
+        let opened = tz
+            .preceding(shifted.timestamp())
+            .next()
+            .map(|t| t.timestamp().to_zoned(tz.clone()))
+            .filter(|z| z.date() == day && z.time() >= start)
+            .unwrap_or(shifted);
+        return (opened.timestamp() >= not_before.timestamp()).then_some(opened);
+    }
+    // A fold takes the earlier occurrence, or the later one when the earlier has passed.
     for rule in [Disambiguation::Compatible, Disambiguation::Later] {
         let Ok(z) = tz.to_ambiguous_zoned(local).disambiguate(rule) else {
             continue;
@@ -163,9 +180,11 @@ mod tests {
             end: time(20, 0, 0, 0),
         };
         let t = z("2026-03-08T01:00:00-05:00[America/New_York]");
+        // 02:30 does not exist that day; the window is open as soon as the clock resumes at
+        // 03:00 (not at 03:30, the start shifted by the gap's length).
         let got = next_allowed(t, &w);
-        assert_eq!(got, z("2026-03-08T03:30:00-04:00[America/New_York]"));
-        assert_eq!(got.timestamp(), "2026-03-08T07:30:00Z".parse().unwrap());
+        assert_eq!(got, z("2026-03-08T03:00:00-04:00[America/New_York]"));
+        assert_eq!(got.timestamp(), "2026-03-08T07:00:00Z".parse().unwrap());
         // Next day the window opens at 02:30 local again (EDT).
         let t = z("2026-03-08T21:00:00-04:00[America/New_York]");
         assert_eq!(

@@ -674,6 +674,7 @@ pub fn deadline_reached(
         client.broken_promises = client.broken_promises.saturating_add(1);
         client.updated_at = now;
         tx.put_client(&client)?;
+        super::segments::resegment_client(tx, policy, &client, &inv.id, now)?;
         tracing::info!(invoice = %inv.id, client = %client.id, arrangement, broken_promises = client.broken_promises, "promise broken");
         tx.log(&event(
             &inv,

@@ -338,26 +338,15 @@ pub fn upsert_client(
     now: jiff::Timestamp,
 ) -> Result<(Client, bool), ServiceError> {
     let draft = validate(id, input, policy, now)?;
-    // Finding a client's open invoices scans every invoice, so it is done only when this
-    // update moves the client's schedule (zone or segment), not on every upsert. An update
-    // that turns out to move it after all (the record changed meanwhile) is caught by the
-    // scan after the write.
-    let may_move = store
-        .client(id)?
-        .is_some_and(|old| moves_schedule(policy, &old, &draft));
-    let before = if may_move {
-        store.open_invoice_ids_of(id)?
-    } else {
-        Vec::new()
-    };
     let res = store.transaction(|tx| {
         let old = tx.client(id)?;
         let mut client = draft.clone();
         if let Some(old) = &old {
             // Kept by plazo, never taken from the body: read inside this transaction so a
-            // concurrent credit or broken promise is not overwritten.
+            // concurrent credit, broken promise or payment is not overwritten.
             client.credits = old.credits.clone();
             client.broken_promises = old.broken_promises;
+            client.facts = old.facts.clone();
             client.created_at = old.created_at;
         }
         super::contacts::sync_client_addresses(tx, id, old.as_ref(), &client)?;
@@ -366,26 +355,13 @@ pub fn upsert_client(
             .as_ref()
             .is_some_and(|o| moves_schedule(policy, o, &client));
         if moved {
-            replan_invoices(tx, policy, &client, &before, now)?;
+            // The client's invoice index: reads only this client's invoices.
+            let ids = tx.invoice_ids_of_client(id)?;
+            replan_invoices(tx, policy, &client, &ids, now)?;
         }
-        Ok::<_, TxError<ServiceError>>((client, old.is_none(), moved))
+        Ok::<_, TxError<ServiceError>>((client, old.is_none()))
     });
-    let (client, created, moved) = super::flatten(res)?;
-    if moved {
-        // An invoice created between the scan and the write (or every open one, when no scan
-        // was made) was planned with the old record; any created after the write already used
-        // the new one.
-        let after = store.open_invoice_ids_of(id)?;
-        let late: Vec<InvoiceId> = after.into_iter().filter(|i| !before.contains(i)).collect();
-        if !late.is_empty() {
-            let res = store.transaction(|tx| {
-                let current = tx.client(id)?.unwrap_or_else(|| client.clone());
-                replan_invoices(tx, policy, &current, &late, now)?;
-                Ok::<_, TxError<ServiceError>>(())
-            });
-            super::flatten(res)?;
-        }
-    }
+    let (client, created) = super::flatten(res)?;
     Ok((client, created))
 }
 

@@ -64,6 +64,9 @@ pub fn record_inbound(
             },
             now,
         )?;
+        for client in &contact.clients {
+            super::facts::note_inbound(tx, client, now)?;
+        }
         let word = input.text.as_deref().unwrap_or("").trim();
         match action {
             Some(KeywordAction::OptOut) => {

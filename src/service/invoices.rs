@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::planning::{cancel_pending, replan};
 use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
-use crate::domain::{ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus, Money, Pause};
+use crate::domain::{
+    ClientId, Currency, Due, FactsMark, Invoice, InvoiceId, InvoiceStatus, Money, Pause,
+};
 use crate::policy::{LoadedPolicy, Policy};
 use crate::store::{Store, Tx, TxError, TxFail, abort};
 
@@ -347,14 +349,19 @@ pub(crate) fn after_money(
     delta: Decimal,
     now: Timestamp,
 ) -> Result<(), TxFail> {
+    let mark = FactsMark::of(inv);
     let moved = super::arrangements::on_money(tx, policy, inv, delta, now)?;
     let was_paid = inv.status == InvoiceStatus::Paid;
     close_or_reopen(tx, inv, now)?;
+    let payment_at = (delta > Decimal::ZERO)
+        .then(|| inv.payments.last().map(|p| p.paid_at))
+        .flatten();
+    let client = super::facts::update_facts(tx, policy, inv, mark, payment_at, now)?;
     let reanchor = delta > Decimal::ZERO
         && policy.terms.anchor == crate::policy::terms::CadenceAnchor::LastPayment;
     let reopened = was_paid && inv.status == InvoiceStatus::Open;
     if inv.status == InvoiceStatus::Open && (moved || reanchor || reopened) {
-        if let Some(client) = tx.client(&inv.client_id)? {
+        if let Some(client) = client {
             replan(tx, inv, &client, policy, now)?;
         }
     }

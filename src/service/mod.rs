@@ -11,12 +11,14 @@
 mod arrangements;
 mod clients;
 mod contacts;
+mod facts;
 mod inbound;
 mod invoices;
 mod payments;
 mod planning;
 mod provider_payments;
 mod receipts;
+mod segments;
 mod timeline;
 
 use std::sync::{Arc, RwLock};
@@ -30,6 +32,7 @@ pub use contacts::{
     ContactChange, MAX_EMAIL_LEN, apply_contact_change, change_contact, contact_address,
     sync_client_addresses,
 };
+pub use facts::client_facts;
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,

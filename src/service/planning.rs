@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::policy::Policy;
 use crate::schedule::{
     PlannedStatus, TrackSpec, cadence_anchor, client_zone, grace_deadline, plan, plan_track,
-    reminder_on, segment_for,
+    reminder_on, segment_followed,
 };
 use crate::store::{Tx, TxFail};
 
@@ -90,6 +90,7 @@ pub(crate) fn schedule_for<'p>(
         }
     };
     let rules = &policy.arrangements;
+    let segment = segment_followed(policy, client, inv);
     match track {
         Track::Instalment {
             arrangement,
@@ -108,6 +109,7 @@ pub(crate) fn schedule_for<'p>(
             let (cadence, steps) = steps_of(name);
             let anchor = inst.map_or(inv.due_at, |i| i.due);
             let spec = TrackSpec {
+                segment,
                 cadence,
                 steps,
                 anchor,
@@ -120,6 +122,7 @@ pub(crate) fn schedule_for<'p>(
             let arr = inv.arrangement(arrangement);
             let (cadence, steps) = steps_of(rules.broken_cadence.as_deref());
             let spec = TrackSpec {
+                segment,
                 cadence,
                 steps,
                 anchor: Due::Instant(arr.and_then(|a| a.closed_at).unwrap_or(inv.updated_at)),
@@ -129,12 +132,12 @@ pub(crate) fn schedule_for<'p>(
             (spec, None)
         }
         Track::Cadence => {
-            let segment = segment_for(policy, client);
             let steps = policy
                 .cadences
                 .get(&segment.cadence)
                 .map_or(&[][..], |c| c.steps.as_slice());
             let spec = TrackSpec {
+                segment,
                 cadence: segment.cadence.as_str(),
                 steps,
                 anchor: cadence_anchor(inv, policy, zone),
@@ -266,6 +269,7 @@ pub fn replan(
     // still be sent if the chase resumes early, so they are neither logged nor marked done now;
     // the dispatcher records them as skipped when the caught-up step goes out.
     let commit_skips = plan_now <= now;
+    super::segments::sync_segment(tx, invoice, client, policy, now)?;
     let zone = client_zone(policy, client);
     for _ in 0..MAX_ROUNDS {
         let track = invoice.agenda();

@@ -610,3 +610,68 @@ fn whole_table_errors_point_at_the_table() {
         &format!("config/policy.toml:{line}:11: channels.fax: \"fax\" is not a channel kind"),
     );
 }
+
+#[test]
+fn segment_rules_compile_in_file_order_and_errors_point_into_the_rule() {
+    let with_rule = |rule: &str| {
+        BASE.replace(
+            "[segments.late_payers]\ncadence = \"standard\"\n",
+            &format!("[segments.late_payers]\ncadence = \"standard\"\nwhen = {rule}\n"),
+        )
+    };
+    let loaded = parse(&with_rule("\"client.facts.broken_promises >= 2\"")).unwrap();
+    assert!(!loaded.policy.rules.is_empty());
+
+    // An unknown field: line 20, the column of the field inside the quoted rule.
+    let msg = parse(&with_rule(
+        "\"client.facts.broken_promises >= 2 or client.facts.nmae > 1\"",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:46: segments.late_payers.when: rule unknown field `client.facts.nmae`; rules can read client.facts.paid_invoices",
+    );
+    // Also inside a literal (single-quoted) TOML string.
+    let msg = parse(&with_rule("'client.facts.nmae > 1'"))
+        .unwrap_err()
+        .to_string();
+    assert_prefix(
+        &msg,
+        "config/policy.toml:20:9: segments.late_payers.when: rule unknown field",
+    );
+    // A syntax error points into the rule, not at the key.
+    let msg = parse(&with_rule("\"(client.facts.broken_promises >= 2\""))
+        .unwrap_err()
+        .to_string();
+    assert_prefix(&msg, "config/policy.toml:20:");
+    assert!(
+        msg.contains("segments.late_payers.when: rule is not a valid expression"),
+        "{msg}"
+    );
+    let col: usize = msg.split(':').nth(2).unwrap().parse().unwrap();
+    assert!(col > 9, "{msg}");
+}
+
+#[test]
+fn facts_window_is_bounded() {
+    let loaded = parse(&format!("{BASE}\n[facts]\nlast_paid = 24\n")).unwrap();
+    assert_eq!(loaded.policy.facts.last_paid, 24);
+    assert_eq!(
+        parse(BASE).unwrap().policy.facts.last_paid,
+        crate::domain::DEFAULT_LAST_PAID
+    );
+    let lines = BASE.lines().count();
+    for bad in ["0", "101", "-3"] {
+        let msg = parse(&format!("{BASE}\n[facts]\nlast_paid = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert_prefix(
+            &msg,
+            &format!(
+                "config/policy.toml:{}:13: facts.last_paid: {bad} is out of range; use 1 to 100",
+                lines + 3
+            ),
+        );
+    }
+}
