@@ -182,14 +182,35 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         p.cadences
             .get(cadence)
             .map(|c| {
-                c.steps
+                let mut steps = c
+                    .steps
                     .iter()
-                    .map(|s| format!("{} {}", s.name, s.offset))
+                    .map(|s| match &s.action {
+                        plazo::policy::StepAction::Remind => format!("{} {}", s.name, s.offset),
+                        action => format!("{} {} ({action})", s.name, s.offset),
+                    })
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", ");
+                if c.on_exhausted != plazo::policy::OnExhausted::Nothing {
+                    steps.push_str(&format!("; then {}", c.on_exhausted));
+                }
+                steps
             })
             .unwrap_or_default()
     };
+    for partner in p.partners.values() {
+        say!(
+            out,
+            "  partner      {} ({}{})",
+            partner.id,
+            partner.name,
+            partner
+                .email
+                .as_deref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default()
+        );
+    }
     for (name, seg) in &p.segments {
         say!(
             out,
@@ -425,11 +446,16 @@ fn plan_cmd(
         "UTC"
     );
     for s in &p.steps {
-        let offset = policy
+        let policy_step = policy
             .cadences
             .get(&p.cadence)
-            .and_then(|c| c.steps.get(s.index as usize))
-            .map_or_else(String::new, |st| st.offset.to_string());
+            .and_then(|c| c.steps.get(s.index as usize));
+        let offset = policy_step.map_or_else(String::new, |st| st.offset.to_string());
+        // A step with an action sends nothing: show what it does instead of channels.
+        let how = match policy_step.map(|st| &st.action) {
+            Some(plazo::policy::StepAction::Remind) | None => s.channels.join(","),
+            Some(action) => action.to_string(),
+        };
         let status = match s.status {
             PlannedStatus::Deferred | PlannedStatus::CatchUp => format!(
                 "{:?} (cadence time {})",
@@ -444,7 +470,7 @@ fn plan_cmd(
             s.index,
             s.step,
             offset,
-            s.channels.join(","),
+            how,
             s.fire_at.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
             s.fire_at
                 .timestamp()

@@ -698,3 +698,92 @@ async fn client_facts_follow_payments_and_open_invoices() {
     assert_eq!(again["facts"]["paid_invoices"], 1, "{again}");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_off_recall_hand_off_and_void_over_http() {
+    let api = start().await;
+    api.client("cli-1").await;
+    let (st, _) = api.invoice("inv-1", "2026-03-20", "1250000").await;
+    assert_eq!(st, 201);
+
+    // An empty body is fine; the answer is the invoice in its new state.
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/write-off", None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"], "written_off");
+    assert_eq!(v["invoice"]["status"], "written_off");
+    assert_eq!(v["invoice"]["escalation"]["kind"], "written_off");
+    assert_eq!(v["invoice"]["escalation"]["balance"], "1250000");
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/write-off", None).await;
+    assert_error(st, &v, 409, "conflict");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is written off; recall it first"),
+        "{v}"
+    );
+
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/recall",
+            Some(json!({"reason": "client called"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["invoice"]["status"], "open");
+    assert_eq!(
+        v["next_reminder_at"], "2026-03-17T14:00:00Z",
+        "courtesy, still ahead"
+    );
+
+    // This policy has no partner: a hand-off says how to add one, and changes nothing.
+    let before = api.get("/v1/invoices/inv-1").await;
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/hand-off", None).await;
+    assert_error(st, &v, 422, "invalid");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("add [partners.NAME]"),
+        "{v}"
+    );
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/hand-off",
+            Some(json!({"partner": "x", "extra": 1})),
+        )
+        .await;
+    assert_eq!(st, 400, "unknown fields are refused: {v}");
+    assert_eq!(api.get("/v1/invoices/inv-1").await, before);
+
+    let (st, v) = api.call("POST", "/v1/invoices/inv-1/void", None).await;
+    assert_error(st, &v, 422, "invalid");
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/void",
+            Some(json!({"reason": "issued twice"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["invoice"]["status"], "void");
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/payments",
+            Some(json!({"amount": "1000", "currency": "COP", "reference": "tx-void"})),
+        )
+        .await;
+    assert_error(st, &v, 409, "conflict");
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/nope/void",
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert_error(st, &v, 404, "not_found");
+    api.stop().await;
+}

@@ -148,6 +148,8 @@ fn plan_prints_local_and_utc_times_in_bogota() {
             "firm_overdue 2026-03-30 09:00 -05",
             // +30d is Sunday 2026-04-19: the mon-fri window moves it to Monday 08:00.
             "final_notice 2026-04-20 08:00 -05",
+            // The hand-off to the agency (no message; shown with its action).
+            "to_agency 2026-05-19 09:00 -05",
         ]
     );
     assert_eq!(
@@ -158,6 +160,7 @@ fn plan_prints_local_and_utc_times_in_bogota() {
             "friendly_overdue 2026-03-23T14:00Z",
             "firm_overdue 2026-03-30T14:00Z",
             "final_notice 2026-04-20T13:00Z",
+            "to_agency 2026-05-19T14:00Z",
         ]
     );
 }

@@ -14,10 +14,11 @@ use super::{Dispatcher, channel_chain, recipient};
 use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
 };
-use crate::policy::LoadedPolicy;
+use crate::policy::{LoadedPolicy, StepAction};
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_followed};
 use crate::service::{
     ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
+    run_step_action,
 };
 use crate::store::{StoreError, TxError};
 
@@ -41,6 +42,9 @@ struct Effects {
     contacts: Vec<(String, ContactChange)>,
     /// A message the provider will report on, indexed by its id.
     sent: Option<SentMessage>,
+    /// A step that sends nothing but takes the invoice out of the chase (hand-off,
+    /// write-off), run before the step is recorded as handled.
+    action: Option<StepAction>,
 }
 
 /// First wait before recording an outcome again after the store failed to write.
@@ -199,6 +203,23 @@ impl Dispatcher {
                 )
                 .await;
         };
+        if step.action != StepAction::Remind {
+            // Not a message: no contact window, no channel. Done in the write that records it.
+            let effects = Effects {
+                action: Some(step.action.clone()),
+                ..Effects::default()
+            };
+            return self
+                .record_with(
+                    &loaded,
+                    r,
+                    Ending::Advance(ReminderState::Checked),
+                    Vec::new(),
+                    effects,
+                    now,
+                )
+                .await;
+        }
         let zone = client_zone(policy, &client);
         let segment = segment_followed(policy, &client, &invoice);
         let window = segment.window.as_ref().unwrap_or(&policy.defaults.window);
@@ -484,6 +505,9 @@ impl Dispatcher {
                         }
                         if let Some(m) = &effects.sent {
                             tx.put_sent_message(m)?;
+                        }
+                        if let Some(action) = &effects.action {
+                            run_step_action(tx, &r, action, policy, now)?;
                         }
                         let next = if advance {
                             advance_past(tx, &r, policy, now)?

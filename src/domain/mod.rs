@@ -27,6 +27,7 @@ pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use inbox::{InboxEntry, InboxPayload, InboxState};
 pub use money::{Currency, MAX_INTEGER_DIGITS, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Followed,
-    Invoice, InvoiceStatus, Pause, Payment, Reminder, ReminderState, Track,
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Escalation,
+    EscalationKind, Followed, Invoice, InvoiceStatus, Pause, Payment, Reminder, ReminderState,
+    Track,
 };

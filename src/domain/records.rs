@@ -126,6 +126,25 @@ pub enum InvoiceStatus {
     Open,
     /// Paid in full: the chase is over.
     Paid,
+    /// Handed to a partner (collection agency, lawyer): plazo sends no more reminders;
+    /// payments still apply. `POST /v1/invoices/{id}/recall` brings it back.
+    HandedOff,
+    /// Written off as lost: no more reminders; a later payment still applies (a recovery).
+    WrittenOff,
+    /// Cancelled: the chase stops and reports leave it out.
+    Void,
+}
+
+impl std::fmt::Display for InvoiceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::HandedOff => "handed_off",
+            InvoiceStatus::WrittenOff => "written_off",
+            InvoiceStatus::Void => "void",
+        })
+    }
 }
 
 /// A pause on the chase, set by ops or the API.
@@ -219,6 +238,60 @@ pub struct Invoice {
     /// client's segment changes (its rules, tags or `segment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub followed: Option<Followed>,
+    /// Why the invoice left the automated chase, while it is `handed_off`, `written_off` or
+    /// `void` (and after such an invoice is paid): when, to whom, the balance then and the
+    /// money recovered since. Cleared by a recall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+    /// The plan generation in which the regular cadence ran out of steps (its last step had
+    /// passed); the timeline said so and `on_exhausted` ran then, once per generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausted: Option<u32>,
+}
+
+/// An invoice taken out of the automated chase by a person or by the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// What was done.
+    pub kind: EscalationKind,
+    /// The partner (collection agency, law firm) it was handed to, for a hand-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    /// Why, as given by the API caller or the policy step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When.
+    pub at: Timestamp,
+    /// The balance at that moment.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+    /// Money received since (for a written-off invoice: the recovery).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub recovered: Decimal,
+}
+
+/// What an [`Escalation`] did to the invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationKind {
+    /// Handed to a partner: plazo stops its reminders; payments still apply.
+    HandedOff,
+    /// Written off as lost (*cartera castigada*): reminders stop; a later payment still
+    /// applies and counts as a recovery.
+    WrittenOff,
+    /// Cancelled (issued by mistake, credit note): the chase stops and reports leave it out.
+    Voided,
+}
+
+impl EscalationKind {
+    /// The invoice status this escalation puts an invoice in.
+    pub fn status(self) -> InvoiceStatus {
+        match self {
+            EscalationKind::HandedOff => InvoiceStatus::HandedOff,
+            EscalationKind::WrittenOff => InvoiceStatus::WrittenOff,
+            EscalationKind::Voided => InvoiceStatus::Void,
+        }
+    }
 }
 
 /// The segment an invoice's chase follows, and its cadence.
@@ -295,8 +368,8 @@ pub enum ReminderState {
     Cancelled,
     /// Found claimed after a crash: it may or may not have gone out.
     Unknown,
-    /// A deadline (not a message) that was checked: a promise or instalment found unpaid at
-    /// its date plus grace, or found settled.
+    /// A step that sends no message and ran: a deadline check (a promise or instalment found
+    /// unpaid at its date plus grace, or found settled), or a `hand_off` / `write_off` step.
     Checked,
 }
 

@@ -9,14 +9,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, parse_json, write_durably};
-use crate::domain::{ArrangementKind, InvoiceId};
+use crate::domain::ArrangementKind;
 use crate::service::{
     Arranged, PlanInput, PromiseInput, cancel_arrangement, make_plan, make_promise,
 };
 
-fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
-    InvoiceId::new(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))
-}
+use super::invoices::invoice_id;
 
 fn arranged_json(a: &Arranged) -> Value {
     json!({

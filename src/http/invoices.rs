@@ -14,7 +14,8 @@ use crate::service::{
     resume_invoice, upsert_invoice_async,
 };
 
-fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
+/// The invoice id of a request path, or a 400 saying what is wrong with it.
+pub(crate) fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
     InvoiceId::new(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod clients;
 mod contacts;
 mod error;
+mod escalation;
 mod invoices;
 mod limits;
 mod metrics;
@@ -172,6 +173,10 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         )
         .route("/invoices/{id}/pause", post(invoices::pause))
         .route("/invoices/{id}/resume", post(invoices::resume))
+        .route("/invoices/{id}/hand-off", post(escalation::hand_off))
+        .route("/invoices/{id}/write-off", post(escalation::write_off))
+        .route("/invoices/{id}/void", post(escalation::void))
+        .route("/invoices/{id}/recall", post(escalation::recall))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))
         .route("/contacts/{address}", get(contacts::get_contact))
         .route("/contacts/{address}/opt-out", post(contacts::opt_out))

@@ -51,6 +51,9 @@ pub struct PolicyFile {
     /// How client facts (`GET /v1/clients/{id}` → `facts`, and segment rules) are computed.
     #[serde(default)]
     pub facts: Option<FactsFile>,
+    /// Partners invoices can be handed to, by name (`[partners.cobranzas_norte]`).
+    #[serde(default)]
+    pub partners: BTreeMap<String, PartnerFile>,
 }
 
 /// `[facts]`: the window of history behind a client's behavioural facts.
@@ -344,6 +347,23 @@ pub struct SegmentFile {
 pub struct CadenceFile {
     /// The steps, each a `[[cadences.NAME.steps]]` table, in strictly increasing `offset` order.
     pub steps: Spanned<Vec<StepFile>>,
+    /// What happens once the last step has passed: `"nothing"` (the default; the invoice
+    /// stays open and unchased), `"hand_off:PARTNER"` (or `"hand_off"` with a single partner)
+    /// or `"write_off"`. The timeline says the cadence is exhausted either way.
+    #[serde(default)]
+    pub on_exhausted: Option<Spanned<String>>,
+}
+
+/// `[partners.NAME]`: a collection agency or law firm invoices can be handed to (a
+/// `hand_off` step, `on_exhausted`, or `POST /v1/invoices/{id}/hand-off`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerFile {
+    /// The partner's name as people read it, e.g. `"Cobranzas del Norte S.A.S."`.
+    pub name: Spanned<String>,
+    /// Where the partner is reached (shown on timelines), optional.
+    #[serde(default)]
+    pub email: Option<Spanned<String>>,
 }
 
 /// `[[cadences.NAME.steps]]`: one reminder relative to the due date.
@@ -361,14 +381,24 @@ pub struct StepFile {
     /// offsets.
     #[serde(default)]
     pub at: Option<Spanned<String>>,
+    /// What the step does: `"remind"` (the default: send a message), `"hand_off:PARTNER"`
+    /// (hand the invoice to a partner of `[partners.*]`; plain `"hand_off"` when there is
+    /// only one), or `"write_off"` (write the invoice off). Only `remind` steps send a
+    /// message, so only they take `channels`, `template`, `tone` and `whatsapp`.
+    #[serde(default)]
+    pub action: Option<Spanned<String>>,
     /// Channels to try, in order, until one delivers: `"email"`, `"sms"`, `"whatsapp"`,
-    /// `"webhook"`.
-    pub channels: Spanned<Vec<Spanned<String>>>,
+    /// `"webhook"`. Required for `remind` steps.
+    #[serde(default)]
+    pub channels: Option<Spanned<Vec<Spanned<String>>>>,
     /// Template name: files `TEMPLATES_DIR/LOCALE/NAME.txt` (and, for email,
-    /// `NAME.subject.txt` and `NAME.html`).
-    pub template: Spanned<String>,
+    /// `NAME.subject.txt` and `NAME.html`). Required for `remind` steps.
+    #[serde(default)]
+    pub template: Option<Spanned<String>>,
     /// Tone label passed to templates as `step.tone` (`"friendly"`, `"firm"`, `"final"`).
-    pub tone: Spanned<String>,
+    /// Required for `remind` steps.
+    #[serde(default)]
+    pub tone: Option<Spanned<String>>,
     /// The approved WhatsApp template for this step (needed to reach debtors on WhatsApp
     /// outside their 24-hour window).
     #[serde(default)]

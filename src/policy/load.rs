@@ -12,7 +12,8 @@ use serde_spanned::Spanned;
 use super::error::{Location, PolicyError};
 use super::file::{DaysFile, PolicyFile, StepFile, WindowFile};
 use super::model::{
-    CHANNEL_KINDS, Cadence, Company, ContactWindow, Defaults, Offset, Policy, Segment, Step,
+    CHANNEL_KINDS, Cadence, Company, ContactWindow, Defaults, Offset, Partner, Policy, Segment,
+    Step, StepAction,
 };
 use crate::domain::Currency;
 use crate::templates::Templates;
@@ -300,7 +301,12 @@ impl Checker<'_> {
         Ok(ContactWindow { days, start, end })
     }
 
-    fn step(&self, s: &StepFile, field: &str) -> Result<Step, PolicyError> {
+    fn step(
+        &self,
+        s: &StepFile,
+        field: &str,
+        partners: &BTreeMap<String, Partner>,
+    ) -> Result<Step, PolicyError> {
         let name = s.name.get_ref().trim();
         if !is_simple_name(name) {
             return Err(self.err(
@@ -338,9 +344,60 @@ impl Checker<'_> {
                 Some(self.time(at, &format!("{field}.at"))?)
             }
         };
-        if s.channels.get_ref().is_empty() {
+        let action = self.step_action(s.action.as_ref(), &format!("{field}.action"), partners)?;
+        if action != StepAction::Remind {
+            // A hand-off or write-off sends no message.
+            let given = [
+                s.channels.as_ref().map(|c| ("channels", c.span())),
+                s.template.as_ref().map(|t| ("template", t.span())),
+                s.tone.as_ref().map(|t| ("tone", t.span())),
+            ];
+            if let Some((key, span)) = given.into_iter().flatten().next() {
+                return Err(self.err(
+                    span,
+                    format!("{field}.{key}"),
+                    format!(
+                        "a step with action {action} sends no message, so it takes no `{key}`; remove it, or add a remind step before this one to tell the debtor"
+                    ),
+                ));
+            }
+            if let Some(w) = &s.whatsapp {
+                return Err(self.err(
+                    w.template.span(),
+                    format!("{field}.whatsapp"),
+                    format!("a step with action {action} sends no message; remove `whatsapp`"),
+                ));
+            }
+            return Ok(Step {
+                name: name.to_owned(),
+                offset,
+                at,
+                channels: Vec::new(),
+                template: String::new(),
+                tone: String::new(),
+                whatsapp: None,
+                action,
+            });
+        }
+        let missing = |key: &str, example: &str| {
+            self.err(
+                s.name.span(),
+                format!("{field}.{key}"),
+                format!("a remind step needs `{key}`, like {key} = {example}"),
+            )
+        };
+        let Some(channels_file) = &s.channels else {
+            return Err(missing("channels", "[\"email\"]"));
+        };
+        let Some(template_file) = &s.template else {
+            return Err(missing("template", "\"courtesy\""));
+        };
+        let Some(tone_file) = &s.tone else {
+            return Err(missing("tone", "\"friendly\""));
+        };
+        if channels_file.get_ref().is_empty() {
             return Err(self.err(
-                s.channels.span(),
+                channels_file.span(),
                 format!("{field}.channels"),
                 format!(
                     "no channels given; list at least one of {} in the order to try, like [\"email\"]",
@@ -349,7 +406,7 @@ impl Checker<'_> {
             ));
         }
         let mut channels: Vec<String> = Vec::new();
-        for (i, ch) in s.channels.get_ref().iter().enumerate() {
+        for (i, ch) in channels_file.get_ref().iter().enumerate() {
             let kind = ch.get_ref().trim();
             let ch_field = format!("{field}.channels[{i}]");
             if !CHANNEL_KINDS.contains(&kind) {
@@ -372,21 +429,21 @@ impl Checker<'_> {
             }
             channels.push(kind.to_owned());
         }
-        let template = s.template.get_ref().trim();
+        let template = template_file.get_ref().trim();
         if !is_simple_name(template) {
             return Err(self.err(
-                s.template.span(),
+                template_file.span(),
                 format!("{field}.template"),
                 format!(
                     "{:?} is not a valid template name; use 1-64 letters, digits, '_' or '-' (the file name without .txt), like \"courtesy\"",
-                    s.template.get_ref()
+                    template_file.get_ref()
                 ),
             ));
         }
-        let tone = s.tone.get_ref().trim();
+        let tone = tone_file.get_ref().trim();
         if tone.is_empty() {
             return Err(self.err(
-                s.tone.span(),
+                tone_file.span(),
                 format!("{field}.tone"),
                 "tone is empty; write a label such as \"friendly\", \"firm\" or \"final\""
                     .to_owned(),
@@ -404,6 +461,7 @@ impl Checker<'_> {
             template: template.to_owned(),
             tone: tone.to_owned(),
             whatsapp,
+            action,
         })
     }
 
@@ -485,6 +543,7 @@ impl Checker<'_> {
                 "no cadences defined; add at least one, e.g. [[cadences.standard.steps]] with name, offset, channels, template and tone".to_owned(),
             ));
         }
+        let partners = self.partners(&file.partners)?;
         let mut cadences = BTreeMap::new();
         for (cname, cfile) in &file.cadences {
             let cfield = format!("cadences.{cname}");
@@ -507,7 +566,7 @@ impl Checker<'_> {
             let mut names = BTreeSet::new();
             for (i, sfile) in cfile.steps.get_ref().iter().enumerate() {
                 let sfield = format!("{cfield}.steps[{i}]");
-                let step = self.step(sfile, &sfield)?;
+                let step = self.step(sfile, &sfield, &partners)?;
                 if !names.insert(step.name.clone()) {
                     return Err(self.err(
                         sfile.name.span(),
@@ -537,6 +596,11 @@ impl Checker<'_> {
                 Cadence {
                     name: cname.clone(),
                     steps,
+                    on_exhausted: self.on_exhausted(
+                        cfile.on_exhausted.as_ref(),
+                        &format!("{cfield}.on_exhausted"),
+                        &partners,
+                    )?,
                 },
             );
         }
@@ -623,7 +687,10 @@ impl Checker<'_> {
                 for kind in &step.channels {
                     if let Err(e) = templates.require(&step.template, &defaults.locale, kind) {
                         return Err(self.err(
-                            sfile.template.span(),
+                            sfile
+                                .template
+                                .as_ref()
+                                .map_or(sfile.name.span(), |t| t.span()),
                             format!("cadences.{cname}.steps[{i}].template"),
                             format!("{e} (needed by channel {kind:?})"),
                         ));
@@ -652,6 +719,7 @@ impl Checker<'_> {
                 arrangements,
                 facts,
                 rules: std::sync::Arc::new(rules),
+                partners,
             },
             templates,
         })
@@ -659,6 +727,7 @@ impl Checker<'_> {
 }
 
 mod arrangements;
+mod escalation;
 mod messaging;
 mod segment_rules;
 

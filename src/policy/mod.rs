@@ -15,7 +15,8 @@ mod validate;
 pub use error::{Location, PolicyError};
 pub use load::{LoadedPolicy, load_policy, parse_policy};
 pub use model::{
-    Cadence, Company, ContactWindow, Defaults, FactsRules, Offset, Policy, Segment, Step,
+    Cadence, Company, ContactWindow, Defaults, FactsRules, Offset, OnExhausted, Partner, Policy,
+    Segment, Step, StepAction,
 };
 pub use rules::{RuleError, SegmentRules};
 pub use validate::load_checked_policy;

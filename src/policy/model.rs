@@ -33,6 +33,8 @@ pub struct Policy {
     pub facts: FactsRules,
     /// The segments' `when` rules, compiled, in file order.
     pub rules: std::sync::Arc<super::rules::SegmentRules>,
+    /// Partners invoices can be handed to, by key.
+    pub partners: BTreeMap<String, Partner>,
 }
 
 /// `[facts]` of the policy, checked.
@@ -318,6 +320,63 @@ pub struct Cadence {
     pub name: String,
     /// Steps in increasing offset order.
     pub steps: Vec<Step>,
+    /// What happens once the last step has passed.
+    pub on_exhausted: OnExhausted,
+}
+
+/// What a step does when its time comes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StepAction {
+    /// Send the step's message.
+    #[default]
+    Remind,
+    /// Hand the invoice to this partner (a key of [`Policy::partners`]).
+    HandOff(String),
+    /// Write the invoice off.
+    WriteOff,
+}
+
+impl std::fmt::Display for StepAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepAction::Remind => f.write_str("remind"),
+            StepAction::HandOff(p) => write!(f, "hand_off:{p}"),
+            StepAction::WriteOff => f.write_str("write_off"),
+        }
+    }
+}
+
+/// What happens when a cadence's last step has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnExhausted {
+    /// Nothing: the invoice stays open, with no reminder planned.
+    #[default]
+    Nothing,
+    /// Hand the invoice to this partner.
+    HandOff(String),
+    /// Write the invoice off.
+    WriteOff,
+}
+
+impl std::fmt::Display for OnExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OnExhausted::Nothing => f.write_str("nothing"),
+            OnExhausted::HandOff(p) => write!(f, "hand_off:{p}"),
+            OnExhausted::WriteOff => f.write_str("write_off"),
+        }
+    }
+}
+
+/// A partner invoices can be handed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// Its key in `[partners.*]`.
+    pub id: String,
+    /// Its name as people read it.
+    pub name: String,
+    /// Where it is reached, if given.
+    pub email: Option<String>,
 }
 
 /// Offset of a step from the due date.
@@ -369,4 +428,7 @@ pub struct Step {
     pub tone: String,
     /// The approved WhatsApp template for this step, if any.
     pub whatsapp: Option<WhatsAppStep>,
+    /// What the step does; only [`StepAction::Remind`] steps send a message (the others have
+    /// no channels).
+    pub action: StepAction,
 }

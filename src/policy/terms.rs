@@ -211,6 +211,8 @@ mod tests {
             updated_at: now,
             closed_at: None,
             followed: None,
+            escalation: None,
+            exhausted: None,
         }
     }
 

@@ -43,6 +43,7 @@ fn step(name: &str, offset: Offset, at: Option<Time>) -> Step {
         template: format!("tpl_{name}"),
         tone: "friendly".to_owned(),
         whatsapp: None,
+        action: Default::default(),
     }
 }
 
@@ -64,6 +65,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         Cadence {
             name: "std".to_owned(),
             steps,
+            on_exhausted: Default::default(),
         },
     );
     Policy {
@@ -85,6 +87,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         arrangements: Default::default(),
         facts: Default::default(),
         rules: Default::default(),
+        partners: Default::default(),
     }
 }
 
@@ -134,6 +137,8 @@ fn invoice(due: Due, cursor: Option<u32>) -> Invoice {
         updated_at: t,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     }
 }
 

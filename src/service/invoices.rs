@@ -167,6 +167,8 @@ fn fresh_invoice(id: &InvoiceId, v: &Validated, now: Timestamp) -> Invoice {
         updated_at: now,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     }
 }
 
@@ -350,6 +352,9 @@ pub(crate) fn after_money(
     now: Timestamp,
 ) -> Result<(), TxFail> {
     let mark = FactsMark::of(inv);
+    if inv.escalation.is_some() {
+        super::escalation::note_recovery(tx, inv, delta, now)?;
+    }
     let moved = super::arrangements::on_money(tx, policy, inv, delta, now)?;
     let was_paid = inv.status == InvoiceStatus::Paid;
     close_or_reopen(tx, inv, now)?;
@@ -375,13 +380,21 @@ pub(crate) fn close_or_reopen(
     inv: &mut Invoice,
     now: Timestamp,
 ) -> Result<(), TxFail> {
-    if inv.balance <= Decimal::ZERO && inv.status == InvoiceStatus::Open {
+    let collectable = matches!(
+        inv.status,
+        InvoiceStatus::Open | InvoiceStatus::HandedOff | InvoiceStatus::WrittenOff
+    );
+    if inv.balance <= Decimal::ZERO && collectable {
         inv.status = InvoiceStatus::Paid;
         inv.closed_at = Some(now);
         super::arrangements::close_on_paid(tx, inv, now)?;
         cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
     } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
-        inv.status = InvoiceStatus::Open;
+        // Back where it was before it was paid: with its partner, written off, or open.
+        inv.status = inv
+            .escalation
+            .as_ref()
+            .map_or(InvoiceStatus::Open, |e| e.kind.status());
         inv.closed_at = None;
     }
     Ok(())
@@ -420,7 +433,8 @@ pub fn pause_invoice(
         };
         if inv.status != InvoiceStatus::Open {
             return abort(ServiceError::Conflict(format!(
-                "invoice {id} is paid; there is nothing to pause"
+                "invoice {id} is {}; only an open invoice's chase can be paused",
+                inv.status
             )));
         }
         inv.pause = Some(Pause {

@@ -11,6 +11,7 @@
 mod arrangements;
 mod clients;
 mod contacts;
+mod escalation;
 mod facts;
 mod inbound;
 mod invoices;
@@ -31,6 +32,10 @@ pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
 pub use contacts::{
     ContactChange, MAX_EMAIL_LEN, apply_contact_change, change_contact, contact_address,
     sync_client_addresses,
+};
+pub use escalation::{
+    Escalated, EscalationInput, EscalationRequest, MAX_ESCALATION_REASON_CHARS, escalate_invoice,
+    run_step_action,
 };
 pub use facts::client_facts;
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};

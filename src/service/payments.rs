@@ -6,7 +6,7 @@ use super::invoices::after_money;
 use super::provider_payments::{add_credit, apply_money, settling_discount};
 use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
-use crate::domain::{Currency, InvoiceId, Money, Payment};
+use crate::domain::{Currency, InvoiceId, InvoiceStatus, Money, Payment};
 use crate::policy::Policy;
 use crate::store::{Store, abort};
 
@@ -95,6 +95,11 @@ pub fn record_payment(
         let Some(mut inv) = tx.invoice(id)? else {
             return abort(not_found(id));
         };
+        if inv.status == InvoiceStatus::Void {
+            return abort(ServiceError::Conflict(format!(
+                "invoice {id} is void; record the payment against the invoice that replaced it"
+            )));
+        }
         if inv.currency != currency {
             return abort(ServiceError::invalid(
                 "currency",

@@ -319,6 +319,16 @@ pub fn replan(
                 }
                 continue;
             }
+            (None, Track::Cadence) => {
+                // Every step of the regular cadence is done: say so once, and run its
+                // `on_exhausted` (only once the passed steps are committed, not for a plan
+                // laid out for the end of a pause).
+                if commit_skips && !spec.steps.is_empty() {
+                    let cadence = spec.cadence.to_owned();
+                    super::escalation::cadence_exhausted(tx, policy, invoice, &cadence, now)?;
+                }
+                return Ok(None);
+            }
             (None, _) => return Ok(None),
         };
         if let Some(existing) = tx.reminder(&invoice.id, &reminder.id)? {

@@ -287,6 +287,14 @@ fn apply_in(
         tx.log(&event(&inv, now, why.clone()))?;
         return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
     };
+    if inv.status == crate::domain::InvoiceStatus::Void {
+        let why = format!(
+            "{what}: {amount} received for a void invoice; not applied, review it (apply it to the invoice that replaced this one, or refund it)"
+        );
+        tracing::warn!(invoice = %inv.id, event = %ev.event_id, "payment for a void invoice; flagged");
+        tx.log(&event(&inv, now, why.clone()))?;
+        return Ok((ApplyOutcome::Flagged(why.clone()), Some(inv.id), why));
+    }
     if !currency_ok {
         let why = format!(
             "{what}: {amount} {} does not match the invoice currency {}; not applied, review it",

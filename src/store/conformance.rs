@@ -86,6 +86,8 @@ pub(crate) fn invoice(id: &str) -> Invoice {
         updated_at: t0(),
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     }
 }
 

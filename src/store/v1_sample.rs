@@ -192,6 +192,8 @@ pub(crate) fn sample() -> Sample {
         updated_at: ts("2026-05-10T09:00:00Z"),
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     };
     let paid_invoice = Invoice {
         id: iid("INV-1002"),
@@ -221,6 +223,8 @@ pub(crate) fn sample() -> Sample {
         updated_at: ts("2026-03-02T10:00:00Z"),
         closed_at: Some(ts("2026-03-02T10:00:00Z")),
         followed: None,
+        escalation: None,
+        exhausted: None,
     };
     let inv1 = iid("INV-1001");
     let scheduled = vec![

@@ -367,6 +367,8 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         updated_at: now,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     };
     let overdue = Invoice {
         balance: Decimal::new(85_000_000, 2),

@@ -230,6 +230,8 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         updated_at: now,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     };
     (client, invoice)
 }

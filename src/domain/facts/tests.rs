@@ -40,6 +40,8 @@ fn invoice(n: usize, amount: i64, due: Due) -> Invoice {
         updated_at: t,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use jiff::civil::time;
 
 use super::*;
+use crate::policy::{OnExhausted, StepAction};
 
 /// Line numbers in the assertions below refer to this text.
 const BASE: &str = r#"default_segment = "standard"
@@ -120,19 +121,38 @@ fn shipped_policy_loads() {
             .map(|s| s.offset.to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(offsets("standard"), ["-3d", "+0d", "+3d", "+10d", "+30d"]);
+    assert_eq!(
+        offsets("standard"),
+        ["-3d", "+0d", "+3d", "+10d", "+30d", "+60d"]
+    );
     assert_eq!(
         offsets("close_follow_up"),
-        ["-5d", "-1d", "+0d", "+1d", "+5d", "+15d", "+30d"]
+        ["-5d", "-1d", "+0d", "+1d", "+5d", "+15d", "+30d", "+45d"]
     );
+    // Both end by handing the invoice to the shipped partner; late payers are chosen by rule.
+    for c in ["standard", "close_follow_up"] {
+        assert_eq!(
+            p.cadences[c].steps.last().unwrap().action,
+            StepAction::HandOff("cobranzas_norte".to_owned())
+        );
+    }
+    assert!(p.rules.rule_of("late_payers").is_some());
     let tones: Vec<&str> = p.cadences["standard"]
         .steps
         .iter()
         .map(|s| s.tone.as_str())
         .collect();
-    assert_eq!(tones, ["friendly", "friendly", "friendly", "firm", "final"]);
+    // The hand-off step sends no message: no tone.
+    assert_eq!(
+        tones,
+        ["friendly", "friendly", "friendly", "firm", "final", ""]
+    );
     for cadence in p.cadences.values() {
-        for step in &cadence.steps {
+        for step in cadence
+            .steps
+            .iter()
+            .filter(|s| s.action == StepAction::Remind)
+        {
             for locale in ["es", "en", "es-MX", "fr"] {
                 loaded
                     .templates
@@ -168,7 +188,9 @@ fn unknown_field_lists_valid_fields() {
         "config/policy.toml:42:1: cadences.standard.steps[2].tonne: unknown field `tonne`",
     );
     assert!(
-        msg.contains("expected one of `name`, `offset`, `at`, `channels`, `template`, `tone`"),
+        msg.contains(
+            "expected one of `name`, `offset`, `at`, `action`, `channels`, `template`, `tone`"
+        ),
         "{msg}"
     );
     assert_eq!(err.field(), Some("cadences.standard.steps[2].tonne"));
@@ -225,7 +247,7 @@ fn wrong_type_and_missing_field() {
     let (_, msg) = fail("template = \"courtesy\"\n", "");
     assert_prefix(
         &msg,
-        "config/policy.toml:22:1: cadences.standard.steps[0].template: missing field `template`",
+        "config/policy.toml:23:8: cadences.standard.steps[0].template: a remind step needs `template`, like template = \"courtesy\"",
     );
     let (_, msg) = fail("window = { days = \"mon-fri\"", "window = { days = 5");
     assert_prefix(
@@ -674,4 +696,124 @@ fn facts_window_is_bounded() {
             ),
         );
     }
+}
+
+#[test]
+fn step_actions_on_exhausted_and_partners_are_checked() {
+    let partner = "\n[partners.cobranzas_norte]\nname = \"Cobranzas del Norte S.A.S.\"\n";
+    let hand_off_step = "\n[[cadences.standard.steps]]\nname = \"to_agency\"\noffset = \"+60d\"\naction = \"hand_off:cobranzas_norte\"\n";
+    let loaded = parse(&format!("{BASE}{hand_off_step}{partner}")).unwrap();
+    let steps = &loaded.policy.cadences["standard"].steps;
+    assert_eq!(
+        steps.last().unwrap().action,
+        StepAction::HandOff("cobranzas_norte".to_owned())
+    );
+    assert!(steps.last().unwrap().channels.is_empty());
+    assert_eq!(
+        loaded.policy.partners["cobranzas_norte"].name,
+        "Cobranzas del Norte S.A.S."
+    );
+    // Plain "hand_off" means the only partner.
+    let plain = hand_off_step.replace("hand_off:cobranzas_norte", "hand_off");
+    let loaded = parse(&format!("{BASE}{plain}{partner}")).unwrap();
+    assert_eq!(
+        loaded.policy.cadences["standard"]
+            .steps
+            .last()
+            .unwrap()
+            .action,
+        StepAction::HandOff("cobranzas_norte".to_owned())
+    );
+
+    let line = BASE.lines().count() + 5;
+    // An unknown partner.
+    let msg = parse(&format!(
+        "{BASE}{}{partner}",
+        hand_off_step.replace("cobranzas_norte", "abogados")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_prefix(
+        &msg,
+        &format!(
+            "config/policy.toml:{line}:10: cadences.standard.steps[3].action: there is no partner \"abogados\"; defined partners are \"cobranzas_norte\""
+        ),
+    );
+    // No partners at all.
+    let msg = parse(&format!("{BASE}{hand_off_step}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("no [partners.*] are defined; add [partners.cobranzas_norte]"),
+        "{msg}"
+    );
+    // Call tasks are not there yet; a typo is named.
+    for (bad, says) in [
+        ("task", "call tasks are not available"),
+        (
+            "handoff",
+            "\"handoff\" is not valid; use \"remind\", \"hand_off:PARTNER\" or \"write_off\"",
+        ),
+    ] {
+        let msg = parse(&format!(
+            "{BASE}{}{partner}",
+            hand_off_step.replace("hand_off:cobranzas_norte", bad)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains(says), "{msg}");
+    }
+    // An action step sends nothing: it takes no channels.
+    let with_channels = hand_off_step.replace("action =", "channels = [\"email\"]\naction =");
+    let msg = parse(&format!("{BASE}{with_channels}{partner}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("cadences.standard.steps[3].channels: a step with action hand_off:cobranzas_norte sends no message, so it takes no `channels`"),
+        "{msg}"
+    );
+    // A remind step without a template says which key is missing.
+    let msg = parse(&BASE.replace("template = \"courtesy\"\n", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("cadences.standard.steps[0].template: a remind step needs `template`"),
+        "{msg}"
+    );
+
+    // on_exhausted.
+    let exhausted = |v: &str| {
+        BASE.replacen(
+            "[[cadences.standard.steps]]",
+            &format!("[cadences.standard]\non_exhausted = \"{v}\"\n\n[[cadences.standard.steps]]"),
+            1,
+        )
+    };
+    let loaded = parse(&format!("{}{partner}", exhausted("write_off"))).unwrap();
+    assert_eq!(
+        loaded.policy.cadences["standard"].on_exhausted,
+        OnExhausted::WriteOff
+    );
+    let loaded = parse(&format!(
+        "{}{partner}",
+        exhausted("hand_off:cobranzas_norte")
+    ))
+    .unwrap();
+    assert_eq!(
+        loaded.policy.cadences["standard"].on_exhausted,
+        OnExhausted::HandOff("cobranzas_norte".to_owned())
+    );
+    let msg = parse(&exhausted("remind")).unwrap_err().to_string();
+    assert!(
+        msg.contains("cadences.standard.on_exhausted: \"remind\" is not valid; use \"nothing\", \"hand_off:PARTNER\" or \"write_off\""),
+        "{msg}"
+    );
+    // Partner names are checked.
+    let msg = parse(&format!("{BASE}\n[partners.x]\nname = \"\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("partners.x.name: must be 1 to 200 characters"),
+        "{msg}"
+    );
 }

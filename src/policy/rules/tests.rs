@@ -157,6 +157,8 @@ fn the_context_exposes_facts_tags_country_and_the_invoice() {
         updated_at: t0,
         closed_at: None,
         followed: None,
+        escalation: None,
+        exhausted: None,
     };
     let facts = crate::domain::behaviour_of(&client, 12, now);
     let ctx = rule_context(&client, &facts, &invoice, &zone, now);

@@ -9,8 +9,8 @@ use super::prim::{
     invoice_id, opt_time,
 };
 use crate::domain::{
-    Arrangement, ArrangementKind, ArrangementState, Followed, Instalment, InstalmentState, Invoice,
-    InvoiceStatus, Pause, Payment, ReminderId,
+    Arrangement, ArrangementKind, ArrangementState, Escalation, EscalationKind, Followed,
+    Instalment, InstalmentState, Invoice, InvoiceStatus, Pause, Payment, ReminderId,
 };
 
 /// [`Invoice`] on disk, layout version 1: one byte of version, then these fields in this
@@ -47,6 +47,9 @@ pub(crate) struct StoredInvoice {
 pub(crate) enum StoredInvoiceStatus {
     Open,
     Paid,
+    HandedOff,
+    WrittenOff,
+    Void,
 }
 
 /// [`Payment`] on disk.
@@ -124,6 +127,9 @@ impl From<InvoiceStatus> for StoredInvoiceStatus {
         match s {
             InvoiceStatus::Open => StoredInvoiceStatus::Open,
             InvoiceStatus::Paid => StoredInvoiceStatus::Paid,
+            InvoiceStatus::HandedOff => StoredInvoiceStatus::HandedOff,
+            InvoiceStatus::WrittenOff => StoredInvoiceStatus::WrittenOff,
+            InvoiceStatus::Void => StoredInvoiceStatus::Void,
         }
     }
 }
@@ -133,6 +139,9 @@ impl From<StoredInvoiceStatus> for InvoiceStatus {
         match s {
             StoredInvoiceStatus::Open => InvoiceStatus::Open,
             StoredInvoiceStatus::Paid => InvoiceStatus::Paid,
+            StoredInvoiceStatus::HandedOff => InvoiceStatus::HandedOff,
+            StoredInvoiceStatus::WrittenOff => InvoiceStatus::WrittenOff,
+            StoredInvoiceStatus::Void => InvoiceStatus::Void,
         }
     }
 }
@@ -373,6 +382,8 @@ impl TryFrom<StoredInvoice> for Invoice {
             updated_at: s.updated_at.get("updated_at")?,
             closed_at: opt_time(s.closed_at, "closed_at")?,
             followed: None,
+            escalation: None,
+            exhausted: None,
         })
     }
 }
@@ -384,6 +395,62 @@ impl TryFrom<StoredInvoice> for Invoice {
 pub(crate) struct StoredInvoiceV2 {
     base: StoredInvoice,
     followed: Option<StoredFollowed>,
+    escalation: Option<StoredEscalation>,
+    exhausted: Option<u32>,
+}
+
+/// [`Escalation`] on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredEscalation {
+    kind: StoredEscalationKind,
+    partner: Option<String>,
+    reason: Option<String>,
+    at: StoredTime,
+    balance: StoredDecimal,
+    recovered: StoredDecimal,
+}
+
+/// [`EscalationKind`] on disk (variant index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StoredEscalationKind {
+    HandedOff,
+    WrittenOff,
+    Voided,
+}
+
+impl From<&Escalation> for StoredEscalation {
+    fn from(e: &Escalation) -> Self {
+        StoredEscalation {
+            kind: match e.kind {
+                EscalationKind::HandedOff => StoredEscalationKind::HandedOff,
+                EscalationKind::WrittenOff => StoredEscalationKind::WrittenOff,
+                EscalationKind::Voided => StoredEscalationKind::Voided,
+            },
+            partner: e.partner.clone(),
+            reason: e.reason.clone(),
+            at: e.at.into(),
+            balance: e.balance.into(),
+            recovered: e.recovered.into(),
+        }
+    }
+}
+
+impl TryFrom<StoredEscalation> for Escalation {
+    type Error = BadField;
+    fn try_from(s: StoredEscalation) -> Result<Self, BadField> {
+        Ok(Escalation {
+            kind: match s.kind {
+                StoredEscalationKind::HandedOff => EscalationKind::HandedOff,
+                StoredEscalationKind::WrittenOff => EscalationKind::WrittenOff,
+                StoredEscalationKind::Voided => EscalationKind::Voided,
+            },
+            partner: s.partner,
+            reason: s.reason,
+            at: s.at.get("escalation.at")?,
+            balance: s.balance.get("escalation.balance")?,
+            recovered: s.recovered.get("escalation.recovered")?,
+        })
+    }
 }
 
 /// [`Followed`] on disk.
@@ -401,6 +468,8 @@ impl From<&Invoice> for StoredInvoiceV2 {
                 segment: f.segment.clone(),
                 cadence: f.cadence.clone(),
             }),
+            escalation: i.escalation.as_ref().map(StoredEscalation::from),
+            exhausted: i.exhausted,
         }
     }
 }
@@ -411,6 +480,8 @@ impl From<StoredInvoice> for StoredInvoiceV2 {
         StoredInvoiceV2 {
             base,
             followed: None,
+            escalation: None,
+            exhausted: None,
         }
     }
 }
@@ -423,6 +494,8 @@ impl TryFrom<StoredInvoiceV2> for Invoice {
             segment: f.segment,
             cadence: f.cadence,
         });
+        inv.escalation = s.escalation.map(Escalation::try_from).transpose()?;
+        inv.exhausted = s.exhausted;
         Ok(inv)
     }
 }
