@@ -787,3 +787,73 @@ async fn write_off_recall_hand_off_and_void_over_http() {
     assert_error(st, &v, 404, "not_found");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_go_on_the_invoice_and_client_timelines() {
+    let api = start().await;
+    api.client("cli-1").await;
+    let (st, _) = api.invoice("inv-1", "2026-03-20", "1250000").await;
+    assert_eq!(st, 201);
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/inv-1/notes",
+            Some(
+                json!({"author": "Laura (cartera)", "text": "Llamé: paga el viernes.\nConfirmar."}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["line"]["outcome"], "note");
+    let inv = api.get("/v1/invoices/inv-1").await;
+    let timeline = inv["timeline"].as_array().unwrap();
+    assert!(
+        timeline.iter().any(|l| l["outcome"] == "note"
+            && l["detail"] == "note by Laura (cartera): Llamé: paga el viernes.\nConfirmar."),
+        "{inv}"
+    );
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/clients/cli-1/notes",
+            Some(json!({"author": "Laura", "text": "Prefiere WhatsApp"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let tl = api.get("/v1/clients/cli-1/timeline").await;
+    assert!(tl.to_string().contains("Prefiere WhatsApp"), "{tl}");
+
+    // Bad input: refused, nothing written.
+    for (body, field) in [
+        (json!({"author": "", "text": "x"}), "author"),
+        (json!({"author": "a\nb", "text": "x"}), "author"),
+        (json!({"author": "Laura", "text": "  "}), "text"),
+        (json!({"author": "Laura", "text": "a\u{0}b"}), "text"),
+    ] {
+        let (st, v) = api
+            .call("POST", "/v1/invoices/inv-1/notes", Some(body))
+            .await;
+        assert_error(st, &v, 422, "invalid");
+        assert!(
+            v["error"]["message"].as_str().unwrap().starts_with(field),
+            "{v}"
+        );
+    }
+    let (st, v) = api
+        .call(
+            "POST",
+            "/v1/invoices/nope/notes",
+            Some(json!({"author": "a", "text": "b"})),
+        )
+        .await;
+    assert_error(st, &v, 404, "not_found");
+    let after = api.get("/v1/invoices/inv-1").await;
+    let notes = after["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["outcome"] == "note")
+        .count();
+    assert_eq!(notes, 1);
+    api.stop().await;
+}

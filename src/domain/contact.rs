@@ -165,6 +165,9 @@ pub enum ContactEventKind {
     OptIn,
     /// A channel was found unable to reach the address.
     Unreachable,
+    /// A note written by a person (`POST /v1/clients/{id}/notes`); `text` holds it and
+    /// `detail` who wrote it.
+    Note,
 }
 
 #[cfg(test)]

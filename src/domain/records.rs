@@ -542,6 +542,9 @@ pub enum AttemptOutcome {
     Event,
     /// A delivery receipt from the provider (delivered, read, undelivered, failed).
     Receipt,
+    /// A note written by a person (`POST /v1/invoices/{id}/notes`): a call, a visit, what the
+    /// debtor said.
+    Note,
 }
 
 /// One line of the communication log: every attempt, skip and event on an invoice's timeline.

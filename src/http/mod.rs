@@ -15,6 +15,7 @@ mod escalation;
 mod invoices;
 mod limits;
 mod metrics;
+mod notes;
 mod payment_events;
 mod payment_reply;
 mod providers;
@@ -178,6 +179,8 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/invoices/{id}/void", post(escalation::void))
         .route("/invoices/{id}/recall", post(escalation::recall))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))
+        .route("/clients/{id}/notes", post(notes::client_note))
+        .route("/invoices/{id}/notes", post(notes::invoice_note))
         .route("/contacts/{address}", get(contacts::get_contact))
         .route("/contacts/{address}/opt-out", post(contacts::opt_out))
         .route("/contacts/{address}/opt-in", post(contacts::opt_in))

@@ -15,6 +15,7 @@ mod escalation;
 mod facts;
 mod inbound;
 mod invoices;
+mod notes;
 mod payments;
 mod planning;
 mod provider_payments;
@@ -42,6 +43,9 @@ pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
     upsert_invoice_async,
+};
+pub use notes::{
+    MAX_NOTE_AUTHOR_CHARS, MAX_NOTE_TEXT_CHARS, NoteInput, add_client_note, add_invoice_note,
 };
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{DEADLINE_STEP, advance_past, cancel_pending, replan};

@@ -58,7 +58,9 @@ impl Tally {
                 Some(s) if s.is_failure() => Tally::Undelivered,
                 _ => return None,
             },
-            AttemptOutcome::Cancelled | AttemptOutcome::Event => return None,
+            AttemptOutcome::Cancelled | AttemptOutcome::Event | AttemptOutcome::Note => {
+                return None;
+            }
         })
     }
 

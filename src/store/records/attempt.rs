@@ -36,6 +36,7 @@ pub(crate) enum StoredAttemptOutcome {
     Unknown,
     Event,
     Receipt,
+    Note,
 }
 
 /// [`DeliveryState`] on disk (variant index); also used by the sent-message record.
@@ -61,6 +62,7 @@ impl From<AttemptOutcome> for StoredAttemptOutcome {
             AttemptOutcome::Unknown => StoredAttemptOutcome::Unknown,
             AttemptOutcome::Event => StoredAttemptOutcome::Event,
             AttemptOutcome::Receipt => StoredAttemptOutcome::Receipt,
+            AttemptOutcome::Note => StoredAttemptOutcome::Note,
         }
     }
 }
@@ -77,6 +79,7 @@ impl From<StoredAttemptOutcome> for AttemptOutcome {
             StoredAttemptOutcome::Unknown => AttemptOutcome::Unknown,
             StoredAttemptOutcome::Event => AttemptOutcome::Event,
             StoredAttemptOutcome::Receipt => AttemptOutcome::Receipt,
+            StoredAttemptOutcome::Note => AttemptOutcome::Note,
         }
     }
 }

@@ -81,6 +81,7 @@ pub(crate) enum StoredContactEventKind {
     OptOut,
     OptIn,
     Unreachable,
+    Note,
 }
 
 impl From<&Contact> for StoredContact {
@@ -216,6 +217,7 @@ impl From<ContactEventKind> for StoredContactEventKind {
             ContactEventKind::OptOut => StoredContactEventKind::OptOut,
             ContactEventKind::OptIn => StoredContactEventKind::OptIn,
             ContactEventKind::Unreachable => StoredContactEventKind::Unreachable,
+            ContactEventKind::Note => StoredContactEventKind::Note,
         }
     }
 }
@@ -227,6 +229,7 @@ impl From<StoredContactEventKind> for ContactEventKind {
             StoredContactEventKind::OptOut => ContactEventKind::OptOut,
             StoredContactEventKind::OptIn => ContactEventKind::OptIn,
             StoredContactEventKind::Unreachable => ContactEventKind::Unreachable,
+            StoredContactEventKind::Note => ContactEventKind::Note,
         }
     }
 }

@@ -24,7 +24,13 @@ use crate::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
 // ---------------------------------------------------------------------------------------------
 // Every variant of every enum a record holds.
 
-const INVOICE_STATUSES: [InvoiceStatus; 2] = [InvoiceStatus::Open, InvoiceStatus::Paid];
+const INVOICE_STATUSES: [InvoiceStatus; 5] = [
+    InvoiceStatus::Open,
+    InvoiceStatus::Paid,
+    InvoiceStatus::HandedOff,
+    InvoiceStatus::WrittenOff,
+    InvoiceStatus::Void,
+];
 const ARRANGEMENT_KINDS: [ArrangementKind; 2] = [ArrangementKind::Promise, ArrangementKind::Plan];
 const ARRANGEMENT_STATES: [ArrangementState; 4] = [
     ArrangementState::Active,
@@ -60,7 +66,7 @@ const TRACKS: [Track; 4] = [
     },
     Track::Broken { arrangement: 5 },
 ];
-const OUTCOMES: [AttemptOutcome; 9] = [
+const OUTCOMES: [AttemptOutcome; 10] = [
     AttemptOutcome::Sent,
     AttemptOutcome::RetryScheduled,
     AttemptOutcome::Failed,
@@ -70,6 +76,7 @@ const OUTCOMES: [AttemptOutcome; 9] = [
     AttemptOutcome::Unknown,
     AttemptOutcome::Event,
     AttemptOutcome::Receipt,
+    AttemptOutcome::Note,
 ];
 const DELIVERY_STATES: [DeliveryState; 6] = [
     DeliveryState::Accepted,
@@ -79,11 +86,12 @@ const DELIVERY_STATES: [DeliveryState; 6] = [
     DeliveryState::Undelivered,
     DeliveryState::Failed,
 ];
-const CONTACT_EVENT_KINDS: [ContactEventKind; 4] = [
+const CONTACT_EVENT_KINDS: [ContactEventKind; 5] = [
     ContactEventKind::Inbound,
     ContactEventKind::OptOut,
     ContactEventKind::OptIn,
     ContactEventKind::Unreachable,
+    ContactEventKind::Note,
 ];
 const INBOX_STATES: [InboxState; 5] = [
     InboxState::Received,
@@ -726,6 +734,17 @@ fn every_enum_variant_round_trips() {
             status,
             ..full_invoice()
         });
+    }
+    for kind in [
+        crate::domain::EscalationKind::HandedOff,
+        crate::domain::EscalationKind::WrittenOff,
+        crate::domain::EscalationKind::Voided,
+    ] {
+        let mut inv = full_invoice();
+        if let Some(e) = inv.escalation.as_mut() {
+            e.kind = kind;
+        }
+        round_trip(&inv);
     }
     for kind in ARRANGEMENT_KINDS {
         for state in ARRANGEMENT_STATES {
