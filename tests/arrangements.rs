@@ -522,7 +522,6 @@ async fn a_due_date_change_never_sends_a_promise_step_twice() {
 
 #[tokio::test]
 async fn a_refund_moves_the_chase_back_to_the_uncovered_instalment_without_resending() {
-    use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
     let sim = started().await;
     plan(&sim, &[("2026-04-01", "600000"), ("2026-04-15", "650000")]).unwrap();
     assert_eq!(sim.at("2026-03-29T14:00:00Z").await, 1);
@@ -531,34 +530,7 @@ async fn a_refund_moves_the_chase_back_to_the_uncovered_instalment_without_resen
     sim.pay("inv-1", "600000", "cuota-1");
     assert_eq!(sim.inv("inv-1").arrangements[0].current, 1);
     // Refunded (a chargeback): instalment 1 is owed again, its steps were already sent.
-    let ev = ProviderEvent {
-        provider: "stripe".into(),
-        event_id: "evt_refund".into(),
-        event_type: "charge.refunded".into(),
-        kind: ProviderEventKind::Refunded,
-        object_id: "ch_1".into(),
-        amount: Some("600000".parse().unwrap()),
-        currency: Some("COP".into()),
-        refs: InvoiceRefs {
-            metadata: Some("inv-1".into()),
-            ..InvoiceRefs::default()
-        },
-        occurred_at: None,
-        note: None,
-        same_payment: Vec::new(),
-    };
-    let p = sim.policy.current();
-    plazo::service::enqueue(
-        &sim.store,
-        "stripe:evt_refund",
-        plazo::domain::InboxPayload::Event {
-            event: Box::new(ev.clone()),
-        },
-        sim.now(),
-    )
-    .unwrap();
-    plazo::service::apply_event(&sim.store, &p.policy, "stripe:evt_refund", &ev, sim.now())
-        .unwrap();
+    sim.refund("inv-1", "600000", "evt_refund");
     let inv = sim.inv("inv-1");
     assert_eq!(inv.balance.to_string(), "1250000");
     assert_eq!(inv.arrangements[0].current, 0);

@@ -162,35 +162,7 @@ async fn on_exhausted_write_off_then_a_payment_is_a_recovery_and_a_refund_goes_b
         "1000000"
     );
     // A refund re-opens it where it was: written off, not chased.
-    use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
-    let ev = ProviderEvent {
-        provider: "stripe".into(),
-        event_id: "evt_refund".into(),
-        event_type: "charge.refunded".into(),
-        kind: ProviderEventKind::Refunded,
-        object_id: "ch_1".into(),
-        amount: Some("300000".parse().unwrap()),
-        currency: Some("COP".into()),
-        refs: InvoiceRefs {
-            metadata: Some("inv-1".into()),
-            ..InvoiceRefs::default()
-        },
-        occurred_at: None,
-        note: None,
-        same_payment: Vec::new(),
-    };
-    let p = sim.policy.current();
-    plazo::service::enqueue(
-        &sim.store,
-        "stripe:evt_refund",
-        plazo::domain::InboxPayload::Event {
-            event: Box::new(ev.clone()),
-        },
-        sim.now(),
-    )
-    .unwrap();
-    plazo::service::apply_event(&sim.store, &p.policy, "stripe:evt_refund", &ev, sim.now())
-        .unwrap();
+    sim.refund("inv-1", "300000", "evt_refund");
     assert_eq!(sim.inv("inv-1").status, InvoiceStatus::WrittenOff);
     assert_eq!(sim.at("2026-09-01T14:00:00Z").await, 0);
     assert_eq!(sim.emailed_steps().len(), 3);

@@ -211,6 +211,40 @@ impl Sim {
         )
     }
 
+    /// Applies a Stripe `charge.refunded` of `amount` COP for invoice `id` through the
+    /// payments inbox, as the webhook would.
+    pub fn refund(&self, id: &str, amount: &str, event_id: &str) {
+        use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
+        let ev = ProviderEvent {
+            provider: "stripe".into(),
+            event_id: event_id.into(),
+            event_type: "charge.refunded".into(),
+            kind: ProviderEventKind::Refunded,
+            object_id: "ch_1".into(),
+            amount: Some(amount.parse().unwrap()),
+            currency: Some("COP".into()),
+            refs: InvoiceRefs {
+                metadata: Some(id.into()),
+                ..InvoiceRefs::default()
+            },
+            occurred_at: None,
+            note: None,
+            same_payment: Vec::new(),
+        };
+        let key = format!("stripe:{event_id}");
+        let p = self.policy.current();
+        plazo::service::enqueue(
+            &self.store,
+            &key,
+            plazo::domain::InboxPayload::Event {
+                event: Box::new(ev.clone()),
+            },
+            self.now(),
+        )
+        .unwrap();
+        plazo::service::apply_event(&self.store, &p.policy, &key, &ev, self.now()).unwrap();
+    }
+
     pub fn inv(&self, id: &str) -> Invoice {
         self.store
             .invoice(&InvoiceId::new(id).unwrap())
