@@ -81,6 +81,7 @@ pub struct Running {
     dispatcher: tokio::task::JoinHandle<usize>,
     inbox: tokio::task::JoinHandle<()>,
     housekeeping: housekeeping::Housekeeping,
+    backfill: housekeeping::Backfill,
     store: Store,
     policy_path: PathBuf,
 }
@@ -273,13 +274,14 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     });
     let inbox = tokio::spawn(inbox.run(shutdown_rx.clone()));
 
-    let housekeeping = housekeeping::start(&config, store.clone(), clock.clone()).await?;
+    let housekeeping =
+        housekeeping::start(&config, store.clone(), clock.clone(), policy.clone()).await?;
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         store: store.clone(),
         policy: policy.clone(),
-        clock,
+        clock: clock.clone(),
         wake,
         api_token,
         payment_secret,
@@ -295,6 +297,9 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let app = router(state, &config.http);
     let http_config = config.http.clone();
     let server = tokio::spawn(async move { serve(listener, app, &http_config, shutdown_rx).await });
+    // Clients stored before plazo kept facts get theirs, once per data directory, in the
+    // background: readiness does not wait for it.
+    let backfill = housekeeping::Backfill::start(store.clone(), &policy, &clock);
     ready.store(true, Ordering::Release);
     // No count of the due index here: `pending_count` is a full scan (1M entries: ~1.1 s and
     // ~105 MB of extra RSS, measured in BENCHMARKS.md), and until `start` returns the binary has
@@ -309,6 +314,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         dispatcher,
         inbox,
         housekeeping,
+        backfill,
         store,
         policy_path,
     })
@@ -356,6 +362,7 @@ impl Running {
             Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
         }
         self.housekeeping.stop().await;
+        self.backfill.stop().await;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

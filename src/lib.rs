@@ -21,12 +21,14 @@
 //!   windows.
 //! - [`store`]: the storage seam ([`store::backend`]: the domain operations a backend must
 //!   do, checked for each backend by one conformance suite) and the [`store::Store`] handle
-//!   service code uses; the sled backend (the default, embedded one): one keyspace, compact
+//!   service code uses (including a paged walk over every client and markers of one-time
+//!   passes); the sled backend (the default, embedded one): one keyspace, compact
 //!   binary records, a single batching writer with group commit, schema migration, and
 //!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
 //!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise);
-//!   client facts kept in the same write; moves between segments.
+//!   client facts kept in the same write; moves between segments; passes over every client
+//!   (the daily re-evaluation of segment rules, the one-time facts backfill).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
@@ -36,7 +38,8 @@
 //! - [`unsubscribe`]: one-click unsubscribe links (RFC 8058).
 //! - [`http`]: the axum API, served by its own accept loop (connection limit, header and body
 //!   timeouts, per-route body limits, socket activation); every error is the JSON envelope.
-//! - [`daemon`]: assembles the parts, runs them, shuts them down cleanly.
+//! - [`daemon`]: assembles the parts, runs them (housekeeping jobs, the one-time facts
+//!   backfill), shuts them down cleanly.
 //! - [`cli`]: the command line.
 
 pub mod channels;

@@ -438,6 +438,11 @@ pub struct HousekeepingConfig {
     /// Log a digest of the last 24 h: sent, failed, deferred. Default `0 0 7 * * *`.
     #[serde(default = "default_digest")]
     pub daily_digest: String,
+    /// Choose again the segment of every open invoice (segment `when` rules that read what
+    /// changes with time alone, like `invoice.days_overdue`) and move the ones whose segment
+    /// changed. Default `0 30 5 * * *` (05:30 UTC).
+    #[serde(default = "default_resegment")]
+    pub resegment: String,
 }
 
 impl Default for HousekeepingConfig {
@@ -445,6 +450,7 @@ impl Default for HousekeepingConfig {
         HousekeepingConfig {
             prune_webhooks: default_prune(),
             daily_digest: default_digest(),
+            resegment: default_resegment(),
         }
     }
 }
@@ -454,6 +460,9 @@ fn default_prune() -> String {
 }
 fn default_digest() -> String {
     "0 0 7 * * *".into()
+}
+fn default_resegment() -> String {
+    "0 30 5 * * *".into()
 }
 
 impl DaemonConfig {
@@ -612,6 +621,10 @@ mod tests {
             (
                 "[housekeeping]\ndaily_digest = \"every day\"\n",
                 "plazo.toml:2:16: housekeeping.daily_digest: \"every day\" is not a cron expression",
+            ),
+            (
+                "[housekeeping]\nresegment = \"0 30 25 * * *\"\n",
+                "plazo.toml:2:13: housekeeping.resegment: \"0 30 25 * * *\" is not a cron expression",
             ),
             (
                 "public_url = \"cobros.example.co\"\n",

@@ -181,6 +181,7 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
     for (field, expr) in [
         ("prune_webhooks", &cfg.housekeeping.prune_webhooks),
         ("daily_digest", &cfg.housekeeping.daily_digest),
+        ("resegment", &cfg.housekeeping.resegment),
     ] {
         if let Err(err) = tokio_cron_scheduler::Job::new(expr.as_str(), |_, _| {}) {
             return Err(e.at(

@@ -1,5 +1,9 @@
-//! Cron-scheduled housekeeping (UTC): pruning remembered webhook ids and the daily digest.
-//! Uses tokio-cron-scheduler for fixed UTC schedules only (its timezone jobs drift at DST).
+//! Cron-scheduled housekeeping (UTC): pruning remembered webhook ids, the daily digest and
+//! the daily re-evaluation of segment rules. Uses tokio-cron-scheduler for fixed UTC
+//! schedules only (its timezone jobs drift at DST).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::SignedDuration;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -7,16 +11,62 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use super::DaemonError;
 use crate::clock::SharedClock;
 use crate::config::DaemonConfig;
+use crate::service::{PolicyHandle, backfill_facts_once, resegment_all_until};
 use crate::store::{Store, Tally};
 
 /// The running scheduler.
-pub struct Housekeeping(JobScheduler);
+pub struct Housekeeping {
+    sched: JobScheduler,
+    /// Set by [`Housekeeping::stop`]: a re-evaluation pass stops before its next client.
+    stopping: Arc<AtomicBool>,
+    /// Held by a re-evaluation pass while it runs (one at a time; stop waits for it).
+    resegmenting: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl Housekeeping {
-    /// Stops the scheduler.
+    /// Stops the scheduler, and waits for a re-evaluation pass still running to stop between
+    /// two clients (it leaves no client half moved), so the store can be closed after it.
     pub async fn stop(mut self) {
-        if let Err(e) = self.0.shutdown().await {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Err(e) = self.sched.shutdown().await {
             tracing::warn!(error = %e, "housekeeping scheduler did not stop cleanly");
+        }
+        drop(self.resegmenting.lock().await);
+    }
+}
+
+/// The one-time facts backfill ([`backfill_facts_once`]), running in the background.
+pub struct Backfill {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Backfill {
+    /// Starts the facts backfill on a blocking thread, unless this data directory has had
+    /// it already (the store's marker says so); readiness does not wait for it. Uses the
+    /// policy in force now and the time now.
+    pub fn start(store: Store, policy: &PolicyHandle, clock: &SharedClock) -> Backfill {
+        let stop = Arc::new(AtomicBool::new(false));
+        let policy = policy.current();
+        let now = clock.now();
+        let stopping = stop.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            match backfill_facts_once(&store, &policy.policy, now, &stopping) {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "facts backfill failed; it runs again at the next start")
+                }
+            }
+        });
+        Backfill { stop, task }
+    }
+
+    /// Asks the backfill to stop before its next client and waits until it has (a pass
+    /// stopped early runs again at the next start).
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "facts backfill task failed");
         }
     }
 }
@@ -63,11 +113,13 @@ pub fn digest(
     })
 }
 
-/// Starts the jobs named in `[housekeeping]`.
+/// Starts the jobs named in `[housekeeping]`; the re-evaluation of segments uses the policy
+/// in force when it runs.
 pub async fn start(
     config: &DaemonConfig,
     store: Store,
     clock: SharedClock,
+    policy: PolicyHandle,
 ) -> Result<Housekeeping, DaemonError> {
     let err = |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Housekeeping(e.to_string());
     let sched = JobScheduler::new().await.map_err(err)?;
@@ -91,6 +143,51 @@ pub async fn start(
             DaemonError::Housekeeping(format!(
                 "prune_webhooks {:?}: {e}",
                 config.housekeeping.prune_webhooks
+            ))
+        })?;
+        sched.add(job).await.map_err(err)?;
+    }
+    let stopping = Arc::new(AtomicBool::new(false));
+    let resegmenting = Arc::new(tokio::sync::Mutex::new(()));
+    {
+        let store = store.clone();
+        let clock = clock.clone();
+        let stopping = stopping.clone();
+        let running = resegmenting.clone();
+        let job = Job::new_async(config.housekeeping.resegment.as_str(), move |_, _| {
+            let store = store.clone();
+            let policy = policy.current();
+            let stopping = stopping.clone();
+            let running = running.clone();
+            let now = clock.now();
+            Box::pin(async move {
+                let Ok(guard) = running.try_lock_owned() else {
+                    tracing::warn!(
+                        "the previous segment re-evaluation is still running; skipped this one"
+                    );
+                    return;
+                };
+                let pass = tokio::task::spawn_blocking(move || {
+                    let _guard = guard;
+                    resegment_all_until(&store, &policy.policy, now, &stopping)
+                });
+                match pass.await {
+                    Ok(Ok(r)) => tracing::info!(
+                        clients = r.clients,
+                        clients_changed = r.clients_changed,
+                        invoices_moved = r.invoices_moved,
+                        completed = r.completed,
+                        "re-evaluated segment rules"
+                    ),
+                    Ok(Err(e)) => tracing::error!(error = %e, "re-evaluating segment rules failed"),
+                    Err(e) => tracing::error!(error = %e, "segment re-evaluation task failed"),
+                }
+            })
+        })
+        .map_err(|e| {
+            DaemonError::Housekeeping(format!(
+                "resegment {:?}: {e}",
+                config.housekeeping.resegment
             ))
         })?;
         sched.add(job).await.map_err(err)?;
@@ -121,7 +218,11 @@ pub async fn start(
         sched.add(job).await.map_err(err)?;
     }
     sched.start().await.map_err(err)?;
-    Ok(Housekeeping(sched))
+    Ok(Housekeeping {
+        sched,
+        stopping,
+        resegmenting,
+    })
 }
 
 #[cfg(test)]

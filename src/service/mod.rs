@@ -7,6 +7,9 @@
 //!   checks that break them).
 //! - `planning`: the one pending reminder of each invoice, from its agenda.
 //! - `contacts`, `inbound`, `receipts`: addresses, inbound messages, delivery receipts.
+//! - `facts`, `segments`, `resegment`: client facts kept with every change, moves between
+//!   segments, and the passes over every client (the daily re-evaluation of segment rules,
+//!   the one-time facts backfill).
 
 mod arrangements;
 mod clients;
@@ -20,6 +23,7 @@ mod payments;
 mod planning;
 mod provider_payments;
 mod receipts;
+mod resegment;
 mod segments;
 mod timeline;
 
@@ -38,7 +42,10 @@ pub use escalation::{
     Escalated, EscalationInput, EscalationRequest, MAX_ESCALATION_REASON_CHARS, escalate_invoice,
     run_step_action,
 };
-pub use facts::client_facts;
+pub use facts::{
+    FACTS_BACKFILL_MARKER, RebuildReport, backfill_facts_once, client_facts, rebuild_facts,
+    rebuild_facts_until,
+};
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
     InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
@@ -54,6 +61,7 @@ pub use provider_payments::{
     processing_failed, retry_delay as event_retry_delay, retry_entry,
 };
 pub use receipts::{DeliveryReport, ReceiptOutcome, apply_receipt, failure_change};
+pub use resegment::{CLIENT_PAGE, ResegmentReport, resegment_all, resegment_all_until};
 
 use crate::policy::LoadedPolicy;
 use crate::store::StoreError;

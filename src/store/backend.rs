@@ -149,6 +149,24 @@ pub trait Backend: Send + Sync + 'static {
     /// Ids of the open invoices of `client`, in invoice id (byte) order (reads the client's
     /// invoices only).
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
+    /// Up to `limit` client ids, in ascending id (byte) order, starting after `after`
+    /// (exclusive; `None`: from the first). Keyset pagination over the clients only (no other
+    /// record kind appears): pass the last id of a page to get the next one. Pages stay
+    /// consistent while commands run: no id is listed twice in one walk, and a client that
+    /// exists for the whole walk is listed once.
+    fn client_ids_after(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> Result<Vec<ClientId>, StoreError>;
+    /// The value stored under `key` in the store's own metadata (markers of one-time passes,
+    /// such as the facts backfill), if any. These keys are a namespace of their own, apart from
+    /// what the backend keeps for itself (the schema version).
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` under `key` in the store's own metadata (see [`Backend::meta`]) and
+    /// returns once it is durable, together with every command applied before the call.
+    /// Blocks.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// The reminder `id` of `invoice`: the claimed copy while in flight, else the kept one.
     fn reminder(
         &self,

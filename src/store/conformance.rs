@@ -1343,6 +1343,156 @@ pub(crate) fn open_invoice_ids_of_lists_only_open_invoices(h: &dyn Harness) {
     assert_eq!(open("c-2"), iids(&["INV-1", "INV-5"]));
 }
 
+/// The whole walk of [`Store::client_ids_after`] in pages of `limit`, with each page.
+fn client_pages(store: &Store, limit: usize) -> Vec<Vec<ClientId>> {
+    let mut pages = Vec::new();
+    let mut after: Option<ClientId> = None;
+    loop {
+        let page = store.client_ids_after(after.as_ref(), limit).unwrap();
+        assert!(page.len() <= limit, "{page:?} is longer than {limit}");
+        let done = page.len() < limit;
+        after = page.last().cloned().or(after);
+        pages.push(page);
+        if done {
+            return pages;
+        }
+    }
+}
+
+/// [`Store::client_ids_after`] lists client ids only, in ascending id (byte) order, after the
+/// id given (exclusive), at most `limit` of them; ids sharing a prefix (`c-1`, `c-10`, `c-1x`)
+/// are ordered by their bytes; a walk in pages sees every client once, also when clients are
+/// added while it runs; the ids survive a reopen.
+pub(crate) fn client_ids_are_paged_in_id_order(h: &dyn Harness) {
+    let ids = ["c-2", "c-1x", "a", "c-10", "c-1", "b.9", "Z", "c-1-a"];
+    // Byte order: uppercase before lowercase, '-' (0x2d) before '0' (0x30) before 'x'.
+    let sorted = ["Z", "a", "b.9", "c-1", "c-1-a", "c-10", "c-1x", "c-2"];
+    {
+        let store = h.open();
+        assert_eq!(
+            store.client_ids_after(None, 10).unwrap(),
+            vec![],
+            "empty store"
+        );
+        // Other records (invoices of those clients and of others, timelines, contacts, the
+        // client's own timeline, webhooks) never show up as clients.
+        write(&store, |tx| {
+            tx.create_invoice(&invoice_of("c-0", "c-1"), &attempt("c-0", t0(), "new"))?;
+            tx.put_invoice(&invoice_of("INV-1", "zz-no-record"))?;
+            tx.log(&attempt("c-3", t0(), "a line"))?;
+            tx.mark_webhook("c-4", t0())?;
+            tx.put_contact(&crate::domain::Contact::new("c5@example.com"))?;
+            tx.index_number("c-6", &iid("INV-1"))?;
+            Ok(())
+        });
+        assert_eq!(
+            store.client_ids_after(None, 10).unwrap(),
+            vec![],
+            "only clients are listed"
+        );
+        write(&store, |tx| {
+            for id in ids {
+                tx.put_client(&client(id))?;
+            }
+            Ok(())
+        });
+        let all: Vec<ClientId> = sorted.iter().map(|c| cid(c)).collect();
+        assert_eq!(
+            store.client_ids_after(None, 100).unwrap(),
+            all,
+            "byte order"
+        );
+        assert_eq!(store.client_ids_after(None, 3).unwrap(), all[..3], "limit");
+        assert_eq!(store.client_ids_after(None, 0).unwrap(), vec![], "limit 0");
+        assert_eq!(
+            store.client_ids_after(Some(&cid("c-1")), 2).unwrap(),
+            cids(&["c-1-a", "c-10"]),
+            "after is exclusive, and a prefix of longer ids"
+        );
+        assert_eq!(
+            store.client_ids_after(Some(&cid("c-10")), 10).unwrap(),
+            cids(&["c-1x", "c-2"])
+        );
+        assert_eq!(
+            store.client_ids_after(Some(&cid("c-1b")), 10).unwrap(),
+            cids(&["c-1x", "c-2"]),
+            "after need not be stored"
+        );
+        assert_eq!(
+            store.client_ids_after(Some(&cid("c-2")), 10).unwrap(),
+            vec![],
+            "after the last"
+        );
+        assert_eq!(
+            store.client_ids_after(Some(&cid("0")), 1).unwrap(),
+            cids(&["Z"]),
+            "after one sorting before every id"
+        );
+        for limit in 1..=9 {
+            let pages = client_pages(&store, limit);
+            let walked: Vec<ClientId> = pages.into_iter().flatten().collect();
+            assert_eq!(walked, all, "pages of {limit}");
+        }
+        // Clients added during a walk: one sorting after the page just read is listed, one
+        // before it is not, and nothing is listed twice.
+        let first = store.client_ids_after(None, 4).unwrap();
+        assert_eq!(first, all[..4]);
+        write(&store, |tx| {
+            tx.put_client(&client("b.0"))?;
+            tx.put_client(&client("c-1z"))?;
+            tx.put_client(&client("c-1"))?; // rewritten: still listed once
+            Ok(())
+        });
+        let rest = store.client_ids_after(first.last(), 100).unwrap();
+        assert_eq!(rest, cids(&["c-1-a", "c-10", "c-1x", "c-1z", "c-2"]));
+        store.flush_blocking().unwrap();
+    }
+    let store = h.open();
+    assert_eq!(
+        store.client_ids_after(Some(&cid("c-1x")), 10).unwrap(),
+        cids(&["c-1z", "c-2"]),
+        "after a reopen"
+    );
+    assert_eq!(store.client_ids_after(None, 100).unwrap().len(), 10);
+}
+
+/// [`Store::put_meta`] stores a marker that [`Store::meta`] reads back, that survives a
+/// reopen with the commands applied before it, that a later write replaces, and that is kept
+/// apart from the backend's own keys: a marker named like the schema version neither reads it
+/// nor breaks the next open. Markers are not clients.
+pub(crate) fn meta_markers_survive_a_reopen_apart_from_the_schema(h: &dyn Harness) {
+    {
+        let store = h.open();
+        assert_eq!(store.meta("facts_backfill").unwrap(), None);
+        assert_eq!(store.meta("schema_version").unwrap(), None);
+        write(&store, |tx| {
+            tx.put_client(&client("c-1")).map_err(Into::into)
+        });
+        store.put_meta("facts_backfill", b"1").unwrap();
+        store.put_meta("schema_version", b"not a version").unwrap();
+        store.put_meta("empty", b"").unwrap();
+        assert_eq!(store.meta("facts_backfill").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.meta("empty").unwrap(), Some(Vec::new()));
+        assert_eq!(store.meta("facts").unwrap(), None, "no prefix match");
+        // Neither flushed nor closed by the caller.
+    }
+    let store = h.open();
+    assert_eq!(store.meta("facts_backfill").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        store.meta("schema_version").unwrap(),
+        Some(b"not a version".to_vec())
+    );
+    assert!(store.client(&cid("c-1")).unwrap().is_some());
+    assert_eq!(store.client_ids_after(None, 10).unwrap(), cids(&["c-1"]));
+    store.put_meta("facts_backfill", b"2").unwrap();
+    assert_eq!(store.meta("facts_backfill").unwrap(), Some(b"2".to_vec()));
+}
+
+/// `ids` as client ids.
+fn cids(ids: &[&str]) -> Vec<ClientId> {
+    ids.iter().map(|i| cid(i)).collect()
+}
+
 /// Runs every conformance check as a named test against the backend `$harness` opens.
 #[macro_export]
 #[doc(hidden)]
@@ -1463,6 +1613,14 @@ macro_rules! conformance_suite {
         #[test]
         fn open_invoice_ids_of_lists_only_open_invoices() {
             $crate::store::conformance::open_invoice_ids_of_lists_only_open_invoices(&$harness);
+        }
+        #[test]
+        fn client_ids_are_paged_in_id_order() {
+            $crate::store::conformance::client_ids_are_paged_in_id_order(&$harness);
+        }
+        #[test]
+        fn meta_markers_survive_a_reopen_apart_from_the_schema() {
+            $crate::store::conformance::meta_markers_survive_a_reopen_apart_from_the_schema(&$harness);
         }
     };
 }

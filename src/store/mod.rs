@@ -19,7 +19,9 @@
 //! # Layout (sled)
 //!
 //! Schema 3 ([`SCHEMA_VERSION`]). The sled tree `meta` holds `schema_version` (u32,
-//! big-endian). Every record lives in one sled tree, `records` (the keyspace), under a key that
+//! big-endian), the readiness probe's `write_probe`, and the markers of
+//! [`Store::meta`]/[`Store::put_meta`] under `marker:KEY` (raw bytes; `marker:facts_backfill`
+//! once the one-time facts backfill has run). Every record lives in one sled tree, `records` (the keyspace), under a key that
 //! starts with its kind's slot byte (`sled_tx::slot`), so one atomic `apply_batch` writes a whole
 //! batch of commands. Values are compact binary records with a version byte (`records`).
 //!
@@ -340,6 +342,36 @@ impl Store {
     /// client's invoice index, then each of its invoices (O(invoices of the client)).
     pub fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
         self.backend.open_invoice_ids_of(client)
+    }
+
+    /// Up to `limit` client ids in ascending id (byte) order, after `after` (exclusive;
+    /// `None`: from the first client). Keyset pagination: pass the last id of a page to get
+    /// the next page; an empty or short page ends the walk. Only clients are listed.
+    ///
+    /// Each page is read anew, so a walk runs alongside writes: no id is listed twice, every
+    /// client that exists for the whole walk is listed once, and a client created meanwhile is
+    /// listed when its id sorts after the page being read. Reads only the ids (no record is
+    /// decoded); call it from a blocking thread.
+    pub fn client_ids_after(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> Result<Vec<ClientId>, StoreError> {
+        self.backend.client_ids_after(after, limit)
+    }
+
+    /// The value stored under `key` in the store's own metadata, if any: markers of one-time
+    /// passes over the data (the facts backfill). A namespace of its own: the backend's
+    /// internal keys (the schema version) cannot be read or overwritten through it.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.meta(key)
+    }
+
+    /// Stores `value` under `key` in the store's own metadata (see [`Store::meta`]) and
+    /// returns once it is durable, along with every command applied before the call (a marker
+    /// set after a pass is never on disk without the pass's writes). Blocks.
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.backend.put_meta(key, value)
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight,

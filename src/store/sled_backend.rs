@@ -40,6 +40,9 @@ pub(crate) const KEYSPACE: &str = "records";
 /// the keyspace, each under its slot byte (see `tx::slot`).
 struct Trees {
     meta: TypedTree<MetaKey, u32>,
+    /// The same `meta` tree, for the markers of [`Backend::meta`] (raw bytes, under
+    /// [`MARKER_PREFIX`]).
+    markers: TypedTree<MetaKey, Vec<u8>>,
     keyspace: sled::Tree,
     clients: TypedTree<ClientId, Client>,
     invoices: TypedTree<InvoiceId, InvoiceRecord>,
@@ -66,6 +69,7 @@ impl Trees {
             })?;
         Ok(Trees {
             meta: TypedTree::open(db, "meta")?,
+            markers: TypedTree::open(db, "meta")?,
             clients: TypedTree::in_keyspace(&ks, slot::CLIENTS, "clients"),
             invoices: TypedTree::in_keyspace(&ks, slot::INVOICES, "invoices"),
             due: TypedTree::in_keyspace(&ks, slot::DUE, "due"),
@@ -226,6 +230,15 @@ fn open_inner(
 
 /// Key of the value rewritten by probes (readiness, recovery).
 const PROBE_KEY: &str = "write_probe";
+
+/// What the keys of [`Backend::meta`] start with in the `meta` tree, so that no marker can
+/// read or overwrite the schema version or the probe key.
+const MARKER_PREFIX: &str = "marker:";
+
+/// The `meta` key of marker `key`.
+fn marker_key(key: &str) -> MetaKey {
+    MetaKey(format!("{MARKER_PREFIX}{key}"))
+}
 
 /// How long a successful readiness probe stands for the next ones.
 const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -592,6 +605,59 @@ impl Backend for SledBackend {
             }
         }
         Ok(open)
+    }
+
+    /// Up to `limit` client ids after `after`, in id (byte) order: a range read of the
+    /// clients' slot, keys only (no client record is decoded).
+    fn client_ids_after(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> Result<Vec<ClientId>, StoreError> {
+        self.inner()?
+            .trees
+            .clients
+            .keys_after(after, limit, "scan client ids")
+    }
+
+    /// The marker `key`, from the `meta` tree (under `marker:`).
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner()?
+            .trees
+            .markers
+            .get(&marker_key(key), "read meta marker")
+    }
+
+    /// Writes the marker `key` to the `meta` tree (outside the writer: it is not part of any
+    /// command's batch) and flushes the database, so the marker is on disk with every batch
+    /// applied before it. A failure marks the store unhealthy, like any failed write.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let r = self
+            .shared
+            .faults
+            .check()
+            .map_err(|source| StoreError::Storage {
+                op: "write meta marker",
+                source,
+            })
+            .and_then(|()| {
+                inner
+                    .trees
+                    .markers
+                    .insert(&marker_key(key), &value.to_vec(), "write meta marker")
+            })
+            .and_then(|()| {
+                inner
+                    .db
+                    .flush()
+                    .map(|_| ())
+                    .map_err(|source| StoreError::Storage {
+                        op: "flush",
+                        source,
+                    })
+            });
+        self.observe(&inner, r)
     }
 
     /// The reminder `id` of `invoice`, if stored: the claimed copy while it is in flight,

@@ -80,6 +80,16 @@ impl ValueCodec for u32 {
     }
 }
 
+/// Raw bytes, stored as they are (the values of the store's own metadata markers).
+impl ValueCodec for Vec<u8> {
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        Ok(self.clone())
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        Ok(raw.to_vec())
+    }
+}
+
 /// Tally counters: a big-endian u64.
 impl ValueCodec for u64 {
     fn encode(&self) -> Result<Vec<u8>, String> {
@@ -235,6 +245,39 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
             },
         };
         self.decode_iter(self.tree.range::<Vec<u8>, _>((lo, hi)), op)
+    }
+
+    /// Up to `limit` keys after `after` (exclusive; `None`: from the first), in key order,
+    /// without reading or decoding their values.
+    pub(crate) fn keys_after(
+        &self,
+        after: Option<&K>,
+        limit: usize,
+        op: &'static str,
+    ) -> Result<Vec<K>, StoreError> {
+        use std::ops::Bound;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let lo = match after {
+            Some(k) => Bound::Excluded(self.full(&k.encode())),
+            None => Bound::Included(self.full(&[])),
+        };
+        let hi = match self.slot {
+            Some(slot) if slot < u8::MAX => Bound::Excluded(vec![slot + 1]),
+            _ => Bound::Unbounded,
+        };
+        let skip = usize::from(self.slot.is_some());
+        self.tree
+            .range::<Vec<u8>, _>((lo, hi))
+            .keys()
+            .take(limit)
+            .map(|k| {
+                let k = k.map_err(|source| StoreError::Storage { op, source })?;
+                let raw = k.get(skip..).unwrap_or_default();
+                K::decode(raw).map_err(|r| corrupt(self.name, describe_raw(raw), r))
+            })
+            .collect()
     }
 
     /// Entries whose encoded key starts with `prefix`, in key order.

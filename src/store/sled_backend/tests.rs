@@ -489,6 +489,25 @@ async fn a_burst_of_readiness_probes_costs_one_write_until_a_write_fails() {
     store.faults().fail_writes(false);
 }
 
+/// A marker that cannot be written (a full disk) is reported, not taken as set, and marks the
+/// store unhealthy like any failed write.
+#[tokio::test]
+async fn a_meta_marker_that_cannot_be_written_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write(&store, |tx| Ok(tx.put_client(&client("c-1"))?));
+    store.put_meta("facts_backfill", b"1").unwrap();
+    store.faults().fail_writes(true);
+    let failed = store.put_meta("other", b"1");
+    assert!(
+        matches!(failed, Err(StoreError::Storage { .. })),
+        "{failed:?}"
+    );
+    let reason = store.health().unwrap_err();
+    assert!(reason.contains("no space left"), "{reason}");
+    store.faults().fail_writes(false);
+}
+
 /// Opens sled stores on one temporary directory.
 pub(crate) struct SledHarness {
     dir: tempfile::TempDir,
