@@ -219,7 +219,13 @@ mod tests {
             assert_eq!(EventId::parse(&s).unwrap(), id);
             assert_eq!(EventId::from_bytes(id.to_bytes()), id);
         }
-        for bad in ["", "evt_", "evt_zz", "msg_00", &b.to_string().to_uppercase()] {
+        for bad in [
+            "",
+            "evt_",
+            "evt_zz",
+            "msg_00",
+            &b.to_string().to_uppercase(),
+        ] {
             assert!(EventId::parse(bad).is_err(), "{bad}");
         }
         assert!(EventId::parse(&format!("{b}0")).is_err());

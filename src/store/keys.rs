@@ -678,17 +678,31 @@ mod tests {
     fn event_index_keys_round_trip_and_order_due_entries_by_time() {
         let id = |m: i64, seq: u64| EventId::new(ts(m), seq);
         for k in [
-            EventIndexKey::Due { at: ts(-5), id: id(1, 2) },
+            EventIndexKey::Due {
+                at: ts(-5),
+                id: id(1, 2),
+            },
             EventIndexKey::Failed(id(-1, 0)),
         ] {
             assert_eq!(EventIndexKey::decode(&k.encode()).unwrap(), k);
         }
-        let early = EventIndexKey::Due { at: ts(-5), id: id(9, 9) }.encode();
-        let late = EventIndexKey::Due { at: ts(5), id: id(1, 1) }.encode();
+        let early = EventIndexKey::Due {
+            at: ts(-5),
+            id: id(9, 9),
+        }
+        .encode();
+        let late = EventIndexKey::Due {
+            at: ts(5),
+            id: id(1, 1),
+        }
+        .encode();
         assert!(early < late);
         assert!(late <= EventIndexKey::due_upper_bound(ts(5)));
         assert!(late > EventIndexKey::due_upper_bound(ts(4)));
-        assert!(EventIndexKey::due_upper_bound(Timestamp::MAX) < EventIndexKey::Failed(id(0, 0)).encode());
+        assert!(
+            EventIndexKey::due_upper_bound(Timestamp::MAX)
+                < EventIndexKey::Failed(id(0, 0)).encode()
+        );
         for bad in [&[][..], &[0, 1, 2], &[2; 17], &[1; 5]] {
             assert!(EventIndexKey::decode(bad).is_err(), "{bad:?}");
         }

@@ -394,7 +394,6 @@ impl TxOps for SledTx<'_> {
     }
 }
 
-
 impl SledTx<'_> {
     /// Keeps the client's invoice index up to date for invoice `id`, stored under `old` (`None`:
     /// not stored) and now written under `new`: nothing is written when the client is the same.

@@ -13,7 +13,13 @@ fn new_event(store: &Store, kind: &str, at: Timestamp) -> OutboundEvent {
     store
         .transaction::<_, ()>(|tx| {
             let id = tx.new_event_id(at)?;
-            let e = OutboundEvent::new(id, kind, Destination::Events, format!("{{\"id\":\"{id}\"}}"), at);
+            let e = OutboundEvent::new(
+                id,
+                kind,
+                Destination::Events,
+                format!("{{\"id\":\"{id}\"}}"),
+                at,
+            );
             tx.put_event(&e)?;
             Ok(e)
         })
@@ -63,7 +69,13 @@ pub(crate) fn events_are_written_with_their_command_and_survive_reopen(h: &dyn H
             .transaction::<(), EventId>(|tx| {
                 tx.put_client(&client("c-9"))?;
                 let id = tx.new_event_id(t0())?;
-                tx.put_event(&OutboundEvent::new(id, "invoice.paid", Destination::Events, "{}".into(), t0()))?;
+                tx.put_event(&OutboundEvent::new(
+                    id,
+                    "invoice.paid",
+                    Destination::Events,
+                    "{}".into(),
+                    t0(),
+                ))?;
                 abort(id)
             })
             .unwrap()
@@ -76,7 +88,13 @@ pub(crate) fn events_are_written_with_their_command_and_survive_reopen(h: &dyn H
         let (a, b) = store
             .transaction::<_, ()>(|tx| {
                 tx.put_client(&client("c-1"))?;
-                let a = OutboundEvent::new(tx.new_event_id(t0())?, "invoice.paid", Destination::Events, "{\"n\":1}".into(), t0());
+                let a = OutboundEvent::new(
+                    tx.new_event_id(t0())?,
+                    "invoice.paid",
+                    Destination::Events,
+                    "{\"n\":1}".into(),
+                    t0(),
+                );
                 let b = OutboundEvent::new(
                     tx.new_event_id(t0())?,
                     "invoice.handed_off",
@@ -86,7 +104,11 @@ pub(crate) fn events_are_written_with_their_command_and_survive_reopen(h: &dyn H
                 );
                 tx.put_event(&a)?;
                 tx.put_event(&b)?;
-                assert_eq!(tx.event(&a.id)?.as_ref(), Some(&a), "a command reads its own event");
+                assert_eq!(
+                    tx.event(&a.id)?.as_ref(),
+                    Some(&a),
+                    "a command reads its own event"
+                );
                 Ok((a, b))
             })
             .unwrap()
@@ -99,7 +121,10 @@ pub(crate) fn events_are_written_with_their_command_and_survive_reopen(h: &dyn H
         store.flush_blocking().unwrap();
     }
     let store = h.open();
-    assert!(store.event_routing().is_none(), "routing is per opened store");
+    assert!(
+        store.event_routing().is_none(),
+        "routing is per opened store"
+    );
     for e in &kept {
         assert_eq!(store.event(&e.id).unwrap().as_ref(), Some(e));
     }
@@ -129,8 +154,14 @@ pub(crate) fn events_index_follows_each_event_state(h: &dyn Harness) {
         put(&store, e);
     }
     assert_eq!(store.events_due(t0(), 10).unwrap(), vec![]);
-    assert_eq!(ids(&store.events_due(t0() + 5.minutes(), 10).unwrap()), vec![a.id, b.id]);
-    assert_eq!(ids(&store.events_due(t0() + 5.minutes(), 1).unwrap()), vec![a.id]);
+    assert_eq!(
+        ids(&store.events_due(t0() + 5.minutes(), 10).unwrap()),
+        vec![a.id, b.id]
+    );
+    assert_eq!(
+        ids(&store.events_due(t0() + 5.minutes(), 1).unwrap()),
+        vec![a.id]
+    );
     assert_eq!(store.events_due(t0() + 5.minutes(), 0).unwrap(), vec![]);
     assert_eq!(store.events_next_due().unwrap(), Some(t0() + 1.minutes()));
 
@@ -146,7 +177,10 @@ pub(crate) fn events_index_follows_each_event_state(h: &dyn Harness) {
         put(&store, e);
     }
     assert_eq!(store.events_due(t0() + 20.minutes(), 10).unwrap(), vec![]);
-    assert_eq!(ids(&store.events_due(t0() + 30.minutes(), 10).unwrap()), vec![a.id]);
+    assert_eq!(
+        ids(&store.events_due(t0() + 30.minutes(), 10).unwrap()),
+        vec![a.id]
+    );
     assert_eq!(store.events_next_due().unwrap(), Some(t0() + 30.minutes()));
     assert_eq!(store.event(&a.id).unwrap().as_ref(), Some(&a));
 
@@ -201,8 +235,14 @@ pub(crate) fn prune_events_forgets_only_old_delivered_ones(h: &dyn Harness) {
     for e in [&failed_old, &pending_old, &delivered_new] {
         assert_eq!(store.event(&e.id).unwrap().as_ref(), Some(e));
     }
-    assert_eq!(ids(&store.events(Some(EventState::Failed), 10).unwrap()), vec![failed_old.id]);
-    assert_eq!(ids(&store.events_due(t0(), 10).unwrap()), vec![pending_old.id]);
+    assert_eq!(
+        ids(&store.events(Some(EventState::Failed), 10).unwrap()),
+        vec![failed_old.id]
+    );
+    assert_eq!(
+        ids(&store.events_due(t0(), 10).unwrap()),
+        vec![pending_old.id]
+    );
 }
 
 /// [`Store::events_written`] is notified after a command (blocking or async) that wrote an
@@ -222,7 +262,13 @@ pub(crate) async fn events_written_is_notified_after_a_due_event_is_written(h: &
     let _ = store
         .transaction::<(), ()>(|tx| {
             let id = tx.new_event_id(t0())?;
-            tx.put_event(&OutboundEvent::new(id, "x", Destination::Events, "{}".into(), t0()))?;
+            tx.put_event(&OutboundEvent::new(
+                id,
+                "x",
+                Destination::Events,
+                "{}".into(),
+                t0(),
+            ))?;
             Err(TxError::Abort(()))
         })
         .unwrap();
@@ -231,7 +277,13 @@ pub(crate) async fn events_written_is_notified_after_a_due_event_is_written(h: &
     clone
         .write::<_, ()>(move |tx| {
             let id = tx.new_event_id(t0())?;
-            Ok(tx.put_event(&OutboundEvent::new(id, "x", Destination::Events, "{}".into(), t0()))?)
+            Ok(tx.put_event(&OutboundEvent::new(
+                id,
+                "x",
+                Destination::Events,
+                "{}".into(),
+                t0(),
+            ))?)
         })
         .await
         .unwrap()

@@ -63,8 +63,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{
-    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent, Reminder,
-    SentMessage,
+    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
+    Reminder, SentMessage,
 };
 
 pub(crate) use attempt::StoredAttempt;
