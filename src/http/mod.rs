@@ -12,6 +12,7 @@ mod clients;
 mod contacts;
 mod error;
 mod escalation;
+mod events;
 mod invoices;
 mod limits;
 mod metrics;
@@ -177,6 +178,9 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/invoices/{id}/write-off", post(escalation::write_off))
         .route("/invoices/{id}/void", post(escalation::void))
         .route("/invoices/{id}/recall", post(escalation::recall))
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/retry", post(events::retry))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))
         .route("/contacts/{address}", get(contacts::get_contact))
         .route("/contacts/{address}/opt-out", post(contacts::opt_out))

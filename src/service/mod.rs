@@ -7,11 +7,14 @@
 //!   checks that break them).
 //! - `planning`: the one pending reminder of each invoice, from its agenda.
 //! - `contacts`, `inbound`, `receipts`: addresses, inbound messages, delivery receipts.
+//! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
+//!   the store's outbox, in its own command.
 
 mod arrangements;
 mod clients;
 mod contacts;
 mod escalation;
+pub mod events;
 mod facts;
 mod inbound;
 mod invoices;
