@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::future::OptionFuture;
 use tokio::sync::{Notify, watch};
 
 use crate::channels::BuildContext;
@@ -19,6 +20,7 @@ use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::unsubscribe::UnsubscribeLinks;
 
+pub mod events;
 mod housekeeping;
 mod listen;
 pub mod payment_inbox;
@@ -68,6 +70,9 @@ pub enum DaemonError {
     /// A housekeeping job could not be set up.
     #[error("housekeeping: {0}")]
     Housekeeping(String),
+    /// `[events]` cannot be used (a secret missing or malformed, an unknown partner).
+    #[error("events: {0}")]
+    Events(String),
 }
 
 /// A running daemon.
@@ -80,6 +85,8 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     dispatcher: tokio::task::JoinHandle<usize>,
     inbox: tokio::task::JoinHandle<()>,
+    /// The events delivery task, when `[events]` is configured.
+    events: Option<tokio::task::JoinHandle<()>>,
     housekeeping: housekeeping::Housekeeping,
     backfill: housekeeping::Backfill,
     store: Store,
@@ -112,6 +119,24 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             ..StoreOptions::default()
         },
     )?;
+
+    // Events out: on before anything can change an invoice (crash recovery, the API).
+    let events_worker = match &config.events {
+        Some(cfg) => {
+            let p = policy.current();
+            if let Some(name) = cfg.unknown_partner(|n| p.policy.partners.contains_key(n)) {
+                return Err(DaemonError::Events(format!(
+                    "{}: events.partners.{name}: the policy has no [partners.{name}]",
+                    config.location_of(&["events", "partners", name])
+                )));
+            }
+            let worker =
+                events::EventsWorker::from_config(cfg, store.clone(), clock.clone(), &env)?;
+            store.enable_events(events::EventsWorker::routing(cfg));
+            Some(Arc::new(worker))
+        }
+        None => None,
+    };
 
     let ctx = BuildContext {
         data_dir: data_dir.clone(),
@@ -273,6 +298,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         fetchers,
     });
     let inbox = tokio::spawn(inbox.run(shutdown_rx.clone()));
+    let events = events_worker.map(|w| tokio::spawn(w.run(shutdown_rx.clone())));
 
     let housekeeping =
         housekeeping::start(&config, store.clone(), clock.clone(), policy.clone()).await?;
@@ -313,6 +339,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         server,
         dispatcher,
         inbox,
+        events,
         housekeeping,
         backfill,
         store,
@@ -355,6 +382,9 @@ impl Running {
         }
         if let Err(e) = self.inbox.await {
             tracing::error!(error = %e, "payments inbox task failed");
+        }
+        if let Some(Err(e)) = OptionFuture::from(self.events).await {
+            tracing::error!(error = %e, "events delivery task failed");
         }
         match self.dispatcher.await {
             Ok(0) => {}

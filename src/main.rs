@@ -198,6 +198,29 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
             })
             .unwrap_or_default()
     };
+    if let Some(ev) = &config.events {
+        if let Some(name) = ev.unknown_partner(|n| p.partners.contains_key(n)) {
+            bail!(
+                "{}: events.partners.{name}: the policy has no [partners.{name}]; name a partner of the policy (or add it there)",
+                config.location_of(&["events", "partners", name])
+            );
+        }
+        let types = ev
+            .types
+            .as_ref()
+            .map_or_else(|| "every type".to_owned(), |t| t.join(", "));
+        let partners: Vec<&str> = ev.partners.keys().map(String::as_str).collect();
+        say!(
+            out,
+            "  events       to {} ({types}); hand-offs also to {}",
+            ev.url,
+            if partners.is_empty() {
+                "no partner endpoint".to_owned()
+            } else {
+                partners.join(", ")
+            }
+        );
+    }
     for partner in p.partners.values() {
         say!(
             out,

@@ -63,6 +63,9 @@ pub struct DaemonConfig {
     /// HTTP server limits: timeouts, connection limit, body sizes.
     #[serde(default)]
     pub http: super::HttpConfig,
+    /// Events out to the ERP/CRM and partners (`[events]`); none recorded or sent without it.
+    #[serde(default)]
+    pub events: Option<super::EventsConfig>,
     /// Which channel instance serves each channel kind named in the policy
     /// (`email`, `sms`, `whatsapp`, `webhook`). A kind left out cannot be used.
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! (always by environment-variable or file name, never inline).
 
 mod datadir;
+mod events;
 mod file;
 mod http;
 mod locate;
@@ -11,6 +12,7 @@ mod secrets;
 mod validate;
 
 pub use datadir::{prepare_data_dir, secret_file_mode_problem};
+pub use events::{EventsConfig, PartnerEndpoint};
 pub use file::{
     ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat, OnUnknown,
     PaymentWebhookConfig, load_daemon_config,

@@ -68,7 +68,7 @@ fn normalized(p: &Path) -> PathBuf {
 }
 
 /// Whether an `http://` or `https://` URL with a host.
-fn is_http_url(url: &str) -> bool {
+pub(super) fn is_http_url(url: &str) -> bool {
     reqwest::Url::parse(url.trim_end_matches('/'))
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
@@ -218,6 +218,13 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
                 ),
             ));
         }
+    }
+    if let Some(events) = &cfg.events {
+        super::events::validate(
+            events,
+            |p, m| e.at(p, m),
+            |p, v, lo, hi| e.range(p, v, lo, hi),
+        )?;
     }
     let policy = cfg.policy_path();
     if !policy.is_file() {

@@ -1,10 +1,11 @@
 //! Domain types shared by every layer: identifiers, money, clients, invoices, reminders, the
-//! communication log, promises and payment plans, and the state of addresses (opt-outs,
-//! receipts). Plain data with
+//! communication log, promises and payment plans, the state of addresses (opt-outs,
+//! receipts), and outbound events. Plain data with
 //! validation at construction; no I/O.
 
 mod arrangement;
 mod contact;
+mod event;
 mod facts;
 mod ids;
 mod inbox;
@@ -19,6 +20,7 @@ pub use arrangement::{
 pub use contact::{
     Contact, ContactEvent, ContactEventKind, OptOut, SentMessage, Unreachable, WHATSAPP_WINDOW,
 };
+pub use event::{Destination, EventId, EventIdError, EventState, OutboundEvent};
 pub use facts::{
     BehaviourFacts, ClientFacts, DEFAULT_LAST_PAID, FactsLedger, FactsMark, PAID_HISTORY_CAP,
     PaidInvoice, PortfolioFacts, behaviour_of, days_late, paid_entry,

@@ -12,6 +12,7 @@ mod clients;
 mod contacts;
 mod error;
 mod escalation;
+mod events;
 mod invoices;
 mod limits;
 mod metrics;
@@ -178,6 +179,9 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/invoices/{id}/write-off", post(escalation::write_off))
         .route("/invoices/{id}/void", post(escalation::void))
         .route("/invoices/{id}/recall", post(escalation::recall))
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/retry", post(events::retry))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))
         .route("/clients/{id}/notes", post(notes::client_note))
         .route("/invoices/{id}/notes", post(notes::invoice_note))

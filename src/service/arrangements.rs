@@ -6,7 +6,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde_json::json;
 
+use super::events::EventKind;
 use super::planning::{replan, skip_passed_steps};
 use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
@@ -211,6 +213,7 @@ fn start(
     inv.updated_at = now;
     tx.log(&event(&inv, now, summary))?;
     let next = replan(tx, &mut inv, client, policy, now)?;
+    super::events::arrangement_event(tx, EventKind::PromiseMade, &inv, &arr, now, json!({}))?;
     tx.put_invoice(&inv)?;
     Ok(Arranged {
         invoice: inv,
@@ -502,6 +505,8 @@ pub(crate) fn on_money(
         );
         arr.close(ArrangementState::Kept, why.clone(), now);
         tracing::info!(invoice = %inv.id, arrangement = n, "{kind} {what}");
+        let kept = arr.clone();
+        super::events::arrangement_event(tx, EventKind::PromiseKept, inv, &kept, now, json!({}))?;
         let resume = if balance > Decimal::ZERO {
             "; the regular cadence resumes for the rest of the balance"
         } else {
@@ -560,6 +565,8 @@ pub(crate) fn close_on_paid(tx: &Tx<'_>, inv: &mut Invoice, now: Timestamp) -> R
         arr.id
     );
     arr.close(ArrangementState::Kept, line.clone(), now);
+    let kept = arr.clone();
+    super::events::arrangement_event(tx, EventKind::PromiseKept, inv, &kept, now, json!({}))?;
     tx.log(&event(inv, now, line))
 }
 
@@ -674,6 +681,10 @@ pub fn deadline_reached(
         client.broken_promises = client.broken_promises.saturating_add(1);
         client.updated_at = now;
         tx.put_client(&client)?;
+        if let Some(arr) = inv.arrangement(arrangement) {
+            let extra = json!({ "broken_promises": client.broken_promises });
+            super::events::arrangement_event(tx, EventKind::PromiseBroken, &inv, arr, now, extra)?;
+        }
         super::segments::resegment_client(tx, policy, &client, &inv.id, now)?;
         tracing::info!(invoice = %inv.id, client = %client.id, arrangement, broken_promises = client.broken_promises, "promise broken");
         tx.log(&event(

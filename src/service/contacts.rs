@@ -4,7 +4,10 @@
 
 use jiff::Timestamp;
 
+use serde_json::json;
+
 use super::ServiceError;
+use super::events::EventKind;
 use crate::domain::{
     Client, ClientId, Contact, ContactEvent, ContactEventKind, OptOut, Unreachable,
 };
@@ -57,7 +60,8 @@ impl ContactChange {
 }
 
 /// Applies `change` to `address` (creating its record if new) and logs it on the timeline of
-/// every client using the address. Returns the updated record.
+/// every client using the address; a new opt-out records `contact.opted_out`. Returns the
+/// updated record.
 pub fn apply_contact_change(
     tx: &Tx<'_>,
     address: &str,
@@ -70,6 +74,16 @@ pub fn apply_contact_change(
     let kind = change.kind().to_owned();
     let (event, text, provider_message_id, detail) = match change {
         ContactChange::OptOut { source, .. } => {
+            if !contact.opt_outs.contains_key(&kind) {
+                super::events::emit(tx, EventKind::ContactOptedOut, now, || {
+                    json!({
+                        "address": contact.address,
+                        "channel": kind,
+                        "source": source,
+                        "client_ids": contact.clients.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    })
+                })?;
+            }
             contact.opt_outs.insert(
                 kind.clone(),
                 OptOut {

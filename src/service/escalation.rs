@@ -16,7 +16,9 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde_json::json;
 
+use super::events::EventKind;
 use super::planning::{cancel_pending, replan, skip_passed_steps};
 use super::timeline::{event, not_found};
 use super::{ServiceError, flatten};
@@ -278,7 +280,10 @@ pub(crate) fn escalate(
         ),
     ))?;
     tracing::info!(invoice = %inv.id, status = ?inv.status, partner, by, "invoice taken out of the chase");
-    Ok(())
+    let partner_name = partner
+        .and_then(|p| policy.partners.get(p))
+        .map(|x| x.name.as_str());
+    super::events::escalated(tx, inv, kind, partner_name, by, now)
 }
 
 /// Brings a handed-off or written-off `inv` back into the chase: steps whose time passed
@@ -302,9 +307,20 @@ fn recall(
         }) => "write-off".to_owned(),
         _ => "hand-off".to_owned(),
     };
+    let before = inv.escalation.take();
+    let from_status = inv.status;
     inv.status = InvoiceStatus::Open;
-    inv.escalation = None;
     inv.updated_at = now;
+    super::events::emit(tx, EventKind::InvoiceRecalled, now, || {
+        super::events::invoice_data(
+            inv,
+            json!({
+                "from": from_status,
+                "partner": before.as_ref().and_then(|e| e.partner.as_deref()),
+                "reason": reason,
+            }),
+        )
+    })?;
     let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
     tx.log(&event(
         inv,
@@ -416,6 +432,12 @@ pub(crate) fn cadence_exhausted(
         now,
         format!("cadence {cadence} exhausted: its last step has passed; {then}"),
     ))?;
+    super::events::emit(tx, EventKind::InvoiceCadenceExhausted, now, || {
+        super::events::invoice_data(
+            inv,
+            json!({ "cadence": cadence, "on_exhausted": on_exhausted.to_string() }),
+        )
+    })?;
     let by = format!("cadence {cadence} exhausted");
     match on_exhausted {
         OnExhausted::Nothing => {}

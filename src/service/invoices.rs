@@ -374,12 +374,14 @@ pub(crate) fn after_money(
 }
 
 /// Sets the status from the balance: zero closes (cancelling what is pending and keeping an
-/// active arrangement), positive opens.
+/// active arrangement), positive opens; either records its event (`invoice.paid`,
+/// `invoice.reopened`).
 pub(crate) fn close_or_reopen(
     tx: &Tx<'_>,
     inv: &mut Invoice,
     now: Timestamp,
 ) -> Result<(), TxFail> {
+    let before = inv.status;
     let collectable = matches!(
         inv.status,
         InvoiceStatus::Open | InvoiceStatus::HandedOff | InvoiceStatus::WrittenOff
@@ -397,7 +399,7 @@ pub(crate) fn close_or_reopen(
             .map_or(InvoiceStatus::Open, |e| e.kind.status());
         inv.closed_at = None;
     }
-    Ok(())
+    super::events::status_changed(tx, inv, before, now)
 }
 
 /// Pauses the chase of an invoice until `until` (or until resumed).

@@ -10,11 +10,14 @@
 //! - `facts`, `segments`, `resegment`: client facts kept with every change, moves between
 //!   segments, and the passes over every client (the daily re-evaluation of segment rules,
 //!   the one-time facts backfill).
+//! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
+//!   the store's outbox, in the same command as the change.
 
 mod arrangements;
 mod clients;
 mod contacts;
 mod escalation;
+pub mod events;
 mod facts;
 mod inbound;
 mod invoices;

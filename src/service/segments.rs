@@ -80,6 +80,7 @@ pub(crate) fn sync_segment(
             current.segment, current.cadence, target.segment, target.cadence
         ),
     ))?;
+    super::events::segment_changed(tx, invoice, &current, &target, chosen.rule, &why, now)?;
     invoice.generation = invoice.generation.saturating_add(1);
     invoice.cursor = None;
     let moved_to = target.segment.clone();

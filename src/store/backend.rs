@@ -14,7 +14,10 @@
 //! - a command's writes are visible to every reader when `exec`/`submit` returns, and on disk
 //!   once a later [`Backend::durable`] resolves;
 //! - a due reminder is claimed by one caller only, and stays in flight until it is finished;
-//! - a record that cannot be decoded is reported ([`StoreError::Corrupt`]), never skipped.
+//! - a record that cannot be decoded is reported ([`StoreError::Corrupt`]), never skipped;
+//! - an outbound event is written by the command that makes the change it reports, and stays
+//!   due until a later command records its delivery or failure (an attempt cut short by a
+//!   crash is made again).
 //!
 //! sled ([`SledBackend`](super::sled_backend::SledBackend)) is the default, embedded backend.
 
@@ -30,8 +33,8 @@ use super::tally::Tallies;
 use super::tx::{Tx, TxError, TxFail};
 use super::writer::WriterStats;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
 };
 
 /// A boxed future, so that [`Backend`] stays object-safe.
@@ -106,6 +109,14 @@ pub trait TxOps {
     /// own index, kept by [`TxOps::put_invoice`] and [`TxOps::create_invoice`]. Sees the
     /// command's own writes and those of the commands applied before it.
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, TxFail>;
+    /// A new store-wide number, greater than every one handed out before by this store (gaps
+    /// allowed, also across restarts): the sequence part of event ids.
+    fn sequence(&self) -> Result<u64, TxFail>;
+    /// The outbound event `id`, if stored.
+    fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, TxFail>;
+    /// Writes an outbound event (insert or replace). The store keeps its index in step with its
+    /// state: a pending event is due at `next_at`, a failed one is listed as failed.
+    fn put_event(&self, e: &OutboundEvent) -> Result<(), TxFail>;
 }
 
 /// A storage backend: everything [`Store`](super::Store) does, type-erased so a store is one
@@ -191,6 +202,20 @@ pub trait Backend: Send + Sync + 'static {
     fn inbox_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// Every received payment event.
     fn inbox_entries(&self) -> Result<Vec<InboxEntry>, StoreError>;
+    /// The outbound event `id`, if stored.
+    fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, StoreError>;
+    /// Up to `limit` pending events due at `now`, earliest due first (reads only those).
+    fn events_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboundEvent>, StoreError>;
+    /// When the earliest pending event is due.
+    fn events_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Up to `limit` events in `state` (any state: `None`), newest first.
+    fn events(
+        &self,
+        state: Option<EventState>,
+        limit: usize,
+    ) -> Result<Vec<OutboundEvent>, StoreError>;
+    /// Forgets delivered events created before `older_than`; returns how many.
+    fn prune_events(&self, older_than: Timestamp) -> Result<usize, StoreError>;
     /// The client's own timeline, oldest first.
     fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError>;
     /// The invoice's timeline, oldest first, headed by its creation line.

@@ -15,6 +15,8 @@
 //! same checks.
 #![allow(clippy::disallowed_methods)]
 
+pub(crate) mod events;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -1498,6 +1500,22 @@ fn cids(ids: &[&str]) -> Vec<ClientId> {
 #[doc(hidden)]
 macro_rules! conformance_suite {
     ($harness:expr) => {
+        #[test]
+        fn events_are_written_with_their_command_and_survive_reopen() {
+            $crate::store::conformance::events::events_are_written_with_their_command_and_survive_reopen(&$harness);
+        }
+        #[test]
+        fn events_index_follows_each_event_state() {
+            $crate::store::conformance::events::events_index_follows_each_event_state(&$harness);
+        }
+        #[test]
+        fn prune_events_forgets_only_old_delivered_ones() {
+            $crate::store::conformance::events::prune_events_forgets_only_old_delivered_ones(&$harness);
+        }
+        #[tokio::test]
+        async fn events_written_is_notified_after_a_due_event_is_written() {
+            $crate::store::conformance::events::events_written_is_notified_after_a_due_event_is_written(&$harness).await;
+        }
         #[test]
         fn close_keeps_everything_and_refuses_later_calls() {
             $crate::store::conformance::close_keeps_everything_and_refuses_later_calls(&$harness);

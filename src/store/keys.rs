@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use crate::domain::{ClientId, InvoiceId, ReminderId};
+use crate::domain::{ClientId, EventId, InvoiceId, ReminderId};
 
 /// A key that can be stored in a tree: encoded to bytes, decoded back, and shown to humans.
 pub(crate) trait KeyCodec: Sized {
@@ -373,6 +373,90 @@ impl KeyCodec for QueueKey {
     }
 }
 
+impl KeyCodec for EventId {
+    fn encode(&self) -> Vec<u8> {
+        self.to_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let b: [u8; 16] = raw
+            .try_into()
+            .map_err(|_| format!("event id is {} bytes, expected 16", raw.len()))?;
+        Ok(EventId::from_bytes(b))
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// An entry of the events index: `0x00 ++ next attempt (8 bytes) ++ event id (16)` for a
+/// pending event (the due index, read in due order), `0x01 ++ event id` for a failed one
+/// (listed newest first). Delivered events have no entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventIndexKey {
+    /// A pending event, due at `at`.
+    Due {
+        /// When its next attempt is due.
+        at: Timestamp,
+        /// The event.
+        id: EventId,
+    },
+    /// A failed event.
+    Failed(EventId),
+}
+
+impl EventIndexKey {
+    /// First byte of due entries.
+    pub(crate) const DUE: u8 = 0;
+    /// First byte of failed entries.
+    pub(crate) const FAILED: u8 = 1;
+
+    /// A key greater than every due entry at `at`'s microsecond and smaller than any later one.
+    pub(crate) fn due_upper_bound(at: Timestamp) -> Vec<u8> {
+        let mut k = vec![Self::DUE];
+        k.extend_from_slice(&encode_time(at));
+        k.extend_from_slice(&[0xff; 17]);
+        k
+    }
+}
+
+impl KeyCodec for EventIndexKey {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            EventIndexKey::Due { at, id } => {
+                let mut k = Vec::with_capacity(1 + TIME_LEN + 16);
+                k.push(Self::DUE);
+                k.extend_from_slice(&encode_time(*at));
+                k.extend_from_slice(&id.to_bytes());
+                k
+            }
+            EventIndexKey::Failed(id) => {
+                let mut k = vec![Self::FAILED];
+                k.extend_from_slice(&id.to_bytes());
+                k
+            }
+        }
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        match raw.split_first() {
+            Some((&Self::DUE, rest)) if rest.len() == TIME_LEN + 16 => Ok(EventIndexKey::Due {
+                at: decode_time(&rest[..TIME_LEN])?,
+                id: EventId::decode(&rest[TIME_LEN..])?,
+            }),
+            Some((&Self::FAILED, rest)) => Ok(EventIndexKey::Failed(EventId::decode(rest)?)),
+            _ => Err(format!(
+                "events index key is not 0x00 <8-byte time> <16-byte id> nor 0x01 <16-byte id> ({} bytes)",
+                raw.len()
+            )),
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            EventIndexKey::Due { at, id } => format!("due {at}/{id}"),
+            EventIndexKey::Failed(id) => format!("failed {id}"),
+        }
+    }
+}
+
 /// An entry in an invoice's timeline: invoice id ++ 0x00 ++ sequence (8 bytes, big-endian).
 ///
 /// Invoice ids never contain 0x00, so `invoice ++ 0x00` is a prefix matching exactly one invoice.
@@ -588,6 +672,41 @@ mod tests {
         assert_eq!(ReminderId::decode(&id.encode()).unwrap(), id);
         assert_eq!(describe_raw(b"c-1"), "c-1");
         assert_eq!(describe_raw(&[0, 255]), "0x00ff");
+    }
+
+    #[test]
+    fn event_index_keys_round_trip_and_order_due_entries_by_time() {
+        let id = |m: i64, seq: u64| EventId::new(ts(m), seq);
+        for k in [
+            EventIndexKey::Due {
+                at: ts(-5),
+                id: id(1, 2),
+            },
+            EventIndexKey::Failed(id(-1, 0)),
+        ] {
+            assert_eq!(EventIndexKey::decode(&k.encode()).unwrap(), k);
+        }
+        let early = EventIndexKey::Due {
+            at: ts(-5),
+            id: id(9, 9),
+        }
+        .encode();
+        let late = EventIndexKey::Due {
+            at: ts(5),
+            id: id(1, 1),
+        }
+        .encode();
+        assert!(early < late);
+        assert!(late <= EventIndexKey::due_upper_bound(ts(5)));
+        assert!(late > EventIndexKey::due_upper_bound(ts(4)));
+        assert!(
+            EventIndexKey::due_upper_bound(Timestamp::MAX)
+                < EventIndexKey::Failed(id(0, 0)).encode()
+        );
+        for bad in [&[][..], &[0, 1, 2], &[2; 17], &[1; 5]] {
+            assert!(EventIndexKey::decode(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(EventId::decode(&id(3, 4).encode()).unwrap(), id(3, 4));
     }
 
     proptest! {

@@ -43,6 +43,8 @@
 //! | 13   | `numbers`     | invoice number (`FV-1001`)                         | invoice id             |
 //! | 14   | `probe`       | `write_probe` (rewritten by readiness probes)      | one byte               |
 //! | 15   | `client_invoices` | client id ++ 0x00 ++ invoice id (schema 3)     | empty                  |
+//! | 16   | `events`      | event id (creation time, 8 bytes ++ sequence, 8)   | [`OutboundEvent`]      |
+//! | 17   | `events_index`| 0x00 ++ next attempt (8) ++ event id: pending; 0x01 ++ event id: failed | empty |
 //!
 //! Ids never contain 0x00 (`domain::ids`: `[A-Za-z0-9._:-]` only), so `id ++ 0x00` is a prefix
 //! matching exactly one invoice's (or client's) entries.
@@ -53,6 +55,14 @@
 //! same client writes no index key. [`Store::invoice_ids_of_client`] and
 //! [`Tx::invoice_ids_of_client`] read it (in invoice id order), and
 //! [`Store::open_invoice_ids_of`] reads the invoices it lists, so neither scans every invoice.
+//!
+//! `events` is the outbox of events out (`service::events`): a command that makes a change
+//! writes the event reporting it ([`Tx::put_event`]: its record and one index entry), so both
+//! are on disk together or not at all. The store keeps `events_index` in step with each
+//! event's state: a pending event is due at its next attempt (the delivery worker reads
+//! [`Store::events_due`]), a failed one is listed for [`Store::events`], a delivered one has no
+//! entry. Neither slot changes an existing layout, so the schema stays 3 (a build without
+//! events ignores them).
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
@@ -89,6 +99,7 @@ pub mod backend;
 #[cfg(test)]
 #[macro_use]
 mod conformance;
+mod event_routing;
 mod fail;
 mod health;
 mod keys;
@@ -108,11 +119,13 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
 };
 use backend::{Backend, CommandResult};
+use event_routing::EventsSwitch;
 
+pub use event_routing::EventRouting;
 pub use health::FaultInjector;
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
@@ -268,6 +281,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// The outbox's routing (off until [`Store::enable_events`]) and its wake-up signal.
+    events: Arc<EventsSwitch>,
 }
 
 impl std::fmt::Debug for Store {
@@ -290,7 +305,10 @@ impl Store {
 
     /// A store on `backend`.
     pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            events: Arc::default(),
+        }
     }
 
     /// The backend's name (`sled`).
@@ -545,11 +563,21 @@ impl Store {
     ) -> Result<Result<T, E>, StoreError> {
         let mut f = Some(f);
         let mut out = None;
+        let mut routing = self.event_routing();
+        let mut wrote_events = false;
         let mut cmd = |tx: &mut Tx<'_>| match f.take() {
-            Some(f) => run_command(f, tx, &mut out),
+            Some(f) => {
+                tx.set_events(routing.take());
+                let r = run_command(f, tx, &mut out);
+                wrote_events = r.is_ok() && tx.wrote_events();
+                r
+            }
             None => Ok(()),
         };
         self.backend.exec(&mut cmd)?;
+        if wrote_events {
+            self.events.written.notify_one();
+        }
         out.ok_or(StoreError::Backend {
             backend: self.backend.name(),
             what: "a command returned without running",
@@ -571,16 +599,26 @@ impl Store {
     {
         let slot = Arc::new(std::sync::Mutex::new(None));
         let filled = slot.clone();
+        let routing = self.event_routing();
+        let wrote = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let wrote_events = wrote.clone();
         self.backend
             .submit(Box::new(move |tx: &mut Tx<'_>| {
                 let mut out = None;
+                tx.set_events(routing);
                 let r = run_command(f, tx, &mut out);
+                if r.is_ok() && tx.wrote_events() {
+                    wrote_events.store(true, std::sync::atomic::Ordering::Release);
+                }
                 *filled
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = out;
                 r
             }))
             .await?;
+        if wrote.load(std::sync::atomic::Ordering::Acquire) {
+            self.events.written.notify_one();
+        }
         let out = slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -612,6 +650,59 @@ impl Store {
     /// Bytes the database uses on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.backend.size_on_disk()
+    }
+
+    /// Turns the events outbox on for this store and every clone of it: from now on, commands
+    /// see `routing` through [`Tx::events`] and record the events it asks for (see
+    /// `service::events`). Set once (the daemon does it at start from `[events]`); false if
+    /// it was already on, leaving the first routing in force.
+    pub fn enable_events(&self, routing: EventRouting) -> bool {
+        self.events.routing.set(Arc::new(routing)).is_ok()
+    }
+
+    /// The outbox's routing, when it is on.
+    pub fn event_routing(&self) -> Option<Arc<EventRouting>> {
+        self.events.routing.get().cloned()
+    }
+
+    /// Notified after a command that wrote an event due at once has been applied (the
+    /// delivery worker waits on it).
+    pub fn events_written(&self) -> &tokio::sync::Notify {
+        &self.events.written
+    }
+
+    /// The outbound event `id`, if stored.
+    pub fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, StoreError> {
+        self.backend.event(id)
+    }
+
+    /// Up to `limit` pending events due at `now`, earliest due first: reads only those.
+    pub fn events_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboundEvent>, StoreError> {
+        self.backend.events_due(now, limit)
+    }
+
+    /// When the earliest pending event is due, if any.
+    pub fn events_next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.backend.events_next_due()
+    }
+
+    /// Up to `limit` events in `state` (any state: `None`), newest first.
+    pub fn events(
+        &self,
+        state: Option<EventState>,
+        limit: usize,
+    ) -> Result<Vec<OutboundEvent>, StoreError> {
+        self.backend.events(state, limit)
+    }
+
+    /// Forgets delivered events created before `older_than` (pending and failed ones stay);
+    /// returns how many.
+    pub fn prune_events(&self, older_than: Timestamp) -> Result<usize, StoreError> {
+        self.backend.prune_events(older_than)
     }
 }
 

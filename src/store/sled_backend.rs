@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use super::backend::{Backend, BlockingCommand, BoxFuture, Command, TxOps};
 use super::health::{self, FaultInjector, Health};
 use super::keys::{
-    self, ClientInvoiceKey, ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, MetaKey,
-    QueueKey, TextKey, WebhookKey, micros,
+    self, ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec,
+    LogKey, MetaKey, QueueKey, TextKey, WebhookKey, micros,
 };
 use super::migrate;
 use super::records::InvoiceRecord;
@@ -26,8 +26,8 @@ use super::typed::TypedTree;
 use super::writer::{Writer, WriterStats};
 use super::{SCHEMA_KEY, SCHEMA_VERSION, StoreError, StoreOptions};
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, ReminderState, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, ReminderState, SentMessage,
 };
 
 #[cfg(test)]
@@ -57,6 +57,8 @@ struct Trees {
     inbox: TypedTree<TextKey, InboxEntry>,
     inbox_queue: TypedTree<QueueKey, ()>,
     client_invoices: TypedTree<ClientInvoiceKey, ()>,
+    events: TypedTree<EventId, OutboundEvent>,
+    events_index: TypedTree<EventIndexKey, ()>,
 }
 
 impl Trees {
@@ -83,6 +85,8 @@ impl Trees {
             inbox: TypedTree::in_keyspace(&ks, slot::INBOX, "inbox"),
             inbox_queue: TypedTree::in_keyspace(&ks, slot::INBOX_QUEUE, "inbox_queue"),
             client_invoices: TypedTree::in_keyspace(&ks, slot::CLIENT_INVOICES, "client_invoices"),
+            events: TypedTree::in_keyspace(&ks, slot::EVENTS, "events"),
+            events_index: TypedTree::in_keyspace(&ks, slot::EVENTS_INDEX, "events_index"),
             keyspace: ks,
         })
     }
@@ -758,6 +762,147 @@ impl Backend for SledBackend {
             .collect()
     }
 
+    /// The outbound event `id`, if stored.
+    fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, StoreError> {
+        self.inner()?.trees.events.get(id, "read event")
+    }
+
+    /// Up to `limit` pending events due at `now`, earliest due first: reads the due part of
+    /// the events index up to `now`, then each event.
+    fn events_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboundEvent>, StoreError> {
+        let inner = self.inner()?;
+        let trees = &inner.trees;
+        let mut out = Vec::new();
+        let entries = trees.events_index.range(
+            std::ops::Bound::Included(vec![EventIndexKey::DUE]),
+            std::ops::Bound::Included(EventIndexKey::due_upper_bound(now)),
+            "scan events index",
+        );
+        for entry in entries.take(limit) {
+            let (key, ()) = entry?;
+            let EventIndexKey::Due { id, .. } = key else {
+                continue;
+            };
+            match trees.events.get(&id, "read event")? {
+                Some(e) => out.push(e),
+                None => return Err(dangling(trees, &key)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending event is due, if any.
+    fn events_next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let inner = self.inner()?;
+        let first = inner
+            .trees
+            .events_index
+            .scan_prefix(vec![EventIndexKey::DUE], "read events index")
+            .next()
+            .transpose()?;
+        Ok(first.and_then(|(k, ())| match k {
+            EventIndexKey::Due { at, .. } => Some(at),
+            EventIndexKey::Failed(_) => None,
+        }))
+    }
+
+    /// Up to `limit` events in `state` (any: `None`), newest first. Failed ones come from the
+    /// events index (newest first); pending ones from its due part (every pending key is read,
+    /// then the newest `limit` events); delivered ones, and all, from the outbox newest first
+    /// (delivered events are most of it, so the walk stops early).
+    fn events(
+        &self,
+        state: Option<EventState>,
+        limit: usize,
+    ) -> Result<Vec<OutboundEvent>, StoreError> {
+        let inner = self.inner()?;
+        let trees = &inner.trees;
+        let read = |key: &EventIndexKey, id: &EventId| {
+            trees
+                .events
+                .get(id, "read event")?
+                .ok_or_else(|| dangling(trees, key))
+        };
+        match state {
+            Some(EventState::Failed) => trees
+                .events_index
+                .scan_prefix_rev(vec![EventIndexKey::FAILED], "read events index")
+                .take(limit)
+                .map(|entry| {
+                    let (key, ()) = entry?;
+                    match &key {
+                        EventIndexKey::Failed(id) => read(&key, id),
+                        EventIndexKey::Due { .. } => Err(dangling(trees, &key)),
+                    }
+                })
+                .collect(),
+            Some(EventState::Pending) => {
+                let mut due = trees
+                    .events_index
+                    .scan_prefix(vec![EventIndexKey::DUE], "read events index")
+                    .map(|entry| entry.map(|(k, ())| k))
+                    .collect::<Result<Vec<_>, _>>()?;
+                due.sort_by_key(|k| match k {
+                    EventIndexKey::Due { id, .. } | EventIndexKey::Failed(id) => {
+                        std::cmp::Reverse(*id)
+                    }
+                });
+                due.iter()
+                    .take(limit)
+                    .map(|key| match key {
+                        EventIndexKey::Due { id, .. } | EventIndexKey::Failed(id) => read(key, id),
+                    })
+                    .collect()
+            }
+            _ => trees
+                .events
+                .scan_prefix_rev(Vec::new(), "scan events")
+                .filter(|entry| match (entry, state) {
+                    (Ok((_, e)), Some(want)) => e.state == want,
+                    _ => true,
+                })
+                .take(limit)
+                .map(|entry| entry.map(|(_, e)| e))
+                .collect(),
+        }
+    }
+
+    /// Forgets delivered events created before `older_than`; returns how many. Reads the
+    /// outbox up to that instant (event ids start with their creation time), then removes the
+    /// delivered ones through the writer in commands of a thousand.
+    fn prune_events(&self, older_than: Timestamp) -> Result<usize, StoreError> {
+        let old = self
+            .inner()?
+            .trees
+            .events
+            .range(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Excluded(EventId::new(older_than, 0).encode()),
+                "scan events",
+            )
+            .filter_map(|e| match e {
+                Ok((id, ev)) => (ev.state == EventState::Delivered).then_some(Ok(id)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<EventId>, _>>()?;
+        let mut removed = 0;
+        for chunk in old.chunks(PRUNE_CHUNK) {
+            let inner = self.inner()?;
+            let n = inner.writer.exec(|tx| {
+                let mut n = 0;
+                for id in chunk {
+                    if tx.forget_event_if_delivered(id)? {
+                        n += 1;
+                    }
+                }
+                Ok::<_, TxError<std::convert::Infallible>>(n)
+            });
+            let n = self.observe(&inner, n)?;
+            removed += n.unwrap_or_else(|never| match never {});
+        }
+        Ok(removed)
+    }
+
     /// The client's own timeline (inbound messages, opt-outs), oldest first.
     fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError> {
         let mut out = self
@@ -949,6 +1094,15 @@ fn client_invoice_ids(inner: &Inner, client: &ClientId) -> Result<Vec<InvoiceId>
         )
         .map(|e| e.map(|(k, ())| k.invoice))
         .collect()
+}
+
+/// The error for an events-index entry naming an event that is not stored.
+fn dangling(trees: &Trees, key: &EventIndexKey) -> StoreError {
+    StoreError::Corrupt {
+        tree: trees.events_index.name(),
+        key: key.describe(),
+        reason: "the events index names an event that is not stored".into(),
+    }
 }
 
 /// Webhook ids removed per writer command by [`Store::prune_webhooks`].

@@ -5,16 +5,16 @@
 use super::backend::TxOps;
 use super::fail::TxFail;
 use super::keys::{
-    ClientInvoiceKey, ClientLogKey, DueKey, HourKey, InflightKey, KeyCodec, LogKey, QueueKey,
-    TextKey, WebhookKey,
+    ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec, LogKey,
+    QueueKey, TextKey, WebhookKey,
 };
 use super::records::InvoiceRecord;
 use super::tally::{Tally, hour_of};
 use super::typed::TxTree;
 use super::writer::Ctx;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
 };
 use jiff::Timestamp;
 use std::cell::RefCell;
@@ -50,6 +50,9 @@ pub(crate) struct SledTx<'a> {
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
     /// Each client's invoices (kept by [`SledTx::index_client`], never by callers).
     client_invoices: TxTree<'a, ClientInvoiceKey, ()>,
+    /// The events outbox, and its index (kept by [`TxOps::put_event`]).
+    events: TxTree<'a, EventId, OutboundEvent>,
+    events_index: TxTree<'a, EventIndexKey, ()>,
 }
 
 /// An invoice record as one command sees it.
@@ -87,6 +90,10 @@ pub(crate) mod slot {
     pub(crate) const PROBE: u8 = 14;
     /// Each client's invoices (schema 3): client id ++ 0x00 ++ invoice id, empty values.
     pub(crate) const CLIENT_INVOICES: u8 = 15;
+    /// The events outbox: event id (16 bytes) → the event.
+    pub(crate) const EVENTS: u8 = 16;
+    /// The events index: pending events by due time, failed ones (`keys::EventIndexKey`).
+    pub(crate) const EVENTS_INDEX: u8 = 17;
 
     /// The slots whose keys a command reads by prefix
     /// ([`Ctx::scan_prefix`](super::super::writer::Ctx::scan_prefix)): the writer keeps the
@@ -114,6 +121,8 @@ impl<'a> SledTx<'a> {
             inbox_queue: TxTree::new(ctx, slot::INBOX_QUEUE, "inbox_queue"),
             numbers: TxTree::new(ctx, slot::NUMBERS, "numbers"),
             client_invoices: TxTree::new(ctx, slot::CLIENT_INVOICES, "client_invoices"),
+            events: TxTree::new(ctx, slot::EVENTS, "events"),
+            events_index: TxTree::new(ctx, slot::EVENTS_INDEX, "events_index"),
         }
     }
 }
@@ -355,6 +364,34 @@ impl TxOps for SledTx<'_> {
         }
         Ok(())
     }
+
+    /// A new store-wide number (sled's monotonic id generator): event ids.
+    fn sequence(&self) -> Result<u64, TxFail> {
+        self.events.generate_id()
+    }
+
+    /// The outbound event `id`, if stored.
+    fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, TxFail> {
+        self.events.get(id)
+    }
+
+    /// Writes an outbound event and moves its index entry with its state: a pending event is
+    /// due at `next_at`, a failed one is listed as failed, a delivered one has no entry. A new
+    /// event costs two keys (the record and its due entry).
+    fn put_event(&self, e: &OutboundEvent) -> Result<(), TxFail> {
+        let old = self.events.get(&e.id)?.as_ref().and_then(index_entry);
+        let new = index_entry(e);
+        self.events.insert(&e.id, e)?;
+        if old != new {
+            if let Some(old) = old {
+                self.events_index.remove(&old)?;
+            }
+            if let Some(new) = new {
+                self.events_index.insert(&new, &())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl SledTx<'_> {
@@ -457,6 +494,15 @@ impl SledTx<'_> {
         }
     }
 
+    /// Forgets event `id` if it was delivered (delivered events have no index entry); true if
+    /// it was.
+    pub(crate) fn forget_event_if_delivered(&self, id: &EventId) -> Result<bool, TxFail> {
+        match self.events.get(id)? {
+            Some(e) if e.state == EventState::Delivered => self.events.remove(id),
+            _ => Ok(false),
+        }
+    }
+
     /// Rewrites the probe value under `key` (readiness probes: proves a command can be written).
     pub(crate) fn put_probe(&self, key: &str) {
         self.ctx.put(slot::PROBE, key.as_bytes(), Some(vec![1]));
@@ -479,6 +525,18 @@ impl SledTx<'_> {
             },
             r,
         )
+    }
+}
+
+/// The events-index entry of `e` in its state (none once delivered).
+fn index_entry(e: &OutboundEvent) -> Option<EventIndexKey> {
+    match e.state {
+        EventState::Pending => Some(EventIndexKey::Due {
+            at: e.next_at,
+            id: e.id,
+        }),
+        EventState::Failed => Some(EventIndexKey::Failed(e.id)),
+        EventState::Delivered => None,
     }
 }
 

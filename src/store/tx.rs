@@ -2,11 +2,15 @@
 //! and [`abort`]. `Tx` forwards every operation to the backend's [`TxOps`], so service code is
 //! written once for every backend.
 
+use std::cell::Cell;
+use std::sync::Arc;
+
 use super::backend::TxOps;
+use super::event_routing::EventRouting;
 pub use super::fail::TxFail;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
 };
 use jiff::Timestamp;
 
@@ -42,12 +46,30 @@ pub fn abort<T, E>(e: E) -> Result<T, TxError<E>> {
 /// written unless the closure returns `Ok`. The closure runs exactly once.
 pub struct Tx<'a> {
     ops: &'a (dyn TxOps + 'a),
+    /// The store's events routing, when its outbox is on.
+    events: Option<Arc<EventRouting>>,
+    /// Whether the command wrote an event due at once (the store then wakes the worker).
+    wrote_events: Cell<bool>,
 }
 
 impl<'a> Tx<'a> {
     /// A command reading and writing through a backend's `ops`.
     pub(crate) fn new(ops: &'a (dyn TxOps + 'a)) -> Self {
-        Tx { ops }
+        Tx {
+            ops,
+            events: None,
+            wrote_events: Cell::new(false),
+        }
+    }
+
+    /// Sets what the command's [`Tx::events`] answers (the store does, before running it).
+    pub(crate) fn set_events(&mut self, routing: Option<Arc<EventRouting>>) {
+        self.events = routing;
+    }
+
+    /// Whether the command wrote an event due at once.
+    pub(crate) fn wrote_events(&self) -> bool {
+        self.wrote_events.get()
     }
 }
 
@@ -195,5 +217,35 @@ impl Tx<'_> {
     /// reading it costs one entry per invoice of the client, not a scan of every invoice.
     pub fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, TxFail> {
         self.ops.invoice_ids_of_client(client)
+    }
+
+    /// The store's events routing when its outbox is on ([`Store::enable_events`]); `None`:
+    /// no event is recorded.
+    ///
+    /// [`Store::enable_events`]: super::Store::enable_events
+    pub fn events(&self) -> Option<&EventRouting> {
+        self.events.as_deref()
+    }
+
+    /// A new event id for an event created at `at`: unique in the store, and ordered after
+    /// every id created before at the same instant.
+    pub fn new_event_id(&self, at: Timestamp) -> Result<EventId, TxFail> {
+        Ok(EventId::new(at, self.ops.sequence()?))
+    }
+
+    /// The outbound event `id`, if stored.
+    pub fn event(&self, id: &EventId) -> Result<Option<OutboundEvent>, TxFail> {
+        self.ops.event(id)
+    }
+
+    /// Writes an outbound event (insert or replace), in this command: the event is on disk
+    /// exactly when the change it reports is. The store keeps the events index in step with its
+    /// state (a pending event is due at `next_at`).
+    pub fn put_event(&self, e: &OutboundEvent) -> Result<(), TxFail> {
+        self.ops.put_event(e)?;
+        if e.state == EventState::Pending && e.next_at <= e.updated_at {
+            self.wrote_events.set(true);
+        }
+        Ok(())
     }
 }

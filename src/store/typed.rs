@@ -11,7 +11,8 @@ use super::keys::{KeyCodec, describe_raw};
 use super::records::{InvoiceRecord, Record};
 use super::writer::Ctx;
 use crate::domain::{
-    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
+    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
+    Reminder, SentMessage,
 };
 
 /// A value that can be stored in a tree.
@@ -47,7 +48,8 @@ record_value!(
     SentMessage,
     ContactEvent,
     InboxEntry,
-    InvoiceId
+    InvoiceId,
+    OutboundEvent
 );
 
 /// The empty value of index trees (`due`, `inflight`).
@@ -295,6 +297,23 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         op: &'static str,
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
         self.scan_prefix(Vec::new(), op)
+    }
+
+    /// Entries whose encoded key starts with `prefix`, in reverse key order (newest first for
+    /// time-ordered keys).
+    pub(crate) fn scan_prefix_rev(
+        &self,
+        prefix: Vec<u8>,
+        op: &'static str,
+    ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
+        let skip = usize::from(self.slot.is_some());
+        self.tree
+            .scan_prefix(self.full(&prefix))
+            .rev()
+            .map(move |entry| {
+                let (k, v) = entry.map_err(|source| StoreError::Storage { op, source })?;
+                self.decode_entry(k.get(skip..).unwrap_or_default(), &v)
+            })
     }
 
     fn decode_iter(

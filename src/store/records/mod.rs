@@ -48,6 +48,7 @@
 mod attempt;
 mod client;
 mod contact;
+mod event;
 mod inbox;
 mod invoice;
 mod invoice_record;
@@ -62,12 +63,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{
-    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder, SentMessage,
+    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
+    Reminder, SentMessage,
 };
 
 pub(crate) use attempt::StoredAttempt;
 pub(crate) use client::StoredClient;
 pub(crate) use contact::{StoredContact, StoredContactEvent, StoredSentMessage};
+pub(crate) use event::StoredEvent;
 pub(crate) use inbox::StoredInboxEntry;
 pub(crate) use invoice::StoredInvoice;
 pub(crate) use invoice_record::InvoiceRecord;
@@ -275,4 +278,5 @@ record_v1! {
     InboxEntry => StoredInboxEntry, "inbox entry";
     Timestamp => StoredTime, "timestamp";
     InvoiceId => prim::StoredInvoiceId, "invoice id";
+    OutboundEvent => StoredEvent, "event";
 }
