@@ -163,6 +163,16 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let p = &loaded.policy;
+    if let Some(name) = config
+        .events
+        .as_ref()
+        .and_then(|ev| ev.unknown_partner(|n| p.partners.contains_key(n)))
+    {
+        bail!(
+            "{}: events.partners.{name}: the policy has no [partners.{name}]; name a partner of the policy (or add it there)",
+            config.location_of(&["events", "partners", name])
+        );
+    }
     say!(
         out,
         "daemon config  {}: ok (listen {}, data {})",
@@ -199,12 +209,6 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
             .unwrap_or_default()
     };
     if let Some(ev) = &config.events {
-        if let Some(name) = ev.unknown_partner(|n| p.partners.contains_key(n)) {
-            bail!(
-                "{}: events.partners.{name}: the policy has no [partners.{name}]; name a partner of the policy (or add it there)",
-                config.location_of(&["events", "partners", name])
-            );
-        }
         let types = ev
             .types
             .as_ref()

@@ -325,14 +325,11 @@ fn decimal_map<S: serde::Serializer>(
     for (code, amount) in map {
         // Shown with the currency's minor units ("1750000.50 COP"), rounded half away from
         // zero (an average can have more decimals).
-        let mut shown = *amount;
-        if let Ok(currency) = super::Currency::parse(code) {
-            let dp = currency.minor_units();
-            shown = shown
-                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-            shown.rescale(dp);
-        }
-        m.serialize_entry(code, &shown.to_string())?;
+        let shown = match super::Currency::parse(code) {
+            Ok(currency) => currency.show(*amount),
+            Err(_) => amount.to_string(),
+        };
+        m.serialize_entry(code, &shown)?;
     }
     m.end()
 }

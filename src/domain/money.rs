@@ -130,6 +130,15 @@ impl Currency {
     pub fn minor_units(&self) -> u32 {
         self.minor_units
     }
+    /// `amount` as a plain decimal string with exactly the currency's minor units
+    /// ("2500000.50" for COP, "15000" for CLP), rounded half away from zero when it has more
+    /// (an average can). The shape amounts take in events and facts.
+    pub fn show(&self, amount: Decimal) -> String {
+        let mut shown = amount
+            .round_dp_with_strategy(self.minor_units, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        shown.rescale(self.minor_units);
+        shown.to_string()
+    }
     /// The largest amount plazo accepts in this currency: [`MAX_INTEGER_DIGITS`] nines, and
     /// as many decimal nines as the currency has minor units.
     pub fn max_amount(&self) -> Decimal {

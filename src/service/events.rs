@@ -158,8 +158,8 @@ pub fn invoice_data(inv: &Invoice, extra: Value) -> Value {
     m.insert("number".into(), json!(inv.number));
     m.insert("client_id".into(), json!(inv.client_id.as_str()));
     m.insert("currency".into(), json!(inv.currency.to_string()));
-    m.insert("amount".into(), json!(inv.amount.to_string()));
-    m.insert("balance".into(), json!(inv.balance.to_string()));
+    m.insert("amount".into(), json!(inv.currency.show(inv.amount)));
+    m.insert("balance".into(), json!(inv.currency.show(inv.balance)));
     m.insert("status".into(), status);
     m.insert("due_at".into(), json!(inv.due_at.to_string()));
     m.insert(
@@ -170,6 +170,9 @@ pub fn invoice_data(inv: &Invoice, extra: Value) -> Value {
         "partner".into(),
         json!(inv.escalation.as_ref().and_then(|e| e.partner.as_deref())),
     );
+    if let Some(esc) = inv.escalation.as_ref().filter(|e| !e.recovered.is_zero()) {
+        m.insert("recovered".into(), json!(inv.currency.show(esc.recovered)));
+    }
     if let Value::Object(extra) = extra {
         m.extend(extra);
     }
@@ -193,7 +196,7 @@ pub(crate) fn status_changed(
     emit(tx, kind, now, || {
         let last = inv.payments.last().map(|p| {
             json!({
-                "amount": p.amount.to_string(),
+                "amount": inv.currency.show(p.amount),
                 "reference": p.reference,
                 "paid_at": p.paid_at.to_string(),
                 "source": p.source,
