@@ -238,6 +238,12 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
                 .unwrap_or_default()
         );
     }
+    if let Some(days) = p.write_off_after_days {
+        say!(
+            out,
+            "  write-off    unpaid invoices {days} days past due, by the daily pass"
+        );
+    }
     for (name, seg) in &p.segments {
         say!(
             out,

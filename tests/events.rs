@@ -112,47 +112,45 @@ impl Receiver {
             fallback: Arc::new(Mutex::new(200)),
         };
         let state = (r.clone(), Arc::new(secrets));
-        let app = axum::Router::new().fallback(
-            move |uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (r, secrets) = state.clone();
-                async move {
-                    let now = r.clock.lock().unwrap().now();
-                    let path = uri.path().to_owned();
-                    let verified = match secrets.get(&path) {
-                        Some(secret) => verify(
-                            secret,
-                            &HeaderLookup::from_headers(&headers),
-                            &body,
-                            now,
-                            DEFAULT_TOLERANCE,
-                        ),
-                        None => Err(VerifyError::NoMatch),
-                    };
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    let ok = verified.is_ok();
-                    r.seen.lock().unwrap().push(Delivery {
-                        path,
-                        id: h("webhook-id"),
-                        timestamp: h("webhook-timestamp").parse().unwrap_or(0),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                        verified,
-                    });
-                    let status = if !ok {
-                        401
-                    } else {
-                        let next = r.script.lock().unwrap().pop_front();
-                        next.unwrap_or(*r.fallback.lock().unwrap())
-                    };
-                    (StatusCode::from_u16(status).unwrap(), "ok")
-                }
-            },
-        );
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (r, secrets) = state.clone();
+            async move {
+                let now = r.clock.lock().unwrap().now();
+                let path = uri.path().to_owned();
+                let verified = match secrets.get(&path) {
+                    Some(secret) => verify(
+                        secret,
+                        &HeaderLookup::from_headers(&headers),
+                        &body,
+                        now,
+                        DEFAULT_TOLERANCE,
+                    ),
+                    None => Err(VerifyError::NoMatch),
+                };
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let ok = verified.is_ok();
+                r.seen.lock().unwrap().push(Delivery {
+                    path,
+                    id: h("webhook-id"),
+                    timestamp: h("webhook-timestamp").parse().unwrap_or(0),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    verified,
+                });
+                let status = if !ok {
+                    401
+                } else {
+                    let next = r.script.lock().unwrap().pop_front();
+                    next.unwrap_or(*r.fallback.lock().unwrap())
+                };
+                (StatusCode::from_u16(status).unwrap(), "ok")
+            }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -341,13 +339,22 @@ fn promise(sim: &Sim, invoice: &str, amount: &str, date: &str) {
 #[tokio::test]
 async fn payments_and_escalations_record_their_events_with_the_change() {
     let sim = sim_with_events(Some(all_to_partner()));
-    assert_eq!(kinds(&sim.store), Vec::<String>::new(), "creating records nothing");
+    assert_eq!(
+        kinds(&sim.store),
+        Vec::<String>::new(),
+        "creating records nothing"
+    );
 
     // Paid in full, then re-opened by a higher amount.
     sim.pay("inv-2", "2500000.50", "tx-1");
     sim.invoice("inv-2", "cli-1", "2026-03-16", "2600000.50");
     // Handed off (to the ERP and to the partner's own endpoint), recalled, written off, void.
-    escalate(&sim, "inv-1", EscalationRequest::HandOff, Some("90 days late"));
+    escalate(
+        &sim,
+        "inv-1",
+        EscalationRequest::HandOff,
+        Some("90 days late"),
+    );
     escalate(&sim, "inv-1", EscalationRequest::Recall, None);
     escalate(&sim, "inv-1", EscalationRequest::WriteOff, None);
     escalate(&sim, "inv-1", EscalationRequest::Void, Some("issued twice"));
@@ -389,7 +396,10 @@ async fn payments_and_escalations_record_their_events_with_the_change() {
 
     let erp = body(&events[2]);
     let partner = body(&events[3]);
-    assert_ne!(erp["id"], partner["id"], "one event, one id, per destination");
+    assert_ne!(
+        erp["id"], partner["id"],
+        "one event, one id, per destination"
+    );
     for b in [&erp, &partner] {
         let d = &b["data"];
         assert_eq!(b["type"], "invoice.handed_off");
@@ -409,9 +419,9 @@ async fn payments_and_escalations_record_their_events_with_the_change() {
     assert_eq!(voided["status"], "void");
     assert_eq!(voided["reason"], "issued twice");
     assert!(
-        events.iter().all(|e| e.state == EventState::Pending
-            && e.attempts == 0
-            && e.next_at == sim.now()),
+        events
+            .iter()
+            .all(|e| e.state == EventState::Pending && e.attempts == 0 && e.next_at == sim.now()),
         "due at once"
     );
 }
@@ -465,14 +475,26 @@ async fn promises_segments_opt_outs_and_exhausted_cadences_record_their_events()
     assert_eq!(made["arrangement"]["state"], "active");
     assert_eq!(made["arrangement"]["instalments"][0]["amount"], "1000000");
     assert_eq!(made["arrangement"]["instalments"][0]["due"], "2026-03-20");
-    let moved: Vec<Value> = events[2..4].iter().map(|e| body(e)["data"].clone()).collect();
-    let mut moved_ids: Vec<&str> = moved.iter().map(|m| m["invoice_id"].as_str().unwrap()).collect();
+    let moved: Vec<Value> = events[2..4]
+        .iter()
+        .map(|e| body(e)["data"].clone())
+        .collect();
+    let mut moved_ids: Vec<&str> = moved
+        .iter()
+        .map(|m| m["invoice_id"].as_str().unwrap())
+        .collect();
     moved_ids.sort();
     assert_eq!(moved_ids, ["inv-1", "inv-2"]);
     for m in &moved {
         assert_eq!(m["client_id"], "cli-1");
-        assert_eq!(m["from"], json!({"segment": "standard", "cadence": "standard"}));
-        assert_eq!(m["to"], json!({"segment": "dificil_cobro", "cadence": "dificil_cobro"}));
+        assert_eq!(
+            m["from"],
+            json!({"segment": "standard", "cadence": "standard"})
+        );
+        assert_eq!(
+            m["to"],
+            json!({"segment": "dificil_cobro", "cadence": "dificil_cobro"})
+        );
         assert_eq!(m["rule"], "client.facts.broken_promises >= 1");
     }
     let broken = &body(&events[1])["data"];
@@ -496,7 +518,10 @@ async fn promises_segments_opt_outs_and_exhausted_cadences_record_their_events()
     );
     let sim = Sim::new(&p, "2026-03-10T12:00:00Z");
     sim.store.enable_events(all_to_partner());
-    sim.client("cli-1", json!({"name": "Ana", "email": "ana@cliente.example.co"}));
+    sim.client(
+        "cli-1",
+        json!({"name": "Ana", "email": "ana@cliente.example.co"}),
+    );
     sim.invoice("inv-1", "cli-1", "2026-03-16", "1000000");
     sim.at("2026-03-16T14:00:00Z").await;
     sim.at("2026-03-26T14:00:00Z").await;
@@ -597,11 +622,18 @@ async fn two_failures_then_success_deliver_on_the_third_attempt_with_the_same_we
     assert_eq!(w.deliver_due_once().await, 1);
     let e = sim.store.event(&id).unwrap().unwrap();
     assert_eq!(e.attempts, 2);
-    assert_eq!(e.next_at, t0 + SignedDuration::from_secs(30), "the delay doubles");
+    assert_eq!(
+        e.next_at,
+        t0 + SignedDuration::from_secs(30),
+        "the delay doubles"
+    );
     sim.clock.advance(SignedDuration::from_secs(20));
     assert_eq!(w.deliver_due_once().await, 1);
     let e = sim.store.event(&id).unwrap().unwrap();
-    assert_eq!((e.state, e.attempts, e.last_error.clone()), (EventState::Delivered, 3, None));
+    assert_eq!(
+        (e.state, e.attempts, e.last_error.clone()),
+        (EventState::Delivered, 3, None)
+    );
     assert_eq!(w.deliver_due_once().await, 0, "delivered once");
 
     let seen = r.seen();
@@ -611,7 +643,10 @@ async fn two_failures_then_success_deliver_on_the_third_attempt_with_the_same_we
         assert_eq!(d.path, "/erp");
         assert_eq!(d.id, id.to_string(), "the same webhook-id on every attempt");
         assert_eq!(d.body, seen[0].body, "the same body on every attempt");
-        assert_eq!(d.timestamp, (t0 + SignedDuration::from_secs(at)).as_second());
+        assert_eq!(
+            d.timestamp,
+            (t0 + SignedDuration::from_secs(at)).as_second()
+        );
     }
     assert_eq!(seen[0].json()["type"], "invoice.paid");
     assert_eq!(seen[0].json()["id"], id.to_string());
@@ -652,7 +687,11 @@ async fn an_event_whose_outcome_was_not_recorded_is_delivered_again_after_a_rest
     drop(store);
     let store = reopen();
     let pending = store.events(Some(EventState::Pending), 10).unwrap();
-    assert_eq!(pending.len(), 3, "nothing is lost: every event is still pending");
+    assert_eq!(
+        pending.len(),
+        3,
+        "nothing is lost: every event is still pending"
+    );
     let clock = ManualClock::new(Timestamp::from_second(r.seen()[0].timestamp).unwrap());
     let w = worker(&clock, &cfg, &store);
     assert_eq!(w.deliver_due_once().await, 3);
@@ -660,17 +699,34 @@ async fn an_event_whose_outcome_was_not_recorded_is_delivered_again_after_a_rest
     assert_eq!(seen.len(), 6);
     for e in &written {
         let got: Vec<&Delivery> = seen.iter().filter(|d| d.id == e.id.to_string()).collect();
-        assert_eq!(got.len(), 2, "sent again after the restart, with the same id");
-        assert!(got.iter().all(|d| d.verified.is_ok() && d.body == e.payload));
-        let path = if e.destination.to_string() == "events" { "/erp" } else { "/partner" };
+        assert_eq!(
+            got.len(),
+            2,
+            "sent again after the restart, with the same id"
+        );
+        assert!(
+            got.iter()
+                .all(|d| d.verified.is_ok() && d.body == e.payload)
+        );
+        let path = if e.destination.to_string() == "events" {
+            "/erp"
+        } else {
+            "/partner"
+        };
         assert!(got.iter().all(|d| d.path == path));
-        assert_eq!(store.event(&e.id).unwrap().unwrap().state, EventState::Delivered);
+        assert_eq!(
+            store.event(&e.id).unwrap().unwrap().state,
+            EventState::Delivered
+        );
     }
     // The store written by a plain drop also survives a clean close and reopen.
     store.close().unwrap();
     drop(store);
     let store = reopen();
-    assert_eq!(store.events(Some(EventState::Delivered), 10).unwrap().len(), 3);
+    assert_eq!(
+        store.events(Some(EventState::Delivered), 10).unwrap().len(),
+        3
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -744,8 +800,10 @@ impl Daemon {
         self.ok(
             "PUT",
             "/v1/clients/cli-1",
-            Some(json!({"name": "María Pérez", "email": "maria@cliente.example.co",
-                        "timezone": "America/Bogota", "country": "CO"})),
+            Some(
+                json!({"name": "María Pérez", "email": "maria@cliente.example.co",
+                        "timezone": "America/Bogota", "country": "CO"}),
+            ),
         )
         .await;
         for (id, amount) in [("inv-1", "1000000"), ("inv-2", "2500000.50")] {
@@ -843,7 +901,9 @@ async fn a_hand_off_over_http_reaches_the_erp_and_the_partner_signed_and_a_payme
     assert_eq!(listed[0]["attempts"], 1);
     assert_eq!(listed[0]["next_attempt_at"], Value::Null);
     assert_eq!(listed[0]["payload"]["data"]["invoice_id"], "inv-2");
-    let one = d.ok("GET", &format!("/v1/events/{}", seen[2].id), None).await;
+    let one = d
+        .ok("GET", &format!("/v1/events/{}", seen[2].id), None)
+        .await;
     assert_eq!(one["id"], seen[2].id);
     let limited = d.ok("GET", "/v1/events?limit=1", None).await;
     assert_eq!(limited.as_array().unwrap().len(), 1);
@@ -852,10 +912,8 @@ async fn a_hand_off_over_http_reaches_the_erp_and_the_partner_signed_and_a_payme
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists_and_retries() {
-    let (d, r) = daemon_and_receiver(
-        "max_attempts = 3\nbackoff_base_secs = 5\nbackoff_max_secs = 5",
-    )
-    .await;
+    let (d, r) =
+        daemon_and_receiver("max_attempts = 3\nbackoff_base_secs = 5\nbackoff_max_secs = 5").await;
     r.answer(&[], 500);
     d.setup().await;
     d.ok(
@@ -869,7 +927,10 @@ async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists
     let seen = r
         .wait_for(3, || clock.advance(SignedDuration::from_millis(500)))
         .await;
-    assert!(seen.iter().all(|s| s.id == seen[0].id && s.verified.is_ok()));
+    assert!(
+        seen.iter()
+            .all(|s| s.id == seen[0].id && s.verified.is_ok())
+    );
     let id = seen[0].id.clone();
     let mut failed = Value::Null;
     for _ in 0..200 {
@@ -890,7 +951,11 @@ async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists
     );
     clock.advance(SignedDuration::from_secs(60));
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(r.seen().len(), 3, "a failed event is not tried again by itself");
+    assert_eq!(
+        r.seen().len(),
+        3,
+        "a failed event is not tried again by itself"
+    );
     assert_eq!(
         d.ok("GET", "/v1/events?state=pending", None).await,
         json!([])
@@ -903,7 +968,11 @@ async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists
         ("GET", "/v1/events?limit=501", 422),
         ("GET", "/v1/events?limit=ten", 422),
         ("GET", "/v1/events/evt_nope", 404),
-        ("POST", "/v1/events/evt_00000000000000000000000000000000/retry", 404),
+        (
+            "POST",
+            "/v1/events/evt_00000000000000000000000000000000/retry",
+            404,
+        ),
         ("POST", "/v1/events/nope/retry", 404),
     ] {
         let (st, v) = d.call(method, path, None).await;
@@ -940,11 +1009,22 @@ async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(state, "delivered");
-    let (st, v) = d.call("POST", &format!("/v1/events/{id}/retry"), None).await;
+    let (st, v) = d
+        .call("POST", &format!("/v1/events/{id}/retry"), None)
+        .await;
     assert_eq!(st, 409, "{v}");
     assert_eq!(v["error"]["code"], "conflict");
-    assert!(v["error"]["message"].as_str().unwrap().contains("delivered"), "{v}");
-    assert_eq!(d.ok("GET", "/v1/events?state=failed", None).await, json!([]));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("delivered"),
+        "{v}"
+    );
+    assert_eq!(
+        d.ok("GET", "/v1/events?state=failed", None).await,
+        json!([])
+    );
     d.stop().await;
 }
 
@@ -988,7 +1068,10 @@ fn plazo_check_refuses_a_bad_events_table_naming_file_line_and_column() {
     ] {
         let (ok, out) = check(&format!("{base}{events}"));
         assert!(!ok, "{events}: accepted\n{out}");
-        assert!(out.contains(expected), "{events}\nexpected {expected:?}\n     got {out}");
+        assert!(
+            out.contains(expected),
+            "{events}\nexpected {expected:?}\n     got {out}"
+        );
         assert!(!out.contains("MfKQ9r8"), "the secret is echoed: {out}");
     }
     let (ok, out) = check(&format!(

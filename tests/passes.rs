@@ -149,6 +149,7 @@ async fn an_invoice_moves_once_its_days_overdue_pass_the_rule_and_the_others_are
             clients: 3,
             clients_changed: 0,
             invoices_moved: 0,
+            invoices_written_off: 0,
             completed: true
         }
     );
@@ -173,6 +174,7 @@ async fn an_invoice_moves_once_its_days_overdue_pass_the_rule_and_the_others_are
             clients: 3,
             clients_changed: 1,
             invoices_moved: 1,
+            invoices_written_off: 0,
             completed: true
         }
     );
@@ -297,6 +299,7 @@ async fn without_rules_the_pass_does_nothing() {
             clients: 0,
             clients_changed: 0,
             invoices_moved: 0,
+            invoices_written_off: 0,
             completed: true
         }
     );
@@ -335,6 +338,7 @@ async fn the_pass_sees_every_client_across_pages() {
             clients: n as u64,
             clients_changed: 1,
             invoices_moved: 1,
+            invoices_written_off: 0,
             completed: true
         }
     );
@@ -621,4 +625,118 @@ fn the_backfill_gives_clients_written_before_facts_existed_their_facts() {
     assert!(store.meta(FACTS_BACKFILL_MARKER).unwrap().is_some());
     let again = plazo::service::rebuild_facts(&store, &loaded.policy, now).unwrap();
     assert_eq!((again.clients, again.rewritten), (2, 0));
+}
+
+/// `[write_off] after_days = 60`: the daily pass writes off, in one command per client, the
+/// open and handed-off invoices 60 days or more past due, and leaves alone the younger ones,
+/// the paused ones and those under a promise. The handed-off one keeps its partner; a later
+/// payment is a recovery; a second pass writes nothing.
+#[tokio::test]
+async fn the_daily_pass_writes_off_invoices_past_the_policys_age_and_nothing_else() {
+    let mut text = policy("");
+    text.push_str(
+        "[partners.cobranzas_norte]\nname = \"Cobranzas del Norte S.A.S.\"\n\n[write_off]\nafter_days = 60\n",
+    );
+    let sim = Sim::new(&text, "2026-01-05T12:00:00Z");
+    client(&sim, "cli-1");
+    client(&sim, "cli-2");
+    sim.invoice("inv-old", "cli-1", "2026-01-02", "1000000");
+    sim.invoice("inv-young", "cli-1", "2026-01-20", "500000");
+    sim.invoice("inv-paused", "cli-1", "2026-01-02", "700000");
+    sim.invoice("inv-promised", "cli-2", "2026-01-02", "300000");
+    sim.invoice("inv-agency", "cli-2", "2026-01-03", "900000");
+    let p = sim.policy.current();
+    plazo::service::pause_invoice(
+        &sim.store,
+        &p.policy,
+        &InvoiceId::new("inv-paused").unwrap(),
+        "dispute: goods returned".into(),
+        None,
+        sim.now(),
+    )
+    .unwrap();
+    plazo::service::escalate_invoice(
+        &sim.store,
+        &p.policy,
+        &InvoiceId::new("inv-agency").unwrap(),
+        plazo::service::EscalationRequest::HandOff,
+        plazo::service::EscalationInput {
+            partner: None,
+            reason: None,
+        },
+        sim.now(),
+    )
+    .unwrap();
+
+    // 03-02 in Bogotá: inv-old is 59 days past due. Nothing yet, and nothing written.
+    sim.set("2026-03-03T04:00:00Z");
+    promise(&sim, "inv-promised", "300000", "2026-03-20");
+    let before = writes(&sim);
+    assert_eq!(resegment(&sim).invoices_written_off, 0);
+    assert_eq!(writes(&sim), before, "nothing aged: nothing written");
+
+    // 03-03 in Bogotá: 60 days for inv-old and inv-paused, 59 for inv-agency.
+    sim.set("2026-03-03T05:30:00Z");
+    let r = resegment(&sim);
+    assert_eq!((r.invoices_written_off, r.clients_changed), (1, 1));
+    let old = sim.inv("inv-old");
+    assert_eq!(old.status, InvoiceStatus::WrittenOff);
+    assert!(
+        old.pending.is_none(),
+        "no reminder left for a written-off invoice"
+    );
+    let line = sim.lines_with("inv-old", "written off").pop().unwrap();
+    let detail = line.detail.clone().unwrap_or_default();
+    assert!(detail.contains("60 days or more past due"), "{line:?}");
+    assert!(detail.contains("[write_off] after_days"), "{line:?}");
+    for (id, status) in [
+        ("inv-young", InvoiceStatus::Open),
+        ("inv-paused", InvoiceStatus::Open),
+        ("inv-promised", InvoiceStatus::Open),
+        ("inv-agency", InvoiceStatus::HandedOff),
+    ] {
+        assert_eq!(sim.inv(id).status, status, "{id}");
+    }
+
+    // A day later the handed-off invoice is 60 days past due too: written off, partner kept.
+    sim.set("2026-03-04T05:30:00Z");
+    let r = resegment(&sim);
+    assert_eq!(r.invoices_written_off, 1);
+    let agency = sim.inv("inv-agency");
+    assert_eq!(agency.status, InvoiceStatus::WrittenOff);
+    assert_eq!(
+        agency.escalation.as_ref().unwrap().partner.as_deref(),
+        Some("cobranzas_norte")
+    );
+    let before = writes(&sim);
+    assert_eq!(resegment(&sim).invoices_written_off, 0);
+    assert_eq!(writes(&sim), before, "a second pass writes nothing");
+
+    // The debtor pays the written-off invoice after all: a recovery, the invoice is paid.
+    sim.pay("inv-old", "1000000", "rec-1");
+    let old = sim.inv("inv-old");
+    assert_eq!(old.status, InvoiceStatus::Paid);
+    assert_eq!(
+        old.escalation.as_ref().unwrap().recovered,
+        "1000000".parse().unwrap()
+    );
+}
+
+#[test]
+fn a_write_off_age_out_of_range_is_refused_with_its_place() {
+    let base = policy("");
+    let line = base.lines().count() + 3;
+    let err = parse_policy(
+        &format!("{base}\n[write_off]\nafter_days = 7\n"),
+        Path::new("policy.toml"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains(&format!("policy.toml:{line}:14"))
+            && err.contains("write_off.after_days")
+            && err.contains("30 to 3650"),
+        "{err}"
+    );
 }

@@ -176,8 +176,9 @@ pub async fn start(
                         clients = r.clients,
                         clients_changed = r.clients_changed,
                         invoices_moved = r.invoices_moved,
+                        invoices_written_off = r.invoices_written_off,
                         completed = r.completed,
-                        "re-evaluated segment rules"
+                        "daily pass: re-evaluated segment rules and write-offs by age"
                     ),
                     Ok(Err(e)) => tracing::error!(error = %e, "re-evaluating segment rules failed"),
                     Err(e) => tracing::error!(error = %e, "segment re-evaluation task failed"),

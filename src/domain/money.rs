@@ -134,8 +134,10 @@ impl Currency {
     /// ("2500000.50" for COP, "15000" for CLP), rounded half away from zero when it has more
     /// (an average can). The shape amounts take in events and facts.
     pub fn show(&self, amount: Decimal) -> String {
-        let mut shown = amount
-            .round_dp_with_strategy(self.minor_units, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let mut shown = amount.round_dp_with_strategy(
+            self.minor_units,
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        );
         shown.rescale(self.minor_units);
         shown.to_string()
     }

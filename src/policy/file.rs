@@ -54,6 +54,21 @@ pub struct PolicyFile {
     /// Partners invoices can be handed to, by name (`[partners.cobranzas_norte]`).
     #[serde(default)]
     pub partners: BTreeMap<String, PartnerFile>,
+    /// When an unpaid invoice is written off by age (`[write_off] after_days = 360`).
+    #[serde(default)]
+    pub write_off: Option<WriteOffFile>,
+}
+
+/// `[write_off]`: the age at which an unpaid invoice is written off (the *cartera castigada*).
+/// The daily pass (`[housekeeping] resegment` in plazo.toml) writes off every invoice that is
+/// open or handed off, has a balance, is neither paused nor under an active promise or plan,
+/// and is at least `after_days` days past its due date. A later payment still applies and is
+/// reported as a recovery. Without this table nothing is written off by age.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteOffFile {
+    /// Days past the due date (in the client's time zone), 30 to 3650, e.g. `360`.
+    pub after_days: Spanned<i64>,
 }
 
 /// `[facts]`: the window of history behind a client's behavioural facts.

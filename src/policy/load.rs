@@ -706,6 +706,7 @@ impl Checker<'_> {
             self.arrangements(file.promises.as_ref(), file.plans.as_ref(), &cadences)?;
         let facts = self.facts(file.facts.as_ref())?;
         let rules = self.segment_rules(&file.segments)?;
+        let write_off_after_days = self.write_off_age(file.write_off.as_ref())?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -720,6 +721,7 @@ impl Checker<'_> {
                 facts,
                 rules: std::sync::Arc::new(rules),
                 partners,
+                write_off_after_days,
             },
             templates,
         })

@@ -35,6 +35,9 @@ pub struct Policy {
     pub rules: std::sync::Arc<super::rules::SegmentRules>,
     /// Partners invoices can be handed to, by key.
     pub partners: BTreeMap<String, Partner>,
+    /// Days past due after which the daily pass writes an unpaid invoice off
+    /// (`[write_off] after_days`); `None`: never by age.
+    pub write_off_after_days: Option<u32>,
 }
 
 /// `[facts]` of the policy, checked.

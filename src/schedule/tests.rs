@@ -88,6 +88,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         facts: Default::default(),
         rules: Default::default(),
         partners: Default::default(),
+        write_off_after_days: None,
     }
 }
 

@@ -7,12 +7,13 @@
 //!   checks that break them).
 //! - `planning`: the one pending reminder of each invoice, from its agenda.
 //! - `contacts`, `inbound`, `receipts`: addresses, inbound messages, delivery receipts.
-//! - `facts`, `segments`, `resegment`: client facts kept with every change, moves between
-//!   segments, and the passes over every client (the daily re-evaluation of segment rules,
-//!   the one-time facts backfill).
+//! - `facts`, `segments`, `resegment`, `aging`: client facts kept with every change, moves
+//!   between segments, and the passes over every client (the daily re-evaluation of segment
+//!   rules and write-off by age, the one-time facts backfill).
 //! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
 //!   the store's outbox, in the same command as the change.
 
+mod aging;
 mod arrangements;
 mod clients;
 mod contacts;

@@ -1,5 +1,6 @@
 //! Passes over every client: walking the clients in pages ([`Store::client_ids_after`]), and
-//! the daily re-evaluation of segment rules ([`resegment_all`]).
+//! the daily pass ([`resegment_all`]) that re-evaluates segment rules and writes off invoices
+//! past the policy's age (`[write_off] after_days`, see `service::aging`).
 //!
 //! A segment's `when` rule can read `invoice.days_overdue`, which changes with time alone:
 //! nothing else happens to an invoice when it turns 21 days overdue, so no payment, promise or
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use jiff::Timestamp;
 
 use super::ServiceError;
+use super::aging::{aged_out, write_off_aged};
 use super::planning::replan;
 use super::segments::needs_move;
 use crate::domain::{Client, ClientId, Invoice, InvoiceStatus};
@@ -58,6 +60,8 @@ pub struct ResegmentReport {
     pub clients_changed: u64,
     /// Open invoices moved to another segment's cadence.
     pub invoices_moved: u64,
+    /// Invoices written off by age (`[write_off] after_days`).
+    pub invoices_written_off: u64,
     /// Whether every client was looked at (false: stopped early, by a shutdown).
     pub completed: bool,
 }
@@ -66,13 +70,14 @@ pub struct ResegmentReport {
 /// each one whose segment changed onto the new segment's cadence from its next future step
 /// (as a change of facts does: the timeline names the rule; passed steps are logged as skipped,
 /// nothing already sent is sent again). For the rules that read what changes with time alone
-/// (`invoice.days_overdue`, `client.facts.days_since_last_payment`).
+/// (`invoice.days_overdue`, `client.facts.days_since_last_payment`). In the same command, it
+/// writes off the client's invoices past the policy's write-off age, if it has one.
 ///
 /// Reads each client's invoices first, outside any command; a client with an invoice to move
 /// gets one command that reads the client and its invoices again and moves those that still
 /// need it. A client whose invoices all stay put is not written, nor is an invoice that stays
 /// put; an invoice whose reminder is being sent moves when that send ends. Does nothing when
-/// the policy has no `when` rule. Blocks: run it on a blocking thread.
+/// the policy has no `when` rule and no `[write_off]`. Blocks: run it on a blocking thread.
 pub fn resegment_all(
     store: &Store,
     policy: &Policy,
@@ -91,37 +96,39 @@ pub fn resegment_all_until(
     stop: &AtomicBool,
 ) -> Result<ResegmentReport, ServiceError> {
     let mut report = ResegmentReport::default();
-    if policy.rules.is_empty() {
+    if policy.rules.is_empty() && policy.write_off_after_days.is_none() {
         report.completed = true;
         return Ok(report);
     }
     report.completed = each_client(store, stop, |id| {
         report.clients += 1;
-        if !any_needs_move(store, policy, id, now)? {
+        if !any_needs_change(store, policy, id, now)? {
             return Ok(ControlFlow::Continue(()));
         }
-        let moved = store
+        let (written_off, moved) = store
             .transaction(|tx| {
                 let Some(client) = tx.client(id)? else {
-                    return Ok(0);
+                    return Ok((0, 0));
                 };
-                Ok::<_, TxError<std::convert::Infallible>>(move_open_invoices(
-                    tx, policy, &client, now,
-                )?)
+                let written_off = write_off_aged(tx, policy, &client, now)?;
+                let moved = move_open_invoices(tx, policy, &client, now)?;
+                Ok::<_, TxError<std::convert::Infallible>>((written_off, moved))
             })?
             .unwrap_or_else(|never| match never {});
-        if moved > 0 {
+        if moved + written_off > 0 {
             report.clients_changed += 1;
             report.invoices_moved += moved;
+            report.invoices_written_off += written_off;
         }
         Ok(ControlFlow::Continue(()))
     })?;
     Ok(report)
 }
 
-/// Whether an open invoice of client `id` should follow another segment as of `now`, as read
-/// outside any command (a filter: the command re-checks).
-fn any_needs_move(
+/// Whether an open invoice of client `id` should follow another segment, or an invoice is to
+/// be written off by age, as of `now`, as read outside any command (a filter: the command
+/// re-checks).
+fn any_needs_change(
     store: &Store,
     policy: &Policy,
     id: &ClientId,
@@ -132,7 +139,7 @@ fn any_needs_move(
     };
     for inv_id in store.invoice_ids_of_client(id)? {
         if let Some(inv) = store.invoice(&inv_id)? {
-            if should_move(policy, &client, &inv, now) {
+            if should_move(policy, &client, &inv, now) || aged_out(policy, &client, &inv, now) {
                 return Ok(true);
             }
         }

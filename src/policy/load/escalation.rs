@@ -7,7 +7,7 @@ use serde_spanned::Spanned;
 
 use super::{Checker, is_simple_name, quoted_list};
 use crate::policy::PolicyError;
-use crate::policy::file::PartnerFile;
+use crate::policy::file::{PartnerFile, WriteOffFile};
 use crate::policy::model::{OnExhausted, Partner, StepAction};
 
 /// What an `action` or `on_exhausted` value says, before it becomes one or the other.
@@ -18,7 +18,33 @@ enum Escalate {
     WriteOff,
 }
 
+/// The range of `[write_off] after_days`: a month to ten years.
+const WRITE_OFF_DAYS: std::ops::RangeInclusive<i64> = 30..=3650;
+
 impl Checker<'_> {
+    /// `[write_off] after_days`.
+    pub(super) fn write_off_age(
+        &self,
+        file: Option<&WriteOffFile>,
+    ) -> Result<Option<u32>, PolicyError> {
+        let Some(f) = file else {
+            return Ok(None);
+        };
+        let days = *f.after_days.get_ref();
+        if !WRITE_OFF_DAYS.contains(&days) {
+            return Err(self.err(
+                f.after_days.span(),
+                "write_off.after_days",
+                format!(
+                    "{days} is out of range; use {} to {} (days past the due date, e.g. 360)",
+                    WRITE_OFF_DAYS.start(),
+                    WRITE_OFF_DAYS.end()
+                ),
+            ));
+        }
+        Ok(u32::try_from(days).ok())
+    }
+
     pub(super) fn partners(
         &self,
         file: &BTreeMap<String, PartnerFile>,
