@@ -9,185 +9,25 @@
 
 mod common;
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, Uri};
 use common::inproc::{InProcess, start_in_process};
+use common::receiver::{Delivery, Receiver, erp_secret, partner_secret, vectors};
 use common::sim::Sim;
 use common::{test_policy, write_private};
 use jiff::{SignedDuration, Timestamp};
-use plazo::clock::{Clock, ManualClock};
+use plazo::clock::ManualClock;
 use plazo::config::EventsConfig;
 use plazo::daemon::events::EventsWorker;
 use plazo::domain::{EventState, InvoiceId, OutboundEvent};
-use plazo::inbound::standard_webhooks::{
-    DEFAULT_TOLERANCE, HeaderLookup, VerifyError, WebhookSecret, sign, verify,
-};
+use plazo::inbound::standard_webhooks::{VerifyError, WebhookSecret, sign};
 use plazo::service::{
     ContactChange, EscalationInput, EscalationRequest, PromiseInput, change_contact,
     escalate_invoice, make_promise,
 };
 use plazo::store::{EventRouting, Store};
 use serde_json::{Value, json};
-
-// ---------------------------------------------------------------------------------------
-// The official Standard Webhooks vectors, and a receiver that checks every request with them.
-
-#[derive(serde::Deserialize, Clone)]
-struct Vector {
-    secret: String,
-    msg_id: String,
-    timestamp: i64,
-    payload: String,
-    expected: String,
-}
-
-/// The vectors of `/work/shared/fixtures` (the repository keeps a byte-identical copy in
-/// `tests/fixtures`, used where the shared directory is not mounted).
-fn vectors() -> Vec<Vector> {
-    let shared = std::path::Path::new("/work/shared/fixtures/signature_test_vectors.json");
-    let path = if shared.is_file() {
-        shared.to_path_buf()
-    } else {
-        common::repo().join("tests/fixtures/signature_test_vectors.json")
-    };
-    let mut all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    serde_json::from_value(all["standard_webhooks"].take()).unwrap()
-}
-
-/// The `[events]` endpoint's secret: the first official vector's.
-fn erp_secret() -> String {
-    vectors()[0].secret.clone()
-}
-
-/// The partner endpoint's secret: the second official vector's.
-fn partner_secret() -> String {
-    vectors()[1].secret.clone()
-}
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Delivery {
-    path: String,
-    id: String,
-    timestamp: i64,
-    body: String,
-    verified: Result<(), VerifyError>,
-}
-
-impl Delivery {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-}
-
-/// A local HTTP receiver: verifies each request with the secret of its path and the time of
-/// `clock` (answering 401 to a bad signature), then answers the next status scripted for the
-/// path, or `fallback`.
-#[derive(Clone)]
-struct Receiver {
-    addr: SocketAddr,
-    /// The clock signatures are checked against (the daemon's, once it runs).
-    clock: Arc<Mutex<ManualClock>>,
-    seen: Arc<Mutex<Vec<Delivery>>>,
-    script: Arc<Mutex<VecDeque<u16>>>,
-    fallback: Arc<Mutex<u16>>,
-}
-
-impl Receiver {
-    async fn start(clock: ManualClock, secrets: &[(&str, String)]) -> Receiver {
-        let secrets: HashMap<String, WebhookSecret> = secrets
-            .iter()
-            .map(|(p, s)| ((*p).to_owned(), WebhookSecret::parse(s).unwrap()))
-            .collect();
-        let r = Receiver {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            clock: Arc::new(Mutex::new(clock)),
-            seen: Arc::default(),
-            script: Arc::default(),
-            fallback: Arc::new(Mutex::new(200)),
-        };
-        let state = (r.clone(), Arc::new(secrets));
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (r, secrets) = state.clone();
-            async move {
-                let now = r.clock.lock().unwrap().now();
-                let path = uri.path().to_owned();
-                let verified = match secrets.get(&path) {
-                    Some(secret) => verify(
-                        secret,
-                        &HeaderLookup::from_headers(&headers),
-                        &body,
-                        now,
-                        DEFAULT_TOLERANCE,
-                    ),
-                    None => Err(VerifyError::NoMatch),
-                };
-                let h = |n: &str| {
-                    headers
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let ok = verified.is_ok();
-                r.seen.lock().unwrap().push(Delivery {
-                    path,
-                    id: h("webhook-id"),
-                    timestamp: h("webhook-timestamp").parse().unwrap_or(0),
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                    verified,
-                });
-                let status = if !ok {
-                    401
-                } else {
-                    let next = r.script.lock().unwrap().pop_front();
-                    next.unwrap_or(*r.fallback.lock().unwrap())
-                };
-                (StatusCode::from_u16(status).unwrap(), "ok")
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { addr, ..r }
-    }
-
-    /// Checks signatures against `clock` from now on.
-    fn use_clock(&self, clock: ManualClock) {
-        *self.clock.lock().unwrap() = clock;
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Delivery> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn answer(&self, statuses: &[u16], then: u16) {
-        self.script.lock().unwrap().extend(statuses);
-        *self.fallback.lock().unwrap() = then;
-    }
-
-    /// Waits (real time, polling) until `n` requests arrived; `tick` runs between polls.
-    async fn wait_for(&self, n: usize, mut tick: impl FnMut()) -> Vec<Delivery> {
-        for _ in 0..400 {
-            let seen = self.seen();
-            if seen.len() >= n {
-                return seen;
-            }
-            tick();
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("expected {n} deliveries, got {:?}", self.seen());
-    }
-}
 
 #[tokio::test]
 async fn the_signer_reproduces_the_official_vectors_and_the_receiver_verifies_them() {
@@ -201,7 +41,7 @@ async fn the_signer_reproduces_the_official_vectors_and_the_receiver_verifies_th
         // The receiver, its clock at the vector's time, accepts the vector's request as sent
         // and refuses it with one byte added to the body.
         let clock = ManualClock::new(Timestamp::from_second(v.timestamp).unwrap());
-        let r = Receiver::start(clock, &[("/in", v.secret.clone())]).await;
+        let r = Receiver::start(Arc::new(clock), &[("/in", v.secret.clone())]).await;
         let http = reqwest::Client::new();
         for (body, status) in [(v.payload.clone(), 200), (format!("{} ", v.payload), 401)] {
             let resp = http
@@ -593,7 +433,7 @@ fn worker(clock: &ManualClock, cfg: &EventsConfig, store: &Store) -> EventsWorke
 
 async fn receiver_for(sim: &Sim) -> Receiver {
     Receiver::start(
-        sim.clock.clone(),
+        Arc::new(sim.clock.clone()),
         &[("/erp", erp_secret()), ("/partner", partner_secret())],
     )
     .await
@@ -767,7 +607,7 @@ impl Daemon {
         )
         .await;
         // The receiver checks signatures against the daemon's clock.
-        r.use_clock(own_clock.clone());
+        r.use_clock(Arc::new(own_clock.clone()));
         Daemon {
             base: format!("http://{}", running.addr),
             running: Some(running),
@@ -826,7 +666,7 @@ impl Daemon {
 async fn daemon_and_receiver(extra: &str) -> (Daemon, Receiver) {
     let clock = ManualClock::new("2026-03-10T12:00:00Z".parse().unwrap());
     let r = Receiver::start(
-        clock,
+        Arc::new(clock),
         &[("/erp", erp_secret()), ("/partner", partner_secret())],
     )
     .await;

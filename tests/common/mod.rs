@@ -6,6 +6,7 @@
 pub mod inproc;
 pub mod mock_http;
 pub mod rec;
+pub mod receiver;
 pub mod sim;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
