@@ -35,6 +35,10 @@ pub struct Policy {
     pub rules: std::sync::Arc<super::rules::SegmentRules>,
     /// Partners invoices can be handed to, by key.
     pub partners: BTreeMap<String, Partner>,
+    /// Call tasks: priority, claim timeout, retries after no answer (`[tasks]`).
+    pub tasks: super::tasks::TaskRules,
+    /// Inbound replies that pause the chase or open a task (`[inbound]`).
+    pub inbound: super::tasks::InboundRules,
 }
 
 /// `[facts]` of the policy, checked.
@@ -334,6 +338,8 @@ pub enum StepAction {
     HandOff(String),
     /// Write the invoice off.
     WriteOff,
+    /// Open a call task for a person (`action = "task"`, or `channels = ["call"]`).
+    Task,
 }
 
 impl std::fmt::Display for StepAction {
@@ -342,6 +348,7 @@ impl std::fmt::Display for StepAction {
             StepAction::Remind => f.write_str("remind"),
             StepAction::HandOff(p) => write!(f, "hand_off:{p}"),
             StepAction::WriteOff => f.write_str("write_off"),
+            StepAction::Task => f.write_str("task"),
         }
     }
 }
@@ -356,6 +363,8 @@ pub enum OnExhausted {
     HandOff(String),
     /// Write the invoice off.
     WriteOff,
+    /// Open a call task for a person; the invoice stays open.
+    Task,
 }
 
 impl std::fmt::Display for OnExhausted {
@@ -364,6 +373,7 @@ impl std::fmt::Display for OnExhausted {
             OnExhausted::Nothing => f.write_str("nothing"),
             OnExhausted::HandOff(p) => write!(f, "hand_off:{p}"),
             OnExhausted::WriteOff => f.write_str("write_off"),
+            OnExhausted::Task => f.write_str("task"),
         }
     }
 }

@@ -88,6 +88,8 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         facts: Default::default(),
         rules: Default::default(),
         partners: Default::default(),
+        tasks: Default::default(),
+        inbound: Default::default(),
     }
 }
 
