@@ -758,12 +758,12 @@ pub fn task_outcome(
         let Some(mut t) = tx.task(id)? else {
             return abort(task_not_found(&id.to_string()));
         };
-        if let Err(e) = workable(&t, agent_in.as_deref(), policy, now) {
-            return abort(e);
-        }
         let held = (t.state == TaskState::Claimed && !claim_expired(&t, policy, now))
             .then(|| t.agent.clone())
             .flatten();
+        if let Err(e) = workable(&t, agent_in.as_deref().or(held.as_deref()), policy, now) {
+            return abort(e);
+        }
         let Some(agent) = agent_in.clone().or(held) else {
             return abort(ServiceError::invalid(
                 "agent",
