@@ -95,7 +95,7 @@ impl PhoneExt for Sim {
         let p = self.policy.current();
         record_inbound(
             &self.store,
-            &p.policy.opt_out,
+            &p.policy,
             &InboundInput {
                 kind: kind.into(),
                 from: PHONE.into(),

@@ -1,6 +1,6 @@
 //! Domain types shared by every layer: identifiers, money, clients, invoices, reminders, the
 //! communication log, promises and payment plans, the state of addresses (opt-outs,
-//! receipts), and outbound events. Plain data with
+//! receipts), outbound events, and tasks for people (calls, reviews). Plain data with
 //! validation at construction; no I/O.
 
 mod arrangement;
@@ -11,6 +11,7 @@ mod ids;
 mod inbox;
 mod money;
 mod records;
+mod task;
 pub mod validate;
 pub mod when;
 
@@ -33,3 +34,4 @@ pub use records::{
     EscalationKind, Followed, Invoice, InvoiceStatus, Pause, Payment, Reminder, ReminderState,
     Track,
 };
+pub use task::{Task, TaskId, TaskIdError, TaskKind, TaskResult, TaskState};

@@ -21,6 +21,7 @@ mod payment_events;
 mod payment_reply;
 mod providers;
 mod serve;
+mod tasks;
 mod unsubscribe;
 mod webhooks;
 
@@ -182,6 +183,10 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get))
         .route("/events/{id}/retry", post(events::retry))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}", get(tasks::get))
+        .route("/tasks/{id}/claim", post(tasks::claim))
+        .route("/tasks/{id}/outcome", post(tasks::outcome))
         .route("/clients/{id}/timeline", get(contacts::client_timeline))
         .route("/clients/{id}/notes", post(notes::client_note))
         .route("/invoices/{id}/notes", post(notes::invoice_note))

@@ -173,7 +173,7 @@ async fn apply(
             wake |= outcome.schedules();
         }
         for i in &inbound {
-            let outcome = record_inbound(&store, &policy.policy.opt_out, i, now)?;
+            let outcome = record_inbound(&store, &policy.policy, i, now)?;
             if let Some(action) = outcome.action {
                 tracing::info!(kind = %i.kind, ?action, "opt-out keyword received");
             }

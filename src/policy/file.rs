@@ -57,6 +57,12 @@ pub struct PolicyFile {
     /// When an unpaid invoice is written off by age (`[write_off] after_days = 360`).
     #[serde(default)]
     pub write_off: Option<WriteOffFile>,
+    /// Call tasks (`GET /v1/tasks`): queue order, claim timeout, retries after no answer.
+    #[serde(default)]
+    pub tasks: Option<TasksFile>,
+    /// Inbound SMS and WhatsApp replies that pause the chase or open a task for a person.
+    #[serde(default)]
+    pub inbound: Option<InboundFile>,
 }
 
 /// `[write_off]`: the age at which an unpaid invoice is written off (the *cartera castigada*).
@@ -69,6 +75,66 @@ pub struct PolicyFile {
 pub struct WriteOffFile {
     /// Days past the due date (in the client's time zone), 30 to 3650, e.g. `360`.
     pub after_days: Spanned<i64>,
+}
+
+/// `[tasks]`: phone collection. A step with `action = "task"` (or `channels = ["call"]`), a
+/// cadence's `on_exhausted = "task"`, a debtor who says they paid and (if `[inbound]` says
+/// so) other replies open a task; agents list them (`GET /v1/tasks?state=open`), claim one
+/// (`POST /v1/tasks/{id}/claim`) and record how it went (`POST /v1/tasks/{id}/outcome`).
+/// Every task is due inside the client's contact window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksFile {
+    /// Queue order, higher first: a number expression over the fields segment rules read
+    /// (`invoice.balance`, `invoice.amount`, `invoice.days_overdue`, `client.facts.*`...),
+    /// computed when the task is created. Default `"invoice.balance * invoice.days_overdue"`
+    /// (the larger and older the debt, the sooner the call); for example
+    /// `"invoice.balance * (1 + client.facts.broken_promises)"`. Ties go to the earlier
+    /// `due_at`. An evaluation that fails counts as 0.
+    #[serde(default)]
+    pub priority: Option<Spanned<String>>,
+    /// How long a claim holds: a claimed task with no outcome after this long is back in the
+    /// queue for anyone to claim, e.g. `"30m"`, `"2h"` (the default). 1m to 7d.
+    #[serde(default)]
+    pub claim_timeout: Option<Spanned<String>>,
+    /// What "no answer" does: `{ attempts = 3, spacing = "1d" }` (the default) plans the next
+    /// call `spacing` later (then inside the contact window) until `attempts` calls were made
+    /// for the invoice, the first included; then the timeline says the attempts are used up.
+    /// `attempts` 1 to 20, `spacing` 1m to 30d.
+    #[serde(default)]
+    pub no_answer: Option<NoAnswerFile>,
+}
+
+/// `no_answer = { attempts = 3, spacing = "1d" }` of `[tasks]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoAnswerFile {
+    /// Most calls per invoice, the first included (1 to 20).
+    pub attempts: Spanned<i64>,
+    /// Wait before the next call, e.g. `"4h"`, `"1d"` (1m to 30d).
+    pub spacing: Spanned<String>,
+}
+
+/// `[inbound]`: SMS and WhatsApp replies that matter. Opt-out keywords (`[opt_out]`) are
+/// handled first, as always.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundFile {
+    /// Phrases meaning "I already paid". A reply containing one (as whole words, ignoring
+    /// case, accents and punctuation: "¡Ya PAGUÉ!" contains "ya pagué") pauses every open
+    /// invoice of the client with reason `debtor_says_paid` and opens one review task, so
+    /// nobody is chased for money they may have paid. Replaces the default list, which covers
+    /// Spanish ("ya pagué", "ya hice el pago", "ya transferí", "ya consigné"...), Brazilian
+    /// Portuguese ("paguei", "já paguei", "já fiz o pix"...) and English ("already paid", "i
+    /// paid", "payment sent"...). `[]` turns it off. At most 200 phrases of 1 to 100
+    /// characters.
+    #[serde(default)]
+    pub says_paid: Option<Spanned<Vec<String>>>,
+    /// What any other reply does (besides being logged on the client's timeline):
+    /// `"nothing"` (the default) or `"task"` (open a review task for the client, one at a
+    /// time).
+    #[serde(default)]
+    pub other_replies: Option<Spanned<String>>,
 }
 
 /// `[facts]`: the window of history behind a client's behavioural facts.
@@ -363,8 +429,8 @@ pub struct CadenceFile {
     /// The steps, each a `[[cadences.NAME.steps]]` table, in strictly increasing `offset` order.
     pub steps: Spanned<Vec<StepFile>>,
     /// What happens once the last step has passed: `"nothing"` (the default; the invoice
-    /// stays open and unchased), `"hand_off:PARTNER"` (or `"hand_off"` with a single partner)
-    /// or `"write_off"`. The timeline says the cadence is exhausted either way.
+    /// stays open and unchased), `"task"` (open a call task for a person; the invoice stays
+    /// open), `"hand_off:PARTNER"` (or `"hand_off"` with a single partner) or `"write_off"`. The timeline says the cadence is exhausted either way.
     #[serde(default)]
     pub on_exhausted: Option<Spanned<String>>,
 }
@@ -396,14 +462,16 @@ pub struct StepFile {
     /// offsets.
     #[serde(default)]
     pub at: Option<Spanned<String>>,
-    /// What the step does: `"remind"` (the default: send a message), `"hand_off:PARTNER"`
+    /// What the step does: `"remind"` (the default: send a message), `"task"` (open a call
+    /// task for a person, due inside the contact window; see `[tasks]`), `"hand_off:PARTNER"`
     /// (hand the invoice to a partner of `[partners.*]`; plain `"hand_off"` when there is
     /// only one), or `"write_off"` (write the invoice off). Only `remind` steps send a
     /// message, so only they take `channels`, `template`, `tone` and `whatsapp`.
     #[serde(default)]
     pub action: Option<Spanned<String>>,
     /// Channels to try, in order, until one delivers: `"email"`, `"sms"`, `"whatsapp"`,
-    /// `"webhook"`. Required for `remind` steps.
+    /// `"webhook"`. Required for `remind` steps. `["call"]` (alone, with no `template`,
+    /// `tone` or `whatsapp`) is a phone call: the same as `action = "task"`.
     #[serde(default)]
     pub channels: Option<Spanned<Vec<Spanned<String>>>>,
     /// Template name: files `TEMPLATES_DIR/LOCALE/NAME.txt` (and, for email,

@@ -344,7 +344,47 @@ impl Checker<'_> {
                 Some(self.time(at, &format!("{field}.at"))?)
             }
         };
-        let action = self.step_action(s.action.as_ref(), &format!("{field}.action"), partners)?;
+        let mut action =
+            self.step_action(s.action.as_ref(), &format!("{field}.action"), partners)?;
+        if let Some(channels) = &s.channels {
+            let kinds: Vec<&str> = channels
+                .get_ref()
+                .iter()
+                .map(|c| c.get_ref().trim())
+                .collect();
+            if kinds.contains(&"call") {
+                if kinds.len() != 1 || action != StepAction::Remind || s.action.is_some() {
+                    return Err(self.err(
+                        channels.span(),
+                        format!("{field}.channels"),
+                        "\"call\" is a task for a person, not a message: write channels = [\"call\"] alone (or action = \"task\" without channels), and put messages in a step of their own".to_owned(),
+                    ));
+                }
+                let extra = [
+                    s.template.as_ref().map(|t| ("template", t.span())),
+                    s.tone.as_ref().map(|t| ("tone", t.span())),
+                    s.whatsapp.as_ref().map(|w| ("whatsapp", w.template.span())),
+                ];
+                if let Some((key, span)) = extra.into_iter().flatten().next() {
+                    return Err(self.err(
+                        span,
+                        format!("{field}.{key}"),
+                        format!("a call step sends no message, so it takes no `{key}`; remove it"),
+                    ));
+                }
+                action = StepAction::Task;
+                return Ok(Step {
+                    name: name.to_owned(),
+                    offset,
+                    at,
+                    channels: Vec::new(),
+                    template: String::new(),
+                    tone: String::new(),
+                    whatsapp: None,
+                    action,
+                });
+            }
+        }
         if action != StepAction::Remind {
             // A hand-off or write-off sends no message.
             let given = [
@@ -707,6 +747,8 @@ impl Checker<'_> {
         let facts = self.facts(file.facts.as_ref())?;
         let rules = self.segment_rules(&file.segments)?;
         let write_off_after_days = self.write_off_age(file.write_off.as_ref())?;
+        let tasks = self.tasks(file.tasks.as_ref())?;
+        let inbound = self.inbound(file.inbound.as_ref())?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -722,6 +764,8 @@ impl Checker<'_> {
                 rules: std::sync::Arc::new(rules),
                 partners,
                 write_off_after_days,
+                tasks,
+                inbound,
             },
             templates,
         })
@@ -732,6 +776,7 @@ mod arrangements;
 mod escalation;
 mod messaging;
 mod segment_rules;
+mod tasks;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ pub mod file;
 pub mod load;
 pub mod model;
 pub mod rules;
+pub mod tasks;
 pub mod terms;
 mod validate;
 
@@ -19,4 +20,5 @@ pub use model::{
     Segment, Step, StepAction,
 };
 pub use rules::{RuleError, SegmentRules};
+pub use tasks::{InboundRules, OtherReplies, PriorityExpr, TaskRules};
 pub use validate::load_checked_policy;

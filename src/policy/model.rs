@@ -38,6 +38,10 @@ pub struct Policy {
     /// Days past due after which the daily pass writes an unpaid invoice off
     /// (`[write_off] after_days`); `None`: never by age.
     pub write_off_after_days: Option<u32>,
+    /// Call tasks: priority, claim timeout, retries after no answer (`[tasks]`).
+    pub tasks: super::tasks::TaskRules,
+    /// Inbound replies that pause the chase or open a task (`[inbound]`).
+    pub inbound: super::tasks::InboundRules,
 }
 
 /// `[facts]` of the policy, checked.
@@ -337,6 +341,8 @@ pub enum StepAction {
     HandOff(String),
     /// Write the invoice off.
     WriteOff,
+    /// Open a call task for a person (`action = "task"`, or `channels = ["call"]`).
+    Task,
 }
 
 impl std::fmt::Display for StepAction {
@@ -345,6 +351,7 @@ impl std::fmt::Display for StepAction {
             StepAction::Remind => f.write_str("remind"),
             StepAction::HandOff(p) => write!(f, "hand_off:{p}"),
             StepAction::WriteOff => f.write_str("write_off"),
+            StepAction::Task => f.write_str("task"),
         }
     }
 }
@@ -359,6 +366,8 @@ pub enum OnExhausted {
     HandOff(String),
     /// Write the invoice off.
     WriteOff,
+    /// Open a call task for a person; the invoice stays open.
+    Task,
 }
 
 impl std::fmt::Display for OnExhausted {
@@ -367,6 +376,7 @@ impl std::fmt::Display for OnExhausted {
             OnExhausted::Nothing => f.write_str("nothing"),
             OnExhausted::HandOff(p) => write!(f, "hand_off:{p}"),
             OnExhausted::WriteOff => f.write_str("write_off"),
+            OnExhausted::Task => f.write_str("task"),
         }
     }
 }

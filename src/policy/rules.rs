@@ -160,7 +160,7 @@ fn template_name(segment: &str) -> String {
 }
 
 /// Compiles `source` and checks every field it reads.
-fn check(env: &Environment<'_>, source: &str) -> Result<(), RuleError> {
+pub(crate) fn check(env: &Environment<'_>, source: &str) -> Result<(), RuleError> {
     if source.trim().is_empty() {
         return Err(RuleError {
             message: "is empty; write a condition such as \"client.facts.broken_promises >= 2\", or remove `when`".to_owned(),

@@ -89,6 +89,8 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         rules: Default::default(),
         partners: Default::default(),
         write_off_after_days: None,
+        tasks: Default::default(),
+        inbound: Default::default(),
     }
 }
 

@@ -279,49 +279,82 @@ pub fn make_promise(
     input: PromiseInput,
     now: Timestamp,
 ) -> Result<Arranged, ServiceError> {
-    let channel = check_channel(input.channel)?;
-    let note = check_note(input.note)?;
+    let channel = check_channel(input.channel.clone())?;
+    let note = check_note(input.note.clone())?;
     flatten(store.transaction(|tx| {
-        let (inv, client) = match arrangeable(tx, id)? {
-            Ok(v) => v,
-            Err(e) => return abort(e),
-        };
-        let zone = client_zone(policy, &client);
-        let today = now.to_zoned(zone.clone()).date();
-        let checked = parse_amount("amount", &input.amount, &inv).and_then(|amount| {
-            if amount > inv.balance {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    format!(
-                        "{amount} is more than the balance {} {}; promise at most the balance",
-                        inv.balance, inv.currency
-                    ),
-                ));
-            }
-            let due = check_date(
-                "date",
-                &input.date,
-                today,
-                &zone,
-                now,
-                policy.arrangements.promise_max_days,
-            )?;
-            Ok((due, amount))
-        });
-        let (due, amount) = match checked {
-            Ok(v) => v,
-            Err(e) => return abort(e),
-        };
-        let arr = Arrangement::new(
-            next_id(&inv),
-            ArrangementKind::Promise,
-            vec![(due, amount)],
-            channel.clone(),
-            note.clone(),
-            now,
-        );
-        Ok::<_, TxError<ServiceError>>(start(tx, policy, inv, &client, arr, now)?)
+        match promise_in(tx, policy, id, &input, channel.clone(), note.clone(), now)? {
+            Ok(a) => Ok(a),
+            Err(e) => abort(e),
+        }
     }))
+}
+
+/// Records a promise on invoice `id` inside the caller's command (a call task's `promise`
+/// outcome): the checks of [`make_promise`], answered as `Ok(Err(..))` so the caller aborts.
+pub(crate) fn promise_in_tx(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    id: &InvoiceId,
+    input: &PromiseInput,
+    now: Timestamp,
+) -> Result<Result<Arranged, ServiceError>, TxFail> {
+    let checked = check_channel(input.channel.clone())
+        .and_then(|c| check_note(input.note.clone()).map(|n| (c, n)));
+    let (channel, note) = match checked {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    promise_in(tx, policy, id, input, channel, note, now)
+}
+
+fn promise_in(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    id: &InvoiceId,
+    input: &PromiseInput,
+    channel: Option<String>,
+    note: Option<String>,
+    now: Timestamp,
+) -> Result<Result<Arranged, ServiceError>, TxFail> {
+    let (inv, client) = match arrangeable(tx, id)? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let zone = client_zone(policy, &client);
+    let today = now.to_zoned(zone.clone()).date();
+    let checked = parse_amount("amount", &input.amount, &inv).and_then(|amount| {
+        if amount > inv.balance {
+            return Err(ServiceError::invalid(
+                "amount",
+                format!(
+                    "{amount} is more than the balance {} {}; promise at most the balance",
+                    inv.balance, inv.currency
+                ),
+            ));
+        }
+        let due = check_date(
+            "date",
+            &input.date,
+            today,
+            &zone,
+            now,
+            policy.arrangements.promise_max_days,
+        )?;
+        Ok((due, amount))
+    });
+    let (due, amount) = match checked {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let arr = Arrangement::new(
+        next_id(&inv),
+        ArrangementKind::Promise,
+        vec![(due, amount)],
+        channel,
+        note,
+        now,
+    );
+    Ok(Ok(start(tx, policy, inv, &client, arr, now)?))
 }
 
 /// Records a payment plan on an invoice (see [`PlanInput`]).

@@ -260,6 +260,7 @@ pub(crate) fn escalate(
         now,
         Some(&format!("{what}; automated reminders stop")),
     )?;
+    super::tasks::cancel_invoice_tasks(tx, inv, &format!("the invoice was {what}"), now)?;
     inv.status = kind.status();
     inv.escalation = Some(Escalation {
         kind,
@@ -368,7 +369,7 @@ pub(crate) fn note_recovery(
     Ok(())
 }
 
-/// Runs the `action` of `reminder`'s step (a `hand_off` or `write_off` step), inside the
+/// Runs the `action` of `reminder`'s step (a `task`, `hand_off` or `write_off` step), inside the
 /// write that records the step as handled. Does nothing when the reminder is no longer the
 /// invoice's current one, or the invoice is no longer open.
 pub fn run_step_action(
@@ -393,6 +394,10 @@ pub fn run_step_action(
     );
     let (kind, partner) = match action {
         StepAction::Remind => return Ok(()),
+        StepAction::Task => {
+            super::tasks::open_call_task(tx, policy, &inv, &by, 1, now, now)?;
+            return Ok(());
+        }
         StepAction::HandOff(p) => (EscalationKind::HandedOff, Some(p.as_str())),
         StepAction::WriteOff => (EscalationKind::WrittenOff, None),
     };
@@ -426,6 +431,7 @@ pub(crate) fn cadence_exhausted(
         }
         OnExhausted::HandOff(p) => format!("on_exhausted hands it off to partner {p}"),
         OnExhausted::WriteOff => "on_exhausted writes it off".to_owned(),
+        OnExhausted::Task => "on_exhausted opens a call task; the invoice stays open".to_owned(),
     };
     tx.log(&event(
         inv,
@@ -461,6 +467,9 @@ pub(crate) fn cadence_exhausted(
             &by,
             now,
         )?,
+        OnExhausted::Task => {
+            super::tasks::open_call_task(tx, policy, inv, &by, 1, now, now)?;
+        }
     }
     Ok(())
 }

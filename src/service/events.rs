@@ -49,11 +49,13 @@ pub enum EventKind {
     ClientSegmentChanged,
     /// An address opted out of a channel.
     ContactOptedOut,
+    /// A task for a person was opened (a call to make, a reply to review).
+    TaskCreated,
 }
 
 impl EventKind {
     /// Every type, in the order the README lists them.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::InvoicePaid,
         EventKind::InvoiceReopened,
         EventKind::InvoiceHandedOff,
@@ -66,6 +68,7 @@ impl EventKind {
         EventKind::PromiseBroken,
         EventKind::ClientSegmentChanged,
         EventKind::ContactOptedOut,
+        EventKind::TaskCreated,
     ];
 
     /// The type's name (`invoice.paid`), the body's `type`.
@@ -83,6 +86,7 @@ impl EventKind {
             EventKind::PromiseBroken => "promise.broken",
             EventKind::ClientSegmentChanged => "client.segment_changed",
             EventKind::ContactOptedOut => "contact.opted_out",
+            EventKind::TaskCreated => "task.created",
         }
     }
 

@@ -1,11 +1,15 @@
 //! Messages debtors send us (SMS, WhatsApp): logged on their clients' timelines, opening
-//! WhatsApp's 24-hour window, and acting on opt-out / opt-in keywords.
+//! WhatsApp's 24-hour window, acting on opt-out / opt-in keywords, and on replies that matter
+//! (`[inbound]`): a debtor saying they already paid pauses their open invoices
+//! (`debtor_says_paid`) and opens a review task; other replies open one if the policy says so.
 
 use jiff::Timestamp;
 
 use super::ServiceError;
 use super::contacts::{ContactChange, apply_contact_change};
-use crate::policy::model::{KeywordAction, OptOutKeywords};
+use crate::policy::Policy;
+use crate::policy::model::KeywordAction;
+use crate::policy::tasks::OtherReplies;
 use crate::store::{Store, TxError};
 
 /// One inbound message.
@@ -32,15 +36,19 @@ pub struct InboundOutcome {
     pub action: Option<KeywordAction>,
     /// How many clients use the sender's number (their timelines got the message).
     pub clients: usize,
+    /// The says-paid phrase the message contained, if any (its clients' open invoices were
+    /// paused and a review task opened).
+    pub says_paid: Option<String>,
 }
 
-/// Records an inbound message once per provider message id.
+/// Records an inbound message once per provider message id (a redelivery changes nothing).
 pub fn record_inbound(
     store: &Store,
-    keywords: &OptOutKeywords,
+    policy: &Policy,
     input: &InboundInput,
     now: Timestamp,
 ) -> Result<InboundOutcome, ServiceError> {
+    let keywords = &policy.opt_out;
     let dedupe_key = format!("inbound:{}:{}", input.kind, input.provider_message_id);
     let action = input
         .provider_action
@@ -51,6 +59,7 @@ pub fn record_inbound(
                 duplicate: true,
                 action: None,
                 clients: 0,
+                says_paid: None,
             });
         }
         tx.mark_webhook(&dedupe_key, now)?;
@@ -93,10 +102,45 @@ pub fn record_inbound(
             }
             None => {}
         }
+        let text = input.text.as_deref().unwrap_or("");
+        let says_paid = if action.is_none() {
+            policy.inbound.says_paid(text)
+        } else {
+            None
+        };
+        if action.is_none() && !text.trim().is_empty() {
+            for client in &contact.clients {
+                match &says_paid {
+                    Some(phrase) => super::tasks::debtor_says_paid(
+                        tx,
+                        policy,
+                        client,
+                        &input.kind,
+                        &contact.address,
+                        text,
+                        phrase,
+                        now,
+                    )?,
+                    None if policy.inbound.other_replies == OtherReplies::Task => {
+                        super::tasks::reply_needs_review(
+                            tx,
+                            policy,
+                            client,
+                            &input.kind,
+                            &contact.address,
+                            text,
+                            now,
+                        )?
+                    }
+                    None => {}
+                }
+            }
+        }
         Ok(InboundOutcome {
             duplicate: false,
             action,
             clients: contact.clients.len(),
+            says_paid,
         })
     });
     super::flatten(res)

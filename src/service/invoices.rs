@@ -391,6 +391,7 @@ pub(crate) fn close_or_reopen(
         inv.closed_at = Some(now);
         super::arrangements::close_on_paid(tx, inv, now)?;
         cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
+        super::tasks::cancel_invoice_tasks(tx, inv, "the invoice is paid in full", now)?;
     } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
         // Back where it was before it was paid: with its partner, written off, or open.
         inv.status = inv
@@ -439,29 +440,44 @@ pub fn pause_invoice(
                 inv.status
             )));
         }
-        inv.pause = Some(Pause {
-            reason: reason.clone(),
-            until,
-            since: now,
-        });
-        inv.updated_at = now;
-        cancel_pending(tx, &mut inv, now, Some(&format!("paused: {reason}")))?;
-        if until.is_some() {
-            if let Some(client) = tx.client(&inv.client_id)? {
-                replan(tx, &mut inv, &client, policy, now)?;
-            }
-        }
-        tx.log(&event(
-            &inv,
-            now,
-            match until {
-                Some(u) => format!("chase paused until {u}: {reason}"),
-                None => format!("chase paused until resumed: {reason}"),
-            },
-        ))?;
+        pause_in(tx, policy, &mut inv, &reason, until, now)?;
         tx.put_invoice(&inv)?;
         Ok(inv)
     }))
+}
+
+/// Pauses the chase of open invoice `inv` inside the caller's command: what is pending is
+/// cancelled, the chase re-planned after `until` (if given), the timeline says why. The
+/// caller writes the invoice.
+pub(crate) fn pause_in(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    inv: &mut Invoice,
+    reason: &str,
+    until: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), TxFail> {
+    inv.pause = Some(Pause {
+        reason: reason.to_owned(),
+        until,
+        since: now,
+    });
+    inv.updated_at = now;
+    cancel_pending(tx, inv, now, Some(&format!("paused: {reason}")))?;
+    if until.is_some() {
+        if let Some(client) = tx.client(&inv.client_id)? {
+            replan(tx, inv, &client, policy, now)?;
+        }
+    }
+    tx.log(&event(
+        inv,
+        now,
+        match until {
+            Some(u) => format!("chase paused until {u}: {reason}"),
+            None => format!("chase paused until resumed: {reason}"),
+        },
+    ))?;
+    Ok(())
 }
 
 /// Resumes a paused chase; missed steps collapse into one (catch-up).

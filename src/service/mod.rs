@@ -10,6 +10,9 @@
 //! - `facts`, `segments`, `resegment`, `aging`: client facts kept with every change, moves
 //!   between segments, and the passes over every client (the daily re-evaluation of segment
 //!   rules and write-off by age, the one-time facts backfill).
+//! - [`tasks`]: tasks for people (calls to make, replies to review): opened by steps,
+//!   `on_exhausted` and inbound replies, claimed and closed with an outcome that acts on the
+//!   invoice in the same command.
 //! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
 //!   the store's outbox, in the same command as the change.
 
@@ -29,6 +32,7 @@ mod provider_payments;
 mod receipts;
 mod resegment;
 mod segments;
+pub mod tasks;
 mod timeline;
 
 use std::sync::{Arc, RwLock};
@@ -66,6 +70,10 @@ pub use provider_payments::{
 };
 pub use receipts::{DeliveryReport, ReceiptOutcome, apply_receipt, failure_change};
 pub use resegment::{CLIENT_PAGE, ResegmentReport, resegment_all, resegment_all_until};
+pub use tasks::{
+    ClaimInput, Outcome, OutcomeInput, TaskPage, TaskQuery, claim_task, get_task, list_tasks,
+    parse_task_id, task_outcome,
+};
 
 use crate::policy::LoadedPolicy;
 use crate::store::StoreError;

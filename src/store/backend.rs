@@ -17,7 +17,9 @@
 //! - a record that cannot be decoded is reported ([`StoreError::Corrupt`]), never skipped;
 //! - an outbound event is written by the command that makes the change it reports, and stays
 //!   due until a later command records its delivery or failure (an attempt cut short by a
-//!   crash is made again).
+//!   crash is made again);
+//! - a task is listed as live (the queue, its invoice's, its client's) exactly while it is
+//!   open or claimed.
 //!
 //! sled ([`SledBackend`](super::sled_backend::SledBackend)) is the default, embedded backend.
 
@@ -34,7 +36,7 @@ use super::tx::{Tx, TxError, TxFail};
 use super::writer::WriterStats;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 
 /// A boxed future, so that [`Backend`] stays object-safe.
@@ -117,6 +119,16 @@ pub trait TxOps {
     /// Writes an outbound event (insert or replace). The store keeps its index in step with its
     /// state: a pending event is due at `next_at`, a failed one is listed as failed.
     fn put_event(&self, e: &OutboundEvent) -> Result<(), TxFail>;
+    /// The task `id`, if stored.
+    fn task(&self, id: &TaskId) -> Result<Option<Task>, TxFail>;
+    /// Writes a task (insert or replace). The store keeps its index in step with its state: a
+    /// live (open or claimed) task is listed in the queue, under its invoice and its client;
+    /// a done or cancelled one is not.
+    fn put_task(&self, t: &Task) -> Result<(), TxFail>;
+    /// The live tasks of `invoice`, in id (creation) order. Sees the command's own writes.
+    fn live_tasks_of_invoice(&self, invoice: &InvoiceId) -> Result<Vec<Task>, TxFail>;
+    /// The live tasks of `client` (about its invoices or the client itself), in id order.
+    fn live_tasks_of_client(&self, client: &ClientId) -> Result<Vec<Task>, TxFail>;
 }
 
 /// A storage backend: everything [`Store`](super::Store) does, type-erased so a store is one
@@ -216,6 +228,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Vec<OutboundEvent>, StoreError>;
     /// Forgets delivered events created before `older_than`; returns how many.
     fn prune_events(&self, older_than: Timestamp) -> Result<usize, StoreError>;
+    /// The task `id`, if stored.
+    fn task(&self, id: &TaskId) -> Result<Option<Task>, StoreError>;
+    /// Every live (open or claimed) task, in id (creation) order: reads only those.
+    fn live_tasks(&self) -> Result<Vec<Task>, StoreError>;
+    /// Up to `limit` tasks of any state, newest first.
+    fn recent_tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError>;
     /// The client's own timeline, oldest first.
     fn client_timeline(&self, client: &ClientId) -> Result<Vec<ContactEvent>, StoreError>;
     /// The invoice's timeline, oldest first, headed by its creation line.

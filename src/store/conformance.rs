@@ -16,6 +16,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub(crate) mod events;
+pub(crate) mod tasks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1500,6 +1501,14 @@ fn cids(ids: &[&str]) -> Vec<ClientId> {
 #[doc(hidden)]
 macro_rules! conformance_suite {
     ($harness:expr) => {
+        #[test]
+        fn tasks_are_written_with_their_command_and_survive_reopen() {
+            $crate::store::conformance::tasks::tasks_are_written_with_their_command_and_survive_reopen(&$harness);
+        }
+        #[test]
+        fn tasks_index_follows_each_task_state() {
+            $crate::store::conformance::tasks::tasks_index_follows_each_task_state(&$harness);
+        }
         #[test]
         fn events_are_written_with_their_command_and_survive_reopen() {
             $crate::store::conformance::events::events_are_written_with_their_command_and_survive_reopen(&$harness);

@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use crate::domain::{ClientId, EventId, InvoiceId, ReminderId};
+use crate::domain::{ClientId, EventId, InvoiceId, ReminderId, TaskId};
 
 /// A key that can be stored in a tree: encoded to bytes, decoded back, and shown to humans.
 pub(crate) trait KeyCodec: Sized {
@@ -457,6 +457,134 @@ impl KeyCodec for EventIndexKey {
     }
 }
 
+impl KeyCodec for TaskId {
+    fn encode(&self) -> Vec<u8> {
+        self.to_bytes().to_vec()
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let b: [u8; 16] = raw
+            .try_into()
+            .map_err(|_| format!("task id is {} bytes, expected 16", raw.len()))?;
+        Ok(TaskId::from_bytes(b))
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// An entry of the tasks index; only live (open or claimed) tasks have entries, three each
+/// at most: `0x00 ++ task id` (every live task: the queue), `0x01 ++ invoice id ++ 0x00 ++
+/// task id` (the live tasks of an invoice) and `0x02 ++ client id ++ 0x00 ++ task id` (of a
+/// client). Ids never contain 0x00, so `0x01 ++ invoice ++ 0x00` matches exactly one
+/// invoice's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TaskIndexKey {
+    /// A live task.
+    Live(TaskId),
+    /// A live task of an invoice.
+    Invoice {
+        /// The invoice.
+        invoice: InvoiceId,
+        /// The task.
+        id: TaskId,
+    },
+    /// A live task of a client.
+    Client {
+        /// The client.
+        client: ClientId,
+        /// The task.
+        id: TaskId,
+    },
+}
+
+impl TaskIndexKey {
+    /// First byte of the queue's entries.
+    pub(crate) const LIVE: u8 = 0;
+    /// First byte of the per-invoice entries.
+    pub(crate) const INVOICE: u8 = 1;
+    /// First byte of the per-client entries.
+    pub(crate) const CLIENT: u8 = 2;
+
+    /// The prefix of `invoice`'s entries.
+    pub(crate) fn invoice_prefix(invoice: &InvoiceId) -> Vec<u8> {
+        let mut k = vec![Self::INVOICE];
+        k.extend_from_slice(invoice.as_str().as_bytes());
+        k.push(0);
+        k
+    }
+
+    /// The prefix of `client`'s entries.
+    pub(crate) fn client_prefix(client: &ClientId) -> Vec<u8> {
+        let mut k = vec![Self::CLIENT];
+        k.extend_from_slice(client.as_str().as_bytes());
+        k.push(0);
+        k
+    }
+
+    /// The task the entry names.
+    pub(crate) fn id(&self) -> TaskId {
+        match self {
+            TaskIndexKey::Live(id)
+            | TaskIndexKey::Invoice { id, .. }
+            | TaskIndexKey::Client { id, .. } => *id,
+        }
+    }
+}
+
+impl KeyCodec for TaskIndexKey {
+    fn encode(&self) -> Vec<u8> {
+        let (mut k, id) = match self {
+            TaskIndexKey::Live(id) => (vec![Self::LIVE], id),
+            TaskIndexKey::Invoice { invoice, id } => (Self::invoice_prefix(invoice), id),
+            TaskIndexKey::Client { client, id } => (Self::client_prefix(client), id),
+        };
+        k.extend_from_slice(&id.to_bytes());
+        k
+    }
+    fn decode(raw: &[u8]) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "tasks index key is not 0x00 <16-byte id>, 0x01 <invoice id> 0x00 <16-byte id> nor 0x02 <client id> 0x00 <16-byte id> ({} bytes)",
+                raw.len()
+            )
+        };
+        let (&tag, rest) = raw.split_first().ok_or_else(bad)?;
+        if rest.len() < 16 {
+            return Err(bad());
+        }
+        let (head, id) = rest.split_at(rest.len() - 16);
+        let id = TaskId::decode(id)?;
+        if tag == Self::LIVE {
+            return if head.is_empty() {
+                Ok(TaskIndexKey::Live(id))
+            } else {
+                Err(bad())
+            };
+        }
+        let Some((&0, name)) = head.split_last() else {
+            return Err(bad());
+        };
+        match tag {
+            Self::INVOICE => Ok(TaskIndexKey::Invoice {
+                invoice: InvoiceId::decode(name)?,
+                id,
+            }),
+            Self::CLIENT => Ok(TaskIndexKey::Client {
+                client: ClientId::decode(name)?,
+                id,
+            }),
+            _ => Err(bad()),
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            TaskIndexKey::Live(id) => format!("live {id}"),
+            TaskIndexKey::Invoice { invoice, id } => format!("invoice {invoice}/{id}"),
+            TaskIndexKey::Client { client, id } => format!("client {client}/{id}"),
+        }
+    }
+}
+
 /// An entry in an invoice's timeline: invoice id ++ 0x00 ++ sequence (8 bytes, big-endian).
 ///
 /// Invoice ids never contain 0x00, so `invoice ++ 0x00` is a prefix matching exactly one invoice.
@@ -672,6 +800,42 @@ mod tests {
         assert_eq!(ReminderId::decode(&id.encode()).unwrap(), id);
         assert_eq!(describe_raw(b"c-1"), "c-1");
         assert_eq!(describe_raw(&[0, 255]), "0x00ff");
+    }
+
+    #[test]
+    fn task_index_keys_round_trip_and_group_by_invoice_and_client() {
+        let id = |m: i64, seq: u64| TaskId::new(ts(m), seq);
+        let inv = InvoiceId::new("FV-1").unwrap();
+        let cli = ClientId::new("c-1").unwrap();
+        for k in [
+            TaskIndexKey::Live(id(1, 0)),
+            TaskIndexKey::Invoice {
+                invoice: inv.clone(),
+                id: id(2, 0x00ff),
+            },
+            TaskIndexKey::Client {
+                client: cli.clone(),
+                id: TaskId::from_bytes([0; 16]),
+            },
+        ] {
+            assert_eq!(TaskIndexKey::decode(&k.encode()).unwrap(), k);
+        }
+        let k = TaskIndexKey::Invoice {
+            invoice: inv.clone(),
+            id: id(3, 3),
+        }
+        .encode();
+        assert!(k.starts_with(&TaskIndexKey::invoice_prefix(&inv)));
+        let other = InvoiceId::new("FV-10").unwrap();
+        let k10 = TaskIndexKey::Invoice {
+            invoice: other,
+            id: id(3, 3),
+        }
+        .encode();
+        assert!(!k10.starts_with(&TaskIndexKey::invoice_prefix(&inv)));
+        for bad in [&[][..], &[0, 1, 2], &[3; 17], &[1; 17], &[0; 18]] {
+            assert!(TaskIndexKey::decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@
 //! | 15   | `client_invoices` | client id ++ 0x00 ++ invoice id (schema 3)     | empty                  |
 //! | 16   | `events`      | event id (creation time, 8 bytes ++ sequence, 8)   | [`OutboundEvent`]      |
 //! | 17   | `events_index`| 0x00 ++ next attempt (8) ++ event id: pending; 0x01 ++ event id: failed | empty |
+//! | 18   | `tasks`       | task id (creation time, 8 bytes ++ sequence, 8)    | [`Task`]               |
+//! | 19   | `tasks_index` | 0x00 ++ task id; 0x01 ++ invoice id ++ 0x00 ++ task id; 0x02 ++ client id ++ 0x00 ++ task id: live tasks only | empty |
 //!
 //! Ids never contain 0x00 (`domain::ids`: `[A-Za-z0-9._:-]` only), so `id ++ 0x00` is a prefix
 //! matching exactly one invoice's (or client's) entries.
@@ -63,6 +65,12 @@
 //! [`Store::events_due`]), a failed one is listed for [`Store::events`], a delivered one has no
 //! entry. Neither slot changes an existing layout, so the schema stays 3 (a build without
 //! events ignores them).
+//!
+//! `tasks` holds the calls and reviews people work (`service::tasks`); the store keeps
+//! `tasks_index` in step with each task's state ([`Tx::put_task`]): a live (open or claimed)
+//! task is in the queue ([`Store::live_tasks`]) and listed under its invoice and its client
+//! ([`Tx::live_tasks_of_invoice`], [`Tx::live_tasks_of_client`]), a done or cancelled one is
+//! not. Like the outbox, these slots change no existing layout: the schema stays 3.
 //!
 //! Times in keys are microseconds since the Unix epoch (rounded down), big-endian with the sign
 //! bit flipped, so byte order is time order, also before 1970.
@@ -120,7 +128,7 @@ use jiff::Timestamp;
 
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 use backend::{Backend, CommandResult};
 use event_routing::EventsSwitch;
@@ -703,6 +711,21 @@ impl Store {
     /// returns how many.
     pub fn prune_events(&self, older_than: Timestamp) -> Result<usize, StoreError> {
         self.backend.prune_events(older_than)
+    }
+
+    /// The task `id`, if stored.
+    pub fn task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        self.backend.task(id)
+    }
+
+    /// Every live (open or claimed) task, oldest first: reads only those.
+    pub fn live_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        self.backend.live_tasks()
+    }
+
+    /// Up to `limit` tasks of any state, newest first.
+    pub fn recent_tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        self.backend.recent_tasks(limit)
     }
 }
 

@@ -15,7 +15,7 @@ use super::backend::{Backend, BlockingCommand, BoxFuture, Command, TxOps};
 use super::health::{self, FaultInjector, Health};
 use super::keys::{
     self, ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec,
-    LogKey, MetaKey, QueueKey, TextKey, WebhookKey, micros,
+    LogKey, MetaKey, QueueKey, TaskIndexKey, TextKey, WebhookKey, micros,
 };
 use super::migrate;
 use super::records::InvoiceRecord;
@@ -27,7 +27,7 @@ use super::writer::{Writer, WriterStats};
 use super::{SCHEMA_KEY, SCHEMA_VERSION, StoreError, StoreOptions};
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, ReminderState, SentMessage,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, ReminderState, SentMessage, Task, TaskId,
 };
 
 #[cfg(test)]
@@ -59,6 +59,8 @@ struct Trees {
     client_invoices: TypedTree<ClientInvoiceKey, ()>,
     events: TypedTree<EventId, OutboundEvent>,
     events_index: TypedTree<EventIndexKey, ()>,
+    tasks: TypedTree<TaskId, Task>,
+    tasks_index: TypedTree<TaskIndexKey, ()>,
 }
 
 impl Trees {
@@ -87,6 +89,8 @@ impl Trees {
             client_invoices: TypedTree::in_keyspace(&ks, slot::CLIENT_INVOICES, "client_invoices"),
             events: TypedTree::in_keyspace(&ks, slot::EVENTS, "events"),
             events_index: TypedTree::in_keyspace(&ks, slot::EVENTS_INDEX, "events_index"),
+            tasks: TypedTree::in_keyspace(&ks, slot::TASKS, "tasks"),
+            tasks_index: TypedTree::in_keyspace(&ks, slot::TASKS_INDEX, "tasks_index"),
             keyspace: ks,
         })
     }
@@ -901,6 +905,47 @@ impl Backend for SledBackend {
             removed += n.unwrap_or_else(|never| match never {});
         }
         Ok(removed)
+    }
+
+    /// The task `id`, if stored.
+    fn task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        self.inner()?.trees.tasks.get(id, "read task")
+    }
+
+    /// Every live task, oldest first: reads the queue part of the tasks index, then each task.
+    fn live_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        let inner = self.inner()?;
+        let trees = &inner.trees;
+        let mut out = Vec::new();
+        for entry in trees
+            .tasks_index
+            .scan_prefix(vec![TaskIndexKey::LIVE], "read tasks index")
+        {
+            let (key, ()) = entry?;
+            match trees.tasks.get(&key.id(), "read task")? {
+                Some(t) => out.push(t),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        tree: trees.tasks_index.name(),
+                        key: key.describe(),
+                        reason: "the tasks index names a task that is not stored".into(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` tasks of any state, newest first (task ids start with their creation
+    /// time).
+    fn recent_tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        self.inner()?
+            .trees
+            .tasks
+            .scan_prefix_rev(Vec::new(), "scan tasks")
+            .take(limit)
+            .map(|entry| entry.map(|(_, t)| t))
+            .collect()
     }
 
     /// The client's own timeline (inbound messages, opt-outs), oldest first.

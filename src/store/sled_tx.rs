@@ -6,7 +6,7 @@ use super::backend::TxOps;
 use super::fail::TxFail;
 use super::keys::{
     ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec, LogKey,
-    QueueKey, TextKey, WebhookKey,
+    QueueKey, TaskIndexKey, TextKey, WebhookKey,
 };
 use super::records::InvoiceRecord;
 use super::tally::{Tally, hour_of};
@@ -14,7 +14,7 @@ use super::typed::TxTree;
 use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 use jiff::Timestamp;
 use std::cell::RefCell;
@@ -53,6 +53,9 @@ pub(crate) struct SledTx<'a> {
     /// The events outbox, and its index (kept by [`TxOps::put_event`]).
     events: TxTree<'a, EventId, OutboundEvent>,
     events_index: TxTree<'a, EventIndexKey, ()>,
+    /// Tasks for people, and their index (kept by [`TxOps::put_task`]).
+    tasks: TxTree<'a, TaskId, Task>,
+    tasks_index: TxTree<'a, TaskIndexKey, ()>,
 }
 
 /// An invoice record as one command sees it.
@@ -94,12 +97,16 @@ pub(crate) mod slot {
     pub(crate) const EVENTS: u8 = 16;
     /// The events index: pending events by due time, failed ones (`keys::EventIndexKey`).
     pub(crate) const EVENTS_INDEX: u8 = 17;
+    /// Tasks for people: task id (16 bytes) → the task.
+    pub(crate) const TASKS: u8 = 18;
+    /// The tasks index: live tasks, by invoice and by client (`keys::TaskIndexKey`).
+    pub(crate) const TASKS_INDEX: u8 = 19;
 
     /// The slots whose keys a command reads by prefix
     /// ([`Ctx::scan_prefix`](super::super::writer::Ctx::scan_prefix)): the writer keeps the
     /// pending writes of these slots in key order too, so such a read does not look at every
     /// pending write of the batch.
-    pub(crate) const SCANNED: &[u8] = &[CLIENT_INVOICES];
+    pub(crate) const SCANNED: &[u8] = &[CLIENT_INVOICES, TASKS_INDEX];
 }
 
 impl<'a> SledTx<'a> {
@@ -123,6 +130,8 @@ impl<'a> SledTx<'a> {
             client_invoices: TxTree::new(ctx, slot::CLIENT_INVOICES, "client_invoices"),
             events: TxTree::new(ctx, slot::EVENTS, "events"),
             events_index: TxTree::new(ctx, slot::EVENTS_INDEX, "events_index"),
+            tasks: TxTree::new(ctx, slot::TASKS, "tasks"),
+            tasks_index: TxTree::new(ctx, slot::TASKS_INDEX, "tasks_index"),
         }
     }
 }
@@ -392,6 +401,41 @@ impl TxOps for SledTx<'_> {
         }
         Ok(())
     }
+
+    /// The task `id`, if stored.
+    fn task(&self, id: &TaskId) -> Result<Option<Task>, TxFail> {
+        self.tasks.get(id)
+    }
+
+    /// Writes a task and moves its index entries with its state: a live task is in the queue
+    /// and listed under its invoice and its client; a closed one has no entry. A new live
+    /// task costs three or four keys.
+    fn put_task(&self, t: &Task) -> Result<(), TxFail> {
+        let old = self
+            .tasks
+            .get(&t.id)?
+            .map(|o| task_index_entries(&o))
+            .unwrap_or_default();
+        let new = task_index_entries(t);
+        self.tasks.insert(&t.id, t)?;
+        for gone in old.iter().filter(|k| !new.contains(k)) {
+            self.tasks_index.remove(gone)?;
+        }
+        for added in new.iter().filter(|k| !old.contains(k)) {
+            self.tasks_index.insert(added, &())?;
+        }
+        Ok(())
+    }
+
+    /// The live tasks of `invoice`, oldest first.
+    fn live_tasks_of_invoice(&self, invoice: &InvoiceId) -> Result<Vec<Task>, TxFail> {
+        self.live_tasks_under(&TaskIndexKey::invoice_prefix(invoice))
+    }
+
+    /// The live tasks of `client`, oldest first.
+    fn live_tasks_of_client(&self, client: &ClientId) -> Result<Vec<Task>, TxFail> {
+        self.live_tasks_under(&TaskIndexKey::client_prefix(client))
+    }
 }
 
 impl SledTx<'_> {
@@ -526,6 +570,40 @@ impl SledTx<'_> {
             r,
         )
     }
+}
+
+impl SledTx<'_> {
+    /// The live tasks whose index entries start with `prefix`.
+    fn live_tasks_under(&self, prefix: &[u8]) -> Result<Vec<Task>, TxFail> {
+        let mut out = Vec::new();
+        for (key, ()) in self.tasks_index.scan_prefix(prefix)? {
+            if let Some(t) = self.tasks.get(&key.id())? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The tasks-index entries of `t` in its state (none once closed).
+fn task_index_entries(t: &Task) -> Vec<TaskIndexKey> {
+    if !t.state.is_live() {
+        return Vec::new();
+    }
+    let mut out = vec![
+        TaskIndexKey::Live(t.id),
+        TaskIndexKey::Client {
+            client: t.client_id.clone(),
+            id: t.id,
+        },
+    ];
+    if let Some(invoice) = &t.invoice_id {
+        out.push(TaskIndexKey::Invoice {
+            invoice: invoice.clone(),
+            id: t.id,
+        });
+    }
+    out
 }
 
 /// The events-index entry of `e` in its state (none once delivered).

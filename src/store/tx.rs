@@ -10,7 +10,7 @@ use super::event_routing::EventRouting;
 pub use super::fail::TxFail;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage,
+    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 use jiff::Timestamp;
 
@@ -247,5 +247,31 @@ impl Tx<'_> {
             self.wrote_events.set(true);
         }
         Ok(())
+    }
+    /// A new task id for a task created at `at`: unique in the store, and ordered after every
+    /// id created before at the same instant.
+    pub fn new_task_id(&self, at: Timestamp) -> Result<TaskId, TxFail> {
+        Ok(TaskId::new(at, self.ops.sequence()?))
+    }
+
+    /// The task `id`, if stored.
+    pub fn task(&self, id: &TaskId) -> Result<Option<Task>, TxFail> {
+        self.ops.task(id)
+    }
+
+    /// Writes a task (insert or replace); the store keeps the tasks index in step with its
+    /// state.
+    pub fn put_task(&self, t: &Task) -> Result<(), TxFail> {
+        self.ops.put_task(t)
+    }
+
+    /// The live (open or claimed) tasks of `invoice`, oldest first.
+    pub fn live_tasks_of_invoice(&self, invoice: &InvoiceId) -> Result<Vec<Task>, TxFail> {
+        self.ops.live_tasks_of_invoice(invoice)
+    }
+
+    /// The live (open or claimed) tasks of `client`, oldest first.
+    pub fn live_tasks_of_client(&self, client: &ClientId) -> Result<Vec<Task>, TxFail> {
+        self.ops.live_tasks_of_client(client)
     }
 }

@@ -12,7 +12,7 @@ use super::records::{InvoiceRecord, Record};
 use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
-    Reminder, SentMessage,
+    Reminder, SentMessage, Task,
 };
 
 /// A value that can be stored in a tree.
@@ -49,7 +49,8 @@ record_value!(
     ContactEvent,
     InboxEntry,
     InvoiceId,
-    OutboundEvent
+    OutboundEvent,
+    Task
 );
 
 /// The empty value of index trees (`due`, `inflight`).

@@ -1,5 +1,5 @@
 //! Checks of `[partners.*]`, of a step's `action` and of a cadence's `on_exhausted`: every
-//! hand-off names a partner that exists.
+//! hand-off names a partner that exists; `task` opens a call task.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ enum Escalate {
     Remind,
     HandOff(String),
     WriteOff,
+    Task,
 }
 
 /// The range of `[write_off] after_days`: a month to ten years.
@@ -112,6 +113,7 @@ impl Checker<'_> {
             Escalate::Remind | Escalate::Nothing => Ok(StepAction::Remind),
             Escalate::HandOff(p) => Ok(StepAction::HandOff(p)),
             Escalate::WriteOff => Ok(StepAction::WriteOff),
+            Escalate::Task => Ok(StepAction::Task),
         }
     }
 
@@ -129,6 +131,7 @@ impl Checker<'_> {
             Escalate::Remind | Escalate::Nothing => Ok(OnExhausted::Nothing),
             Escalate::HandOff(p) => Ok(OnExhausted::HandOff(p)),
             Escalate::WriteOff => Ok(OnExhausted::WriteOff),
+            Escalate::Task => Ok(OnExhausted::Task),
         }
     }
 
@@ -141,9 +144,9 @@ impl Checker<'_> {
     ) -> Result<Escalate, PolicyError> {
         let raw = v.get_ref().trim();
         let valid = if exhausted {
-            "\"nothing\", \"hand_off:PARTNER\" or \"write_off\""
+            "\"nothing\", \"task\", \"hand_off:PARTNER\" or \"write_off\""
         } else {
-            "\"remind\", \"hand_off:PARTNER\" or \"write_off\""
+            "\"remind\", \"task\", \"hand_off:PARTNER\" or \"write_off\""
         };
         let (verb, partner) = match raw.split_once(':') {
             Some((verb, partner)) => (verb.trim(), Some(partner.trim())),
@@ -154,8 +157,9 @@ impl Checker<'_> {
             ("remind", None) if !exhausted => Ok(Escalate::Remind),
             ("nothing", None) if exhausted => Ok(Escalate::Nothing),
             ("write_off", None) => Ok(Escalate::WriteOff),
-            ("task", _) => Err(bad(
-                "call tasks are not available in this version of plazo; use \"hand_off:PARTNER\" or \"write_off\", or a remind step".to_owned(),
+            ("task", None) => Ok(Escalate::Task),
+            ("task", Some(_)) => Err(bad(
+                "\"task\" takes nothing after it; write \"task\" (the [tasks] table says how calls are ordered and retried)".to_owned(),
             )),
             ("hand_off", Some(p)) => match partners.get(p) {
                 Some(_) => Ok(Escalate::HandOff(p.to_owned())),

@@ -59,7 +59,7 @@ impl Checker<'_> {
     }
 
     /// Length of the opening quote of the TOML string at `span` (`"`, `'`, `"""` or `'''`).
-    fn quote_len(&self, span: &std::ops::Range<usize>) -> usize {
+    pub(super) fn quote_len(&self, span: &std::ops::Range<usize>) -> usize {
         let raw = self.text.get(span.clone()).unwrap_or("");
         if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
             3

@@ -747,12 +747,19 @@ fn step_actions_on_exhausted_and_partners_are_checked() {
         msg.contains("no [partners.*] are defined; add [partners.cobranzas_norte]"),
         "{msg}"
     );
-    // Call tasks are not there yet; a typo is named.
+    // A call task is an action; "task:x" and a typo are named.
+    let task = parse(&format!(
+        "{BASE}{}{partner}",
+        hand_off_step.replace("hand_off:cobranzas_norte", "task")
+    ))
+    .unwrap();
+    let steps = &task.policy.cadences["standard"].steps;
+    assert_eq!(steps.last().unwrap().action, StepAction::Task);
     for (bad, says) in [
-        ("task", "call tasks are not available"),
+        ("task:ana", "\"task\" takes nothing after it"),
         (
             "handoff",
-            "\"handoff\" is not valid; use \"remind\", \"hand_off:PARTNER\" or \"write_off\"",
+            "\"handoff\" is not valid; use \"remind\", \"task\", \"hand_off:PARTNER\" or \"write_off\"",
         ),
     ] {
         let msg = parse(&format!(
@@ -803,9 +810,14 @@ fn step_actions_on_exhausted_and_partners_are_checked() {
         loaded.policy.cadences["standard"].on_exhausted,
         OnExhausted::HandOff("cobranzas_norte".to_owned())
     );
+    let loaded = parse(&exhausted("task")).unwrap();
+    assert_eq!(
+        loaded.policy.cadences["standard"].on_exhausted,
+        OnExhausted::Task
+    );
     let msg = parse(&exhausted("remind")).unwrap_err().to_string();
     assert!(
-        msg.contains("cadences.standard.on_exhausted: \"remind\" is not valid; use \"nothing\", \"hand_off:PARTNER\" or \"write_off\""),
+        msg.contains("cadences.standard.on_exhausted: \"remind\" is not valid; use \"nothing\", \"task\", \"hand_off:PARTNER\" or \"write_off\""),
         "{msg}"
     );
     // Partner names are checked.
@@ -816,4 +828,129 @@ fn step_actions_on_exhausted_and_partners_are_checked() {
         msg.contains("partners.x.name: must be 1 to 200 characters"),
         "{msg}"
     );
+}
+
+#[test]
+fn call_steps_tasks_and_inbound_are_checked_with_their_location() {
+    // channels = ["call"] is a task step; call with anything else is refused.
+    let call = "\n[[cadences.standard.steps]]\nname = \"call\"\noffset = \"+20d\"\nchannels = [\"call\"]\n";
+    let loaded = parse(&format!("{BASE}{call}")).unwrap();
+    let last = loaded.policy.cadences["standard"]
+        .steps
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last.action, StepAction::Task);
+    assert!(last.channels.is_empty());
+    let line = BASE.lines().count() + 5;
+    let msg = parse(&format!(
+        "{BASE}{}",
+        call.replace("[\"call\"]", "[\"sms\", \"call\"]")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_prefix(
+        &msg,
+        &format!(
+            "config/policy.toml:{line}:12: cadences.standard.steps[3].channels: \"call\" is a task for a person"
+        ),
+    );
+    let msg = parse(&format!("{BASE}{call}template = \"x\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("a call step sends no message, so it takes no `template`"),
+        "{msg}"
+    );
+
+    // Defaults.
+    let p = &loaded.policy;
+    assert_eq!(p.tasks.claim_timeout, jiff::SignedDuration::from_hours(2));
+    assert_eq!(p.tasks.no_answer_attempts, 3);
+    assert_eq!(
+        p.tasks.no_answer_spacing,
+        jiff::SignedDuration::from_hours(24)
+    );
+    assert_eq!(
+        p.tasks.priority.source(),
+        "invoice.balance * invoice.days_overdue"
+    );
+    assert!(p.inbound.says_paid("Ya pagué!").is_some());
+    assert_eq!(
+        p.inbound.other_replies,
+        crate::policy::OtherReplies::Nothing
+    );
+
+    // Set.
+    let tasks = "\n[tasks]\npriority = \"invoice.balance * (1 + client.facts.broken_promises)\"\nclaim_timeout = \"30m\"\nno_answer = { attempts = 5, spacing = \"4h\" }\n\n[inbound]\nsays_paid = [\"Pago hecho\"]\nother_replies = \"task\"\n";
+    let loaded = parse(&format!("{BASE}{tasks}")).unwrap();
+    let p = &loaded.policy;
+    assert_eq!(p.tasks.claim_timeout, jiff::SignedDuration::from_mins(30));
+    assert_eq!(p.tasks.no_answer_attempts, 5);
+    assert_eq!(
+        p.tasks.no_answer_spacing,
+        jiff::SignedDuration::from_hours(4)
+    );
+    assert!(
+        p.inbound.says_paid("ya pagué").is_none(),
+        "the list replaces the default"
+    );
+    assert!(p.inbound.says_paid("PAGO HECHO ayer").is_some());
+    assert_eq!(p.inbound.other_replies, crate::policy::OtherReplies::Task);
+
+    // Bad values name file:line:col and the field.
+    let base_lines = BASE.lines().count();
+    for (bad, at, says) in [
+        (
+            "\n[tasks]\npriority = \"invoice.balanse * 2\"\n",
+            format!(
+                "{}:13: tasks.priority: priority unknown field `invoice.balanse`",
+                base_lines + 3
+            ),
+            "",
+        ),
+        (
+            "\n[tasks]\nclaim_timeout = \"forever\"\n",
+            format!(
+                "{}:17: tasks.claim_timeout: \"forever\" is not a duration between 1m and 7d",
+                base_lines + 3
+            ),
+            "",
+        ),
+        (
+            "\n[tasks]\nno_answer = { attempts = 0, spacing = \"1d\" }\n",
+            format!(
+                "{}:26: tasks.no_answer.attempts: 0 is out of range; write 1 to 20",
+                base_lines + 3
+            ),
+            "",
+        ),
+        (
+            "\n[tasks]\nno_answer = { attempts = 2, spacing = \"0m\" }\n",
+            format!(
+                "{}:39: tasks.no_answer.spacing: \"0m\" is not a duration between 1m and 30d",
+                base_lines + 3
+            ),
+            "",
+        ),
+        (
+            "\n[inbound]\nsays_paid = [\"ya pagué\", \"!!\"]\n",
+            format!(
+                "{}:13: inbound.says_paid[1]: \"!!\" is not a phrase",
+                base_lines + 3
+            ),
+            "",
+        ),
+        (
+            "\n[inbound]\nother_replies = \"review\"\n",
+            format!(
+                "{}:17: inbound.other_replies: \"review\" is not valid; use \"nothing\" or \"task\"",
+                base_lines + 3
+            ),
+            "",
+        ),
+    ] {
+        let msg = parse(&format!("{BASE}{bad}")).unwrap_err().to_string();
+        assert_prefix(&msg, &format!("config/policy.toml:{at}{says}"));
+    }
 }

@@ -54,6 +54,7 @@ mod invoice;
 mod invoice_record;
 mod prim;
 mod reminder;
+mod task;
 
 #[cfg(test)]
 mod tests;
@@ -64,7 +65,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
-    Reminder, SentMessage,
+    Reminder, SentMessage, Task,
 };
 
 pub(crate) use attempt::StoredAttempt;
@@ -77,6 +78,7 @@ pub(crate) use invoice_record::InvoiceRecord;
 use invoice_record::StoredInvoiceRecord;
 pub(crate) use prim::{BadField, StoredTime};
 pub(crate) use reminder::StoredReminder;
+pub(crate) use task::StoredTask;
 
 /// Why a record could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -279,4 +281,5 @@ record_v1! {
     Timestamp => StoredTime, "timestamp";
     InvoiceId => prim::StoredInvoiceId, "invoice id";
     OutboundEvent => StoredEvent, "event";
+    Task => StoredTask, "task";
 }
