@@ -127,8 +127,21 @@ fn shipped_policy_loads() {
     );
     assert_eq!(
         offsets("close_follow_up"),
-        ["-5d", "-1d", "+0d", "+1d", "+5d", "+15d", "+30d", "+45d"]
+        [
+            "-5d", "-1d", "+0d", "+1d", "+5d", "+10d", "+15d", "+30d", "+45d"
+        ]
     );
+    // The four segments of the collection practice, chosen by rule in this order.
+    assert_eq!(
+        p.rules.order().collect::<Vec<_>>(),
+        ["dificil_cobro", "late_payers", "puntual"],
+        "rules are tried in file order"
+    );
+    assert_eq!(
+        offsets("dificil_cobro"),
+        ["-1d", "+0d", "+1d", "+3d", "+5d", "+15d", "+30d"]
+    );
+    assert_eq!(p.write_off_after_days, Some(360));
     // Both end by handing the invoice to the shipped partner; late payers are chosen by rule.
     for c in ["standard", "close_follow_up"] {
         assert_eq!(
