@@ -17,7 +17,7 @@ use crate::policy::{LoadedPolicy, Step};
 use crate::schedule::segment_followed;
 use crate::service::ContactChange;
 use crate::templates::context::{
-    ArrangementInfo, StepInfo, TermsInput, message_context_with_terms,
+    ArrangementInfo, Statement, StepInfo, TermsInput, message_context_with_terms,
 };
 use crate::templates::whatsapp::render_whatsapp;
 
@@ -47,6 +47,36 @@ pub(super) enum Tried {
 }
 
 impl Dispatcher {
+    /// The client's other open invoices for the statement templates show, read now (read
+    /// only: the client's invoice index once, then each of its invoices). A read that fails
+    /// leaves the statement out rather than holding the message back.
+    pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
+        let read = || -> Result<Vec<Invoice>, crate::store::StoreError> {
+            let mut out = Vec::new();
+            for id in self.store.invoice_ids_of_client(&invoice.client_id)? {
+                if id == invoice.id {
+                    continue;
+                }
+                if let Some(inv) = self.store.invoice(&id)? {
+                    if inv.client_id == invoice.client_id {
+                        out.push(inv);
+                    }
+                }
+            }
+            Ok(out)
+        };
+        match read() {
+            Ok(others) => Statement::of(others, &invoice.id, zone),
+            Err(e) => {
+                tracing::warn!(
+                    invoice = %invoice.id, error = %e,
+                    "cannot read the client's other invoices; the message goes without its statement"
+                );
+                Statement::default()
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn try_channel(
         &self,
@@ -58,6 +88,7 @@ impl Dispatcher {
         step: &Step,
         kind: &str,
         zone: &jiff::tz::TimeZone,
+        statement: &Statement,
         now: Timestamp,
     ) -> Tried {
         let mut l = line(r, now, AttemptOutcome::Failed, "");
@@ -119,6 +150,7 @@ impl Dispatcher {
                 _ => 0,
             },
             arrangement: ArrangementInfo::for_track(invoice, r.track),
+            statement: statement.clone(),
         };
         let ctx = message_context_with_terms(
             client,
