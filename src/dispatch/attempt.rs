@@ -30,6 +30,10 @@ const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
 /// How many emission intervals of its bucket a send may sleep in-task (see above).
 const INLINE_SLOTS: i32 = 8;
 
+/// Most invoices (open or not) a client may have for its messages to carry a statement of the
+/// other open ones: past it, reading them all for every message would cost too much.
+pub const STATEMENT_MAX_INVOICES: usize = 200;
+
 /// How late a reminder may fire after its booked rate-limit slot and still use it.
 const MAX_SLOT_AGE: SignedDuration = SignedDuration::from_secs(60);
 /// What trying one channel came to.
@@ -48,12 +52,18 @@ pub(super) enum Tried {
 
 impl Dispatcher {
     /// The client's other open invoices for the statement templates show, read now (read
-    /// only: the client's invoice index once, then each of its invoices). A read that fails
+    /// only: the client's invoice index once, then each of its invoices). The cost is bounded:
+    /// a client with more than [`STATEMENT_MAX_INVOICES`] invoices (open or not) gets no
+    /// statement, so a message never reads more than that many records. A read that fails
     /// leaves the statement out rather than holding the message back.
     pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
-        let read = || -> Result<Vec<Invoice>, crate::store::StoreError> {
-            let mut out = Vec::new();
-            for id in self.store.invoice_ids_of_client(&invoice.client_id)? {
+        let read = || -> Result<Option<Vec<Invoice>>, crate::store::StoreError> {
+            let ids = self.store.invoice_ids_of_client(&invoice.client_id)?;
+            if ids.len() > STATEMENT_MAX_INVOICES {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
                 if id == invoice.id {
                     continue;
                 }
@@ -63,10 +73,17 @@ impl Dispatcher {
                     }
                 }
             }
-            Ok(out)
+            Ok(Some(out))
         };
         match read() {
-            Ok(others) => Statement::of(others, &invoice.id, zone),
+            Ok(Some(others)) => Statement::of(others, &invoice.id, zone),
+            Ok(None) => {
+                tracing::debug!(
+                    invoice = %invoice.id, client = %invoice.client_id,
+                    "the client has more than {STATEMENT_MAX_INVOICES} invoices; the message goes without its statement"
+                );
+                Statement::default()
+            }
             Err(e) => {
                 tracing::warn!(
                     invoice = %invoice.id, error = %e,
