@@ -15,7 +15,8 @@
 //! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types;
 //!   segments' `when` rules compiled with minijinja's expression language.
-//! - [`templates`]: minijinja templates per locale, money and date formatting.
+//! - [`templates`]: minijinja templates per locale, money and date formatting, and the render
+//!   context (payment terms, the statement of the client's other open invoices).
 //! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
 //!   cadence or any other anchored schedule), which segment chases an invoice, and contact
 //!   windows.
@@ -27,7 +28,8 @@
 //!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
 //!   the agenda of each invoice (regular cadence, promise or plan instalment, broken promise);
-//!   client facts kept in the same write; moves between segments; passes over every client
+//!   client facts kept in the same write; the thank-you queued when an invoice is paid in
+//!   full; moves between segments; passes over every client
 //!   (the daily re-evaluation of segment rules, the one-time facts backfill).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,

@@ -81,7 +81,7 @@ impl PaymentInbox {
                         match outcome {
                             QueuedOutcome::Applied(o) => {
                                 tracing::info!(event = %key, outcome = ?o, "payment event processed");
-                                if matches!(o, ApplyOutcome::Applied { closed: false, .. }) {
+                                if matches!(o, ApplyOutcome::Applied { .. }) {
                                     self.dispatch_wake.notify_one();
                                 }
                             }
@@ -200,10 +200,9 @@ impl PaymentInbox {
             }
         };
         tracing::info!(event = %key, ?outcome, "payment event processed");
-        // A payment that closed the invoice cancelled its reminder in the same transaction;
-        // only an invoice left open (a partial payment, a refund that re-opened it and
-        // re-planned the chase) may have something new for the dispatcher.
-        if matches!(outcome, ApplyOutcome::Applied { closed: false, .. }) {
+        // An invoice left open (a partial payment, a refund that re-opened it and re-planned
+        // the chase) may have an earlier reminder; one closed may have queued its thank-you.
+        if matches!(outcome, ApplyOutcome::Applied { .. }) {
             self.dispatch_wake.notify_one();
         }
         Ok(())

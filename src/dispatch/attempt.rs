@@ -17,7 +17,7 @@ use crate::policy::{LoadedPolicy, Step};
 use crate::schedule::segment_followed;
 use crate::service::ContactChange;
 use crate::templates::context::{
-    ArrangementInfo, StepInfo, TermsInput, message_context_with_terms,
+    ArrangementInfo, Statement, StepInfo, TermsInput, message_context_with_terms,
 };
 use crate::templates::whatsapp::render_whatsapp;
 
@@ -29,6 +29,10 @@ const MAX_INLINE_RATE_WAIT: SignedDuration = SignedDuration::from_secs(1);
 
 /// How many emission intervals of its bucket a send may sleep in-task (see above).
 const INLINE_SLOTS: i32 = 8;
+
+/// Most invoices (open or not) a client may have for its messages to carry a statement of the
+/// other open ones: past it, reading them all for every message would cost too much.
+pub const STATEMENT_MAX_INVOICES: usize = 200;
 
 /// How late a reminder may fire after its booked rate-limit slot and still use it.
 const MAX_SLOT_AGE: SignedDuration = SignedDuration::from_secs(60);
@@ -47,6 +51,49 @@ pub(super) enum Tried {
 }
 
 impl Dispatcher {
+    /// The client's other open invoices for the statement templates show, read now (read
+    /// only: the client's invoice index once, then each of its invoices). The cost is bounded:
+    /// a client with more than [`STATEMENT_MAX_INVOICES`] invoices (open or not) gets no
+    /// statement, so a message never reads more than that many records. A read that fails
+    /// leaves the statement out rather than holding the message back.
+    pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
+        let read = || -> Result<Option<Vec<Invoice>>, crate::store::StoreError> {
+            let ids = self.store.invoice_ids_of_client(&invoice.client_id)?;
+            if ids.len() > STATEMENT_MAX_INVOICES {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if id == invoice.id {
+                    continue;
+                }
+                if let Some(inv) = self.store.invoice(&id)? {
+                    if inv.client_id == invoice.client_id {
+                        out.push(inv);
+                    }
+                }
+            }
+            Ok(Some(out))
+        };
+        match read() {
+            Ok(Some(others)) => Statement::of(others, &invoice.id, zone),
+            Ok(None) => {
+                tracing::debug!(
+                    invoice = %invoice.id, client = %invoice.client_id,
+                    "the client has more than {STATEMENT_MAX_INVOICES} invoices; the message goes without its statement"
+                );
+                Statement::default()
+            }
+            Err(e) => {
+                tracing::warn!(
+                    invoice = %invoice.id, error = %e,
+                    "cannot read the client's other invoices; the message goes without its statement"
+                );
+                Statement::default()
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn try_channel(
         &self,
@@ -58,6 +105,7 @@ impl Dispatcher {
         step: &Step,
         kind: &str,
         zone: &jiff::tz::TimeZone,
+        statement: &Statement,
         now: Timestamp,
     ) -> Tried {
         let mut l = line(r, now, AttemptOutcome::Failed, "");
@@ -119,6 +167,7 @@ impl Dispatcher {
                 _ => 0,
             },
             arrangement: ArrangementInfo::for_track(invoice, r.track),
+            statement: statement.clone(),
         };
         let ctx = message_context_with_terms(
             client,

@@ -21,6 +21,7 @@ use jiff::Timestamp;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+pub use attempt::STATEMENT_MAX_INVOICES;
 pub use backoff::{jitter, retry_delay};
 pub use recovery::recover_in_flight;
 pub use route::{ChannelRoutes, channel_chain, recipient};

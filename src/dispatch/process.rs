@@ -12,9 +12,11 @@ use super::attempt::Tried;
 use super::timeline::{count_panic, line, panic_text};
 use super::{Dispatcher, channel_chain, recipient};
 use crate::domain::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Reminder, ReminderState, SentMessage, Track,
+    Attempt, AttemptOutcome, AwaitingReceipt, InvoiceStatus, Reminder, ReminderState, SentMessage,
+    Track,
 };
-use crate::policy::{LoadedPolicy, StepAction};
+use crate::policy::terms::ThankYou;
+use crate::policy::{LoadedPolicy, Offset, Step, StepAction};
 use crate::schedule::{client_zone, is_allowed, next_allowed, segment_followed};
 use crate::service::{
     ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
@@ -45,6 +47,21 @@ struct Effects {
     /// A step that sends nothing but takes the invoice out of the chase (hand-off,
     /// write-off), run before the step is recorded as handled.
     action: Option<StepAction>,
+}
+
+/// The step a thank-you is sent as: the policy's template and channels, `step.name`
+/// `thank_you`, `step.tone` `thanks`.
+fn thank_you_step(t: &ThankYou) -> Step {
+    Step {
+        name: ThankYou::STEP.to_owned(),
+        offset: Offset::Days(0),
+        at: None,
+        channels: t.channels.clone(),
+        template: t.template.clone(),
+        tone: ThankYou::TONE.to_owned(),
+        whatsapp: None,
+        action: StepAction::Remind,
+    }
 }
 
 /// First wait before recording an outcome again after the store failed to write.
@@ -102,124 +119,169 @@ impl Dispatcher {
                 )
                 .await;
         };
-        if invoice.generation != r.generation || invoice.pending != Some(r.id) {
-            return self
-                .record(
-                    &loaded,
-                    r,
-                    Ending::Drop(ReminderState::Cancelled),
-                    Vec::new(),
+        let step = if r.track == Track::ThankYou {
+            // Not part of the chase: sent while the invoice stays paid, pause or not.
+            if invoice.status != InvoiceStatus::Paid {
+                let l = line(
+                    &r,
                     now,
-                )
-                .await;
-        }
-        if let Some(pause) = &invoice.pause {
-            match pause.until {
-                Some(until) if until > now => {
-                    // A booked rate-limit slot is only good at its time; book again then.
-                    r.rate_slot = None;
+                    AttemptOutcome::Cancelled,
+                    format!(
+                        "invoice is {} now, no longer paid; the thank-you is not sent",
+                        invoice.status
+                    ),
+                );
+                return self
+                    .record(
+                        &loaded,
+                        r,
+                        Ending::Drop(ReminderState::Cancelled),
+                        vec![l],
+                        now,
+                    )
+                    .await;
+            }
+            match &policy.terms.thank_you {
+                Some(t) => thank_you_step(t),
+                None => {
                     let l = line(
                         &r,
                         now,
-                        AttemptOutcome::Deferred,
-                        format!("chase paused until {until}"),
+                        AttemptOutcome::Skipped,
+                        "the policy no longer has [payments] thank_you; not sent",
                     );
-                    return self
-                        .record(&loaded, r, Ending::Reschedule(until), vec![l], now)
-                        .await;
-                }
-                None => {
-                    let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
                     return self
                         .record(
                             &loaded,
                             r,
-                            Ending::Drop(ReminderState::Cancelled),
+                            Ending::Advance(ReminderState::Skipped),
                             vec![l],
                             now,
                         )
                         .await;
                 }
-                Some(_) => {}
             }
-        }
-        if !invoice.is_chaseable(now) {
-            let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
-            return self
-                .record(
-                    &loaded,
-                    r,
-                    Ending::Drop(ReminderState::Cancelled),
-                    vec![l],
+        } else {
+            if invoice.generation != r.generation || invoice.pending != Some(r.id) {
+                return self
+                    .record(
+                        &loaded,
+                        r,
+                        Ending::Drop(ReminderState::Cancelled),
+                        Vec::new(),
+                        now,
+                    )
+                    .await;
+            }
+            if let Some(pause) = &invoice.pause {
+                match pause.until {
+                    Some(until) if until > now => {
+                        // A booked rate-limit slot is only good at its time; book again then.
+                        r.rate_slot = None;
+                        let l = line(
+                            &r,
+                            now,
+                            AttemptOutcome::Deferred,
+                            format!("chase paused until {until}"),
+                        );
+                        return self
+                            .record(&loaded, r, Ending::Reschedule(until), vec![l], now)
+                            .await;
+                    }
+                    None => {
+                        let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
+                        return self
+                            .record(
+                                &loaded,
+                                r,
+                                Ending::Drop(ReminderState::Cancelled),
+                                vec![l],
+                                now,
+                            )
+                            .await;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !invoice.is_chaseable(now) {
+                let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
+                return self
+                    .record(
+                        &loaded,
+                        r,
+                        Ending::Drop(ReminderState::Cancelled),
+                        vec![l],
+                        now,
+                    )
+                    .await;
+            }
+            if matches!(r.track, Track::Deadline { .. }) {
+                return self.check_deadline(&loaded, r, now).await;
+            }
+            if r.track != invoice.agenda() {
+                // Left in flight when a promise or plan was made, kept or broken: that schedule
+                // has taken over. A message already accepted stays the step's delivery.
+                let state = if r.awaiting.is_some() {
+                    ReminderState::Sent
+                } else {
+                    ReminderState::Skipped
+                };
+                let l = line(
+                    &r,
                     now,
-                )
-                .await;
-        }
-        if matches!(r.track, Track::Deadline { .. }) {
-            return self.check_deadline(&loaded, r, now).await;
-        }
-        if r.track != invoice.agenda() {
-            // Left in flight when a promise or plan was made, kept or broken: that schedule
-            // has taken over. A message already accepted stays the step's delivery.
-            let state = if r.awaiting.is_some() {
-                ReminderState::Sent
-            } else {
-                ReminderState::Skipped
+                    AttemptOutcome::Skipped,
+                    "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent",
+                );
+                return self
+                    .record(&loaded, r, Ending::Advance(state), vec![l], now)
+                    .await;
+            }
+            let Some(step) = policy
+                .cadences
+                .get(&r.cadence)
+                .and_then(|c| c.steps.get(r.step_index as usize))
+                // A reloaded policy may have reordered the cadence: never send a different step.
+                .filter(|s| s.name == r.step_name)
+                .cloned()
+            else {
+                let l = line(
+                    &r,
+                    now,
+                    AttemptOutcome::Skipped,
+                    format!(
+                        "step {} ({}) of cadence {} is no longer in the policy at that position",
+                        r.step_index, r.step_name, r.cadence
+                    ),
+                );
+                return self
+                    .record(
+                        &loaded,
+                        r,
+                        Ending::Advance(ReminderState::Skipped),
+                        vec![l],
+                        now,
+                    )
+                    .await;
             };
-            let l = line(
-                &r,
-                now,
-                AttemptOutcome::Skipped,
-                "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent",
-            );
-            return self
-                .record(&loaded, r, Ending::Advance(state), vec![l], now)
-                .await;
-        }
-        let Some(step) = policy
-            .cadences
-            .get(&r.cadence)
-            .and_then(|c| c.steps.get(r.step_index as usize))
-            // A reloaded policy may have reordered the cadence: never send a different step.
-            .filter(|s| s.name == r.step_name)
-            .cloned()
-        else {
-            let l = line(
-                &r,
-                now,
-                AttemptOutcome::Skipped,
-                format!(
-                    "step {} ({}) of cadence {} is no longer in the policy at that position",
-                    r.step_index, r.step_name, r.cadence
-                ),
-            );
-            return self
-                .record(
-                    &loaded,
-                    r,
-                    Ending::Advance(ReminderState::Skipped),
-                    vec![l],
-                    now,
-                )
-                .await;
+            if step.action != StepAction::Remind {
+                // Not a message: no contact window, no channel. Done in the write that records it.
+                let effects = Effects {
+                    action: Some(step.action.clone()),
+                    ..Effects::default()
+                };
+                return self
+                    .record_with(
+                        &loaded,
+                        r,
+                        Ending::Advance(ReminderState::Checked),
+                        Vec::new(),
+                        effects,
+                        now,
+                    )
+                    .await;
+            }
+            step
         };
-        if step.action != StepAction::Remind {
-            // Not a message: no contact window, no channel. Done in the write that records it.
-            let effects = Effects {
-                action: Some(step.action.clone()),
-                ..Effects::default()
-            };
-            return self
-                .record_with(
-                    &loaded,
-                    r,
-                    Ending::Advance(ReminderState::Checked),
-                    Vec::new(),
-                    effects,
-                    now,
-                )
-                .await;
-        }
         let zone = client_zone(policy, &client);
         let segment = segment_followed(policy, &client, &invoice);
         let window = segment.window.as_ref().unwrap_or(&policy.defaults.window);
@@ -290,11 +352,14 @@ impl Dispatcher {
                     .await;
             }
         }
+        let statement = self.statement(&invoice, &zone);
         let mut idx = r.channel_index as usize;
         while idx < chain.len() {
             let kind = &chain[idx];
             match self
-                .try_channel(&loaded, &r, idx, &invoice, &client, &step, kind, &zone, now)
+                .try_channel(
+                    &loaded, &r, idx, &invoice, &client, &step, kind, &zone, &statement, now,
+                )
                 .await
             {
                 Tried::Sent(l, sent) => {

@@ -11,7 +11,8 @@ use crate::store::{Store, StoreError, TxError};
 /// Settles every reminder found in flight. With [`OnUnknown::Skip`] (the default) each is
 /// recorded as `unknown` and the invoice moves on to its next step, so the debtor never gets a
 /// duplicate; with [`OnUnknown::Resend`] each is put back in the due index for now. Returns how
-/// many were found. Every one is logged at WARN with its id.
+/// many were found. Every one is logged at WARN with its id. A thank-you (`Track::ThankYou`)
+/// is never resent, whatever the setting.
 pub fn recover_in_flight(
     store: &Store,
     policy: &Policy,
@@ -34,6 +35,12 @@ pub fn recover_in_flight(
                 tx.schedule(&r)?;
                 return Ok(());
             }
+            // A thank-you is never worth a duplicate: it is not resent whatever the setting.
+            let on_unknown = if r.track == Track::ThankYou {
+                OnUnknown::Skip
+            } else {
+                on_unknown
+            };
             let detail = match on_unknown {
                 OnUnknown::Skip => "claimed before an unclean stop; may or may not have been delivered; not resent (dispatch.on_unknown = skip)",
                 OnUnknown::Resend => "claimed before an unclean stop; resending (dispatch.on_unknown = resend)",

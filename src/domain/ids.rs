@@ -138,6 +138,8 @@ impl ReminderId {
                 instalment,
             } => (2u8, arrangement, instalment, u32::MAX),
             Track::Broken { arrangement } => (3u8, arrangement, 0, step),
+            // One per invoice, whatever the generation: never thanked twice.
+            Track::ThankYou => (4u8, 0, 0, 0),
         };
         let mut h = Sha256::new();
         h.update(b"plazo-arrangement\0");

@@ -374,7 +374,8 @@ pub enum ReminderState {
 }
 
 /// Which schedule a reminder belongs to: the segment's regular cadence, a promise or plan
-/// instalment's cadence, the deadline of an instalment, or the broken-promise cadence.
+/// instalment's cadence, the deadline of an instalment, the broken-promise cadence, or the
+/// thank-you after full payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Track {
@@ -400,6 +401,9 @@ pub enum Track {
         /// Arrangement number on the invoice.
         arrangement: u32,
     },
+    /// The thank-you message sent once an invoice is paid in full (`[payments] thank_you`):
+    /// not part of the chase, never the invoice's pending reminder; at most one per invoice.
+    ThankYou,
 }
 
 impl Track {

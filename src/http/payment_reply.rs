@@ -18,10 +18,11 @@ pub(crate) fn payment_json(outcome: &PaymentOutcome) -> Value {
     }
 }
 
-/// Wakes the dispatcher after a payment that left the invoice open: a promise or plan
-/// instalment paid, or a re-anchored cadence, may have planned an earlier reminder.
+/// Wakes the dispatcher after a payment was applied: one that left the invoice open may have
+/// planned an earlier reminder (a promise or plan instalment paid, a re-anchored cadence); one
+/// that closed it may have queued the policy's thank-you, due at once.
 pub(crate) fn wake_if_open(wake: &crate::dispatch::Wake, outcome: &PaymentOutcome) {
-    if matches!(outcome, PaymentOutcome::Applied { closed: false, .. }) {
+    if matches!(outcome, PaymentOutcome::Applied { .. }) {
         wake.notify_one();
     }
 }

@@ -226,6 +226,31 @@ pub struct PaymentsFile {
     /// twice, and none is skipped because of a payment.
     #[serde(default)]
     pub cadence_anchor: Option<Spanned<String>>,
+    /// A thank-you message once an invoice is paid in full, e.g.
+    /// `thank_you = { template = "thank_you", channels = ["email", "whatsapp", "sms"] }`.
+    /// Leave it out and no thank-you is sent. See [`ThankYouFile`].
+    #[serde(default)]
+    pub thank_you: Option<ThankYouFile>,
+}
+
+/// `thank_you = { template = "thank_you", channels = ["email", "whatsapp", "sms"] }`: the
+/// message sent once when an invoice becomes paid in full (also a recovery after a write-off;
+/// never for a void invoice). It is queued in the same write as the payment and sent by the
+/// dispatcher like a reminder: at most once per invoice (also across a crash or restart),
+/// inside the client's contact window, on the first channel of the list the client can be
+/// reached on (opt-outs respected; the client's preferred channels first). A refund that
+/// reopens the invoice before it went out cancels it. Templates see the paid invoice
+/// (`invoice.balance` is zero) and `step.name = "thank_you"`, `step.tone = "thanks"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThankYouFile {
+    /// Template name: `templates/<locale>/<template>.txt` (plus `.subject.txt` and `.html`
+    /// for email, optional `.short.txt` for SMS and WhatsApp), e.g. `"thank_you"`.
+    pub template: Spanned<String>,
+    /// Channels to try, in order, until one delivers: `"email"`, `"sms"`, `"whatsapp"`,
+    /// `"webhook"`. WhatsApp outside the debtor's 24-hour window needs an approved template,
+    /// which a thank-you does not map: it then falls through to the next channel.
+    pub channels: Spanned<Vec<Spanned<String>>>,
 }
 
 /// `early_discount = { percent = "2", days_before_due = 10 }`.

@@ -741,7 +741,7 @@ impl Checker<'_> {
 
         let channels = self.channel_settings(&file.channels)?;
         let opt_out = self.opt_out(file.opt_out.as_ref())?;
-        let terms = self.payments(file.payments.as_ref())?;
+        let terms = self.payments(file.payments.as_ref(), &templates, &defaults.locale)?;
         let arrangements =
             self.arrangements(file.promises.as_ref(), file.plans.as_ref(), &cadences)?;
         let facts = self.facts(file.facts.as_ref())?;

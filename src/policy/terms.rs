@@ -20,6 +20,25 @@ pub struct PaymentTerms {
     pub late_charges: Option<LateCharges>,
     /// What the regular cadence counts from after a partial payment.
     pub anchor: CadenceAnchor,
+    /// The message sent once an invoice is paid in full; `None`: no thank-you.
+    pub thank_you: Option<ThankYou>,
+}
+
+/// `[payments] thank_you`: one message after an invoice is paid in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThankYou {
+    /// Template name (`thank_you`); it exists for the default locale with every part each
+    /// channel needs.
+    pub template: String,
+    /// Channel kinds to try, in order, until one delivers.
+    pub channels: Vec<String>,
+}
+
+impl ThankYou {
+    /// Name of the step on the timeline and in `step.name`.
+    pub const STEP: &'static str = "thank_you";
+    /// `step.tone` of the thank-you.
+    pub const TONE: &'static str = "thanks";
 }
 
 /// `[payments] cadence_anchor`.
@@ -237,6 +256,7 @@ mod tests {
                 cap_percent: None,
             }),
             anchor: Default::default(),
+            thank_you: None,
         }
     }
 

@@ -317,7 +317,7 @@ fn upsert_validated(
                     format!("due date changed from {} to {}", old.due_at, inv.due_at),
                 ))?;
             }
-            close_or_reopen(tx, &mut inv, now)?;
+            close_or_reopen(tx, policy, &mut inv, now)?;
             (inv, Upserted::Updated, due_changed || amount_changed)
         }
     };
@@ -357,7 +357,7 @@ pub(crate) fn after_money(
     }
     let moved = super::arrangements::on_money(tx, policy, inv, delta, now)?;
     let was_paid = inv.status == InvoiceStatus::Paid;
-    close_or_reopen(tx, inv, now)?;
+    close_or_reopen(tx, policy, inv, now)?;
     let payment_at = (delta > Decimal::ZERO)
         .then(|| inv.payments.last().map(|p| p.paid_at))
         .flatten();
@@ -373,11 +373,12 @@ pub(crate) fn after_money(
     Ok(())
 }
 
-/// Sets the status from the balance: zero closes (cancelling what is pending and keeping an
-/// active arrangement), positive opens; either records its event (`invoice.paid`,
-/// `invoice.reopened`).
+/// Sets the status from the balance: zero closes (cancelling what is pending, keeping an
+/// active arrangement, and queueing the policy's thank-you), positive opens (cancelling a
+/// thank-you not sent yet); either records its event (`invoice.paid`, `invoice.reopened`).
 pub(crate) fn close_or_reopen(
     tx: &Tx<'_>,
+    policy: &Policy,
     inv: &mut Invoice,
     now: Timestamp,
 ) -> Result<(), TxFail> {
@@ -392,6 +393,7 @@ pub(crate) fn close_or_reopen(
         super::arrangements::close_on_paid(tx, inv, now)?;
         cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
         super::tasks::cancel_invoice_tasks(tx, inv, "the invoice is paid in full", now)?;
+        super::thank_you::queue(tx, policy, inv, now)?;
     } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
         // Back where it was before it was paid: with its partner, written off, or open.
         inv.status = inv
@@ -399,6 +401,7 @@ pub(crate) fn close_or_reopen(
             .as_ref()
             .map_or(InvoiceStatus::Open, |e| e.kind.status());
         inv.closed_at = None;
+        super::thank_you::cancel(tx, inv, now)?;
     }
     super::events::status_changed(tx, inv, before, now)
 }

@@ -6,6 +6,8 @@
 //! - `arrangements`: promises to pay and payment plans (make, cancel, allocate money, deadline
 //!   checks that break them).
 //! - `planning`: the one pending reminder of each invoice, from its agenda.
+//! - `thank_you`: the thank-you queued when an invoice is paid in full (its own reminder, sent
+//!   by the dispatcher), cancelled when a refund reopens the invoice first.
 //! - `contacts`, `inbound`, `receipts`: addresses, inbound messages, delivery receipts.
 //! - `facts`, `segments`, `resegment`, `aging`: client facts kept with every change, moves
 //!   between segments, and the passes over every client (the daily re-evaluation of segment
@@ -33,6 +35,7 @@ mod receipts;
 mod resegment;
 mod segments;
 pub mod tasks;
+mod thank_you;
 mod timeline;
 
 use std::sync::{Arc, RwLock};

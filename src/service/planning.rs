@@ -131,7 +131,8 @@ pub(crate) fn schedule_for<'p>(
             };
             (spec, None)
         }
-        Track::Cadence => {
+        // A thank-you is never on the agenda; laid out like the regular cadence if asked.
+        Track::Cadence | Track::ThankYou => {
             let steps = policy
                 .cadences
                 .get(&segment.cadence)
@@ -161,7 +162,7 @@ fn cursor_of(inv: &Invoice, track: Track) -> Option<u32> {
             .filter(|a| a.is_active() && a.current == instalment)
             .and_then(|a| a.cursor),
         Track::Broken { arrangement } => inv.arrangement(arrangement).and_then(|a| a.broken_cursor),
-        Track::Deadline { .. } => None,
+        Track::Deadline { .. } | Track::ThankYou => None,
     }
 }
 
@@ -188,7 +189,7 @@ fn mark_handled(inv: &mut Invoice, track: Track, index: u32) {
                 up(&mut a.broken_cursor);
             }
         }
-        Track::Deadline { .. } => {}
+        Track::Deadline { .. } | Track::ThankYou => {}
     }
 }
 

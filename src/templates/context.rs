@@ -51,9 +51,10 @@ fn due_date(due: Due, zone: &TimeZone) -> Date {
 /// are never negative; `is_overdue` is true once the due date (or instant) has passed.
 ///
 /// ```text
-/// client   {id, name, first_name, email, phone}
+/// client   {id, name, first_name, email, phone, open_invoices, open_invoices_more, open_total}
 /// invoice  {id, number, currency, amount, balance, amount_raw, balance_raw, due_date,
-///           due_date_iso, days_until_due, days_overdue, is_overdue, payment_url, metadata}
+///           due_date_iso, days_until_due, days_overdue, is_overdue, payment_url, metadata,
+///           discount, charges}
 /// company  {name, email, phone, website}
 /// step     {name, tone, index}
 /// arrangement  none, or in promise/plan/broken-promise messages {kind, instalment,
@@ -91,6 +92,83 @@ pub struct TermsInput {
     pub overdue_steps: u32,
     /// The promise or plan the message is about, if any.
     pub arrangement: Option<ArrangementInfo>,
+    /// The client's other open invoices (`client.open_invoices`, `client.open_total`).
+    pub statement: Statement,
+}
+
+/// Most of the client's other open invoices listed in a message (`client.open_invoices`); the
+/// rest are counted in `client.open_invoices_more` and still summed in `client.open_total`.
+pub const STATEMENT_CAP: usize = 10;
+
+/// One of the client's other open invoices, as the statement lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInvoice {
+    /// Invoice number shown to the debtor.
+    pub number: String,
+    /// Its currency.
+    pub currency: Currency,
+    /// What is still owed on it.
+    pub balance: Decimal,
+    /// When it is (was) due.
+    pub due: Due,
+}
+
+/// The client's other open invoices when a message is rendered: what the statement block of
+/// the shipped templates shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statement {
+    /// At most [`STATEMENT_CAP`] of them, oldest due date first.
+    pub invoices: Vec<OpenInvoice>,
+    /// How many more were left out of `invoices`.
+    pub more: usize,
+    /// What they all owe (listed or not), per currency, in currency-code order.
+    pub totals: Vec<(Currency, Decimal)>,
+}
+
+impl Statement {
+    /// The statement of `invoices` (the client's, as read from its invoice index) for a message
+    /// about invoice `current`: only the others still open with a balance (paid, void,
+    /// written-off and handed-off invoices are left out), oldest due date (in `zone`) first,
+    /// at most [`STATEMENT_CAP`] listed.
+    pub fn of(
+        invoices: impl IntoIterator<Item = Invoice>,
+        current: &InvoiceId,
+        zone: &TimeZone,
+    ) -> Statement {
+        let mut open: Vec<(Date, OpenInvoice)> = Vec::new();
+        let mut totals: BTreeMap<String, (Currency, Decimal)> = BTreeMap::new();
+        for inv in invoices {
+            if inv.id == *current
+                || inv.status != InvoiceStatus::Open
+                || inv.balance <= Decimal::ZERO
+            {
+                continue;
+            }
+            let entry = totals
+                .entry(inv.currency.code().to_owned())
+                .or_insert((inv.currency, Decimal::ZERO));
+            if let Some(sum) = entry.1.checked_add(inv.balance) {
+                entry.1 = sum;
+            }
+            open.push((
+                due_date(inv.due_at, zone),
+                OpenInvoice {
+                    number: inv.number,
+                    currency: inv.currency,
+                    balance: inv.balance,
+                    due: inv.due_at,
+                },
+            ));
+        }
+        open.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.number.cmp(&b.1.number)));
+        let more = open.len().saturating_sub(STATEMENT_CAP);
+        open.truncate(STATEMENT_CAP);
+        Statement {
+            invoices: open.into_iter().map(|(_, i)| i).collect(),
+            more,
+            totals: totals.into_values().collect(),
+        }
+    }
 }
 
 /// The promise or plan instalment a message is about, as templates see it (`arrangement`).
@@ -123,7 +201,7 @@ impl ArrangementInfo {
                 (arrangement, false)
             }
             Track::Broken { arrangement } => (arrangement, true),
-            Track::Cadence => return None,
+            Track::Cadence | Track::ThankYou => return None,
         };
         let arr = invoice.arrangement(id)?;
         let index = if broken {
@@ -175,8 +253,16 @@ pub fn render_link(pattern: &str, client: &Client, invoice: &Invoice) -> Option<
 /// [`message_context`] plus the policy's payment terms: `invoice.payment_url` falls back to
 /// the policy's link pattern; `invoice.discount` (`percent`, `amount`, `amount_raw`, `pay_by`,
 /// `pay_by_iso`) is set while an early-payment discount is open; `invoice.charges`
-/// (`late_fees`, `interest`, `total_due`, `total_due_raw`) once overdue with late charges
-/// configured. Both are `none` otherwise.
+/// (`late_fees`, `interest`, `total` = fees plus interest, `total_due` = balance plus both;
+/// `late_fees_raw`, `interest_raw` and `total_due_raw` unformatted, `"0"` when nothing
+/// accrued) once overdue with late charges configured. Both are `none` otherwise.
+///
+/// The statement of the client's other open invoices ([`TermsInput::statement`]):
+/// `client.open_invoices` is a list (empty when there are none) of `{number, currency,
+/// balance, balance_raw, due_date, due_date_iso, days_overdue, is_overdue}`, amounts and dates
+/// formatted for `locale`; `client.open_invoices_more` counts those left out of the list; and
+/// `client.open_total` is a list of `{currency, amount, amount_raw}`, one per currency, summing
+/// all of them.
 #[allow(clippy::too_many_arguments)]
 pub fn message_context_with_terms(
     client: &Client,
@@ -225,7 +311,19 @@ pub fn message_context_with_terms(
     let charges = match charges_due(&terms.terms, invoice, terms.overdue_steps, zone, now) {
         Some(c) => map([
             ("late_fees", money(c.late_fees)),
+            (
+                "late_fees_raw",
+                Value::from(c.late_fees.normalize().to_string()),
+            ),
             ("interest", money(c.interest)),
+            (
+                "interest_raw",
+                Value::from(c.interest.normalize().to_string()),
+            ),
+            (
+                "total",
+                money(c.late_fees.checked_add(c.interest).unwrap_or(c.late_fees)),
+            ),
             ("total_due", money(c.total_due)),
             ("total_due_raw", Value::from(c.total_due.to_string())),
         ]),
@@ -250,6 +348,43 @@ pub fn message_context_with_terms(
         }
         None => Value::from(()),
     };
+    let open_invoices: Vec<Value> = terms
+        .statement
+        .invoices
+        .iter()
+        .map(|o| {
+            let due = due_date(o.due, zone);
+            let days = today
+                .until(due)
+                .map(|s| i64::from(s.get_days()))
+                .unwrap_or(0);
+            map([
+                ("number", Value::from(o.number.as_str())),
+                ("currency", Value::from(o.currency.code())),
+                (
+                    "balance",
+                    Value::from(format_money(o.balance, o.currency, locale)),
+                ),
+                ("balance_raw", Value::from(o.balance.to_string())),
+                ("due_date", Value::from(format_date(due, locale))),
+                ("due_date_iso", Value::from(due.to_string())),
+                ("days_overdue", Value::from((-days).max(0))),
+                ("is_overdue", Value::from(days < 0)),
+            ])
+        })
+        .collect();
+    let open_total: Vec<Value> = terms
+        .statement
+        .totals
+        .iter()
+        .map(|(cur, amount)| {
+            map([
+                ("currency", Value::from(cur.code())),
+                ("amount", Value::from(format_money(*amount, *cur, locale))),
+                ("amount_raw", Value::from(amount.to_string())),
+            ])
+        })
+        .collect();
     let metadata: BTreeMap<String, Value> = invoice
         .metadata
         .iter()
@@ -265,6 +400,12 @@ pub fn message_context_with_terms(
                 ("first_name", Value::from(first_name)),
                 ("email", Value::from(client.email.clone())),
                 ("phone", Value::from(client.phone.clone())),
+                ("open_invoices", Value::from(open_invoices)),
+                (
+                    "open_invoices_more",
+                    Value::from(u64::try_from(terms.statement.more).unwrap_or(u64::MAX)),
+                ),
+                ("open_total", Value::from(open_total)),
             ]),
         ),
         (
@@ -317,7 +458,8 @@ pub fn message_context_with_terms(
 }
 
 /// Two sample contexts for checking templates: an invoice due in three days without a payment
-/// link, and one ten days overdue with a link and a partial payment.
+/// link, with the early-payment discount open and other open invoices; and one ten days
+/// overdue with a link, a partial payment, late charges and no other open invoice.
 pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
     let (Ok(client_id), Ok(invoice_id), Ok(currency)) = (
         ClientId::new("C-0001"),
@@ -387,8 +529,43 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         index: 3,
     };
     let zone = TimeZone::UTC;
+    // Every optional block is on in one sample or the other: the early-payment discount (open
+    // before the due date), late charges (overdue), the statement of other open invoices (with
+    // some left out of the list), so `plazo check` renders each branch of the templates.
+    let terms = PaymentTerms {
+        early_discount: Some(crate::policy::terms::EarlyDiscount {
+            percent: Decimal::new(2, 0),
+            days_before_due: 2,
+        }),
+        late_charges: Some(crate::policy::terms::LateCharges {
+            fee_per_step: Some(Decimal::new(15_000, 0)),
+            yearly_interest_percent: Some(Decimal::new(24, 0)),
+            cap_percent: None,
+        }),
+        ..PaymentTerms::default()
+    };
+    let statement = Statement {
+        invoices: vec![
+            OpenInvoice {
+                number: "FV-0950".to_owned(),
+                currency,
+                balance: Decimal::new(430_000, 0),
+                due: Due::Date(Date::constant(2026, 2, 28)),
+            },
+            OpenInvoice {
+                number: "FV-1042".to_owned(),
+                currency,
+                balance: Decimal::new(2_100_000, 0),
+                due: Due::Date(Date::constant(2026, 4, 10)),
+            },
+        ],
+        more: 3,
+        totals: vec![(currency, Decimal::new(4_030_000, 0))],
+    };
     // Both carry an arrangement, so promise and plan templates are checked too.
     let plan = TermsInput {
+        terms: terms.clone(),
+        statement,
         arrangement: Some(ArrangementInfo {
             kind: "plan",
             instalment: 2,
@@ -402,6 +579,8 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         ..TermsInput::default()
     };
     let promise = TermsInput {
+        terms,
+        overdue_steps: 2,
         arrangement: Some(ArrangementInfo {
             kind: "promise",
             instalment: 1,

@@ -61,7 +61,8 @@ fn number_style(loc: &LocaleId) -> NumberStyle {
             space_after_symbol: false,
             min_grouping_len: 4,
         },
-        "pt" if region == Some("BR") => NumberStyle {
+        // Brazil, and Portuguese without a region (CLDR's `pt` is Brazilian): `R$ 1.250,00`.
+        "pt" if matches!(region, None | Some("BR")) => NumberStyle {
             group: '.',
             decimal: ',',
             symbol_first: true,
@@ -104,7 +105,8 @@ fn number_style(loc: &LocaleId) -> NumberStyle {
                 min_grouping_len: 5,
             },
         },
-        // Portuguese outside Brazil and most of continental Europe: `1.250.000,00 €`.
+        // Portuguese outside Brazil (pt-PT, pt-AO...) and most of continental Europe:
+        // `1.250.000,00 €`.
         _ => NumberStyle {
             group: '.',
             decimal: ',',
@@ -335,6 +337,10 @@ mod tests {
         assert_eq!(m("1250000", "MXN", "es-CO"), "MX$ 1.250.000,00");
         assert_eq!(m("1250000", "PEN", "es-PE"), "S/ 1,250,000.00");
         assert_eq!(m("1250000", "EUR", "pt-PT"), "1.250.000,00 €");
+        assert_eq!(m("1234.56", "BRL", "pt-BR"), "R$ 1.234,56");
+        assert_eq!(m("1234.56", "BRL", "pt"), "R$ 1.234,56");
+        assert_eq!(m("1250000", "COP", "pt-BR"), "COP 1.250.000");
+        assert_eq!(m("99.9", "USD", "pt-BR"), "US$ 99,90");
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! them with `{% if %}`, and print as nothing.
 //!
 //! Locale fallback for `es-CO`: `es-CO` → `es` → the default locale → the default's language.
+//! A language with no folder of its own falls to its first regional folder: a client whose
+//! locale is `pt` gets `pt-BR`.
 
 pub mod context;
 pub mod format;
@@ -437,11 +439,25 @@ impl Templates {
         let asked = written(locale);
         let default = written(&self.inner.default_locale);
         let mut chain: Vec<(String, String)> = Vec::with_capacity(4);
+        // A language asked without a region, with no folder of its own, takes the first
+        // regional folder of that language (`pt` → `pt-BR`).
+        let regional = |lang: String| -> String {
+            let key = normalize_locale(&lang);
+            if self.inner.locales.contains_key(&key) {
+                return lang;
+            }
+            let prefix = format!("{key}-");
+            self.inner
+                .locales
+                .iter()
+                .find(|(k, _)| k.starts_with(&prefix))
+                .map_or(lang, |(_, d)| d.dir_name.clone())
+        };
         for candidate in [
             asked.clone(),
-            language_of(&asked).to_ascii_lowercase(),
+            regional(language_of(&asked).to_ascii_lowercase()),
             default.clone(),
-            language_of(&default).to_ascii_lowercase(),
+            regional(language_of(&default).to_ascii_lowercase()),
         ] {
             let key = normalize_locale(&candidate);
             if !key.is_empty() && !chain.iter().any(|(k, _)| *k == key) {
@@ -673,9 +689,10 @@ fn describe_error(e: &minijinja::Error, source: Option<&str>) -> String {
     }
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         msg.push_str(
-            "; available: client.{id, name, first_name, email, phone}, invoice.{id, number, \
-             currency, amount, balance, amount_raw, balance_raw, due_date, due_date_iso, \
-             days_until_due, days_overdue, is_overdue, payment_url, metadata}, \
+            "; available: client.{id, name, first_name, email, phone, open_invoices, \
+             open_invoices_more, open_total}, invoice.{id, number, currency, amount, balance, \
+             amount_raw, balance_raw, due_date, due_date_iso, days_until_due, days_overdue, \
+             is_overdue, payment_url, metadata, discount, charges}, arrangement, \
              company.{name, email, phone, website}, step.{name, tone, index}, locale",
         );
     }
@@ -684,3 +701,6 @@ fn describe_error(e: &minijinja::Error, source: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shipped_tests;

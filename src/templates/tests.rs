@@ -466,9 +466,11 @@ fn payment_terms_reach_the_context_link_discount_and_charges() {
                 cap_percent: None,
             }),
             anchor: Default::default(),
+            thank_you: None,
         },
         overdue_steps: 2,
         arrangement: None,
+        statement: Default::default(),
     };
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
     let get = |ctx: &minijinja::Value, path: &str| {

@@ -9,12 +9,15 @@ use serde_spanned::Spanned;
 
 use super::{Checker, quoted_list};
 use crate::policy::PolicyError;
-use crate::policy::file::{ChannelSettingsFile, OptOutFile, PaymentsFile, WhatsAppStepFile};
+use crate::policy::file::{
+    ChannelSettingsFile, OptOutFile, PaymentsFile, ThankYouFile, WhatsAppStepFile,
+};
 use crate::policy::model::{
     AmountField, CHANNEL_KINDS, ChannelSettings, DEFAULT_MAX_SEGMENTS, DateField, OptOutKeywords,
     TemplateParamSpec, WhatsAppStep, fold_keyword,
 };
-use crate::policy::terms::{CadenceAnchor, EarlyDiscount, LateCharges, PaymentTerms};
+use crate::policy::terms::{CadenceAnchor, EarlyDiscount, LateCharges, PaymentTerms, ThankYou};
+use crate::templates::Templates;
 
 /// Longest receipt timeout accepted.
 const MAX_RECEIPT_TIMEOUT: SignedDuration = SignedDuration::from_hours(72);
@@ -264,7 +267,14 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
-    pub(super) fn payments(&self, f: Option<&PaymentsFile>) -> Result<PaymentTerms, PolicyError> {
+    /// `[payments]`; `templates` and `locale` (the default locale) check the thank-you's
+    /// template.
+    pub(super) fn payments(
+        &self,
+        f: Option<&PaymentsFile>,
+        templates: &Templates,
+        locale: &str,
+    ) -> Result<PaymentTerms, PolicyError> {
         let Some(f) = f else {
             return Ok(PaymentTerms::default());
         };
@@ -352,11 +362,90 @@ impl Checker<'_> {
                 }
             },
         };
+        let thank_you = match &f.thank_you {
+            None => None,
+            Some(t) => Some(self.thank_you(t, templates, locale)?),
+        };
         Ok(PaymentTerms {
             link,
             early_discount,
             late_charges,
             anchor,
+            thank_you,
+        })
+    }
+
+    /// `[payments] thank_you`: a known template with every part its channels need, for the
+    /// default locale, and known channels, each once.
+    fn thank_you(
+        &self,
+        f: &ThankYouFile,
+        templates: &Templates,
+        locale: &str,
+    ) -> Result<ThankYou, PolicyError> {
+        let field = "payments.thank_you";
+        if f.channels.get_ref().is_empty() {
+            return Err(self.err(
+                f.channels.span(),
+                format!("{field}.channels"),
+                format!(
+                    "no channels given; list at least one of {} in the order to try, like [\"email\"]",
+                    quoted_list(CHANNEL_KINDS.iter().copied())
+                ),
+            ));
+        }
+        let mut channels: Vec<String> = Vec::new();
+        for (i, ch) in f.channels.get_ref().iter().enumerate() {
+            let kind = ch.get_ref().trim();
+            let ch_field = format!("{field}.channels[{i}]");
+            if !CHANNEL_KINDS.contains(&kind) {
+                return Err(self.err(
+                    ch.span(),
+                    ch_field,
+                    format!(
+                        "{:?} is not a channel; valid channels are {}",
+                        ch.get_ref(),
+                        quoted_list(CHANNEL_KINDS.iter().copied())
+                    ),
+                ));
+            }
+            if channels.iter().any(|c| c == kind) {
+                return Err(self.err(
+                    ch.span(),
+                    ch_field,
+                    format!("{kind:?} is listed twice; name each channel once"),
+                ));
+            }
+            channels.push(kind.to_owned());
+        }
+        let template = f.template.get_ref().trim();
+        let valid = !template.is_empty()
+            && template.len() <= 64
+            && template
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(self.err(
+                f.template.span(),
+                format!("{field}.template"),
+                format!(
+                    "{:?} is not a valid template name; use 1-64 letters, digits, '_' or '-' (the file name without .txt), like \"thank_you\"",
+                    f.template.get_ref()
+                ),
+            ));
+        }
+        for kind in &channels {
+            if let Err(e) = templates.require(template, locale, kind) {
+                return Err(self.err(
+                    f.template.span(),
+                    format!("{field}.template"),
+                    format!("{e} (needed by channel {kind:?})"),
+                ));
+            }
+        }
+        Ok(ThankYou {
+            template: template.to_owned(),
+            channels,
         })
     }
 }

@@ -460,7 +460,7 @@ fn missing_template() {
     let (_, msg) = fail("template = \"firm_overdue\"", "template = \"firm_overdu\"");
     assert_prefix(
         &msg,
-        "config/policy.toml:41:12: cadences.standard.steps[2].template: no template \"firm_overdu\" for locale \"es-CO\": none of config/templates/es-CO/firm_overdu.txt, config/templates/es/firm_overdu.txt exists; templates available: courtesy, due_today, due_tomorrow, final_notice, firm_overdue, friendly_overdue, instalment_reminder, promise_broken, promise_reminder (needed by channel \"email\")",
+        "config/policy.toml:41:12: cadences.standard.steps[2].template: no template \"firm_overdu\" for locale \"es-CO\": none of config/templates/es-CO/firm_overdu.txt, config/templates/es/firm_overdu.txt exists; templates available: courtesy, due_today, due_tomorrow, final_notice, firm_overdue, friendly_overdue, instalment_reminder, promise_broken, promise_reminder, thank_you (needed by channel \"email\")",
     );
     assert!(msg.ends_with("(needed by channel \"email\")"), "{msg}");
     let (_, msg) = fail(
@@ -966,4 +966,62 @@ fn call_steps_tasks_and_inbound_are_checked_with_their_location() {
         let msg = parse(&format!("{BASE}{bad}")).unwrap_err().to_string();
         assert_prefix(&msg, &format!("config/policy.toml:{at}{says}"));
     }
+}
+
+#[test]
+fn thank_you_names_a_template_and_channels_each_error_located() {
+    // Absent: no thank-you.
+    assert_eq!(parse(BASE).unwrap().policy.terms.thank_you, None);
+    let with = |value: &str| format!("{BASE}\n[payments]\nthank_you = {value}\n");
+    let p = parse(&with(
+        r#"{ template = "thank_you", channels = ["email", "whatsapp", "sms"] }"#,
+    ))
+    .unwrap()
+    .policy;
+    let t = p.terms.thank_you.unwrap();
+    assert_eq!(t.template, "thank_you");
+    assert_eq!(t.channels, vec!["email", "whatsapp", "sms"]);
+
+    // The line of `thank_you = ...` in the text built by `with`.
+    let line = BASE.lines().count() + 3;
+    // `at`: the value the error points at (its last occurrence), for the column.
+    let bad = |value: &str, at: &str, rest: &str| {
+        let col = "thank_you = ".len() + value.rfind(at).unwrap() + 1;
+        let msg = parse(&with(value)).unwrap_err().to_string();
+        assert_prefix(&msg, &format!("config/policy.toml:{line}:{col}: {rest}"));
+    };
+    bad(
+        r#"{ template = "gracias", channels = ["email"] }"#,
+        "\"gracias\"",
+        "payments.thank_you.template: no template \"gracias\" for locale \"es-CO\"",
+    );
+    bad(
+        r#"{ template = "thank_you", channels = ["email", "fax"] }"#,
+        "\"fax\"",
+        "payments.thank_you.channels[1]: \"fax\" is not a channel; valid channels are",
+    );
+    bad(
+        r#"{ template = "thank_you", channels = ["sms", "sms"] }"#,
+        "\"sms\"",
+        "payments.thank_you.channels[1]: \"sms\" is listed twice",
+    );
+    bad(
+        r#"{ template = "thank_you", channels = [] }"#,
+        "[]",
+        "payments.thank_you.channels: no channels given",
+    );
+    bad(
+        r#"{ template = "../x", channels = ["email"] }"#,
+        "\"../x\"",
+        "payments.thank_you.template: \"../x\" is not a valid template name",
+    );
+    // A template without the parts a channel needs: email wants the subject and HTML too.
+    let msg = parse(&with(r#"{ template = "nope", channels = ["sms"] }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("no template \"nope\""), "{msg}");
+    let msg = parse(&with(r#"{ template = "thank_you" }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("channels"), "{msg}");
 }

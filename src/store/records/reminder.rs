@@ -35,9 +35,19 @@ pub(crate) struct StoredReminder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum StoredTrack {
     Cadence,
-    Instalment { arrangement: u32, instalment: u32 },
-    Deadline { arrangement: u32, instalment: u32 },
-    Broken { arrangement: u32 },
+    Instalment {
+        arrangement: u32,
+        instalment: u32,
+    },
+    Deadline {
+        arrangement: u32,
+        instalment: u32,
+    },
+    Broken {
+        arrangement: u32,
+    },
+    /// Appended in layout version 1 (a new variant index; older records never hold it).
+    ThankYou,
 }
 
 /// [`ReminderState`] on disk (variant index).
@@ -83,6 +93,7 @@ impl From<Track> for StoredTrack {
                 instalment,
             },
             Track::Broken { arrangement } => StoredTrack::Broken { arrangement },
+            Track::ThankYou => StoredTrack::ThankYou,
         }
     }
 }
@@ -106,6 +117,7 @@ impl From<StoredTrack> for Track {
                 instalment,
             },
             StoredTrack::Broken { arrangement } => Track::Broken { arrangement },
+            StoredTrack::ThankYou => Track::ThankYou,
         }
     }
 }

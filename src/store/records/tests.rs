@@ -54,7 +54,7 @@ const REMINDER_STATES: [ReminderState; 9] = [
     ReminderState::Unknown,
     ReminderState::Checked,
 ];
-const TRACKS: [Track; 4] = [
+const TRACKS: [Track; 5] = [
     Track::Cadence,
     Track::Instalment {
         arrangement: 2,
@@ -65,6 +65,7 @@ const TRACKS: [Track; 4] = [
         instalment: u32::MAX,
     },
     Track::Broken { arrangement: 5 },
+    Track::ThankYou,
 ];
 const OUTCOMES: [AttemptOutcome; 10] = [
     AttemptOutcome::Sent,
@@ -1223,6 +1224,7 @@ fn track() -> impl Strategy<Value = Track> {
             instalment
         }),
         any::<u32>().prop_map(|arrangement| Track::Broken { arrangement }),
+        Just(Track::ThankYou),
     ]
 }
 
