@@ -3,7 +3,9 @@
 //! its invoice follows that cadence; a hand-off posts `invoice.handed_off` to the ERP and to
 //! the partner, each verified by a local receiver whose checks are proven on the official
 //! Standard Webhooks vectors; and events that could not be delivered survive a SIGKILL and are
-//! delivered after the restart, every one of them.
+//! delivered after the restart, every one of them. A call task's `promise` outcome creates
+//! the promise, and "ya pagué" by SMS (a signed Twilio inbound webhook) pauses the chase and
+//! opens a review task.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 #![allow(clippy::disallowed_methods)] // tests read the real clock: the daemon runs on it
@@ -28,8 +30,8 @@ fn step(cadence: &str, name: &str, offset: &str, template: &str) -> String {
     )
 }
 
-/// Segments `standard` (the default) and `dificil_cobro` (two broken promises), promises with
-/// no grace, and two partners.
+/// Segments `standard` (the default), `phone` (a call task on the due date) and
+/// `dificil_cobro` (two broken promises), promises with no grace, and two partners.
 fn policy() -> String {
     let mut p = test_policy(
         "America/Bogota",
@@ -43,7 +45,14 @@ fn policy() -> String {
             step("dificil_cobro", "hard_firm", "+2d", "firm_overdue"),
             step("promise", "promise_tomorrow", "-1d", "promise_reminder"),
             step("broken", "promise_broken", "0d", "promise_broken"),
+            "[[cadences.phone.steps]]\nname = \"call_debtor\"\noffset = \"0d\"\naction = \"task\"\n\n"
+                .to_owned(),
         ],
+    );
+    p = p.replacen(
+        "[segments.dificil_cobro]\n",
+        "[segments.phone]\ncadence = \"phone\"\n\n[segments.dificil_cobro]\n",
+        1,
     );
     p = p.replacen(
         "[segments.dificil_cobro]\ncadence = \"dificil_cobro\"\n",
@@ -68,6 +77,7 @@ fn config(dir: &Path, port: u16, smtp: std::net::SocketAddr, receiver: &Receiver
     format!(
         r#"
 listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
 data_dir = "data"
 policy = "policy.toml"
 
@@ -398,4 +408,127 @@ fn a_sigkill_with_events_undelivered_loses_none() {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     assert!(ids.is_subset(&delivered), "{ids:?} vs {delivered:?}");
+}
+
+/// Sends a Twilio inbound SMS to the daemon, signed with its auth token over its public URL.
+fn sms_from(d: &Daemon, from: &str, sid: &str, body: &str) -> (u16, String) {
+    let url = format!("{}/webhooks/twilio/inbound", d.base);
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", from),
+        ("To", "+15005550006"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let sig = plazo::inbound::twilio::expected_signature(common::TWILIO_TOKEN, &url, &params);
+    common::reqwest::post_form(&url, &[("X-Twilio-Signature", &sig)], &params)
+}
+
+#[test]
+fn a_call_task_promise_creates_the_promise_and_ya_pague_by_sms_pauses_the_chase() {
+    let w = World::start();
+    w.ok(
+        "PUT",
+        "/v1/clients/cli-1",
+        json!({"name": "María Pérez", "email": "maria@cliente.example.co",
+               "phone": "+573001234567", "segment": "phone", "locale": "es-CO",
+               "timezone": "America/Bogota", "country": "CO"}),
+    );
+    let due = Timestamp::now() + SignedDuration::from_secs(2);
+    for inv in ["inv-1", "inv-2"] {
+        w.ok(
+            "PUT",
+            &format!("/v1/invoices/{inv}"),
+            json!({"client_id": "cli-1", "number": format!("FV-{inv}"), "currency": "COP",
+                   "amount": "1000000", "due_at": due.to_string()}),
+        );
+    }
+
+    // On the due date the call step opens one task per invoice, in the queue.
+    let tasks = w.wait("two call tasks", "/v1/tasks?state=open", |v| {
+        v["tasks"].as_array().is_some_and(|a| a.len() == 2)
+    });
+    let task = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["invoice_id"] == "inv-1")
+        .unwrap()
+        .clone();
+    assert_eq!(task["kind"], "call", "{task}");
+    let id = task["id"].as_str().unwrap();
+    w.ok(
+        "POST",
+        &format!("/v1/tasks/{id}/claim"),
+        json!({"agent": "laura"}),
+    );
+    // Another agent cannot take it; a result that does not exist changes nothing.
+    let (st, v) = w.d().api(
+        "POST",
+        &format!("/v1/tasks/{id}/claim"),
+        Some(&json!({"agent": "pedro"}).to_string()),
+    );
+    assert_eq!(st, 409, "{v}");
+    let (st, v) = w.d().api(
+        "POST",
+        &format!("/v1/tasks/{id}/outcome"),
+        Some(&json!({"result": "maybe"}).to_string()),
+    );
+    assert_eq!(st, 422, "{v}");
+    // The debtor promises on the phone: the promise exists, the task is done.
+    let promised = (Timestamp::now() + SignedDuration::from_hours(72)).to_string();
+    w.ok(
+        "POST",
+        &format!("/v1/tasks/{id}/outcome"),
+        json!({"result": "promise", "note": "paga el jueves",
+               "promise": {"amount": "1000000", "date": promised}}),
+    );
+    let v = w.ok("GET", "/v1/invoices/inv-1", Value::Null);
+    let arr = &v["invoice"]["arrangements"][0];
+    assert_eq!(arr["state"], "active", "{v:#}");
+    assert_eq!(arr["instalments"][0]["amount"], "1000000", "{v:#}");
+    assert!(v["timeline"].to_string().contains("laura"), "{v:#}");
+    let v = w.ok("GET", &format!("/v1/tasks/{id}"), Value::Null);
+    assert_eq!(v["state"], "done", "{v:#}");
+    assert_eq!(v["result"], "promise", "{v:#}");
+
+    // "Ya pagué" by SMS: every open invoice of the client pauses, one review task opens.
+    let (st, body) = sms_from(
+        w.d(),
+        "+573001234567",
+        "SM0000000000000000000000000000ya01",
+        "¡Ya pagué! Gracias",
+    );
+    assert_eq!(st, 200, "{body}");
+    for inv in ["inv-1", "inv-2"] {
+        let v = w.wait("the pause", &format!("/v1/invoices/{inv}"), |v| {
+            v["invoice"]["pause"]["reason"] == "debtor_says_paid"
+        });
+        assert!(
+            v["next_reminder"].is_null(),
+            "a paused invoice has no reminder: {v:#}"
+        );
+    }
+    let v = w.ok("GET", "/v1/tasks?state=open&kind=review", Value::Null);
+    let reviews = v["tasks"].as_array().unwrap();
+    assert_eq!(reviews.len(), 1, "{v:#}");
+    assert_eq!(reviews[0]["client_id"], "cli-1");
+    // The same message delivered again by Twilio changes nothing.
+    let (st, _) = sms_from(
+        w.d(),
+        "+573001234567",
+        "SM0000000000000000000000000000ya01",
+        "¡Ya pagué! Gracias",
+    );
+    assert_eq!(st, 200);
+    let v = w.ok("GET", "/v1/tasks?state=open&kind=review", Value::Null);
+    assert_eq!(v["tasks"].as_array().unwrap().len(), 1, "{v:#}");
+    // The ERP heard of the tasks.
+    w.receiver.wait_until("task.created x3", |s| {
+        of_type(s, "/erp", "task.created").len() == 3
+    });
 }

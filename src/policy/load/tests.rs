@@ -139,7 +139,7 @@ fn shipped_policy_loads() {
     );
     assert_eq!(
         offsets("dificil_cobro"),
-        ["-1d", "+0d", "+1d", "+3d", "+5d", "+15d", "+30d"]
+        ["-1d", "+0d", "+1d", "+4d", "+5d", "+15d", "+30d"]
     );
     assert_eq!(p.write_off_after_days, Some(360));
     // Both end by handing the invoice to the shipped partner; late payers are chosen by rule.
