@@ -10,7 +10,7 @@
 mod common;
 
 use common::sim::{Sim, ts};
-use common::{repo, test_policy};
+use common::{email_step, repo, test_policy};
 use plazo::domain::{
     ArrangementKind, ArrangementState, AttemptOutcome, InstalmentState, InvoiceId, InvoiceStatus,
     ReminderState, Track,
@@ -19,12 +19,6 @@ use plazo::service::{
     InstalmentInput, PlanInput, PromiseInput, ServiceError, cancel_arrangement, make_plan,
     make_promise,
 };
-
-fn astep(cadence: &str, name: &str, offset: &str, template: &str, tone: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"{tone}\"\n\n"
-    )
-}
 
 /// Templates that print what a message is about, so assertions do not depend on the wording
 /// of the shipped ones.
@@ -61,38 +55,38 @@ fn policy() -> String {
         ("08:00", "19:00"),
         &["standard"],
         &[
-            astep("standard", "due_today", "0d", "due_today", "friendly"),
-            astep(
+            email_step("standard", "due_today", "0d", "due_today", "friendly"),
+            email_step(
                 "standard",
                 "friendly_overdue",
                 "+3d",
                 "friendly_overdue",
                 "friendly",
             ),
-            astep("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
-            astep("standard", "final_notice", "+60d", "final_notice", "final"),
-            astep(
+            email_step("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
+            email_step("standard", "final_notice", "+60d", "final_notice", "final"),
+            email_step(
                 "promise",
                 "promise_tomorrow",
                 "-1d",
                 "promise_reminder",
                 "friendly",
             ),
-            astep(
+            email_step(
                 "instalments",
                 "instalment_soon",
                 "-3d",
                 "instalment_reminder",
                 "friendly",
             ),
-            astep(
+            email_step(
                 "instalments",
                 "instalment_due",
                 "0d",
                 "instalment_reminder",
                 "firm",
             ),
-            astep("broken", "promise_broken", "0d", "promise_broken", "firm"),
+            email_step("broken", "promise_broken", "0d", "promise_broken", "firm"),
         ],
     );
     let p = p.replacen(

@@ -15,12 +15,6 @@ use common::{Daemon, Mail, SmtpServer, decode_mail_text, free_port, test_policy,
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-fn step(cadence: &str, name: &str, offset: &str, template: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"firm\"\n\n"
-    )
-}
-
 fn policy() -> String {
     let mut p = test_policy(
         "America/Bogota",
@@ -28,11 +22,11 @@ fn policy() -> String {
         ("00:00", "24:00"),
         &["standard"],
         &[
-            step("standard", "due_today", "0d", "due_today"),
-            step("standard", "firm_overdue", "+1h", "firm_overdue"),
-            step("promise", "promise_tomorrow", "-1d", "promise_reminder"),
-            step("instalments", "instalment_due", "0d", "instalment_reminder"),
-            step("broken", "promise_broken", "0d", "promise_broken"),
+            common::firm_step("standard", "due_today", "0d", "due_today"),
+            common::firm_step("standard", "firm_overdue", "+1h", "firm_overdue"),
+            common::firm_step("promise", "promise_tomorrow", "-1d", "promise_reminder"),
+            common::firm_step("instalments", "instalment_due", "0d", "instalment_reminder"),
+            common::firm_step("broken", "promise_broken", "0d", "promise_broken"),
         ],
     );
     p.push_str(

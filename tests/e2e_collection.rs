@@ -24,12 +24,6 @@ use plazo::clock::SystemClock;
 use plazo::inbound::standard_webhooks::{VerifyError, WebhookSecret, sign};
 use serde_json::{Value, json};
 
-fn step(cadence: &str, name: &str, offset: &str, template: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"firm\"\n\n"
-    )
-}
-
 /// Segments `standard` (the default), `phone` (a call task on the due date) and
 /// `dificil_cobro` (two broken promises), promises with no grace, and two partners.
 fn policy() -> String {
@@ -39,12 +33,12 @@ fn policy() -> String {
         ("00:00", "24:00"),
         &["standard", "dificil_cobro"],
         &[
-            step("standard", "due_today", "0d", "due_today"),
-            step("standard", "firm_overdue", "+10d", "firm_overdue"),
-            step("dificil_cobro", "hard_due_today", "0d", "due_today"),
-            step("dificil_cobro", "hard_firm", "+2d", "firm_overdue"),
-            step("promise", "promise_tomorrow", "-1d", "promise_reminder"),
-            step("broken", "promise_broken", "0d", "promise_broken"),
+            common::firm_step("standard", "due_today", "0d", "due_today"),
+            common::firm_step("standard", "firm_overdue", "+10d", "firm_overdue"),
+            common::firm_step("dificil_cobro", "hard_due_today", "0d", "due_today"),
+            common::firm_step("dificil_cobro", "hard_firm", "+2d", "firm_overdue"),
+            common::firm_step("promise", "promise_tomorrow", "-1d", "promise_reminder"),
+            common::firm_step("broken", "promise_broken", "0d", "promise_broken"),
             "[[cadences.phone.steps]]\nname = \"call_debtor\"\noffset = \"0d\"\naction = \"task\"\n\n"
                 .to_owned(),
         ],

@@ -13,12 +13,6 @@ use common::test_policy;
 use plazo::domain::{AttemptOutcome, EscalationKind, InvoiceId, InvoiceStatus};
 use plazo::service::{EscalationInput, EscalationRequest, ServiceError, escalate_invoice};
 
-fn astep(cadence: &str, name: &str, offset: &str, template: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"firm\"\n\n"
-    )
-}
-
 /// Bogotá (UTC-5), send_at 09:00 local (14:00Z), window 08:00-19:00 every day; one partner.
 /// `last` is the cadence's last step (TOML) and `on_exhausted` its setting, if any.
 fn policy(last: &str, on_exhausted: Option<&str>) -> String {
@@ -28,8 +22,8 @@ fn policy(last: &str, on_exhausted: Option<&str>) -> String {
         ("08:00", "19:00"),
         &["standard"],
         &[
-            astep("standard", "due_today", "0d", "due_today"),
-            astep("standard", "firm_overdue", "+10d", "firm_overdue"),
+            common::firm_step("standard", "due_today", "0d", "due_today"),
+            common::firm_step("standard", "firm_overdue", "+10d", "firm_overdue"),
             last.to_owned(),
         ],
     );
@@ -115,7 +109,7 @@ async fn a_hand_off_step_hands_the_invoice_to_the_partner_and_stops_the_reminder
 
 #[tokio::test]
 async fn on_exhausted_write_off_then_a_payment_is_a_recovery_and_a_refund_goes_back() {
-    let last = astep("standard", "final_notice", "+30d", "final_notice");
+    let last = common::firm_step("standard", "final_notice", "+30d", "final_notice");
     let sim = start(&policy(&last, Some("write_off")));
     for t in [
         "2026-03-16T14:00:00Z",
@@ -170,7 +164,7 @@ async fn on_exhausted_write_off_then_a_payment_is_a_recovery_and_a_refund_goes_b
 
 #[tokio::test]
 async fn an_exhausted_cadence_is_said_once_and_the_invoice_stays_open() {
-    let last = astep("standard", "final_notice", "+30d", "final_notice");
+    let last = common::firm_step("standard", "final_notice", "+30d", "final_notice");
     let sim = start(&policy(&last, None));
     for t in [
         "2026-03-16T14:00:00Z",
@@ -192,7 +186,7 @@ async fn an_exhausted_cadence_is_said_once_and_the_invoice_stays_open() {
 
 #[tokio::test]
 async fn a_recall_resumes_from_the_next_future_step_and_sends_nothing_late() {
-    let last = astep("standard", "final_notice", "+30d", "final_notice");
+    let last = common::firm_step("standard", "final_notice", "+30d", "final_notice");
     let sim = start(&policy(&last, None));
     assert_eq!(sim.at("2026-03-16T14:00:00Z").await, 1);
     sim.set("2026-03-17T15:00:00Z");
@@ -241,7 +235,7 @@ async fn a_recall_resumes_from_the_next_future_step_and_sends_nothing_late() {
 
 #[tokio::test]
 async fn moves_from_the_wrong_state_or_with_bad_input_are_refused_and_change_nothing() {
-    let last = astep("standard", "final_notice", "+30d", "final_notice");
+    let last = common::firm_step("standard", "final_notice", "+30d", "final_notice");
     let sim = start(&policy(&last, None));
     let before = sim.inv("inv-1");
     let conflict = |r: Result<_, ServiceError>| match r {

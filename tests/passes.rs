@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use common::sim::{Sim, ts};
-use common::test_policy;
+use common::{email_step, test_policy};
 use plazo::domain::{
     AttemptOutcome, Client, ClientId, FactsLedger, InvoiceId, InvoiceStatus, behaviour_of,
 };
@@ -26,12 +26,6 @@ use plazo::service::{
 };
 use plazo::store::{Store, StoreOptions, TxError};
 
-fn astep(cadence: &str, name: &str, offset: &str, template: &str, tone: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"{tone}\"\n\n"
-    )
-}
-
 /// Bogotá (UTC-5), send_at 09:00 local (14:00Z), window 08:00-19:00 every day. Segments
 /// `standard` (the default) and `atrasado`, chosen by `rule` (none when empty).
 fn policy(rule: &str) -> String {
@@ -41,20 +35,20 @@ fn policy(rule: &str) -> String {
         ("08:00", "19:00"),
         &["standard", "atrasado"],
         &[
-            astep("standard", "due_today", "0d", "due_today", "friendly"),
-            astep(
+            email_step("standard", "due_today", "0d", "due_today", "friendly"),
+            email_step(
                 "standard",
                 "friendly_overdue",
                 "+3d",
                 "friendly_overdue",
                 "friendly",
             ),
-            astep("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
-            astep("standard", "final_notice", "+30d", "final_notice", "final"),
-            astep("atrasado", "late_call", "+15d", "firm_overdue", "firm"),
-            astep("atrasado", "late_final", "+25d", "final_notice", "final"),
-            astep("atrasado", "late_last", "+40d", "final_notice", "final"),
-            astep(
+            email_step("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
+            email_step("standard", "final_notice", "+30d", "final_notice", "final"),
+            email_step("atrasado", "late_call", "+15d", "firm_overdue", "firm"),
+            email_step("atrasado", "late_final", "+25d", "final_notice", "final"),
+            email_step("atrasado", "late_last", "+40d", "final_notice", "final"),
+            email_step(
                 "promise",
                 "promise_tomorrow",
                 "-1d",

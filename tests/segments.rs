@@ -9,15 +9,9 @@
 mod common;
 
 use common::sim::{Sim, ts};
-use common::test_policy;
+use common::{email_step, test_policy};
 use plazo::domain::{AttemptOutcome, InvoiceId};
 use plazo::service::{PromiseInput, make_promise};
-
-fn astep(cadence: &str, name: &str, offset: &str, template: &str, tone: &str) -> String {
-    format!(
-        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"{tone}\"\n\n"
-    )
-}
 
 /// Bogotá (UTC-5), send_at 09:00 local (14:00Z), window 08:00-19:00 every day. Segments:
 /// `standard` (default) and `dificil_cobro`, chosen by `rule`.
@@ -28,32 +22,32 @@ fn policy(rule: &str) -> String {
         ("08:00", "19:00"),
         &["standard", "dificil_cobro"],
         &[
-            astep("standard", "due_today", "0d", "due_today", "friendly"),
-            astep(
+            email_step("standard", "due_today", "0d", "due_today", "friendly"),
+            email_step(
                 "standard",
                 "friendly_overdue",
                 "+3d",
                 "friendly_overdue",
                 "friendly",
             ),
-            astep("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
-            astep(
+            email_step("standard", "firm_overdue", "+10d", "firm_overdue", "firm"),
+            email_step(
                 "dificil_cobro",
                 "dc_call_soon",
                 "+1d",
                 "firm_overdue",
                 "firm",
             ),
-            astep("dificil_cobro", "dc_firm", "+8d", "firm_overdue", "firm"),
-            astep("dificil_cobro", "dc_final", "+20d", "final_notice", "final"),
-            astep(
+            email_step("dificil_cobro", "dc_firm", "+8d", "firm_overdue", "firm"),
+            email_step("dificil_cobro", "dc_final", "+20d", "final_notice", "final"),
+            email_step(
                 "promise",
                 "promise_tomorrow",
                 "-1d",
                 "promise_reminder",
                 "friendly",
             ),
-            astep("broken", "promise_broken", "0d", "promise_broken", "firm"),
+            email_step("broken", "promise_broken", "0d", "promise_broken", "firm"),
         ],
     );
     p = p.replacen(

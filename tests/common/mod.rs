@@ -474,6 +474,18 @@ pub fn step(
     )
 }
 
+/// One email step of `cadence` sending `template` in `tone`.
+pub fn email_step(cadence: &str, name: &str, offset: &str, template: &str, tone: &str) -> String {
+    format!(
+        "[[cadences.{cadence}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"{tone}\"\n\n"
+    )
+}
+
+/// One email step of `cadence` sending `template` in a firm tone.
+pub fn firm_step(cadence: &str, name: &str, offset: &str, template: &str) -> String {
+    email_step(cadence, name, offset, template, "firm")
+}
+
 /// A test policy using the shipped templates: `segments` each name a cadence of the same name
 /// (the first is the default segment), `window` is `(from, to)` on every day.
 pub fn test_policy(
