@@ -239,6 +239,40 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A list of channel kinds (`channels = ["whatsapp", "email"]` at `field`): each one
+    /// known, none twice; trimmed, in order.
+    pub(super) fn channel_list(
+        &self,
+        list: &[serde_spanned::Spanned<String>],
+        field: &str,
+    ) -> Result<Vec<String>, PolicyError> {
+        let mut channels: Vec<String> = Vec::new();
+        for (i, ch) in list.iter().enumerate() {
+            let kind = ch.get_ref().trim();
+            let ch_field = format!("{field}.channels[{i}]");
+            if !CHANNEL_KINDS.contains(&kind) {
+                return Err(self.err(
+                    ch.span(),
+                    ch_field,
+                    format!(
+                        "{:?} is not a channel; valid channels are {}",
+                        ch.get_ref(),
+                        quoted_list(CHANNEL_KINDS.iter().copied())
+                    ),
+                ));
+            }
+            if channels.iter().any(|c| c == kind) {
+                return Err(self.err(
+                    ch.span(),
+                    ch_field,
+                    format!("{kind:?} is listed twice; name each channel once"),
+                ));
+            }
+            channels.push(kind.to_owned());
+        }
+        Ok(channels)
+    }
+
     fn err(&self, span: Range<usize>, field: impl Into<String>, message: String) -> PolicyError {
         PolicyError::Invalid {
             location: Location::at(self.origin.to_owned(), self.text, span.start),
@@ -445,30 +479,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let mut channels: Vec<String> = Vec::new();
-        for (i, ch) in channels_file.get_ref().iter().enumerate() {
-            let kind = ch.get_ref().trim();
-            let ch_field = format!("{field}.channels[{i}]");
-            if !CHANNEL_KINDS.contains(&kind) {
-                return Err(self.err(
-                    ch.span(),
-                    ch_field,
-                    format!(
-                        "{:?} is not a channel; valid channels are {}",
-                        ch.get_ref(),
-                        quoted_list(CHANNEL_KINDS.iter().copied())
-                    ),
-                ));
-            }
-            if channels.iter().any(|c| c == kind) {
-                return Err(self.err(
-                    ch.span(),
-                    ch_field,
-                    format!("{kind:?} is listed twice; name each channel once"),
-                ));
-            }
-            channels.push(kind.to_owned());
-        }
+        let channels = self.channel_list(channels_file.get_ref(), field)?;
         let template = template_file.get_ref().trim();
         if !is_simple_name(template) {
             return Err(self.err(

@@ -394,30 +394,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let mut channels: Vec<String> = Vec::new();
-        for (i, ch) in f.channels.get_ref().iter().enumerate() {
-            let kind = ch.get_ref().trim();
-            let ch_field = format!("{field}.channels[{i}]");
-            if !CHANNEL_KINDS.contains(&kind) {
-                return Err(self.err(
-                    ch.span(),
-                    ch_field,
-                    format!(
-                        "{:?} is not a channel; valid channels are {}",
-                        ch.get_ref(),
-                        quoted_list(CHANNEL_KINDS.iter().copied())
-                    ),
-                ));
-            }
-            if channels.iter().any(|c| c == kind) {
-                return Err(self.err(
-                    ch.span(),
-                    ch_field,
-                    format!("{kind:?} is listed twice; name each channel once"),
-                ));
-            }
-            channels.push(kind.to_owned());
-        }
+        let channels = self.channel_list(f.channels.get_ref(), field)?;
         let template = f.template.get_ref().trim();
         let valid = !template.is_empty()
             && template.len() <= 64
