@@ -23,8 +23,7 @@ use plazo::daemon::events::EventsWorker;
 use plazo::domain::{EventState, InvoiceId, OutboundEvent};
 use plazo::inbound::standard_webhooks::{VerifyError, WebhookSecret, sign};
 use plazo::service::{
-    ContactChange, EscalationInput, EscalationRequest, PromiseInput, change_contact,
-    escalate_invoice, make_promise,
+    ContactChange, EscalationInput, EscalationRequest, change_contact, escalate_invoice,
 };
 use plazo::store::{EventRouting, Store};
 use serde_json::{Value, json};
@@ -159,23 +158,6 @@ fn try_escalate(
     )
 }
 
-fn promise(sim: &Sim, invoice: &str, amount: &str, date: &str) {
-    let p = sim.policy.current();
-    make_promise(
-        &sim.store,
-        &p.policy,
-        &InvoiceId::new(invoice).unwrap(),
-        PromiseInput {
-            amount: amount.into(),
-            date: date.into(),
-            channel: Some("phone".into()),
-            note: None,
-        },
-        sim.now(),
-    )
-    .unwrap();
-}
-
 #[tokio::test]
 async fn payments_and_escalations_record_their_events_with_the_change() {
     let sim = sim_with_events(Some(all_to_partner()));
@@ -273,12 +255,12 @@ async fn promises_segments_opt_outs_and_exhausted_cadences_record_their_events()
 
     // inv-1: a promise broken -> the client moves to dificil_cobro (both invoices move).
     sim.set("2026-03-17T15:00:00Z");
-    promise(&sim, "inv-1", "1000000", "2026-03-20");
+    sim.promise("inv-1", "1000000", "2026-03-20");
     sim.at("2026-03-19T14:00:00Z").await;
     sim.at("2026-03-22T05:00:00Z").await;
     assert_eq!(sim.client_record("cli-1").broken_promises, 1);
     // inv-2: a promise kept by a payment in full.
-    promise(&sim, "inv-2", "2500000.50", "2026-03-30");
+    sim.promise("inv-2", "2500000.50", "2026-03-30");
     sim.pay("inv-2", "2500000.50", "tx-9");
     // An opt-out: one event; the same opt-out again changes nothing and records nothing.
     for _ in 0..2 {

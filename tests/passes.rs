@@ -21,8 +21,8 @@ use plazo::domain::{
 };
 use plazo::policy::parse_policy;
 use plazo::service::{
-    FACTS_BACKFILL_MARKER, PromiseInput, RebuildReport, ResegmentReport, backfill_facts_once,
-    make_promise, rebuild_facts, resegment_all,
+    FACTS_BACKFILL_MARKER, RebuildReport, ResegmentReport, backfill_facts_once, rebuild_facts,
+    resegment_all,
 };
 use plazo::store::{Store, StoreOptions, TxError};
 
@@ -339,23 +339,6 @@ async fn the_pass_sees_every_client_across_pages() {
     assert_eq!(sim.inv("inv-1").followed.unwrap().segment, "atrasado");
 }
 
-fn promise(sim: &Sim, invoice: &str, amount: &str, date: &str) {
-    let p = sim.policy.current();
-    make_promise(
-        &sim.store,
-        &p.policy,
-        &InvoiceId::new(invoice).unwrap(),
-        PromiseInput {
-            amount: amount.into(),
-            date: date.into(),
-            channel: Some("phone".into()),
-            note: None,
-        },
-        sim.now(),
-    )
-    .unwrap();
-}
-
 /// Empties the ledger of client `id`, as a client stored before plazo kept facts (record
 /// layout version 1) reads back.
 fn forget_facts(store: &Store, id: &str) {
@@ -382,7 +365,7 @@ fn paid_history(sim: &Sim) -> FactsLedger {
     sim.invoice("inv-d", "cli-2", "2026-04-20", "100000");
     sim.set("2026-03-10T15:00:00Z");
     sim.pay_in_full("inv-a", "tx-a");
-    promise(sim, "inv-b", "700000", "2026-03-14");
+    sim.promise("inv-b", "700000", "2026-03-14");
     sim.set("2026-03-13T15:00:00Z");
     sim.pay_in_full("inv-b", "tx-b");
     let ledger = sim.client_record("cli-1").facts;
@@ -664,7 +647,7 @@ async fn the_daily_pass_writes_off_invoices_past_the_policys_age_and_nothing_els
 
     // 03-02 in Bogotá: inv-old is 59 days past due. Nothing yet, and nothing written.
     sim.set("2026-03-03T04:00:00Z");
-    promise(&sim, "inv-promised", "300000", "2026-03-20");
+    sim.promise("inv-promised", "300000", "2026-03-20");
     let before = writes(&sim);
     assert_eq!(resegment(&sim).invoices_written_off, 0);
     assert_eq!(writes(&sim), before, "nothing aged: nothing written");

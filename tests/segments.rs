@@ -10,8 +10,7 @@ mod common;
 
 use common::sim::{Sim, ts};
 use common::{email_step, test_policy};
-use plazo::domain::{AttemptOutcome, InvoiceId};
-use plazo::service::{PromiseInput, make_promise};
+use plazo::domain::AttemptOutcome;
 
 /// Bogotá (UTC-5), send_at 09:00 local (14:00Z), window 08:00-19:00 every day. Segments:
 /// `standard` (default) and `dificil_cobro`, chosen by `rule`.
@@ -61,23 +60,6 @@ fn policy(rule: &str) -> String {
     p
 }
 
-fn promise(sim: &Sim, invoice: &str, amount: &str, date: &str) {
-    let p = sim.policy.current();
-    make_promise(
-        &sim.store,
-        &p.policy,
-        &InvoiceId::new(invoice).unwrap(),
-        PromiseInput {
-            amount: amount.into(),
-            date: date.into(),
-            channel: Some("phone".into()),
-            note: None,
-        },
-        sim.now(),
-    )
-    .unwrap();
-}
-
 /// `(invoice, step)` of every email sent, in order.
 fn sent(sim: &Sim) -> Vec<(String, String)> {
     sim.email
@@ -102,8 +84,8 @@ async fn a_second_broken_promise_moves_every_open_invoice_onto_the_stricter_cade
     assert_eq!(sim.at("2026-03-16T14:00:00Z").await, 2);
 
     sim.set("2026-03-17T15:00:00Z");
-    promise(&sim, "inv-1", "1000000", "2026-03-20");
-    promise(&sim, "inv-2", "2000000", "2026-03-20");
+    sim.promise("inv-1", "1000000", "2026-03-20");
+    sim.promise("inv-2", "2000000", "2026-03-20");
     assert_eq!(sim.at("2026-03-19T14:00:00Z").await, 2);
     // Both deadline checks run at local midnight after a day of grace (they send nothing):
     // both promises broke, the second makes two.

@@ -211,6 +211,24 @@ impl Sim {
         )
     }
 
+    /// A promise by phone of `amount` on invoice `id` by `date` (a date or an instant), made now.
+    pub fn promise(&self, id: &str, amount: &str, date: &str) {
+        let p = self.policy.current();
+        plazo::service::make_promise(
+            &self.store,
+            &p.policy,
+            &plazo::domain::InvoiceId::new(id).unwrap(),
+            plazo::service::PromiseInput {
+                amount: amount.into(),
+                date: date.into(),
+                channel: Some("phone".into()),
+                note: None,
+            },
+            self.now(),
+        )
+        .unwrap();
+    }
+
     /// Applies a Stripe `charge.refunded` of `amount` COP for invoice `id` through the
     /// payments inbox, as the webhook would.
     pub fn refund(&self, id: &str, amount: &str, event_id: &str) {
