@@ -455,6 +455,40 @@ pub struct Reminder {
     pub rate_slot: Option<Timestamp>,
 }
 
+impl Reminder {
+    /// A fresh reminder of `invoice` (its current generation) on `track`, step `step_index`
+    /// named `step_name` of `cadence`, due at `at`: scheduled, no attempts yet, first channel.
+    /// Its id comes from [`ReminderId::for_track`], so the same step of the same generation
+    /// always gets the same id.
+    pub fn scheduled(
+        invoice: &Invoice,
+        track: Track,
+        step_index: u32,
+        step_name: &str,
+        cadence: &str,
+        at: Timestamp,
+    ) -> Reminder {
+        Reminder {
+            id: ReminderId::for_track(&invoice.id, invoice.generation, &track, step_index),
+            invoice_id: invoice.id.clone(),
+            client_id: invoice.client_id.clone(),
+            generation: invoice.generation,
+            track,
+            step_index,
+            step_name: step_name.to_owned(),
+            cadence: cadence.to_owned(),
+            planned_at: at,
+            fire_at: at,
+            state: ReminderState::Scheduled,
+            attempts: 0,
+            channel_index: 0,
+            last_error: None,
+            awaiting: None,
+            rate_slot: None,
+        }
+    }
+}
+
 /// The message a reminder waits on for a delivery receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AwaitingReceipt {

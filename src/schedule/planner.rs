@@ -23,7 +23,7 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, Zoned};
 use serde::Serialize;
 
-use crate::domain::{Client, Due, Invoice, Reminder, ReminderId, ReminderState, Track};
+use crate::domain::{Client, Due, Invoice, Reminder, Track};
 use crate::policy::terms::CadenceAnchor;
 use crate::policy::{ContactWindow, Offset, Policy, Segment, Step};
 
@@ -334,43 +334,21 @@ pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: T
 /// The [`Reminder`] record for `step` of `plan`: deterministic id from (invoice, generation,
 /// step index), state [`ReminderState::Scheduled`], no attempts yet, first channel of the
 /// step, planned and fire time both `step.fire_at`.
-pub fn reminder_for(
-    invoice: &Invoice,
-    client: &Client,
-    plan: &Plan,
-    step: &PlannedStep,
-) -> Reminder {
-    reminder_on(invoice, client, plan, step, Track::Cadence)
+pub fn reminder_for(invoice: &Invoice, plan: &Plan, step: &PlannedStep) -> Reminder {
+    reminder_on(invoice, plan, step, Track::Cadence)
 }
 
 /// The [`Reminder`] for `step` of `plan` on `track` (see [`reminder_for`]); its id comes from
 /// [`ReminderId::for_track`].
-pub fn reminder_on(
-    invoice: &Invoice,
-    client: &Client,
-    plan: &Plan,
-    step: &PlannedStep,
-    track: Track,
-) -> Reminder {
-    let fire_at = step.fire_at.timestamp();
-    Reminder {
-        id: ReminderId::for_track(&invoice.id, invoice.generation, &track, step.index),
+pub fn reminder_on(invoice: &Invoice, plan: &Plan, step: &PlannedStep, track: Track) -> Reminder {
+    Reminder::scheduled(
+        invoice,
         track,
-        invoice_id: invoice.id.clone(),
-        client_id: client.id.clone(),
-        generation: invoice.generation,
-        step_index: step.index,
-        step_name: step.step.clone(),
-        cadence: plan.cadence.clone(),
-        planned_at: fire_at,
-        fire_at,
-        state: ReminderState::Scheduled,
-        attempts: 0,
-        channel_index: 0,
-        last_error: None,
-        awaiting: None,
-        rate_slot: None,
-    }
+        step.index,
+        &step.step,
+        &plan.cadence,
+        step.fire_at.timestamp(),
+    )
 }
 
 /// When money promised for `due` is late: the end of the promised day in `zone` (for a date)

@@ -780,7 +780,7 @@ fn reminder_for_builds_a_scheduled_reminder() {
     let c = client(None);
     let plan = plan(&inv, &c, &p, ts("2026-03-12T15:00:00Z"));
     let next = plan.next().unwrap();
-    let r = reminder_for(&inv, &c, &plan, next);
+    let r = reminder_for(&inv, &plan, next);
     assert_eq!(r.id, ReminderId::derive(&inv.id, 3, 2));
     assert_eq!((r.generation, r.step_index), (3, 2));
     assert_eq!(
@@ -798,10 +798,7 @@ fn reminder_for_builds_a_scheduled_reminder() {
     assert_eq!(r.client_id, c.id);
     // Planning again gives the same id: no duplicate reminder.
     let again = super::plan(&inv, &c, &p, ts("2026-03-12T16:00:00Z"));
-    assert_eq!(
-        reminder_for(&inv, &c, &again, again.next().unwrap()).id,
-        r.id
-    );
+    assert_eq!(reminder_for(&inv, &again, again.next().unwrap()).id, r.id);
 }
 
 // ---------------------------------------------------------------- properties

@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 
 use crate::domain::{
     ArrangementKind, Attempt, AttemptOutcome, Client, Due, Invoice, InvoiceStatus, Reminder,
-    ReminderId, ReminderState, Track,
+    ReminderState, Track,
 };
 use crate::policy::Policy;
 use crate::schedule::{
@@ -200,35 +200,12 @@ fn track_current(inv: &Invoice, track: Track) -> bool {
 
 /// The reminder that checks, at `at`, whether instalment `instalment` of arrangement
 /// `arrangement` was paid. Not a message.
-fn deadline_reminder(
-    inv: &Invoice,
-    client: &Client,
-    arrangement: u32,
-    instalment: u32,
-    at: Timestamp,
-) -> Reminder {
+fn deadline_reminder(inv: &Invoice, arrangement: u32, instalment: u32, at: Timestamp) -> Reminder {
     let track = Track::Deadline {
         arrangement,
         instalment,
     };
-    Reminder {
-        id: ReminderId::for_track(&inv.id, inv.generation, &track, 0),
-        invoice_id: inv.id.clone(),
-        client_id: client.id.clone(),
-        generation: inv.generation,
-        track,
-        step_index: 0,
-        step_name: DEADLINE_STEP.to_owned(),
-        cadence: String::new(),
-        planned_at: at,
-        fire_at: at,
-        state: ReminderState::Scheduled,
-        attempts: 0,
-        channel_index: 0,
-        last_error: None,
-        awaiting: None,
-        rate_slot: None,
-    }
+    Reminder::scheduled(inv, track, 0, DEADLINE_STEP, "", at)
 }
 
 /// Step name of deadline checks on the timeline.
@@ -302,7 +279,7 @@ pub fn replan(
             .next()
             .filter(|s| deadline.is_none_or(|d| s.fire_at.timestamp() <= d));
         let reminder = match (next, track) {
-            (Some(step), _) => reminder_on(invoice, client, &plan, step, track),
+            (Some(step), _) => reminder_on(invoice, &plan, step, track),
             (
                 None,
                 Track::Instalment {
@@ -311,7 +288,7 @@ pub fn replan(
                 },
             ) => {
                 let at = deadline.unwrap_or(plan_now).max(plan_now);
-                deadline_reminder(invoice, client, arrangement, instalment, at)
+                deadline_reminder(invoice, arrangement, instalment, at)
             }
             (None, Track::Broken { arrangement }) => {
                 // The broken-promise cadence has run its course: the regular cadence resumes.

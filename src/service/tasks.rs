@@ -295,14 +295,7 @@ pub(crate) fn debtor_says_paid(
     let Some(client) = tx.client(client)? else {
         return Ok(());
     };
-    let mut open = Vec::new();
-    for id in tx.invoice_ids_of_client(&client.id)? {
-        if let Some(inv) = tx.invoice(&id)? {
-            if inv.status == InvoiceStatus::Open {
-                open.push(inv);
-            }
-        }
-    }
+    let open = open_invoices_of(tx, &client.id)?;
     let quoted = quote(text);
     let why = format!("debtor says they paid ({channel} from {address}): \"{quoted}\"");
     let (task, new) = open_review_task(tx, policy, &client, &open, &why, now)?;
@@ -343,6 +336,19 @@ pub(crate) fn debtor_says_paid(
     Ok(())
 }
 
+/// The open invoices of client `id`, read inside the caller's command.
+fn open_invoices_of(tx: &Tx<'_>, id: &ClientId) -> Result<Vec<Invoice>, TxFail> {
+    let mut open = Vec::new();
+    for inv_id in tx.invoice_ids_of_client(id)? {
+        if let Some(inv) = tx.invoice(&inv_id)? {
+            if inv.status == InvoiceStatus::Open {
+                open.push(inv);
+            }
+        }
+    }
+    Ok(open)
+}
+
 /// Another reply from `client` when the policy routes other replies to a person: one review
 /// task (none if one is live), inside the caller's command.
 pub(crate) fn reply_needs_review(
@@ -357,14 +363,7 @@ pub(crate) fn reply_needs_review(
     let Some(client) = tx.client(client)? else {
         return Ok(());
     };
-    let mut open = Vec::new();
-    for id in tx.invoice_ids_of_client(&client.id)? {
-        if let Some(inv) = tx.invoice(&id)? {
-            if inv.status == InvoiceStatus::Open {
-                open.push(inv);
-            }
-        }
-    }
+    let open = open_invoices_of(tx, &client.id)?;
     let why = format!("reply ({channel} from {address}): \"{}\"", quote(text));
     open_review_task(tx, policy, &client, &open, &why, now)?;
     Ok(())

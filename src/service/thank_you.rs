@@ -20,24 +20,7 @@ use crate::store::{Tx, TxFail};
 /// The thank-you reminder of `inv`, due at `at`.
 fn reminder(inv: &Invoice, at: Timestamp) -> Reminder {
     let track = Track::ThankYou;
-    Reminder {
-        id: ReminderId::for_track(&inv.id, inv.generation, &track, 0),
-        invoice_id: inv.id.clone(),
-        client_id: inv.client_id.clone(),
-        generation: inv.generation,
-        track,
-        step_index: 0,
-        step_name: ThankYou::STEP.to_owned(),
-        cadence: String::new(),
-        planned_at: at,
-        fire_at: at,
-        state: ReminderState::Scheduled,
-        attempts: 0,
-        channel_index: 0,
-        last_error: None,
-        awaiting: None,
-        rate_slot: None,
-    }
+    Reminder::scheduled(inv, track, 0, ThankYou::STEP, "", at)
 }
 
 /// After `inv` became paid in full: queues its thank-you (due now; the dispatcher waits for
