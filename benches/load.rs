@@ -220,6 +220,11 @@ fn scenario_http() {
         Ok("reqwest") | Err(_) => false,
         Ok(other) => panic!("HTTP_CLIENT={other:?}: use reqwest or raw"),
     };
+    let client_name = if raw {
+        "raw keep-alive client"
+    } else {
+        "reqwest client"
+    };
     let dir = tempfile::tempdir().unwrap();
     init_tracing(dir.path());
     let cfg = daemon_config(dir.path(), "127.0.0.1:0", "http://127.0.0.1:9/hook");
@@ -227,65 +232,93 @@ fn scenario_http() {
     let running = drt
         .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
         .unwrap();
-    let base = format!("http://{}", running.addr);
     let crt = rt_named(2, "load-client");
+    let before = running.store().writer_stats().unwrap();
+    let (elapsed, mut lat) = crt.block_on(drive_puts(running.addr, raw, n, conc));
+    let after = running.store().writer_stats().unwrap();
+    let writes = (after.writes - before.writes) as f64 / n as f64;
+    let bytes = (after.bytes - before.bytes) as f64 / (after.writes - before.writes).max(1) as f64;
+    let rate = n as f64 / elapsed.as_secs_f64();
+    println!(
+        "http ingest ({client_name}): n={n} conc={conc}: {:.2} s -> {rate:.0} invoices/s; latency ms {}; {writes:.2} writes of {bytes:.0} B per invoice",
+        elapsed.as_secs_f64(),
+        lat_stats(&mut lat),
+    );
+    drt.block_on(running.shutdown()).unwrap();
+    drop(drt);
+    if std::env::var("HTTP_FLOOR").is_ok_and(|v| v == "1") {
+        // The same client and load against the floor: an axum server on the same 2-thread
+        // runtime that checks the token, parses the JSON body and answers it back, (a) with
+        // no store, (b) writing the same keys of the same size to raw sled through one batching
+        // thread, one flush per batch, acknowledging after the flush (plazo's durability).
+        let w = writes.round().max(1.0) as usize;
+        let size = bytes.round().max(1.0) as usize;
+        for store in [false, true] {
+            let frt = rt(2);
+            let floor = frt.block_on(floor::start(store.then_some((w, size))));
+            let (el, mut lat) = crt.block_on(drive_puts(floor, raw, n, conc));
+            let r = n as f64 / el.as_secs_f64();
+            println!(
+                "http floor ({client_name}), {}: n={n} conc={conc}: {:.2} s -> {r:.0}/s; latency ms {}; plazo at {:.0} % of it",
+                if store {
+                    format!("axum + raw sled, {w} keys of {size} B per request, group commit")
+                } else {
+                    "axum, no store".to_owned()
+                },
+                el.as_secs_f64(),
+                lat_stats(&mut lat),
+                100.0 * rate / r,
+            );
+            drop(frt);
+        }
+    }
+}
+
+fn lat_stats(lat: &mut [f64]) -> String {
+    lat.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "p50 {:.2} p99 {:.2} max {:.2}",
+        common::pct(lat, 50.0),
+        common::pct(lat, 99.0),
+        common::pct(lat, 100.0),
+    )
+}
+
+/// `conc` workers `PUT /v1/invoices/inv-{i}` for `i` in `0..n` at `addr` (client `c1` is put
+/// first), each waiting for its 201 before the next; returns the elapsed time and latencies (ms).
+async fn drive_puts(
+    addr: std::net::SocketAddr,
+    raw: bool,
+    n: usize,
+    conc: usize,
+) -> (Duration, Vec<f64>) {
+    let base = format!("http://{addr}");
     let auth = format!("Bearer {}", common::TOKEN);
     let due = (Timestamp::now() + SignedDuration::from_hours(24 * 365)).to_string();
-    let (elapsed, mut lat) = crt.block_on(async {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(conc * 2)
-            .build()
-            .unwrap();
-        let r = client
-            .put(format!("{base}/v1/clients/c1"))
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .body(r#"{"name":"Ana","email":"ana@example.co"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-        let next = Arc::new(AtomicUsize::new(0));
-        let t0 = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..conc {
-            if raw {
-                let addr = running.addr.to_string();
-                let (next, auth, due) = (next.clone(), auth.clone(), due.clone());
-                tasks.spawn(async move {
-                    let mut conn = raw_http::RawConn::connect(&addr).await.unwrap();
-                    let auth = format!("authorization: {auth}");
-                    let headers = [auth.as_str(), "content-type: application/json"];
-                    let mut lat = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        let body = invoice_body(i, &due);
-                        let s = Instant::now();
-                        let (st, _) = conn
-                            .request(
-                                "PUT",
-                                &format!("/v1/invoices/inv-{i}"),
-                                &headers,
-                                body.as_bytes(),
-                            )
-                            .await
-                            .unwrap();
-                        assert_eq!(st, 201);
-                        lat.push(s.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    lat
-                });
-                continue;
-            }
-            let client = client.clone();
-            let next = next.clone();
-            let base = base.clone();
-            let auth = auth.clone();
-            let due = due.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conc * 2)
+        .build()
+        .unwrap();
+    let r = client
+        .put(format!("{base}/v1/clients/c1"))
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .body(r#"{"name":"Ana","email":"ana@example.co"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conc {
+        if raw {
+            let addr = addr.to_string();
+            let (next, auth, due) = (next.clone(), auth.clone(), due.clone());
             tasks.spawn(async move {
+                let mut conn = raw_http::RawConn::connect(&addr).await.unwrap();
+                let auth = format!("authorization: {auth}");
+                let headers = [auth.as_str(), "content-type: application/json"];
                 let mut lat = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -294,43 +327,154 @@ fn scenario_http() {
                     }
                     let body = invoice_body(i, &due);
                     let s = Instant::now();
-                    let r = client
-                        .put(format!("{base}/v1/invoices/inv-{i}"))
-                        .header("authorization", &auth)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
+                    let (st, _) = conn
+                        .request(
+                            "PUT",
+                            &format!("/v1/invoices/inv-{i}"),
+                            &headers,
+                            body.as_bytes(),
+                        )
                         .await
                         .unwrap();
-                    let st = r.status();
-                    let _ = r.bytes().await.unwrap();
-                    assert_eq!(st.as_u16(), 201);
+                    assert_eq!(st, 201);
                     lat.push(s.elapsed().as_secs_f64() * 1000.0);
                 }
                 lat
             });
+            continue;
         }
-        let mut all = Vec::with_capacity(n);
-        while let Some(l) = tasks.join_next().await {
-            all.extend(l.unwrap());
+        let (client, next, base, auth, due) = (
+            client.clone(),
+            next.clone(),
+            base.clone(),
+            auth.clone(),
+            due.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let body = invoice_body(i, &due);
+                let s = Instant::now();
+                let r = client
+                    .put(format!("{base}/v1/invoices/inv-{i}"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let st = r.status();
+                let _ = r.bytes().await.unwrap();
+                assert_eq!(st.as_u16(), 201);
+                lat.push(s.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(l) = tasks.join_next().await {
+        all.extend(l.unwrap());
+    }
+    (t0.elapsed(), all)
+}
+
+/// The floor the HTTP ingest bench compares plazo with: the same HTTP server stack (axum on
+/// hyper, on the same runtime shape) doing the least an ingest endpoint can do.
+mod floor {
+    use std::net::SocketAddr;
+    use std::sync::mpsc;
+
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::put;
+    use tokio::sync::oneshot;
+
+    type Ack = oneshot::Sender<()>;
+
+    #[derive(Clone)]
+    struct Floor {
+        writer: Option<mpsc::Sender<(String, Ack)>>,
+    }
+
+    /// Starts the floor server on the current runtime; with `Some((writes, size))`, every
+    /// request also writes `writes` keys of `size` bytes through one batching sled thread and
+    /// is answered after the flush that covers it.
+    pub async fn start(store: Option<(usize, usize)>) -> SocketAddr {
+        let writer = store.map(|(writes, size)| {
+            let (tx, rx) = mpsc::channel::<(String, Ack)>();
+            std::thread::spawn(move || write_loop(rx, writes, size));
+            tx
+        });
+        let app = Router::new()
+            .route("/v1/clients/{id}", put(client))
+            .route("/v1/invoices/{id}", put(invoice))
+            .with_state(Floor { writer });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    async fn client() -> StatusCode {
+        StatusCode::OK
+    }
+
+    async fn invoice(
+        State(f): State<Floor>,
+        Path(id): Path<String>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, Vec<u8>) {
+        let want = format!("Bearer {}", super::common::TOKEN);
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+            return (StatusCode::UNAUTHORIZED, Vec::new());
         }
-        (t0.elapsed(), all)
-    });
-    lat.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "http ingest ({}): n={n} conc={conc}: {:.2} s -> {:.0} invoices/s; latency ms p50 {:.2} p99 {:.2} max {:.2}",
-        if raw {
-            "raw keep-alive client"
-        } else {
-            "reqwest client"
-        },
-        elapsed.as_secs_f64(),
-        n as f64 / elapsed.as_secs_f64(),
-        common::pct(&lat, 50.0),
-        common::pct(&lat, 99.0),
-        common::pct(&lat, 100.0),
-    );
-    drt.block_on(running.shutdown()).unwrap();
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return (StatusCode::UNPROCESSABLE_ENTITY, Vec::new());
+        };
+        if let Some(w) = &f.writer {
+            let (ack, done) = oneshot::channel();
+            w.send((id.clone(), ack)).unwrap();
+            done.await.unwrap();
+        }
+        v["id"] = serde_json::Value::String(id);
+        (StatusCode::CREATED, serde_json::to_vec(&v).unwrap())
+    }
+
+    /// Takes every request queued, writes their keys in one atomic batch, flushes, answers.
+    fn write_loop(rx: mpsc::Receiver<(String, Ack)>, writes: usize, size: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .unwrap();
+        let tree = db.open_tree("raw").unwrap();
+        let value = vec![7u8; size.saturating_sub(20).max(1)];
+        while let Ok(first) = rx.recv() {
+            let mut pending = vec![first];
+            pending.extend(rx.try_iter());
+            let mut batch = sled::Batch::default();
+            for (id, _) in &pending {
+                for w in 0..writes {
+                    let mut key = id.as_bytes().to_vec();
+                    key.push(w as u8);
+                    batch.insert(key, value.clone());
+                }
+            }
+            tree.apply_batch(batch).unwrap();
+            db.flush().unwrap();
+            for (_, ack) in pending {
+                let _ = ack.send(());
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
