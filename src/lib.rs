@@ -11,6 +11,7 @@
 //!   validation of header-bound client text, clients, invoices, reminders, the communication
 //!   log, promises and payment plans (arrangements) with their oldest-first allocation, and
 //!   client facts (the ledger plazo keeps of how each client pays).
+//! - [`compliance`]: contact rules by jurisdiction: holiday calendars by country and subdivision.
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
 //! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types;
@@ -47,6 +48,7 @@
 pub mod channels;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;

@@ -1,0 +1,3 @@
+//! Contact rules by jurisdiction: holiday calendars (more parts to come).
+
+pub mod holidays;
