@@ -11,7 +11,9 @@
 //!   validation of header-bound client text, clients, invoices, reminders, the communication
 //!   log, promises and payment plans (arrangements) with their oldest-first allocation, and
 //!   client facts (the ledger plazo keeps of how each client pays).
-//! - [`compliance`]: contact rules by jurisdiction: holiday calendars by country and subdivision.
+//! - [`compliance`]: contact rules by jurisdiction: local hours per weekday, public holiday
+//!   calendars by country and subdivision, legal presets (hours, holidays, caps) and the rules
+//!   that hold for one client.
 //! - [`clock`]: the one source of "now" ([`clock::Clock`]), so tests drive time.
 //! - [`config`]: the daemon's own configuration file and secret sources.
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types;

@@ -265,6 +265,33 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
             p.facts.last_paid
         );
     }
+    let c = &p.compliance;
+    match c.apply {
+        plazo::compliance::rules::Apply::ByCountry => say!(
+            out,
+            "  compliance   presets by client country{}{}: {}",
+            c.default_country
+                .as_deref()
+                .map_or(String::new(), |d| format!(" (clients without one: {d})")),
+            if c.always.is_empty() {
+                String::new()
+            } else {
+                format!(", always {}", c.always.join(", "))
+            },
+            c.presets
+                .values()
+                .map(|p| format!("{} ({})", p.name, p.country))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        plazo::compliance::rules::Apply::Off if c.always.is_empty() => say!(
+            out,
+            "  compliance   off: no contact-law preset applies (add [compliance] apply = \"by_country\")"
+        ),
+        plazo::compliance::rules::Apply::Off => {
+            say!(out, "  compliance   always {}", c.always.join(", "))
+        }
+    }
     let a = &p.arrangements;
     let cadence_line = |c: &Option<String>| match c {
         Some(c) => format!("cadence {c} [{}]", steps_of(c)),
@@ -333,6 +360,9 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
                 "  warning      the policy uses channel kind {kind:?} but [routes] has no entry for it"
             );
         }
+    }
+    for warning in plazo::compliance::check::window_warnings(&loaded.policy) {
+        say!(out, "  warning      {warning}");
     }
     for warning in messaging_warnings(&config, &loaded) {
         say!(out, "  warning      {warning}");

@@ -11,13 +11,14 @@ use jiff::{SignedDuration, Timestamp};
 use super::attempt::Tried;
 use super::timeline::{count_panic, line, panic_text};
 use super::{Dispatcher, channel_chain, recipient};
+use crate::compliance::rules::{ContactRules, local_time};
 use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, InvoiceStatus, Reminder, ReminderState, SentMessage,
     Track,
 };
 use crate::policy::terms::ThankYou;
 use crate::policy::{LoadedPolicy, Offset, Step, StepAction};
-use crate::schedule::{client_zone, is_allowed, next_allowed, segment_followed};
+use crate::schedule::{client_zone, segment_followed};
 use crate::service::{
     ContactChange, DeadlineOutcome, advance_past, apply_contact_change, deadline_reached,
     run_step_action,
@@ -284,10 +285,10 @@ impl Dispatcher {
         };
         let zone = client_zone(policy, &client);
         let segment = segment_followed(policy, &client, &invoice);
-        let window = segment.window.as_ref().unwrap_or(&policy.defaults.window);
+        let rules = ContactRules::for_client(policy, &client, segment);
         let local_now = now.to_zoned(zone.clone());
-        if !is_allowed(&local_now, window) {
-            let at = next_allowed(local_now, window);
+        if let Some(closed) = rules.closed(&local_now) {
+            let at = rules.next_allowed(local_now);
             // A booked rate-limit slot is only good at its time: honouring it hours later would
             // let every message held back by the window go at once, past the limiter.
             r.rate_slot = None;
@@ -295,7 +296,7 @@ impl Dispatcher {
                 &r,
                 now,
                 AttemptOutcome::Deferred,
-                format!("outside the contact window; moved to {at}"),
+                format!("deferred: {closed}; next {}", local_time(&at)),
             );
             return self
                 .record(&loaded, r, Ending::Reschedule(at.timestamp()), vec![l], now)

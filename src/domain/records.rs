@@ -33,6 +33,10 @@ pub struct Client {
     /// ISO 3166-1 alpha-2 country code such as `CO`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// Subdivision of the country (state, department, community) as its ISO 3166-2 code,
+    /// `BR-SP` or `SP`: state contact laws and state holidays apply by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdivision: Option<String>,
     /// Policy segment name; when absent, the first tag naming a segment, else the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,

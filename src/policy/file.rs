@@ -63,6 +63,100 @@ pub struct PolicyFile {
     /// Inbound SMS and WhatsApp replies that pause the chase or open a task for a person.
     #[serde(default)]
     pub inbound: Option<InboundFile>,
+    /// Contact rules by jurisdiction: which legal presets apply (hours, public holidays,
+    /// contact caps), the operator's own presets and holiday overrides.
+    #[serde(default)]
+    pub compliance: Option<ComplianceFile>,
+}
+
+/// `[compliance]`: the contact law of each debtor's country. A preset is one jurisdiction's
+/// rules as data: local hours per weekday, whether public holidays are closed, and contact
+/// caps. The hours applied to a client are the intersection of the policy's window, its
+/// segment's and every preset that applies; caps take the strictest. A reminder held back
+/// waits for the next allowed moment (the timeline says why); it is never dropped, and never
+/// sent outside. Built-in presets: `co_ley_2300`, `mx_condusef`, `us_reg_f`, `es_default`,
+/// `br_cdc` (with `br_sp`, `br_al`, `br_rj`, `br_es`, `br_ce`), `cl_ley_21320`,
+/// `pe_codigo_consumidor`, `ar_default` (`config/compliance/presets.toml`). Not legal advice:
+/// have a lawyer approve the presets you rely on. Without this table no preset applies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceFile {
+    /// `"by_country"`: every preset whose `country` (and `subdivisions`, if it lists any) is
+    /// the client's applies to it; `"off"`: only the presets in `always`.
+    pub apply: Spanned<String>,
+    /// Presets applied to every client whatever its country, e.g. `["co_ley_2300"]`.
+    #[serde(default)]
+    pub always: Vec<Spanned<String>>,
+    /// Country (ISO 3166-1 alpha-2, `"CO"`) assumed for clients stored without one.
+    #[serde(default)]
+    pub default_country: Option<Spanned<String>>,
+    /// A TOML file of holiday changes (`[[add]]` municipal or newly decreed days, `[[remove]]`
+    /// moved ones), relative to this policy file. See `config/holidays/README.md`.
+    #[serde(default)]
+    pub holidays_override: Option<Spanned<String>>,
+    /// Own presets by name, or built-in ones replaced (`[compliance.presets.co_ley_2300]`);
+    /// same keys as the built-in file.
+    #[serde(default)]
+    pub presets: BTreeMap<String, PresetFile>,
+}
+
+/// One preset (`[compliance.presets.NAME]`, or a table of the built-in presets file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetFile {
+    /// ISO 3166-1 alpha-2 code of the clients it applies to, e.g. `"CO"`.
+    pub country: Spanned<String>,
+    /// Only clients in these subdivisions (ISO 3166-2 suffixes, `["SP"]`); all when omitted.
+    #[serde(default)]
+    pub subdivisions: Vec<Spanned<String>>,
+    /// A title for people.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Local hours allowed, as windows (`{ days = "sat", from = "08:00", to = "15:00" }`);
+    /// several windows add up. Any hour when omitted.
+    #[serde(default)]
+    pub windows: Vec<WindowFile>,
+    /// Whether the client's national (and subdivision) public holidays are closed days.
+    /// Default `false`.
+    #[serde(default)]
+    pub exclude_holidays: Option<Spanned<bool>>,
+    /// Contact limits per client or per invoice.
+    #[serde(default)]
+    pub caps: Vec<CapFile>,
+    /// Where the rule comes from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// How sure the reading is: `"primary"`, `"secondary"` or `"unverified"`.
+    #[serde(default)]
+    pub confidence: Option<String>,
+}
+
+/// One contact limit of a preset: `per` a period and exactly one of `max`, `min_gap_days`,
+/// `distinct_channels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapFile {
+    /// Channel kinds it counts and limits (`["call"]`, `["email", "sms"]`); all when omitted.
+    #[serde(default)]
+    pub channels: Option<Vec<Spanned<String>>>,
+    /// `"person"` (default: every invoice of the client) or `"debt"` (one invoice).
+    #[serde(default)]
+    pub scope: Option<Spanned<String>>,
+    /// `"day"` (local calendar day), `"rolling_7d"` or `"calendar_week"` (Monday to Sunday).
+    pub per: Spanned<String>,
+    /// At most this many contacts in the period (1 to 100).
+    #[serde(default)]
+    pub max: Option<Spanned<i64>>,
+    /// At least this many days between two contacts (1 to 30).
+    #[serde(default)]
+    pub min_gap_days: Option<Spanned<i64>>,
+    /// Once a contact got through in the period, at most this many distinct channels (1 to 5).
+    #[serde(default)]
+    pub distinct_channels: Option<Spanned<i64>>,
+    /// `"attempt"` (default: every message sent, every call made) or `"effective"` (messages
+    /// delivered, replies, calls that reached the debtor).
+    #[serde(default)]
+    pub count: Option<Spanned<String>>,
 }
 
 /// `[write_off]`: the age at which an unpaid invoice is written off (the *cartera castigada*).

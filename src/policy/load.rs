@@ -760,6 +760,7 @@ impl Checker<'_> {
         let write_off_after_days = self.write_off_age(file.write_off.as_ref())?;
         let tasks = self.tasks(file.tasks.as_ref())?;
         let inbound = self.inbound(file.inbound.as_ref())?;
+        let compliance = self.compliance(file.compliance.as_ref())?;
         Ok(LoadedPolicy {
             policy: Policy {
                 defaults,
@@ -777,6 +778,7 @@ impl Checker<'_> {
                 write_off_after_days,
                 tasks,
                 inbound,
+                compliance,
             },
             templates,
         })
@@ -784,6 +786,7 @@ impl Checker<'_> {
 }
 
 mod arrangements;
+mod compliance;
 mod escalation;
 mod messaging;
 mod segment_rules;

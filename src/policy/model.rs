@@ -42,6 +42,8 @@ pub struct Policy {
     pub tasks: super::tasks::TaskRules,
     /// Inbound replies that pause the chase or open a task (`[inbound]`).
     pub inbound: super::tasks::InboundRules,
+    /// Contact rules by jurisdiction: presets, holidays, caps (`[compliance]`).
+    pub compliance: crate::compliance::rules::Compliance,
 }
 
 /// `[facts]` of the policy, checked.

@@ -25,10 +25,10 @@ use serde::Serialize;
 
 use crate::domain::{Client, Due, Invoice, Reminder, Track};
 use crate::policy::terms::CadenceAnchor;
-use crate::policy::{ContactWindow, Offset, Policy, Segment, Step};
+use crate::policy::{Offset, Policy, Segment, Step};
 
 use super::segments::segment_followed;
-use super::window::next_allowed;
+use crate::compliance::rules::ContactRules;
 
 /// The client's time zone: `client.timezone` if it is a zone jiff knows, else the policy's
 /// default zone.
@@ -151,6 +151,11 @@ pub struct PlannedStep {
     pub fire_at: Zoned,
     /// What the plan does with it.
     pub status: PlannedStatus,
+    /// Why it fires later than its time, when it does: the contact rule that holds it back
+    /// (`"co_ley_2300 excludes public holidays (Inmaculada Concepción)"`), or the previous
+    /// step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The whole cadence laid out for one invoice at one instant.
@@ -252,7 +257,7 @@ pub fn plan(invoice: &Invoice, client: &Client, policy: &Policy, now: Timestamp)
 pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: Timestamp) -> Plan {
     let (zone, zone_name) = zone_and_name(policy, client);
     let segment = spec.segment;
-    let window: &ContactWindow = segment.window.as_ref().unwrap_or(&policy.defaults.window);
+    let rules = ContactRules::for_client(policy, client, segment);
 
     let nominals: Vec<(u32, &Step, Zoned)> = spec
         .steps
@@ -280,35 +285,35 @@ pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: T
     let planned = nominals
         .into_iter()
         .map(|(index, step, nominal)| {
-            let (status, fire_at) = if done(index, &nominal) {
-                (PlannedStatus::Done, nominal.clone())
+            let (status, fire_at, reason) = if done(index, &nominal) {
+                (PlannedStatus::Done, nominal.clone(), None)
             } else if catch_up.is_some_and(|k| index < k) {
-                (PlannedStatus::SkippedCatchUp, nominal.clone())
+                (PlannedStatus::SkippedCatchUp, nominal.clone(), None)
             } else {
-                let (mut status, mut fire_at) = if catch_up == Some(index) {
-                    (
-                        PlannedStatus::CatchUp,
-                        next_allowed(now.to_zoned(zone.clone()), window),
-                    )
+                let (mut status, mut fire_at, mut why) = if catch_up == Some(index) {
+                    let local_now = now.to_zoned(zone.clone());
+                    let why = rules.closed(&local_now).map(|c| c.to_string());
+                    (PlannedStatus::CatchUp, rules.next_allowed(local_now), why)
                 } else {
-                    let fire_at = next_allowed(nominal.clone(), window);
-                    let status = if fire_at.timestamp() == nominal.timestamp() {
-                        PlannedStatus::Scheduled
+                    let fire_at = rules.next_allowed(nominal.clone());
+                    if fire_at.timestamp() == nominal.timestamp() {
+                        (PlannedStatus::Scheduled, fire_at, None)
                     } else {
-                        PlannedStatus::Deferred
-                    };
-                    (status, fire_at)
+                        let why = rules.closed(&nominal).map(|c| c.to_string());
+                        (PlannedStatus::Deferred, fire_at, why)
+                    }
                 };
                 if let Some(prev) = floor.as_ref() {
                     if prev.timestamp() > fire_at.timestamp() {
                         fire_at = prev.clone();
+                        why = Some("after the previous step".to_owned());
                         if status == PlannedStatus::Scheduled {
                             status = PlannedStatus::Deferred;
                         }
                     }
                 }
                 floor = Some(fire_at.clone());
-                (status, fire_at)
+                (status, fire_at, why)
             };
             PlannedStep {
                 index,
@@ -319,6 +324,7 @@ pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: T
                 nominal,
                 fire_at,
                 status,
+                reason,
             }
         })
         .collect();

@@ -91,6 +91,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
         write_off_after_days: None,
         tasks: Default::default(),
         inbound: Default::default(),
+        compliance: Default::default(),
     }
 }
 
@@ -105,6 +106,7 @@ fn client(tz: Option<&str>) -> Client {
         locale: None,
         timezone: tz.map(str::to_owned),
         country: None,
+        subdivision: None,
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

@@ -64,7 +64,12 @@ pub fn next_allowed(t: Zoned, w: &ContactWindow) -> Zoned {
 /// When `start` falls in a DST gap on `day`, the window opens when the local clock resumes:
 /// the transition instant (the first existing local time after `start`), not `start` shifted
 /// by the gap's length, which may already be past the window's end.
-fn start_of_window(day: Date, start: Time, tz: &TimeZone, not_before: &Zoned) -> Option<Zoned> {
+pub(crate) fn start_of_window(
+    day: Date,
+    start: Time,
+    tz: &TimeZone,
+    not_before: &Zoned,
+) -> Option<Zoned> {
     let local = day.to_datetime(start);
     let ambiguous = tz.to_ambiguous_zoned(local);
     if matches!(ambiguous.offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {

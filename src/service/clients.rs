@@ -40,9 +40,14 @@ pub struct ClientInput {
     /// IANA time zone, e.g. `America/Bogota` (at most 64 characters).
     #[serde(default)]
     pub timezone: Option<String>,
-    /// ISO 3166-1 alpha-2 country, e.g. `CO`.
+    /// ISO 3166-1 alpha-2 country, e.g. `CO`: the contact law that applies (`[compliance]`)
+    /// and the public holidays.
     #[serde(default)]
     pub country: Option<String>,
+    /// Subdivision (state, department, community) as an ISO 3166-2 code, `BR-SP` or `SP`
+    /// (needs `country`): state contact laws and state holidays. Stored as `COUNTRY-CODE`.
+    #[serde(default)]
+    pub subdivision: Option<String>,
     /// Policy segment (at most 64 characters; must be a segment of the policy).
     #[serde(default)]
     pub segment: Option<String>,
@@ -101,6 +106,7 @@ fn check_strings(input: &ClientInput) -> Result<(), ServiceError> {
         ("locale", &input.locale, 35),
         ("timezone", &input.timezone, MAX_IDENT_CHARS),
         ("country", &input.country, MAX_IDENT_CHARS),
+        ("subdivision", &input.subdivision, MAX_IDENT_CHARS),
         ("segment", &input.segment, MAX_IDENT_CHARS),
     ];
     for (field, value, max) in optional {
@@ -140,6 +146,52 @@ fn check_strings(input: &ClientInput) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The client's subdivision as `COUNTRY-CODE` (`"sp"` with country `BR` → `"BR-SP"`): it
+/// needs a country, and must be one plazo has holidays for when it knows that country's
+/// subdivisions.
+fn subdivision_of(
+    raw: Option<&str>,
+    country: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(country) = country else {
+        return Err(ServiceError::invalid(
+            "subdivision",
+            format!(
+                "{raw:?} needs the client's country; send country too, like \"country\": \"BR\", \"subdivision\": \"SP\""
+            ),
+        ));
+    };
+    let upper = raw.to_ascii_uppercase();
+    let code = match upper.split_once('-') {
+        Some((c, rest)) if c == country => rest.to_owned(),
+        Some((c, _)) => {
+            return Err(ServiceError::invalid(
+                "subdivision",
+                format!("{raw:?} is a subdivision of {c}, but the client's country is {country}"),
+            ));
+        }
+        None => upper.clone(),
+    };
+    let known = crate::compliance::holidays::HolidayCalendar::shipped().subdivisions(country);
+    let shaped =
+        !code.is_empty() && code.len() <= 3 && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !shaped || (!known.is_empty() && !known.contains(&code.as_str())) {
+        let hint = if known.is_empty() {
+            "an ISO 3166-2 code such as BR-SP, ES-MD or US-CA".to_owned()
+        } else {
+            format!("one of {}", known.join(", "))
+        };
+        return Err(ServiceError::invalid(
+            "subdivision",
+            format!("{raw:?} is not a subdivision of {country}; send {hint}"),
+        ));
+    }
+    Ok(Some(format!("{country}-{code}")))
+}
+
 fn validate(
     id: &ClientId,
     input: ClientInput,
@@ -166,6 +218,7 @@ fn validate(
         }
         None => None,
     };
+    let subdivision = subdivision_of(input.subdivision.as_deref(), country.as_deref())?;
     let email = match input.email {
         Some(e) if !e.trim().is_empty() => {
             let e = e.trim().to_owned();
@@ -247,6 +300,7 @@ fn validate(
         locale: input.locale,
         timezone: input.timezone,
         country,
+        subdivision,
         segment: input.segment,
         preferred_channels: input.preferred_channels,
         tags: input.tags.iter().map(|t| t.trim().to_owned()).collect(),

@@ -24,13 +24,14 @@ use super::events::{EventKind, emit};
 use super::invoices::pause_in;
 use super::timeline::event;
 use super::{ServiceError, flatten};
+use crate::compliance::rules::ContactRules;
 use crate::domain::{
     Client, ClientId, ContactEvent, ContactEventKind, Invoice, InvoiceStatus, Task, TaskId,
     TaskKind, TaskResult, TaskState, behaviour_of,
 };
 use crate::policy::Policy;
 use crate::policy::rules::rule_context;
-use crate::schedule::{client_zone, next_allowed, segment_followed, segment_for};
+use crate::schedule::{client_zone, segment_followed, segment_for};
 use crate::store::{Store, Tx, TxError, TxFail, abort};
 
 /// Pause reason of a debtor who says they paid (a `claims_paid` outcome, a says-paid reply).
@@ -79,9 +80,9 @@ fn due_in_window(
         Some(inv) => segment_followed(policy, client, inv),
         None => segment_for(policy, client),
     };
-    let window = segment.window.as_ref().unwrap_or(&policy.defaults.window);
+    let rules = ContactRules::for_client(policy, client, segment);
     let zone = client_zone(policy, client);
-    let at = next_allowed(not_before.to_zoned(zone), window).timestamp();
+    let at = rules.next_allowed(not_before.to_zoned(zone)).timestamp();
     (at, segment.name.clone())
 }
 

@@ -55,6 +55,7 @@ pub(crate) fn client(id: &str) -> Client {
         locale: Some("es-CO".into()),
         timezone: Some("America/Bogota".into()),
         country: Some("CO".into()),
+        subdivision: None,
         segment: None,
         preferred_channels: vec!["email".into()],
         tags: vec![],

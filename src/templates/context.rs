@@ -478,6 +478,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         locale: Some(locale.to_owned()),
         timezone: None,
         country: Some("CO".to_owned()),
+        subdivision: None,
         segment: None,
         preferred_channels: Vec::new(),
         tags: Vec::new(),

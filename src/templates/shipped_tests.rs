@@ -48,6 +48,7 @@ fn client(locale: &str) -> Client {
         locale: Some(locale.into()),
         timezone: None,
         country: None,
+        subdivision: None,
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

@@ -199,6 +199,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         locale: Some("es-CO".into()),
         timezone: Some("America/Bogota".into()),
         country: Some("CO".into()),
+        subdivision: None,
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

@@ -126,6 +126,7 @@ fn the_context_exposes_facts_tags_country_and_the_invoice() {
         locale: None,
         timezone: None,
         country: Some("CO".to_owned()),
+        subdivision: None,
         segment: None,
         tags: vec!["mayorista".to_owned()],
         preferred_channels: Vec::new(),

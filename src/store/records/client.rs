@@ -99,6 +99,7 @@ impl TryFrom<StoredClient> for Client {
             locale: s.locale,
             timezone: s.timezone,
             country: s.country,
+            subdivision: None,
             segment: s.segment,
             preferred_channels: s.preferred_channels,
             tags: s.tags,
@@ -198,6 +199,41 @@ impl TryFrom<StoredClientV2> for Client {
             last_payment_at: opt_time(f.last_payment_at, "facts.last_payment_at")?,
             last_inbound_at: opt_time(f.last_inbound_at, "facts.last_inbound_at")?,
         };
+        Ok(client)
+    }
+}
+
+/// [`Client`] on disk, layout version 3: the version-2 record ([`StoredClientV2`]), then the
+/// client's subdivision (contact rules by jurisdiction). Older clients decode without one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredClientV3 {
+    v2: StoredClientV2,
+    subdivision: Option<String>,
+}
+
+impl From<&Client> for StoredClientV3 {
+    fn from(c: &Client) -> Self {
+        StoredClientV3 {
+            v2: StoredClientV2::from(c),
+            subdivision: c.subdivision.clone(),
+        }
+    }
+}
+
+impl From<StoredClientV2> for StoredClientV3 {
+    fn from(v2: StoredClientV2) -> Self {
+        StoredClientV3 {
+            v2,
+            subdivision: None,
+        }
+    }
+}
+
+impl TryFrom<StoredClientV3> for Client {
+    type Error = BadField;
+    fn try_from(s: StoredClientV3) -> Result<Self, BadField> {
+        let mut client = Client::try_from(s.v2)?;
+        client.subdivision = s.subdivision;
         Ok(client)
     }
 }

@@ -265,8 +265,40 @@ macro_rules! record_v2 {
     )*};
 }
 
+impl Record for Client {
+    const KIND: &'static str = "client";
+    const VERSION: u8 = 3;
+    fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        encode_body(
+            Self::KIND,
+            Self::VERSION,
+            &client::StoredClientV3::from(self),
+        )
+    }
+    fn decode(raw: &[u8]) -> Result<Self, RecordError> {
+        let (version, body) = split_version(Self::KIND, raw)?;
+        let stored: client::StoredClientV3 = match version {
+            1 => client::StoredClientV2::from(decode_body::<StoredClient>(
+                Self::KIND,
+                version,
+                body,
+            )?)
+            .into(),
+            2 => decode_body::<client::StoredClientV2>(Self::KIND, version, body)?.into(),
+            3 => decode_body(Self::KIND, version, body)?,
+            _ => {
+                return Err(RecordError::UnknownVersion {
+                    kind: Self::KIND,
+                    found: version,
+                    expected: Self::VERSION,
+                });
+            }
+        };
+        Client::try_from(stored).map_err(invalid(Self::KIND, version))
+    }
+}
+
 record_v2! {
-    Client => StoredClient, client::StoredClientV2, "client";
     Invoice => StoredInvoice, invoice::StoredInvoiceV2, "invoice";
     InvoiceRecord => StoredInvoiceRecord, invoice_record::StoredInvoiceRecordV2, "invoice record";
 }

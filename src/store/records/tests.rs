@@ -142,6 +142,7 @@ fn full_client() -> Client {
         locale: Some(s("es-CO")),
         timezone: Some(s("America/Bogota")),
         country: Some(s("CO")),
+        subdivision: Some(s("CO-ANT")),
         segment: Some(s("vip")),
         preferred_channels: vec![s("whatsapp"), s("email")],
         tags: vec![s("vip"), s("retail")],
@@ -190,6 +191,7 @@ fn bare_client() -> Client {
         locale: None,
         timezone: None,
         country: None,
+        subdivision: None,
         segment: None,
         preferred_channels: vec![],
         tags: vec![],
@@ -950,6 +952,19 @@ fn values_the_domain_refuses_are_decode_errors_naming_the_field() {
     assert!(matches!(err, RecordError::Malformed { .. }), "{err:?}");
 }
 
+/// Clients written before subdivisions (layout version 2) read back with none, facts kept.
+#[test]
+fn version_2_clients_still_decode() {
+    let client = Client::decode(&unhex(GOLDEN_CLIENT_V2)).unwrap();
+    assert_eq!(
+        client,
+        Client {
+            subdivision: None,
+            ..full_client()
+        }
+    );
+}
+
 /// Records written by the builds before client facts and segment tracking (client and
 /// invoice layout version 1) still read back: the client with an empty facts ledger, the
 /// invoice following no recorded segment.
@@ -958,6 +973,7 @@ fn version_1_clients_and_invoices_still_decode() {
     let client = Client::decode(&unhex(GOLDEN_CLIENT)).unwrap();
     let expected = Client {
         facts: Default::default(),
+        subdivision: None,
         ..full_client()
     };
     assert_eq!(client, expected);
@@ -984,7 +1000,7 @@ fn unhex(s: &str) -> Vec<u8> {
 #[test]
 fn current_layouts_are_pinned() {
     let pinned: [(&str, Vec<u8>, &str); 10] = [
-        ("client", full_client().encode().unwrap(), GOLDEN_CLIENT_V2),
+        ("client", full_client().encode().unwrap(), GOLDEN_CLIENT_V3),
         (
             "invoice",
             full_invoice().encode().unwrap(),
@@ -1035,6 +1051,7 @@ fn current_layouts_are_pinned() {
     );
 }
 
+const GOLDEN_CLIENT_V3: &str = "0303632d310d4d6172c3ad612050c3a972657a01106d61726961406578616d706c652e636f010d2b353733303031323334353637010d2b353733303037363534333231010565732d434f010e416d65726963612f426f676f74610102434f01037669700208776861747361707005656d61696c02037669700672657461696c0203434f50a294090201246f7665727061796d656e74206f6620696e762d3120766961207374726970653a696e5f31035553440a020003aab492b3b7f6da983180c0faa993befc98310105696e762d308080f2e98685f695310cc0f0f50b02434f500102018080f2e98685f69531018080a5f3d2d89b96310106434f2d414e54";
 const GOLDEN_CLIENT_V2: &str = "0203632d310d4d6172c3ad612050c3a972657a01106d61726961406578616d706c652e636f010d2b353733303031323334353637010d2b353733303037363534333231010565732d434f010e416d65726963612f426f676f74610102434f01037669700208776861747361707005656d61696c02037669700672657461696c0203434f50a294090201246f7665727061796d656e74206f6620696e762d3120766961207374726970653a696e5f31035553440a020003aab492b3b7f6da983180c0faa993befc98310105696e762d308080f2e98685f695310cc0f0f50b02434f500102018080f2e98685f69531018080a5f3d2d89b9631";
 const GOLDEN_INVOICE_V2: &str = "0208494e562d3130303103632d310746562d31303031434f50c0b2cd3b02c0a4ff1e0201d41f020d00d41f030f011e68747470733a2f2f7061792e6578616d706c652e636f2f46562d3130303102066272616e6368056e6f72746503657270037361700001808ece1c0280dc90f8e0f8a1a2310b7374726970653a696e5f310e776562686f6f6b3a737472697065020b7374726970653a70695f310b7374726970653a63685f3101076469737075746501808098b9f4fce5b4318080b5d4dba994ae310201040189abbdf06cca8d309e8e926d750790c3010101020200d41f0401808ece1c02808ece1c0201018080a5f4e8e7bfab31c0a4ff1e02000002010570686f6e65010a74776f2068616c766573808ece1c02010102808092b48395c29e31018080f8eef7ec99ac310113696e7374616c6d656e742032206d6973736564010001d08fb4ee93a4e693318080b5d4dba994ae31018080d0f597cbc7b731010b6c6174655f706179657273046669726d0100010f636f6272616e7a61735f6e6f727465010f39302064617973206f7665726475658080d4c3bdcff9b431c0a4ff1e0280ade204020102";
 const GOLDEN_CLIENT: &str = "0103632d310d4d6172c3ad612050c3a972657a01106d61726961406578616d706c652e636f010d2b353733303031323334353637010d2b353733303037363534333231010565732d434f010e416d65726963612f426f676f74610102434f01037669700208776861747361707005656d61696c02037669700672657461696c0203434f50a294090201246f7665727061796d656e74206f6620696e762d3120766961207374726970653a696e5f31035553440a020003aab492b3b7f6da983180c0faa993befc9831";
@@ -1132,6 +1149,7 @@ fn print_record_sizes() {
         locale: Some(s("es-CO")),
         timezone: Some(s("America/Bogota")),
         country: Some(s("CO")),
+        subdivision: None,
         segment: None,
         preferred_channels: vec![s("email")],
         tags: vec![],
@@ -1274,6 +1292,8 @@ fn client() -> impl Strategy<Value = Client> {
                 whatsapp,
                 locale,
                 timezone,
+                // Any optional text round-trips; the subdivision reuses the country's.
+                subdivision: country.clone(),
                 country,
                 segment,
                 preferred_channels,
