@@ -287,6 +287,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         config: config.dispatch.clone(),
         wake: wake.clone(),
         unsubscribe,
+        turns: Default::default(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
     let inbox = Arc::new(crate::daemon::payment_inbox::PaymentInbox {

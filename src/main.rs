@@ -521,9 +521,12 @@ fn plan_cmd(
         };
         let status = match s.status {
             PlannedStatus::Deferred | PlannedStatus::CatchUp => format!(
-                "{:?} (cadence time {})",
+                "{:?} (cadence time {}{})",
                 s.status,
-                s.nominal.strftime("%a %Y-%m-%d %H:%M %Z")
+                s.nominal.strftime("%a %Y-%m-%d %H:%M %Z"),
+                s.reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("; {r}"))
             ),
             other => format!("{other:?}"),
         };

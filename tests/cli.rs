@@ -99,6 +99,23 @@ fn check_rejects_an_unknown_field_with_file_line_column_and_field() {
 
 /// `plazo plan` output rows by step name: (local time, UTC).
 fn plan_rows(invoice: serde_json::Value, client: serde_json::Value) -> Vec<(String, String)> {
+    plan_stdout(invoice, client)
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            // # step offset channels Day YYYY-MM-DD HH:MM ZONE UTC status
+            (
+                format!("{} {} {} {}", cols[1], cols[5], cols[6], cols[7]),
+                format!("{} {}", cols[1], cols[8]),
+            )
+        })
+        .collect()
+}
+
+/// What `plazo plan` prints for `invoice` of `client` with the shipped config, as of
+/// 2026-03-01 12:00 UTC.
+fn plan_stdout(invoice: serde_json::Value, client: serde_json::Value) -> String {
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join("inv.json");
     let cli = dir.path().join("client.json");
@@ -119,17 +136,27 @@ fn plan_rows(invoice: serde_json::Value, client: serde_json::Value) -> Vec<(Stri
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     stdout
+}
+
+#[test]
+fn plan_says_why_a_step_is_deferred() {
+    let out = plan_stdout(
+        json!({"id": "inv-1", "currency": "COP", "amount": "1250000", "due_at": "2026-03-20"}),
+        json!({"id": "c-1", "name": "Ana", "timezone": "America/Bogota", "country": "CO"}),
+    );
+    let line = out
         .lines()
-        .skip(2)
-        .map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            // # step offset channels Day YYYY-MM-DD HH:MM ZONE UTC status
-            (
-                format!("{} {} {} {}", cols[1], cols[5], cols[6], cols[7]),
-                format!("{} {}", cols[1], cols[8]),
-            )
-        })
-        .collect()
+        .find(|l| l.contains("friendly_overdue"))
+        .unwrap();
+    assert!(
+        line.contains("Deferred (cadence time Mon 2026-03-23 09:00 -05; co_ley_2300 excludes public holidays (Día de San José (observado)))"),
+        "{out}"
+    );
+    let line = out.lines().find(|l| l.contains("final_notice")).unwrap();
+    assert!(
+        line.contains("outside the contact window (Sun closed)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -144,7 +171,9 @@ fn plan_prints_local_and_utc_times_in_bogota() {
         [
             "courtesy 2026-03-17 09:00 -05",
             "due_today 2026-03-20 08:30 -05",
-            "friendly_overdue 2026-03-23 09:00 -05",
+            // +3d is Monday 2026-03-23, San José (19 March moved to Monday, Ley 51/1983):
+            // the shipped policy applies co_ley_2300, so the next working day at 08:00.
+            "friendly_overdue 2026-03-24 08:00 -05",
             "firm_overdue 2026-03-30 09:00 -05",
             // +30d is Sunday 2026-04-19: the mon-fri window moves it to Monday 08:00.
             "final_notice 2026-04-20 08:00 -05",
@@ -157,7 +186,7 @@ fn plan_prints_local_and_utc_times_in_bogota() {
         [
             "courtesy 2026-03-17T14:00Z",
             "due_today 2026-03-20T13:30Z",
-            "friendly_overdue 2026-03-23T14:00Z",
+            "friendly_overdue 2026-03-24T13:00Z",
             "firm_overdue 2026-03-30T14:00Z",
             "final_notice 2026-04-20T13:00Z",
             "to_agency 2026-05-19T14:00Z",
@@ -344,11 +373,7 @@ fn check_and_reload_accept_and_reject_the_same_policies() {
             "{% include \"es/_nope.txt\" %}",
         ),
         ("policy.toml", "offset = \"+3d\"", "offset = \"+3x\""),
-        (
-            "policy.toml",
-            "days = \"mon-sat\"",
-            "days = [\"mon\", \"mon\"]",
-        ),
+        ("policy.toml", "from = \"07:00\"", "from = \"7 am\""),
         (
             "policy.toml",
             "timezone = \"America/Bogota\"",

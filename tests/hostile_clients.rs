@@ -116,6 +116,7 @@ fn harness(now: &str, email: SharedChannel, sms: Option<SharedChannel>) -> H {
         config: DispatchConfig::default(),
         wake: Arc::new(plazo::dispatch::Wake::default()),
         unsubscribe: None,
+        turns: Default::default(),
     });
     H {
         _dir: dir,

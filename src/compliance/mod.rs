@@ -6,8 +6,10 @@
 //! - [`preset`]: one jurisdiction's rules as data (hours, holidays, caps); the built-in ones.
 //! - [`rules`]: the rules that hold for one client (policy window ∩ segment ∩ presets,
 //!   holidays, caps), and the next instant a contact may go out.
+//! - [`caps`]: contact caps (per day, per week, spacing, channels) counted from the timelines.
 //! - [`check`]: what `plazo check` says about windows that go beyond a preset.
 
+pub mod caps;
 pub mod check;
 pub mod holidays;
 pub mod preset;

@@ -12,6 +12,7 @@ mod process;
 mod recovery;
 mod route;
 mod timeline;
+mod turns;
 mod wake;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use backoff::{jitter, retry_delay};
 pub use recovery::recover_in_flight;
 pub use route::{ChannelRoutes, channel_chain, recipient};
 pub use timeline::send_task_panics;
+pub use turns::ClientTurns;
 pub use wake::Wake;
 
 use crate::clock::SharedClock;
@@ -61,6 +63,8 @@ pub struct Dispatcher {
     pub wake: Arc<Wake>,
     /// Makes one-click unsubscribe links for email; none when the deployment has no key.
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
+    /// One send at a time per client where contact caps apply.
+    pub turns: Arc<ClientTurns>,
 }
 
 impl Dispatcher {

@@ -11,10 +11,11 @@ use jiff::{SignedDuration, Timestamp};
 use super::attempt::Tried;
 use super::timeline::{count_panic, line, panic_text};
 use super::{Dispatcher, channel_chain, recipient};
+use crate::compliance::caps;
 use crate::compliance::rules::{ContactRules, local_time};
 use crate::domain::{
-    Attempt, AttemptOutcome, AwaitingReceipt, InvoiceStatus, Reminder, ReminderState, SentMessage,
-    Track,
+    Attempt, AttemptOutcome, AwaitingReceipt, Client, Invoice, InvoiceStatus, Reminder,
+    ReminderState, SentMessage, Track,
 };
 use crate::policy::terms::ThankYou;
 use crate::policy::{LoadedPolicy, Offset, Step, StepAction};
@@ -353,6 +354,36 @@ impl Dispatcher {
                     .await;
             }
         }
+        // Caps count the contacts already recorded, so the client's reminders take turns from
+        // here until this one is recorded.
+        let mut _turn = None;
+        if !rules.caps().is_empty() {
+            _turn = Some(self.turns.take(&client.id).await);
+            if let Some(kind) = chain.get(r.channel_index as usize) {
+                if let Some((held, until)) =
+                    self.caps_hold(&rules, &client, &invoice, kind, &zone, now)?
+                {
+                    let at = rules.next_allowed(until.to_zoned(zone.clone()));
+                    r.rate_slot = None;
+                    lines.push(line(
+                        &r,
+                        now,
+                        AttemptOutcome::Deferred,
+                        format!("deferred: {held}; next {}", local_time(&at)),
+                    ));
+                    return self
+                        .record_with(
+                            &loaded,
+                            r,
+                            Ending::Reschedule(at.timestamp()),
+                            lines,
+                            effects,
+                            now,
+                        )
+                        .await;
+                }
+            }
+        }
         let statement = self.statement(&invoice, &zone);
         let mut idx = r.channel_index as usize;
         while idx < chain.len() {
@@ -657,5 +688,36 @@ impl Dispatcher {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl Dispatcher {
+    /// The caps of `rules` that hold back a contact on `kind` about `invoice` now: the first
+    /// one (for the timeline) and the latest instant any of them frees, counted over the
+    /// contacts on every invoice of the client in the last [`caps::HISTORY_DAYS`] days.
+    fn caps_hold(
+        &self,
+        rules: &ContactRules,
+        client: &Client,
+        invoice: &Invoice,
+        kind: &str,
+        zone: &jiff::tz::TimeZone,
+        now: Timestamp,
+    ) -> Result<Option<(caps::Held, Timestamp)>, StoreError> {
+        let since = now
+            .checked_sub(SignedDuration::from_hours(24 * caps::HISTORY_DAYS))
+            .unwrap_or(now);
+        let mut contacts = Vec::new();
+        for id in self.store.invoice_ids_of_client(&client.id)? {
+            contacts.extend(caps::contacts_on(&self.store.timeline(&id)?, since));
+        }
+        let debtor = caps::Debtor {
+            contacts: &contacts,
+            last_inbound: client.facts.last_inbound_at,
+            zone,
+        };
+        let held = caps::check(rules.caps(), debtor, kind, &invoice.id, now);
+        let until = held.iter().map(|h| h.until).max();
+        Ok(held.into_iter().next().zip(until))
     }
 }

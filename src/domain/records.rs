@@ -613,7 +613,8 @@ pub struct Attempt {
     /// Provider's message id, when the channel returned one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
-    /// The delivery state a receipt reported (outcome `receipt` only).
+    /// The delivery state a receipt reported (outcome `receipt`); on a call task's outcome
+    /// line (channel `call`), `delivered` when the call reached the debtor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
     /// Error or explanation.

@@ -156,6 +156,17 @@ pub enum TaskResult {
 }
 
 impl TaskResult {
+    /// Whether the call reached the debtor (an effective contact, for contact caps).
+    pub fn reached_debtor(self) -> bool {
+        matches!(
+            self,
+            TaskResult::Reached
+                | TaskResult::Promise
+                | TaskResult::Dispute
+                | TaskResult::ClaimsPaid
+        )
+    }
+
     /// Every result, in the order error messages list them.
     pub const ALL: [TaskResult; 6] = [
         TaskResult::Reached,

@@ -925,7 +925,15 @@ pub fn task_outcome(
             result.as_str()
         );
         if let Some(inv) = &invoice {
-            tx.log(&event(inv, now, line.clone()))?;
+            let mut l = event(inv, now, line.clone());
+            if t.kind == TaskKind::Call {
+                // A call is a contact: caps count it (delivered when it reached the debtor).
+                l.channel = Some(crate::compliance::caps::CALL.to_owned());
+                if result.reached_debtor() {
+                    l.delivery = Some(crate::domain::DeliveryState::Delivered);
+                }
+            }
+            tx.log(&l)?;
         }
         tx.log_client(&ContactEvent {
             at: now,

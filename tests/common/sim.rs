@@ -91,6 +91,7 @@ impl Sim {
             },
             wake: Arc::new(plazo::dispatch::Wake::default()),
             unsubscribe: None,
+            turns: Default::default(),
         });
         Sim {
             dir,
