@@ -110,7 +110,9 @@ pub fn check(
     caps.iter()
         .filter(|(_, cap)| cap.covers(kind))
         .filter_map(|(preset, cap)| {
-            held_until(cap, debtor, kind, invoice, now).map(|until| Held {
+            // A cap that frees now (or earlier) holds nothing back.
+            let until = held_until(cap, debtor, kind, invoice, now).filter(|u| *u > now);
+            until.map(|until| Held {
                 preset: preset.clone(),
                 cap: cap.clone(),
                 until,
@@ -136,12 +138,17 @@ fn held_until(
     };
     match cap.limit {
         Limit::Max(max) => {
+            // A rolling week is (now − 7 days, now]: a contact exactly 7 days old has left it.
+            let inside = |t: Timestamp| match cap.per {
+                Period::Rolling7d => t > start,
+                Period::Day | Period::CalendarWeek => t >= start,
+            };
             let mut times: Vec<Timestamp> = debtor
                 .contacts
                 .iter()
                 .filter(counted)
-                .filter(|c| c.at >= start)
                 .map(|c| c.at)
+                .filter(|t| inside(*t))
                 .collect();
             let max = usize::try_from(max).ok()?;
             if times.len() < max {

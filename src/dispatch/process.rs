@@ -288,6 +288,27 @@ impl Dispatcher {
         let segment = segment_followed(policy, &client, &invoice);
         let rules = ContactRules::for_client(policy, &client, segment);
         let local_now = now.to_zoned(zone.clone());
+        if rules.week().is_never() {
+            // The window and the presets never overlap: waiting would never end.
+            let l = line(
+                &r,
+                now,
+                AttemptOutcome::Skipped,
+                format!(
+                    "no hour is ever open for this client: the window and the presets {} never overlap; widen the window or change the preset",
+                    rules.presets().join(", ")
+                ),
+            );
+            return self
+                .record(
+                    &loaded,
+                    r,
+                    Ending::Advance(ReminderState::Skipped),
+                    vec![l],
+                    now,
+                )
+                .await;
+        }
         if let Some(closed) = rules.closed(&local_now) {
             let at = rules.next_allowed(local_now);
             // A booked rate-limit slot is only good at its time: honouring it hours later would

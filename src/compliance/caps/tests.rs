@@ -374,3 +374,38 @@ fn contacts_come_from_sent_lines_receipts_and_call_outcomes() {
         ]
     );
 }
+
+#[test]
+fn a_contact_exactly_seven_days_old_has_left_the_rolling_week() {
+    let zone = TimeZone::get("America/Santiago").unwrap();
+    let contacts = [
+        contact("2026-09-01T13:00:00Z", "email", "inv-1", false),
+        contact("2026-09-03T13:00:00Z", "email", "inv-2", false),
+    ];
+    let debtor = Debtor {
+        contacts: &contacts,
+        last_inbound: None,
+        zone: &zone,
+    };
+    // A minute before the first is 7 days old: held until then.
+    let held = check(
+        &chile(),
+        debtor,
+        "email",
+        &inv("inv-3"),
+        ts("2026-09-08T12:59:00Z"),
+    );
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].until, ts("2026-09-08T13:00:00Z"));
+    // At that instant it may go (a cap that frees now holds nothing back).
+    assert!(
+        check(
+            &chile(),
+            debtor,
+            "email",
+            &inv("inv-3"),
+            ts("2026-09-08T13:00:00Z")
+        )
+        .is_empty()
+    );
+}

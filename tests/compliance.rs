@@ -1,0 +1,317 @@
+//! Contact rules through the real dispatcher under a manual clock: a client's invoices due the
+//! same day are spread one a day by Colombia's cap, holidays hold reminders back, and a
+//! property test over random policies, zones (across DST changes), holidays and due dates
+//! checks that nothing goes out outside the intersected hours or on a closed holiday, no cap
+//! is exceeded, and every reminder is sent or skipped with a reason (none lost).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::sim::{Sim, ts};
+use common::{step, test_policy};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use plazo::compliance::rules::ContactRules;
+use plazo::domain::{AttemptOutcome, ClientId};
+use plazo::schedule::segment_followed;
+use proptest::prelude::*;
+
+const BY_COUNTRY: &str = "[compliance]\napply = \"by_country\"\n";
+
+fn colombian_policy() -> String {
+    let mut p = test_policy(
+        "America/Bogota",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[step("c", "due_today", "0d", None, &["email"])],
+    );
+    p.push_str(BY_COUNTRY);
+    p
+}
+
+fn sent_at(sim: &Sim, inv: &str) -> Vec<Timestamp> {
+    sim.outcomes(inv, AttemptOutcome::Sent)
+        .into_iter()
+        .map(|a| a.at)
+        .collect()
+}
+
+#[tokio::test]
+async fn three_invoices_due_the_same_day_go_one_a_day_under_colombian_law() {
+    // Now: Monday 2026-12-07 08:00 Bogotá.
+    let sim = Sim::new(&colombian_policy(), "2026-12-07T13:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        // Due Wednesday 9 December: the step goes at 09:00 Bogotá (14:00Z).
+        sim.invoice_due(inv, "ana", "2026-12-09");
+    }
+    assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
+    let sent: Vec<&str> = ["inv-a", "inv-b", "inv-c"]
+        .into_iter()
+        .filter(|i| !sent_at(&sim, i).is_empty())
+        .collect();
+    assert_eq!(sent.len(), 1, "one contact a day: {sent:?}");
+    // The two others say why and when they go.
+    let held: Vec<&str> = ["inv-a", "inv-b", "inv-c"]
+        .into_iter()
+        .filter(|i| !sent.contains(i))
+        .collect();
+    for inv in &held {
+        let lines = sim.lines_with(
+            inv,
+            "deferred: co_ley_2300 allows 1 contact a day; next 2026-12-10 07:00 America/Bogota",
+        );
+        assert_eq!(lines.len(), 1, "{inv}: {:#?}", sim.timeline(inv));
+        assert_eq!(lines[0].outcome, AttemptOutcome::Deferred);
+    }
+    // Thursday 07:00 Bogotá: one more; Friday 07:00: the last.
+    assert_eq!(sim.at("2026-12-10T12:00:00Z").await, 2);
+    assert_eq!(sim.emailed_steps().len(), 2);
+    assert_eq!(sim.at("2026-12-11T12:00:00Z").await, 1);
+    assert_eq!(sim.emailed_steps().len(), 3);
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        assert!(sim.pending(inv).is_none(), "{inv} still pending");
+    }
+}
+
+#[tokio::test]
+async fn a_reminder_due_on_a_colombian_holiday_waits_for_the_next_working_day() {
+    let sim = Sim::new(&colombian_policy(), "2026-12-01T13:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    // Due Tuesday 8 December 2026, the Immaculate Conception: planned for Wednesday 07:00.
+    let next = sim.invoice_due("inv-1", "ana", "2026-12-08");
+    assert_eq!(next, Some(ts("2026-12-09T12:00:00Z")));
+    assert_eq!(sim.at("2026-12-08T14:00:00Z").await, 0);
+    assert_eq!(sim.at("2026-12-09T12:00:00Z").await, 1);
+    assert_eq!(sim.emailed_steps(), ["due_today"]);
+    // Without [compliance] the same invoice goes on the holiday itself.
+    let plain = test_policy(
+        "America/Bogota",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[step("c", "due_today", "0d", None, &["email"])],
+    );
+    let sim = Sim::new(&plain, "2026-12-01T13:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    assert_eq!(
+        sim.invoice_due("inv-1", "ana", "2026-12-08"),
+        Some(ts("2026-12-08T14:00:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_subdivision_is_refused_with_the_known_ones() {
+    let sim = Sim::new(&colombian_policy(), "2026-12-01T13:00:00Z");
+    let input: plazo::service::ClientInput = serde_json::from_value(serde_json::json!({
+        "name": "Bia", "email": "bia@example.com.br", "country": "BR", "subdivision": "XX"
+    }))
+    .unwrap();
+    let p = sim.policy.current();
+    let err = plazo::service::upsert_client(
+        &sim.store,
+        &p.policy,
+        &ClientId::new("bia").unwrap(),
+        input,
+        sim.now(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("\"XX\" is not a subdivision of BR"), "{err}");
+    assert!(err.contains("SP"), "{err}");
+    assert!(
+        sim.store
+            .client(&ClientId::new("bia").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    // Accepted as BR-SP whichever way it is written.
+    sim.client(
+        "bia",
+        serde_json::json!({"name": "Bia", "email": "bia@example.com.br", "country": "br", "subdivision": "sp"}),
+    );
+    assert_eq!(
+        sim.client_record("bia").subdivision.as_deref(),
+        Some("BR-SP")
+    );
+}
+
+// ------------------------------------------------------------------ property test
+
+/// A debtor the property test chases: country, subdivision, zone.
+const DEBTORS: [(&str, Option<&str>, &str); 4] = [
+    ("CO", None, "America/Bogota"),
+    ("CL", None, "America/Santiago"),
+    ("BR", Some("SP"), "America/Sao_Paulo"),
+    ("US", None, "America/New_York"),
+];
+
+#[derive(Debug, Clone)]
+struct Case {
+    debtor: usize,
+    window: (u8, u8, bool),
+    offsets: Vec<i32>,
+    dues: Vec<(u8, u8)>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        0..DEBTORS.len(),
+        (0u8..12, 13u8..24, any::<bool>()),
+        prop::collection::btree_set(-5i32..25, 1..4),
+        // Several invoices due within a few days of each other (so caps have something to
+        // hold back), in March (New York's DST change on the 8th), April (Santiago's on the
+        // 5th) or September (Santiago's spring forward on the 6th).
+        prop::collection::vec((prop::sample::select(vec![3u8, 4, 9]), 1u8..9), 2..5),
+    )
+        .prop_map(|(debtor, window, offsets, dues)| Case {
+            debtor,
+            window,
+            offsets: offsets.into_iter().collect(),
+            dues,
+        })
+}
+
+fn case_policy(c: &Case) -> String {
+    let steps: Vec<String> = c
+        .offsets
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let name = ["courtesy", "due_today", "friendly_overdue", "firm_overdue"][i % 4];
+            let mut s = step("c", name, &format!("{o:+}d"), None, &["email"]);
+            s = s.replacen(
+                &format!("name = \"{name}\""),
+                &format!("name = \"s{i}\""),
+                1,
+            );
+            s
+        })
+        .collect();
+    let (from, to, weekends) = c.window;
+    let mut p = test_policy(
+        DEBTORS[c.debtor].2,
+        "es",
+        (&format!("{from:02}:00"), &format!("{to:02}:00")),
+        &["c"],
+        &steps,
+    );
+    if !weekends {
+        p = p.replace("days = \"daily\"", "days = \"mon-fri\"");
+    }
+    p.push_str(BY_COUNTRY);
+    p
+}
+
+async fn run_case(c: Case) -> Result<(), TestCaseError> {
+    let (country, sub, zone_name) = DEBTORS[c.debtor];
+    let sim = Sim::new(&case_policy(&c), "2026-02-20T12:00:00Z");
+    let mut client = serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": country, "timezone": zone_name});
+    if let Some(s) = sub {
+        client["subdivision"] = s.into();
+    }
+    sim.client("ana", client);
+    let ids: Vec<String> = (0..c.dues.len()).map(|i| format!("inv-{i}")).collect();
+    for (id, (m, d)) in ids.iter().zip(&c.dues) {
+        sim.invoice_due(id, "ana", &format!("2026-{m:02}-{d:02}"));
+    }
+    // Drive the dispatcher from one pending reminder to the next until none is left.
+    let mut rounds = 0;
+    loop {
+        let next = ids
+            .iter()
+            .filter_map(|i| sim.pending(i))
+            .map(|r| r.fire_at)
+            .min();
+        let Some(at) = next else { break };
+        sim.at_ts(at.max(sim.now())).await;
+        rounds += 1;
+        prop_assert!(rounds < 500, "the chase does not end: {c:?}");
+    }
+    // None lost: every step of every invoice ended sent or skipped.
+    let policy = sim.policy.current();
+    let p = &policy.policy;
+    let last = u32::try_from(c.offsets.len() - 1).unwrap();
+    let client = sim.client_record("ana");
+    let zone = TimeZone::get(zone_name).unwrap();
+    let mut sends: Vec<(Timestamp, String)> = Vec::new();
+    for id in &ids {
+        let inv = sim.inv(id);
+        prop_assert_eq!(
+            inv.cursor,
+            Some(last),
+            "{} not finished: {:#?}",
+            id,
+            sim.timeline(id)
+        );
+        let rules = ContactRules::for_client(p, &client, segment_followed(p, &client, &inv));
+        for line in sim.timeline(id) {
+            if line.outcome == AttemptOutcome::Sent {
+                let local = line.at.to_zoned(zone.clone());
+                prop_assert!(
+                    rules.is_allowed(&local),
+                    "{} sent at {} which is closed: {:?}",
+                    id,
+                    local,
+                    rules.closed(&local)
+                );
+                sends.push((line.at, id.clone()));
+            }
+            if line.outcome == AttemptOutcome::Skipped {
+                prop_assert!(line.detail.is_some(), "a skip without a reason: {line:?}");
+            }
+        }
+    }
+    sends.sort();
+    // Caps: Colombia one a day (local); Chile two in 7 days, 2 days apart.
+    match country {
+        "CO" => {
+            let mut per_day: BTreeMap<jiff::civil::Date, usize> = BTreeMap::new();
+            for (at, _) in &sends {
+                *per_day.entry(at.to_zoned(zone.clone()).date()).or_default() += 1;
+            }
+            prop_assert!(per_day.values().all(|n| *n <= 1), "{per_day:?}");
+        }
+        "CL" => {
+            for w in sends.windows(2) {
+                prop_assert!(
+                    w[1].0.duration_since(w[0].0) >= SignedDuration::from_hours(48),
+                    "two messages less than 2 days apart: {w:?}"
+                );
+            }
+            for (i, (at, _)) in sends.iter().enumerate() {
+                let in_week = sends[..=i]
+                    .iter()
+                    .filter(|(t, _)| at.duration_since(*t) < SignedDuration::from_hours(7 * 24))
+                    .count();
+                prop_assert!(in_week <= 2, "more than 2 in 7 days ending {at}: {sends:?}");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_send_outside_the_rules_and_none_lost(c in case()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_case(c))?;
+    }
+}
