@@ -163,6 +163,7 @@ const DEBTORS: [(&str, Option<&str>, &str); 4] = [
 #[derive(Debug, Clone)]
 struct Case {
     debtor: usize,
+    max_late: Option<u8>,
     window: (u8, u8, bool),
     offsets: Vec<i32>,
     dues: Vec<(u8, u8)>,
@@ -170,7 +171,7 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        0..DEBTORS.len(),
+        (0..DEBTORS.len(), prop::option::of(1u8..4)),
         (0u8..12, 13u8..24, any::<bool>()),
         prop::collection::btree_set(-5i32..25, 1..4),
         // Several invoices due within a few days of each other (so caps have something to
@@ -178,8 +179,9 @@ fn case() -> impl Strategy<Value = Case> {
         // 5th) or September (Santiago's spring forward on the 6th).
         prop::collection::vec((prop::sample::select(vec![3u8, 4, 9]), 1u8..9), 2..5),
     )
-        .prop_map(|(debtor, window, offsets, dues)| Case {
+        .prop_map(|((debtor, max_late), window, offsets, dues)| Case {
             debtor,
+            max_late,
             window,
             offsets: offsets.into_iter().collect(),
             dues,
@@ -214,7 +216,10 @@ fn case_policy(c: &Case) -> String {
         p = p.replace("days = \"daily\"", "days = \"mon-fri\"");
     }
     p.push_str(BY_COUNTRY);
-    p
+    match c.max_late {
+        Some(days) => with_max_late(p, &format!("{days}d")),
+        None => p,
+    }
 }
 
 async fn run_case(c: Case) -> Result<(), TestCaseError> {
@@ -313,5 +318,99 @@ proptest! {
     fn no_send_outside_the_rules_and_none_lost(c in case()) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run_case(c))?;
+    }
+}
+
+// ------------------------------------------------------------------ max_late
+
+fn with_max_late(policy: String, max_late: &str) -> String {
+    policy.replacen(
+        "send_at = \"09:00\"\n",
+        &format!("send_at = \"09:00\"\nmax_late = \"{max_late}\"\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn an_invoice_put_in_after_its_due_date_does_not_get_due_today() {
+    // The cadence: "due today" on the due date, a firm reminder ten days later.
+    let policy = test_policy(
+        "America/Bogota",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[
+            step("c", "due_today", "0d", None, &["email"]),
+            step("c", "firm_overdue", "+10d", None, &["email"]),
+        ],
+    );
+    // Put in on 4 December, due 1 December: without max_late the catch-up sends "due today".
+    let sim = Sim::new(&policy, "2026-12-04T15:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co"}),
+    );
+    assert_eq!(
+        sim.invoice_due("inv-1", "ana", "2026-12-01"),
+        Some(ts("2026-12-04T15:00:00Z"))
+    );
+    // With max_late = 1d it is skipped with the reason, and the firm reminder is next.
+    let sim = Sim::new(&with_max_late(policy, "1d"), "2026-12-04T15:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co"}),
+    );
+    assert_eq!(
+        sim.invoice_due("inv-1", "ana", "2026-12-01"),
+        Some(ts("2026-12-11T14:00:00Z"))
+    );
+    let skipped = sim.lines_with(
+        "inv-1",
+        "not sent: its time was 2026-12-01 09:00 America/Bogota, more than its max_late (1d) ago",
+    );
+    assert_eq!(skipped.len(), 1, "{:#?}", sim.timeline("inv-1"));
+    assert_eq!(skipped[0].step.as_deref(), Some("due_today"));
+    assert_eq!(sim.at("2026-12-04T16:00:00Z").await, 0);
+    assert_eq!(sim.at("2026-12-11T14:00:00Z").await, 1);
+    assert_eq!(sim.emailed_steps(), ["firm_overdue"]);
+}
+
+#[tokio::test]
+async fn a_reminder_held_back_past_max_late_is_skipped_not_sent_late() {
+    // Colombia's one contact a day spreads three invoices over three days; with max_late = 1d
+    // the third would be 46 hours late, so it is skipped with the reason instead.
+    let sim = Sim::new(
+        &with_max_late(colombian_policy(), "1d"),
+        "2026-12-07T13:00:00Z",
+    );
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        sim.invoice_due(inv, "ana", "2026-12-09");
+    }
+    assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
+    assert_eq!(sim.at("2026-12-10T12:00:00Z").await, 2);
+    assert_eq!(sim.emailed_steps().len(), 2);
+    assert_eq!(sim.at("2026-12-11T12:00:00Z").await, 1);
+    assert_eq!(
+        sim.emailed_steps().len(),
+        2,
+        "the third is not sent 46 hours late"
+    );
+    let skipped: Vec<_> = ["inv-a", "inv-b", "inv-c"]
+        .into_iter()
+        .flat_map(|i| {
+            sim.lines_with(
+                i,
+                "not sent: it was due 2026-12-09 09:00 America/Bogota, more than its max_late (1d) ago",
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].outcome, AttemptOutcome::Skipped);
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        assert!(sim.pending(inv).is_none(), "{inv} still pending");
     }
 }

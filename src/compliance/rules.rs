@@ -93,6 +93,18 @@ pub fn client_subdivision(client: &Client) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// A lateness as written in the policy: `"1d"`, `"12h"`, `"90m"`.
+pub fn show_lateness(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs();
+    if secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs % 3_600 == 0 {
+        format!("{}h", secs / 3_600)
+    } else {
+        format!("{}m", secs / 60)
+    }
+}
+
 /// `t` as the debtor reads it: `"2026-12-07 07:00 America/Bogota"`.
 pub fn local_time(t: &Zoned) -> String {
     let zone = t.time_zone().iana_name().unwrap_or("UTC");

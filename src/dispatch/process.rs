@@ -12,7 +12,7 @@ use super::attempt::Tried;
 use super::timeline::{count_panic, line, panic_text};
 use super::{Dispatcher, channel_chain, recipient};
 use crate::compliance::caps;
-use crate::compliance::rules::{ContactRules, local_time};
+use crate::compliance::rules::{ContactRules, local_time, show_lateness};
 use crate::domain::{
     Attempt, AttemptOutcome, AwaitingReceipt, Client, Invoice, InvoiceStatus, Reminder,
     ReminderState, SentMessage, Track,
@@ -63,6 +63,7 @@ fn thank_you_step(t: &ThankYou) -> Step {
         tone: ThankYou::TONE.to_owned(),
         whatsapp: None,
         action: StepAction::Remind,
+        max_late: None,
     }
 }
 
@@ -288,6 +289,31 @@ impl Dispatcher {
         let segment = segment_followed(policy, &client, &invoice);
         let rules = ContactRules::for_client(policy, &client, segment);
         let local_now = now.to_zoned(zone.clone());
+        if let (None, Some(max)) = (&r.awaiting, step.max_late) {
+            if r.planned_at.checked_add(max).is_ok_and(|limit| now > limit) {
+                // Held back too long (the daemon was down, holidays, caps): what it says
+                // ("due today") is no longer true. The next step goes on.
+                let l = line(
+                    &r,
+                    now,
+                    AttemptOutcome::Skipped,
+                    format!(
+                        "not sent: it was due {}, more than its max_late ({}) ago",
+                        local_time(&r.planned_at.to_zoned(zone.clone())),
+                        show_lateness(max)
+                    ),
+                );
+                return self
+                    .record(
+                        &loaded,
+                        r,
+                        Ending::Advance(ReminderState::Skipped),
+                        vec![l],
+                        now,
+                    )
+                    .await;
+            }
+        }
         if rules.week().is_never() {
             // The window and the presets never overlap: waiting would never end.
             let l = line(

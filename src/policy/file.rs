@@ -447,6 +447,13 @@ pub struct DefaultsFile {
     /// When debtors may be contacted, unless their segment overrides it:
     /// `{ days = "mon-fri", from = "08:00", to = "19:00" }`.
     pub window: WindowFile,
+    /// How late a message step may still go out after the time its cadence gives it, when the
+    /// step sets no `max_late` of its own: `"1d"`, `"12h"` (1h to 30d). Past it the step is
+    /// skipped with the reason on the timeline instead of sent late ("hoy vence" three days
+    /// after the due date). Without it (and without the step's own) a step goes out however
+    /// late.
+    #[serde(default)]
+    pub max_late: Option<Spanned<String>>,
 }
 
 /// A contact window: the days and local hours during which messages may go out. Messages due
@@ -603,6 +610,11 @@ pub struct StepFile {
     pub tone: Option<Spanned<String>>,
     /// The approved WhatsApp template for this step (needed to reach debtors on WhatsApp
     /// outside their 24-hour window).
+    /// How late this message may still go out after its time (`"1d"`, `"12h"`; 1h to 30d);
+    /// `[defaults] max_late` when omitted. A step held back longer (the daemon was down, a
+    /// holiday, a contact cap, an invoice put in after its due date) is skipped with the reason.
+    #[serde(default)]
+    pub max_late: Option<Spanned<String>>,
     #[serde(default)]
     pub whatsapp: Option<WhatsAppStepFile>,
 }

@@ -416,6 +416,7 @@ impl Checker<'_> {
                     tone: String::new(),
                     whatsapp: None,
                     action,
+                    max_late: None,
                 });
             }
         }
@@ -451,6 +452,7 @@ impl Checker<'_> {
                 tone: String::new(),
                 whatsapp: None,
                 action,
+                max_late: None,
             });
         }
         let missing = |key: &str, example: &str| {
@@ -504,6 +506,10 @@ impl Checker<'_> {
             Some(w) => Some(self.whatsapp_step(w, &format!("{field}.whatsapp"))?),
             None => None,
         };
+        let max_late = match &s.max_late {
+            Some(m) => Some(self.max_late(m, &format!("{field}.max_late"))?),
+            None => None,
+        };
         Ok(Step {
             name: name.to_owned(),
             offset,
@@ -513,6 +519,7 @@ impl Checker<'_> {
             tone: tone.to_owned(),
             whatsapp,
             action,
+            max_late,
         })
     }
 
@@ -545,6 +552,10 @@ impl Checker<'_> {
             .map_err(|e| self.err(d.currency.span(), "defaults.currency", e.to_string()))?;
         let send_at = self.time(&d.send_at, "defaults.send_at")?;
         let window = self.window(&d.window, "defaults.window")?;
+        let default_max_late = match &d.max_late {
+            Some(m) => Some(self.max_late(m, "defaults.max_late")?),
+            None => None,
+        };
         let defaults = Defaults {
             timezone_name,
             timezone,
@@ -617,7 +628,10 @@ impl Checker<'_> {
             let mut names = BTreeSet::new();
             for (i, sfile) in cfile.steps.get_ref().iter().enumerate() {
                 let sfield = format!("{cfield}.steps[{i}]");
-                let step = self.step(sfile, &sfield, &partners)?;
+                let mut step = self.step(sfile, &sfield, &partners)?;
+                if step.action == StepAction::Remind && step.max_late.is_none() {
+                    step.max_late = default_max_late;
+                }
                 if !names.insert(step.name.clone()) {
                     return Err(self.err(
                         sfile.name.span(),

@@ -446,4 +446,7 @@ pub struct Step {
     /// What the step does; only [`StepAction::Remind`] steps send a message (the others have
     /// no channels).
     pub action: StepAction,
+    /// How late the message may still go out after its time (the step's `max_late`, else
+    /// `[defaults] max_late`); `None`: however late. Only message steps have one.
+    pub max_late: Option<jiff::SignedDuration>,
 }

@@ -274,10 +274,19 @@ pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: T
         spec.cursor.is_some_and(|c| index <= c)
             || spec.not_before.is_some_and(|t| nominal.timestamp() <= t)
     };
-    // The step to catch up on: the highest-index not-done step whose time has passed.
+    // A message step more than its `max_late` past its time is not sent at all.
+    let stale = |step: &Step, nominal: &Zoned| {
+        step.max_late
+            .and_then(|m| nominal.timestamp().checked_add(m).ok())
+            .is_some_and(|limit| limit < now)
+    };
+    // The step to catch up on: the highest-index not-done step whose time has passed (and is
+    // not stale).
     let catch_up = nominals
         .iter()
-        .filter(|(index, _, nominal)| !done(*index, nominal) && nominal.timestamp() <= now)
+        .filter(|(index, step, nominal)| {
+            !done(*index, nominal) && nominal.timestamp() <= now && !stale(step, nominal)
+        })
         .map(|(index, _, _)| *index)
         .max();
 
@@ -287,6 +296,13 @@ pub fn plan_track(spec: &TrackSpec<'_>, client: &Client, policy: &Policy, now: T
         .map(|(index, step, nominal)| {
             let (status, fire_at, reason) = if done(index, &nominal) {
                 (PlannedStatus::Done, nominal.clone(), None)
+            } else if nominal.timestamp() <= now && stale(step, &nominal) {
+                let why = format!(
+                    "its time was {}, more than its max_late ({}) ago",
+                    crate::compliance::rules::local_time(&nominal),
+                    crate::compliance::rules::show_lateness(step.max_late.unwrap_or_default())
+                );
+                (PlannedStatus::SkippedCatchUp, nominal.clone(), Some(why))
             } else if catch_up.is_some_and(|k| index < k) {
                 (PlannedStatus::SkippedCatchUp, nominal.clone(), None)
             } else {

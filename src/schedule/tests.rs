@@ -44,6 +44,7 @@ fn step(name: &str, offset: Offset, at: Option<Time>) -> Step {
         tone: "friendly".to_owned(),
         whatsapp: None,
         action: Default::default(),
+        max_late: None,
     }
 }
 

@@ -268,10 +268,13 @@ pub fn replan(
                 outcome: AttemptOutcome::Skipped,
                 provider_message_id: None,
                 delivery: None,
-                detail: Some(format!(
-                    "step was due {} and a later step is due too; only the latest past step is sent",
-                    skipped.nominal.timestamp()
-                )),
+                detail: Some(match &skipped.reason {
+                    Some(why) => format!("not sent: {why}"),
+                    None => format!(
+                        "step was due {} and a later step is due too; only the latest past step is sent",
+                        skipped.nominal.timestamp()
+                    ),
+                }),
             })?;
             mark_handled(invoice, track, skipped.index);
         }

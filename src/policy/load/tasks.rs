@@ -14,7 +14,7 @@ const MAX_PHRASES: usize = 200;
 const MAX_PHRASE_CHARS: usize = 100;
 
 /// Parses `"90s"`, `"30m"`, `"2h"`, `"1d"`.
-fn parse_duration(s: &str) -> Option<SignedDuration> {
+pub(super) fn parse_duration(s: &str) -> Option<SignedDuration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = num.parse().ok()?;
@@ -28,6 +28,26 @@ fn parse_duration(s: &str) -> Option<SignedDuration> {
 }
 
 impl Checker<'_> {
+    /// A step's (or the default) `max_late`: 1h to 30d.
+    pub(super) fn max_late(
+        &self,
+        v: &serde_spanned::Spanned<String>,
+        field: &str,
+    ) -> Result<SignedDuration, PolicyError> {
+        parse_duration(v.get_ref())
+            .filter(|d| *d >= SignedDuration::from_hours(1) && *d <= SignedDuration::from_hours(30 * 24))
+            .ok_or_else(|| {
+                self.err(
+                    v.span(),
+                    field.to_owned(),
+                    format!(
+                        "{:?} is not a lateness between 1h and 30d; write a number and a unit (h, d) like \"1d\" or \"12h\"",
+                        v.get_ref()
+                    ),
+                )
+            })
+    }
+
     /// `[tasks]`.
     pub(super) fn tasks(&self, file: Option<&TasksFile>) -> Result<TaskRules, PolicyError> {
         let mut rules = TaskRules::default();

@@ -1025,3 +1025,46 @@ fn thank_you_names_a_template_and_channels_each_error_located() {
         .to_string();
     assert!(msg.contains("channels"), "{msg}");
 }
+
+#[test]
+fn max_late_defaults_to_every_message_step_and_is_bounded() {
+    let text = BASE.replacen(
+        "send_at = \"09:00\"\n",
+        "send_at = \"09:00\"\nmax_late = \"1d\"\n",
+        1,
+    );
+    let text = text.replacen(
+        "template = \"firm_overdue\"\n",
+        "template = \"firm_overdue\"\nmax_late = \"12h\"\n",
+        1,
+    );
+    let p = parse(&text).unwrap().policy;
+    let late: Vec<Option<i64>> = p.cadences["standard"]
+        .steps
+        .iter()
+        .map(|s| s.max_late.map(|d| d.as_hours()))
+        .collect();
+    assert_eq!(late, [Some(24), Some(24), Some(12)]);
+    // Without it, however late.
+    let p = parse(BASE).unwrap().policy;
+    assert!(
+        p.cadences["standard"]
+            .steps
+            .iter()
+            .all(|s| s.max_late.is_none())
+    );
+    for bad in ["40d", "0h", "30m", "1x", ""] {
+        let text = BASE.replacen(
+            "send_at = \"09:00\"\n",
+            &format!("send_at = \"09:00\"\nmax_late = \"{bad}\"\n"),
+            1,
+        );
+        let msg = parse(&text).unwrap_err().to_string();
+        assert_prefix(
+            &msg,
+            &format!(
+                "config/policy.toml:9:12: defaults.max_late: \"{bad}\" is not a lateness between 1h and 30d"
+            ),
+        );
+    }
+}
