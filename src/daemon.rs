@@ -91,6 +91,7 @@ pub struct Running {
     backfill: housekeeping::Backfill,
     store: Store,
     policy_path: PathBuf,
+    wake: Arc<crate::dispatch::Wake>,
 }
 
 /// Builds every part and starts serving. Returns once the API listens and the dispatcher runs.
@@ -309,7 +310,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         store: store.clone(),
         policy: policy.clone(),
         clock: clock.clone(),
-        wake,
+        wake: wake.clone(),
         api_token,
         payment_secret,
         webhook_tolerance: Duration::from_secs(config.payment_webhooks.tolerance_secs),
@@ -345,6 +346,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         backfill,
         store,
         policy_path,
+        wake,
     })
 }
 
@@ -362,6 +364,12 @@ pub fn reload_policy_into(
 }
 
 impl Running {
+    /// Makes the dispatcher look at the due index now rather than when its timer ends (after
+    /// a test moves its manual clock forward).
+    pub fn wake_dispatcher(&self) {
+        self.wake.notify_one();
+    }
+
     /// The store (tests reach its [`crate::store::FaultInjector`] through it).
     pub fn store(&self) -> &Store {
         &self.store

@@ -59,6 +59,7 @@ async fn start() -> Api {
             top: "",
             tables: &tables,
             now: NOW,
+            channels: "",
         },
     )
     .await;

@@ -414,3 +414,112 @@ async fn a_reminder_held_back_past_max_late_is_skipped_not_sent_late() {
         assert!(sim.pending(inv).is_none(), "{inv} still pending");
     }
 }
+
+// ------------------------------------------------------------------ end to end
+
+const TOKEN: &str = "compliance-test-token-0001";
+
+/// The daemon in-process (HTTP API, real dispatcher, manual clock) sending email to a real SMTP
+/// server on loopback: the first of two invoices due the same day arrives by SMTP, the other's
+/// timeline says the Colombian cap holds it until the next morning, when it arrives too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_smtp_one_email_a_day_and_the_next_deferred_by_the_colombian_cap() {
+    use common::inproc::{InProcess, request, start_in_process};
+    let smtp = std::sync::Arc::new(common::SmtpServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let channels = format!(
+        "[routes]\nemail = \"smtp\"\n\n[channels.smtp]\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nfrom = \"Cartera Tornillo <cartera@tornillo.example.co>\"\n",
+        smtp.addr.port()
+    );
+    let (running, clock) = start_in_process(
+        dir.path(),
+        InProcess {
+            policy: &colombian_policy(),
+            token: TOKEN,
+            top: "",
+            tables: "",
+            // Monday 7 December 2026, 08:00 Bogotá.
+            now: "2026-12-07T13:00:00Z",
+            channels: &channels,
+        },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+    let auth = format!("Bearer {TOKEN}");
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let (http, base, auth) = (http.clone(), base.clone(), auth.clone());
+        async move {
+            let body = body.map(|b| b.to_string());
+            request(&http, &base, method, &path, Some(&auth), body.as_deref()).await
+        }
+    };
+    let (st, v) = call(
+        "PUT",
+        "/v1/clients/ana".into(),
+        Some(
+            serde_json::json!({"name": "Ana Gómez", "email": "ana@cliente.example.co",
+                                 "country": "CO", "timezone": "America/Bogota"}),
+        ),
+    )
+    .await;
+    assert!((200..300).contains(&st), "{st} {v}");
+    for inv in ["inv-1", "inv-2"] {
+        let (st, v) = call(
+            "PUT",
+            format!("/v1/invoices/{inv}"),
+            Some(serde_json::json!({"client_id": "ana", "number": format!("FV-{inv}"),
+                                     "currency": "COP", "amount": "1250000", "due_at": "2026-12-09"})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    // Wednesday 09:00 Bogotá: both are due; one email goes.
+    clock.set(ts("2026-12-09T14:00:00Z"));
+    running.wake_dispatcher();
+    let s = smtp.clone();
+    let mails =
+        tokio::task::spawn_blocking(move || s.wait_for(1, std::time::Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["ana@cliente.example.co"]);
+    // The other one's timeline says why it waits, and until when.
+    let deferred =
+        "deferred: co_ley_2300 allows 1 contact a day; next 2026-12-10 07:00 America/Bogota";
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let held = loop {
+        let mut found = None;
+        for inv in ["inv-1", "inv-2"] {
+            let (_, v) = call("GET", format!("/v1/invoices/{inv}"), None).await;
+            if v.to_string().contains(deferred) {
+                found = Some((inv, v));
+            }
+        }
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no deferral on either timeline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        held.1["next_reminder"]["fire_at"], "2026-12-10T12:00:00Z",
+        "{:#}",
+        held.1
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(smtp.mails().len(), 1, "still one email on Wednesday");
+    // Thursday 07:00 Bogotá: the second arrives.
+    clock.set(ts("2026-12-10T12:00:00Z"));
+    running.wake_dispatcher();
+    let s = smtp.clone();
+    let mails =
+        tokio::task::spawn_blocking(move || s.wait_for(2, std::time::Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert_eq!(mails.len(), 2);
+    running.shutdown().await.unwrap();
+}

@@ -585,6 +585,7 @@ impl Daemon {
                 top: "",
                 tables: &tables,
                 now: "2026-03-10T12:00:00Z",
+                channels: "",
             },
         )
         .await;

@@ -127,6 +127,7 @@ verify_token = {{ file = "{wa}" }}
             top: &format!("public_url = \"{PUBLIC}\""),
             tables: &tables,
             now: NOW,
+            channels: "",
         },
     ));
     let t = Target {

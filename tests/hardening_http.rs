@@ -46,6 +46,7 @@ async fn start(http: &str) -> Daemon {
             top: "",
             tables: &format!("[http]\n{http}"),
             now: NOW,
+            channels: "",
         },
     )
     .await;

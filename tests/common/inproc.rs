@@ -25,6 +25,8 @@ pub struct InProcess<'a> {
     pub tables: &'a str,
     /// The manual clock's start, RFC 3339.
     pub now: &'a str,
+    /// `[routes]` and `[channels.*]` tables; empty: every channel to the outbox.
+    pub channels: &'a str,
 }
 
 /// Writes `dir/policy.toml`, a private token file and `dir/plazo.toml` (API on 127.0.0.1:0,
@@ -44,17 +46,17 @@ token = {{ file = "{token}" }}
 
 {tables}
 
-[routes]
-email = "outbox"
-
-[channels.outbox]
-type = "outbox"
-dir = "outbox"
+{channels}
 "#,
         data = dir.join("data").display(),
         token = dir.join("token").display(),
         top = o.top,
         tables = o.tables,
+        channels = if o.channels.is_empty() {
+            "[routes]\nemail = \"outbox\"\n\n[channels.outbox]\ntype = \"outbox\"\ndir = \"outbox\"\n"
+        } else {
+            o.channels
+        },
     );
     std::fs::write(dir.join("plazo.toml"), cfg).unwrap();
     let config = load_daemon_config(&dir.join("plazo.toml")).unwrap();
