@@ -247,9 +247,18 @@ fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     for (name, seg) in &p.segments {
         say!(
             out,
-            "  segment      {name} -> cadence {} [{}]",
+            "  segment      {name} -> cadence {} [{}]{}",
             seg.cadence,
-            steps_of(&seg.cadence)
+            steps_of(&seg.cadence),
+            if seg.group_by_client
+                || p.cadences
+                    .get(&seg.cadence)
+                    .is_some_and(|c| c.group_by_client)
+            {
+                ", one message a day per client"
+            } else {
+                ""
+            }
         );
         if let Some(rule) = p.rules.rule_of(name) {
             say!(out, "    when       {rule}");

@@ -523,3 +523,71 @@ async fn by_smtp_one_email_a_day_and_the_next_deferred_by_the_colombian_cap() {
     assert_eq!(mails.len(), 2);
     running.shutdown().await.unwrap();
 }
+
+// ------------------------------------------------------------------ grouped statements
+
+#[tokio::test]
+async fn grouped_by_client_three_invoices_due_the_same_day_make_one_message() {
+    let mut policy = test_policy(
+        "America/Bogota",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[
+            step("c", "due_today", "0d", None, &["email"]),
+            step("c", "friendly_overdue", "+1d", None, &["email"]),
+        ],
+    )
+    .replacen(
+        "[segments.c]\ncadence = \"c\"\n",
+        "[segments.c]\ncadence = \"c\"\ngroup = \"client\"\n",
+        1,
+    );
+    policy.push_str(BY_COUNTRY);
+    let sim = Sim::new(&policy, "2026-12-07T13:00:00Z");
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        sim.invoice_due(inv, "ana", "2026-12-09");
+    }
+    assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
+    // One email, listing the other two invoices.
+    let sent = sim.email.sent();
+    assert_eq!(sent.len(), 1);
+    let first = sent[0].invoice_id.as_str().to_owned();
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        if inv != first {
+            assert!(
+                sent[0].text.contains(&format!("FV-{inv}")),
+                "{}",
+                sent[0].text
+            );
+        }
+    }
+    // The other two are recorded as sent in it, not deferred by the one-a-day cap.
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        let lines = sim.outcomes(inv, AttemptOutcome::Sent);
+        assert_eq!(lines.len(), 1, "{inv}: {:#?}", sim.timeline(inv));
+        if inv != first {
+            let d = lines[0].detail.as_deref().unwrap_or("");
+            assert_eq!(
+                d,
+                format!(
+                    "in the grouped statement sent for {first} at 2026-12-09 09:00 America/Bogota"
+                ),
+                "{inv}"
+            );
+            assert_eq!(lines[0].channel.as_deref(), Some("email"));
+        }
+        assert!(sim.lines_with(inv, "deferred").is_empty(), "{inv}");
+    }
+    // The next day's step: again one message for the three (counted once against the cap).
+    assert_eq!(sim.at("2026-12-10T14:00:00Z").await, 3);
+    assert_eq!(sim.email.sent().len(), 2);
+    for inv in ["inv-a", "inv-b", "inv-c"] {
+        assert_eq!(sim.outcomes(inv, AttemptOutcome::Sent).len(), 2, "{inv}");
+        assert!(sim.pending(inv).is_none(), "{inv} still pending");
+    }
+}

@@ -17,6 +17,17 @@ pub const HISTORY_DAYS: i64 = 31;
 /// The channel kind call tasks count under.
 pub const CALL: &str = "call";
 
+/// How a timeline line starts when a reminder went out inside another invoice's message (one
+/// message a day per client, `group = "client"`): the same contact, not another one.
+pub const GROUPED: &str = "in the grouped statement";
+
+/// Whether `line` records a reminder included in another invoice's message.
+pub fn is_grouped_inclusion(line: &Attempt) -> bool {
+    line.detail
+        .as_deref()
+        .is_some_and(|d| d.starts_with(GROUPED))
+}
+
 /// One contact with a debtor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactMade {
@@ -50,6 +61,9 @@ pub fn contacts_on(timeline: &[Attempt], since: Timestamp) -> Vec<ContactMade> {
         .filter(|l| l.at >= since)
         .filter_map(|l| {
             let kind = l.channel.as_deref()?;
+            if is_grouped_inclusion(l) {
+                return None; // counted once, on the message's own invoice
+            }
             let effective = match l.outcome {
                 AttemptOutcome::Sent => l
                     .provider_message_id

@@ -403,9 +403,48 @@ impl Dispatcher {
         }
         // Caps count the contacts already recorded, so the client's reminders take turns from
         // here until this one is recorded.
+        let grouped = r.track != Track::ThankYou
+            && (segment.group_by_client
+                || policy
+                    .cadences
+                    .get(&r.cadence)
+                    .is_some_and(|c| c.group_by_client));
         let mut _turn = None;
-        if !rules.caps().is_empty() {
+        if grouped || !rules.caps().is_empty() {
             _turn = Some(self.turns.take(&client.id).await);
+        }
+        if grouped && accepted_on.is_none() {
+            if let Some(sent) = self.grouped_message_today(&client, &invoice, &zone, now)? {
+                // Today's message to this client already listed this invoice: it counts as
+                // this step's message, once.
+                let mut l = line(
+                    &r,
+                    now,
+                    AttemptOutcome::Sent,
+                    format!(
+                        "{} sent for {} at {}",
+                        caps::GROUPED,
+                        sent.invoice_id,
+                        local_time(&sent.at.to_zoned(zone.clone()))
+                    ),
+                );
+                l.channel = sent.channel;
+                l.recipient = sent.recipient;
+                l.provider_message_id = sent.provider_message_id;
+                lines.push(l);
+                return self
+                    .record_with(
+                        &loaded,
+                        r,
+                        Ending::Advance(ReminderState::Sent),
+                        lines,
+                        effects,
+                        now,
+                    )
+                    .await;
+            }
+        }
+        if !rules.caps().is_empty() {
             if let Some(kind) = chain.get(r.channel_index as usize) {
                 if let Some((held, until)) =
                     self.caps_hold(&rules, &client, &invoice, kind, &zone, now)?
@@ -766,5 +805,39 @@ impl Dispatcher {
         let held = caps::check(rules.caps(), debtor, kind, &invoice.id, now);
         let until = held.iter().map(|h| h.until).max();
         Ok(held.into_iter().next().zip(until))
+    }
+
+    /// The message sent today (the client's local day) about another invoice of `client`
+    /// that listed `invoice` in its statement (sent after `invoice` was created, and not
+    /// itself a grouped inclusion), if any.
+    fn grouped_message_today(
+        &self,
+        client: &Client,
+        invoice: &Invoice,
+        zone: &jiff::tz::TimeZone,
+        now: Timestamp,
+    ) -> Result<Option<Attempt>, StoreError> {
+        let today = now.to_zoned(zone.clone()).date();
+        for id in self.store.invoice_ids_of_client(&client.id)? {
+            if id == invoice.id {
+                continue;
+            }
+            let timeline = self.store.timeline(&id)?;
+            let found = timeline
+                .iter()
+                .rev()
+                .take_while(|l| l.at.to_zoned(zone.clone()).date() >= today)
+                .find(|l| {
+                    l.outcome == AttemptOutcome::Sent
+                        && l.at <= now
+                        && l.at >= invoice.created_at
+                        && l.channel.is_some()
+                        && !caps::is_grouped_inclusion(l)
+                });
+            if let Some(l) = found {
+                return Ok(Some(l.clone()));
+            }
+        }
+        Ok(None)
     }
 }

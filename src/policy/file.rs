@@ -546,6 +546,12 @@ pub struct SegmentFile {
     /// whenever the client's facts change and once a day.
     #[serde(default)]
     pub when: Option<Spanned<String>>,
+    /// `"client"`: one message a day per client. Reminders of one client falling due on the
+    /// same local day go out as the first one's message, which lists every open invoice of
+    /// the client (the statement); the others are recorded on their invoices' timelines as
+    /// sent in it (same message id), advance their cadences, and count once against caps.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[cadences.NAME]`: an ordered list of steps.
@@ -559,6 +565,10 @@ pub struct CadenceFile {
     /// open), `"hand_off:PARTNER"` (or `"hand_off"` with a single partner) or `"write_off"`. The timeline says the cadence is exhausted either way.
     #[serde(default)]
     pub on_exhausted: Option<Spanned<String>>,
+    /// `"client"`: group the reminders of this cadence by client and local day, as a
+    /// segment's `group` does (either one turns grouping on).
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[partners.NAME]`: a collection agency or law firm invoices can be handed to (a

@@ -335,6 +335,22 @@ impl Checker<'_> {
         Ok(ContactWindow { days, start, end })
     }
 
+    /// `group`: only `"client"`.
+    fn group(&self, g: Option<&Spanned<String>>, field: &str) -> Result<bool, PolicyError> {
+        match g {
+            None => Ok(false),
+            Some(v) if v.get_ref().trim() == "client" => Ok(true),
+            Some(v) => Err(self.err(
+                v.span(),
+                field,
+                format!(
+                    "{:?} is not a grouping; write \"client\" (one message a day per client, listing every open invoice) or leave it out",
+                    v.get_ref()
+                ),
+            )),
+        }
+    }
+
     fn step(
         &self,
         s: &StepFile,
@@ -666,6 +682,8 @@ impl Checker<'_> {
                         &format!("{cfield}.on_exhausted"),
                         &partners,
                     )?,
+                    group_by_client: self
+                        .group(cfile.group.as_ref(), &format!("{cfield}.group"))?,
                 },
             );
         }
@@ -708,6 +726,8 @@ impl Checker<'_> {
                     name: sname.clone(),
                     cadence: cadence.to_owned(),
                     window,
+                    group_by_client: self
+                        .group(sfile.group.as_ref(), &format!("{sfield}.group"))?,
                 },
             );
         }

@@ -320,6 +320,8 @@ pub struct Segment {
     pub cadence: String,
     /// Window overriding the default one, if set.
     pub window: Option<ContactWindow>,
+    /// One message a day per client (`group = "client"`).
+    pub group_by_client: bool,
 }
 
 /// An ordered list of reminder steps relative to the due date.
@@ -331,6 +333,8 @@ pub struct Cadence {
     pub steps: Vec<Step>,
     /// What happens once the last step has passed.
     pub on_exhausted: OnExhausted,
+    /// One message a day per client (`group = "client"`).
+    pub group_by_client: bool,
 }
 
 /// What a step does when its time comes.

@@ -23,6 +23,7 @@ static NO_SEGMENT: Segment = Segment {
     name: String::new(),
     cadence: String::new(),
     window: None,
+    group_by_client: false,
 };
 
 /// The segment `client` belongs to without rules.

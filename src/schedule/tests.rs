@@ -58,6 +58,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
             name: "std".to_owned(),
             cadence: "std".to_owned(),
             window: None,
+            group_by_client: false,
         },
     );
     let mut cadences = BTreeMap::new();
@@ -67,6 +68,7 @@ fn policy(zone: &str, steps: Vec<Step>, window: ContactWindow) -> Policy {
             name: "std".to_owned(),
             steps,
             on_exhausted: Default::default(),
+            group_by_client: false,
         },
     );
     Policy {
@@ -542,6 +544,7 @@ fn segment_selection_order() {
                 name: name.to_owned(),
                 cadence: name.to_owned(),
                 window: None,
+                group_by_client: false,
             },
         );
     }

@@ -111,6 +111,8 @@ pub struct OpenInvoice {
     pub balance: Decimal,
     /// When it is (was) due.
     pub due: Due,
+    /// Its own payment link, when it has one.
+    pub payment_url: Option<String>,
 }
 
 /// The client's other open invoices when a message is rendered: what the statement block of
@@ -157,6 +159,7 @@ impl Statement {
                     currency: inv.currency,
                     balance: inv.balance,
                     due: inv.due_at,
+                    payment_url: inv.payment_url,
                 },
             ));
         }
@@ -259,7 +262,7 @@ pub fn render_link(pattern: &str, client: &Client, invoice: &Invoice) -> Option<
 ///
 /// The statement of the client's other open invoices ([`TermsInput::statement`]):
 /// `client.open_invoices` is a list (empty when there are none) of `{number, currency,
-/// balance, balance_raw, due_date, due_date_iso, days_overdue, is_overdue}`, amounts and dates
+/// balance, balance_raw, due_date, due_date_iso, days_overdue, is_overdue, payment_url}`, amounts and dates
 /// formatted for `locale`; `client.open_invoices_more` counts those left out of the list; and
 /// `client.open_total` is a list of `{currency, amount, amount_raw}`, one per currency, summing
 /// all of them.
@@ -370,6 +373,7 @@ pub fn message_context_with_terms(
                 ("due_date_iso", Value::from(due.to_string())),
                 ("days_overdue", Value::from((-days).max(0))),
                 ("is_overdue", Value::from(days < 0)),
+                ("payment_url", Value::from(o.payment_url.clone())),
             ])
         })
         .collect();
@@ -552,12 +556,14 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
                 currency,
                 balance: Decimal::new(430_000, 0),
                 due: Due::Date(Date::constant(2026, 2, 28)),
+                payment_url: None,
             },
             OpenInvoice {
                 number: "FV-1042".to_owned(),
                 currency,
                 balance: Decimal::new(2_100_000, 0),
                 due: Due::Date(Date::constant(2026, 4, 10)),
+                payment_url: None,
             },
         ],
         more: 3,

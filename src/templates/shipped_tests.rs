@@ -494,6 +494,7 @@ fn html_escapes_invoice_numbers_of_this_and_the_other_invoices() {
             currency: Currency::parse("COP").unwrap(),
             balance: Decimal::new(5, 0),
             due: Due::Date(date(2026, 3, 1)),
+            payment_url: Some(format!("https://pay.example.co/\"{evil}")),
         }],
         more: 0,
         totals: vec![(Currency::parse("COP").unwrap(), Decimal::new(5, 0))],
