@@ -164,6 +164,7 @@ const DEBTORS: [(&str, Option<&str>, &str); 4] = [
 struct Case {
     debtor: usize,
     max_late: Option<u8>,
+    grouped: bool,
     window: (u8, u8, bool),
     offsets: Vec<i32>,
     dues: Vec<(u8, u8)>,
@@ -171,7 +172,7 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (0..DEBTORS.len(), prop::option::of(1u8..4)),
+        (0..DEBTORS.len(), prop::option::of(1u8..4), any::<bool>()),
         (0u8..12, 13u8..24, any::<bool>()),
         prop::collection::btree_set(-5i32..25, 1..4),
         // Several invoices due within a few days of each other (so caps have something to
@@ -179,13 +180,16 @@ fn case() -> impl Strategy<Value = Case> {
         // 5th) or September (Santiago's spring forward on the 6th).
         prop::collection::vec((prop::sample::select(vec![3u8, 4, 9]), 1u8..9), 2..5),
     )
-        .prop_map(|((debtor, max_late), window, offsets, dues)| Case {
-            debtor,
-            max_late,
-            window,
-            offsets: offsets.into_iter().collect(),
-            dues,
-        })
+        .prop_map(
+            |((debtor, max_late, grouped), window, offsets, dues)| Case {
+                debtor,
+                max_late,
+                grouped,
+                window,
+                offsets: offsets.into_iter().collect(),
+                dues,
+            },
+        )
 }
 
 fn case_policy(c: &Case) -> String {
@@ -214,6 +218,9 @@ fn case_policy(c: &Case) -> String {
     );
     if !weekends {
         p = p.replace("days = \"daily\"", "days = \"mon-fri\"");
+    }
+    if c.grouped {
+        p = grouped(p);
     }
     p.push_str(BY_COUNTRY);
     match c.max_late {
@@ -274,7 +281,10 @@ async fn run_case(c: Case) -> Result<(), TestCaseError> {
                     local,
                     rules.closed(&local)
                 );
-                sends.push((line.at, id.clone()));
+                // A reminder sent inside another invoice's message is that message.
+                if !plazo::compliance::caps::is_grouped_inclusion(&line) {
+                    sends.push((line.at, id.clone()));
+                }
             }
             if line.outcome == AttemptOutcome::Skipped {
                 prop_assert!(line.detail.is_some(), "a skip without a reason: {line:?}");
@@ -420,10 +430,11 @@ async fn a_reminder_held_back_past_max_late_is_skipped_not_sent_late() {
 const TOKEN: &str = "compliance-test-token-0001";
 
 /// The daemon in-process (HTTP API, real dispatcher, manual clock) sending email to a real SMTP
-/// server on loopback: the first of two invoices due the same day arrives by SMTP, the other's
-/// timeline says the Colombian cap holds it until the next morning, when it arrives too.
+/// server on loopback, one message a day per client: two invoices due the same day arrive as
+/// one email listing both; an invoice put in later that day is held by the Colombian cap until
+/// the next morning (its timeline says so), when it arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn by_smtp_one_email_a_day_and_the_next_deferred_by_the_colombian_cap() {
+async fn by_smtp_one_grouped_email_and_a_later_invoice_deferred_by_the_colombian_cap() {
     use common::inproc::{InProcess, request, start_in_process};
     let smtp = std::sync::Arc::new(common::SmtpServer::start());
     let dir = tempfile::tempdir().unwrap();
@@ -434,7 +445,7 @@ async fn by_smtp_one_email_a_day_and_the_next_deferred_by_the_colombian_cap() {
     let (running, clock) = start_in_process(
         dir.path(),
         InProcess {
-            policy: &colombian_policy(),
+            policy: &grouped(colombian_policy()),
             token: TOKEN,
             top: "",
             tables: "",
@@ -464,71 +475,102 @@ async fn by_smtp_one_email_a_day_and_the_next_deferred_by_the_colombian_cap() {
     )
     .await;
     assert!((200..300).contains(&st), "{st} {v}");
-    for inv in ["inv-1", "inv-2"] {
-        let (st, v) = call(
+    let put_invoice = |inv: &'static str| {
+        call(
             "PUT",
             format!("/v1/invoices/{inv}"),
-            Some(serde_json::json!({"client_id": "ana", "number": format!("FV-{inv}"),
-                                     "currency": "COP", "amount": "1250000", "due_at": "2026-12-09"})),
+            Some(
+                serde_json::json!({"client_id": "ana", "number": format!("FV-{inv}"),
+                                     "currency": "COP", "amount": "1250000", "due_at": "2026-12-09",
+                                     "payment_url": format!("https://pagos.example.co/{inv}")}),
+            ),
         )
-        .await;
+    };
+    for inv in ["inv-1", "inv-2"] {
+        let (st, v) = put_invoice(inv).await;
         assert_eq!(st, 201, "{v}");
     }
-    // Wednesday 09:00 Bogotá: both are due; one email goes.
+    let wait_mails = |n: usize| {
+        let s = smtp.clone();
+        tokio::task::spawn_blocking(move || s.wait_for(n, std::time::Duration::from_secs(15)))
+    };
+    // Wednesday 09:00 Bogotá: both are due; one email lists both, each with its payment link.
     clock.set(ts("2026-12-09T14:00:00Z"));
     running.wake_dispatcher();
-    let s = smtp.clone();
-    let mails =
-        tokio::task::spawn_blocking(move || s.wait_for(1, std::time::Duration::from_secs(15)))
-            .await
-            .unwrap();
+    let mails = wait_mails(1).await.unwrap();
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to, ["ana@cliente.example.co"]);
-    // The other one's timeline says why it waits, and until when.
+    let text = common::decode_mail_text(&mails[0].data);
+    for inv in ["inv-1", "inv-2"] {
+        assert!(text.contains(&format!("FV-{inv}")), "{text}");
+        assert!(
+            text.contains(&format!("https://pagos.example.co/{inv}")),
+            "{text}"
+        );
+    }
+    // Both timelines record that email.
+    let timeline_of = |inv: &'static str| {
+        let c = call("GET", format!("/v1/invoices/{inv}"), None);
+        async move { c.await.1.to_string() }
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !(timeline_of("inv-1")
+        .await
+        .contains("in the grouped statement")
+        || timeline_of("inv-2")
+            .await
+            .contains("in the grouped statement"))
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "no grouped line on either timeline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // 10:00 Bogotá: a third invoice, due today, arrives after today's message.
+    clock.set(ts("2026-12-09T15:00:00Z"));
+    let (st, v) = put_invoice("inv-3").await;
+    assert_eq!(st, 201, "{v}");
+    running.wake_dispatcher();
     let deferred =
         "deferred: co_ley_2300 allows 1 contact a day; next 2026-12-10 07:00 America/Bogota";
     let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let held = loop {
-        let mut found = None;
-        for inv in ["inv-1", "inv-2"] {
-            let (_, v) = call("GET", format!("/v1/invoices/{inv}"), None).await;
-            if v.to_string().contains(deferred) {
-                found = Some((inv, v));
-            }
+    let v = loop {
+        let (_, v) = call("GET", "/v1/invoices/inv-3".into(), None).await;
+        if v.to_string().contains(deferred) {
+            break v;
         }
-        if let Some(f) = found {
-            break f;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "no deferral on either timeline"
-        );
+        assert!(std::time::Instant::now() < end, "inv-3 not deferred: {v:#}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(
-        held.1["next_reminder"]["fire_at"], "2026-12-10T12:00:00Z",
-        "{:#}",
-        held.1
+        v["next_reminder"]["fire_at"], "2026-12-10T12:00:00Z",
+        "{v:#}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(smtp.mails().len(), 1, "still one email on Wednesday");
-    // Thursday 07:00 Bogotá: the second arrives.
+    // Thursday 07:00 Bogotá: it arrives.
     clock.set(ts("2026-12-10T12:00:00Z"));
     running.wake_dispatcher();
-    let s = smtp.clone();
-    let mails =
-        tokio::task::spawn_blocking(move || s.wait_for(2, std::time::Duration::from_secs(15)))
-            .await
-            .unwrap();
+    let mails = wait_mails(2).await.unwrap();
     assert_eq!(mails.len(), 2);
+    assert!(common::decode_mail_text(&mails[1].data).contains("FV-inv-3"));
     running.shutdown().await.unwrap();
+}
+
+/// `policy` with its segment `c` sending one message a day per client.
+fn grouped(policy: String) -> String {
+    policy.replacen(
+        "[segments.c]\ncadence = \"c\"\n",
+        "[segments.c]\ncadence = \"c\"\ngroup = \"client\"\n",
+        1,
+    )
 }
 
 // ------------------------------------------------------------------ grouped statements
 
 #[tokio::test]
 async fn grouped_by_client_three_invoices_due_the_same_day_make_one_message() {
-    let mut policy = test_policy(
+    let mut policy = grouped(test_policy(
         "America/Bogota",
         "es",
         ("00:00", "24:00"),
@@ -537,12 +579,7 @@ async fn grouped_by_client_three_invoices_due_the_same_day_make_one_message() {
             step("c", "due_today", "0d", None, &["email"]),
             step("c", "friendly_overdue", "+1d", None, &["email"]),
         ],
-    )
-    .replacen(
-        "[segments.c]\ncadence = \"c\"\n",
-        "[segments.c]\ncadence = \"c\"\ngroup = \"client\"\n",
-        1,
-    );
+    ));
     policy.push_str(BY_COUNTRY);
     let sim = Sim::new(&policy, "2026-12-07T13:00:00Z");
     sim.client(
