@@ -553,5 +553,31 @@ fn plan_cmd(
                 .to_string(),
         );
     }
+    // What else holds at send time: the presets' caps and grouping.
+    let segment = plazo::schedule::segment_followed(policy, &client, &inv);
+    let rules = plazo::compliance::rules::ContactRules::for_client(policy, &client, segment);
+    say!(out, "");
+    say!(out, "hours        {}", rules.week().describe());
+    if !rules.presets().is_empty() {
+        say!(out, "presets      {}", rules.presets().join(", "));
+    }
+    for (preset, cap) in rules.caps() {
+        say!(
+            out,
+            "cap          {preset}: {} (checked at send time)",
+            cap.describe()
+        );
+    }
+    let grouped = segment.group_by_client
+        || policy
+            .cadences
+            .get(&segment.cadence)
+            .is_some_and(|c| c.group_by_client);
+    if grouped {
+        say!(
+            out,
+            "grouping     one message a day per client: reminders of this client due the same day go out in one message listing every open invoice"
+        );
+    }
     Ok(())
 }

@@ -102,6 +102,7 @@ fn plan_rows(invoice: serde_json::Value, client: serde_json::Value) -> Vec<(Stri
     plan_stdout(invoice, client)
         .lines()
         .skip(2)
+        .take_while(|l| !l.is_empty())
         .map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
             // # step offset channels Day YYYY-MM-DD HH:MM ZONE UTC status
@@ -150,6 +151,19 @@ fn plan_says_why_a_step_is_deferred() {
         .unwrap();
     assert!(
         line.contains("Deferred (cadence time Mon 2026-03-23 09:00 -05; co_ley_2300 excludes public holidays (Día de San José (observado)))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nhours        Mon–Fri 08:00–19:00; Sat–Sun closed\n"),
+        "{out}"
+    );
+    assert!(out.contains("\npresets      co_ley_2300\n"), "{out}");
+    assert!(
+        out.contains("\ncap          co_ley_2300: 1 contact a day (checked at send time)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ngrouping     one message a day per client"),
         "{out}"
     );
     let line = out.lines().find(|l| l.contains("final_notice")).unwrap();

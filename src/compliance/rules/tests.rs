@@ -269,3 +269,44 @@ windows = [{ days = "mon-fri", from = "09:00", to = "17:00" }]
     assert!(r.is_allowed(&z("2026-12-08T10:00:00-05:00[America/Bogota]")));
     assert!(r.caps().is_empty());
 }
+
+#[test]
+fn the_operators_holiday_file_adds_and_removes_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/config/templates");
+    let text = |override_file: &str| {
+        format!(
+            "default_segment = \"standard\"\ntemplates_dir = \"{templates}\"\n\n[defaults]\ntimezone = \"America/Bogota\"\nlocale = \"es\"\ncurrency = \"COP\"\nsend_at = \"09:00\"\nwindow = {{ days = \"daily\", from = \"00:00\", to = \"24:00\" }}\n\n[company]\nname = \"X\"\n\n[segments.standard]\ncadence = \"standard\"\n\n[[cadences.standard.steps]]\nname = \"due_today\"\noffset = \"0d\"\nchannels = [\"email\"]\ntemplate = \"due_today\"\ntone = \"friendly\"\n\n[compliance]\napply = \"by_country\"\nholidays_override = \"{override_file}\"\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("holidays.override.toml"),
+        "[[add]]\ncountry = \"CO\"\ndate = \"2026-12-07\"\nname = \"Día de las velitas (municipal)\"\n\n[[remove]]\ncountry = \"CO\"\ndate = \"2026-01-12\"\n",
+    )
+    .unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, text("holidays.override.toml")).unwrap();
+    let p = crate::policy::load_policy(&path).unwrap().policy;
+    let r = rules(&p, &client(Some("CO"), None, "America/Bogota"), "standard");
+    let monday = z("2026-12-07T10:00:00-05:00[America/Bogota]");
+    assert_eq!(
+        r.closed(&monday).unwrap().to_string(),
+        "co_ley_2300 excludes public holidays (Día de las velitas (municipal))"
+    );
+    assert!(r.is_allowed(&z("2026-01-12T10:00:00-05:00[America/Bogota]")));
+    // A bad file is refused where the policy names it, with the file's own line.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[remove]]\ncountry = \"CO\"\ndate = \"2026-01-13\"\n",
+    )
+    .unwrap();
+    std::fs::write(&path, text("bad.toml")).unwrap();
+    let err = crate::policy::load_policy(&path).unwrap_err().to_string();
+    assert!(err.contains("compliance.holidays_override"), "{err}");
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("2026-01-13 is not a holiday in CO"), "{err}");
+    // A missing file too.
+    std::fs::write(&path, text("nope.toml")).unwrap();
+    let err = crate::policy::load_policy(&path).unwrap_err().to_string();
+    assert!(err.contains("nope.toml"), "{err}");
+}
