@@ -628,3 +628,56 @@ async fn grouped_by_client_three_invoices_due_the_same_day_make_one_message() {
         assert!(sim.pending(inv).is_none(), "{inv} still pending");
     }
 }
+
+// ------------------------------------------------------------------ calls
+
+#[tokio::test]
+async fn a_call_is_a_contact_chiles_one_call_a_week_holds_the_second_claim() {
+    use plazo::service::{ClaimInput, OutcomeInput, claim_task, task_outcome};
+    let call = "[[cadences.c.steps]]\nname = \"call\"\noffset = \"+1d\"\nchannels = [\"call\"]\n\n";
+    let mut policy = test_policy(
+        "America/Santiago",
+        "es",
+        ("00:00", "24:00"),
+        &["c"],
+        &[call.to_owned()],
+    );
+    policy.push_str(BY_COUNTRY);
+    // Monday 7 December 2026, 08:00 Santiago (UTC-3).
+    let sim = Sim::new(&policy, "2026-12-07T11:00:00Z");
+    sim.client(
+        "rosa",
+        serde_json::json!({"name": "Rosa", "email": "rosa@example.cl", "phone": "+56961234567",
+                           "country": "CL", "timezone": "America/Santiago"}),
+    );
+    sim.invoice_due("inv-1", "rosa", "2026-12-06");
+    sim.invoice_due("inv-2", "rosa", "2026-12-07");
+    // Monday 09:00: the first call task opens; the agent reaches Rosa.
+    sim.at("2026-12-07T12:00:00Z").await;
+    let p = sim.policy.current();
+    let tasks = sim.store.live_tasks().unwrap();
+    assert_eq!(tasks.len(), 1, "{:#?}", sim.timeline("inv-1"));
+    let agent = || ClaimInput {
+        agent: "luis".into(),
+    };
+    claim_task(&sim.store, &p.policy, &tasks[0].id, agent(), sim.now()).unwrap();
+    let reached: OutcomeInput =
+        serde_json::from_value(serde_json::json!({"result": "reached", "agent": "luis"})).unwrap();
+    task_outcome(&sim.store, &p.policy, &tasks[0].id, reached, sim.now()).unwrap();
+    // The second invoice's call falls on Tuesday 8 December, a Chilean holiday: its task opens
+    // on Wednesday 08:00, but Chile allows one call a week.
+    assert_eq!(sim.at("2026-12-08T12:00:00Z").await, 0);
+    sim.at("2026-12-09T11:00:00Z").await;
+    let tasks = sim.store.live_tasks().unwrap();
+    assert_eq!(tasks.len(), 1, "{:#?}", sim.timeline("inv-2"));
+    let err = claim_task(&sim.store, &p.policy, &tasks[0].id, agent(), sim.now())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a call is a contact: cl_ley_21320 allows 1 call contact in 7 days; it may be made from 2026-12-14 09:00 America/Santiago"),
+        "{err}"
+    );
+    // A week after the first call it may be claimed.
+    sim.set("2026-12-14T12:00:00Z");
+    claim_task(&sim.store, &p.policy, &tasks[0].id, agent(), sim.now()).unwrap();
+}

@@ -84,6 +84,23 @@ pub fn contacts_on(timeline: &[Attempt], since: Timestamp) -> Vec<ContactMade> {
         .collect()
 }
 
+/// Every contact with `client` in the last [`HISTORY_DAYS`] days before `now`, from the
+/// timelines of all its invoices.
+pub fn recent_contacts(
+    store: &crate::store::Store,
+    client: &crate::domain::ClientId,
+    now: Timestamp,
+) -> Result<Vec<ContactMade>, crate::store::StoreError> {
+    let since = now
+        .checked_sub(SignedDuration::from_hours(24 * HISTORY_DAYS))
+        .unwrap_or(now);
+    let mut contacts = Vec::new();
+    for id in store.invoice_ids_of_client(client)? {
+        contacts.extend(contacts_on(&store.timeline(&id)?, since));
+    }
+    Ok(contacts)
+}
+
 /// A cap that holds a contact back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {

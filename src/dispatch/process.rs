@@ -790,13 +790,7 @@ impl Dispatcher {
         zone: &jiff::tz::TimeZone,
         now: Timestamp,
     ) -> Result<Option<(caps::Held, Timestamp)>, StoreError> {
-        let since = now
-            .checked_sub(SignedDuration::from_hours(24 * caps::HISTORY_DAYS))
-            .unwrap_or(now);
-        let mut contacts = Vec::new();
-        for id in self.store.invoice_ids_of_client(&client.id)? {
-            contacts.extend(caps::contacts_on(&self.store.timeline(&id)?, since));
-        }
+        let contacts = caps::recent_contacts(&self.store, &client.id, now)?;
         let debtor = caps::Debtor {
             contacts: &contacts,
             last_inbound: client.facts.last_inbound_at,

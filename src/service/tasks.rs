@@ -638,6 +638,77 @@ fn workable(
     }
 }
 
+/// A call is a contact: claiming a call task answers 409 while the client's contact rules
+/// forbid a call now (outside the hours, a holiday, or a cap such as Chile's one call a week),
+/// saying why and from when it may be made.
+fn call_allowed(
+    store: &Store,
+    policy: &Policy,
+    t: &Task,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
+    let Some(client) = store.client(&t.client_id)? else {
+        return Ok(());
+    };
+    let invoice = match &t.invoice_id {
+        Some(i) => store.invoice(i)?,
+        None => None,
+    };
+    let segment = match &invoice {
+        Some(inv) => segment_followed(policy, &client, inv),
+        None => segment_for(policy, &client),
+    };
+    let rules = ContactRules::for_client(policy, &client, segment);
+    let zone = client_zone(policy, &client);
+    let local = now.to_zoned(zone.clone());
+    let held = match rules.closed(&local) {
+        Some(closed) => Some((closed.to_string(), rules.next_allowed(local))),
+        None if rules.caps().is_empty() => None,
+        None => {
+            let contacts = crate::compliance::caps::recent_contacts(store, &client.id, now)?;
+            let debtor = crate::compliance::caps::Debtor {
+                contacts: &contacts,
+                last_inbound: client.facts.last_inbound_at,
+                zone: &zone,
+            };
+            let about = t.invoice_id.clone().or_else(|| {
+                store
+                    .invoice_ids_of_client(&client.id)
+                    .ok()?
+                    .into_iter()
+                    .next()
+            });
+            let held = about
+                .map(|i| {
+                    crate::compliance::caps::check(
+                        rules.caps(),
+                        debtor,
+                        crate::compliance::caps::CALL,
+                        &i,
+                        now,
+                    )
+                })
+                .unwrap_or_default();
+            held.iter().map(|h| h.until).max().and_then(|until| {
+                held.first().map(|h| {
+                    (
+                        h.to_string(),
+                        rules.next_allowed(until.to_zoned(zone.clone())),
+                    )
+                })
+            })
+        }
+    };
+    match held {
+        None => Ok(()),
+        Some((why, next)) => Err(ServiceError::Conflict(format!(
+            "task {} is a call, and a call is a contact: {why}; it may be made from {}",
+            t.id,
+            crate::compliance::rules::local_time(&next)
+        ))),
+    }
+}
+
 /// `POST /v1/tasks/{id}/claim`: `agent` takes the task (again: the claim is renewed). 409 if
 /// it is done, cancelled, or claimed by someone else whose claim has not expired.
 pub fn claim_task(
@@ -648,6 +719,11 @@ pub fn claim_task(
     now: Timestamp,
 ) -> Result<Task, ServiceError> {
     let agent = check_agent(&input.agent)?;
+    if let Some(t) = store.task(id)? {
+        if t.kind == TaskKind::Call && t.state == TaskState::Open {
+            call_allowed(store, policy, &t, now)?;
+        }
+    }
     flatten(store.transaction(|tx| {
         let Some(mut t) = tx.task(id)? else {
             return abort(task_not_found(&id.to_string()));
