@@ -125,21 +125,16 @@ impl Dispatcher {
         let step = if r.track == Track::ThankYou {
             // Not part of the chase: sent while the invoice stays paid, pause or not.
             if invoice.status != InvoiceStatus::Paid {
-                let l = line(
-                    &r,
-                    now,
-                    AttemptOutcome::Cancelled,
-                    format!(
-                        "invoice is {} now, no longer paid; the thank-you is not sent",
-                        invoice.status
-                    ),
-                );
                 return self
-                    .record(
+                    .end_with(
                         &loaded,
                         r,
                         Ending::Drop(ReminderState::Cancelled),
-                        vec![l],
+                        AttemptOutcome::Cancelled,
+                        format!(
+                            "invoice is {} now, no longer paid; the thank-you is not sent",
+                            invoice.status
+                        ),
                         now,
                     )
                     .await;
@@ -147,18 +142,13 @@ impl Dispatcher {
             match &policy.terms.thank_you {
                 Some(t) => thank_you_step(t),
                 None => {
-                    let l = line(
-                        &r,
-                        now,
-                        AttemptOutcome::Skipped,
-                        "the policy no longer has [payments] thank_you; not sent",
-                    );
                     return self
-                        .record(
+                        .end_with(
                             &loaded,
                             r,
                             Ending::Advance(ReminderState::Skipped),
-                            vec![l],
+                            AttemptOutcome::Skipped,
+                            "the policy no longer has [payments] thank_you; not sent",
                             now,
                         )
                         .await;
@@ -181,24 +171,25 @@ impl Dispatcher {
                     Some(until) if until > now => {
                         // A booked rate-limit slot is only good at its time; book again then.
                         r.rate_slot = None;
-                        let l = line(
-                            &r,
-                            now,
-                            AttemptOutcome::Deferred,
-                            format!("chase paused until {until}"),
-                        );
                         return self
-                            .record(&loaded, r, Ending::Reschedule(until), vec![l], now)
+                            .end_with(
+                                &loaded,
+                                r,
+                                Ending::Reschedule(until),
+                                AttemptOutcome::Deferred,
+                                format!("chase paused until {until}"),
+                                now,
+                            )
                             .await;
                     }
                     None => {
-                        let l = line(&r, now, AttemptOutcome::Cancelled, "chase paused");
                         return self
-                            .record(
+                            .end_with(
                                 &loaded,
                                 r,
                                 Ending::Drop(ReminderState::Cancelled),
-                                vec![l],
+                                AttemptOutcome::Cancelled,
+                                "chase paused",
                                 now,
                             )
                             .await;
@@ -207,13 +198,13 @@ impl Dispatcher {
                 }
             }
             if !invoice.is_chaseable(now) {
-                let l = line(&r, now, AttemptOutcome::Cancelled, "invoice no longer open");
                 return self
-                    .record(
+                    .end_with(
                         &loaded,
                         r,
                         Ending::Drop(ReminderState::Cancelled),
-                        vec![l],
+                        AttemptOutcome::Cancelled,
+                        "invoice no longer open",
                         now,
                     )
                     .await;
@@ -229,14 +220,8 @@ impl Dispatcher {
                 } else {
                     ReminderState::Skipped
                 };
-                let l = line(
-                    &r,
-                    now,
-                    AttemptOutcome::Skipped,
-                    "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent",
-                );
                 return self
-                    .record(&loaded, r, Ending::Advance(state), vec![l], now)
+                    .end_with(&loaded, r, Ending::Advance(state), AttemptOutcome::Skipped, "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent", now)
                     .await;
             }
             let Some(step) = policy
@@ -247,23 +232,13 @@ impl Dispatcher {
                 .filter(|s| s.name == r.step_name)
                 .cloned()
             else {
-                let l = line(
-                    &r,
-                    now,
-                    AttemptOutcome::Skipped,
-                    format!(
-                        "step {} ({}) of cadence {} is no longer in the policy at that position",
-                        r.step_index, r.step_name, r.cadence
-                    ),
+                let why = format!(
+                    "step {} ({}) of cadence {} is no longer in the policy at that position",
+                    r.step_index, r.step_name, r.cadence
                 );
+                let ending = Ending::Advance(ReminderState::Skipped);
                 return self
-                    .record(
-                        &loaded,
-                        r,
-                        Ending::Advance(ReminderState::Skipped),
-                        vec![l],
-                        now,
-                    )
+                    .end_with(&loaded, r, ending, AttemptOutcome::Skipped, why, now)
                     .await;
             };
             if step.action != StepAction::Remind {
@@ -293,61 +268,40 @@ impl Dispatcher {
             if r.planned_at.checked_add(max).is_ok_and(|limit| now > limit) {
                 // Held back too long (the daemon was down, holidays, caps): what it says
                 // ("due today") is no longer true. The next step goes on.
-                let l = line(
-                    &r,
-                    now,
-                    AttemptOutcome::Skipped,
-                    format!(
-                        "not sent: it was due {}, more than its max_late ({}) ago",
-                        local_time(&r.planned_at.to_zoned(zone.clone())),
-                        show_lateness(max)
-                    ),
+                let why = format!(
+                    "not sent: it was due {}, more than its max_late ({}) ago",
+                    local_time(&r.planned_at.to_zoned(zone.clone())),
+                    show_lateness(max)
                 );
+                let ending = Ending::Advance(ReminderState::Skipped);
                 return self
-                    .record(
-                        &loaded,
-                        r,
-                        Ending::Advance(ReminderState::Skipped),
-                        vec![l],
-                        now,
-                    )
+                    .end_with(&loaded, r, ending, AttemptOutcome::Skipped, why, now)
                     .await;
             }
         }
         if rules.week().is_never() {
             // The window and the presets never overlap: waiting would never end.
-            let l = line(
-                &r,
-                now,
-                AttemptOutcome::Skipped,
-                format!(
+            return self
+                    .end_with(&loaded, r, Ending::Advance(ReminderState::Skipped), AttemptOutcome::Skipped, format!(
                     "no hour is ever open for this client: the window and the presets {} never overlap; widen the window or change the preset",
                     rules.presets().join(", ")
-                ),
-            );
-            return self
-                .record(
-                    &loaded,
-                    r,
-                    Ending::Advance(ReminderState::Skipped),
-                    vec![l],
-                    now,
-                )
-                .await;
+                ), now)
+                    .await;
         }
         if let Some(closed) = rules.closed(&local_now) {
             let at = rules.next_allowed(local_now);
             // A booked rate-limit slot is only good at its time: honouring it hours later would
             // let every message held back by the window go at once, past the limiter.
             r.rate_slot = None;
-            let l = line(
-                &r,
-                now,
-                AttemptOutcome::Deferred,
-                format!("deferred: {closed}; next {}", local_time(&at)),
-            );
             return self
-                .record(&loaded, r, Ending::Reschedule(at.timestamp()), vec![l], now)
+                .end_with(
+                    &loaded,
+                    r,
+                    Ending::Reschedule(at.timestamp()),
+                    AttemptOutcome::Deferred,
+                    format!("deferred: {closed}; next {}", local_time(&at)),
+                    now,
+                )
                 .await;
         }
         let mut lines = Vec::new();
@@ -612,6 +566,20 @@ impl Dispatcher {
     }
 
     /// [`Self::record_with`] without side effects.
+    /// Ends `r` as `ending` with one timeline line (`outcome`, `detail`) saying why.
+    async fn end_with(
+        &self,
+        loaded: &Arc<LoadedPolicy>,
+        r: Reminder,
+        ending: Ending,
+        outcome: AttemptOutcome,
+        detail: impl Into<String>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let l = line(&r, now, outcome, detail);
+        self.record(loaded, r, ending, vec![l], now).await
+    }
+
     async fn record(
         &self,
         loaded: &Arc<LoadedPolicy>,
