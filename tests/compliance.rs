@@ -34,6 +34,17 @@ fn colombian_policy() -> String {
     p
 }
 
+/// Ana, a Colombian client, with `invoices` all due on `due`.
+fn ana_with(sim: &Sim, invoices: &[&str], due: &str) {
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
+    );
+    for inv in invoices {
+        sim.invoice_due(inv, "ana", due);
+    }
+}
+
 fn sent_at(sim: &Sim, inv: &str) -> Vec<Timestamp> {
     sim.outcomes(inv, AttemptOutcome::Sent)
         .into_iter()
@@ -45,14 +56,7 @@ fn sent_at(sim: &Sim, inv: &str) -> Vec<Timestamp> {
 async fn three_invoices_due_the_same_day_go_one_a_day_under_colombian_law() {
     // Now: Monday 2026-12-07 08:00 Bogotá.
     let sim = Sim::new(&colombian_policy(), "2026-12-07T13:00:00Z");
-    sim.client(
-        "ana",
-        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
-    );
-    for inv in ["inv-a", "inv-b", "inv-c"] {
-        // Due Wednesday 9 December: the step goes at 09:00 Bogotá (14:00Z).
-        sim.invoice_due(inv, "ana", "2026-12-09");
-    }
+    ana_with(&sim, &["inv-a", "inv-b", "inv-c"], "2026-12-09");
     assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
     let sent: Vec<&str> = ["inv-a", "inv-b", "inv-c"]
         .into_iter()
@@ -393,13 +397,7 @@ async fn a_reminder_held_back_past_max_late_is_skipped_not_sent_late() {
         &with_max_late(colombian_policy(), "1d"),
         "2026-12-07T13:00:00Z",
     );
-    sim.client(
-        "ana",
-        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
-    );
-    for inv in ["inv-a", "inv-b", "inv-c"] {
-        sim.invoice_due(inv, "ana", "2026-12-09");
-    }
+    ana_with(&sim, &["inv-a", "inv-b", "inv-c"], "2026-12-09");
     assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
     assert_eq!(sim.at("2026-12-10T12:00:00Z").await, 2);
     assert_eq!(sim.emailed_steps().len(), 2);
@@ -582,13 +580,7 @@ async fn grouped_by_client_three_invoices_due_the_same_day_make_one_message() {
     ));
     policy.push_str(BY_COUNTRY);
     let sim = Sim::new(&policy, "2026-12-07T13:00:00Z");
-    sim.client(
-        "ana",
-        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO"}),
-    );
-    for inv in ["inv-a", "inv-b", "inv-c"] {
-        sim.invoice_due(inv, "ana", "2026-12-09");
-    }
+    ana_with(&sim, &["inv-a", "inv-b", "inv-c"], "2026-12-09");
     assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 3);
     // One email, listing the other two invoices.
     let sent = sim.email.sent();

@@ -23,6 +23,15 @@ fn contact(at: &str, kind: &str, invoice: &str, effective: bool) -> ContactMade 
     }
 }
 
+/// A debtor in `zone` with `contacts` and no reply.
+fn debtor<'a>(contacts: &'a [ContactMade], zone: &'a TimeZone) -> Debtor<'a> {
+    Debtor {
+        contacts,
+        last_inbound: None,
+        zone,
+    }
+}
+
 fn cap(channels: Option<&[&str]>, scope: Scope, per: Period, limit: Limit, count: Count) -> Cap {
     Cap {
         channels: channels.map(|l| l.iter().map(|s| (*s).to_owned()).collect()),
@@ -67,11 +76,7 @@ fn colombia_one_contact_a_day_across_invoices() {
     let zone = bogota();
     // An email about inv-1 went out Monday 2026-12-07 at 09:00 Bogotá (14:00Z).
     let contacts = [contact("2026-12-07T14:00:00Z", "email", "inv-1", false)];
-    let debtor = Debtor {
-        contacts: &contacts,
-        last_inbound: None,
-        zone: &zone,
-    };
+    let debtor = debtor(&contacts, &zone);
     // The same afternoon, an SMS about another invoice is held until local midnight (05:00Z).
     let held = check(
         &colombia(),
@@ -114,11 +119,7 @@ fn colombia_no_second_channel_in_the_week_after_an_effective_contact() {
     // Monday's email was delivered (effective); Wednesday an SMS is refused until next Monday
     // 00:00 Bogotá (2026-12-14T05:00Z); another email is fine.
     let contacts = [contact("2026-12-07T14:00:00Z", "email", "inv-1", true)];
-    let debtor = Debtor {
-        contacts: &contacts,
-        last_inbound: None,
-        zone: &zone,
-    };
+    let debtor = debtor(&contacts, &zone);
     let wed = ts("2026-12-09T14:00:00Z");
     let held = check(&colombia(), debtor, "sms", &inv("inv-1"), wed);
     assert_eq!(held.len(), 1, "{held:?}");
@@ -183,11 +184,7 @@ fn chile_two_days_apart_two_a_week_and_one_call() {
     let zone = TimeZone::get("America/Santiago").unwrap();
     let monday = "2026-12-07T13:00:00Z";
     let contacts = [contact(monday, "email", "inv-1", false)];
-    let debtor = Debtor {
-        contacts: &contacts,
-        last_inbound: None,
-        zone: &zone,
-    };
+    let debtor = debtor(&contacts, &zone);
     // Tuesday: not two days apart yet; free 48 hours after Monday's email.
     let held = check(
         &chile(),
@@ -264,11 +261,7 @@ fn reg_f_seven_calls_in_seven_days_per_debt() {
     let contacts: Vec<ContactMade> = (2..=8)
         .map(|d| contact(&format!("2026-03-{d:02}T15:00:00Z"), "call", "inv-1", false))
         .collect();
-    let debtor = Debtor {
-        contacts: &contacts,
-        last_inbound: None,
-        zone: &zone,
-    };
+    let debtor = debtor(&contacts, &zone);
     // The eighth, on 2026-03-08 at 20:00Z, waits until the first is 7 days old.
     let held = check(
         &reg_f,
@@ -382,11 +375,7 @@ fn a_contact_exactly_seven_days_old_has_left_the_rolling_week() {
         contact("2026-09-01T13:00:00Z", "email", "inv-1", false),
         contact("2026-09-03T13:00:00Z", "email", "inv-2", false),
     ];
-    let debtor = Debtor {
-        contacts: &contacts,
-        last_inbound: None,
-        zone: &zone,
-    };
+    let debtor = debtor(&contacts, &zone);
     // A minute before the first is 7 days old: held until then.
     let held = check(
         &chile(),
