@@ -46,6 +46,7 @@
 //! - [`daemon`]: assembles the parts, runs them (housekeeping jobs, the one-time facts
 //!   backfill), shuts them down cleanly.
 //! - [`cli`]: the command line.
+//! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
 pub mod cli;
@@ -62,5 +63,6 @@ pub mod policy;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod systemd;
 pub mod templates;
 pub mod unsubscribe;

@@ -117,7 +117,9 @@ fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
         .context("starting the runtime")?;
     rt.block_on(async move {
         let running = plazo::daemon::start(config, Arc::new(SystemClock)).await?;
+        plazo::systemd::ready(&format!("serving on {}", running.addr));
         wait_for_signals(&running).await?;
+        plazo::systemd::stopping();
         running.shutdown().await?;
         Ok(())
     })

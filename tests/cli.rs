@@ -690,3 +690,73 @@ fn serve_refuses_to_start_on_a_template_check_rejects() {
     assert!(log.contains("templates/es/courtesy.txt:1:14: "), "{log}");
     assert!(!dir.path().join("data").exists(), "nothing written: {log}");
 }
+
+/// `Type=notify`: with systemd's `NOTIFY_SOCKET` and `WATCHDOG_USEC`, `plazo serve` says
+/// READY once it serves, pings the watchdog from the dispatcher loop at least twice per
+/// period, and says STOPPING on SIGTERM.
+#[cfg(unix)]
+#[test]
+fn serve_speaks_systemds_notify_protocol_with_a_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = served_config();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_plazo"))
+        .args(["serve", "--config", "plazo.toml"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("PLAZO_API_TOKEN")
+        .env_remove("WATCHDOG_PID")
+        .env("NOTIFY_SOCKET", &sock_path)
+        // A 2 s watchdog: a ping at least every second.
+        .env("WATCHDOG_USEC", "2000000")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // The dispatcher may ping before start-up ends; READY comes once the API serves.
+    let ready = loop {
+        let m = next();
+        if m != "WATCHDOG=1\n" {
+            break m;
+        }
+    };
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=serving on 127.0.0.1:"),
+        "{ready:?}"
+    );
+    // Pings, each at least ~1 s apart (half the period).
+    let t0 = Instant::now();
+    let mut pings = 0;
+    while pings < 3 {
+        let m = next();
+        assert_eq!(m, "WATCHDOG=1\n", "{m:?}");
+        pings += 1;
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "three pings in {:?}: too often",
+        t0.elapsed()
+    );
+    signal(&child, "TERM");
+    let mut saw_stopping = false;
+    for _ in 0..10 {
+        let m = next();
+        if m.starts_with("STOPPING=1") {
+            saw_stopping = true;
+            break;
+        }
+        assert_eq!(m, "WATCHDOG=1\n", "{m:?}");
+    }
+    assert!(saw_stopping, "no STOPPING=1:\n{}", serve_log(dir.path()));
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+}

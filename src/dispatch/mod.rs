@@ -145,7 +145,11 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> usize {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks = JoinSet::new();
+        // Under a systemd watchdog, the loop turns at least twice per period and pings on each
+        // turn: a loop that stops turning is restarted.
+        let max_idle = crate::systemd::watchdog_interval().map_or(MAX_IDLE, |w| w.min(MAX_IDLE));
         loop {
+            crate::systemd::watchdog_tick();
             while let Some(done) = tasks.try_join_next() {
                 task_ended(done);
             }
@@ -174,9 +178,9 @@ impl Dispatcher {
                         let d = t.duration_since(self.clock.now());
                         Duration::try_from(d)
                             .unwrap_or(Duration::ZERO)
-                            .min(MAX_IDLE)
+                            .min(max_idle)
                     }
-                    Ok(None) => MAX_IDLE,
+                    Ok(None) => max_idle,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the due index");
                         Duration::from_secs(1)
