@@ -58,7 +58,10 @@ impl Dispatcher {
     /// leaves the statement out rather than holding the message back.
     pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
         let read = || -> Result<Option<Vec<Invoice>>, crate::store::StoreError> {
-            let ids = self.store.invoice_ids_of_client(&invoice.client_id)?;
+            // One more than the bound tells "too many" without reading the whole index.
+            let ids = self
+                .store
+                .invoice_ids_of_client_upto(&invoice.client_id, STATEMENT_MAX_INVOICES + 1)?;
             if ids.len() > STATEMENT_MAX_INVOICES {
                 return Ok(None);
             }

@@ -169,6 +169,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Ids of the invoices of `client`, open or not, in invoice id (byte) order (the client's
     /// invoice index: reads only that client's entries).
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
+    /// The first `limit` of [`Backend::invoice_ids_of_client`], reading no more entries than
+    /// that (a client with 20,000 invoices must not cost 20,000 reads per message).
+    fn invoice_ids_of_client_upto(
+        &self,
+        client: &ClientId,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        let mut ids = self.invoice_ids_of_client(client)?;
+        ids.truncate(limit);
+        Ok(ids)
+    }
     /// Ids of the open invoices of `client`, in invoice id (byte) order (reads the client's
     /// invoices only).
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;

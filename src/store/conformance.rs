@@ -1139,6 +1139,21 @@ pub(crate) fn invoices_are_listed_for_their_client_only(h: &dyn Harness) {
             assert_eq!(&listed_in_tx(&store, c), ids, "in a later command, {c}");
             assert_eq!(&store.invoice_ids_of_client(&cid(c)).unwrap(), ids, "{c}");
         }
+        // A bounded read gives the first ids in the same order, and no more.
+        assert_eq!(
+            store.invoice_ids_of_client_upto(&cid("c-1"), 1).unwrap(),
+            iids(&["INV-a"])
+        );
+        assert_eq!(
+            store.invoice_ids_of_client_upto(&cid("c-1"), 5).unwrap(),
+            iids(&["INV-a", "INV-b"])
+        );
+        assert!(
+            store
+                .invoice_ids_of_client_upto(&cid("c-1"), 0)
+                .unwrap()
+                .is_empty()
+        );
         let aborted = store.transaction(|tx| {
             tx.put_invoice(&invoice_of("INV-0", "c-1"))?;
             assert_eq!(

@@ -364,6 +364,16 @@ impl Store {
         self.backend.invoice_ids_of_client(client)
     }
 
+    /// The first `limit` ids of [`Store::invoice_ids_of_client`], reading no more index
+    /// entries than that.
+    pub fn invoice_ids_of_client_upto(
+        &self,
+        client: &ClientId,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        self.backend.invoice_ids_of_client_upto(client, limit)
+    }
+
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
     /// client's invoice index, then each of its invoices (O(invoices of the client)).
     pub fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {

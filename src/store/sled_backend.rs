@@ -581,7 +581,16 @@ impl Backend for SledBackend {
     /// Ids of the invoices of `client`, open or not, in invoice id (byte) order: a prefix scan
     /// of the client's invoice index, one entry per invoice of the client.
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
-        client_invoice_ids(&*self.inner()?, client)
+        client_invoice_ids(&*self.inner()?, client, usize::MAX)
+    }
+
+    /// The first `limit` entries of the client's invoice index, and no more read.
+    fn invoice_ids_of_client_upto(
+        &self,
+        client: &ClientId,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        client_invoice_ids(&*self.inner()?, client, limit)
     }
 
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
@@ -593,7 +602,7 @@ impl Backend for SledBackend {
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
         let inner = self.inner()?;
         let mut open = Vec::new();
-        for id in client_invoice_ids(&inner, client)? {
+        for id in client_invoice_ids(&inner, client, usize::MAX)? {
             let Some(InvoiceRecord { invoice, .. }) =
                 inner.trees.invoices.get(&id, "read invoice")?
             else {
@@ -1129,7 +1138,11 @@ impl Backend for SledBackend {
 }
 
 /// Ids of the invoices of `client` in the client's invoice index, in invoice id (byte) order.
-fn client_invoice_ids(inner: &Inner, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
+fn client_invoice_ids(
+    inner: &Inner,
+    client: &ClientId,
+    limit: usize,
+) -> Result<Vec<InvoiceId>, StoreError> {
     inner
         .trees
         .client_invoices
@@ -1137,6 +1150,7 @@ fn client_invoice_ids(inner: &Inner, client: &ClientId) -> Result<Vec<InvoiceId>
             ClientInvoiceKey::prefix(client),
             "read client's invoice index",
         )
+        .take(limit)
         .map(|e| e.map(|(k, ())| k.invoice))
         .collect()
 }
