@@ -673,3 +673,74 @@ async fn a_call_is_a_contact_chiles_one_call_a_week_holds_the_second_claim() {
     sim.set("2026-12-14T12:00:00Z");
     claim_task(&sim.store, &p.policy, &tasks[0].id, agent(), sim.now()).unwrap();
 }
+
+// ------------------------------------------------------------------ the debtor's own times
+
+#[tokio::test]
+async fn a_debtors_blocked_times_hold_a_reminder_and_bad_ones_are_refused() {
+    let sim = Sim::new(&colombian_policy(), "2026-12-07T13:00:00Z");
+    let p = sim.policy.current();
+    for (bad, want) in [
+        (
+            serde_json::json!([{"days": "weekdays", "from": "08:00", "to": "10:00"}]),
+            "blocked_times[0].days: \"weekdays\" is not a set of days",
+        ),
+        (
+            serde_json::json!([{"days": "mon-fri", "from": "10:00", "to": "09:00"}]),
+            "blocked_times[0]: from \"10:00\" to \"09:00\" is not a time span",
+        ),
+        (
+            serde_json::json!([{"days": "mon-fri", "from": "8", "to": "09:00"}]),
+            "is not a time span",
+        ),
+    ] {
+        let input: plazo::service::ClientInput = serde_json::from_value(serde_json::json!({
+            "name": "Ana", "email": "ana@example.co", "country": "CO", "blocked_times": bad
+        }))
+        .unwrap();
+        let err = plazo::service::upsert_client(
+            &sim.store,
+            &p.policy,
+            &ClientId::new("ana").unwrap(),
+            input,
+            sim.now(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+    assert!(
+        sim.store
+            .client(&ClientId::new("ana").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    // Ana asked not to be called before 10:00 on weekdays: the 09:00 reminder waits.
+    sim.client(
+        "ana",
+        serde_json::json!({"name": "Ana", "email": "ana@example.co", "country": "CO",
+                           "blocked_times": [{"days": " MON-FRI ", "from": "00:00", "to": "10:00"}]}),
+    );
+    let stored = sim.client_record("ana");
+    assert_eq!(stored.blocked_times[0].days, "mon-fri");
+    // Due Wednesday 9 December: planned at 10:00 Bogotá (15:00Z), not 09:00.
+    assert_eq!(
+        sim.invoice_due("inv-1", "ana", "2026-12-09"),
+        Some(ts("2026-12-09T15:00:00Z"))
+    );
+    let plan_reason = plazo::compliance::rules::ContactRules::for_client(
+        &p.policy,
+        &stored,
+        &p.policy.segments["c"],
+    )
+    .closed(&ts("2026-12-09T14:00:00Z").to_zoned(TimeZone::get("America/Bogota").unwrap()))
+    .unwrap()
+    .to_string();
+    assert_eq!(
+        plan_reason,
+        "the debtor asked not to be contacted then (allowed: Wed 10:00–24:00)"
+    );
+    assert_eq!(sim.at("2026-12-09T14:00:00Z").await, 0);
+    assert_eq!(sim.at("2026-12-09T15:00:00Z").await, 1);
+    assert_eq!(sim.emailed_steps(), ["due_today"]);
+}

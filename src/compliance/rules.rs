@@ -105,6 +105,30 @@ pub fn show_lateness(d: jiff::SignedDuration) -> String {
     }
 }
 
+/// The layer name of a debtor's own blocked times.
+const BLOCKED: &str = "blocked";
+
+/// The times `client` asked not to be contacted, as one schedule (entries that do not parse,
+/// which the API refuses, are left out).
+fn blocked_schedule(client: &Client) -> Option<WeekSchedule> {
+    use super::week::{parse_days, parse_hhmm};
+    if client.blocked_times.is_empty() {
+        return None;
+    }
+    let windows: Vec<crate::policy::ContactWindow> = client
+        .blocked_times
+        .iter()
+        .filter_map(|b| {
+            Some(crate::policy::ContactWindow {
+                days: parse_days(&b.days)?,
+                start: parse_hhmm(&b.from)?,
+                end: parse_hhmm(&b.to)?,
+            })
+        })
+        .collect();
+    Some(WeekSchedule::union_of(&windows))
+}
+
 /// `t` as the debtor reads it: `"2026-12-07 07:00 America/Bogota"`.
 pub fn local_time(t: &Zoned) -> String {
     let zone = t.time_zone().iana_name().unwrap_or("UTC");
@@ -163,6 +187,12 @@ impl std::fmt::Display for Closed {
             Closed::Hours { source, hours } if source == "window" => {
                 write!(f, "outside the contact window ({hours})")
             }
+            Closed::Hours { source, hours } if source == BLOCKED => {
+                write!(
+                    f,
+                    "the debtor asked not to be contacted then (allowed: {hours})"
+                )
+            }
             Closed::Hours { source, hours } => write!(f, "outside {source}'s hours ({hours})"),
         }
     }
@@ -177,6 +207,9 @@ impl ContactRules {
             None => ("window".to_owned(), &policy.defaults.window),
         };
         let mut layers = vec![(label, WeekSchedule::from_window(window))];
+        if let Some(blocked) = blocked_schedule(client) {
+            layers.push((BLOCKED.to_owned(), WeekSchedule::always().without(&blocked)));
+        }
         let country = client_country(policy, client);
         let subdivision = client_subdivision(client);
         let mut holidays: Vec<HolidayRule> = Vec::new();

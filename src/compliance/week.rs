@@ -100,6 +100,40 @@ impl WeekSchedule {
         self.days.iter().all(Vec::is_empty)
     }
 
+    /// The hours of `self` outside `blocked` (a debtor's inconvenient times taken out).
+    pub fn without(&self, blocked: &WeekSchedule) -> WeekSchedule {
+        WeekSchedule {
+            days: std::array::from_fn(|i| {
+                let mut out = Vec::new();
+                for &(s, e) in &self.days[i] {
+                    let mut pieces = vec![(s, e)];
+                    for &(b0, b1) in &blocked.days[i] {
+                        pieces = pieces
+                            .into_iter()
+                            .flat_map(|(p0, p1)| {
+                                let mut keep = Vec::new();
+                                if b1 <= p0 || b0 >= p1 {
+                                    keep.push((p0, p1));
+                                } else {
+                                    if p0 < b0 {
+                                        keep.push((p0, b0));
+                                    }
+                                    if b1 < p1 {
+                                        keep.push((b1, p1));
+                                    }
+                                }
+                                keep
+                            })
+                            .collect();
+                    }
+                    out.extend(pieces);
+                }
+                normalize(&mut out);
+                out
+            }),
+        }
+    }
+
     /// Whether every hour `self` allows, `other` allows too.
     pub fn within(&self, other: &WeekSchedule) -> bool {
         self.intersect(other) == *self
@@ -151,6 +185,46 @@ impl WeekSchedule {
         }
         parts.join("; ")
     }
+}
+
+/// Parses a set of days as the policy writes them: `"mon-fri"`, `"daily"`, `"sat"` or a list
+/// `"mon,wed,fri"` (Monday first in the result).
+pub fn parse_days(s: &str) -> Option<[bool; 7]> {
+    let day = |d: &str| {
+        DAY_NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(d.trim()))
+    };
+    let s = s.trim();
+    let mut set = [false; 7];
+    if s.eq_ignore_ascii_case("daily") {
+        return Some([true; 7]);
+    }
+    if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (day(a)?, day(b)?);
+        if a > b {
+            return None;
+        }
+        set[a..=b].iter_mut().for_each(|d| *d = true);
+        return Some(set);
+    }
+    for d in s.split(',') {
+        set[day(d)?] = true;
+    }
+    Some(set)
+}
+
+/// Parses `"HH:MM"` (24-hour), with `"24:00"` as the end of the day.
+pub fn parse_hhmm(s: &str) -> Option<Time> {
+    let s = s.trim();
+    if s == "24:00" {
+        return Some(Time::MAX);
+    }
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
 }
 
 /// `HH:MM`, with [`Time::MAX`] shown as `24:00`.
@@ -239,6 +313,34 @@ mod tests {
         let night = WeekSchedule::from_window(&window([true; 7], (20, 0), (22, 0)));
         assert!(night.intersect(&colombia()).is_never());
         assert_eq!(WeekSchedule::always().intersect(&colombia()), colombia());
+    }
+
+    #[test]
+    fn blocked_times_are_taken_out() {
+        let office = WeekSchedule::from_window(&window(MON_FRI, (8, 0), (19, 0)));
+        let lunch = WeekSchedule::from_window(&window(MON_FRI, (12, 0), (14, 0)));
+        let evenings = WeekSchedule::from_window(&window([true; 7], (18, 0), (24, 0)));
+        let left = office.without(&lunch).without(&evenings);
+        assert_eq!(
+            left.describe(),
+            "Mon–Fri 08:00–12:00, 14:00–18:00; Sat–Sun closed"
+        );
+        assert_eq!(
+            WeekSchedule::always().without(&WeekSchedule::always()),
+            WeekSchedule::never()
+        );
+        assert_eq!(parse_days("mon-fri"), Some(MON_FRI));
+        assert_eq!(parse_days("Sat"), Some(SAT));
+        assert_eq!(
+            parse_days("mon,wed"),
+            Some([true, false, true, false, false, false, false])
+        );
+        assert_eq!(parse_days("fri-mon"), None);
+        assert_eq!(parse_days("lunes"), None);
+        assert_eq!(parse_hhmm("07:30"), Some(time(7, 30, 0, 0)));
+        assert_eq!(parse_hhmm("24:00"), Some(Time::MAX));
+        assert_eq!(parse_hhmm("7:30"), None);
+        assert_eq!(parse_hhmm("25:00"), None);
     }
 
     #[test]

@@ -30,8 +30,8 @@ pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use inbox::{InboxEntry, InboxPayload, InboxState};
 pub use money::{Currency, MAX_INTEGER_DIGITS, Money, MoneyError};
 pub use records::{
-    Attempt, AttemptOutcome, AwaitingReceipt, Client, Credit, DeliveryState, Due, Escalation,
-    EscalationKind, Followed, Invoice, InvoiceStatus, Pause, Payment, Reminder, ReminderState,
-    Track,
+    Attempt, AttemptOutcome, AwaitingReceipt, BlockedTime, Client, Credit, DeliveryState, Due,
+    Escalation, EscalationKind, Followed, Invoice, InvoiceStatus, Pause, Payment, Reminder,
+    ReminderState, Track,
 };
 pub use task::{Task, TaskId, TaskIdError, TaskKind, TaskResult, TaskState};

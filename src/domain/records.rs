@@ -37,6 +37,10 @@ pub struct Client {
     /// `BR-SP` or `SP`: state contact laws and state holidays apply by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdivision: Option<String>,
+    /// Times the debtor asked not to be contacted (Regulation F's "inconvenient times"), taken
+    /// out of every contact window: `[{"days": "mon-fri", "from": "12:00", "to": "14:00"}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_times: Vec<BlockedTime>,
     /// Policy segment name; when absent, the first tag naming a segment, else the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
@@ -63,6 +67,20 @@ pub struct Client {
     pub created_at: Timestamp,
     /// When the client was last changed.
     pub updated_at: Timestamp,
+}
+
+/// A time a debtor asked not to be contacted: on `days` (`"mon-fri"`, `"sat"`, `"daily"`,
+/// `"mon,wed"`) from `from` to `to` (local `"HH:MM"`, `to` exclusive, `"24:00"` the end of
+/// the day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedTime {
+    /// The days.
+    pub days: String,
+    /// From (inclusive).
+    pub from: String,
+    /// To (exclusive).
+    pub to: String,
 }
 
 /// An amount owed to a client.

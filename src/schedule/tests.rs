@@ -110,6 +110,7 @@ fn client(tz: Option<&str>) -> Client {
         timezone: tz.map(str::to_owned),
         country: None,
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

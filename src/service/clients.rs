@@ -48,6 +48,11 @@ pub struct ClientInput {
     /// (needs `country`): state contact laws and state holidays. Stored as `COUNTRY-CODE`.
     #[serde(default)]
     pub subdivision: Option<String>,
+    /// Times the debtor asked not to be contacted, taken out of every contact window (at most
+    /// 16): `[{"days": "mon-fri", "from": "12:00", "to": "14:00"}]` (`days` as the policy
+    /// writes them, or a list like `"mon,wed"`; `to` exclusive, `"24:00"` the end of the day).
+    #[serde(default)]
+    pub blocked_times: Vec<crate::domain::BlockedTime>,
     /// Policy segment (at most 64 characters; must be a segment of the policy).
     #[serde(default)]
     pub segment: Option<String>,
@@ -192,6 +197,56 @@ fn subdivision_of(
     Ok(Some(format!("{country}-{code}")))
 }
 
+/// Most blocked times a client may have.
+const MAX_BLOCKED_TIMES: usize = 16;
+
+/// The blocked times of a client body, checked and written one way (days trimmed and lower
+/// case; `"HH:MM"` trimmed).
+fn blocked_times_of(
+    input: &[crate::domain::BlockedTime],
+) -> Result<Vec<crate::domain::BlockedTime>, ServiceError> {
+    use crate::compliance::week::{parse_days, parse_hhmm};
+    if input.len() > MAX_BLOCKED_TIMES {
+        return Err(ServiceError::invalid(
+            "blocked_times",
+            format!(
+                "{} entries; a client may have at most {MAX_BLOCKED_TIMES}",
+                input.len()
+            ),
+        ));
+    }
+    input
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let field = format!("blocked_times[{i}]");
+            if parse_days(&b.days).is_none() {
+                return Err(ServiceError::invalid(
+                    format!("{field}.days"),
+                    format!(
+                        "{:?} is not a set of days; write \"mon-fri\", \"sat\", \"daily\" or a list like \"mon,wed\"",
+                        b.days
+                    ),
+                ));
+            }
+            match (parse_hhmm(&b.from), parse_hhmm(&b.to)) {
+                (Some(f), Some(t)) if f < t => Ok(crate::domain::BlockedTime {
+                    days: b.days.trim().to_ascii_lowercase(),
+                    from: b.from.trim().to_owned(),
+                    to: b.to.trim().to_owned(),
+                }),
+                _ => Err(ServiceError::invalid(
+                    field,
+                    format!(
+                        "from {:?} to {:?} is not a time span; write \"HH:MM\" with `to` later than `from`, like from \"12:00\" to \"14:00\"",
+                        b.from, b.to
+                    ),
+                )),
+            }
+        })
+        .collect()
+}
+
 fn validate(
     id: &ClientId,
     input: ClientInput,
@@ -219,6 +274,7 @@ fn validate(
         None => None,
     };
     let subdivision = subdivision_of(input.subdivision.as_deref(), country.as_deref())?;
+    let blocked_times = blocked_times_of(&input.blocked_times)?;
     let email = match input.email {
         Some(e) if !e.trim().is_empty() => {
             let e = e.trim().to_owned();
@@ -301,6 +357,7 @@ fn validate(
         timezone: input.timezone,
         country,
         subdivision,
+        blocked_times,
         segment: input.segment,
         preferred_channels: input.preferred_channels,
         tags: input.tags.iter().map(|t| t.trim().to_owned()).collect(),

@@ -56,6 +56,7 @@ pub(crate) fn client(id: &str) -> Client {
         timezone: Some("America/Bogota".into()),
         country: Some("CO".into()),
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: vec!["email".into()],
         tags: vec![],

@@ -483,6 +483,7 @@ pub(crate) fn sample_contexts(company: &Company, locale: &str) -> Vec<Value> {
         timezone: None,
         country: Some("CO".to_owned()),
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: Vec::new(),
         tags: Vec::new(),

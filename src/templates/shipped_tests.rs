@@ -49,6 +49,7 @@ fn client(locale: &str) -> Client {
         timezone: None,
         country: None,
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

@@ -200,6 +200,7 @@ fn sample(due: Due, balance: i64, url: Option<&str>) -> (Client, Invoice) {
         timezone: Some("America/Bogota".into()),
         country: Some("CO".into()),
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: vec![],
         tags: vec![],

@@ -62,6 +62,7 @@ fn client(country: Option<&str>, subdivision: Option<&str>, tz: &str) -> Client 
         timezone: Some(tz.into()),
         country: country.map(str::to_owned),
         subdivision: subdivision.map(str::to_owned),
+        blocked_times: Vec::new(),
         segment: None,
         preferred_channels: vec![],
         tags: vec![],
@@ -250,6 +251,32 @@ fn no_preset_without_compliance_or_country_and_always_applies_everywhere() {
     );
     assert_eq!(r.presets(), ["co_ley_2300"]);
     assert!(!r.is_allowed(&z("2026-12-08T10:00:00-06:00[America/Mexico_City]")));
+}
+
+#[test]
+fn the_debtors_blocked_times_are_taken_out_of_every_window() {
+    let p = by_country();
+    let mut c = client(Some("US"), None, "America/New_York");
+    c.blocked_times = vec![crate::domain::BlockedTime {
+        days: "mon-fri".into(),
+        from: "12:00".into(),
+        to: "14:00".into(),
+    }];
+    let r = rules(&p, &c, "standard");
+    // Reg F's 08-21 with a lunch the debtor asked to keep free.
+    assert_eq!(
+        r.week().describe(),
+        "Mon–Fri 08:00–12:00, 14:00–21:00; Sat–Sun 08:00–21:00"
+    );
+    let noon = z("2026-12-08T12:30:00-05:00[America/New_York]");
+    assert_eq!(
+        r.closed(&noon).unwrap().to_string(),
+        "the debtor asked not to be contacted then (allowed: Tue 00:00–12:00, 14:00–24:00)"
+    );
+    assert_eq!(
+        r.next_allowed(noon),
+        z("2026-12-08T14:00:00-05:00[America/New_York]")
+    );
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn the_context_exposes_facts_tags_country_and_the_invoice() {
         timezone: None,
         country: Some("CO".to_owned()),
         subdivision: None,
+        blocked_times: Vec::new(),
         segment: None,
         tags: vec!["mayorista".to_owned()],
         preferred_channels: Vec::new(),

@@ -100,6 +100,7 @@ impl TryFrom<StoredClient> for Client {
             timezone: s.timezone,
             country: s.country,
             subdivision: None,
+            blocked_times: Vec::new(),
             segment: s.segment,
             preferred_channels: s.preferred_channels,
             tags: s.tags,
@@ -204,11 +205,14 @@ impl TryFrom<StoredClientV2> for Client {
 }
 
 /// [`Client`] on disk, layout version 3: the version-2 record ([`StoredClientV2`]), then the
-/// client's subdivision (contact rules by jurisdiction). Older clients decode without one.
+/// client's subdivision and blocked times (contact rules by jurisdiction). Older clients decode
+/// without them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredClientV3 {
     v2: StoredClientV2,
     subdivision: Option<String>,
+    /// `(days, from, to)` of each blocked time.
+    blocked: Vec<(String, String, String)>,
 }
 
 impl From<&Client> for StoredClientV3 {
@@ -216,6 +220,11 @@ impl From<&Client> for StoredClientV3 {
         StoredClientV3 {
             v2: StoredClientV2::from(c),
             subdivision: c.subdivision.clone(),
+            blocked: c
+                .blocked_times
+                .iter()
+                .map(|b| (b.days.clone(), b.from.clone(), b.to.clone()))
+                .collect(),
         }
     }
 }
@@ -225,6 +234,7 @@ impl From<StoredClientV2> for StoredClientV3 {
         StoredClientV3 {
             v2,
             subdivision: None,
+            blocked: Vec::new(),
         }
     }
 }
@@ -234,6 +244,11 @@ impl TryFrom<StoredClientV3> for Client {
     fn try_from(s: StoredClientV3) -> Result<Self, BadField> {
         let mut client = Client::try_from(s.v2)?;
         client.subdivision = s.subdivision;
+        client.blocked_times = s
+            .blocked
+            .into_iter()
+            .map(|(days, from, to)| crate::domain::BlockedTime { days, from, to })
+            .collect();
         Ok(client)
     }
 }
