@@ -693,6 +693,28 @@ async fn client_facts_follow_payments_and_open_invoices() {
     assert_eq!(facts["open_balance"]["COP"], "1750000.50", "{facts}");
     assert_eq!(facts["oldest_days_overdue"], 9, "{facts}");
     assert_eq!(facts["broken_promises"], 0, "{facts}");
+    // The open invoices themselves, earliest due first (the paid one is not listed).
+    let open = view["open_invoices"].as_array().unwrap();
+    let listed: Vec<(&str, &str, &str)> = open
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap(),
+                o["balance"].as_str().unwrap(),
+                o["due_at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("inv-late", "500000.00", "2026-02-20"),
+            ("inv-new", "1250000.50", "2026-03-20")
+        ],
+        "{view}"
+    );
+    assert_eq!(open[0]["currency"], "COP");
+    assert_eq!(open[0]["paused"], false);
     // A PUT of the client (which cannot carry facts) keeps them.
     api.client("cli-1").await;
     let again = api.get("/v1/clients/cli-1").await;

@@ -46,9 +46,45 @@ pub struct ClientView {
     /// over the policy's `[facts] last_paid` window, promises, open balance per currency,
     /// oldest days overdue, last payment, contact and inbound message.
     pub facts: ClientFacts,
+    /// The client's open invoices, earliest due first (at most 200; `facts.open_invoices`
+    /// counts them all).
+    pub open_invoices: Vec<OpenInvoiceView>,
 }
 
-/// `GET /v1/clients/{id}`: the client and its `facts`.
+/// One open invoice in `GET /v1/clients/{id}`.
+#[derive(Debug, serde::Serialize)]
+pub struct OpenInvoiceView {
+    /// Its id.
+    pub id: String,
+    /// Its number.
+    pub number: String,
+    /// Its currency.
+    pub currency: String,
+    /// What it was for.
+    pub amount: String,
+    /// What is still owed.
+    pub balance: String,
+    /// When it is (was) due, as given.
+    pub due_at: String,
+    /// Whether the chase is paused on it.
+    pub paused: bool,
+}
+
+impl From<&crate::domain::Invoice> for OpenInvoiceView {
+    fn from(inv: &crate::domain::Invoice) -> Self {
+        OpenInvoiceView {
+            id: inv.id.to_string(),
+            number: inv.number.clone(),
+            currency: inv.currency.code().to_owned(),
+            amount: inv.currency.show(inv.amount),
+            balance: inv.currency.show(inv.balance),
+            due_at: inv.due_at.to_string(),
+            paused: inv.pause.is_some(),
+        }
+    }
+}
+
+/// `GET /v1/clients/{id}`: the client, its `facts` and its open invoices.
 pub async fn get_client(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -64,9 +100,14 @@ pub async fn get_client(
             .into());
         };
         let policy = st.policy.current();
-        let facts = client_facts(&st.store, &policy.policy, &client, st.clock.now())
+        let (facts, open) = client_facts(&st.store, &policy.policy, &client, st.clock.now())
             .map_err(ServiceError::from)?;
-        Ok(Json(ClientView { client, facts }))
+        let open_invoices = open.iter().map(OpenInvoiceView::from).collect();
+        Ok(Json(ClientView {
+            client,
+            facts,
+            open_invoices,
+        }))
     })
     .await
 }

@@ -48,20 +48,28 @@ pub(crate) fn note_inbound(tx: &Tx<'_>, client: &ClientId, at: Timestamp) -> Res
     Ok(())
 }
 
+/// Most open invoices `GET /v1/clients/{id}` lists (all are counted and summed in `facts`).
+pub const CLIENT_OPEN_LIST_MAX: usize = 200;
+
 /// The facts `GET /v1/clients/{id}` shows for `client`: its behaviour over the policy's window,
 /// and its open invoices summed as of `now` (their balances, the oldest days overdue, the
-/// latest message sent).
+/// latest message sent); with the open invoices themselves, earliest due first (at most
+/// [`CLIENT_OPEN_LIST_MAX`]), from the same reads.
 pub fn client_facts(
     store: &Store,
     policy: &Policy,
     client: &Client,
     now: Timestamp,
-) -> Result<ClientFacts, StoreError> {
+) -> Result<(ClientFacts, Vec<Invoice>), StoreError> {
     let zone = client_zone(policy, client);
     let mut portfolio = PortfolioFacts::default();
+    let mut open = Vec::new();
     for id in store.invoice_ids_of_client(&client.id)? {
         if let Some(inv) = store.invoice(&id)? {
             portfolio.add_open(&inv, &zone, now);
+            if inv.status == crate::domain::InvoiceStatus::Open {
+                open.push(inv.clone());
+            }
             if let Some(sent) = store
                 .timeline(&id)?
                 .iter()
@@ -72,10 +80,23 @@ pub fn client_facts(
             }
         }
     }
-    Ok(ClientFacts {
-        behaviour: behaviour_of(client, policy.facts.last_paid, now),
-        portfolio,
-    })
+    let due_day = |inv: &Invoice| match inv.due_at {
+        crate::domain::Due::Date(d) => d,
+        crate::domain::Due::Instant(t) => t.to_zoned(zone.clone()).date(),
+    };
+    open.sort_by(|a, b| {
+        due_day(a)
+            .cmp(&due_day(b))
+            .then_with(|| a.id.as_str().cmp(b.id.as_str()))
+    });
+    open.truncate(CLIENT_OPEN_LIST_MAX);
+    Ok((
+        ClientFacts {
+            behaviour: behaviour_of(client, policy.facts.last_paid, now),
+            portfolio,
+        },
+        open,
+    ))
 }
 
 /// What [`rebuild_facts`] did.
