@@ -414,6 +414,7 @@ impl Checker<'_> {
                     s.template.as_ref().map(|t| ("template", t.span())),
                     s.tone.as_ref().map(|t| ("tone", t.span())),
                     s.whatsapp.as_ref().map(|w| ("whatsapp", w.template.span())),
+                    s.max_late.as_ref().map(|m| ("max_late", m.span())),
                 ];
                 if let Some((key, span)) = extra.into_iter().flatten().next() {
                     return Err(self.err(
@@ -423,17 +424,7 @@ impl Checker<'_> {
                     ));
                 }
                 action = StepAction::Task;
-                return Ok(Step {
-                    name: name.to_owned(),
-                    offset,
-                    at,
-                    channels: Vec::new(),
-                    template: String::new(),
-                    tone: String::new(),
-                    whatsapp: None,
-                    action,
-                    max_late: None,
-                });
+                return Ok(Step::no_message(name, offset, at, action));
             }
         }
         if action != StepAction::Remind {
@@ -442,6 +433,7 @@ impl Checker<'_> {
                 s.channels.as_ref().map(|c| ("channels", c.span())),
                 s.template.as_ref().map(|t| ("template", t.span())),
                 s.tone.as_ref().map(|t| ("tone", t.span())),
+                s.max_late.as_ref().map(|m| ("max_late", m.span())),
             ];
             if let Some((key, span)) = given.into_iter().flatten().next() {
                 return Err(self.err(
@@ -459,17 +451,7 @@ impl Checker<'_> {
                     format!("a step with action {action} sends no message; remove `whatsapp`"),
                 ));
             }
-            return Ok(Step {
-                name: name.to_owned(),
-                offset,
-                at,
-                channels: Vec::new(),
-                template: String::new(),
-                tone: String::new(),
-                whatsapp: None,
-                action,
-                max_late: None,
-            });
+            return Ok(Step::no_message(name, offset, at, action));
         }
         let missing = |key: &str, example: &str| {
             self.err(

@@ -454,3 +454,21 @@ pub struct Step {
     /// `[defaults] max_late`); `None`: however late. Only message steps have one.
     pub max_late: Option<jiff::SignedDuration>,
 }
+
+impl Step {
+    /// A step that sends nothing (a call task, a hand-off, a write-off): no channels,
+    /// template, tone or lateness limit.
+    pub fn no_message(name: &str, offset: Offset, at: Option<Time>, action: StepAction) -> Step {
+        Step {
+            name: name.to_owned(),
+            offset,
+            at,
+            channels: Vec::new(),
+            template: String::new(),
+            tone: String::new(),
+            whatsapp: None,
+            action,
+            max_late: None,
+        }
+    }
+}

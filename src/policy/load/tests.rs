@@ -1068,3 +1068,27 @@ fn max_late_defaults_to_every_message_step_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn max_late_on_a_step_that_sends_nothing_is_refused() {
+    let hand_off = BASE.replacen(
+        "template = \"firm_overdue\"\ntone = \"firm\"\n",
+        "template = \"firm_overdue\"\ntone = \"firm\"\n\n[[cadences.standard.steps]]\nname = \"to_legal\"\noffset = \"+30d\"\naction = \"write_off\"\nmax_late = \"1d\"\n",
+        1,
+    );
+    let msg = parse(&hand_off).unwrap_err().to_string();
+    assert!(
+        msg.contains("cadences.standard.steps[3].max_late: a step with action write_off sends no message, so it takes no `max_late`"),
+        "{msg}"
+    );
+    let call = BASE.replacen(
+        "template = \"firm_overdue\"\ntone = \"firm\"\n",
+        "template = \"firm_overdue\"\ntone = \"firm\"\n\n[[cadences.standard.steps]]\nname = \"call\"\noffset = \"+30d\"\nchannels = [\"call\"]\nmax_late = \"1d\"\n",
+        1,
+    );
+    let msg = parse(&call).unwrap_err().to_string();
+    assert!(
+        msg.contains("cadences.standard.steps[3].max_late: a call step sends no message, so it takes no `max_late`"),
+        "{msg}"
+    );
+}
