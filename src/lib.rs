@@ -46,6 +46,8 @@
 //! - [`daemon`]: assembles the parts, runs them (housekeeping jobs, the one-time facts
 //!   backfill), shuts them down cleanly.
 //! - [`cli`]: the command line.
+//! - [`remote`]: a running daemon's API, for the commands that go through it (import, report,
+//!   simulate).
 //! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
@@ -60,6 +62,7 @@ pub mod http;
 pub mod inbound;
 pub mod payments;
 pub mod policy;
+pub mod remote;
 pub mod schedule;
 pub mod service;
 pub mod store;
