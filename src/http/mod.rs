@@ -17,8 +17,10 @@ mod invoices;
 mod limits;
 mod metrics;
 mod notes;
+mod patch;
 mod payment_events;
 mod payment_reply;
+mod portfolio;
 mod providers;
 mod serve;
 mod tasks;
@@ -157,11 +159,18 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
     let v1 = Router::new()
         .route(
             "/clients/{id}",
-            put(clients::put_client).get(clients::get_client),
+            put(clients::put_client)
+                .get(clients::get_client)
+                .patch(patch::patch_client_handler),
         )
+        .route("/clients", get(portfolio::clients))
+        .route("/invoices", get(portfolio::invoices))
+        .route("/reminders", get(portfolio::reminders))
         .route(
             "/invoices/{id}",
-            put(invoices::put_invoice).get(invoices::get_invoice),
+            put(invoices::put_invoice)
+                .get(invoices::get_invoice)
+                .patch(patch::patch_invoice_handler),
         )
         .route("/invoices/{id}/payments", post(invoices::post_payment))
         .route("/invoices/{id}/promises", post(arrangements::post_promise))

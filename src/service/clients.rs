@@ -10,7 +10,7 @@ use crate::domain::{Client, ClientId, InvoiceId, InvoiceStatus};
 use crate::policy::Policy;
 use crate::policy::model::CHANNEL_KINDS;
 use crate::schedule::{client_zone, segment_for};
-use crate::store::{Store, Tx, TxError, TxFail};
+use crate::store::{Store, Tx, TxError, TxFail, abort};
 
 /// Body of `PUT /v1/clients/{id}`.
 ///
@@ -449,9 +449,25 @@ pub fn upsert_client(
     now: jiff::Timestamp,
 ) -> Result<(Client, bool), ServiceError> {
     let draft = validate(id, input, policy, now)?;
+    upsert_client_with(store, policy, id, now, |_| Ok(draft))
+}
+
+/// [`upsert_client`] with the new record built inside the transaction from the stored one
+/// (`None` when there is none) by `draft_of`: read-modify-write callers (`PATCH`) change the
+/// record they read, atomically; an error from `draft_of` writes nothing.
+pub(crate) fn upsert_client_with(
+    store: &Store,
+    policy: &Policy,
+    id: &ClientId,
+    now: jiff::Timestamp,
+    draft_of: impl FnOnce(Option<&Client>) -> Result<Client, ServiceError>,
+) -> Result<(Client, bool), ServiceError> {
     let res = store.transaction(|tx| {
         let old = tx.client(id)?;
-        let mut client = draft.clone();
+        let mut client = match draft_of(old.as_ref()) {
+            Ok(c) => c,
+            Err(e) => return abort(e),
+        };
         if let Some(old) = &old {
             // Kept by plazo, never taken from the body: read inside this transaction so a
             // concurrent credit, broken promise or payment is not overwritten.
@@ -472,8 +488,7 @@ pub fn upsert_client(
         }
         Ok::<_, TxError<ServiceError>>((client, old.is_none()))
     });
-    let (client, created) = super::flatten(res)?;
-    Ok((client, created))
+    super::flatten(res)
 }
 
 #[cfg(test)]

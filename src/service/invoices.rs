@@ -212,6 +212,30 @@ pub async fn upsert_invoice_async(
     )
 }
 
+/// [`upsert_invoice_async`] with the body built inside the command from the stored invoice
+/// (`None` when there is none) by `input_of`: read-modify-write callers (`PATCH`) change the
+/// record they read, atomically; an error from `input_of` writes nothing.
+pub(crate) async fn upsert_invoice_with(
+    store: &Store,
+    policy: Arc<LoadedPolicy>,
+    id: InvoiceId,
+    now: Timestamp,
+    input_of: impl FnOnce(Option<&Invoice>) -> Result<InvoiceInput, ServiceError> + Send + 'static,
+) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
+    flatten(
+        store
+            .write(move |tx| {
+                let current = tx.invoice(&id)?;
+                let v = match input_of(current.as_ref()).and_then(validate) {
+                    Ok(v) => v,
+                    Err(e) => return abort(e),
+                };
+                upsert_validated(tx, &policy.policy, &id, &v, now)
+            })
+            .await,
+    )
+}
+
 /// The transaction of [`upsert_invoice`].
 fn upsert_validated(
     tx: &mut Tx<'_>,

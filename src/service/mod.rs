@@ -15,6 +15,7 @@
 //! - [`tasks`]: tasks for people (calls to make, replies to review): opened by steps,
 //!   `on_exhausted` and inbound replies, claimed and closed with an outcome that acts on the
 //!   invoice in the same command.
+//! - [`portfolio`]: invoices, clients and planned reminders listed with filters, in pages.
 //! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
 //!   the store's outbox, in the same command as the change.
 
@@ -28,8 +29,10 @@ mod facts;
 mod inbound;
 mod invoices;
 mod notes;
+mod patch;
 mod payments;
 mod planning;
+pub mod portfolio;
 mod provider_payments;
 mod receipts;
 mod resegment;
@@ -65,6 +68,7 @@ pub use invoices::{
 pub use notes::{
     MAX_NOTE_AUTHOR_CHARS, MAX_NOTE_TEXT_CHARS, NoteInput, add_client_note, add_invoice_note,
 };
+pub use patch::{client_body, invoice_body, merge_patch, patch_client, patch_invoice};
 pub use payments::{PaymentInput, PaymentOutcome, record_payment};
 pub use planning::{DEADLINE_STEP, advance_past, cancel_pending, replan};
 pub use provider_payments::{

@@ -53,6 +53,17 @@ pub type BlockingCommand<'c> = &'c mut (dyn FnMut(&mut Tx<'_>) -> CommandResult 
 /// A command handed to the backend to run on its own thread (async callers).
 pub type Command = Box<dyn FnOnce(&mut Tx<'_>) -> CommandResult + Send + 'static>;
 
+/// One entry of the due index: a reminder waiting to fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEntry {
+    /// When it fires (microsecond precision).
+    pub at: Timestamp,
+    /// Which reminder.
+    pub reminder: ReminderId,
+    /// The invoice it chases.
+    pub invoice: InvoiceId,
+}
+
 /// The reads and writes of one command. Reads see the command's own writes and those of the
 /// commands applied before it.
 pub trait TxOps {
@@ -193,6 +204,24 @@ pub trait Backend: Send + Sync + 'static {
         after: Option<&ClientId>,
         limit: usize,
     ) -> Result<Vec<ClientId>, StoreError>;
+    /// Up to `limit` invoice ids, in ascending id (byte) order, starting after `after`
+    /// (exclusive; `None`: from the first): keyset pagination over the invoices only, with
+    /// the same guarantees as [`Backend::client_ids_after`]. Reads only the ids.
+    fn invoice_ids_after(
+        &self,
+        after: Option<&InvoiceId>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError>;
+    /// Up to `limit` entries of the due index firing in `from..to`, in firing order (then
+    /// reminder id), starting after `after` (exclusive; `None`: from `from`): what is planned
+    /// in a time range, a page at a time. Reads only the index.
+    fn due_entries(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError>;
     /// The value stored under `key` in the store's own metadata (markers of one-time passes,
     /// such as the facts backfill), if any. These keys are a namespace of their own, apart from
     /// what the backend keeps for itself (the schema version).

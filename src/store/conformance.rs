@@ -16,6 +16,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub(crate) mod events;
+pub(crate) mod listing;
 pub(crate) mod tasks;
 
 use std::collections::BTreeMap;
@@ -1518,6 +1519,14 @@ fn cids(ids: &[&str]) -> Vec<ClientId> {
 #[doc(hidden)]
 macro_rules! conformance_suite {
     ($harness:expr) => {
+        #[test]
+        fn invoice_ids_are_paged_in_id_order() {
+            $crate::store::conformance::listing::invoice_ids_are_paged_in_id_order(&$harness);
+        }
+        #[test]
+        fn due_entries_list_a_time_range_in_pages() {
+            $crate::store::conformance::listing::due_entries_list_a_time_range_in_pages(&$harness);
+        }
         #[test]
         fn tasks_are_written_with_their_command_and_survive_reopen() {
             $crate::store::conformance::tasks::tasks_are_written_with_their_command_and_survive_reopen(&$harness);

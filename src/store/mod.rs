@@ -130,6 +130,7 @@ use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
     InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
+pub use backend::DueEntry;
 use backend::{Backend, CommandResult};
 use event_routing::EventsSwitch;
 
@@ -394,6 +395,29 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ClientId>, StoreError> {
         self.backend.client_ids_after(after, limit)
+    }
+
+    /// Up to `limit` invoice ids in ascending id (byte) order after `after` (exclusive): pages
+    /// over every invoice, like [`Store::client_ids_after`] over clients. Reads only the ids;
+    /// call it from a blocking thread.
+    pub fn invoice_ids_after(
+        &self,
+        after: Option<&InvoiceId>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        self.backend.invoice_ids_after(after, limit)
+    }
+
+    /// Up to `limit` due-index entries firing in `from..to`, in firing order, after `after`
+    /// (exclusive): the reminders planned in a time range, a page at a time.
+    pub fn due_entries(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        self.backend.due_entries(from, to, after, limit)
     }
 
     /// The value stored under `key` in the store's own metadata, if any: markers of one-time

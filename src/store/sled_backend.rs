@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::backend::{Backend, BlockingCommand, BoxFuture, Command, TxOps};
+use super::backend::{Backend, BlockingCommand, BoxFuture, Command, DueEntry, TxOps};
 use super::health::{self, FaultInjector, Health};
 use super::keys::{
     self, ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec,
@@ -635,6 +635,56 @@ impl Backend for SledBackend {
             .trees
             .clients
             .keys_after(after, limit, "scan client ids")
+    }
+
+    fn invoice_ids_after(
+        &self,
+        after: Option<&InvoiceId>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        self.inner()?
+            .trees
+            .invoices
+            .keys_after(after, limit, "scan invoice ids")
+    }
+
+    fn due_entries(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        use std::ops::Bound;
+        if limit == 0 || to <= from {
+            return Ok(Vec::new());
+        }
+        let lo = match after {
+            Some(a) if a.at >= from => Bound::Excluded(
+                DueKey {
+                    at: a.at,
+                    id: a.reminder,
+                    invoice: a.invoice.clone(),
+                }
+                .encode(),
+            ),
+            _ => Bound::Included(keys::encode_time(from).to_vec()),
+        };
+        // Every key at `to` or later starts with `to`'s encoding and is longer than it.
+        let hi = Bound::Excluded(keys::encode_time(to).to_vec());
+        self.inner()?
+            .trees
+            .due
+            .range(lo, hi, "scan due index")
+            .take(limit)
+            .map(|e| {
+                e.map(|(k, ())| DueEntry {
+                    at: k.at,
+                    reminder: k.id,
+                    invoice: k.invoice,
+                })
+            })
+            .collect()
     }
 
     /// The marker `key`, from the `meta` tree (under `marker:`).
