@@ -1,4 +1,4 @@
-//! Command line: `serve`, `check` and `plan`.
+//! Command line: `serve`, `check`, `plan` and `simulate`.
 
 use std::path::PathBuf;
 
@@ -45,5 +45,23 @@ pub enum Command {
         /// Plan as if now were this instant (RFC 3339); default: the real now.
         #[arg(long)]
         now: Option<jiff::Timestamp>,
+    },
+    /// Run the portfolio for N days under the policy in force and, with --policy, a candidate
+    /// policy, through the running daemon: messages per day, channel, segment and step,
+    /// deferrals, caps hit, estimated cost, and the difference. Sends and changes nothing.
+    Simulate {
+        /// Daemon configuration file (where the daemon listens, its token).
+        #[arg(long, default_value = "config/plazo.toml")]
+        config: PathBuf,
+        /// A candidate policy file to compare with the one in force (its relative paths
+        /// resolve next to the daemon's policy file).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Days to simulate from now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Print the daemon's JSON report instead of the summary.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -305,6 +305,22 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let housekeeping =
         housekeeping::start(&config, store.clone(), clock.clone(), policy.clone()).await?;
 
+    let scratch_root = data_dir.join("simulations");
+    crate::simulate::clear_scratch(&scratch_root);
+    let simulation = crate::simulate::SimulationEnv {
+        scratch_root,
+        routed: config
+            .routes
+            .iter()
+            .filter(|(_, name)| config.channels.contains_key(*name))
+            .map(|(kind, _)| kind.clone())
+            .collect(),
+        dispatch: config.dispatch.clone(),
+        resegment: Some(config.housekeeping.resegment.clone()),
+        settings: config.simulation.clone(),
+        policy_path: policy_path.clone(),
+        busy: tokio::sync::Mutex::new(()),
+    };
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         store: store.clone(),
@@ -316,6 +332,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         webhook_tolerance: Duration::from_secs(config.payment_webhooks.tolerance_secs),
         ready: ready.clone(),
         providers,
+        simulation: Some(Arc::new(simulation)),
     };
     let listener = listen::listener(config.listen).await?;
     let addr = listener.local_addr().map_err(|source| DaemonError::Io {

@@ -34,6 +34,8 @@
 //!   client facts kept in the same write; the thank-you queued when an invoice is paid in
 //!   full; moves between segments; passes over every client
 //!   (the daily re-evaluation of segment rules, the one-time facts backfill).
+//! - [`simulate`]: the portfolio run for N days under the policy in force and a candidate, on
+//!   a scratch copy, with the real dispatcher and recording channels; nothing is sent.
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
@@ -65,6 +67,7 @@ pub mod policy;
 pub mod remote;
 pub mod schedule;
 pub mod service;
+pub mod simulate;
 pub mod store;
 pub mod systemd;
 pub mod templates;

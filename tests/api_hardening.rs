@@ -55,6 +55,7 @@ impl Api {
                 mercadopago_secret: Some(MP_SECRET.into()),
                 ..ProviderHooks::default()
             }),
+            simulation: None,
         };
         let listener: SocketAddr = common::reqwest::block_on(async {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -573,6 +573,7 @@ async fn serve(h: &H) -> String {
         webhook_tolerance: Duration::from_secs(300),
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         providers: Arc::default(),
+        simulation: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -212,6 +212,7 @@ async fn api() -> Api {
             public_base: PUBLIC.into(),
             ..ProviderHooks::default()
         }),
+        simulation: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -63,6 +63,10 @@ pub struct DaemonConfig {
     /// HTTP server limits: timeouts, connection limit, body sizes.
     #[serde(default)]
     pub http: super::HttpConfig,
+    /// `[simulation]`: unit prices per channel for the cost estimate of `plazo simulate`, and
+    /// the longest span a simulation may cover.
+    #[serde(default)]
+    pub simulation: super::SimulationConfig,
     /// Events out to the ERP/CRM and partners (`[events]`); none recorded or sent without it.
     #[serde(default)]
     pub events: Option<super::EventsConfig>,

@@ -9,6 +9,7 @@ mod http;
 mod locate;
 mod log_level;
 mod secrets;
+mod simulation;
 mod validate;
 
 pub use datadir::{prepare_data_dir, secret_file_mode_problem};
@@ -21,6 +22,7 @@ pub use http::HttpConfig;
 pub use locate::{line_col, locate};
 pub use log_level::{LEVELS, check_log_filter};
 pub use secrets::{SecretError, SecretSource, read_secret};
+pub use simulation::SimulationConfig;
 
 /// Why the daemon configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

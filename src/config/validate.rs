@@ -192,6 +192,34 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
             ));
         }
     }
+    let sim = &cfg.simulation;
+    if crate::domain::Currency::parse(&sim.currency).is_err() {
+        return Err(e.at(
+            &["simulation", "currency"],
+            format!(
+                "{:?} is not an ISO 4217 currency code; write one like \"USD\", \"COP\" or \"EUR\"",
+                sim.currency
+            ),
+        ));
+    }
+    e.range(&["simulation", "max_days"], u64::from(sim.max_days), 1, 366)?;
+    for (kind, price) in &sim.prices {
+        if !CHANNEL_KINDS.contains(&kind.as_str()) {
+            return Err(e.at(
+                &["simulation", "prices", kind],
+                format!(
+                    "{kind:?} is not a channel kind; price one of {}",
+                    CHANNEL_KINDS.join(", ")
+                ),
+            ));
+        }
+        if price.is_sign_negative() || *price > rust_decimal::Decimal::from(1_000_000) {
+            return Err(e.at(
+                &["simulation", "prices", kind],
+                format!("{price} is out of range; write a price from \"0\" to \"1000000\""),
+            ));
+        }
+    }
     if let Some(url) = &cfg.public_url {
         if !is_http_url(url) {
             return Err(e.at(

@@ -23,6 +23,7 @@ mod payment_reply;
 mod portfolio;
 mod providers;
 mod serve;
+mod simulate;
 mod tasks;
 mod unsubscribe;
 mod webhooks;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// Provider callback settings (Twilio, WhatsApp) and unsubscribe links.
     pub providers: Arc<ProviderHooks>,
+    /// What policy simulations need (`POST /v1/simulate`); it answers 503 without.
+    pub simulation: Option<Arc<crate::simulate::SimulationEnv>>,
 }
 
 /// What the provider callback endpoints need. Every secret is optional: an endpoint whose
@@ -166,6 +169,7 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/clients", get(portfolio::clients))
         .route("/invoices", get(portfolio::invoices))
         .route("/reminders", get(portfolio::reminders))
+        .route("/simulate", post(simulate::post))
         .route(
             "/invoices/{id}",
             put(invoices::put_invoice)

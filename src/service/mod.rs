@@ -94,6 +94,10 @@ impl PolicyHandle {
     pub fn new(p: LoadedPolicy) -> Self {
         PolicyHandle(Arc::new(RwLock::new(Arc::new(p))))
     }
+    /// Wraps a loaded policy already shared.
+    pub fn from_arc(p: Arc<LoadedPolicy>) -> Self {
+        PolicyHandle(Arc::new(RwLock::new(p)))
+    }
     /// The policy in force now.
     pub fn current(&self) -> Arc<LoadedPolicy> {
         match self.0.read() {
