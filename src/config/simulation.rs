@@ -41,3 +41,46 @@ fn default_currency() -> String {
 fn default_max_days() -> u32 {
     92
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_daemon_config;
+
+    fn load(table: &str) -> Result<crate::config::DaemonConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), "").unwrap();
+        let path = dir.path().join("plazo.toml");
+        std::fs::write(
+            &path,
+            format!("data_dir = \"{}\"\n{table}", dir.path().join("d").display()),
+        )
+        .unwrap();
+        load_daemon_config(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn prices_are_checked_with_their_location() {
+        let ok =
+            load("[simulation]\ncurrency = \"COP\"\nprices = { sms = \"40\", email = \"0\" }\n")
+                .unwrap();
+        assert_eq!(ok.simulation.prices["sms"], rust_decimal::Decimal::from(40));
+        assert_eq!(ok.simulation.max_days, 92);
+        assert_eq!(load("").unwrap().simulation.currency, "USD");
+        for (table, says) in [
+            (
+                "[simulation]\nprices = { fax = \"1\" }\n",
+                "not a channel kind",
+            ),
+            ("[simulation]\nprices = { sms = \"-1\" }\n", "out of range"),
+            ("[simulation]\ncurrency = \"XXQ\"\n", "ISO 4217"),
+            ("[simulation]\nmax_days = 0\n", "out of range"),
+            ("[simulation]\nmax_day = 3\n", "max_day"),
+        ] {
+            let e = load(table).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("plazo.toml:"),
+                "{table}: {e}"
+            );
+        }
+    }
+}
