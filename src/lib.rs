@@ -34,6 +34,8 @@
 //!   client facts kept in the same write; the thank-you queued when an invoice is paid in
 //!   full; moves between segments; passes over every client
 //!   (the daily re-evaluation of segment rules, the one-time facts backfill).
+//! - [`import`]: the bulk import of clients and invoices (NDJSON or CSV, read as it arrives,
+//!   each row checked as its `PUT`, stored in batches, answered once durable).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
@@ -59,6 +61,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod inbound;
 pub mod payments;
 pub mod policy;

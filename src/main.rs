@@ -1,5 +1,7 @@
 //! The `plazo` binary: parses the command line and hands over to the library.
 
+mod import_cli;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,6 +33,12 @@ fn main() -> ExitCode {
             client,
             now,
         } => with_output(|out| plan_cmd(out, &config, &invoice, client.as_deref(), now)),
+        Command::Import {
+            config,
+            files,
+            clients,
+            invoices,
+        } => import_cli::run(&config, &files, &clients, &invoices),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
