@@ -40,6 +40,10 @@ struct Api {
 }
 
 async fn start() -> Api {
+    start_with("").await
+}
+
+async fn start_with(tables: &str) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let (running, _clock) = start_in_process(
         dir.path(),
@@ -47,7 +51,7 @@ async fn start() -> Api {
             policy: &policy(),
             token: TOKEN,
             top: "",
-            tables: "",
+            tables,
             now: NOW,
             channels: "",
         },
@@ -273,8 +277,13 @@ async fn csv_then_ndjson_import_plans_like_put_and_is_idempotent() {
     .map(Value::to_string)
     .collect::<Vec<_>>()
     .join("\n");
+    // With a byte order mark, as some editors save UTF-8.
     let a = api
-        .import("clients", "application/x-ndjson", &nd_clients)
+        .import(
+            "clients",
+            "application/x-ndjson",
+            &format!("\u{feff}{nd_clients}"),
+        )
         .await;
     assert_eq!(counts(&a.summary), [2, 2, 0, 0, 0], "{:?}", a.rows);
     let (_, nd1) = api.call("GET", "/v1/clients/nd-1", None).await;
@@ -452,6 +461,73 @@ async fn malformed_rows_are_reported_on_their_line_and_good_rows_applied() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_that_stops_sending_is_cut_and_its_rows_so_far_kept() {
+    let api = start_with("[http]\nbody_timeout_ms = 300\nimport_body_limit_bytes = 4096\n").await;
+    // An upload announced larger than the import limit: 413 before a byte is read.
+    let big: String = std::iter::once("id,name\n".to_owned())
+        .chain((0..400).map(|i| format!("b{i},Nombre {i}\n")))
+        .collect();
+    let a = api.import("clients", "text/csv", &big).await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4096")
+    );
+    assert_eq!(api.call("GET", "/v1/clients/b1", None).await.0, 404);
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(1);
+    tx.send("id,name\nq1,Quique\nq2,Quela\n".to_owned())
+        .await
+        .unwrap();
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|p| (Ok::<_, std::io::Error>(p), rx))
+    });
+    let started = Instant::now();
+    let resp = api
+        .http
+        .post(format!("{}/v1/import/clients", api.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // The sender stays open but sends nothing more.
+    let text = tokio::time::timeout(Duration::from_secs(10), resp.text())
+        .await
+        .expect("the daemon must cut an idle upload")
+        .unwrap_or_default();
+    drop(tx);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(
+        (lines[0]["line"].as_u64(), lines[0]["result"].as_str()),
+        (Some(2), Some("created"))
+    );
+    assert_eq!(
+        (lines[1]["line"].as_u64(), lines[1]["result"].as_str()),
+        (Some(3), Some("created"))
+    );
+    assert_eq!(lines[2]["error"]["code"], "upload_failed", "{text}");
+    assert!(
+        lines[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("300 ms"),
+        "{text}"
+    );
+    assert_eq!(counts(&lines[3]["summary"]), [2, 2, 0, 0, 0]);
+    assert_eq!(api.call("GET", "/v1/clients/q2", None).await.0, 200);
     api.stop().await;
 }
 

@@ -96,7 +96,12 @@ impl RowReader {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        let (id, checked) = match self.body(&bytes) {
+        // A UTF-8 byte order mark at the start of the file is not part of the first row.
+        let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+            Some(rest) if line == 1 => rest,
+            _ => &bytes[..],
+        };
+        let (id, checked) = match self.body(bytes) {
             Err(message) => (None, Err(message)),
             Ok((id, body)) => {
                 let checked = self.check(&id, body, now);
