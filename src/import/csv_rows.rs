@@ -257,23 +257,77 @@ fn blocked_time(entry: &str) -> Result<Value, String> {
 }
 
 /// Reads one CSV line into `record`, checking its quoting strictly (see the module docs).
+/// Builds a parser for this one line: a reader of many lines keeps a [`CsvLines`].
 pub fn read_record(line: &[u8], record: &mut csv::StringRecord) -> Result<(), String> {
-    check_quoting(line)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(line.len().max(64))
-        .from_reader(line);
-    match reader.read_record(record) {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            record.clear();
-            Ok(())
+    CsvLines::new().read(line, record)
+}
+
+/// Reads CSV lines one at a time with one parser of the `csv` crate (`csv_core`, under
+/// `csv::Reader`), kept with its buffers from line to line: building a parser builds its
+/// state machine, which would cost more than parsing a row.
+pub struct CsvLines {
+    core: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for CsvLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CsvLines {
+    /// A reader with the standard dialect (comma, double quote, RFC 4180 escapes).
+    pub fn new() -> Self {
+        CsvLines {
+            core: csv_core::Reader::new(),
+            out: vec![0; 1024],
+            ends: vec![0; 32],
         }
-        Err(e) => Err(match e.kind() {
-            csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8; save the file as UTF-8".to_owned(),
-            _ => format!("is not a CSV record: {e}"),
-        }),
+    }
+
+    /// Reads one line (without its line break) into `record`, checking its quoting strictly
+    /// (see the module docs); an empty line is a record without fields.
+    pub fn read(&mut self, line: &[u8], record: &mut csv::StringRecord) -> Result<(), String> {
+        use csv_core::ReadRecordResult as R;
+        check_quoting(line)?;
+        self.core.reset();
+        let mut input = line;
+        let (mut nout, mut nend) = (0usize, 0usize);
+        let mut ended_input = false;
+        loop {
+            let (res, i, o, e) = self.core.read_record(
+                input,
+                self.out.get_mut(nout..).unwrap_or_default(),
+                self.ends.get_mut(nend..).unwrap_or_default(),
+            );
+            input = input.get(i..).unwrap_or_default();
+            nout += o;
+            nend += e;
+            match res {
+                // An empty input next tells the parser the line is over.
+                R::InputEmpty if !ended_input => ended_input = true,
+                R::OutputFull => {
+                    let n = self.out.len().max(64);
+                    self.out.resize(n * 2, 0);
+                }
+                R::OutputEndsFull => {
+                    let n = self.ends.len().max(8);
+                    self.ends.resize(n * 2, 0);
+                }
+                R::InputEmpty | R::Record | R::End => break,
+            }
+        }
+        let text = std::str::from_utf8(self.out.get(..nout).unwrap_or_default())
+            .map_err(|_| "is not valid UTF-8; save the file as UTF-8".to_owned())?;
+        record.clear();
+        let mut start = 0;
+        for &end in self.ends.get(..nend).unwrap_or_default() {
+            record.push_field(text.get(start..end).unwrap_or_default());
+            start = end;
+        }
+        Ok(())
     }
 }
 
@@ -345,6 +399,29 @@ mod tests {
         );
         let e = record(r#"a,b,"open"#).unwrap_err();
         assert!(e.contains("field 3") && e.contains("line break"), "{e}");
+    }
+
+    #[test]
+    fn one_reader_reads_many_lines_of_any_size() {
+        let mut lines = CsvLines::new();
+        let mut r = csv::StringRecord::new();
+        let long = "é".repeat(3000);
+        let many: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        lines
+            .read(format!("\"{long}\",x").as_bytes(), &mut r)
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(&r[0], long.as_str());
+        lines.read(many.join(",").as_bytes(), &mut r).unwrap();
+        assert_eq!(r.iter().collect::<Vec<_>>(), many);
+        lines.read(b"a,,\"b\"", &mut r).unwrap();
+        assert_eq!(r.iter().collect::<Vec<_>>(), vec!["a", "", "b"]);
+        lines.read(b"", &mut r).unwrap();
+        assert!(r.is_empty());
+        let e = lines.read(b"a,\xff", &mut r).unwrap_err();
+        assert!(e.contains("UTF-8"), "{e}");
+        lines.read(b"ok", &mut r).unwrap();
+        assert_eq!(&r[0], "ok");
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod lines;
 mod rows;
 
 pub use apply::{RowResult, Summary, apply_batch};
-pub use csv_rows::{CsvHeader, HeaderError, known_columns, read_record};
+pub use csv_rows::{CsvHeader, CsvLines, HeaderError, known_columns, read_record};
 pub use lines::{Line, LineSplitter};
 pub use rows::{Checked, Pending, RowReader};
 

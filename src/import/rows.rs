@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::csv_rows::{CsvHeader, read_record};
+use super::csv_rows::{CsvHeader, CsvLines};
 use super::{Format, Kind, Line, MAX_LINE_BYTES};
 use crate::domain::{Client, ClientId, InvoiceId};
 use crate::policy::LoadedPolicy;
@@ -51,6 +51,7 @@ pub struct RowReader {
     header: Option<CsvHeader>,
     policy: Arc<LoadedPolicy>,
     record: csv::StringRecord,
+    csv: CsvLines,
     seen: Seen,
 }
 
@@ -63,6 +64,7 @@ impl RowReader {
             header,
             policy,
             record: csv::StringRecord::new(),
+            csv: CsvLines::new(),
             seen: Seen {
                 hashers: (RandomState::new(), RandomState::new()),
                 lines: HashMap::new(),
@@ -130,7 +132,7 @@ impl RowReader {
     fn body(&mut self, bytes: &[u8]) -> Result<(String, Map<String, Value>), String> {
         match &self.header {
             Some(header) => {
-                read_record(bytes, &mut self.record)?;
+                self.csv.read(bytes, &mut self.record)?;
                 header.body(&self.record)
             }
             None => {
