@@ -1,4 +1,4 @@
-//! Command line: `serve`, `check`, `plan` and `simulate`.
+//! Command line: `serve`, `check`, `plan`, `import` and `simulate`.
 
 use std::path::PathBuf;
 
@@ -63,5 +63,23 @@ pub enum Command {
         /// Print the daemon's JSON report instead of the summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Import clients and invoices (CSV or NDJSON files) into the running daemon: clients
+    /// first, then invoices; each row is answered as it is stored. Exits non-zero when any
+    /// row failed.
+    Import {
+        /// Daemon configuration file (where the daemon listens, its API token).
+        #[arg(long, default_value = "config/plazo.toml")]
+        config: PathBuf,
+        /// Files whose kind is read from their header (CSV) or first row (NDJSON): invoices
+        /// have `client_id` and `amount` columns, anything else is clients. `.csv` is CSV,
+        /// `.ndjson`/`.jsonl` NDJSON, other names by their first character.
+        files: Vec<PathBuf>,
+        /// A file of clients, whatever its header says (repeatable).
+        #[arg(long = "clients", value_name = "FILE")]
+        clients: Vec<PathBuf>,
+        /// A file of invoices, whatever its header says (repeatable).
+        #[arg(long = "invoices", value_name = "FILE")]
+        invoices: Vec<PathBuf>,
     },
 }

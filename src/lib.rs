@@ -36,6 +36,8 @@
 //!   (the daily re-evaluation of segment rules, the one-time facts backfill).
 //! - [`simulate`]: the portfolio run for N days under the policy in force and a candidate, on
 //!   a scratch copy, with the real dispatcher and recording channels; nothing is sent.
+//! - [`import`]: the bulk import of clients and invoices (NDJSON or CSV, read as it arrives,
+//!   each row checked as its `PUT`, stored in batches, answered once durable).
 //! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
@@ -61,6 +63,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod inbound;
 pub mod payments;
 pub mod policy;

@@ -1,5 +1,7 @@
 //! The `plazo` binary: parses the command line and hands over to the library.
 
+mod import_cli;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -37,6 +39,12 @@ fn main() -> ExitCode {
             days,
             json,
         } => with_output(|out| simulate_cmd(out, &config, policy.as_deref(), days, json)),
+        Command::Import {
+            config,
+            files,
+            clients,
+            invoices,
+        } => import_cli::run(&config, &files, &clients, &invoices),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

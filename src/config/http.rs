@@ -29,6 +29,11 @@ pub struct HttpConfig {
     /// Pago, Twilio, WhatsApp, Standard Webhooks) and `/u/`, in bytes; larger gets 413.
     /// Default 1048576 (1 MiB), above what the providers send.
     pub webhook_body_limit_bytes: usize,
+    /// Largest request body of the bulk import (`/v1/import/*`), in bytes; an import is read
+    /// as it arrives (never held whole), so this only bounds one upload. Its body has no
+    /// overall deadline: it is cut when `body_timeout_ms` passes without a byte arriving.
+    /// Default 4294967296 (4 GiB).
+    pub import_body_limit_bytes: u64,
 }
 
 impl HttpConfig {
@@ -51,6 +56,7 @@ impl Default for HttpConfig {
             max_connections: 256,
             api_body_limit_bytes: 64 * 1024,
             webhook_body_limit_bytes: 1024 * 1024,
+            import_body_limit_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -64,6 +70,7 @@ struct RawHttpConfig {
     max_connections: Option<usize>,
     api_body_limit_bytes: Option<usize>,
     webhook_body_limit_bytes: Option<usize>,
+    import_body_limit_bytes: Option<u64>,
 }
 
 impl TryFrom<RawHttpConfig> for HttpConfig {
@@ -79,6 +86,9 @@ impl TryFrom<RawHttpConfig> for HttpConfig {
             webhook_body_limit_bytes: raw
                 .webhook_body_limit_bytes
                 .unwrap_or(d.webhook_body_limit_bytes),
+            import_body_limit_bytes: raw
+                .import_body_limit_bytes
+                .unwrap_or(d.import_body_limit_bytes),
         };
         for (name, value) in [
             ("header_timeout_ms", cfg.header_timeout_ms),
@@ -89,6 +99,7 @@ impl TryFrom<RawHttpConfig> for HttpConfig {
                 "webhook_body_limit_bytes",
                 cfg.webhook_body_limit_bytes as u64,
             ),
+            ("import_body_limit_bytes", cfg.import_body_limit_bytes),
         ] {
             if value == 0 {
                 return Err(format!(

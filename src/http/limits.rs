@@ -132,3 +132,130 @@ impl HttpBody for TimedBody {
         self.inner.size_hint()
     }
 }
+
+/// The body rules of a streamed upload (the bulk import): no overall deadline, since a large
+/// upload may take long, but a body that stops sending for `idle` fails, and a body past
+/// `limit` bytes fails. The handler reads the failure from the body stream (its message says
+/// which rule broke); an announced oversize body is still refused with 413 up front.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRules {
+    /// Largest accepted body, in bytes.
+    pub limit: u64,
+    /// Longest wait for the next piece of the body.
+    pub idle: Duration,
+}
+
+impl StreamRules {
+    /// Applies these rules to every route of `router`.
+    pub fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
+        router.layer(axum::middleware::from_fn_with_state(self, guard_stream))
+    }
+}
+
+/// Refuses an announced oversize body, and wraps the body in [`StreamedBody`].
+async fn guard_stream(State(rules): State<StreamRules>, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > rules.limit) {
+        return closing(
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is larger than the {} bytes this endpoint accepts ([http] import_body_limit_bytes); split the file",
+                    rules.limit
+                ),
+            )
+            .into_response(),
+        );
+    }
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&timed_out);
+    let req = req.map(|inner| {
+        Body::new(StreamedBody {
+            inner,
+            rules,
+            received: 0,
+            deadline: Box::pin(tokio::time::sleep(rules.idle)),
+            timed_out: flag,
+        })
+    });
+    let resp = next.run(req).await;
+    // Only before the handler answered (while it reads a CSV header, say): a streamed answer
+    // reports a later failure in its own body.
+    if timed_out.load(Ordering::Acquire) {
+        return closing(
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "no part of the request body arrived for {} ms; send it again without pausing",
+                    rules.idle.as_millis()
+                ),
+            )
+            .into_response(),
+        );
+    }
+    resp
+}
+
+/// A request body that fails after `rules.idle` without a frame, or past `rules.limit` bytes.
+struct StreamedBody {
+    inner: Body,
+    rules: StreamRules,
+    received: u64,
+    deadline: Pin<Box<Sleep>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl HttpBody for StreamedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if let Some(Ok(f)) = &frame {
+                let n = f.data_ref().map_or(0, |d| d.len() as u64);
+                this.received = this.received.saturating_add(n);
+                if this.received > this.rules.limit {
+                    return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::other(
+                        format!(
+                            "the request body is larger than the {} bytes this endpoint accepts ([http] import_body_limit_bytes); split the file",
+                            this.rules.limit
+                        ),
+                    )))));
+                }
+                let next =
+                    tokio::time::Instant::from_std(crate::clock::monotonic_now()) + this.rules.idle;
+                this.deadline.as_mut().reset(next);
+            }
+            return Poll::Ready(frame);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.timed_out.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no part of the request body arrived for {} ms ([http] body_timeout_ms); the upload was cut",
+                    this.rules.idle.as_millis()
+                ),
+            )))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -13,6 +13,7 @@ mod contacts;
 mod error;
 mod escalation;
 mod events;
+mod import;
 mod invoices;
 mod limits;
 mod metrics;
@@ -37,7 +38,7 @@ use tokio::sync::Notify;
 
 pub use auth::{TokenError, load_or_create_token_file};
 pub use error::{ApiError, json_errors, parse_json};
-pub use limits::BodyRules;
+pub use limits::{BodyRules, StreamRules};
 pub use serve::serve;
 
 use crate::clock::SharedClock;
@@ -149,7 +150,8 @@ pub(crate) async fn durable(store: &Store) -> Result<(), ApiError> {
 
 /// The whole API, with `cfg`'s body limits: `/v1` bodies up to `api_body_limit_bytes`, the
 /// provider callbacks and unsubscribe pages up to `webhook_body_limit_bytes`, every body within
-/// `body_timeout_ms`; every error answer is the JSON envelope (see [`json_errors`]).
+/// `body_timeout_ms` (the bulk import: up to `import_body_limit_bytes`, cut after
+/// `body_timeout_ms` without a byte); every error answer is the JSON envelope (see [`json_errors`]).
 pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
     let api_body = BodyRules {
         limit: cfg.api_body_limit_bytes,
@@ -212,6 +214,18 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
             state.clone(),
             auth::require_token,
         ));
+    // The bulk import: its own body rules (large, read as it arrives, cut when idle).
+    let import = Router::new()
+        .route("/import/clients", post(import::import_clients))
+        .route("/import/invoices", post(import::import_invoices))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    let import_body = StreamRules {
+        limit: cfg.import_body_limit_bytes,
+        idle: cfg.body_timeout(),
+    };
     let hooks = Router::new()
         .route("/webhooks/payments", post(webhooks::payments))
         .route("/webhooks/stripe", post(payment_events::stripe_webhook))
@@ -234,7 +248,7 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     Router::new()
-        .nest("/v1", api_body.apply(v1))
+        .nest("/v1", api_body.apply(v1).merge(import_body.apply(import)))
         .merge(hook_body.apply(hooks))
         .merge(api_body.apply(open))
         .fallback(|| async {

@@ -1,7 +1,7 @@
 use serde::Deserialize;
 
-use super::ServiceError;
 use super::planning::replan;
+use super::{ServiceError, Upserted};
 use crate::domain::validate::{
     MAX_EMAIL_CHARS, MAX_IDENT_CHARS, MAX_NAME_CHARS, MAX_PHONE_CHARS, MAX_PREFERRED_CHANNELS,
     MAX_TAG_CHARS, MAX_TAGS, check_text, required_text,
@@ -440,7 +440,8 @@ fn replan_invoices(
 /// The stored record is read and written in one transaction, so credits and broken promises
 /// recorded concurrently are kept. When the time zone or the segment changes, the pending
 /// reminders of the client's open invoices are re-planned (nothing already handled is planned
-/// again; catch-up and contact windows apply as for a new plan).
+/// again; catch-up and contact windows apply as for a new plan). A body equal to what is
+/// stored writes nothing (see [`upsert_client_in`]).
 pub fn upsert_client(
     store: &Store,
     policy: &Policy,
@@ -464,31 +465,73 @@ pub(crate) fn upsert_client_with(
 ) -> Result<(Client, bool), ServiceError> {
     let res = store.transaction(|tx| {
         let old = tx.client(id)?;
-        let mut client = match draft_of(old.as_ref()) {
+        let draft = match draft_of(old.as_ref()) {
             Ok(c) => c,
             Err(e) => return abort(e),
         };
-        if let Some(old) = &old {
-            // Kept by plazo, never taken from the body: read inside this transaction so a
-            // concurrent credit, broken promise or payment is not overwritten.
-            client.credits = old.credits.clone();
-            client.broken_promises = old.broken_promises;
-            client.facts = old.facts.clone();
-            client.created_at = old.created_at;
-        }
-        super::contacts::sync_client_addresses(tx, id, old.as_ref(), &client)?;
-        tx.put_client(&client)?;
-        let moved = old
-            .as_ref()
-            .is_some_and(|o| moves_schedule(policy, o, &client));
-        if moved {
-            // The client's invoice index: reads only this client's invoices.
-            let ids = tx.invoice_ids_of_client(id)?;
-            replan_invoices(tx, policy, &client, &ids, now)?;
-        }
-        Ok::<_, TxError<ServiceError>>((client, old.is_none()))
+        let (client, outcome) = upsert_client_in(tx, policy, &draft, now)?;
+        Ok::<_, TxError<ServiceError>>((client, outcome == Upserted::Created))
     });
     super::flatten(res)
+}
+
+/// Whether `new` says the same as `old` in everything a client body sets.
+fn same_body(old: &Client, new: &Client) -> bool {
+    old.name == new.name
+        && old.email == new.email
+        && old.phone == new.phone
+        && old.whatsapp == new.whatsapp
+        && old.locale == new.locale
+        && old.timezone == new.timezone
+        && old.country == new.country
+        && old.subdivision == new.subdivision
+        && old.blocked_times == new.blocked_times
+        && old.segment == new.segment
+        && old.preferred_channels == new.preferred_channels
+        && old.tags == new.tags
+}
+
+/// Stores `draft` (a client built by [`draft_client`]) inside the caller's command: created
+/// when new, replaced (keeping what plazo keeps itself: credits, broken promises, facts,
+/// creation time) and its reminders re-planned when its zone or segment moved, or left alone
+/// (nothing written) when the stored client already says the same. The work of
+/// [`upsert_client`] and of the bulk import, one rule for both.
+pub fn upsert_client_in(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    draft: &Client,
+    now: jiff::Timestamp,
+) -> Result<(Client, Upserted), TxFail> {
+    let id = &draft.id;
+    let old = tx.client(id)?;
+    if let Some(old) = old.as_ref().filter(|o| same_body(o, draft)) {
+        return Ok((old.clone(), Upserted::Unchanged));
+    }
+    let mut client = draft.clone();
+    if let Some(old) = &old {
+        // Kept by plazo, never taken from the body: read inside this transaction so a
+        // concurrent credit, broken promise or payment is not overwritten.
+        client.credits = old.credits.clone();
+        client.broken_promises = old.broken_promises;
+        client.facts = old.facts.clone();
+        client.created_at = old.created_at;
+    }
+    super::contacts::sync_client_addresses(tx, id, old.as_ref(), &client)?;
+    tx.put_client(&client)?;
+    let moved = old
+        .as_ref()
+        .is_some_and(|o| moves_schedule(policy, o, &client));
+    if moved {
+        // The client's invoice index: reads only this client's invoices.
+        let ids = tx.invoice_ids_of_client(id)?;
+        replan_invoices(tx, policy, &client, &ids, now)?;
+    }
+    let outcome = if old.is_none() {
+        Upserted::Created
+    } else {
+        Upserted::Updated
+    };
+    Ok((client, outcome))
 }
 
 #[cfg(test)]

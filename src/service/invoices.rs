@@ -195,6 +195,33 @@ pub fn upsert_invoice(
     flatten(store.transaction(|tx| upsert_validated(tx, policy, id, &v, now)))
 }
 
+/// An invoice body checked by the rules of `PUT /v1/invoices/{id}` ([`check_invoice`]), ready
+/// to be stored by [`upsert_checked_invoice`].
+pub struct CheckedInvoice(Validated);
+
+/// Checks an invoice body exactly as `PUT /v1/invoices/{id}` does, without touching the store
+/// (the client's existence is checked when it is stored).
+pub fn check_invoice(input: InvoiceInput) -> Result<CheckedInvoice, ServiceError> {
+    validate(input).map(CheckedInvoice)
+}
+
+/// Stores a checked invoice inside the caller's command: the work of [`upsert_invoice`]
+/// (created and planned, updated and re-planned, or unchanged and nothing written). Returns
+/// the invoice, what was done and the next reminder planned.
+///
+/// An [`TxError::Abort`] (unknown client, another client's invoice, a currency that cannot
+/// change) is returned before anything is written, so the caller may go on with other work
+/// in the same command.
+pub fn upsert_checked_invoice(
+    tx: &mut Tx<'_>,
+    policy: &Policy,
+    id: &InvoiceId,
+    checked: &CheckedInvoice,
+    now: Timestamp,
+) -> Result<(Invoice, Upserted, Option<Timestamp>), TxError<ServiceError>> {
+    upsert_validated(tx, policy, id, &checked.0, now)
+}
+
 /// [`upsert_invoice`] for async callers: the transaction runs on the store's writer thread.
 /// Not durable on return: await [`Store::durable`] before acknowledging.
 pub async fn upsert_invoice_async(
@@ -236,7 +263,8 @@ pub(crate) async fn upsert_invoice_with(
     )
 }
 
-/// The transaction of [`upsert_invoice`].
+/// The transaction of [`upsert_invoice`]. Every abort comes before the first write (the bulk
+/// import relies on it: [`upsert_checked_invoice`]).
 fn upsert_validated(
     tx: &mut Tx<'_>,
     policy: &Policy,

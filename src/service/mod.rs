@@ -47,7 +47,7 @@ pub use arrangements::{
     Arranged, DeadlineOutcome, InstalmentInput, PlanInput, PromiseInput, cancel_arrangement,
     deadline_reached, make_plan, make_promise,
 };
-pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client};
+pub use clients::{ClientInput, draft_client, normalize_phone, upsert_client, upsert_client_in};
 pub use contacts::{
     ContactChange, MAX_EMAIL_LEN, apply_contact_change, change_contact, contact_address,
     sync_client_addresses,
@@ -62,8 +62,8 @@ pub use facts::{
 };
 pub use inbound::{InboundInput, InboundOutcome, record_inbound};
 pub use invoices::{
-    InvoiceInput, Upserted, draft_invoice, pause_invoice, resume_invoice, upsert_invoice,
-    upsert_invoice_async,
+    CheckedInvoice, InvoiceInput, Upserted, check_invoice, draft_invoice, pause_invoice,
+    resume_invoice, upsert_checked_invoice, upsert_invoice, upsert_invoice_async,
 };
 pub use notes::{
     MAX_NOTE_AUTHOR_CHARS, MAX_NOTE_TEXT_CHARS, NoteInput, add_client_note, add_invoice_note,
