@@ -20,6 +20,7 @@ mod notes;
 mod payment_events;
 mod payment_reply;
 mod providers;
+mod reports;
 mod serve;
 mod tasks;
 mod unsubscribe;
@@ -195,6 +196,8 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/contacts/{address}/opt-in", post(contacts::opt_in))
         .route("/payment-events", get(payment_events::list))
         .route("/payment-events/{key}/retry", post(payment_events::retry))
+        .route("/reports/kpis", get(reports::kpis))
+        .route("/reports/effectiveness", get(reports::effectiveness))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

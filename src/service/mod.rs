@@ -15,6 +15,8 @@
 //! - [`tasks`]: tasks for people (calls to make, replies to review): opened by steps,
 //!   `on_exhausted` and inbound replies, claimed and closed with an outcome that acts on the
 //!   invoice in the same command.
+//! - [`reports`]: the portfolio KPIs (aging, DSO, CEI, days to pay, promises kept,
+//!   recoveries, contacts by channel) and which reminder works, from one walk over the store.
 //! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
 //!   the store's outbox, in the same command as the change.
 
@@ -32,6 +34,7 @@ mod payments;
 mod planning;
 mod provider_payments;
 mod receipts;
+pub mod reports;
 mod resegment;
 mod segments;
 pub mod tasks;
