@@ -50,12 +50,12 @@ fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
 }
 
 fn figure(out: &mut String, id: &str, svg: &str) {
-    let _ = write!(out, "<figure id=\"{}\">{svg}</figure>\n", esc(id));
+    let _ = writeln!(out, "<figure id=\"{}\">{svg}</figure>", esc(id));
 }
 
 fn currency_section(out: &mut String, c: &CurrencyKpis) -> Result<(), ReportError> {
     let cur = &c.currency;
-    let _ = write!(out, "<h2>{}</h2>\n", esc(cur));
+    let _ = writeln!(out, "<h2>{}</h2>", esc(cur));
     table(
         out,
         &["KPI", "value"],
