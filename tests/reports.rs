@@ -325,6 +325,10 @@ async fn kpis_effectiveness_and_the_report_of_a_fixed_portfolio() {
     plazo::report::write(&data, plazo::report::Format::Html, &out).unwrap();
     let html = std::fs::read_to_string(&out).unwrap();
     check_html(&html);
+    // `REPORT_TEST_KEEP=/tmp/report.html` keeps a copy to open by hand.
+    if let Ok(keep) = std::env::var("REPORT_TEST_KEEP") {
+        std::fs::copy(&out, keep).unwrap();
+    }
     chromium_check(&out);
     let csv_dir = api.dir.path().join("csv");
     plazo::report::write(&data, plazo::report::Format::Csv, &csv_dir).unwrap();
