@@ -333,6 +333,48 @@ async fn kpis_effectiveness_and_the_report_of_a_fixed_portfolio() {
     let csv_dir = api.dir.path().join("csv");
     plazo::report::write(&data, plazo::report::Format::Csv, &csv_dir).unwrap();
     check_csv(&csv_dir);
+    // The same through the command line: `plazo report` finds the daemon by PLAZO_URL and the
+    // token through the config's [api] token file.
+    let (dir, base) = (api.dir.path().to_owned(), api.base.clone());
+    let run = move |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_plazo"))
+            .arg("report")
+            .arg("--config")
+            .arg(dir.join("plazo.toml"))
+            .args(args)
+            .env("PLAZO_URL", &base)
+            .output()
+            .unwrap()
+    };
+    let html_out = api.dir.path().join("cli.html");
+    let csv_out = api.dir.path().join("cli-csv");
+    let (h, c) = (html_out.clone(), csv_out.clone());
+    let (html_run, csv_run) = tokio::task::spawn_blocking(move || {
+        let q = [
+            "--as-of",
+            "2026-03-08",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-09",
+        ];
+        let mut a: Vec<String> = vec!["--out".into(), h.display().to_string()];
+        a.extend(q.iter().map(|s| s.to_string()));
+        let mut b: Vec<String> = vec![
+            "--format".into(),
+            "csv".into(),
+            "--out".into(),
+            c.display().to_string(),
+        ];
+        b.extend(q.iter().map(|s| s.to_string()));
+        (run(a), run(b))
+    })
+    .await
+    .unwrap();
+    assert!(html_run.status.success(), "{html_run:?}");
+    assert!(csv_run.status.success(), "{csv_run:?}");
+    check_html(&std::fs::read_to_string(&html_out).unwrap());
+    check_csv(&csv_out);
     api.running.shutdown().await.unwrap();
 }
 

@@ -172,3 +172,14 @@ pub fn files(data: &ReportData) -> Vec<(&'static str, String)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fields_with_commas_quotes_or_newlines_are_quoted() {
+        assert_eq!(super::field("plain"), "plain");
+        assert_eq!(super::field("a,b"), "\"a,b\"");
+        assert_eq!(super::field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::field("two\nlines"), "\"two\nlines\"");
+    }
+}

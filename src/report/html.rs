@@ -243,3 +243,14 @@ pub fn page(data: &ReportData) -> Result<String, ReportError> {
     out.push_str("</body></html>\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            super::esc("<b>\"R&D\"</b> 'x'"),
+            "&lt;b&gt;&quot;R&amp;D&quot;&lt;/b&gt; &#39;x&#39;"
+        );
+    }
+}
