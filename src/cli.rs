@@ -1,4 +1,4 @@
-//! Command line: `serve`, `check`, `plan`, `import` and `simulate`.
+//! Command line: `serve`, `check`, `plan`, `import`, `report` and `simulate`.
 
 use std::path::PathBuf;
 
@@ -81,5 +81,35 @@ pub enum Command {
         /// A file of invoices, whatever its header says (repeatable).
         #[arg(long = "invoices", value_name = "FILE")]
         invoices: Vec<PathBuf>,
+    },
+    /// Write the portfolio report (KPIs, aging, collections, which reminder works) from the
+    /// running daemon: one self-contained HTML page, or a directory of CSV files.
+    Report {
+        /// Daemon configuration file (where the daemon listens and its API token; `PLAZO_URL`
+        /// overrides the address).
+        #[arg(long, default_value = "config/plazo.toml")]
+        config: PathBuf,
+        /// Output: the HTML file, or the directory for the CSV files.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+        /// `html` (one file) or `csv` (kpis.csv, aging.csv, collections.csv,
+        /// effectiveness.csv, channels.csv, arrangements.csv).
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::report::Format,
+        /// Balances as of this date (end of that day, UTC) or RFC 3339 instant; default now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Start of the period (date or RFC 3339); default 90 days before its end.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period, exclusive (date or RFC 3339); default `as_of`.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only invoices in this currency (ISO 4217).
+        #[arg(long)]
+        currency: Option<String>,
+        /// Only invoices of this segment.
+        #[arg(long)]
+        segment: Option<String>,
     },
 }

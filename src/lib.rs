@@ -52,6 +52,8 @@
 //! - [`cli`]: the command line.
 //! - [`remote`]: a running daemon's API, for the commands that go through it (import, report,
 //!   simulate).
+//! - [`report`]: `plazo report`: the KPI and effectiveness reports fetched from a running daemon,
+//!   written as one self-contained HTML page (SVG charts drawn with `plotters`) or CSV files.
 //! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
@@ -68,6 +70,7 @@ pub mod inbound;
 pub mod payments;
 pub mod policy;
 pub mod remote;
+pub mod report;
 pub mod schedule;
 pub mod service;
 pub mod simulate;

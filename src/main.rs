@@ -45,6 +45,27 @@ fn main() -> ExitCode {
             clients,
             invoices,
         } => import_cli::run(&config, &files, &clients, &invoices),
+        Command::Report {
+            config,
+            out,
+            format,
+            as_of,
+            from,
+            to,
+            currency,
+            segment,
+        } => report_cmd(
+            &config,
+            &out,
+            format,
+            plazo::service::reports::ReportQuery {
+                as_of,
+                currency,
+                segment,
+                from,
+                to,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,6 +140,26 @@ fn make_files_private() {
         use rustix::fs::Mode;
         rustix::process::umask(Mode::from_bits_truncate(0o077));
     }
+}
+
+/// `plazo report`: fetches the reports from the running daemon and writes them.
+fn report_cmd(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    format: plazo::report::Format,
+    query: plazo::service::reports::ReportQuery,
+) -> Result<()> {
+    let cfg = load_daemon_config(config)?;
+    let remote = plazo::remote::Remote::from_config(&cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let data = rt.block_on(plazo::report::fetch(&remote, &query))?;
+    for path in plazo::report::write(&data, format, out)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {

@@ -23,6 +23,7 @@ mod payment_events;
 mod payment_reply;
 mod portfolio;
 mod providers;
+mod reports;
 mod serve;
 mod simulate;
 mod tasks;
@@ -210,6 +211,8 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/contacts/{address}/opt-in", post(contacts::opt_in))
         .route("/payment-events", get(payment_events::list))
         .route("/payment-events/{key}/retry", post(payment_events::retry))
+        .route("/reports/kpis", get(reports::kpis))
+        .route("/reports/effectiveness", get(reports::effectiveness))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -16,6 +16,8 @@
 //!   `on_exhausted` and inbound replies, claimed and closed with an outcome that acts on the
 //!   invoice in the same command.
 //! - [`portfolio`]: invoices, clients and planned reminders listed with filters, in pages.
+//! - [`reports`]: the portfolio KPIs (aging, DSO, CEI, days to pay, promises kept,
+//!   recoveries, contacts by channel) and which reminder works, from one walk over the store.
 //! - [`events`]: the events out (`invoice.paid`, `promise.broken`...) each change records in
 //!   the store's outbox, in the same command as the change.
 
@@ -35,6 +37,7 @@ mod planning;
 pub mod portfolio;
 mod provider_payments;
 mod receipts;
+pub mod reports;
 mod resegment;
 mod segments;
 pub mod tasks;
