@@ -227,6 +227,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         }
         None => None,
     };
+    // This daemon's own recorder (no global one): see `crate::telemetry`.
+    let telemetry = crate::telemetry::Telemetry::new();
     let providers = Arc::new(ProviderHooks {
         twilio_auth_token,
         public_base: config
@@ -245,6 +247,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             "mercado pago webhook secret",
         )?,
         inbox_wake: Arc::new(Notify::new()),
+        telemetry: telemetry.clone(),
     });
     let mut fetchers: std::collections::BTreeMap<String, Arc<dyn crate::payments::PaymentFetcher>> =
         std::collections::BTreeMap::new();
@@ -289,6 +292,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         wake: wake.clone(),
         unsubscribe,
         turns: Default::default(),
+        telemetry: telemetry.clone(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
     let inbox = Arc::new(crate::daemon::payment_inbox::PaymentInbox {
@@ -298,6 +302,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         wake: providers.inbox_wake.clone(),
         dispatch_wake: wake.clone(),
         fetchers,
+        telemetry: telemetry.clone(),
     });
     let inbox = tokio::spawn(inbox.run(shutdown_rx.clone()));
     let events = events_worker.map(|w| tokio::spawn(w.run(shutdown_rx.clone())));

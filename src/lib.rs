@@ -48,6 +48,8 @@
 //! - [`cli`]: the command line.
 //! - [`remote`]: a running daemon's API, for the commands that go through it (import, report,
 //!   simulate).
+//! - [`telemetry`]: the daemon's Prometheus metrics: one recorder per daemon, every metric
+//!   named and described in one place, the HTTP request layer, rendered by `GET /metrics`.
 //! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
@@ -67,5 +69,6 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod systemd;
+pub mod telemetry;
 pub mod templates;
 pub mod unsubscribe;

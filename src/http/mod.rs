@@ -94,6 +94,8 @@ pub struct ProviderHooks {
     pub mercadopago_secret: Option<String>,
     /// Wakes the payments inbox processor.
     pub inbox_wake: Arc<Notify>,
+    /// The daemon's metrics (request counts, webhook rejections, payment events; `/metrics`).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl std::fmt::Debug for ProviderHooks {
@@ -241,6 +243,11 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
             )
         })
         .layer(axum::middleware::map_response(json_errors))
+        // Outermost: counts every answer with its final status, under the matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            state.providers.telemetry.clone(),
+            crate::telemetry::track_requests,
+        ))
         .with_state(state)
 }
 
