@@ -172,11 +172,16 @@ struct Api {
 }
 
 async fn start() -> Api {
+    start_with("").await
+}
+
+/// A daemon with `extra` tables in its config.
+async fn start_with(extra: &str) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_private(&d.join("whsec"), WEBHOOK_SECRET);
     let tables = format!(
-        "[payment_webhooks]\nsecret = {{ file = \"{}\" }}",
+        "[payment_webhooks]\nsecret = {{ file = \"{}\" }}\n\n{extra}",
         d.join("whsec").display()
     );
     let policy = test_policy(
@@ -496,4 +501,49 @@ async fn two_daemons_in_one_process_count_apart() {
     assert_eq!(pa.value("plazo_reminders_pending", &[]), 1.0);
     assert_eq!(pb.value("plazo_reminders_pending", &[]), 0.0);
     tokio::join!(a.stop(), b.stop());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_an_address_of_their_own() {
+    let api = start_with("[metrics]\nlisten = \"127.0.0.1:0\"\n").await;
+    let running = api.running.as_ref().unwrap();
+    let apart = running.metrics_addr.expect("metrics address bound");
+    assert_ne!(apart, running.addr);
+    api.client("cli-1").await;
+    // The API's port no longer serves /metrics.
+    let (st, v) = api.call("GET", "/metrics", None).await;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(v["error"]["code"], "no_route", "{v}");
+    // The metrics address serves it, without a token, and nothing else.
+    let resp = api
+        .http
+        .get(format!("http://{apart}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let page = Page::parse(&resp.text().await.unwrap());
+    assert_eq!(
+        page.value(
+            "plazo_http_requests_total",
+            &[("route", "/v1/clients/{id}"), ("status", "201")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        page.value(
+            "plazo_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        1.0,
+        "the refused /metrics on the API port is an unmatched request"
+    );
+    let other = api
+        .http
+        .get(format!("http://{apart}/v1/clients/cli-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+    api.stop().await;
 }

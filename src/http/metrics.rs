@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use super::AppState;
 use crate::domain::EventState;
 use crate::store::Store;
-use crate::telemetry::{SCRAPE_COUNT_CAP, StoreGauges};
+use crate::telemetry::{SCRAPE_COUNT_CAP, StoreGauges, Telemetry};
 
 /// Escapes a label value.
 fn label(v: &str) -> String {
@@ -23,7 +23,7 @@ fn label(v: &str) -> String {
 
 /// Reads the scrape-time gauges from the store. A read that fails leaves its gauge at 0 and
 /// is logged (the page still answers: `plazo_store_writable` says when the store is unwell).
-fn store_gauges(store: &Store, now: jiff::Timestamp) -> StoreGauges {
+fn store_gauges(store: &Store, telemetry: &Telemetry, now: jiff::Timestamp) -> StoreGauges {
     let warn = |what: &str, e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "metrics: cannot read {what}");
         0
@@ -38,9 +38,12 @@ fn store_gauges(store: &Store, now: jiff::Timestamp) -> StoreGauges {
         .map_or_else(|e| warn("the due index", &e), |v| v.len() as u64);
     StoreGauges {
         due_now,
-        pending: store
-            .pending_count()
-            .unwrap_or_else(|e| warn("the pending count", &e)),
+        pending: telemetry.pending(|| {
+            store
+                .pending_count()
+                .map_err(|e| warn("the pending count", &e))
+                .ok()
+        }),
         inbox: store
             .inbox_queue()
             .map_or_else(|e| warn("the payments inbox", &e), |v| v.len() as u64),
@@ -58,8 +61,8 @@ fn store_gauges(store: &Store, now: jiff::Timestamp) -> StoreGauges {
 /// gauges read from the store, then the rate-limit buckets.
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     let now = st.clock.now();
-    let store = st.store.clone();
-    let gauges = tokio::task::spawn_blocking(move || store_gauges(&store, now))
+    let (store, telemetry) = (st.store.clone(), st.providers.telemetry.clone());
+    let gauges = tokio::task::spawn_blocking(move || store_gauges(&store, &telemetry, now))
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "metrics: reading the store failed");

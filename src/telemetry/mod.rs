@@ -18,7 +18,8 @@
 mod http;
 pub mod reasons;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{
@@ -76,15 +77,25 @@ const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Pending counts below this are read at every scrape (exact); from it on, at most once per
+/// [`PENDING_REFRESH`]: counting the due index is a full scan (about 1 s per million entries).
+pub const PENDING_EXACT_BELOW: u64 = 100_000;
+/// How long a large pending count is reused.
+pub const PENDING_REFRESH: Duration = Duration::from_secs(60);
+
 /// Most due entries counted for [`DUE_NOW`] and outbound events for [`EVENTS_OUT_DEPTH`] at one
 /// scrape: the gauge saturates there rather than make a scrape read an unbounded backlog.
-pub const SCRAPE_COUNT_CAP: usize = 100_000;
+pub const SCRAPE_COUNT_CAP: usize = 10_000;
 
 /// The metrics of one daemon. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct Telemetry {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    /// Served on an address of its own (`[metrics] listen`), not on the API's port.
+    apart: bool,
+    /// The last large pending count and when it was read (see [`Telemetry::pending`]).
+    pending_cache: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -132,9 +143,41 @@ impl Telemetry {
         let t = Telemetry {
             recorder: Arc::new(recorder),
             handle,
+            apart: false,
+            pending_cache: Arc::default(),
         };
         t.with(describe_all);
         t
+    }
+
+    /// The same metrics, served on an address of their own (`[metrics] listen`): the API's
+    /// router then has no `/metrics` route.
+    pub fn served_apart(mut self) -> Self {
+        self.apart = true;
+        self
+    }
+
+    /// True when `/metrics` is served on its own address rather than the API's.
+    pub fn is_served_apart(&self) -> bool {
+        self.apart
+    }
+
+    /// The pending count for [`PENDING`]: `read` (a full scan of the due index) runs at every
+    /// scrape while the count stays below [`PENDING_EXACT_BELOW`]; above, its last value is
+    /// reused for [`PENDING_REFRESH`]. `read` answering `None` (a store error) gives 0.
+    pub fn pending(&self, read: impl FnOnce() -> Option<u64>) -> u64 {
+        let mut cache = self
+            .pending_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, n)) = *cache {
+            if n >= PENDING_EXACT_BELOW && at.elapsed() < PENDING_REFRESH {
+                return n;
+            }
+        }
+        let n = read();
+        *cache = n.map(|n| (crate::clock::monotonic_now(), n));
+        n.unwrap_or(0)
     }
 
     /// Runs `f` with this daemon's recorder as the recorder of the `metrics` macros.
@@ -244,12 +287,12 @@ fn describe_all() {
     describe_gauge!(
         DUE_NOW,
         Unit::Count,
-        "Reminders due now and not yet claimed (read at scrape time; saturates at 100000)."
+        "Reminders due now and not yet claimed (read at scrape time; saturates at 10000)."
     );
     describe_gauge!(
         PENDING,
         Unit::Count,
-        "Reminders scheduled in the due index, any time (read at scrape time)."
+        "Reminders scheduled in the due index, any time (read at scrape time; from 100000 on, at most once a minute)."
     );
     describe_counter!(
         PAYMENT_EVENTS,
@@ -269,7 +312,7 @@ fn describe_all() {
     describe_gauge!(
         EVENTS_OUT_DEPTH,
         Unit::Count,
-        "Outbound events waiting for delivery (read at scrape time; saturates at 100000)."
+        "Outbound events waiting for delivery (read at scrape time; saturates at 10000)."
     );
     describe_counter!(
         HTTP_REQUESTS,
@@ -296,4 +339,46 @@ fn describe_all() {
         Unit::Count,
         "Send tasks that panicked (caught; each reminder recorded as failed), in this process."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_pending_counts_are_read_every_time_large_ones_reused() {
+        let t = Telemetry::new();
+        assert_eq!(t.pending(|| Some(5)), 5);
+        assert_eq!(t.pending(|| Some(7)), 7, "a small count is exact");
+        assert_eq!(t.pending(|| None), 0, "a failed read shows 0");
+        assert_eq!(t.pending(|| Some(PENDING_EXACT_BELOW)), PENDING_EXACT_BELOW);
+        assert_eq!(
+            t.pending(|| panic!("a large count is not re-read within the minute")),
+            PENDING_EXACT_BELOW
+        );
+    }
+
+    #[test]
+    fn each_telemetry_counts_apart_and_renders_one_family_header() {
+        let (a, b) = (Telemetry::new(), Telemetry::new());
+        a.webhook_rejected("stripe", reasons::BAD_SIGNATURE);
+        a.webhook_rejected("stripe", reasons::BAD_SIGNATURE);
+        let text = a.render(&StoreGauges::default());
+        assert!(
+            text.contains(
+                "plazo_webhook_rejections_total{endpoint=\"stripe\",reason=\"bad_signature\"} 2"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE plazo_webhook_rejections_total counter")
+                .count(),
+            1
+        );
+        let other = b.render(&StoreGauges::default());
+        assert!(
+            !other.contains("plazo_webhook_rejections_total{"),
+            "{other}"
+        );
+    }
 }
