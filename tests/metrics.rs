@@ -547,3 +547,79 @@ async fn metrics_on_an_address_of_their_own() {
     assert_eq!(other.status().as_u16(), 404);
     api.stop().await;
 }
+
+const STRIPE_SECRET: &str = "whsec_metrics_stripe_secret";
+
+/// A Stripe `invoice.paid` for inv-1's whole amount.
+fn stripe_paid(id: &str) -> String {
+    json!({"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": 1_700_000_000,
+           "livemode": false, "pending_webhooks": 1, "type": "invoice.paid",
+           "data": {"object": {"id": "in_1Q", "object": "invoice", "number": "STRIPE-0001",
+                               "currency": "cop", "amount_paid": 125_000_000, "amount_remaining": 0,
+                               "status": "paid", "metadata": {"plazo_invoice_id": "inv-1"},
+                               "status_transitions": {"paid_at": 1_700_000_000}}}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_webhooks_count_rejections_and_inbox_states() {
+    let dir = tempfile::tempdir().unwrap();
+    write_private(&dir.path().join("stripe"), STRIPE_SECRET);
+    let api = start_with(&format!(
+        "[stripe]\nwebhook_secret = {{ file = \"{}\" }}\n",
+        dir.path().join("stripe").display()
+    ))
+    .await;
+    api.client("cli-1").await;
+    api.invoice("inv-1", "2026-03-20").await;
+    let post = |body: String, secret: &'static str| {
+        let t = api.clock.now().as_second();
+        let sig = plazo::payments::stripe::sign_header(secret, t, body.as_bytes());
+        api.http
+            .post(format!("{}/webhooks/stripe", api.base))
+            .header("stripe-signature", sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let forged = post(stripe_paid("evt_forged"), "whsec_not_the_secret")
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let ok = post(stripe_paid("evt_paid"), STRIPE_SECRET).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    // The inbox applies it in the background.
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    let applied = [("provider", "stripe"), ("state", "applied")];
+    let page = loop {
+        let page = api.scrape().await;
+        if page.get("plazo_payment_events_total", &applied).is_some() {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "not applied:\n{}",
+            page.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(page.value("plazo_payment_events_total", &applied), 1.0);
+    assert_eq!(
+        page.value(
+            "plazo_payment_events_total",
+            &[("provider", "stripe"), ("state", "received")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        page.value(
+            "plazo_webhook_rejections_total",
+            &[("endpoint", "stripe"), ("reason", "bad_signature")]
+        ),
+        1.0
+    );
+    assert_eq!(page.value("plazo_payment_inbox_depth", &[]), 0.0);
+    // Paid in full: its reminder is gone.
+    assert_eq!(page.value("plazo_reminders_pending", &[]), 0.0);
+    api.stop().await;
+}
