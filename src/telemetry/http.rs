@@ -1,6 +1,7 @@
 //! The HTTP layer that counts requests by route template and status, and times them.
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -18,10 +19,38 @@ pub async fn track_requests(State(t): State<Telemetry>, req: Request, next: Next
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = crate::clock::monotonic_now();
     let resp = next.run(req).await;
     let secs = started.elapsed().as_secs_f64();
-    t.http_request(&route, &method, resp.status().as_u16(), secs);
+    t.http_request(&route, method, resp.status().as_u16(), secs);
     resp
+}
+
+/// The method label: the standard methods by name, anything else `other` (a client can send
+/// any token as a method; the label set stays bounded).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&Method::TRACE), "other");
+    }
 }
