@@ -13,7 +13,9 @@ use crate::channels::BuildContext;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
-use crate::http::{AppState, ProviderHooks, TokenError, load_or_create_token_file, router, serve};
+use crate::http::{
+    AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router, router, serve,
+};
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
@@ -79,10 +81,13 @@ pub enum DaemonError {
 pub struct Running {
     /// Address the API listens on (useful with port 0).
     pub addr: std::net::SocketAddr,
+    /// Address `GET /metrics` is served on when `[metrics] listen` is set (else the API's).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The policy handle (for reloads).
     pub policy: PolicyHandle,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     dispatcher: tokio::task::JoinHandle<usize>,
     inbox: tokio::task::JoinHandle<()>,
     /// The events delivery task, when `[events]` is configured.
@@ -227,6 +232,13 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         }
         None => None,
     };
+    // This daemon's own recorder (no global one): see `crate::telemetry`.
+    let telemetry = crate::telemetry::Telemetry::new();
+    let telemetry = if config.metrics.listen.is_some() {
+        telemetry.served_apart()
+    } else {
+        telemetry
+    };
     let providers = Arc::new(ProviderHooks {
         twilio_auth_token,
         public_base: config
@@ -245,6 +257,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             "mercado pago webhook secret",
         )?,
         inbox_wake: Arc::new(Notify::new()),
+        telemetry: telemetry.clone(),
     });
     let mut fetchers: std::collections::BTreeMap<String, Arc<dyn crate::payments::PaymentFetcher>> =
         std::collections::BTreeMap::new();
@@ -289,6 +302,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         wake: wake.clone(),
         unsubscribe,
         turns: Default::default(),
+        telemetry: telemetry.clone(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
     let inbox = Arc::new(crate::daemon::payment_inbox::PaymentInbox {
@@ -298,6 +312,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         wake: providers.inbox_wake.clone(),
         dispatch_wake: wake.clone(),
         fetchers,
+        telemetry: telemetry.clone(),
     });
     let inbox = tokio::spawn(inbox.run(shutdown_rx.clone()));
     let events = events_worker.map(|w| tokio::spawn(w.run(shutdown_rx.clone())));
@@ -339,6 +354,28 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         context: "reading the bound address".into(),
         source,
     })?;
+    // `[metrics] listen`: /metrics on an address of its own, with the API's server limits.
+    let (metrics_addr, metrics_server) = match config.metrics.listen {
+        Some(at) => {
+            let listener =
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|source| DaemonError::Io {
+                        context: format!("binding the metrics address {at} ([metrics] listen)"),
+                        source,
+                    })?;
+            let bound = listener.local_addr().map_err(|source| DaemonError::Io {
+                context: "reading the bound metrics address".into(),
+                source,
+            })?;
+            let app = metrics_router(state.clone());
+            let (http_config, rx) = (config.http.clone(), shutdown_rx.clone());
+            let task = tokio::spawn(async move { serve(listener, app, &http_config, rx).await });
+            tracing::info!(addr = %bound, "metrics served on their own address");
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     let app = router(state, &config.http);
     let http_config = config.http.clone();
     let server = tokio::spawn(async move { serve(listener, app, &http_config, shutdown_rx).await });
@@ -353,9 +390,11 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     tracing::info!(%addr, next_due = ?next_due, "plazo ready");
     Ok(Running {
         addr,
+        metrics_addr,
         policy,
         shutdown: shutdown_tx,
         server,
+        metrics_server,
         dispatcher,
         inbox,
         events,
@@ -405,6 +444,11 @@ impl Running {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server stopped with an error"),
             Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        }
+        match OptionFuture::from(self.metrics_server).await {
+            Some(Ok(Err(e))) => tracing::error!(error = %e, "metrics server stopped with an error"),
+            Some(Err(e)) => tracing::error!(error = %e, "metrics server task failed"),
+            _ => {}
         }
         if let Err(e) = self.inbox.await {
             tracing::error!(error = %e, "payments inbox task failed");

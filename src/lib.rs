@@ -54,6 +54,8 @@
 //!   simulate).
 //! - [`report`]: `plazo report`: the KPI and effectiveness reports fetched from a running daemon,
 //!   written as one self-contained HTML page (SVG charts drawn with `plotters`) or CSV files.
+//! - [`telemetry`]: the daemon's Prometheus metrics: one recorder per daemon, every metric
+//!   named and described in one place, the HTTP request layer, rendered by `GET /metrics`.
 //! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
@@ -76,5 +78,6 @@ pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod systemd;
+pub mod telemetry;
 pub mod templates;
 pub mod unsubscribe;

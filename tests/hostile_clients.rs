@@ -117,6 +117,7 @@ fn harness(now: &str, email: SharedChannel, sms: Option<SharedChannel>) -> H {
         wake: Arc::new(plazo::dispatch::Wake::default()),
         unsubscribe: None,
         turns: Default::default(),
+        telemetry: Default::default(),
     });
     H {
         _dir: dir,

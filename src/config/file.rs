@@ -67,6 +67,9 @@ pub struct DaemonConfig {
     /// the longest span a simulation may cover.
     #[serde(default)]
     pub simulation: super::SimulationConfig,
+    /// Where `GET /metrics` (Prometheus text) is served.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Events out to the ERP/CRM and partners (`[events]`); none recorded or sent without it.
     #[serde(default)]
     pub events: Option<super::EventsConfig>,
@@ -125,6 +128,18 @@ fn default_token_source() -> SecretSource {
         env: Some("PLAZO_API_TOKEN".into()),
         file: None,
     }
+}
+
+/// Where the Prometheus metrics are served (`[metrics]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// An address of its own for `GET /metrics`, e.g. `"127.0.0.1:9464"`: only `/metrics` is
+    /// served there, without authentication, and the API's port no longer serves it (keep a
+    /// public API port free of operational data). Must differ from `listen`. Default: unset,
+    /// `/metrics` is served on the API's address, without authentication, like `/healthz`.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// Log output format.
@@ -633,6 +648,11 @@ mod tests {
                 "[housekeeping]\nresegment = \"0 30 25 * * *\"\n",
                 "plazo.toml:2:13: housekeeping.resegment: \"0 30 25 * * *\" is not a cron expression",
             ),
+            (
+                "listen = \"127.0.0.1:8080\"\n[metrics]\nlisten = \"127.0.0.1:8080\"\n",
+                "plazo.toml:3:10: metrics.listen: 127.0.0.1:8080 is also the API's `listen` address",
+            ),
+            ("[metrics]\nlisten = \"localhost\"\n", "plazo.toml:2:"),
             (
                 "public_url = \"cobros.example.co\"\n",
                 "plazo.toml:1:14: public_url: \"cobros.example.co\" must be an http:// or https:// URL",

@@ -104,6 +104,16 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
             ));
         }
     }
+    if let Some(addr) = cfg.metrics.listen {
+        if addr == cfg.listen && addr.port() != 0 {
+            return Err(e.at(
+                &["metrics", "listen"],
+                format!(
+                    "{addr} is also the API's `listen` address; give the metrics a port of their own (like \"127.0.0.1:9464\"), or remove [metrics] listen to serve /metrics on the API's port"
+                ),
+            ));
+        }
+    }
     let d = &cfg.dispatch;
     let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     e.range(&["cache_mib"], cfg.cache_mib, 1, 65_536)?;

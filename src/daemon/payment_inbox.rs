@@ -43,6 +43,26 @@ pub struct PaymentInbox {
     pub dispatch_wake: Arc<crate::dispatch::Wake>,
     /// Fetchers by provider (`mercadopago`), for notifications that only name a payment.
     pub fetchers: BTreeMap<String, Arc<dyn PaymentFetcher>>,
+    /// The daemon's metrics (`plazo_payment_events_total`).
+    pub telemetry: crate::telemetry::Telemetry,
+}
+
+/// The provider of the queued event `key` (`stripe:evt_…` → `stripe`).
+fn provider_of(key: &str) -> &str {
+    key.split_once(':').map_or("unknown", |(p, _)| p)
+}
+
+/// The state label of an applied event in `plazo_payment_events_total`.
+fn state_label(o: &ApplyOutcome) -> &'static str {
+    match o {
+        ApplyOutcome::Applied { .. } => "applied",
+        ApplyOutcome::Recorded => "recorded",
+        ApplyOutcome::Unmatched => "unmatched",
+        ApplyOutcome::Flagged(_) => "flagged",
+        ApplyOutcome::Duplicate => "duplicate",
+        ApplyOutcome::Deferred(_) => "deferred",
+        ApplyOutcome::Failed(_) => "failed",
+    }
 }
 
 impl PaymentInbox {
@@ -81,6 +101,8 @@ impl PaymentInbox {
                         match outcome {
                             QueuedOutcome::Applied(o) => {
                                 tracing::info!(event = %key, outcome = ?o, "payment event processed");
+                                self.telemetry
+                                    .payment_event(provider_of(&key), state_label(&o));
                                 if matches!(o, ApplyOutcome::Applied { .. }) {
                                     self.dispatch_wake.notify_one();
                                 }
@@ -123,6 +145,25 @@ impl PaymentInbox {
         n
     }
 
+    /// Records that `key` could not be processed ([`processing_failed`]) and counts it:
+    /// `retry` when it is tried again at `retry_at`, `failed` for good otherwise.
+    async fn failed(
+        &self,
+        key: &str,
+        msg: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        processing_failed(&self.store, key, msg, retry_at, now).await?;
+        let state = if retry_at.is_some() {
+            "retry"
+        } else {
+            "failed"
+        };
+        self.telemetry.payment_event(provider_of(key), state);
+        Ok(())
+    }
+
     async fn process(&self, key: &str, now: Timestamp) -> Result<(), ServiceError> {
         let Some(entry) = self.store.inbox_entry(key)? else {
             return Ok(());
@@ -131,7 +172,7 @@ impl PaymentInbox {
             InboxPayload::Event { event } => (**event).clone(),
             InboxPayload::Unreadable { provider, error } => {
                 let msg = format!("{provider} sent a signed event plazo cannot read: {error}");
-                processing_failed(&self.store, key, &msg, None, now).await?;
+                self.failed(key, &msg, None, now).await?;
                 return Ok(());
             }
             InboxPayload::Fetch {
@@ -143,7 +184,7 @@ impl PaymentInbox {
                     let msg = format!(
                         "no API access configured for {provider}; set its access token, then retry the event"
                     );
-                    processing_failed(&self.store, key, &msg, None, now).await?;
+                    self.failed(key, &msg, None, now).await?;
                     return Ok(());
                 };
                 let event_type = action.clone().unwrap_or_else(|| "payment".to_owned());
@@ -160,7 +201,7 @@ impl PaymentInbox {
                             now + wait.max(asked)
                         });
                         tracing::warn!(event = %key, transient = f.transient, error = %f.message, "payment fetch failed");
-                        processing_failed(&self.store, key, &f.message, retry_at, now).await?;
+                        self.failed(key, &f.message, retry_at, now).await?;
                         return Ok(());
                     }
                 }
@@ -181,25 +222,27 @@ impl PaymentInbox {
                 let retry_at = now + event_retry_delay(entry.attempts + 1);
                 let msg = format!("could not apply it: {e}; trying again at {retry_at}");
                 // If the store cannot record the retry either, the entry stays queued.
-                let _ = processing_failed(&self.store, key, &msg, Some(retry_at), now).await;
+                let _ = self.failed(key, &msg, Some(retry_at), now).await;
                 return Err(e);
             }
             // Anything else will fail the same way every time: failed for good, with why.
             Ok(Err(e)) => {
                 let msg = format!("cannot be applied: {e}");
                 tracing::warn!(event = %key, reason = %msg, "payment event failed");
-                processing_failed(&self.store, key, &msg, None, now).await?;
+                self.failed(key, &msg, None, now).await?;
                 return Ok(());
             }
             // A panic while applying it (a bug): failed with the reason, never retried forever.
             Err(e) => {
                 let msg = format!("applying it failed unexpectedly ({e}); fix and retry it");
                 tracing::error!(event = %key, reason = %msg, "payment event task panicked; marked failed");
-                processing_failed(&self.store, key, &msg, None, now).await?;
+                self.failed(key, &msg, None, now).await?;
                 return Ok(());
             }
         };
         tracing::info!(event = %key, ?outcome, "payment event processed");
+        self.telemetry
+            .payment_event(provider_of(key), state_label(&outcome));
         // An invoice left open (a partial payment, a refund that re-opened it and re-planned
         // the chase) may have an earlier reminder; one closed may have queued its thank-you.
         if matches!(outcome, ApplyOutcome::Applied { .. }) {

@@ -65,6 +65,8 @@ pub struct Dispatcher {
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
     /// One send at a time per client where contact caps apply.
     pub turns: Arc<ClientTurns>,
+    /// The daemon's metrics (outcomes by channel, step and segment; lateness of sends).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl Dispatcher {

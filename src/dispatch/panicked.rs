@@ -27,12 +27,13 @@ impl Dispatcher {
         let res = self.store.write(move |tx| {
             let policy = &loaded.policy;
             let Some(mut r) = tx.reminder(&claimed.invoice_id, &claimed.id)? else {
-                return Ok(None);
+                return Ok((None, None));
             };
             if r.state != ReminderState::Claimed {
                 // Its ending was written before the panic.
-                return Ok(None);
+                return Ok((None, None));
             }
+            let step = r.step_name.clone();
             r.last_error = Some(format!("processing panicked: {why}"));
             if matches!(r.track, Track::Deadline { .. }) {
                 let at = now + DEADLINE_RETRY;
@@ -46,7 +47,7 @@ impl Dispatcher {
                 r.fire_at = at;
                 tx.finish(&r)?;
                 tx.schedule(&r)?;
-                return Ok(Some(at));
+                return Ok((Some(at), Some((AttemptOutcome::RetryScheduled, step))));
             }
             tx.log(&line(
                 &r,
@@ -66,14 +67,19 @@ impl Dispatcher {
             r.awaiting = None;
             tx.finish(&r)?;
             let next = advance_past(tx, &r, policy, now)?;
-            Ok::<_, TxError<std::convert::Infallible>>(next)
+            Ok::<_, TxError<std::convert::Infallible>>((next, Some((AttemptOutcome::Failed, step))))
         })
         .await?;
-        let scheduled = match res {
+        let (scheduled, counted) = match res {
             Ok(s) => s,
             Err(never) => match never {},
         };
         self.store.durable().await?;
+        if let Some((outcome, step)) = &counted {
+            // The invoice may be gone and the segment unknown: counted as `none`.
+            self.telemetry
+                .reminder_outcome(*outcome, None, Some(step), "none", None);
+        }
         if scheduled.is_some() {
             self.wake.notify_one();
         }

@@ -67,6 +67,9 @@ fn thank_you_step(t: &ThankYou) -> Step {
     }
 }
 
+/// The segment label of an outcome whose invoice or client is gone.
+const NO_SEGMENT: &str = "none";
+
 /// First wait before recording an outcome again after the store failed to write.
 const RECORD_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
 /// Longest wait between tries to record an outcome while the store cannot write.
@@ -115,6 +118,7 @@ impl Dispatcher {
             return self
                 .record(
                     &loaded,
+                    NO_SEGMENT,
                     r,
                     Ending::Drop(ReminderState::Cancelled),
                     Vec::new(),
@@ -122,12 +126,15 @@ impl Dispatcher {
                 )
                 .await;
         };
+        // The segment label of this reminder's outcome lines (`plazo_reminders_total`).
+        let seg = segment_followed(policy, &client, &invoice).name.clone();
         let step = if r.track == Track::ThankYou {
             // Not part of the chase: sent while the invoice stays paid, pause or not.
             if invoice.status != InvoiceStatus::Paid {
                 return self
                     .end_with(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Drop(ReminderState::Cancelled),
                         AttemptOutcome::Cancelled,
@@ -145,6 +152,7 @@ impl Dispatcher {
                     return self
                         .end_with(
                             &loaded,
+                            &seg,
                             r,
                             Ending::Advance(ReminderState::Skipped),
                             AttemptOutcome::Skipped,
@@ -159,6 +167,7 @@ impl Dispatcher {
                 return self
                     .record(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Drop(ReminderState::Cancelled),
                         Vec::new(),
@@ -174,6 +183,7 @@ impl Dispatcher {
                         return self
                             .end_with(
                                 &loaded,
+                                &seg,
                                 r,
                                 Ending::Reschedule(until),
                                 AttemptOutcome::Deferred,
@@ -186,6 +196,7 @@ impl Dispatcher {
                         return self
                             .end_with(
                                 &loaded,
+                                &seg,
                                 r,
                                 Ending::Drop(ReminderState::Cancelled),
                                 AttemptOutcome::Cancelled,
@@ -201,6 +212,7 @@ impl Dispatcher {
                 return self
                     .end_with(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Drop(ReminderState::Cancelled),
                         AttemptOutcome::Cancelled,
@@ -221,7 +233,7 @@ impl Dispatcher {
                     ReminderState::Skipped
                 };
                 return self
-                    .end_with(&loaded, r, Ending::Advance(state), AttemptOutcome::Skipped, "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent", now)
+                    .end_with(&loaded, &seg, r, Ending::Advance(state), AttemptOutcome::Skipped, "the chase follows another schedule now (a promise or plan was made, kept or broken meanwhile); not sent", now)
                     .await;
             }
             let Some(step) = policy
@@ -238,7 +250,7 @@ impl Dispatcher {
                 );
                 let ending = Ending::Advance(ReminderState::Skipped);
                 return self
-                    .end_with(&loaded, r, ending, AttemptOutcome::Skipped, why, now)
+                    .end_with(&loaded, &seg, r, ending, AttemptOutcome::Skipped, why, now)
                     .await;
             };
             if step.action != StepAction::Remind {
@@ -250,6 +262,7 @@ impl Dispatcher {
                 return self
                     .record_with(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Advance(ReminderState::Checked),
                         Vec::new(),
@@ -275,14 +288,14 @@ impl Dispatcher {
                 );
                 let ending = Ending::Advance(ReminderState::Skipped);
                 return self
-                    .end_with(&loaded, r, ending, AttemptOutcome::Skipped, why, now)
+                    .end_with(&loaded, &seg, r, ending, AttemptOutcome::Skipped, why, now)
                     .await;
             }
         }
         if rules.week().is_never() {
             // The window and the presets never overlap: waiting would never end.
             return self
-                    .end_with(&loaded, r, Ending::Advance(ReminderState::Skipped), AttemptOutcome::Skipped, format!(
+                    .end_with(&loaded, &seg, r, Ending::Advance(ReminderState::Skipped), AttemptOutcome::Skipped, format!(
                     "no hour is ever open for this client: the window and the presets {} never overlap; widen the window or change the preset",
                     rules.presets().join(", ")
                 ), now)
@@ -296,6 +309,7 @@ impl Dispatcher {
             return self
                 .end_with(
                     &loaded,
+                    &seg,
                     r,
                     Ending::Reschedule(at.timestamp()),
                     AttemptOutcome::Deferred,
@@ -346,6 +360,7 @@ impl Dispatcher {
                 return self
                     .record_with(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Advance(ReminderState::Sent),
                         lines,
@@ -389,6 +404,7 @@ impl Dispatcher {
                 return self
                     .record_with(
                         &loaded,
+                        &seg,
                         r,
                         Ending::Advance(ReminderState::Sent),
                         lines,
@@ -414,6 +430,7 @@ impl Dispatcher {
                     return self
                         .record_with(
                             &loaded,
+                            &seg,
                             r,
                             Ending::Reschedule(at.timestamp()),
                             lines,
@@ -462,7 +479,7 @@ impl Dispatcher {
                     };
                     effects.sent = sent;
                     return self
-                        .record_with(&loaded, r, ending, lines, effects, now)
+                        .record_with(&loaded, &seg, r, ending, lines, effects, now)
                         .await;
                 }
                 Tried::Wait(l, slot, fire_at) => {
@@ -470,7 +487,15 @@ impl Dispatcher {
                     r.channel_index = idx as u32;
                     r.rate_slot = Some(slot);
                     return self
-                        .record_with(&loaded, r, Ending::Reschedule(fire_at), lines, effects, now)
+                        .record_with(
+                            &loaded,
+                            &seg,
+                            r,
+                            Ending::Reschedule(fire_at),
+                            lines,
+                            effects,
+                            now,
+                        )
                         .await;
                 }
                 Tried::Retry(mut l, delay) => {
@@ -487,7 +512,15 @@ impl Dispatcher {
                         r.last_error = l.detail.clone();
                         lines.push(l);
                         return self
-                            .record_with(&loaded, r, Ending::Reschedule(at), lines, effects, now)
+                            .record_with(
+                                &loaded,
+                                &seg,
+                                r,
+                                Ending::Reschedule(at),
+                                lines,
+                                effects,
+                                now,
+                            )
                             .await;
                     }
                     l.outcome = AttemptOutcome::Failed;
@@ -534,8 +567,16 @@ impl Dispatcher {
                 ReminderState::Failed
             }
         };
-        self.record_with(&loaded, r, Ending::Advance(state), lines, effects, now)
-            .await
+        self.record_with(
+            &loaded,
+            &seg,
+            r,
+            Ending::Advance(state),
+            lines,
+            effects,
+            now,
+        )
+        .await
     }
 
     /// Runs a promise or instalment deadline check (not a message) and records it, in one
@@ -567,9 +608,11 @@ impl Dispatcher {
 
     /// [`Self::record_with`] without side effects.
     /// Ends `r` as `ending` with one timeline line (`outcome`, `detail`) saying why.
+    #[allow(clippy::too_many_arguments)]
     async fn end_with(
         &self,
         loaded: &Arc<LoadedPolicy>,
+        seg: &str,
         r: Reminder,
         ending: Ending,
         outcome: AttemptOutcome,
@@ -577,26 +620,31 @@ impl Dispatcher {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let l = line(&r, now, outcome, detail);
-        self.record(loaded, r, ending, vec![l], now).await
+        self.record(loaded, seg, r, ending, vec![l], now).await
     }
 
     async fn record(
         &self,
         loaded: &Arc<LoadedPolicy>,
+        seg: &str,
         r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.record_with(loaded, r, ending, lines, Effects::default(), now)
+        self.record_with(loaded, seg, r, ending, lines, Effects::default(), now)
             .await
     }
 
     /// Writes the reminder's ending, its log lines, its effects and the next step in one
-    /// transaction, then makes it durable.
+    /// transaction, then makes it durable; once it is, counts each line in
+    /// `plazo_reminders_total` under segment `seg` (and a send's lateness). The one place the
+    /// dispatcher's outcome lines are recorded (a panicked reminder's in `panicked.rs`).
+    #[allow(clippy::too_many_arguments)]
     async fn record_with(
         &self,
         loaded: &Arc<LoadedPolicy>,
+        seg: &str,
         mut r: Reminder,
         ending: Ending,
         lines: Vec<Attempt>,
@@ -628,6 +676,11 @@ impl Dispatcher {
                 (None, false)
             }
         };
+        let counted: Vec<_> = lines
+            .iter()
+            .map(|l| (l.outcome, l.channel.clone(), l.step.clone()))
+            .collect();
+        let planned_at = r.planned_at;
         let (lines, effects) = (Arc::new(lines), Arc::new(effects));
         let commit = || {
             let (mut r, lines, effects, loaded, store) = (
@@ -679,7 +732,18 @@ impl Dispatcher {
                     .await
             }
         };
-        self.commit_outcome(&r, commit).await
+        self.commit_outcome(&r, commit).await?;
+        let late = now.duration_since(planned_at).as_secs_f64();
+        for (outcome, channel, step) in &counted {
+            self.telemetry.reminder_outcome(
+                *outcome,
+                channel.as_deref(),
+                step.as_deref(),
+                seg,
+                Some(late),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
-//! `GET /metrics`: Prometheus text exposition of what an operator watches for channels: per
-//! rate-limit bucket, slots handed out, messages that waited, total wait, and the current
-//! backlog (how long a message queued now would wait); send tasks that panicked; and whether
-//! the store can write.
+//! `GET /metrics`: Prometheus text exposition of the daemon's metrics (see
+//! [`crate::telemetry`] and the README's Metrics section), then, per channel rate-limit bucket,
+//! slots handed out, messages that waited, total wait, and the current backlog (how long a
+//! message queued now would wait).
 
 use std::fmt::Write as _;
 
@@ -10,6 +10,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::domain::EventState;
+use crate::store::Store;
+use crate::telemetry::{SCRAPE_COUNT_CAP, StoreGauges, Telemetry};
 
 /// Escapes a label value.
 fn label(v: &str) -> String {
@@ -18,10 +21,67 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The metrics page.
+/// Reads the scrape-time gauges from the store. A read that fails leaves its gauge at 0 and
+/// is logged (the page still answers: `plazo_store_writable` says when the store is unwell).
+fn store_gauges(store: &Store, telemetry: &Telemetry, now: jiff::Timestamp) -> StoreGauges {
+    let warn = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "metrics: cannot read {what}");
+        0
+    };
+    // Everything firing at `now` or earlier: the due index is ordered by time, so this reads
+    // only the backlog (bounded by the cap).
+    let until = now
+        .checked_add(jiff::SignedDuration::from_nanos(1))
+        .unwrap_or(now);
+    let due_now = store
+        .due_entries(jiff::Timestamp::MIN, until, None, SCRAPE_COUNT_CAP)
+        .map_or_else(|e| warn("the due index", &e), |v| v.len() as u64);
+    StoreGauges {
+        due_now,
+        pending: telemetry.pending(|| {
+            store
+                .pending_count()
+                .map_err(|e| warn("the pending count", &e))
+                .ok()
+        }),
+        inbox: store
+            .inbox_queue()
+            .map_or_else(|e| warn("the payments inbox", &e), |v| v.len() as u64),
+        events_out: store
+            .events(Some(EventState::Pending), SCRAPE_COUNT_CAP)
+            .map_or_else(|e| warn("the outbound events", &e), |v| v.len() as u64),
+        size_bytes: store
+            .size_on_disk()
+            .unwrap_or_else(|e| warn("the store size", &e)),
+        writable: store.health().is_ok(),
+    }
+}
+
+/// The metrics page: the daemon's recorder ([`crate::telemetry`]) with its scrape-time
+/// gauges read from the store, then the rate-limit buckets.
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     let now = st.clock.now();
-    let mut out = String::new();
+    let (store, telemetry) = (st.store.clone(), st.providers.telemetry.clone());
+    let gauges = tokio::task::spawn_blocking(move || store_gauges(&store, &telemetry, now))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "metrics: reading the store failed");
+            StoreGauges::default()
+        });
+    let mut out = st.providers.telemetry.render(&gauges);
+    rate_limits(&st, now, &mut out);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+/// Appends the rate-limit families (per bucket; seconds as fractions, which the recorder's
+/// integer counters cannot hold), one `# HELP`/`# TYPE` each.
+fn rate_limits(st: &AppState, now: jiff::Timestamp, out: &mut String) {
     let stats: Vec<_> = st
         .providers
         .limiters
@@ -63,21 +123,4 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{bucket=\"{}\"}} {value}", label(&s.key));
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP plazo_send_task_panics_total Send tasks that panicked (caught; each reminder recorded as failed).\n# TYPE plazo_send_task_panics_total counter\nplazo_send_task_panics_total {}",
-        crate::dispatch::send_task_panics()
-    );
-    let writable = u8::from(st.store.health().is_ok());
-    let _ = writeln!(
-        out,
-        "# HELP plazo_store_writable 1 while the store can write; 0 after a write failure, until it recovers.\n# TYPE plazo_store_writable gauge\nplazo_store_writable {writable}"
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
 }

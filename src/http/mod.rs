@@ -4,7 +4,8 @@
 //! - `/webhooks/payments` is authenticated by its Standard Webhooks signature, the Twilio and
 //!   WhatsApp callbacks by theirs;
 //! - `/u/{token}` (one-click unsubscribe) by its unforgeable token;
-//! - `/healthz`, `/readyz` and `/metrics` are open (no personal data).
+//! - `/healthz`, `/readyz` and `/metrics` are open (no personal data); `/metrics` moves to an
+//!   address of its own when `[metrics] listen` is set ([`metrics_router`]).
 
 mod arrangements;
 mod auth;
@@ -99,6 +100,8 @@ pub struct ProviderHooks {
     pub mercadopago_secret: Option<String>,
     /// Wakes the payments inbox processor.
     pub inbox_wake: Arc<Notify>,
+    /// The daemon's metrics (request counts, webhook rejections, payment events; `/metrics`).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl std::fmt::Debug for ProviderHooks {
@@ -246,10 +249,12 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
             "/u/{token}",
             get(unsubscribe::show).post(unsubscribe::one_click),
         );
-    let open = Router::new()
-        .route("/metrics", get(metrics::metrics))
+    let mut open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
+    if !state.providers.telemetry.is_served_apart() {
+        open = open.route("/metrics", get(metrics::metrics));
+    }
     Router::new()
         .nest("/v1", api_body.apply(v1).merge(import_body.apply(import)))
         .merge(hook_body.apply(hooks))
@@ -259,6 +264,27 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
                 StatusCode::NOT_FOUND,
                 "no_route",
                 "no such endpoint; see the README for the API",
+            )
+        })
+        .layer(axum::middleware::map_response(json_errors))
+        // Outermost: counts every answer with its final status, under the matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            state.providers.telemetry.clone(),
+            crate::telemetry::track_requests,
+        ))
+        .with_state(state)
+}
+
+/// `GET /metrics` alone, for the address of its own (`[metrics] listen`): no other route,
+/// no authentication; anything else is the JSON 404.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "only GET /metrics is served on this address",
             )
         })
         .layer(axum::middleware::map_response(json_errors))

@@ -13,6 +13,7 @@ use super::{ApiError, AppState, blocking, durable, write_durably};
 use crate::domain::{InboxEntry, InboxPayload, InboxState};
 use crate::payments::{mercadopago, stripe};
 use crate::service::{Enqueued, ServiceError, enqueue_async, retry_entry};
+use crate::telemetry::{RejectReason as _, reasons};
 
 fn not_configured(what: &str, how: &str) -> ApiError {
     ApiError::new(
@@ -25,12 +26,21 @@ fn not_configured(what: &str, how: &str) -> ApiError {
 /// Persists a verified payload and answers; the processor is woken.
 async fn accept(
     st: &AppState,
+    provider: &str,
     key: String,
     payload: InboxPayload,
 ) -> Result<Json<Value>, ApiError> {
     // Runs on the store's writer thread; answered once durable.
     let outcome = enqueue_async(&st.store, key.clone(), payload, st.clock.now()).await?;
     durable(&st.store).await?;
+    st.providers.telemetry.payment_event(
+        provider,
+        if outcome == Enqueued::Duplicate {
+            "duplicate"
+        } else {
+            "received"
+        },
+    );
     st.providers.inbox_wake.notify_one();
     Ok(Json(json!({
         "received": key,
@@ -44,7 +54,9 @@ pub async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let t = &st.providers.telemetry;
     let Some(secret) = st.providers.stripe_secret.as_deref() else {
+        t.webhook_rejected("stripe", reasons::NOT_CONFIGURED);
         return Err(not_configured(
             "Stripe webhooks",
             "set the signing secret named in [stripe] (default env STRIPE_WEBHOOK_SECRET)",
@@ -61,6 +73,7 @@ pub async fn stripe_webhook(
         st.providers.stripe_tolerance,
     ) {
         tracing::warn!(error = %e, "rejected Stripe webhook");
+        t.webhook_rejected("stripe", e.reason());
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_signature",
@@ -72,6 +85,7 @@ pub async fn stripe_webhook(
             let key = format!("stripe:{}", event.event_id);
             accept(
                 &st,
+                "stripe",
                 key,
                 InboxPayload::Event {
                     event: Box::new(event),
@@ -89,7 +103,13 @@ pub async fn stripe_webhook(
                 provider: "stripe".to_owned(),
                 error: e.to_string(),
             };
-            accept(&st, format!("stripe:unreadable:{}", &digest[..32]), payload).await
+            accept(
+                &st,
+                "stripe",
+                format!("stripe:unreadable:{}", &digest[..32]),
+                payload,
+            )
+            .await
         }
     }
 }
@@ -101,7 +121,9 @@ pub async fn mercadopago_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let t = &st.providers.telemetry;
     let Some(secret) = st.providers.mercadopago_secret.as_deref() else {
+        t.webhook_rejected("mercadopago", reasons::NOT_CONFIGURED);
         return Err(not_configured(
             "Mercado Pago notifications",
             "set the secret signature named in [mercadopago] (default env MERCADOPAGO_WEBHOOK_SECRET)",
@@ -121,15 +143,19 @@ pub async fn mercadopago_webhook(
         Some(mercadopago::DEFAULT_TOLERANCE),
     ) {
         tracing::warn!(error = %e, "rejected Mercado Pago notification");
+        t.webhook_rejected("mercadopago", e.reason());
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_signature",
             e.to_string(),
         ));
     }
-    let note = mercadopago::Notification::parse(&query, &body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let note = mercadopago::Notification::parse(&query, &body).map_err(|e| {
+        t.webhook_rejected("mercadopago", reasons::MALFORMED);
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    })?;
     if !note.is_payment() {
+        t.payment_event("mercadopago", "ignored");
         return Ok(Json(json!({
             "ignored": format!("notifications of type {:?} are not handled", note.kind)
         })));
@@ -140,7 +166,7 @@ pub async fn mercadopago_webhook(
         data_id: note.data_id.clone(),
         action: Some(note.event_type().to_owned()),
     };
-    accept(&st, key, payload).await
+    accept(&st, "mercadopago", key, payload).await
 }
 
 /// Query of `GET /v1/payment-events`.

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState, write_durably};
 use crate::inbound::{twilio, whatsapp};
 use crate::service::{DeliveryReport, InboundInput, apply_receipt, record_inbound};
+use crate::telemetry::{RejectReason as _, reasons};
 
 fn not_configured(what: &str, how: &str) -> ApiError {
     ApiError::new(
@@ -36,19 +37,25 @@ fn twilio_verified(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, ApiError> {
+    let t = &st.providers.telemetry;
     let Some(token) = st.providers.twilio_auth_token.as_deref() else {
+        t.webhook_rejected("twilio", reasons::NOT_CONFIGURED);
         return Err(not_configured(
             "Twilio callbacks",
             "set the auth token named in [twilio_webhooks] (default env TWILIO_AUTH_TOKEN)",
         ));
     };
-    let params = twilio::parse_form(body).map_err(bad_request)?;
+    let params = twilio::parse_form(body).map_err(|e| {
+        t.webhook_rejected("twilio", reasons::MALFORMED);
+        bad_request(e)
+    })?;
     let url = format!("{}{path}", st.providers.public_base);
     let sig = headers
         .get(twilio::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
     if let Err(e) = twilio::verify(token, &url, &params, sig) {
         tracing::warn!(error = %e, %url, "rejected Twilio callback");
+        t.webhook_rejected("twilio", e.reason());
         return Err(unauthorized(e));
     }
     Ok(params)
@@ -137,7 +144,9 @@ pub async fn whatsapp_events(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
+    let t = &st.providers.telemetry;
     let Some(secret) = st.providers.whatsapp_app_secret.as_deref() else {
+        t.webhook_rejected("whatsapp", reasons::NOT_CONFIGURED);
         return Err(not_configured(
             "WhatsApp webhooks",
             "set the app secret named in [whatsapp_webhooks] (default env WHATSAPP_APP_SECRET)",
@@ -148,9 +157,13 @@ pub async fn whatsapp_events(
         .and_then(|v| v.to_str().ok());
     if let Err(e) = whatsapp::verify_signature(secret.as_bytes(), &body, sig) {
         tracing::warn!(error = %e, "rejected WhatsApp webhook");
+        t.webhook_rejected("whatsapp", e.reason());
         return Err(unauthorized(e));
     }
-    let events = whatsapp::parse_webhook(&body).map_err(bad_request)?;
+    let events = whatsapp::parse_webhook(&body).map_err(|e| {
+        t.webhook_rejected("whatsapp", reasons::MALFORMED);
+        bad_request(e)
+    })?;
     let (reports, inbound) = whatsapp::service_inputs(events);
     apply(&st, reports, inbound).await?;
     Ok(StatusCode::OK)

@@ -10,7 +10,13 @@ use super::payment_reply::{payment_json, wake_if_open};
 use super::{ApiError, AppState, write_durably};
 use crate::inbound::payment_event::{PaymentEvent, PaymentEventError, parse_payment_event};
 use crate::inbound::standard_webhooks;
-use crate::service::{ServiceError, record_payment};
+use crate::service::{PaymentOutcome, ServiceError, record_payment};
+use crate::telemetry::{RejectReason as _, reasons};
+
+/// The endpoint label of this webhook's rejections.
+const ENDPOINT: &str = "payments";
+/// The provider label of the payment events it receives (Standard Webhooks).
+const PROVIDER: &str = "standard_webhooks";
 
 /// Verifies the signature on the raw body, then applies `invoice.paid` / `payment.succeeded`
 /// once per `webhook-id`.
@@ -19,7 +25,9 @@ pub async fn payments(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let t = &st.providers.telemetry;
     let Some(secret) = st.payment_secret.clone() else {
+        t.webhook_rejected(ENDPOINT, reasons::NOT_CONFIGURED);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_configured",
@@ -30,6 +38,7 @@ pub async fn payments(
     let lookup = standard_webhooks::HeaderLookup::from_headers(&headers);
     if let Err(e) = standard_webhooks::verify(&secret, &lookup, &body, now, st.webhook_tolerance) {
         tracing::warn!(error = %e, "rejected payment webhook");
+        t.webhook_rejected(ENDPOINT, e.reason());
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_signature",
@@ -40,14 +49,17 @@ pub async fn payments(
     let (id, input) = match parse_payment_event(&body) {
         Ok(PaymentEvent::Paid { invoice_id, input }) => (invoice_id, input),
         Ok(PaymentEvent::Ignored { kind }) => {
+            t.payment_event(PROVIDER, "ignored");
             return Ok(Json(
                 json!({ "result": "ignored", "reason": format!("event type {kind:?} is not handled") }),
             ));
         }
         Err(PaymentEventError::InvoiceId(e)) => {
+            t.webhook_rejected(ENDPOINT, reasons::MALFORMED);
             return Err(ServiceError::invalid("data.invoice_id", e).into());
         }
         Err(e) => {
+            t.webhook_rejected(ENDPOINT, reasons::MALFORMED);
             let code = if e.is_malformed_json() {
                 "malformed_json"
             } else {
@@ -58,6 +70,7 @@ pub async fn payments(
     };
     let store = st.store.clone();
     let wake = st.wake.clone();
+    let telemetry = t.clone();
     let answer = write_durably(&store, move || {
         let source = format!("webhook:{webhook_id}");
         let policy = st.policy.current();
@@ -74,6 +87,13 @@ pub async fn payments(
         Ok(outcome)
     })
     .await?;
+    telemetry.payment_event(
+        PROVIDER,
+        match answer {
+            PaymentOutcome::Applied { .. } => "applied",
+            PaymentOutcome::Duplicate => "duplicate",
+        },
+    );
     wake_if_open(&wake, &answer);
     Ok(Json(payment_json(&answer)))
 }

@@ -92,6 +92,7 @@ impl Sim {
             wake: Arc::new(plazo::dispatch::Wake::default()),
             unsubscribe: None,
             turns: Default::default(),
+            telemetry: Default::default(),
         });
         Sim {
             dir,
