@@ -411,25 +411,8 @@ async fn the_api_and_the_cli_simulate_against_the_running_daemon() {
     // The CLI, against the same daemon.
     let cand_path = dir.path().join("candidate.toml");
     std::fs::write(&cand_path, &candidate).unwrap();
-    let out = tokio::task::spawn_blocking({
-        let (cfg, cand, url) = (
-            dir.path().join("plazo.toml"),
-            cand_path.clone(),
-            base.clone(),
-        );
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_plazo"))
-                .args(["simulate", "--days", "30", "--config"])
-                .arg(&cfg)
-                .arg("--policy")
-                .arg(&cand)
-                .env("PLAZO_URL", url)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let cfg = dir.path().join("plazo.toml");
+    let out = simulate_cli(&cfg, &cand_path, &base, &["--days", "30"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -448,25 +431,7 @@ async fn the_api_and_the_cli_simulate_against_the_running_daemon() {
     assert!(text.contains("estimated cost (USD)"), "{text}");
     // A candidate that does not parse: the CLI fails and says where.
     std::fs::write(&cand_path, "default_segment = \"nope\"\n").unwrap();
-    let out = tokio::task::spawn_blocking({
-        let (cfg, cand, url) = (
-            dir.path().join("plazo.toml"),
-            cand_path.clone(),
-            base.clone(),
-        );
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_plazo"))
-                .args(["simulate", "--config"])
-                .arg(&cfg)
-                .arg("--policy")
-                .arg(&cand)
-                .env("PLAZO_URL", url)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = simulate_cli(&cfg, &cand_path, &base, &[]).await;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("candidate policy is not valid"), "{err}");
@@ -475,4 +440,24 @@ async fn the_api_and_the_cli_simulate_against_the_running_daemon() {
     let sent = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
     assert_eq!(sent, 0, "the simulation sent nothing");
     running.shutdown().await.unwrap();
+}
+
+/// `plazo simulate ARGS... --config CFG --policy CANDIDATE` against the daemon at `url`.
+async fn simulate_cli(
+    cfg: &std::path::Path,
+    candidate: &std::path::Path,
+    url: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_plazo"));
+    cmd.arg("simulate")
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--policy")
+        .arg(candidate)
+        .env("PLAZO_URL", url);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
