@@ -1,6 +1,7 @@
 //! The `plazo` binary: parses the command line and hands over to the library.
 
 mod import_cli;
+mod remote_cli;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
             policy,
             days,
             json,
-        } => with_output(|out| simulate_cmd(out, &config, policy.as_deref(), days, json)),
+        } => with_output(|out| remote_cli::simulate(out, &config, policy.as_deref(), days, json)),
         Command::Import {
             config,
             files,
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
             to,
             currency,
             segment,
-        } => report_cmd(
+        } => remote_cli::report(
             &config,
             &out,
             format,
@@ -140,26 +141,6 @@ fn make_files_private() {
         use rustix::fs::Mode;
         rustix::process::umask(Mode::from_bits_truncate(0o077));
     }
-}
-
-/// `plazo report`: fetches the reports from the running daemon and writes them.
-fn report_cmd(
-    config: &std::path::Path,
-    out: &std::path::Path,
-    format: plazo::report::Format,
-    query: plazo::service::reports::ReportQuery,
-) -> Result<()> {
-    let cfg = load_daemon_config(config)?;
-    let remote = plazo::remote::Remote::from_config(&cfg)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let data = rt.block_on(plazo::report::fetch(&remote, &query))?;
-    for path in plazo::report::write(&data, format, out)? {
-        println!("wrote {}", path.display());
-    }
-    Ok(())
 }
 
 fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
@@ -514,57 +495,6 @@ fn split_id(text: &str, default_id: &str) -> Result<(String, serde_json::Value)>
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| default_id.to_owned());
     Ok((id, value))
-}
-
-/// `plazo simulate`: asks the running daemon to simulate, prints its summary.
-fn simulate_cmd(
-    out: &mut String,
-    config: &std::path::Path,
-    policy: Option<&std::path::Path>,
-    days: u32,
-    json: bool,
-) -> Result<()> {
-    let cfg = load_daemon_config(config)?;
-    let remote = plazo::remote::Remote::from_config(&cfg)?;
-    let candidate = match policy {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading the candidate policy {}", p.display()))?,
-        ),
-        None => None,
-    };
-    let body = serde_json::json!({ "days": days, "policy": candidate });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let (status, text) = rt.block_on(async {
-        let resp = remote
-            .post("/v1/simulate")
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("reaching the daemon at {}", remote.base()))?;
-        let status = resp.status();
-        let text = resp.text().await.context("reading the daemon's answer")?;
-        anyhow::Ok((status, text))
-    })?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
-        bail!("the daemon refused the simulation ({status}): {message}");
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
-    if json {
-        out.push_str(&serde_json::to_string_pretty(&report)?);
-        out.push('\n');
-    } else {
-        out.push_str(&plazo::simulate::render(&report));
-    }
-    Ok(())
 }
 
 fn plan_cmd(
