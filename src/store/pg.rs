@@ -61,7 +61,8 @@ fn pg_err(e: postgres::Error) -> sled::Error {
     sled::Error::Io(std::io::Error::other(format!("PostgreSQL: {e}")))
 }
 
-type Job = Box<dyn FnOnce(&mut Option<postgres::Client>) + Send>;
+/// A query for a connection thread: its client, or why it cannot connect.
+type Job = Box<dyn FnOnce(Result<&mut postgres::Client, &str>) + Send>;
 
 /// Connection threads, each with its own client (connected on first use, reconnected after a
 /// failure), taking queries from one queue.
@@ -79,14 +80,17 @@ impl Pool {
             std::thread::Builder::new()
                 .name(format!("plazo-pg-{i}"))
                 .spawn(move || {
-                    let mut client: Option<postgres::Client> = None;
+                    let mut client: Result<postgres::Client, String> =
+                        Err("not connected yet".into());
                     loop {
                         let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { return };
-                        if client.as_ref().is_none_or(|c| c.is_closed()) {
-                            client = config.connect(postgres::NoTls).ok();
+                        if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
+                            client = config
+                                .connect(postgres::NoTls)
+                                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"));
                         }
-                        job(&mut client);
+                        job(client.as_mut().map_err(|e| e.as_str()));
                     }
                 })
                 .map_err(StoreError::Io)?;
@@ -104,10 +108,8 @@ impl Pool {
         let (send, recv) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {
             let r = match client {
-                Some(c) => f(c).map_err(pg_err),
-                None => Err(sled::Error::Io(std::io::Error::other(
-                    "cannot connect to PostgreSQL",
-                ))),
+                Ok(c) => f(c).map_err(pg_err),
+                Err(why) => Err(sled::Error::Io(std::io::Error::other(why.to_owned()))),
             };
             let _ = send.send(r);
         });

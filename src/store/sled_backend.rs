@@ -136,7 +136,9 @@ impl Location {
             Location::Dir(dir) => open_inner(dir, opts, faults, generation),
             Location::Postgres(url) => {
                 let (ks, meta) = super::pg::open_keyspace(url)?;
-                open_over(Trees::over(ks, meta), faults, generation, |_| true)
+                open_over(Trees::over(ks, meta), faults, generation, |trees| {
+                    trees.keyspace.scan_prefix(&[], false).next().is_none()
+                })
             }
         }
     }

@@ -257,6 +257,47 @@ fn a_newer_schema_is_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn an_unreachable_database_is_a_clear_error_at_open() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://plazo@127.0.0.1:{port}/none?connect_timeout=5");
+    let err = PgBackend::open(&url, StoreOptions::default())
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("connect to PostgreSQL") && msg.contains("cannot connect"),
+        "{msg}"
+    );
+    assert!(err.is_storage_failure(), "{msg}");
+}
+
+#[test]
+fn records_without_a_schema_version_are_reported_not_overwritten() {
+    let Some(h) = PgHarness::new() else { return };
+    drop(h.open());
+    let url = h.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("DELETE FROM meta; INSERT INTO keyspace VALUES ('\\x00', '\\x00')")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    let err = PgBackend::open(&h.url, StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, crate::store::StoreError::Corrupt { tree: "meta", .. }),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_backend_is_named_postgres() {
     let Some(h) = PgHarness::new() else { return };
     assert_eq!(h.open().backend_name(), "postgres");
