@@ -311,3 +311,56 @@ mod conformance_on_postgres {
         None => return,
     });
 }
+
+/// Writes `n` clients as `n` concurrent async commands, then waits for durability: commands
+/// per second (a rough figure: debug build, shared machine).
+async fn write_rate(store: &Store, n: usize) -> f64 {
+    let started = crate::clock::monotonic_now();
+    let writes = (0..n).map(|i| {
+        let store = store.clone();
+        async move {
+            let c = crate::store::conformance::client(&format!("c-{i}"));
+            store
+                .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+                .await
+                .unwrap()
+                .unwrap();
+            store.durable().await.unwrap();
+        }
+    });
+    futures::future::join_all(writes).await;
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Writes `n` clients one command at a time, each waited for until durable: commands per
+/// second.
+async fn sequential_rate(store: &Store, n: usize) -> f64 {
+    let started = crate::clock::monotonic_now();
+    for i in 0..n {
+        let c = crate::store::conformance::client(&format!("s-{i}"));
+        store
+            .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+            .await
+            .unwrap()
+            .unwrap();
+        store.durable().await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Rough write throughput, PostgreSQL beside sled (run by hand with `--ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn rough_write_throughput() {
+    let Some(h) = PgHarness::new() else { return };
+    let n = 5000;
+    let pg_store = h.open();
+    let pg = write_rate(&pg_store, n).await;
+    let pg_seq = sequential_rate(&pg_store, 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let sl = write_rate(&sled, n).await;
+    let sl_seq = sequential_rate(&sled, 500).await;
+    eprintln!("{n} concurrent durable commands: postgres {pg:.0}/s, sled {sl:.0}/s");
+    eprintln!("500 sequential durable commands: postgres {pg_seq:.0}/s, sled {sl_seq:.0}/s");
+}
