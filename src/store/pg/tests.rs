@@ -364,3 +364,53 @@ async fn rough_write_throughput() {
     eprintln!("{n} concurrent durable commands: postgres {pg:.0}/s, sled {sl:.0}/s");
     eprintln!("500 sequential durable commands: postgres {pg_seq:.0}/s, sled {sl_seq:.0}/s");
 }
+
+/// A connection cut by the server (a restart, a failover): the store reports the failed write,
+/// reconnects by itself, and writes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_reconnects_after_its_connections_are_cut() {
+    let Some(h) = PgHarness::new() else { return };
+    let store = h.open();
+    let write = |id: &str| {
+        let store = store.clone();
+        let c = crate::store::conformance::client(id);
+        async move {
+            store
+                .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+                .await
+        }
+    };
+    write("c-before").await.unwrap().unwrap();
+    let url = h.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    // The first writes may fail (the batch that met the cut connection); writes work again
+    // once the store has reconnected.
+    let mut i = 0;
+    let recovered = crate::store::conformance::eventually(|| {
+        i += 1;
+        let id = format!("c-after-{i}");
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let c = crate::store::conformance::client(&id);
+            store
+                .transaction::<_, std::convert::Infallible>(|tx| Ok(tx.put_client(&c)?))
+                .is_ok()
+        })
+        .join()
+        .unwrap()
+    })
+    .await;
+    assert!(recovered, "the store never wrote again");
+    assert!(store.health().is_ok());
+    let id = crate::domain::ClientId::new("c-before").unwrap();
+    assert!(store.client(&id).unwrap().is_some());
+}
