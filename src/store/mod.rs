@@ -15,6 +15,11 @@
 //!   batching writer; `typed`, `keys`, `records`: typed trees, key codecs, binary records;
 //!   `tally`: hourly counters; `health`: self-recovery and fault injection; `migrate`, `v1`:
 //!   schema 1 to schema 2, schema 2 to schema 3.
+//! - `kv`: the ordered key-value space the typed trees and the writer run over (a sled tree,
+//!   or a PostgreSQL table).
+//! - `pg`: the PostgreSQL backend ([`PgBackend`], a spike): the same keyspace, writer and
+//!   commands over table `keyspace` (bytea keys, ordered like sled's), a batch committed as one
+//!   transaction; versioned migrations at open.
 //!
 //! # Layout (sled)
 //!
@@ -111,7 +116,9 @@ mod event_routing;
 mod fail;
 mod health;
 mod keys;
+mod kv;
 mod migrate;
+mod pg;
 mod records;
 mod sled_backend;
 mod sled_tx;
@@ -136,6 +143,7 @@ use event_routing::EventsSwitch;
 
 pub use event_routing::EventRouting;
 pub use health::FaultInjector;
+pub use pg::PgBackend;
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};

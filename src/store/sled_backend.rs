@@ -17,6 +17,7 @@ use super::keys::{
     self, ClientInvoiceKey, ClientLogKey, DueKey, EventIndexKey, HourKey, InflightKey, KeyCodec,
     LogKey, MetaKey, QueueKey, TaskIndexKey, TextKey, WebhookKey, micros,
 };
+use super::kv::{Kv, SledKv};
 use super::migrate;
 use super::records::InvoiceRecord;
 use super::sled_tx::{SledTx, slot};
@@ -43,7 +44,7 @@ struct Trees {
     /// The same `meta` tree, for the markers of [`Backend::meta`] (raw bytes, under
     /// [`MARKER_PREFIX`]).
     markers: TypedTree<MetaKey, Vec<u8>>,
-    keyspace: sled::Tree,
+    keyspace: Arc<dyn Kv>,
     clients: TypedTree<ClientId, Client>,
     invoices: TypedTree<InvoiceId, InvoiceRecord>,
     due: TypedTree<DueKey, ()>,
@@ -65,15 +66,24 @@ struct Trees {
 
 impl Trees {
     fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        let ks = db
-            .open_tree(KEYSPACE)
-            .map_err(|source| StoreError::Storage {
+        let open = |name: &'static str| -> Result<Arc<dyn Kv>, StoreError> {
+            let tree = db.open_tree(name).map_err(|source| StoreError::Storage {
                 op: "open keyspace",
                 source,
             })?;
-        Ok(Trees {
-            meta: TypedTree::open(db, "meta")?,
-            markers: TypedTree::open(db, "meta")?,
+            Ok(Arc::new(SledKv {
+                tree,
+                db: db.clone(),
+            }))
+        };
+        Ok(Trees::over(open(KEYSPACE)?, open("meta")?))
+    }
+
+    /// The trees over `ks` (the keyspace) and `meta`, whatever holds them.
+    fn over(ks: Arc<dyn Kv>, meta: Arc<dyn Kv>) -> Self {
+        Trees {
+            meta: TypedTree::whole(meta.clone(), "meta"),
+            markers: TypedTree::whole(meta, "meta"),
             clients: TypedTree::in_keyspace(&ks, slot::CLIENTS, "clients"),
             invoices: TypedTree::in_keyspace(&ks, slot::INVOICES, "invoices"),
             due: TypedTree::in_keyspace(&ks, slot::DUE, "due"),
@@ -92,7 +102,7 @@ impl Trees {
             tasks: TypedTree::in_keyspace(&ks, slot::TASKS, "tasks"),
             tasks_index: TypedTree::in_keyspace(&ks, slot::TASKS_INDEX, "tasks_index"),
             keyspace: ks,
-        })
+        }
     }
 }
 
@@ -102,7 +112,36 @@ fn records_empty(db: &sled::Db, trees: &Trees) -> bool {
         let name = name.as_ref();
         name == b"__sled__default" || name == b"meta" || name == KEYSPACE.as_bytes()
     });
-    only_own_trees && trees.keyspace.is_empty()
+    only_own_trees && trees.keyspace.scan_prefix(&[], false).next().is_none()
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+pub(crate) enum Location {
+    /// A sled database in this directory.
+    Dir(PathBuf),
+    /// A PostgreSQL database at this connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Opens one instance of the database.
+    fn open(
+        &self,
+        opts: &StoreOptions,
+        faults: &FaultInjector,
+        generation: u64,
+    ) -> Result<Inner, StoreError> {
+        match self {
+            Location::Dir(dir) => open_inner(dir, opts, faults, generation),
+            Location::Postgres(url) => {
+                let (ks, meta) = super::pg::open_keyspace(url)?;
+                open_over(Trees::over(ks, meta), faults, generation, |trees| {
+                    trees.keyspace.scan_prefix(&[], false).next().is_none()
+                })
+            }
+        }
+    }
 }
 
 /// One opened instance of the database.
@@ -112,14 +151,15 @@ struct Inner {
     /// Applies every mutation, in batches.
     writer: Writer,
     trees: Trees,
-    db: sled::Db,
+    /// The keyspace, for flushes and sizes of the whole database.
+    db: Arc<dyn Kv>,
     /// Which instance this is: 0 at open, +1 per reopen.
     generation: u64,
 }
 
 /// What every clone of a store shares.
 struct Shared {
-    dir: PathBuf,
+    location: Location,
     opts: StoreOptions,
     /// The instance in use; `None` only while it is being reopened.
     current: RwLock<Option<Arc<Inner>>>,
@@ -198,6 +238,18 @@ fn open_inner(
     migrate::migrate(&db, dir)?;
     migrate::drop_leftover_v1_trees(&db)?;
     let trees = Trees::open(&db)?;
+    open_over(trees, faults, generation, |trees| records_empty(&db, trees))
+}
+
+/// Checks the schema version in `trees` (writing it when the store is new: `is_new`) and starts
+/// the writer over them.
+fn open_over(
+    trees: Trees,
+    faults: &FaultInjector,
+    generation: u64,
+    is_new: impl FnOnce(&Trees) -> bool,
+) -> Result<Inner, StoreError> {
+    let key = MetaKey(SCHEMA_KEY.to_owned());
     match trees.meta.get(&key, "read schema version")? {
         Some(found) if found == SCHEMA_VERSION => {}
         Some(found) => {
@@ -206,7 +258,7 @@ fn open_inner(
                 expected: SCHEMA_VERSION,
             });
         }
-        None if records_empty(&db, &trees) => {
+        None if is_new(&trees) => {
             faults.check().map_err(|source| StoreError::Storage {
                 op: "write schema version",
                 source,
@@ -214,10 +266,13 @@ fn open_inner(
             trees
                 .meta
                 .insert(&key, &SCHEMA_VERSION, "write schema version")?;
-            db.flush().map_err(|source| StoreError::Storage {
-                op: "flush",
-                source,
-            })?;
+            trees
+                .keyspace
+                .flush()
+                .map_err(|source| StoreError::Storage {
+                    op: "flush",
+                    source,
+                })?;
         }
         None => {
             return Err(StoreError::Corrupt {
@@ -227,11 +282,11 @@ fn open_inner(
             });
         }
     }
-    let writer = Writer::start(db.clone(), trees.keyspace.clone(), faults.clone())?;
+    let writer = Writer::start(trees.keyspace.clone(), faults.clone())?;
     Ok(Inner {
         writer,
+        db: trees.keyspace.clone(),
         trees,
-        db,
         generation,
     })
 }
@@ -279,7 +334,9 @@ impl Shared {
         if self.closed.load(Ordering::SeqCst) {
             return Ok(()); // closed meanwhile: nothing to reopen
         }
-        health::directory_writable(&self.dir, &self.faults)?;
+        if let Location::Dir(dir) = &self.location {
+            health::directory_writable(dir, &self.faults)?;
+        }
         let old = self
             .current
             .write()
@@ -293,7 +350,7 @@ impl Shared {
             // Operations holding the old instance finish (they fail fast on its latched error).
             drain(old);
         }
-        let inner = open_inner(&self.dir, &self.opts, &self.faults, generation)?;
+        let inner = self.location.open(&self.opts, &self.faults, generation)?;
         inner.probe_blocking(&self.faults)?;
         self.generation.store(generation, Ordering::SeqCst);
         self.health.recovered();
@@ -344,11 +401,20 @@ impl SledBackend {
     /// A new database gets schema version [`SCHEMA_VERSION`]; a schema-1 or schema-2 one is
     /// migrated in place; a newer one is refused with [`StoreError::SchemaMismatch`].
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<SledBackend, StoreError> {
+        Self::open_at(Location::Dir(dir.to_path_buf()), opts)
+    }
+
+    /// Opens the store at `location` (the PostgreSQL backend shares everything but the
+    /// key-value space, see `pg.rs`).
+    pub(crate) fn open_at(
+        location: Location,
+        opts: StoreOptions,
+    ) -> Result<SledBackend, StoreError> {
         let faults = FaultInjector::default();
-        let inner = open_inner(dir, &opts, &faults, 0)?;
+        let inner = location.open(&opts, &faults, 0)?;
         Ok(SledBackend {
             shared: Arc::new(Shared {
-                dir: dir.to_path_buf(),
+                location,
                 opts,
                 current: RwLock::new(Some(Arc::new(inner))),
                 generation: AtomicU64::new(0),
@@ -478,7 +544,10 @@ impl SledBackend {
 
 impl Backend for SledBackend {
     fn name(&self) -> &'static str {
-        "sled"
+        match self.shared.location {
+            Location::Dir(_) => "sled",
+            Location::Postgres(_) => "postgres",
+        }
     }
 
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError> {
@@ -538,8 +607,11 @@ impl Backend for SledBackend {
         // sled writes its snapshot (the page table) only while opening, after replaying the
         // log written since the last one: open once more now, so the next start replays
         // nothing however much was written since this one.
+        let Location::Dir(dir) = &self.shared.location else {
+            return Ok(()); // PostgreSQL: every batch is committed, nothing more to do
+        };
         let t0 = crate::clock::monotonic_now();
-        drop(open_sled(&self.shared.dir, &self.shared.opts)?);
+        drop(open_sled(dir, &self.shared.opts)?);
         tracing::info!(
             secs = (crate::clock::monotonic_now() - t0).as_secs_f64(),
             "store closed; its snapshot is up to date, so the next start is fast"

@@ -2,12 +2,14 @@
 //! with the wrong type, and every decode failure becomes [`StoreError::Corrupt`].
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use super::StoreError;
 use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
+use super::kv::{Kv, KvIter, SledKv};
 use super::records::{InvoiceRecord, Record};
 use super::writer::Ctx;
 use crate::domain::{
@@ -122,7 +124,7 @@ type Types<K, V> = PhantomData<fn(K, V) -> (K, V)>;
 /// One logical tree: the keys of the store's keyspace that start with one slot byte, holding
 /// keys `K` and values `V` (the `meta` tree is a sled tree of its own, with no slot byte).
 pub(crate) struct TypedTree<K, V> {
-    tree: sled::Tree,
+    tree: Arc<dyn Kv>,
     /// The slot byte every key of this logical tree starts with; `None` for a tree of its own.
     slot: Option<u8>,
     name: &'static str,
@@ -151,16 +153,27 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
             op: "open tree",
             source,
         })?;
-        Ok(TypedTree {
-            tree,
+        Ok(Self::whole(
+            Arc::new(SledKv {
+                tree,
+                db: db.clone(),
+            }),
+            name,
+        ))
+    }
+
+    /// The key-value space `kv`, used whole, as tree `name`.
+    pub(crate) fn whole(kv: Arc<dyn Kv>, name: &'static str) -> Self {
+        TypedTree {
+            tree: kv,
             slot: None,
             name,
             _types: PhantomData,
-        })
+        }
     }
 
     /// The logical tree `name`: the keys of `keyspace` that start with `slot`.
-    pub(crate) fn in_keyspace(keyspace: &sled::Tree, slot: u8, name: &'static str) -> Self {
+    pub(crate) fn in_keyspace(keyspace: &Arc<dyn Kv>, slot: u8, name: &'static str) -> Self {
         TypedTree {
             tree: keyspace.clone(),
             slot: Some(slot),
@@ -198,7 +211,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     pub(crate) fn get(&self, key: &K, op: &'static str) -> Result<Option<V>, StoreError> {
         match self
             .tree
-            .get(self.full(&key.encode()))
+            .get(&self.full(&key.encode()))
             .map_err(|source| StoreError::Storage { op, source })?
         {
             None => Ok(None),
@@ -216,7 +229,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
             reason,
         })?;
         self.tree
-            .insert(self.full(&key.encode()), bytes)
+            .insert(&self.full(&key.encode()), &bytes)
             .map_err(|source| StoreError::Storage { op, source })?;
         Ok(())
     }
@@ -247,7 +260,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
                 _ => Bound::Unbounded,
             },
         };
-        self.decode_iter(self.tree.range::<Vec<u8>, _>((lo, hi)), op)
+        self.decode_iter(self.tree.range(lo, hi, false), op)
     }
 
     /// Up to `limit` keys after `after` (exclusive; `None`: from the first), in key order,
@@ -272,11 +285,10 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         };
         let skip = usize::from(self.slot.is_some());
         self.tree
-            .range::<Vec<u8>, _>((lo, hi))
-            .keys()
+            .range(lo, hi, false)
             .take(limit)
-            .map(|k| {
-                let k = k.map_err(|source| StoreError::Storage { op, source })?;
+            .map(|e| {
+                let (k, _) = e.map_err(|source| StoreError::Storage { op, source })?;
                 let raw = k.get(skip..).unwrap_or_default();
                 K::decode(raw).map_err(|r| corrupt(self.name, describe_raw(raw), r))
             })
@@ -289,7 +301,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
         prefix: Vec<u8>,
         op: &'static str,
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
-        self.decode_iter(self.tree.scan_prefix(self.full(&prefix)), op)
+        self.decode_iter(self.tree.scan_prefix(&self.full(&prefix), false), op)
     }
 
     /// Every entry, in key order.
@@ -309,19 +321,18 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
         let skip = usize::from(self.slot.is_some());
         self.tree
-            .scan_prefix(self.full(&prefix))
-            .rev()
+            .scan_prefix(&self.full(&prefix), true)
             .map(move |entry| {
                 let (k, v) = entry.map_err(|source| StoreError::Storage { op, source })?;
                 self.decode_entry(k.get(skip..).unwrap_or_default(), &v)
             })
     }
 
-    fn decode_iter(
-        &self,
-        it: sled::Iter,
+    fn decode_iter<'s>(
+        &'s self,
+        it: KvIter<'s>,
         op: &'static str,
-    ) -> impl Iterator<Item = Result<(K, V), StoreError>> + '_ {
+    ) -> impl Iterator<Item = Result<(K, V), StoreError>> + 's {
         let skip = usize::from(self.slot.is_some());
         it.map(move |entry| {
             let (k, v) = entry.map_err(|source| StoreError::Storage { op, source })?;
@@ -333,7 +344,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     #[cfg(test)]
     pub(crate) fn raw_insert(&self, key: impl AsRef<[u8]>, value: &[u8]) {
         self.tree
-            .insert(self.full(key.as_ref()), value)
+            .insert(&self.full(key.as_ref()), value)
             .expect("raw insert");
     }
 
@@ -341,7 +352,7 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     #[cfg(test)]
     pub(crate) fn raw_remove(&self, key: impl AsRef<[u8]>) {
         self.tree
-            .remove(self.full(key.as_ref()))
+            .remove(&self.full(key.as_ref()))
             .expect("raw remove");
     }
 
@@ -349,18 +360,21 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
     #[cfg(test)]
     pub(crate) fn raw_first_key(&self) -> Option<Vec<u8>> {
         let skip = usize::from(self.slot.is_some());
-        self.tree.scan_prefix(self.full(&[])).next().map(|e| {
-            e.expect("raw scan")
-                .0
-                .get(skip..)
-                .unwrap_or_default()
-                .to_vec()
-        })
+        self.tree
+            .scan_prefix(&self.full(&[]), false)
+            .next()
+            .map(|e| {
+                e.expect("raw scan")
+                    .0
+                    .get(skip..)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
     }
 
     /// Number of entries (a scan: O(n)).
     pub(crate) fn len(&self) -> usize {
-        self.tree.scan_prefix(self.full(&[])).count()
+        self.tree.scan_prefix(&self.full(&[]), false).count()
     }
 }
 

@@ -36,6 +36,7 @@ use tokio::sync::{oneshot, watch};
 use super::StoreError;
 use super::fail::{FailKind, TxFail};
 use super::health::FaultInjector;
+use super::kv::Kv;
 use super::sled_tx::{SledTx, slot};
 use super::tx::TxError;
 
@@ -144,8 +145,7 @@ pub(crate) struct Ctx<'a> {
     /// The batch being applied, if any.
     applying: Option<&'a Overlay>,
     /// The keyspace: every record, under `slot ++ key`.
-    keyspace: &'a sled::Tree,
-    db: &'a sled::Db,
+    keyspace: &'a dyn Kv,
 }
 
 impl Ctx<'_> {
@@ -161,7 +161,7 @@ impl Ctx<'_> {
         if let Some(v) = self.applying.and_then(|a| a.lookup(&full)) {
             return Ok(v.clone());
         }
-        Ok(self.keyspace.get(full)?)
+        Ok(self.keyspace.get(&full)?)
     }
 
     /// The entries of tree `slot` whose key starts with `prefix`, as this command sees them,
@@ -178,7 +178,7 @@ impl Ctx<'_> {
     ) -> Result<Vec<(Vec<u8>, IVec)>, TxFail> {
         let full = full_key(slot, prefix);
         let mut seen: BTreeMap<Vec<u8>, Option<IVec>> = BTreeMap::new();
-        for entry in self.keyspace.scan_prefix(&full) {
+        for entry in self.keyspace.scan_prefix(&full, false) {
             let (k, v) = entry?;
             seen.insert(k.to_vec(), Some(v));
         }
@@ -213,7 +213,7 @@ impl Ctx<'_> {
 
     /// A store-wide monotonic id (sled's `generate_id`).
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
-        Ok(self.db.generate_id()?)
+        Ok(self.keyspace.generate_id()?)
     }
 }
 
@@ -333,20 +333,15 @@ impl Shared {
 /// The writer of one store instance; dropping it stops its committer after the queued work.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    keyspace: sled::Tree,
-    db: sled::Db,
+    keyspace: Arc<dyn Kv>,
     faults: FaultInjector,
     thread: Option<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the committer thread for `keyspace` of `db`.
-    pub(crate) fn start(
-        db: sled::Db,
-        keyspace: sled::Tree,
-        faults: FaultInjector,
-    ) -> Result<Self, StoreError> {
+    /// Starts the committer and flusher threads for `keyspace`.
+    pub(crate) fn start(keyspace: Arc<dyn Kv>, faults: FaultInjector) -> Result<Self, StoreError> {
         let (flushed, _) = watch::channel(Flushed::default());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -361,12 +356,11 @@ impl Writer {
         let committer = Committer {
             shared: shared.clone(),
             keyspace: keyspace.clone(),
-            db: db.clone(),
             faults: faults.clone(),
         };
         let flusher = Flusher {
             shared: shared.clone(),
-            db: db.clone(),
+            db: keyspace.clone(),
             faults: faults.clone(),
         };
         let flusher = std::thread::Builder::new()
@@ -380,7 +374,6 @@ impl Writer {
         Ok(Writer {
             shared,
             keyspace,
-            db,
             faults,
             thread: Some(thread),
             flusher: Some(flusher),
@@ -423,8 +416,7 @@ impl Writer {
             counts: Default::default(),
             building: &st.building,
             applying: st.applying.as_deref(),
-            keyspace: &self.keyspace,
-            db: &self.db,
+            keyspace: &*self.keyspace,
         };
         let result = run_command(&ctx, f);
         let counts = ctx.counts.into_inner();
@@ -594,8 +586,7 @@ fn broken(why: &str) -> StoreError {
 /// The committer thread's side.
 struct Committer {
     shared: Arc<Shared>,
-    keyspace: sled::Tree,
-    db: sled::Db,
+    keyspace: Arc<dyn Kv>,
     faults: FaultInjector,
 }
 
@@ -687,8 +678,7 @@ impl Committer {
                 counts: Default::default(),
                 building: &st.building,
                 applying: st.applying.as_deref(),
-                keyspace: &self.keyspace,
-                db: &self.db,
+                keyspace: &*self.keyspace,
             };
             let (keep, deliver) = job(&ctx);
             let counts = ctx.counts.into_inner();
@@ -739,22 +729,22 @@ impl Committer {
         Ok(())
     }
 
-    /// Applies `batch` to the keyspace as one atomic sled batch (all or nothing, also across
+    /// Applies `batch` to the keyspace as one atomic batch of the keyspace (all or nothing, also across
     /// a crash).
     fn apply(&self, batch: &Overlay) -> Result<(), StoreError> {
         self.faults.check().map_err(|source| StoreError::Storage {
             op: "apply batch",
             source,
         })?;
-        let mut b = sled::Batch::default();
-        for (key, value) in &batch.writes {
-            match value {
-                Some(v) => b.insert(key.as_slice(), v.clone()),
-                None => b.remove(key.as_slice()),
-            }
-        }
+        // In key order: the same order on every backend (PostgreSQL takes row locks in it).
+        let mut writes: Vec<(&[u8], Option<&[u8]>)> = batch
+            .writes
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(b.0));
         self.keyspace
-            .apply_batch(b)
+            .apply(&writes)
             .map_err(|source| StoreError::Storage {
                 op: "apply batch",
                 source,
@@ -766,7 +756,7 @@ impl Committer {
 /// while one is flushed. One flush covers every batch applied before it started (group commit).
 struct Flusher {
     shared: Arc<Shared>,
-    db: sled::Db,
+    db: Arc<dyn Kv>,
     faults: FaultInjector,
 }
 
@@ -789,10 +779,7 @@ impl Flusher {
                 st.flush_wanted
             };
             let started = crate::clock::monotonic_now();
-            let flushed = self
-                .faults
-                .check()
-                .and_then(|()| self.db.flush().map(|_| ()));
+            let flushed = self.faults.check().and_then(|()| self.db.flush());
             let c = &self.shared.counters;
             c.flushes.fetch_add(1, Ordering::Relaxed);
             c.flush_micros.fetch_add(

@@ -4,14 +4,20 @@
 use super::*;
 
 /// A temporary database and its keyspace.
-fn keyspace() -> (sled::Db, sled::Tree) {
+fn keyspace() -> (super::super::kv::SledKv, sled::Tree) {
     let db = sled::Config::new()
         .temporary(true)
         .flush_every_ms(None)
         .open()
         .unwrap();
     let ks = db.open_tree("records").unwrap();
-    (db, ks)
+    (
+        super::super::kv::SledKv {
+            tree: ks.clone(),
+            db,
+        },
+        ks,
+    )
 }
 
 /// An overlay holding `writes` (`None`: a removal) of slot `slot`.
@@ -35,7 +41,7 @@ fn seen(ctx: &Ctx<'_>, slot: u8, prefix: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// Checks a prefix read of `slot` through every layer: the database, the batch being applied,
 /// the batch being built, the command's own writes, each overriding the ones before it.
 fn layered_prefix_read(slot: u8) {
-    let (db, ks) = keyspace();
+    let (kv, ks) = keyspace();
     for k in [&b"c-1\0a"[..], b"c-1\0b", b"c-1\0c", b"c-10\0x", b"c-2\0y"] {
         ks.insert(full_key(slot, k), &b"db"[..]).unwrap();
     }
@@ -61,8 +67,7 @@ fn layered_prefix_read(slot: u8) {
         counts: Default::default(),
         building: &building,
         applying: Some(&applying),
-        keyspace: &ks,
-        db: &db,
+        keyspace: &kv,
     };
     ctx.put(slot, b"c-1\0a", None);
     ctx.put(slot, b"c-1\0d", Some(b"lo".to_vec()));

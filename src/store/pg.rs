@@ -1,0 +1,388 @@
+//! The PostgreSQL backend (spike): the sled backend's key-value design on one PostgreSQL table.
+//!
+//! Every record lives in table `keyspace(k bytea primary key, v bytea not null)` under exactly
+//! the key sled uses (slot byte ++ key; PostgreSQL orders `bytea` bytewise, like sled), and
+//! `meta(k, v)` holds what sled's `meta` tree holds. So the typed trees, the batching writer
+//! and the commands (`SledTx`) are the sled backend's own, running over [`Kv`]: a batch is
+//! applied as one PostgreSQL transaction, and its commit is the durability point.
+//!
+//! The synchronous `postgres` client blocks on a runtime of its own and must never run on a
+//! tokio worker thread: every query runs on a connection thread of this module's [`Pool`].
+//!
+//! Tables are created by versioned migrations applied at open (table `schema_migrations`); a
+//! database migrated by a newer plazo is refused before anything is written.
+
+use std::ops::Bound;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use postgres::types::ToSql;
+use sled::IVec;
+
+use super::kv::{Kv, KvEntry, KvIter};
+use super::sled_backend::{Location, SledBackend};
+use super::{StoreError, StoreOptions};
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+/// The schema migrations, in order: version, then SQL. Never edit one once released: add one.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE keyspace (k bytea PRIMARY KEY, v bytea NOT NULL);
+     CREATE TABLE meta (k bytea PRIMARY KEY, v bytea NOT NULL);
+     CREATE SEQUENCE plazo_ids;",
+)];
+
+/// Arbitrary key of the advisory lock migrations run under (several nodes may start at once).
+const MIGRATION_LOCK: i64 = 0x706c_617a_6f00;
+
+/// Connection threads per store.
+const CONNECTIONS: usize = 4;
+
+/// Rows read per query while iterating a range.
+const PAGE: usize = 256;
+
+/// The PostgreSQL backend.
+pub struct PgBackend;
+
+impl PgBackend {
+    /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, no TLS
+    /// yet), applies the pending migrations, and opens the store on it.
+    ///
+    /// A database migrated by a newer plazo is refused with [`StoreError::SchemaMismatch`].
+    pub fn open(url: &str, opts: StoreOptions) -> Result<SledBackend, StoreError> {
+        SledBackend::open_at(Location::Postgres(url.to_owned()), opts)
+    }
+}
+
+/// A PostgreSQL failure, as the store reports storage errors.
+fn pg_err(e: postgres::Error) -> sled::Error {
+    sled::Error::Io(std::io::Error::other(format!("PostgreSQL: {e}")))
+}
+
+/// A query for a connection thread: its client, or why it cannot connect.
+type Job = Box<dyn FnOnce(Result<&mut postgres::Client, &str>) + Send>;
+
+/// Connection threads, each with its own client (connected on first use, reconnected after a
+/// failure), taking queries from one queue.
+pub(crate) struct Pool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Pool {
+    fn start(config: postgres::Config, threads: usize) -> Result<Arc<Pool>, StoreError> {
+        let (send, recv) = mpsc::channel::<Job>();
+        let recv = Arc::new(Mutex::new(recv));
+        for i in 0..threads {
+            let recv = recv.clone();
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("plazo-pg-{i}"))
+                .spawn(move || {
+                    let mut client: Result<postgres::Client, String> =
+                        Err("not connected yet".into());
+                    loop {
+                        let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = job else { return };
+                        if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
+                            client = config
+                                .connect(postgres::NoTls)
+                                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"));
+                        }
+                        job(client.as_mut().map_err(|e| e.as_str()));
+                    }
+                })
+                .map_err(StoreError::Io)?;
+        }
+        Ok(Arc::new(Pool {
+            jobs: Mutex::new(send),
+        }))
+    }
+
+    /// Runs `f` on a connection thread and waits for its result.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, sled::Error> {
+        let (send, recv) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |client| {
+            let r = match client {
+                Ok(c) => f(c).map_err(pg_err),
+                Err(why) => Err(sled::Error::Io(std::io::Error::other(why.to_owned()))),
+            };
+            let _ = send.send(r);
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| sled::Error::Io(std::io::Error::other("PostgreSQL pool stopped")))?;
+        recv.recv()
+            .map_err(|_| sled::Error::Io(std::io::Error::other("PostgreSQL pool stopped")))?
+    }
+}
+
+/// The two tables of a store: the keyspace, then `meta`.
+pub(crate) type Tables = (Arc<dyn Kv>, Arc<dyn Kv>);
+
+/// Connects to `url`, migrates, and returns the keyspace and meta tables.
+pub(crate) fn open_keyspace(url: &str) -> Result<Tables, StoreError> {
+    let config: postgres::Config = url.parse().map_err(|e| StoreError::Storage {
+        op: "parse the PostgreSQL URL",
+        source: pg_err(e),
+    })?;
+    let pool = Pool::start(config, CONNECTIONS)?;
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let outcome = pool
+        .run(move |c| migrate(c, latest))
+        .map_err(|source| StoreError::Storage {
+            op: "connect to PostgreSQL and migrate",
+            source,
+        })?;
+    if let Err(found) = outcome {
+        return Err(StoreError::SchemaMismatch {
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            expected: u32::try_from(latest).unwrap_or(u32::MAX),
+        });
+    }
+    let ks: Arc<dyn Kv> = Arc::new(PgKv {
+        pool: pool.clone(),
+        table: "keyspace",
+    });
+    let meta: Arc<dyn Kv> = Arc::new(PgKv {
+        pool,
+        table: "meta",
+    });
+    Ok((ks, meta))
+}
+
+/// Applies the pending migrations; `Err(found)` (nothing written) when the database is at a
+/// newer version than `latest`.
+fn migrate(c: &mut postgres::Client, latest: i32) -> Result<Result<(), i32>, postgres::Error> {
+    let current = |c: &mut postgres::Client| -> Result<i32, postgres::Error> {
+        let exists: bool = c
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            return Ok(0);
+        }
+        c.query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map(|r| r.get(0))
+    };
+    let found = current(c)?;
+    if found > latest {
+        return Ok(Err(found));
+    }
+    if found == latest {
+        return Ok(Ok(()));
+    }
+    let mut tx = c.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )?;
+    let found: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    if found > latest {
+        tx.rollback()?;
+        return Ok(Err(found));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// One table of `bytea` keys and values, read and written through the pool.
+struct PgKv {
+    pool: Arc<Pool>,
+    /// `keyspace` or `meta` (never user input).
+    table: &'static str,
+}
+
+impl PgKv {
+    /// Up to `limit` entries of `lo..hi` in key order (`rev`: reverse).
+    fn page(
+        &self,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+        rev: bool,
+        limit: usize,
+    ) -> Result<Vec<(IVec, IVec)>, sled::Error> {
+        let mut sql = format!("SELECT k, v FROM {} WHERE true", self.table);
+        let mut params: Vec<Vec<u8>> = Vec::new();
+        for (bound, incl, excl) in [(lo, ">=", ">"), (hi, "<=", "<")] {
+            let (op, key) = match bound {
+                Bound::Included(k) => (incl, k),
+                Bound::Excluded(k) => (excl, k),
+                Bound::Unbounded => continue,
+            };
+            params.push(key.clone());
+            sql.push_str(&format!(" AND k {op} ${}", params.len()));
+        }
+        let order = if rev { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY k {order} LIMIT {limit}"));
+        self.pool.run(move |c| {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let rows = c.query(&sql, &refs)?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let k: &[u8] = r.get(0);
+                    let v: &[u8] = r.get(1);
+                    (IVec::from(k), IVec::from(v))
+                })
+                .collect())
+        })
+    }
+}
+
+/// A range read a page at a time (each page one query).
+struct PageIter<'a> {
+    kv: &'a PgKv,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    rev: bool,
+    buf: std::vec::IntoIter<(IVec, IVec)>,
+    done: bool,
+}
+
+impl Iterator for PageIter<'_> {
+    type Item = KvEntry;
+
+    fn next(&mut self) -> Option<KvEntry> {
+        if let Some(e) = self.buf.next() {
+            return Some(Ok(e));
+        }
+        if self.done {
+            return None;
+        }
+        match self.kv.page(&self.lo, &self.hi, self.rev, PAGE) {
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(rows) => {
+                self.done = rows.len() < PAGE;
+                if let Some((last, _)) = rows.last() {
+                    let after = Bound::Excluded(last.to_vec());
+                    if self.rev {
+                        self.hi = after;
+                    } else {
+                        self.lo = after;
+                    }
+                }
+                self.buf = rows.into_iter();
+                self.buf.next().map(Ok)
+            }
+        }
+    }
+}
+
+impl Kv for PgKv {
+    fn get(&self, key: &[u8]) -> Result<Option<IVec>, sled::Error> {
+        let sql = format!("SELECT v FROM {} WHERE k = $1", self.table);
+        let key = key.to_vec();
+        self.pool.run(move |c| {
+            Ok(c.query_opt(&sql, &[&key])?.map(|r| {
+                let v: &[u8] = r.get(0);
+                IVec::from(v)
+            }))
+        })
+    }
+
+    fn range(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>, rev: bool) -> KvIter<'_> {
+        Box::new(PageIter {
+            kv: self,
+            lo,
+            hi,
+            rev,
+            buf: Vec::new().into_iter(),
+            done: false,
+        })
+    }
+
+    fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), sled::Error> {
+        let sql = format!(
+            "INSERT INTO {} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            self.table
+        );
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.pool
+            .run(move |c| c.execute(&sql, &[&key, &value]).map(|_| ()))
+    }
+
+    #[cfg(test)]
+    fn remove(&self, key: &[u8]) -> Result<(), sled::Error> {
+        let sql = format!("DELETE FROM {} WHERE k = $1", self.table);
+        let key = key.to_vec();
+        self.pool.run(move |c| c.execute(&sql, &[&key]).map(|_| ()))
+    }
+
+    fn apply(&self, writes: &[(&[u8], Option<&[u8]>)]) -> Result<(), sled::Error> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut values: Vec<Vec<u8>> = Vec::new();
+        let mut removed: Vec<Vec<u8>> = Vec::new();
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    keys.push(k.to_vec());
+                    values.push(v.to_vec());
+                }
+                None => removed.push(k.to_vec()),
+            }
+        }
+        let upsert = format!(
+            "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            self.table
+        );
+        let delete = format!("DELETE FROM {} WHERE k = ANY($1)", self.table);
+        self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            if !keys.is_empty() {
+                tx.execute(&upsert, &[&keys, &values])?;
+            }
+            if !removed.is_empty() {
+                tx.execute(&delete, &[&removed])?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn generate_id(&self) -> Result<u64, sled::Error> {
+        self.pool.run(|c| {
+            let id: i64 = c.query_one("SELECT nextval('plazo_ids')", &[])?.get(0);
+            Ok(id.unsigned_abs())
+        })
+    }
+
+    fn flush(&self) -> Result<(), sled::Error> {
+        Ok(()) // every apply is a committed transaction
+    }
+
+    fn size_on_disk(&self) -> Result<u64, sled::Error> {
+        self.pool.run(|c| {
+            let n: i64 = c
+                .query_one("SELECT pg_database_size(current_database())", &[])?
+                .get(0);
+            Ok(n.unsigned_abs())
+        })
+    }
+}

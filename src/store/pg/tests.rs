@@ -1,0 +1,416 @@
+//! The PostgreSQL backend against a real PostgreSQL server, started once per test binary.
+//!
+//! The server: `initdb` into a temporary directory, `postgres` on a free loopback port with
+//! its unix socket in that directory, trust authentication, superuser `plazo`. As root (CI
+//! containers) it runs as the unprivileged user `pgtest` (created with `useradd` when
+//! missing), since PostgreSQL refuses to run as root. A watchdog shell holds a pipe from this
+//! process and stops the server (`pg_ctl stop -m fast`) once the pipe closes, when the test
+//! binary exits, and removes the directory. Each harness gets a database of its own.
+//!
+//! Binaries are looked up in `$PLAZO_PG_BIN`, then `/usr/lib/postgresql/*/bin` (Debian), then
+//! `PATH`. Without them every PostgreSQL test is skipped with a message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use super::PgBackend;
+use crate::store::conformance::Harness;
+use crate::store::{Store, StoreOptions};
+
+/// The running test server.
+struct Server {
+    port: u16,
+    /// The watchdog: the server stops when its stdin closes (this process exits).
+    _watchdog: std::process::Child,
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`, if any.
+fn bin_dir() -> Option<PathBuf> {
+    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    if let Some(d) = std::env::var_os("PLAZO_PG_BIN").map(PathBuf::from) {
+        return has(&d).then_some(d);
+    }
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|d| has(d))
+        .collect();
+    debian.sort();
+    if let Some(d) = debian.pop() {
+        return Some(d);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|d| has(d))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `cmd` run as the PostgreSQL user (`pgtest` when this process is root).
+fn as_pg_user(bin: &Path, args: &[&str]) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "pgtest", "--"]).arg(bin).args(args);
+        c
+    } else {
+        let mut c = Command::new(bin);
+        c.args(args);
+        c
+    }
+}
+
+fn start() -> Result<Server, String> {
+    let bin = bin_dir().ok_or("no PostgreSQL binaries (initdb, pg_ctl) found")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let sock = dir.path().to_path_buf();
+    if is_root() {
+        let exists = Command::new("id")
+            .arg("pgtest")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !exists.status.success() {
+            let made = Command::new("useradd")
+                .args(["-r", "-M", "-s", "/usr/sbin/nologin", "pgtest"])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !made.success() {
+                return Err("cannot create user pgtest".into());
+            }
+        }
+        let owned = Command::new("chown")
+            .args(["-R", "pgtest"])
+            .arg(dir.path())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !owned.success() {
+            return Err("cannot chown the server directory to pgtest".into());
+        }
+    }
+    let out = as_pg_user(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-U",
+            "plazo",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+    )
+    .output()
+    .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let pg_ctl = bin.join("pg_ctl");
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500",
+        sock.display()
+    );
+    let log = dir.path().join("server.log");
+    let out = as_pg_user(
+        &pg_ctl,
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-l",
+            &log.to_string_lossy(),
+            "-o",
+            &opts,
+            "-w",
+            "start",
+        ],
+    )
+    .output()
+    .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(format!(
+            "pg_ctl start failed: {}{log}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // Stops the server and removes its directory once this process's end of the pipe closes.
+    let runas = if is_root() {
+        "runuser -u pgtest -- "
+    } else {
+        ""
+    };
+    let script = format!(
+        "read _; {runas}'{}' -D '{}' -m fast stop >/dev/null 2>&1; rm -rf '{}'",
+        pg_ctl.display(),
+        data.display(),
+        dir.path().display()
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    // The watchdog removes the directory (a static is never dropped).
+    let _ = dir.keep();
+    Ok(Server {
+        port,
+        _watchdog: watchdog,
+    })
+}
+
+/// The server of this test binary, if PostgreSQL is available.
+fn server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(s) => Some(s),
+        Err(why) => {
+            eprintln!("skipping PostgreSQL test: {why}");
+            None
+        }
+    }
+}
+
+/// A new, empty database on the test server: its URL.
+fn new_database() -> Option<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = server()?;
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let port = server.port;
+    // The synchronous client must not run inside a tokio runtime: use a thread of its own.
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(
+            &format!("host=127.0.0.1 port={port} user=plazo dbname=postgres"),
+            postgres::NoTls,
+        )
+        .expect("connect to the test server");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        Some(format!("postgresql://plazo@127.0.0.1:{port}/{name}"))
+    })
+    .join()
+    .expect("create database thread")
+}
+
+/// Opens stores on one database of its own.
+pub(crate) struct PgHarness {
+    pub(crate) url: String,
+}
+
+impl PgHarness {
+    /// A harness on a new database; `None` (test skipped) without PostgreSQL.
+    pub(crate) fn new() -> Option<Self> {
+        new_database().map(|url| PgHarness { url })
+    }
+}
+
+impl Harness for PgHarness {
+    fn open(&self) -> Store {
+        let backend = PgBackend::open(&self.url, StoreOptions::default()).unwrap();
+        Store::with_backend(std::sync::Arc::new(backend))
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_nothing_is_written() {
+    let Some(h) = PgHarness::new() else { return };
+    drop(h.open());
+    let url = h.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("INSERT INTO schema_migrations (version) VALUES (99)")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    let err = PgBackend::open(&h.url, StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            crate::store::StoreError::SchemaMismatch {
+                found: 99,
+                expected: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_at_open() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://plazo@127.0.0.1:{port}/none?connect_timeout=5");
+    let err = PgBackend::open(&url, StoreOptions::default())
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("connect to PostgreSQL") && msg.contains("cannot connect"),
+        "{msg}"
+    );
+    assert!(err.is_storage_failure(), "{msg}");
+}
+
+#[test]
+fn records_without_a_schema_version_are_reported_not_overwritten() {
+    let Some(h) = PgHarness::new() else { return };
+    drop(h.open());
+    let url = h.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("DELETE FROM meta; INSERT INTO keyspace VALUES ('\\x00', '\\x00')")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    let err = PgBackend::open(&h.url, StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, crate::store::StoreError::Corrupt { tree: "meta", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_backend_is_named_postgres() {
+    let Some(h) = PgHarness::new() else { return };
+    assert_eq!(h.open().backend_name(), "postgres");
+}
+
+/// The backend conformance suite, on PostgreSQL.
+mod conformance_on_postgres {
+    use super::PgHarness;
+    crate::conformance_suite!(match PgHarness::new() {
+        Some(h) => h,
+        None => return,
+    });
+}
+
+/// Writes `n` clients as `n` concurrent async commands, then waits for durability: commands
+/// per second (a rough figure: debug build, shared machine).
+async fn write_rate(store: &Store, n: usize) -> f64 {
+    let started = crate::clock::monotonic_now();
+    let writes = (0..n).map(|i| {
+        let store = store.clone();
+        async move {
+            let c = crate::store::conformance::client(&format!("c-{i}"));
+            store
+                .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+                .await
+                .unwrap()
+                .unwrap();
+            store.durable().await.unwrap();
+        }
+    });
+    futures::future::join_all(writes).await;
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Writes `n` clients one command at a time, each waited for until durable: commands per
+/// second.
+async fn sequential_rate(store: &Store, n: usize) -> f64 {
+    let started = crate::clock::monotonic_now();
+    for i in 0..n {
+        let c = crate::store::conformance::client(&format!("s-{i}"));
+        store
+            .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+            .await
+            .unwrap()
+            .unwrap();
+        store.durable().await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Rough write throughput, PostgreSQL beside sled (run by hand with `--ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn rough_write_throughput() {
+    let Some(h) = PgHarness::new() else { return };
+    let n = 5000;
+    let pg_store = h.open();
+    let pg = write_rate(&pg_store, n).await;
+    let pg_seq = sequential_rate(&pg_store, 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let sl = write_rate(&sled, n).await;
+    let sl_seq = sequential_rate(&sled, 500).await;
+    eprintln!("{n} concurrent durable commands: postgres {pg:.0}/s, sled {sl:.0}/s");
+    eprintln!("500 sequential durable commands: postgres {pg_seq:.0}/s, sled {sl_seq:.0}/s");
+}
+
+/// A connection cut by the server (a restart, a failover): the store reports the failed write,
+/// reconnects by itself, and writes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_reconnects_after_its_connections_are_cut() {
+    let Some(h) = PgHarness::new() else { return };
+    let store = h.open();
+    let write = |id: &str| {
+        let store = store.clone();
+        let c = crate::store::conformance::client(id);
+        async move {
+            store
+                .write::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+                .await
+        }
+    };
+    write("c-before").await.unwrap().unwrap();
+    let url = h.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    // The first writes may fail (the batch that met the cut connection); writes work again
+    // once the store has reconnected.
+    let mut i = 0;
+    let recovered = crate::store::conformance::eventually(|| {
+        i += 1;
+        let id = format!("c-after-{i}");
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let c = crate::store::conformance::client(&id);
+            store
+                .transaction::<_, std::convert::Infallible>(|tx| Ok(tx.put_client(&c)?))
+                .is_ok()
+        })
+        .join()
+        .unwrap()
+    })
+    .await;
+    assert!(recovered, "the store never wrote again");
+    assert!(store.health().is_ok());
+    let id = crate::domain::ClientId::new("c-before").unwrap();
+    assert!(store.client(&id).unwrap().is_some());
+}
