@@ -65,11 +65,7 @@ pub fn list_clients(
     let segment = given(&q.segment);
     let tag = given(&q.tag);
     let mut last = given(&q.cursor)
-        .map(|c| {
-            cursor::decode_text(KIND, c).and_then(|id| {
-                ClientId::new(id).map_err(|e| ServiceError::invalid("cursor", e.to_string()))
-            })
-        })
+        .map(|c| cursor::decode_id(KIND, c, ClientId::new))
         .transpose()?;
     let mut items = Vec::new();
     let mut read = 0usize;

@@ -30,14 +30,19 @@ pub(super) fn decode(kind: &str, cursor: &str) -> Result<Vec<u8>, ServiceError> 
     Ok(rest.to_vec())
 }
 
-/// Decodes a cursor whose key is UTF-8 text (an id).
-pub(super) fn decode_text(kind: &str, cursor: &str) -> Result<String, ServiceError> {
-    String::from_utf8(decode(kind, cursor)?).map_err(|_| {
+/// Decodes a cursor whose key is an id, read back with `parse` (`ClientId::new`...).
+pub(super) fn decode_id<T, E: std::fmt::Display>(
+    kind: &str,
+    cursor: &str,
+    parse: impl FnOnce(String) -> Result<T, E>,
+) -> Result<T, ServiceError> {
+    let text = String::from_utf8(decode(kind, cursor)?).map_err(|_| {
         ServiceError::invalid(
             "cursor",
             "is not a cursor from this API; pass next_cursor of the previous page as it is",
         )
-    })
+    })?;
+    parse(text).map_err(|e| ServiceError::invalid("cursor", e.to_string()))
 }
 
 #[cfg(test)]
@@ -48,7 +53,8 @@ mod tests {
     fn cursors_round_trip_and_other_listings_cursors_are_refused() {
         let c = encode("invoices", b"FV-1");
         assert_eq!(decode("invoices", &c).unwrap(), b"FV-1");
-        assert_eq!(decode_text("invoices", &c).unwrap(), "FV-1");
+        let id = decode_id("invoices", &c, crate::domain::InvoiceId::new).unwrap();
+        assert_eq!(id.as_str(), "FV-1");
         assert!(decode("clients", &c).is_err());
         for bad in ["", "zz", "00", &hex::encode("invoices")] {
             assert!(decode("invoices", bad).is_err(), "{bad:?}");

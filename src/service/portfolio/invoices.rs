@@ -1,12 +1,10 @@
 //! `GET /v1/invoices`: invoices with filters, in invoice id order.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, SCAN_BUDGET, cursor, given, page_size, shown};
+use super::{ClientCache, Page, SCAN_BUDGET, cursor, given, page_size, shown};
 use crate::domain::{Client, ClientId, Due, Invoice, InvoiceId, InvoiceStatus, days_late};
 use crate::policy::Policy;
 use crate::schedule::{client_zone, segment_followed};
@@ -182,13 +180,9 @@ pub fn list_invoices(
     let f = filter(q)?;
     let limit = page_size(q.limit.as_deref())?;
     let after = given(&q.cursor)
-        .map(|c| {
-            cursor::decode_text(KIND, c).and_then(|id| {
-                InvoiceId::new(id).map_err(|e| ServiceError::invalid("cursor", e.to_string()))
-            })
-        })
+        .map(|c| cursor::decode_id(KIND, c, InvoiceId::new))
         .transpose()?;
-    let mut clients: HashMap<ClientId, Option<Client>> = HashMap::new();
+    let mut clients = ClientCache::default();
     let mut items = Vec::new();
     let mut read = 0usize;
     let mut last: Option<InvoiceId> = after;
@@ -243,7 +237,7 @@ fn matching(
     policy: &Policy,
     f: &Filter,
     inv: &Invoice,
-    clients: &mut HashMap<ClientId, Option<Client>>,
+    clients: &mut ClientCache,
     now: Timestamp,
 ) -> Result<Option<InvoiceListItem>, ServiceError> {
     if f.status.is_some_and(|s| s != inv.status)
@@ -254,15 +248,9 @@ fn matching(
     {
         return Ok(None);
     }
-    if !clients.contains_key(&inv.client_id) {
-        let c = store.client(&inv.client_id)?;
-        clients.insert(inv.client_id.clone(), c);
-    }
-    let Some(Some(client)) = clients.get(&inv.client_id) else {
-        // An invoice whose client record is gone is listed with the policy's defaults.
-        return item(store, policy, None, inv, f, now);
-    };
-    item(store, policy, Some(client), inv, f, now)
+    // An invoice whose client record is gone is listed with the policy's defaults.
+    let client = clients.get(store, &inv.client_id)?;
+    item(store, policy, client, inv, f, now)
 }
 
 fn item(

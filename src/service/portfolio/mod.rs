@@ -18,7 +18,11 @@ pub use clients::{ClientListItem, ClientQuery, list_clients};
 pub use invoices::{InvoiceListItem, InvoiceQuery, list_invoices};
 pub use reminders::{ReminderListItem, ReminderQuery, list_reminders};
 
+use std::collections::HashMap;
+
 use super::ServiceError;
+use crate::domain::{Client, ClientId};
+use crate::store::Store;
 
 /// Most records one page reads before it answers (with a cursor to go on from).
 pub const SCAN_BUDGET: usize = 5_000;
@@ -58,4 +62,19 @@ fn given(v: &Option<String>) -> Option<&str> {
 /// At most 64 characters of `s`, for error messages.
 fn shown(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+/// The clients a page has read, each read once.
+#[derive(Default)]
+struct ClientCache(HashMap<ClientId, Option<Client>>);
+
+impl ClientCache {
+    /// Client `id`, read from `store` the first time it is asked for.
+    fn get(&mut self, store: &Store, id: &ClientId) -> Result<Option<&Client>, ServiceError> {
+        if !self.0.contains_key(id) {
+            let c = store.client(id)?;
+            self.0.insert(id.clone(), c);
+        }
+        Ok(self.0.get(id).and_then(Option::as_ref))
+    }
 }

@@ -4,18 +4,16 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{Page, cursor, given, page_size, shown};
+use super::{ClientCache, Page, SCAN_BUDGET, cursor, given, page_size, shown};
 use crate::dispatch::channel_chain;
 use crate::domain::when::parse_instant;
-use crate::domain::{Client, ReminderId, Track};
+use crate::domain::{ReminderId, Track};
 use crate::policy::{Policy, StepAction};
 use crate::schedule::client_zone;
 use crate::service::ServiceError;
 use crate::store::{DueEntry, Store};
 
 const KIND: &str = "reminders";
-/// Due entries read per page at most (each costs an invoice and a client read).
-const READ_BUDGET: usize = 5_000;
 
 /// Query of `GET /v1/reminders`; every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,8 +58,9 @@ pub struct ReminderListItem {
     pub cadence: String,
     /// The step's name.
     pub step: String,
-    /// What the step does: `remind`, `hand_off`, `write_off`, `task`, or `check` (the end of
-    /// a promise's grace period).
+    /// What the step does: `remind`, `hand_off`, `write_off`, `task`, `check` (the end of a
+    /// promise's grace period), or `stale` (the step is no longer at that place in the policy:
+    /// the dispatcher will skip it).
     pub action: String,
     /// The channels it would try, in order, for this client (empty when it sends nothing).
     pub channels: Vec<String>,
@@ -137,15 +136,14 @@ pub fn list_reminders(
     let mut after = given(&q.cursor).map(decode).transpose()?;
     let mut items = Vec::new();
     let mut read = 0usize;
-    let mut clients: std::collections::HashMap<crate::domain::ClientId, Option<Client>> =
-        std::collections::HashMap::new();
+    let mut clients = ClientCache::default();
     let exhausted = 'walk: loop {
         let batch = store.due_entries(from, to, after.as_ref(), 256)?;
         if batch.is_empty() {
             break true;
         }
         for e in batch {
-            if items.len() >= limit || read >= READ_BUDGET {
+            if items.len() >= limit || read >= SCAN_BUDGET {
                 break 'walk false;
             }
             read += 1;
@@ -153,11 +151,7 @@ pub fn list_reminders(
             let Some(r) = store.reminder(&e.invoice, &e.reminder)? else {
                 continue;
             };
-            if !clients.contains_key(&r.client_id) {
-                let c = store.client(&r.client_id)?;
-                clients.insert(r.client_id.clone(), c);
-            }
-            let client = clients.get(&r.client_id).and_then(Option::as_ref);
+            let client = clients.get(store, &r.client_id)?;
             let step = policy
                 .cadences
                 .get(&r.cadence)
