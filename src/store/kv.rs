@@ -30,7 +30,8 @@ pub(crate) trait Kv: Send + Sync + 'static {
     /// Removes `key` outside the writer (tests).
     #[cfg(test)]
     fn remove(&self, key: &[u8]) -> Result<(), sled::Error>;
-    /// Applies `writes` (a value, or `None` for a removal) atomically: all or nothing.
+    /// Applies `writes` (a value, or `None` for a removal; in any order, one write per key)
+    /// atomically: all or nothing.
     fn apply(&self, writes: &[(&[u8], Option<&[u8]>)]) -> Result<(), sled::Error>;
     /// A number greater than every one it returned before, also across restarts.
     fn generate_id(&self) -> Result<u64, sled::Error>;

@@ -336,10 +336,13 @@ impl Kv for PgKv {
     }
 
     fn apply(&self, writes: &[(&[u8], Option<&[u8]>)]) -> Result<(), sled::Error> {
+        // In key order: PostgreSQL takes the rows' locks in it, the same order for every batch.
+        let mut writes = writes.to_vec();
+        writes.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut values: Vec<Vec<u8>> = Vec::new();
         let mut removed: Vec<Vec<u8>> = Vec::new();
-        for (k, v) in writes {
+        for (k, v) in &writes {
             match v {
                 Some(v) => {
                     keys.push(k.to_vec());

@@ -736,13 +736,12 @@ impl Committer {
             op: "apply batch",
             source,
         })?;
-        // In key order: the same order on every backend (PostgreSQL takes row locks in it).
-        let mut writes: Vec<(&[u8], Option<&[u8]>)> = batch
+        // In no particular order: a backend that needs one (PostgreSQL) sorts them itself.
+        let writes: Vec<(&[u8], Option<&[u8]>)> = batch
             .writes
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_deref()))
             .collect();
-        writes.sort_unstable_by(|a, b| a.0.cmp(b.0));
         self.keyspace
             .apply(&writes)
             .map_err(|source| StoreError::Storage {
