@@ -25,6 +25,14 @@ pub enum Command {
         #[arg(long)]
         json_logs: bool,
     },
+    /// Apply the store's pending schema migrations and exit (PostgreSQL: the versioned SQL
+    /// migrations; sled: the in-place migration a start would do). Safe to run while other
+    /// nodes run: migrations take an advisory lock.
+    Migrate {
+        /// Daemon configuration file (its `[store]` is used).
+        #[arg(long, default_value = "config/plazo.toml")]
+        config: PathBuf,
+    },
     /// Validate the daemon config, the policy and every template; print a summary.
     Check {
         /// Daemon configuration file.

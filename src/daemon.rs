@@ -19,12 +19,13 @@ use crate::http::{
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError};
 use crate::unsubscribe::UnsubscribeLinks;
 
 pub mod events;
 mod housekeeping;
 mod listen;
+pub mod open_store;
 pub mod payment_inbox;
 
 /// Why the daemon could not start or stopped with an error.
@@ -118,13 +119,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     tracing::info!(policy = %policy_path.display(), segments = loaded.policy.segments.len(), cadences = loaded.policy.cadences.len(), "policy loaded");
     let policy = PolicyHandle::new(loaded);
 
-    let store = Store::open(
-        &data_dir.join("db"),
-        StoreOptions {
-            cache_capacity_bytes: config.cache_mib * 1024 * 1024,
-            ..StoreOptions::default()
-        },
-    )?;
+    let store = open_store::open_store(&config, &env).await?;
+    tracing::info!(backend = store.backend_name(), "store open");
 
     // Events out: on before anything can change an invoice (crash recovery, the API).
     let events_worker = match &config.events {

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, json_logs } => serve(&config, json_logs),
         Command::Check { config } => with_output(|out| check_cli::check(&config, out)),
+        Command::Migrate { config } => with_output(|out| migrate(out, &config)),
         Command::Plan {
             config,
             invoice,
@@ -87,6 +88,34 @@ macro_rules! say {
 
 // After `say!`, which it uses.
 mod check_cli;
+
+/// `plazo migrate`: brings the configured store to this build's schema.
+fn migrate(out: &mut String, config: &std::path::Path) -> Result<()> {
+    use plazo::config::StoreBackend;
+    let cfg = load_daemon_config(config)?;
+    match cfg.store.backend {
+        StoreBackend::Postgres => {
+            let env = |k: &str| std::env::var(k).ok();
+            let url = plazo::daemon::open_store::database_url(&cfg, &env)?;
+            let version = plazo::store::PgBackend::migrate(&url)
+                .context("migrating the PostgreSQL database")?;
+            say!(out, "postgres: schema at version {version}");
+        }
+        StoreBackend::Sled => {
+            let dir = cfg.data_dir.join("db");
+            let store = plazo::store::Store::open(&dir, plazo::store::StoreOptions::default())
+                .with_context(|| format!("opening {}", dir.display()))?;
+            store.close().context("closing the store")?;
+            say!(
+                out,
+                "sled: {} at schema version {}",
+                dir.display(),
+                plazo::store::SCHEMA_VERSION
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Runs a command that writes a report, then prints the report (even when the command
 /// failed half-way), ignoring a closed pipe (`plazo plan ... | head`).

@@ -33,6 +33,10 @@ pub struct DaemonConfig {
     /// sled page cache size in MiB; bounds memory. Default 64.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
+    /// `[store]`: which database holds the data (embedded sled by default, or PostgreSQL
+    /// shared by several nodes).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// API authentication.
     #[serde(default)]
     pub api: ApiConfig,
@@ -102,6 +106,62 @@ fn default_policy() -> PathBuf {
 }
 fn default_cache_mib() -> u64 {
     64
+}
+
+/// Which storage backend holds the data.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// An embedded sled database in `{data_dir}/db`: one node, nothing else to run.
+    #[default]
+    Sled,
+    /// A PostgreSQL database, which several plazo nodes may share: one leads (writes and
+    /// dispatches), the others wait as standbys and take over when it stops.
+    Postgres,
+}
+
+/// `[store]`: where the data lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `"sled"` (default) or `"postgres"`.
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// The PostgreSQL connection URL (`postgresql://user:password@host:5432/plazo`), a secret
+    /// read from the environment or a file, never written here. Default: environment variable
+    /// `PLAZO_DATABASE_URL`. Used only with `backend = "postgres"`.
+    #[serde(default = "default_database_url")]
+    pub url: SecretSource,
+    /// This node's name, recorded as the leader in the database and in the logs. Default: the
+    /// host name and process id.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// How often, in milliseconds, a standby tries to take over and the leader checks that it
+    /// still holds its lock (100–60,000). A standby takes over within about this long after
+    /// the leader's database session ends. Default 500.
+    #[serde(default = "default_standby_poll_ms")]
+    pub standby_poll_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::default(),
+            url: default_database_url(),
+            node: None,
+            standby_poll_ms: default_standby_poll_ms(),
+        }
+    }
+}
+
+fn default_database_url() -> SecretSource {
+    SecretSource {
+        env: Some("PLAZO_DATABASE_URL".into()),
+        file: None,
+    }
+}
+fn default_standby_poll_ms() -> u64 {
+    500
 }
 
 /// API authentication settings.

@@ -16,7 +16,7 @@ pub use datadir::{prepare_data_dir, secret_file_mode_problem};
 pub use events::{EventsConfig, PartnerEndpoint};
 pub use file::{
     ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat,
-    MetricsConfig, OnUnknown, PaymentWebhookConfig, load_daemon_config,
+    MetricsConfig, OnUnknown, PaymentWebhookConfig, StoreBackend, StoreConfig, load_daemon_config,
 };
 pub use http::HttpConfig;
 pub use locate::{line_col, locate};

@@ -118,6 +118,20 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
     let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     e.range(&["cache_mib"], cfg.cache_mib, 1, 65_536)?;
     e.range(
+        &["store", "standby_poll_ms"],
+        cfg.store.standby_poll_ms,
+        100,
+        60_000,
+    )?;
+    if let Some(node) = &cfg.store.node {
+        if node.trim().is_empty() || node.len() > 200 || node.chars().any(char::is_control) {
+            return Err(e.at(
+                &["store", "node"],
+                "a node name is 1-200 printable characters, like \"plazo-a\"".to_owned(),
+            ));
+        }
+    }
+    e.range(
         &["dispatch", "concurrency"],
         as_u64(d.concurrency),
         1,

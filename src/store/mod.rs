@@ -143,7 +143,7 @@ use event_routing::EventsSwitch;
 
 pub use event_routing::EventRouting;
 pub use health::FaultInjector;
-pub use pg::PgBackend;
+pub use pg::{LeaderError, LeaderOptions, OnLost, PgBackend, default_node_name};
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};
@@ -260,6 +260,10 @@ pub enum StoreError {
         /// What it did wrong.
         what: &'static str,
     },
+    /// This node could not become the leader of its PostgreSQL database (see
+    /// `store::pg::leader`).
+    #[error("{0}")]
+    Leadership(#[from] pg::LeaderError),
     /// A consistent read of several records kept seeing one of them change.
     #[error("{what} kept changing while it was read; retry in a moment")]
     Contended {

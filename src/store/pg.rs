@@ -23,16 +23,31 @@ use super::kv::{Kv, KvEntry, KvIter};
 use super::sled_backend::{Location, SledBackend};
 use super::{StoreError, StoreOptions};
 
+mod leader;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use leader::{Leader, check_epoch};
+pub use leader::{LeaderError, LeaderOptions, OnLost, default_node_name};
+
 /// The schema migrations, in order: version, then SQL. Never edit one once released: add one.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE keyspace (k bytea PRIMARY KEY, v bytea NOT NULL);
-     CREATE TABLE meta (k bytea PRIMARY KEY, v bytea NOT NULL);
-     CREATE SEQUENCE plazo_ids;",
-)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE keyspace (k bytea PRIMARY KEY, v bytea NOT NULL);
+         CREATE TABLE meta (k bytea PRIMARY KEY, v bytea NOT NULL);
+         CREATE SEQUENCE plazo_ids;",
+    ),
+    (
+        2,
+        "CREATE TABLE leader (
+             id integer PRIMARY KEY CHECK (id = 1),
+             epoch bigint NOT NULL,
+             node text NOT NULL,
+             since timestamptz NOT NULL DEFAULT now());
+         INSERT INTO leader (id, epoch, node) VALUES (1, 0, '');",
+    ),
+];
 
 /// Arbitrary key of the advisory lock migrations run under (several nodes may start at once).
 const MIGRATION_LOCK: i64 = 0x706c_617a_6f00;
@@ -48,12 +63,99 @@ pub struct PgBackend;
 
 impl PgBackend {
     /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, no TLS
-    /// yet), applies the pending migrations, and opens the store on it.
+    /// yet), applies the pending migrations, becomes the database's leader (waiting as a
+    /// standby while another node is, see `leader.rs`), and opens the store on it.
     ///
     /// A database migrated by a newer plazo is refused with [`StoreError::SchemaMismatch`].
     pub fn open(url: &str, opts: StoreOptions) -> Result<SledBackend, StoreError> {
-        SledBackend::open_at(Location::Postgres(url.to_owned()), opts)
+        Self::open_with(url, opts, &LeaderOptions::default())
     }
+
+    /// [`PgBackend::open`] with explicit leadership options (how long to wait as a standby,
+    /// what to do when leadership is lost).
+    pub fn open_with(
+        url: &str,
+        opts: StoreOptions,
+        leader: &LeaderOptions,
+    ) -> Result<SledBackend, StoreError> {
+        let config = parse_url(url)?;
+        let leader = leader.clone();
+        // The synchronous client runs a runtime of its own: never on the caller's (maybe a
+        // tokio worker) thread.
+        let leader = off_runtime(move || {
+            migrate_now(&config)?;
+            Leader::acquire(&config, &leader).map_err(StoreError::Leadership)
+        })?;
+        SledBackend::open_at(
+            Location::Postgres(PgTarget {
+                url: url.to_owned(),
+                leader,
+            }),
+            opts,
+        )
+    }
+
+    /// Applies the pending migrations to the database at `url` and returns the schema
+    /// version it is at (`plazo migrate`). Refuses a database from a newer plazo.
+    pub fn migrate(url: &str) -> Result<i32, StoreError> {
+        let config = parse_url(url)?;
+        off_runtime(move || migrate_now(&config))?;
+        Ok(MIGRATIONS.last().map_or(0, |m| m.0))
+    }
+}
+
+/// Runs `f` on a thread of its own and waits for it.
+fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    std::thread::Builder::new()
+        .name("plazo-pg-open".into())
+        .spawn(f)
+        .map_err(StoreError::Io)?
+        .join()
+        .unwrap_or_else(|_| {
+            Err(StoreError::Io(std::io::Error::other(
+                "the PostgreSQL open thread panicked",
+            )))
+        })
+}
+
+/// Where a PostgreSQL store lives, and this node's leadership over it.
+#[derive(Clone)]
+pub(crate) struct PgTarget {
+    url: String,
+    leader: Arc<Leader>,
+}
+
+fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
+    url.parse().map_err(|e| StoreError::Storage {
+        op: "parse the PostgreSQL URL",
+        source: pg_err(e),
+    })
+}
+
+/// Connects once and applies the pending migrations (under their advisory lock).
+fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let failed = |e: postgres::Error| StoreError::Storage {
+        op: "connect to PostgreSQL and migrate",
+        source: pg_err(e),
+    };
+    let mut client = config
+        .connect(postgres::NoTls)
+        .map_err(|e| StoreError::Storage {
+            op: "connect to PostgreSQL and migrate",
+            source: sled::Error::Io(std::io::Error::other(format!(
+                "cannot connect to PostgreSQL: {e}"
+            ))),
+        })?;
+    if let Err(found) = migrate(&mut client, latest).map_err(failed)? {
+        return Err(StoreError::SchemaMismatch {
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            expected: u32::try_from(latest).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(())
 }
 
 /// A PostgreSQL failure, as the store reports storage errors.
@@ -126,33 +228,29 @@ impl Pool {
 /// The two tables of a store: the keyspace, then `meta`.
 pub(crate) type Tables = (Arc<dyn Kv>, Arc<dyn Kv>);
 
-/// Connects to `url`, migrates, and returns the keyspace and meta tables.
-pub(crate) fn open_keyspace(url: &str) -> Result<Tables, StoreError> {
-    let config: postgres::Config = url.parse().map_err(|e| StoreError::Storage {
-        op: "parse the PostgreSQL URL",
-        source: pg_err(e),
-    })?;
-    let pool = Pool::start(config, CONNECTIONS)?;
-    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-    let outcome = pool
-        .run(move |c| migrate(c, latest))
-        .map_err(|source| StoreError::Storage {
-            op: "connect to PostgreSQL and migrate",
-            source,
-        })?;
-    if let Err(found) = outcome {
-        return Err(StoreError::SchemaMismatch {
-            found: u32::try_from(found).unwrap_or(u32::MAX),
-            expected: u32::try_from(latest).unwrap_or(u32::MAX),
+/// Connects to the store's database (migrated, and led by this node: see
+/// [`PgBackend::open_with`]) and returns the keyspace and meta tables, whose writes carry this
+/// node's leader epoch.
+pub(crate) fn open_keyspace(target: &PgTarget) -> Result<Tables, StoreError> {
+    if target.leader.is_lost() {
+        return Err(StoreError::Storage {
+            op: "open the PostgreSQL store",
+            source: sled::Error::Io(std::io::Error::other(
+                "this node is no longer the database's leader",
+            )),
         });
     }
+    let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS)?;
+    let epoch = target.leader.epoch();
     let ks: Arc<dyn Kv> = Arc::new(PgKv {
         pool: pool.clone(),
         table: "keyspace",
+        epoch,
     });
     let meta: Arc<dyn Kv> = Arc::new(PgKv {
         pool,
         table: "meta",
+        epoch,
     });
     Ok((ks, meta))
 }
@@ -213,6 +311,8 @@ struct PgKv {
     pool: Arc<Pool>,
     /// `keyspace` or `meta` (never user input).
     table: &'static str,
+    /// This node's leader epoch: every write checks it first (fencing, see `leader.rs`).
+    epoch: i64,
 }
 
 impl PgKv {
@@ -324,8 +424,13 @@ impl Kv for PgKv {
             self.table
         );
         let (key, value) = (key.to_vec(), value.to_vec());
-        self.pool
-            .run(move |c| c.execute(&sql, &[&key, &value]).map(|_| ()))
+        let epoch = self.epoch;
+        self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            check_epoch(&mut tx, epoch)?;
+            tx.execute(&sql, &[&key, &value])?;
+            tx.commit()
+        })
     }
 
     #[cfg(test)]
@@ -357,8 +462,10 @@ impl Kv for PgKv {
             self.table
         );
         let delete = format!("DELETE FROM {} WHERE k = ANY($1)", self.table);
+        let epoch = self.epoch;
         self.pool.run(move |c| {
             let mut tx = c.transaction()?;
+            check_epoch(&mut tx, epoch)?;
             if !keys.is_empty() {
                 tx.execute(&upsert, &[&keys, &values])?;
             }

@@ -120,8 +120,8 @@ fn records_empty(db: &sled::Db, trees: &Trees) -> bool {
 pub(crate) enum Location {
     /// A sled database in this directory.
     Dir(PathBuf),
-    /// A PostgreSQL database at this connection URL.
-    Postgres(String),
+    /// A PostgreSQL database, led by this node.
+    Postgres(super::pg::PgTarget),
 }
 
 impl Location {
@@ -134,8 +134,8 @@ impl Location {
     ) -> Result<Inner, StoreError> {
         match self {
             Location::Dir(dir) => open_inner(dir, opts, faults, generation),
-            Location::Postgres(url) => {
-                let (ks, meta) = super::pg::open_keyspace(url)?;
+            Location::Postgres(target) => {
+                let (ks, meta) = super::pg::open_keyspace(target)?;
                 open_over(Trees::over(ks, meta), faults, generation, |trees| {
                     trees.keyspace.scan_prefix(&[], false).next().is_none()
                 })

@@ -253,14 +253,24 @@ struct State {
     last_kept: u64,
     /// The first batch that failed to apply, and why: every batch from it on fails.
     failed: Option<(u64, String)>,
-    /// Commands queued by [`Writer::submit`].
-    queue: VecDeque<Job>,
-    /// Set when the store instance is dropped.
-    shutdown: bool,
     /// Highest applied batch the flusher has been asked to make durable.
     flush_wanted: u64,
     /// Set once the committer thread has ended: the flusher ends after its last flush.
     committer_done: bool,
+}
+
+/// What callers hand the committer, under a lock of its own: an async caller queues a command
+/// without waiting for the committer, which holds [`State`]'s lock while it runs commands.
+#[derive(Default)]
+struct Inbox {
+    /// Commands queued by [`Writer::submit`].
+    queue: VecDeque<Job>,
+    /// A blocking [`Writer::exec`] added writes to the batch being built: apply it.
+    kicked: bool,
+    /// Set when the store instance is dropped.
+    shutdown: bool,
+    /// Why a batch failed to apply, once one has (mirrors [`State::failed`]).
+    failed: Option<String>,
 }
 
 /// The latest flushed batch.
@@ -316,8 +326,14 @@ pub struct WriterStats {
 
 struct Shared {
     state: Mutex<State>,
-    /// Wakes the committer (work queued) and waiters (a batch applied).
+    /// Wakes blocking callers waiting for their batch to be applied.
     changed: Condvar,
+    /// Commands and signals for the committer.
+    inbox: Mutex<Inbox>,
+    /// Wakes the committer (a command queued, a batch kicked, or shutdown).
+    work: Condvar,
+    /// [`State::applied`], readable without the state lock (by [`Writer::durable`]).
+    applied: AtomicU64,
     /// Wakes the flusher (a batch applied, or the committer ended).
     flush_needed: Condvar,
     flushed: watch::Sender<Flushed>,
@@ -327,6 +343,17 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the committer for writes a blocking caller added to the batch being built. Lock
+    /// order: the state lock may be held when this takes the inbox's, never the reverse.
+    fn kick(&self) {
+        self.inbox().kicked = true;
+        self.work.notify_one();
     }
 }
 
@@ -349,6 +376,9 @@ impl Writer {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            inbox: Mutex::new(Inbox::default()),
+            work: Condvar::new(),
+            applied: AtomicU64::new(0),
             flush_needed: Condvar::new(),
             flushed,
             counters: Counters::default(),
@@ -439,7 +469,7 @@ impl Writer {
             add_counts(&mut st.building_counts, counts);
             st.building_commands += 1;
             st.last_kept = st.building_no;
-            self.shared.changed.notify_all();
+            self.shared.kick();
             st.building_no
         };
         // Wait until the batch is applied (or failed).
@@ -502,12 +532,14 @@ impl Writer {
             }
         });
         {
-            let mut st = self.shared.lock();
-            if let Some((_, why)) = &st.failed {
+            // The inbox's lock only: never the state lock, which the committer holds while it
+            // runs commands (this is an async worker thread).
+            let mut inbox = self.shared.inbox();
+            if let Some(why) = &inbox.failed {
                 return Err(broken(why));
             }
-            st.queue.push_back(job);
-            self.shared.changed.notify_all();
+            inbox.queue.push_back(job);
+            self.shared.work.notify_one();
         }
         match recv.await {
             Ok(Ok(out)) => out,
@@ -517,13 +549,17 @@ impl Writer {
         }
     }
 
-    /// Waits until every command kept before this call is on disk.
+    /// Waits until every batch applied before this call is on disk: every command whose
+    /// caller has had its answer ([`Writer::exec`] and [`Writer::submit`] answer once their
+    /// batch is applied). A batch still being built or applied belongs to callers still
+    /// waiting, so it is not waited for.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         self.faults.check().map_err(|source| StoreError::Storage {
             op: "flush",
             source,
         })?;
-        let target = self.shared.lock().last_kept;
+        // Lock-free: an async caller never waits for the committer's lock.
+        let target = self.shared.applied.load(Ordering::Acquire);
         let mut rx = self.shared.flushed.subscribe();
         loop {
             {
@@ -547,8 +583,8 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.changed.notify_all();
+        self.shared.inbox().shutdown = true;
+        self.shared.work.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -592,19 +628,35 @@ struct Committer {
 
 impl Committer {
     fn run(self) {
+        // Commands taken from the inbox and not yet run (a batch holds at most
+        // `MAX_BATCH_COMMANDS`).
+        let mut pending: VecDeque<Job> = VecDeque::new();
         loop {
+            let shutdown = {
+                let mut inbox = self.shared.inbox();
+                while pending.is_empty()
+                    && inbox.queue.is_empty()
+                    && !inbox.kicked
+                    && !inbox.shutdown
+                {
+                    inbox = self
+                        .shared
+                        .work
+                        .wait(inbox)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                pending.append(&mut inbox.queue);
+                inbox.kicked = false;
+                inbox.shutdown
+            };
             let mut st = self.shared.lock();
-            while st.building.is_empty() && st.queue.is_empty() && !st.shutdown {
-                st = self
-                    .shared
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
+            if st.building.is_empty() && pending.is_empty() {
+                if shutdown {
+                    return; // shut down with nothing left to do
+                }
+                continue;
             }
-            if st.building.is_empty() && st.queue.is_empty() {
-                return; // shut down with nothing left to do
-            }
-            let delivers = self.run_queued(&mut st);
+            let delivers = self.run_queued(&mut st, &mut pending);
             if st.building.is_empty() {
                 // Only read-only or aborted commands: nothing to apply.
                 drop(st);
@@ -634,6 +686,7 @@ impl Committer {
             match &applied {
                 Ok(()) => {
                     st.applied = number;
+                    self.shared.applied.store(number, Ordering::Release);
                     st.flush_wanted = number;
                     self.shared.flush_needed.notify_one();
                 }
@@ -641,6 +694,7 @@ impl Committer {
                     tracing::error!(error = %e, batch = number, "store batch failed to apply");
                     if st.failed.is_none() {
                         st.failed = Some((number, e.to_string()));
+                        self.shared.inbox().failed = Some(e.to_string());
                     }
                 }
             }
@@ -662,10 +716,14 @@ impl Committer {
     }
 
     /// Runs queued commands into the batch being built (lock held), up to the batch limit.
-    fn run_queued(&self, st: &mut MutexGuard<'_, State>) -> Vec<Deliver> {
+    fn run_queued(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        pending: &mut VecDeque<Job>,
+    ) -> Vec<Deliver> {
         let mut delivers = Vec::new();
         while st.building_commands < MAX_BATCH_COMMANDS {
-            let Some(job) = st.queue.pop_front() else {
+            let Some(job) = pending.pop_front() else {
                 break;
             };
             if st.failed.is_some() {
