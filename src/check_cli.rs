@@ -4,12 +4,13 @@
 
 use anyhow::{Result, bail};
 use plazo::config::load_daemon_config;
-use plazo::policy::{PolicyError, load_checked_policy};
+use plazo::daemon::load_policy_for;
+use plazo::policy::PolicyError;
 
 pub fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     let config = load_daemon_config(path)?;
     // Exactly what a reload (SIGHUP) runs, so the two always agree.
-    let loaded = match load_checked_policy(&config.policy_path()) {
+    let loaded = match load_policy_for(&config) {
         Ok(loaded) => loaded,
         Err(PolicyError::TemplateChecks(problems)) => {
             for pr in &problems {
@@ -20,16 +21,6 @@ pub fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let p = &loaded.policy;
-    if let Some(name) = config
-        .events
-        .as_ref()
-        .and_then(|ev| ev.unknown_partner(|n| p.partners.contains_key(n)))
-    {
-        bail!(
-            "{}: events.partners.{name}: the policy has no [partners.{name}]; name a partner of the policy (or add it there)",
-            config.location_of(&["events", "partners", name])
-        );
-    }
     say!(
         out,
         "daemon config  {}: ok (listen {}, data {})",
@@ -205,7 +196,7 @@ pub fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
                     out,
                     "  channel      {name} ({}): ERROR {}: {e}",
                     channel.adapter(),
-                    config.location_of(&["channels", name])
+                    plazo::daemon::channel_error_at(&config, &e)
                 );
             }
         }

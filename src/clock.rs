@@ -1,9 +1,10 @@
 //! The one source of "now". Production uses [`SystemClock`]; tests drive a [`ManualClock`].
 //!
 //! This is the only module allowed to read the system clock: `clippy.toml` bans
-//! `Timestamp::now`, `Zoned::now`, `SystemTime::now` and `Instant::now` everywhere else. Code
-//! that needs "now" takes a [`SharedClock`]; a monotonic timer that no test needs to drive (a
-//! connection pool's idle timer) uses [`monotonic_now`].
+//! `Timestamp::now`, `Zoned::now`, `SystemTime::now`, `Instant::now` and the implicit reads
+//! `Instant::elapsed` / `SystemTime::elapsed` everywhere else. Code that needs "now" takes a
+//! [`SharedClock`]; a monotonic timer that no test needs to drive (a connection pool's idle
+//! timer, how long a request or a flush took) uses [`monotonic_now`] and [`elapsed_since`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -61,4 +62,28 @@ pub type SharedClock = Arc<dyn Clock>;
 #[allow(clippy::disallowed_methods)] // the one place the monotonic clock is read
 pub fn monotonic_now() -> std::time::Instant {
     std::time::Instant::now()
+}
+
+/// How long ago `start` (a [`monotonic_now`] reading) was: what `Instant::elapsed` gives,
+/// through the one module that reads the clock. Zero when `start` is later than now.
+pub fn elapsed_since(start: std::time::Instant) -> std::time::Duration {
+    monotonic_now().saturating_duration_since(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn elapsed_since_measures_forward_and_saturates_at_zero() {
+        let start = monotonic_now();
+        let later = start + Duration::from_secs(3600);
+        assert_eq!(elapsed_since(later), Duration::ZERO);
+        let past = start.checked_sub(Duration::from_secs(5)).unwrap_or(start);
+        let e = elapsed_since(past);
+        assert!(e >= start.duration_since(past), "{e:?}");
+        assert!(e < Duration::from_secs(3600), "{e:?}");
+    }
 }

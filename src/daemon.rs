@@ -1,7 +1,6 @@
 //! Assembles and runs the service: store, policy, channels, dispatcher, housekeeping and the
 //! HTTP API, with a graceful shutdown that drains in-flight sends and flushes the store.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use futures::future::OptionFuture;
 use tokio::sync::{Notify, watch};
 
-use crate::channels::BuildContext;
+use crate::channels::{BuildContext, ChannelBuildError};
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
@@ -17,7 +16,7 @@ use crate::http::{
     AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router, router, serve,
 };
 use crate::inbound::standard_webhooks::WebhookSecret;
-use crate::policy::{PolicyError, load_checked_policy};
+use crate::policy::{LoadedPolicy, PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
 use crate::store::{Store, StoreError};
 use crate::unsubscribe::UnsubscribeLinks;
@@ -51,11 +50,13 @@ pub enum DaemonError {
     /// The payment webhook secret is malformed.
     #[error("payment webhook secret: {0}")]
     WebhookSecret(String),
-    /// A channel could not be built.
-    #[error("channel {name:?}: {message}")]
+    /// A channel (or the Mercado Pago client) could not be built.
+    #[error("{at}: {message}")]
     Channel {
         /// Channel name.
         name: String,
+        /// `file:line:column` of the setting at fault in the daemon config.
+        at: String,
         /// Why.
         message: String,
     },
@@ -96,7 +97,8 @@ pub struct Running {
     housekeeping: housekeeping::Housekeeping,
     backfill: housekeeping::Backfill,
     store: Store,
-    policy_path: PathBuf,
+    /// The daemon config a reload checks the policy against ([`load_policy_for`]).
+    reload_with: DaemonConfig,
     wake: Arc<crate::dispatch::Wake>,
 }
 
@@ -107,7 +109,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let policy_path = config.policy_path();
     // Exactly the validation of `plazo check` and of a reload, so start, check and SIGHUP agree;
     // nothing is written when it fails.
-    let loaded = load_checked_policy(&policy_path)?;
+    let loaded = load_policy_for(&config)?;
+    let reload_with = config.clone();
     // A new data directory is private (0700); an existing one others can enter is warned about.
     let warning = crate::config::prepare_data_dir(&data_dir).map_err(|source| DaemonError::Io {
         context: format!("creating data dir {}", data_dir.display()),
@@ -125,13 +128,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     // Events out: on before anything can change an invoice (crash recovery, the API).
     let events_worker = match &config.events {
         Some(cfg) => {
-            let p = policy.current();
-            if let Some(name) = cfg.unknown_partner(|n| p.policy.partners.contains_key(n)) {
-                return Err(DaemonError::Events(format!(
-                    "{}: events.partners.{name}: the policy has no [partners.{name}]",
-                    config.location_of(&["events", "partners", name])
-                )));
-            }
+            // `load_policy_for` checked `[events.partners]` against the policy.
             let worker =
                 events::EventsWorker::from_config(cfg, store.clone(), clock.clone(), &env)?;
             store.enable_events(events::EventsWorker::routing(cfg));
@@ -154,6 +151,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         };
         let channel = cfg.build(name, &ctx).map_err(|e| DaemonError::Channel {
             name: name.clone(),
+            at: channel_error_at(&config, &e),
             message: e.to_string(),
         })?;
         routes.insert(kind.clone(), channel);
@@ -269,7 +267,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         .map(|c| c.with_clock(clock.clone()))
         .map_err(|e| DaemonError::Channel {
             name: "mercadopago".into(),
-            message: e.to_string(),
+            at: config.location_of(&["mercadopago", "base_url"]),
+            message: format!("mercadopago: {e}"),
         })?;
         fetchers.insert("mercadopago".into(), Arc::new(client));
     }
@@ -397,20 +396,44 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         housekeeping,
         backfill,
         store,
-        policy_path,
+        reload_with,
         wake,
     })
 }
 
-/// Re-reads the policy at `path` and puts it in force only if it passes exactly the validation
-/// `plazo check` runs ([`load_checked_policy`]: the file, then every template rendered with
-/// sample data). Otherwise the policy in force is left untouched and the error says which file,
-/// line and column is wrong and how to fix it.
-pub fn reload_policy_into(
-    handle: &PolicyHandle,
-    path: &std::path::Path,
-) -> Result<(), PolicyError> {
-    let loaded = load_checked_policy(path)?;
+/// `file:line:column` in the daemon config of the key a channel build error is about (its
+/// `base_url`, `url`, `from`, `timeout`, secret field...); of the `[channels.NAME]` table when
+/// that key is not written (a missing field).
+pub fn channel_error_at(config: &DaemonConfig, e: &ChannelBuildError) -> String {
+    let mut path = vec!["channels", e.channel()];
+    path.extend(e.field().split('.'));
+    config.location_of(&path)
+}
+
+/// The policy `config` names, validated exactly as start, `plazo check` and a reload (SIGHUP)
+/// validate it: [`load_checked_policy`] (the file, then every template rendered with sample
+/// data), then every partner the config's `[events.partners.NAME]` names must be one of the
+/// policy's `[partners]`.
+pub fn load_policy_for(config: &DaemonConfig) -> Result<LoadedPolicy, PolicyError> {
+    let loaded = load_checked_policy(&config.policy_path())?;
+    if let Some(name) = config
+        .events
+        .as_ref()
+        .and_then(|ev| ev.unknown_partner(|n| loaded.policy.partners.contains_key(n)))
+    {
+        return Err(PolicyError::UnknownPartner {
+            at: config.location_of(&["events", "partners", name]),
+            name: name.to_string(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Re-reads the policy `config` names and puts it in force only if it passes exactly the
+/// validation of start and `plazo check` ([`load_policy_for`]). Otherwise the policy in force
+/// is left untouched and the error says which file, line and column is wrong and how to fix it.
+pub fn reload_policy_into(handle: &PolicyHandle, config: &DaemonConfig) -> Result<(), PolicyError> {
+    let loaded = load_policy_for(config)?;
     handle.replace(loaded);
     Ok(())
 }
@@ -430,7 +453,7 @@ impl Running {
     /// Re-reads the policy file ([`reload_policy_into`]); an invalid policy is reported and the
     /// old one stays in force.
     pub fn reload_policy(&self) -> Result<(), PolicyError> {
-        reload_policy_into(&self.policy, &self.policy_path)
+        reload_policy_into(&self.policy, &self.reload_with)
     }
 
     /// Stops accepting requests, drains in-flight sends (bounded), flushes the store.

@@ -36,7 +36,7 @@ pub fn watchdog_tick() {
         return;
     };
     let start = START.get_or_init(crate::clock::monotonic_now);
-    let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let now_ms = u64::try_from(crate::clock::elapsed_since(*start).as_millis()).unwrap_or(u64::MAX);
     let last = LAST_MS.load(Ordering::Relaxed);
     let every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
     if last == 0 || now_ms.saturating_sub(last) >= every_ms {

@@ -285,6 +285,44 @@ fn dates_offsets_and_far_future_get_a_clear_message() {
     assert_eq!(api.snapshot(), before, "nothing changed");
 }
 
+/// The `due_before` filters of `GET /v1/tasks` (an instant) and `GET /v1/invoices` (a date or
+/// an instant) take the same strict grammar as request bodies: offsets within ±23:59, dates up
+/// to 2999-12-31, each refusal a 422 JSON error saying what is wrong.
+#[test]
+fn due_before_filters_take_the_strict_date_and_instant_grammar() {
+    let api = Api::start();
+    api.setup_invoice();
+    let refused = [
+        ("/v1/tasks", "2026-03-20T12:00:00%2B24:00", "±23:59"),
+        ("/v1/tasks", "2026-03-20T12:00:00-25:59", "±23:59"),
+        ("/v1/tasks", "9999-12-31T00:00:00Z", "2999-12-31"),
+        ("/v1/tasks", "2026-03-20T12:00Z", "not an RFC 3339 instant"),
+        ("/v1/tasks", "2026-03-20", "not an RFC 3339 instant"),
+        ("/v1/invoices", "2026-03-20T12:00:00%2B24:00", "±23:59"),
+        ("/v1/invoices", "9999-12-31", "2999-12-31"),
+        ("/v1/invoices", "9999-12-31T00:00:00Z", "2999-12-31"),
+        ("/v1/invoices", "20260320", "neither a date"),
+    ];
+    for (path, due, says) in refused {
+        let (s, b) = api.call("GET", &format!("{path}?due_before={due}"), None);
+        assert_eq!(s, 422, "{path} {due}: {b}");
+        assert_eq!(b["error"]["code"], "invalid", "{path} {due}: {b}");
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("due_before"), "{path} {due}: {msg}");
+        assert!(msg.contains(says), "{path} {due}: {msg}");
+    }
+    for (path, due) in [
+        ("/v1/tasks", "2026-03-20T12:00:00-05:00"),
+        ("/v1/tasks", "2026-03-20T12:00:00%2B23:59"),
+        ("/v1/invoices", "2026-03-20"),
+        ("/v1/invoices", "2999-12-31"),
+        ("/v1/invoices", "2026-03-20T12:00:00Z"),
+    ] {
+        let (s, b) = api.call("GET", &format!("{path}?due_before={due}"), None);
+        assert_eq!(s, 200, "{path} {due}: {b}");
+    }
+}
+
 #[test]
 fn contact_addresses_must_be_e164_phones_or_emails() {
     let api = Api::start();

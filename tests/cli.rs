@@ -402,11 +402,12 @@ fn check_and_reload_accept_and_reject_the_same_policies() {
     for (file, from, to) in cases {
         let dir = config_copy();
         let policy = dir.path().join("policy.toml");
+        let config = plazo::config::load_daemon_config(&dir.path().join("plazo.toml")).unwrap();
         let handle = PolicyHandle::new(load_checked_policy(&policy).unwrap());
         let before = handle.current();
         edit_once(&dir.path().join(file), from, to);
         let (check_ok, report) = check_dir(dir.path());
-        let reload = reload_policy_into(&handle, &policy);
+        let reload = reload_policy_into(&handle, &config);
         assert!(!check_ok, "check accepted {file}: {to}\n{report}");
         let err = reload.expect_err(&format!("reload accepted {file}: {to}"));
         assert!(std::sync::Arc::ptr_eq(&before, &handle.current()));
@@ -418,9 +419,10 @@ fn check_and_reload_accept_and_reject_the_same_policies() {
     }
     // And the shipped files pass both.
     let dir = config_copy();
+    let config = plazo::config::load_daemon_config(&dir.path().join("plazo.toml")).unwrap();
     let handle = PolicyHandle::new(load_checked_policy(&dir.path().join("policy.toml")).unwrap());
     assert!(check_dir(dir.path()).0);
-    reload_policy_into(&handle, &dir.path().join("policy.toml")).unwrap();
+    reload_policy_into(&handle, &config).unwrap();
 }
 
 #[test]
@@ -530,21 +532,90 @@ fn check_refuses_an_empty_config() {
     );
 }
 
+/// Channels whose build fails on one key: (the key's line in the appended text, the message
+/// that follows `file:line:col: `).
+fn bad_channels(dir: &Path) -> (String, Vec<(&'static str, &'static str)>) {
+    let token = dir.join("twilio-token");
+    common::write_private(&token, "0123456789abcdef0123456789abcdef\n");
+    let text = format!(
+        "\n[channels.crm]\ntype = \"webhook\"\nurl = \"not a url\"\n\
+         \n[channels.tw]\ntype = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\n\
+         auth_token_file = {:?}\nfrom = \"+15005550006\"\nbase_url = \"ftp://twilio.example\"\n\
+         \n[channels.wa]\ntype = \"whatsapp\"\nphone_number_id = \"106540352242922\"\n\
+         access_token_file = {:?}\nbase_url = \"not a url\"\n\
+         \n[channels.mail]\ntype = \"smtp\"\nhost = \"smtp.example.co\"\nfrom = \"not an address\"\n",
+        token.display().to_string(),
+        token.display().to_string(),
+    );
+    let keys = vec![
+        ("url = \"not a url\"", "channel 'crm': url: "),
+        (
+            "base_url = \"ftp://twilio.example\"",
+            "channel 'tw': base_url: ",
+        ),
+        ("base_url = \"not a url\"", "channel 'wa': base_url: "),
+        ("from = \"not an address\"", "channel 'mail': from: "),
+    ];
+    (text, keys)
+}
+
+/// `file:line:col` of the value of the line `key_line` in `text` (appended to `config`).
+fn value_at(config: &Path, text: &str, key_line: &str) -> String {
+    let line = text.lines().position(|l| l == key_line).unwrap() + 1;
+    let col = key_line.find(" = ").unwrap() + 4;
+    format!("{}:{line}:{col}", config.display())
+}
+
 #[test]
-fn check_names_the_location_of_a_channel_that_cannot_be_built() {
+fn check_names_the_line_and_column_of_the_channel_key_that_is_wrong() {
     let dir = config_copy();
     let config = dir.path().join("plazo.toml");
+    let (extra, keys) = bad_channels(dir.path());
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[channels.crm]\ntype = \"webhook\"\nurl = \"not a url\"\n");
+    text.push_str(&extra);
     std::fs::write(&config, &text).unwrap();
-    let line = text.lines().position(|l| l == "[channels.crm]").unwrap() + 1;
     let (ok, report) = check_dir(dir.path());
     assert!(!ok, "{report}");
-    let want = format!(
-        "channel      crm (webhook): ERROR {}:{line}:",
-        config.display()
-    );
-    assert!(report.contains(&want), "want {want:?} in:\n{report}");
+    for (key_line, message) in keys {
+        let want = format!("{}: {message}", value_at(&config, &text, key_line));
+        assert!(report.contains(&want), "want {want:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn serve_names_the_line_and_column_of_the_channel_key_that_is_wrong() {
+    for (route, channel) in [
+        ("webhook", "crm"),
+        ("sms", "tw"),
+        ("whatsapp", "wa"),
+        ("email", "mail"),
+    ] {
+        let dir = served_config();
+        let config = dir.path().join("plazo.toml");
+        edit_once(
+            &config,
+            &format!("{route} = \"outbox\""),
+            &format!("{route} = \"{channel}\""),
+        );
+        let (extra, keys) = bad_channels(dir.path());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&extra);
+        std::fs::write(&config, &text).unwrap();
+        let mut child = serve(dir.path());
+        let status = child.wait().unwrap();
+        let log = serve_log(dir.path());
+        assert!(!status.success(), "{channel}: serve started:\n{log}");
+        let (key_line, message) = keys
+            .iter()
+            .find(|(_, m)| m.contains(&format!("'{channel}'")))
+            .unwrap();
+        // serve was given `--config plazo.toml`: the file as given.
+        let want = format!(
+            "{}: {message}",
+            value_at(Path::new("plazo.toml"), &text, key_line)
+        );
+        assert!(log.contains(&want), "want {want:?} in:\n{log}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

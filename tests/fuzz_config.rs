@@ -162,6 +162,17 @@ fn policy_file(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// The shipped daemon config, written into `dir` (its data directory there too) and loaded: a
+/// reload checks the policy it names (`dir/policy.toml`) against it.
+fn daemon_config_in(dir: &Path) -> plazo::config::DaemonConfig {
+    let config = shipped("plazo.toml").replace(
+        "data_dir = \"data\"",
+        &format!("data_dir = {:?}", dir.join("data").display().to_string()),
+    );
+    std::fs::write(dir.join("plazo.toml"), config).unwrap();
+    load_daemon_config(&dir.join("plazo.toml")).unwrap()
+}
+
 /// A refused policy names where the problem is.
 fn assert_policy_error_located(err: &PolicyError, origin: &Path) {
     let msg = err.to_string();
@@ -186,6 +197,11 @@ fn assert_policy_error_located(err: &PolicyError, origin: &Path) {
         }
         PolicyError::Templates(_) | PolicyError::TemplateChecks(_) => {
             assert!(msg.contains("templates"), "names a template file: {msg}");
+        }
+        // About the daemon config's `[events.partners]`: names that file, line and column.
+        PolicyError::UnknownPartner { at, .. } => {
+            assert!(msg.starts_with(at.as_str()), "{msg}");
+            assert!(at.matches(':').count() >= 2, "file:line:column: {msg}");
         }
     }
     assert!(!msg.trim().is_empty());
@@ -247,11 +263,12 @@ proptest! {
     fn reload_accepts_exactly_what_check_accepts(text in mutated(shipped("policy.toml"))) {
         let dir = tempfile::tempdir().unwrap();
         let good = policy_file(dir.path(), &shipped("policy.toml"));
+        let config = daemon_config_in(dir.path());
         let handle = PolicyHandle::new(load_checked_policy(&good).unwrap());
         let before = handle.current();
         let path = policy_file(dir.path(), &text);
         let check = load_checked_policy(&path);
-        let reload = reload_policy_into(&handle, &path);
+        let reload = reload_policy_into(&handle, &config);
         prop_assert_eq!(check.is_ok(), reload.is_ok(), "check: {:?}\nreload: {:?}", check.err(), reload.err());
         if let Err(e) = reload {
             prop_assert!(std::sync::Arc::ptr_eq(&before, &handle.current()));
@@ -273,14 +290,8 @@ fn the_check_binary_and_reload_agree_on_mutated_policies() {
         .run(&mutated(shipped("policy.toml")), |text| {
             let dir = tempfile::tempdir().unwrap();
             let path = policy_file(dir.path(), &text);
-            let config = shipped("plazo.toml").replace(
-                "data_dir = \"data\"",
-                &format!(
-                    "data_dir = {:?}",
-                    dir.path().join("data").display().to_string()
-                ),
-            );
-            std::fs::write(dir.path().join("plazo.toml"), config).unwrap();
+            let config = daemon_config_in(dir.path());
+            assert_eq!(config.policy_path(), path);
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_plazo"))
                 .args(["check", "--config"])
                 .arg(dir.path().join("plazo.toml"))
@@ -291,7 +302,7 @@ fn the_check_binary_and_reload_agree_on_mutated_policies() {
             let good_dir = tempfile::tempdir().unwrap();
             let good = policy_file(good_dir.path(), &shipped("policy.toml"));
             let handle = PolicyHandle::new(load_checked_policy(&good).unwrap());
-            let reload = reload_policy_into(&handle, &path);
+            let reload = reload_policy_into(&handle, &config);
             prop_assert_eq!(
                 out.status.success(),
                 reload.is_ok(),

@@ -13,20 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::rec::RecChannel;
+use common::sim::{Sim, SimOptions, ts};
 use common::{SmtpServer, step, test_policy};
 use futures::future::BoxFuture;
-use jiff::Timestamp;
 use plazo::channels::ratelimit::SharedLimiter;
 use plazo::channels::{Channel, ChannelError, Outbound, Receipt, SharedChannel};
-use plazo::clock::{Clock, ManualClock};
+use plazo::clock::Clock;
 use plazo::config::DispatchConfig;
-use plazo::dispatch::{ChannelRoutes, Dispatcher, send_task_panics};
-use plazo::domain::{
-    Attempt, AttemptOutcome, Client, ClientId, Invoice, InvoiceId, Reminder, ReminderState,
-};
-use plazo::policy::load_policy;
-use plazo::service::{ClientInput, PolicyHandle, upsert_client};
-use plazo::store::{Store, StoreOptions, TxError};
+use plazo::dispatch::send_task_panics;
+use plazo::domain::{AttemptOutcome, Client, ClientId, ReminderState};
+use plazo::service::{ClientInput, upsert_client};
+use plazo::store::TxError;
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -84,51 +81,29 @@ impl Channel for PanicOnLimiter {
     }
 }
 
-struct H {
-    _dir: tempfile::TempDir,
-    store: Store,
-    policy: PolicyHandle,
-    clock: ManualClock,
-    d: Arc<Dispatcher>,
+/// The shared manual-clock harness ([`Sim`]) on [`policy_text`], with `email` behind the email
+/// route and, when given, `sms` behind the SMS route (no SMS route otherwise); the dispatcher's
+/// default number of attempts.
+fn harness(now: &str, email: SharedChannel, sms: Option<RecChannel>) -> Sim {
+    let options = SimOptions {
+        email: Some(email),
+        sms_route: sms.is_some(),
+        sms: sms.unwrap_or_else(|| RecChannel::new("rec-sms")),
+        max_attempts: DispatchConfig::default().max_attempts,
+        ..SimOptions::default()
+    };
+    Sim::with(&policy_text(), now, options)
 }
 
-fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
+/// What these tests need besides [`Sim`]'s own helpers.
+trait Hostile {
+    /// `PUT /v1/clients/{id}` through the service, the refusal as text.
+    fn put_client(&self, id: &str, json: serde_json::Value) -> Result<Client, String>;
+    /// Writes a client record as an older version might have stored it (no validation).
+    fn store_raw_client(&self, id: &str, name: &str, email: &str);
 }
 
-fn harness(now: &str, email: SharedChannel, sms: Option<SharedChannel>) -> H {
-    let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy_text()).unwrap();
-    let policy = PolicyHandle::new(load_policy(&policy_path).unwrap());
-    let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
-    let clock = ManualClock::new(ts(now));
-    let mut routes = ChannelRoutes::default();
-    routes.insert("email", email);
-    if let Some(sms) = sms {
-        routes.insert("sms", sms);
-    }
-    let d = Arc::new(Dispatcher {
-        store: store.clone(),
-        policy: policy.clone(),
-        routes,
-        clock: Arc::new(clock.clone()),
-        config: DispatchConfig::default(),
-        wake: Arc::new(plazo::dispatch::Wake::default()),
-        unsubscribe: None,
-        turns: Default::default(),
-        telemetry: Default::default(),
-    });
-    H {
-        _dir: dir,
-        store,
-        policy,
-        clock,
-        d,
-    }
-}
-
-impl H {
+impl Hostile for Sim {
     fn put_client(&self, id: &str, json: serde_json::Value) -> Result<Client, String> {
         let input: ClientInput = serde_json::from_value(json).map_err(|e| e.to_string())?;
         let p = self.policy.current();
@@ -142,7 +117,6 @@ impl H {
         .map(|(c, _)| c)
         .map_err(|e| e.to_string())
     }
-    /// Writes a client record as an older version might have stored it (no validation).
     fn store_raw_client(&self, id: &str, name: &str, email: &str) {
         let mut c = self
             .put_client(
@@ -159,31 +133,6 @@ impl H {
             .unwrap()
             .unwrap();
     }
-    fn invoice(&self, id: &str, client: &str, due: &str) -> Option<Timestamp> {
-        let body = serde_json::json!({
-            "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
-            "amount": "1250000", "due_at": due, "payment_url": "https://pagos.example.co/x"
-        });
-        common::inproc::put_invoice(&self.store, &self.policy, id, body, self.clock.now()).unwrap()
-    }
-    fn inv(&self, id: &str) -> Invoice {
-        self.store
-            .invoice(&InvoiceId::new(id).unwrap())
-            .unwrap()
-            .unwrap()
-    }
-    fn pending(&self, id: &str) -> Option<Reminder> {
-        let inv = self.inv(id);
-        inv.pending
-            .map(|rid| self.store.reminder(&inv.id, &rid).unwrap().unwrap())
-    }
-    fn timeline(&self, id: &str) -> Vec<Attempt> {
-        self.store.timeline(&InvoiceId::new(id).unwrap()).unwrap()
-    }
-    async fn at(&self, t: &str) -> usize {
-        self.clock.set(ts(t));
-        self.d.dispatch_due_once().await.unwrap()
-    }
 }
 
 // Due 2026-03-16 (Monday) in America/Bogota (UTC-5), send_at 09:00 local = 14:00Z:
@@ -198,7 +147,7 @@ async fn a_channel_that_panics_is_a_recorded_failure_and_the_chase_goes_on() {
     let h = harness(
         "2026-03-01T12:00:00Z",
         Arc::new(PanicOnSend),
-        Some(Arc::new(sms.clone())),
+        Some(sms.clone()),
     );
     h.put_client(
         "cli-1",
@@ -206,7 +155,7 @@ async fn a_channel_that_panics_is_a_recorded_failure_and_the_chase_goes_on() {
                            "phone": "+573001234567", "timezone": "America/Bogota"}),
     )
     .unwrap();
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     let panics = send_task_panics();
 
     // courtesy (email only): the panic fails the step, the next one is planned.
@@ -249,7 +198,7 @@ async fn a_panic_outside_the_send_call_is_recorded_and_the_next_step_planned() {
         serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co", "segment": "solo"}),
     )
     .unwrap();
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     let first = h.pending("inv-1").unwrap();
     let panics = send_task_panics();
 
@@ -282,7 +231,7 @@ async fn the_panic_counter_is_exposed_at_metrics() {
         serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co", "segment": "solo"}),
     )
     .unwrap();
-    h.invoice("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, 1);
     let base = serve(&h).await;
     let body = reqwest::get(format!("{base}/metrics"))
@@ -357,7 +306,7 @@ async fn names_with_cr_lf_nul_stored_before_validation_still_go_out_over_smtp() 
             })
             .unwrap()
             .unwrap();
-        h.invoice(&format!("inv-{i}"), id, "2026-03-16");
+        h.invoice_due(&format!("inv-{i}"), id, "2026-03-16");
     }
     assert_eq!(h.at("2026-03-16T14:00:00Z").await, names.len());
     let mails = smtp.wait_for(names.len(), Duration::from_secs(10));
@@ -441,7 +390,7 @@ async fn a_new_time_zone_replans_pending_reminders_without_resending_or_sending_
     let body = |tz: &str| serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co", "timezone": tz});
     h.put_client("cli-1", body("America/Bogota")).unwrap();
     assert_eq!(
-        h.invoice("inv-1", "cli-1", "2026-03-16"),
+        h.invoice_due("inv-1", "cli-1", "2026-03-16"),
         Some(ts("2026-03-13T14:00:00Z"))
     );
 
@@ -522,8 +471,8 @@ async fn a_new_segment_or_segment_tag_replans_with_its_cadence() {
         serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co"}),
     )
     .unwrap();
-    h.invoice("inv-1", "cli-1", "2026-03-16");
-    h.invoice("inv-2", "cli-1", "2026-04-16");
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
+    h.invoice_due("inv-2", "cli-1", "2026-04-16");
     assert_eq!(h.pending("inv-1").unwrap().cadence, "standard");
 
     // A tag naming a segment selects it: the vip cadence (due_today at 11:00 local = 16:00Z).
@@ -563,7 +512,7 @@ async fn a_new_segment_or_segment_tag_replans_with_its_cadence() {
 // ---------------------------------------------------------------------------------------------
 // Item 1 at the API, and the client body fuzzed through the real router.
 
-async fn serve(h: &H) -> String {
+async fn serve(h: &Sim) -> String {
     let state = plazo::http::AppState {
         store: h.store.clone(),
         policy: h.policy.clone(),
@@ -767,7 +716,7 @@ mod templates_fuzz {
 
     /// Renders every template of every locale for every kind with a client named `name`;
     /// email messages are built and their headers checked. Returns how many rendered.
-    fn render_all(h: &H, name: &str) -> usize {
+    fn render_all(h: &Sim, name: &str) -> usize {
         let loaded = h.policy.current();
         let settings =
             MessageSettings::new("Cartera <cartera@example.co>", None, None, None).unwrap();
@@ -848,14 +797,14 @@ mod templates_fuzz {
         rendered
     }
 
-    fn setup() -> H {
+    fn setup() -> Sim {
         let h = harness("2026-03-01T12:00:00Z", Arc::new(PanicOnSend), None);
         h.put_client(
             "cli-1",
             serde_json::json!({"name": "Ana", "email": "ana@cliente.example.co"}),
         )
         .unwrap();
-        h.invoice("inv-1", "cli-1", "2026-03-16");
+        h.invoice_due("inv-1", "cli-1", "2026-03-16");
         h
     }
 

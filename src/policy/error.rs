@@ -87,6 +87,17 @@ pub enum PolicyError {
     /// `client.nmae`, a bad filter call): every problem, each naming its file and line.
     #[error("{} template problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     TemplateChecks(Vec<TemplateError>),
+    /// The daemon config's `[events.partners.NAME]` names a partner the policy does not define
+    /// (checked by start, `plazo check` and a reload alike).
+    #[error(
+        "{at}: events.partners.{name}: the policy has no [partners.{name}]; name a partner of the policy (or add it there)"
+    )]
+    UnknownPartner {
+        /// `file:line:column` of the setting in the daemon config.
+        at: String,
+        /// The partner name.
+        name: String,
+    },
 }
 
 impl PolicyError {
@@ -98,7 +109,8 @@ impl PolicyError {
             }
             PolicyError::Read { .. }
             | PolicyError::Templates(_)
-            | PolicyError::TemplateChecks(_) => None,
+            | PolicyError::TemplateChecks(_)
+            | PolicyError::UnknownPartner { .. } => None,
         }
     }
 
@@ -109,7 +121,8 @@ impl PolicyError {
             PolicyError::Invalid { field, .. } => Some(field),
             PolicyError::Read { .. }
             | PolicyError::Templates(_)
-            | PolicyError::TemplateChecks(_) => None,
+            | PolicyError::TemplateChecks(_)
+            | PolicyError::UnknownPartner { .. } => None,
         }
     }
 }

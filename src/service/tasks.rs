@@ -476,14 +476,9 @@ pub fn list_tasks(
     let states = states_of(q.state.as_deref())?;
     let due_before = match q.due_before.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<Timestamp>().map_err(|_| {
-            ServiceError::invalid(
-                "due_before",
-                format!(
-                    "{:?} is not an RFC 3339 instant; write one like 2026-03-02T18:00:00-05:00 (in a URL write + as %2B)",
-                    s.chars().take(64).collect::<String>()
-                ),
-            )
+        // The API's strict grammar (offset within ±23:59, years 1900-2999), as for bodies.
+        Some(s) => Some(crate::domain::when::parse_instant(s).map_err(|e| {
+            ServiceError::invalid("due_before", format!("{e} (in a URL write + as %2B)"))
         })?),
     };
     let kind = match q.kind.as_deref().map(str::trim) {

@@ -129,7 +129,7 @@ pub(crate) fn migrate(db: &sled::Db, dir: &Path) -> Result<Option<Migrated>, Sto
         v1_to_v2(db, dir, &mut migrated)?;
     }
     migrated.client_invoices = v2_to_v3(db, dir)?;
-    migrated.elapsed = started.elapsed();
+    migrated.elapsed = crate::clock::elapsed_since(started);
     Ok(Some(migrated))
 }
 
@@ -148,7 +148,7 @@ fn v1_to_v2(db: &sled::Db, dir: &Path, migrated: &mut Migrated) -> Result<(), St
         records = migrated.records,
         tallies = migrated.tallies,
         old_trees_dropped = dropped,
-        elapsed_ms = millis(started.elapsed()),
+        elapsed_ms = millis(crate::clock::elapsed_since(started)),
         "store migrated to schema {V2}"
     );
     Ok(())
@@ -162,7 +162,7 @@ fn v2_to_v3(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
     tracing::info!(
         dir = %dir.display(),
         client_invoices = entries,
-        elapsed_ms = millis(started.elapsed()),
+        elapsed_ms = millis(crate::clock::elapsed_since(started)),
         "store migrated to schema {TARGET_VERSION}"
     );
     Ok(entries)

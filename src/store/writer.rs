@@ -840,7 +840,7 @@ impl Flusher {
             let c = &self.shared.counters;
             c.flushes.fetch_add(1, Ordering::Relaxed);
             c.flush_micros.fetch_add(
-                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                u64::try_from(crate::clock::elapsed_since(started).as_micros()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
             );
             self.shared.flushed.send_modify(|f| match flushed {

@@ -22,7 +22,7 @@ pub async fn track_requests(State(t): State<Telemetry>, req: Request, next: Next
     let method = method_label(req.method());
     let started = crate::clock::monotonic_now();
     let resp = next.run(req).await;
-    let secs = started.elapsed().as_secs_f64();
+    let secs = crate::clock::elapsed_since(started).as_secs_f64();
     t.http_request(&route, method, resp.status().as_u16(), secs);
     resp
 }

@@ -171,7 +171,7 @@ impl Telemetry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some((at, n)) = *cache {
-            if n >= PENDING_EXACT_BELOW && at.elapsed() < PENDING_REFRESH {
+            if n >= PENDING_EXACT_BELOW && crate::clock::elapsed_since(at) < PENDING_REFRESH {
                 return n;
             }
         }

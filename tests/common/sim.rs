@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use plazo::channels::SharedChannel;
 use plazo::clock::{Clock, ManualClock};
 use plazo::config::DispatchConfig;
 use plazo::dispatch::{ChannelRoutes, Dispatcher};
@@ -34,6 +35,11 @@ pub struct SimOptions {
     pub sms: RecChannel,
     /// Route `whatsapp` to [`Sim::wa`] (`rec-wa`). Default: no WhatsApp route.
     pub whatsapp: bool,
+    /// A channel of the test's own behind the `email` route (one that panics, real SMTP...)
+    /// instead of the recording [`Sim::email`], which then receives nothing. Default: none.
+    pub email: Option<SharedChannel>,
+    /// Route `sms` (to [`SimOptions::sms`]). Default true.
+    pub sms_route: bool,
 }
 
 impl Default for SimOptions {
@@ -42,6 +48,8 @@ impl Default for SimOptions {
             max_attempts: 3,
             sms: RecChannel::new("rec-sms"),
             whatsapp: false,
+            email: None,
+            sms_route: true,
         }
     }
 }
@@ -73,8 +81,13 @@ impl Sim {
         let sms = options.sms;
         let wa = RecChannel::new("rec-wa");
         let mut routes = ChannelRoutes::default();
-        routes.insert("email", Arc::new(email.clone()));
-        routes.insert("sms", Arc::new(sms.clone()));
+        match options.email {
+            Some(custom) => routes.insert("email", custom),
+            None => routes.insert("email", Arc::new(email.clone())),
+        }
+        if options.sms_route {
+            routes.insert("sms", Arc::new(sms.clone()));
+        }
         if options.whatsapp {
             routes.insert("whatsapp", Arc::new(wa.clone()));
         }

@@ -138,7 +138,8 @@ fn filter(q: &InvoiceQuery) -> Result<Filter, ServiceError> {
         .transpose()?;
     let due_before = given(&q.due_before)
         .map(|d| {
-            Due::parse(d).map_err(|e| {
+            // The API's strict grammar (offset within ±23:59, years 1900-2999), as for bodies.
+            crate::domain::when::parse_due(d).map_err(|e| {
                 ServiceError::invalid(
                     "due_before",
                     format!("{e}; write a date like 2026-03-15 or an RFC 3339 instant (+ as %2B in a URL)"),

@@ -329,7 +329,7 @@ async fn write_rate(store: &Store, n: usize) -> f64 {
         }
     });
     futures::future::join_all(writes).await;
-    n as f64 / started.elapsed().as_secs_f64()
+    n as f64 / crate::clock::elapsed_since(started).as_secs_f64()
 }
 
 /// Writes `n` clients one command at a time, each waited for until durable: commands per
@@ -345,7 +345,7 @@ async fn sequential_rate(store: &Store, n: usize) -> f64 {
             .unwrap();
         store.durable().await.unwrap();
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    n as f64 / crate::clock::elapsed_since(started).as_secs_f64()
 }
 
 /// Rough write throughput, PostgreSQL beside sled (run by hand with `--ignored --nocapture`).
