@@ -97,6 +97,92 @@ fn check_rejects_an_unknown_field_with_file_line_column_and_field() {
     assert!(stderr.contains("unknown field"), "{stderr}");
 }
 
+#[test]
+fn check_rejects_a_segment_rule_naming_an_unknown_fact_with_file_line_column() {
+    let dir = config_copy();
+    let policy = dir.path().join("policy.toml");
+    let line = edit_once(
+        &policy,
+        "client.facts.avg_days_late > 15\"",
+        "client.facts.avg_days_lately > 15\"",
+    );
+    let text_of_line = std::fs::read_to_string(&policy).unwrap();
+    let rule_line = text_of_line.lines().nth(line - 1).unwrap();
+    assert!(rule_line.starts_with("when = "), "{rule_line}");
+    // 1-based column of the unknown field inside the quoted rule.
+    let col = rule_line.find("client.facts.avg_days_lately").unwrap() + 1;
+    let out = plazo(&[
+        "check",
+        "--config",
+        dir.path().join("plazo.toml").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "check accepted it:\n{stderr}");
+    assert_ne!(out.status.code(), Some(0));
+    let loc = format!(
+        "{}:{line}:{col}: segments.late_payers.when:",
+        policy.display()
+    );
+    assert!(stderr.contains(&loc), "want {loc} in:\n{stderr}");
+    assert!(
+        stderr.contains("unknown field `client.facts.avg_days_lately`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("client.facts.avg_days_late"),
+        "names what rules can read: {stderr}"
+    );
+}
+
+#[test]
+fn check_accepts_the_shipped_events_example_once_uncommented() {
+    let dir = config_copy();
+    let cfg = dir.path().join("plazo.toml");
+    let shipped = std::fs::read_to_string(&cfg).unwrap();
+    let from = shipped
+        .find("# [events]\n")
+        .expect("a commented [events] example");
+    let end_marker = "# secret = { env = \"PLAZO_PARTNER_COBRANZAS_SECRET\" }\n";
+    let to = from + shipped[from..].find(end_marker).unwrap() + end_marker.len();
+    let block: String = shipped[from..to]
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            // Settings and tables are uncommented; prose stays a comment.
+            Some(setting) if setting.starts_with('[') || setting.contains(" = ") => setting,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        block.contains("[events.partners.cobranzas_norte]\n"),
+        "{block}"
+    );
+    std::fs::write(
+        &cfg,
+        format!("{}{block}{}", &shipped[..from], &shipped[to..]),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plazo"))
+        .args(["check", "--config", cfg.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env(
+            "PLAZO_EVENTS_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .env(
+            "PLAZO_PARTNER_COBRANZAS_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{block}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 /// `plazo plan` output rows by step name: (local time, UTC).
 fn plan_rows(invoice: serde_json::Value, client: serde_json::Value) -> Vec<(String, String)> {
     plan_stdout(invoice, client)

@@ -906,3 +906,53 @@ fn plazo_check_refuses_a_bad_events_table_naming_file_line_and_column() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_of_a_paid_invoice_is_409_and_changes_nothing_records_no_line_and_no_event() {
+    let (d, _r) = daemon_and_receiver("").await;
+    d.setup().await;
+    d.ok(
+        "POST",
+        "/v1/invoices/inv-2/payments",
+        Some(json!({"amount": "2500000.50", "currency": "COP", "reference": "PSE-1"})),
+    )
+    .await;
+    let event_ids = || async {
+        let listed = d.ok("GET", "/v1/events?limit=100", None).await;
+        let mut ids: Vec<String> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let events_before = event_ids().await;
+    assert_eq!(events_before.len(), 1, "invoice.paid: {events_before:?}");
+    let before = d.ok("GET", "/v1/invoices/inv-2", None).await;
+    assert_eq!(before["invoice"]["status"], "paid");
+
+    let (st, v) = d
+        .call(
+            "POST",
+            "/v1/invoices/inv-2/hand-off",
+            Some(json!({"partner": "cobranzas_norte", "reason": "90 days late"})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"]["code"], "conflict", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("invoice inv-2 is paid; there is nothing to chase, hand off or write off"),
+        "{message}"
+    );
+
+    let after = d.ok("GET", "/v1/invoices/inv-2", None).await;
+    assert_eq!(after, before, "invoice and timeline unchanged");
+    assert_eq!(after["invoice"]["status"], "paid");
+    let lines = after["timeline"].to_string();
+    assert!(!lines.contains("handed off"), "{lines}");
+    assert_eq!(event_ids().await, events_before, "no event recorded");
+    d.stop().await;
+}

@@ -79,6 +79,18 @@ impl FactsLedger {
         self.paid.drain(..excess);
     }
 
+    /// An invoice still paid in full changed what the ledger keeps of it (its amount, its due
+    /// date): its entry, if still kept, is replaced. Its place and the count do not change.
+    pub fn refresh_paid(&mut self, entry: PaidInvoice) {
+        if let Some(kept) = self
+            .paid
+            .iter_mut()
+            .find(|p| p.invoice_id == entry.invoice_id)
+        {
+            *kept = entry;
+        }
+    }
+
     /// An invoice paid in full was re-opened (a refund): it no longer counts as paid.
     pub fn record_reopened(&mut self, invoice: &InvoiceId) {
         self.remove(invoice);
@@ -123,7 +135,13 @@ impl FactsLedger {
             (false, InvoiceStatus::Paid, Some(closed)) => {
                 self.record_paid(paid_entry(inv, closed, zone));
             }
-            (true, InvoiceStatus::Open, _) => self.record_reopened(&inv.id),
+            // Still paid, but its amount or due date changed (an invoice update).
+            (true, InvoiceStatus::Paid, Some(closed)) => {
+                self.refresh_paid(paid_entry(inv, closed, zone));
+            }
+            // Re-opened by a refund or a higher amount: back to open, or back to its partner
+            // or to written off; no longer paid in every case.
+            (true, status, _) if status != InvoiceStatus::Paid => self.record_reopened(&inv.id),
             _ => {}
         }
         *self != old

@@ -39,11 +39,19 @@ pub(crate) fn update_facts(
     Ok(Some(client))
 }
 
-/// Records on the client's ledger that it wrote to plazo at `at` (an SMS or WhatsApp reply).
-pub(crate) fn note_inbound(tx: &Tx<'_>, client: &ClientId, at: Timestamp) -> Result<(), TxFail> {
+/// Records on the client's ledger that it wrote to plazo at `at` (an SMS or WhatsApp reply),
+/// and, since rules can read `client.facts.last_inbound_at`, moves its open invoices whose
+/// segment that changes (as a payment does).
+pub(crate) fn note_inbound(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    client: &ClientId,
+    at: Timestamp,
+) -> Result<(), TxFail> {
     if let Some(mut c) = tx.client(client)? {
         c.facts.record_inbound(at);
         tx.put_client(&c)?;
+        move_open_invoices(tx, policy, &c, at)?;
     }
     Ok(())
 }

@@ -74,7 +74,7 @@ pub fn record_inbound(
             now,
         )?;
         for client in &contact.clients {
-            super::facts::note_inbound(tx, client, now)?;
+            super::facts::note_inbound(tx, policy, client, now)?;
         }
         let word = input.text.as_deref().unwrap_or("").trim();
         match action {

@@ -272,7 +272,7 @@ fn upsert_validated(
     v: &Validated,
     now: Timestamp,
 ) -> Result<(Invoice, Upserted, Option<Timestamp>), TxError<ServiceError>> {
-    let Some(client) = tx.client(&v.client_id)? else {
+    let Some(mut client) = tx.client(&v.client_id)? else {
         return abort(ServiceError::NotFound {
             what: "client",
             id: v.client_id.to_string(),
@@ -370,6 +370,14 @@ fn upsert_validated(
                 ))?;
             }
             close_or_reopen(tx, policy, &mut inv, now)?;
+            // Paid in full or re-opened by the new amount, or a paid invoice's amount or due
+            // date changed: the client's facts follow (re-checking its other invoices'
+            // segments); this invoice is re-planned below with the new facts.
+            if let Some(updated) =
+                super::facts::update_facts(tx, policy, &inv, FactsMark::of(&old), None, now)?
+            {
+                client = updated;
+            }
             (inv, Upserted::Updated, due_changed || amount_changed)
         }
     };

@@ -247,6 +247,11 @@ impl Sim {
     /// Applies a Stripe `charge.refunded` of `amount` COP for invoice `id` through the
     /// payments inbox, as the webhook would.
     pub fn refund(&self, id: &str, amount: &str, event_id: &str) {
+        self.try_refund(id, amount, event_id).unwrap();
+    }
+
+    /// [`Sim::refund`], answering the service's refusal instead of panicking.
+    pub fn try_refund(&self, id: &str, amount: &str, event_id: &str) -> Result<(), ServiceError> {
         use plazo::payments::{InvoiceRefs, ProviderEvent, ProviderEventKind};
         let ev = ProviderEvent {
             provider: "stripe".into(),
@@ -275,7 +280,106 @@ impl Sim {
             self.now(),
         )
         .unwrap();
-        plazo::service::apply_event(&self.store, &p.policy, &key, &ev, self.now()).unwrap();
+        plazo::service::apply_event(&self.store, &p.policy, &key, &ev, self.now()).map(|_| ())
+    }
+
+    /// [`Sim::promise`], answering the service's refusal instead of panicking.
+    pub fn try_promise(&self, id: &str, amount: &str, date: &str) -> Result<(), ServiceError> {
+        let p = self.policy.current();
+        plazo::service::make_promise(
+            &self.store,
+            &p.policy,
+            &InvoiceId::new(id).unwrap(),
+            plazo::service::PromiseInput {
+                amount: amount.into(),
+                date: date.into(),
+                channel: Some("phone".into()),
+                note: None,
+            },
+            self.now(),
+        )
+        .map(|_| ())
+    }
+
+    /// [`Sim::invoice`], answering the service's refusal instead of panicking.
+    pub fn try_invoice(
+        &self,
+        id: &str,
+        client: &str,
+        due: &str,
+        amount: &str,
+    ) -> Result<Option<Timestamp>, ServiceError> {
+        let body = serde_json::json!({
+            "client_id": client, "number": format!("FV-{id}"), "currency": "COP",
+            "amount": amount, "due_at": due,
+            "payment_url": "https://pagos.example.co/x"
+        });
+        super::inproc::put_invoice(&self.store, &self.policy, id, body, self.now())
+    }
+
+    /// `POST /v1/invoices/{id}/hand-off|write-off|void|recall` at the service level, now.
+    pub fn escalate(
+        &self,
+        id: &str,
+        request: plazo::service::EscalationRequest,
+        reason: Option<&str>,
+    ) -> Result<plazo::service::Escalated, ServiceError> {
+        let p = self.policy.current();
+        plazo::service::escalate_invoice(
+            &self.store,
+            &p.policy,
+            &InvoiceId::new(id).unwrap(),
+            request,
+            plazo::service::EscalationInput {
+                partner: None,
+                reason: reason.map(str::to_owned),
+            },
+            self.now(),
+        )
+    }
+
+    /// Checks that the facts plazo kept, change by change, on client `id` are those its
+    /// history gives: the ledger equals [`plazo::domain::FactsLedger::recompute`] over its
+    /// invoices, the broken-promise count equals its broken arrangements, and the facts the
+    /// API and the rules read agree. Says what differs.
+    pub fn facts_drift(&self, id: &str) -> Result<(), String> {
+        use plazo::domain::{ArrangementState, FactsLedger, behaviour_of};
+        let client = self.client_record(id);
+        let invoices: Vec<Invoice> = self
+            .store
+            .invoice_ids_of_client(&client.id)
+            .unwrap()
+            .iter()
+            .filter_map(|i| self.store.invoice(i).unwrap())
+            .filter(|i| i.client_id == client.id)
+            .collect();
+        let p = self.policy.current();
+        let zone = plazo::schedule::client_zone(&p.policy, &client);
+        let recomputed = FactsLedger::recompute(&invoices, &zone, client.facts.last_inbound_at);
+        if client.facts != recomputed {
+            return Err(format!(
+                "ledger kept:\n{:#?}\nrecomputed from the invoices:\n{recomputed:#?}",
+                client.facts
+            ));
+        }
+        let broken = invoices
+            .iter()
+            .flat_map(|i| &i.arrangements)
+            .filter(|a| a.state == ArrangementState::Broken)
+            .count();
+        if client.broken_promises as usize != broken {
+            return Err(format!(
+                "broken_promises kept {} but {broken} arrangements are broken",
+                client.broken_promises
+            ));
+        }
+        let last_paid = p.policy.facts.last_paid;
+        let kept = behaviour_of(&client, last_paid, self.now());
+        let fresh = recomputed.facts(last_paid, u32::try_from(broken).unwrap(), self.now());
+        if kept != fresh {
+            return Err(format!("facts kept {kept:#?}\nfacts recomputed {fresh:#?}"));
+        }
+        Ok(())
     }
 
     pub fn inv(&self, id: &str) -> Invoice {

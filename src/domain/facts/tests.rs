@@ -127,6 +127,46 @@ fn the_history_is_capped_at_the_most_recent() {
     assert_eq!(ledger.paid[0].invoice_id.as_str(), "inv-5");
 }
 
+#[test]
+fn a_paid_invoice_reopened_into_an_escalated_state_or_changed_while_paid_follows() {
+    let utc = TimeZone::UTC;
+    for back_to in [InvoiceStatus::WrittenOff, InvoiceStatus::HandedOff] {
+        let mut ledger = FactsLedger::default();
+        let mut inv = invoice(1, 1000, Due::Date(date(2026, 1, 10)));
+        let mark = FactsMark::of(&inv);
+        inv.balance = Decimal::ZERO;
+        inv.status = InvoiceStatus::Paid;
+        inv.closed_at = Some(ts("2026-01-20T00:00:00Z"));
+        assert!(ledger.update(mark, &inv, None, &utc));
+        assert_eq!(ledger.paid_count, 1);
+        // A refund sends it back where it was before it was paid.
+        let mark = FactsMark::of(&inv);
+        inv.balance = Decimal::from(300);
+        inv.status = back_to;
+        inv.closed_at = None;
+        assert!(ledger.update(mark, &inv, None, &utc), "{back_to:?}");
+        assert_eq!(ledger, FactsLedger::recompute(&[inv], &utc, None));
+        assert_eq!(ledger.paid_count, 0);
+    }
+    // Still paid, with a lower amount and a later due date: the entry follows, in place.
+    let mut ledger = FactsLedger::default();
+    let mut inv = invoice(1, 1000, Due::Date(date(2026, 1, 10)));
+    let mark = FactsMark::of(&inv);
+    inv.balance = Decimal::ZERO;
+    inv.status = InvoiceStatus::Paid;
+    inv.closed_at = Some(ts("2026-01-20T00:00:00Z"));
+    ledger.update(mark, &inv, None, &utc);
+    assert_eq!(ledger.paid[0].days_late, 10);
+    let mark = FactsMark::of(&inv);
+    inv.amount = Decimal::from(800);
+    inv.due_at = Due::Date(date(2026, 1, 25));
+    assert!(ledger.update(mark, &inv, None, &utc));
+    assert_eq!(ledger.paid_count, 1);
+    assert_eq!(ledger.paid[0].amount, Decimal::from(800));
+    assert_eq!(ledger.paid[0].days_late, 0);
+    assert_eq!(ledger, FactsLedger::recompute(&[inv], &utc, None));
+}
+
 /// One thing that can happen to a client's invoices.
 #[derive(Debug, Clone)]
 enum Op {
