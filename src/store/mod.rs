@@ -27,7 +27,7 @@
 //! big-endian), the readiness probe's `write_probe`, and the markers of
 //! [`Store::meta`]/[`Store::put_meta`] under `marker:KEY` (raw bytes; `marker:facts_backfill`
 //! once the one-time facts backfill has run). Every record lives in one sled tree, `records` (the keyspace), under a key that
-//! starts with its kind's slot byte (`sled_tx::slot`), so one atomic `apply_batch` writes a whole
+//! starts with its kind's slot byte (`slot`), so one atomic `apply_batch` writes a whole
 //! batch of commands. Values are compact binary records with a version byte (`records`).
 //!
 //! | slot | kind          | key (after the slot byte)                          | value                  |
@@ -118,10 +118,14 @@ mod health;
 mod keys;
 mod kv;
 mod migrate;
+mod ops;
+mod overlay;
 mod pg;
+mod pg_backend;
 mod records;
 mod sled_backend;
 mod sled_tx;
+mod slot;
 mod tally;
 mod tx;
 mod typed;
@@ -143,7 +147,7 @@ use event_routing::EventsSwitch;
 
 pub use event_routing::EventRouting;
 pub use health::FaultInjector;
-pub use pg::PgBackend;
+pub use pg_backend::PgBackend;
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};

@@ -19,9 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use postgres::types::ToSql;
 use sled::IVec;
 
+use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
-use super::sled_backend::{Location, SledBackend};
-use super::{StoreError, StoreOptions};
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -42,19 +41,6 @@ const CONNECTIONS: usize = 4;
 
 /// Rows read per query while iterating a range.
 const PAGE: usize = 256;
-
-/// The PostgreSQL backend.
-pub struct PgBackend;
-
-impl PgBackend {
-    /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, no TLS
-    /// yet), applies the pending migrations, and opens the store on it.
-    ///
-    /// A database migrated by a newer plazo is refused with [`StoreError::SchemaMismatch`].
-    pub fn open(url: &str, opts: StoreOptions) -> Result<SledBackend, StoreError> {
-        SledBackend::open_at(Location::Postgres(url.to_owned()), opts)
-    }
-}
 
 /// A PostgreSQL failure, as the store reports storage errors.
 fn pg_err(e: postgres::Error) -> sled::Error {
