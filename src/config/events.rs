@@ -110,7 +110,7 @@ pub(super) fn validate<E>(
             "{url:?} must be an http:// or https:// URL with a host, like \"https://erp.example.co/hooks/plazo\""
         )
     };
-    if !super::validate::is_http_url(&cfg.url) {
+    if !super::url::is_http_url(&cfg.url) {
         return Err(at(&["events", "url"], url_error(&cfg.url)));
     }
     let no_source = "name where the secret comes from: { env = \"PLAZO_EVENTS_SECRET\" } or { file = \"/path/to/secret\" }";
@@ -159,7 +159,7 @@ pub(super) fn validate<E>(
         3_650,
     )?;
     for (name, p) in &cfg.partners {
-        if !super::validate::is_http_url(&p.url) {
+        if !super::url::is_http_url(&p.url) {
             return Err(at(&["events", "partners", name, "url"], url_error(&p.url)));
         }
         if p.secret.env.is_none() && p.secret.file.is_none() {

@@ -10,6 +10,7 @@ mod locate;
 mod log_level;
 mod secrets;
 mod simulation;
+mod url;
 mod validate;
 
 pub use datadir::{prepare_data_dir, secret_file_mode_problem};

@@ -5,6 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::url::is_http_url;
 use super::{ConfigError, DaemonConfig, check_log_filter, locate};
 use crate::channels::ChannelConfig;
 use crate::policy::model::CHANNEL_KINDS;
@@ -65,12 +66,6 @@ fn normalized(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// Whether an `http://` or `https://` URL with a host.
-pub(super) fn is_http_url(url: &str) -> bool {
-    reqwest::Url::parse(url.trim_end_matches('/'))
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// Checks everything [`super::load_daemon_config`] cannot leave to serde.

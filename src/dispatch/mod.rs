@@ -11,7 +11,7 @@ mod panicked;
 mod process;
 mod recovery;
 mod route;
-mod timeline;
+pub(crate) mod timeline;
 mod turns;
 mod wake;
 

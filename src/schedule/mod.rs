@@ -10,6 +10,7 @@
 pub mod planner;
 pub mod segments;
 pub mod window;
+mod zone;
 
 pub use planner::{
     Plan, PlannedStatus, PlannedStep, TrackSpec, cadence_anchor, client_zone, grace_deadline,

@@ -28,27 +28,9 @@ use crate::policy::terms::CadenceAnchor;
 use crate::policy::{Offset, Policy, Segment, Step};
 
 use super::segments::segment_followed;
+pub use super::zone::client_zone;
+use super::zone::zone_and_name;
 use crate::compliance::rules::ContactRules;
-
-/// The client's time zone: `client.timezone` if it is a zone jiff knows, else the policy's
-/// default zone.
-pub fn client_zone(policy: &Policy, client: &Client) -> TimeZone {
-    zone_and_name(policy, client).0
-}
-
-/// The client's zone and its IANA name (for display and storage).
-fn zone_and_name(policy: &Policy, client: &Client) -> (TimeZone, String) {
-    if let Some(name) = client.timezone.as_deref() {
-        if let Ok(tz) = TimeZone::get(name) {
-            let name = tz.iana_name().unwrap_or(name).to_owned();
-            return (tz, name);
-        }
-    }
-    (
-        policy.defaults.timezone.clone(),
-        policy.defaults.timezone_name.clone(),
-    )
-}
 
 /// Where `step` falls for an invoice due at `due`, in `zone`, before catch-up and windows.
 ///

@@ -15,7 +15,7 @@ use crate::domain::{Client, Invoice, behaviour_of};
 use crate::policy::rules::rule_context;
 use crate::policy::{Policy, Segment};
 
-use super::planner::client_zone;
+use super::zone::client_zone;
 
 /// Returned for a policy with no segments at all (which validation rejects): it names no
 /// cadence, so the plan is empty.

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use super::escalation::escalate;
+use super::escalate_tx::escalate;
 use crate::domain::{Client, EscalationKind, Invoice, InvoiceStatus, days_late};
 use crate::policy::Policy;
 use crate::schedule::client_zone;

@@ -452,7 +452,7 @@ pub(crate) fn close_or_reopen(
         inv.closed_at = Some(now);
         super::arrangements::close_on_paid(tx, inv, now)?;
         cancel_pending(tx, inv, now, Some("invoice paid in full; the chase stops"))?;
-        super::tasks::cancel_invoice_tasks(tx, inv, "the invoice is paid in full", now)?;
+        super::task_ops::cancel_invoice_tasks(tx, inv, "the invoice is paid in full", now)?;
         super::thank_you::queue(tx, policy, inv, now)?;
     } else if inv.balance > Decimal::ZERO && inv.status == InvoiceStatus::Paid {
         // Back where it was before it was paid: with its partner, written off, or open.

@@ -14,62 +14,14 @@ use crate::domain::{
 };
 use crate::policy::Policy;
 use crate::schedule::{
-    PlannedStatus, TrackSpec, cadence_anchor, client_zone, grace_deadline, plan, plan_track,
-    reminder_on, segment_followed,
+    PlannedStatus, TrackSpec, cadence_anchor, client_zone, grace_deadline, plan_track, reminder_on,
+    segment_followed,
 };
 use crate::store::{Tx, TxFail};
 
-/// Cancels the invoice's pending reminder, if it is still waiting. Logs a line with `reason`
-/// when `reason` is given.
-///
-/// A reminder of the current generation that is in progress (claimed for sending, or sent and
-/// waiting for its delivery receipt) stays pending: when it ends, [`advance_past`] records its
-/// step and plans the next one, and the dispatcher drops it if the invoice was paid or paused
-/// meanwhile. Releasing it would leave the invoice with no step planned, for good.
-pub fn cancel_pending(
-    tx: &Tx<'_>,
-    invoice: &mut Invoice,
-    now: Timestamp,
-    reason: Option<&str>,
-) -> Result<(), TxFail> {
-    let Some(rid) = invoice.pending else {
-        return Ok(());
-    };
-    let current = tx.reminder(&invoice.id, &rid)?;
-    if current.as_ref().is_some_and(|r| {
-        r.generation == invoice.generation
-            && matches!(
-                r.state,
-                ReminderState::Claimed | ReminderState::AwaitingReceipt
-            )
-    }) {
-        return Ok(());
-    }
-    invoice.pending = None;
-    if let Some(mut r) = current {
-        if r.state == ReminderState::Scheduled {
-            tx.unschedule(&r)?;
-            r.state = ReminderState::Cancelled;
-            r.last_error = reason.map(str::to_owned);
-            tx.put_reminder(&r)?;
-            if let Some(reason) = reason {
-                tx.log(&Attempt {
-                    at: now,
-                    invoice_id: invoice.id.clone(),
-                    reminder_id: Some(r.id),
-                    step: Some(r.step_name.clone()),
-                    channel: None,
-                    recipient: None,
-                    outcome: AttemptOutcome::Cancelled,
-                    provider_message_id: None,
-                    delivery: None,
-                    detail: Some(reason.to_owned()),
-                })?;
-            }
-        }
-    }
-    Ok(())
-}
+pub use super::pending::cancel_pending;
+use super::pending::mark_handled;
+pub(crate) use super::pending::skip_passed_steps;
 
 /// Most rounds [`replan`] takes to find a step not handled yet (each round moves a cursor).
 const MAX_ROUNDS: usize = 512;
@@ -166,33 +118,6 @@ fn cursor_of(inv: &Invoice, track: Track) -> Option<u32> {
     }
 }
 
-/// Records step `index` of `track` as handled on `inv` (cursors only move forward). A step of
-/// an instalment that is no longer the one chased, or of an arrangement that ended, changes
-/// nothing.
-fn mark_handled(inv: &mut Invoice, track: Track, index: u32) {
-    let up = |c: &mut Option<u32>| *c = Some(c.map_or(index, |c| c.max(index)));
-    match track {
-        Track::Cadence => up(&mut inv.cursor),
-        Track::Instalment {
-            arrangement,
-            instalment,
-        } => {
-            if let Some(a) = inv
-                .arrangement_mut(arrangement)
-                .filter(|a| a.is_active() && a.current == instalment)
-            {
-                up(&mut a.cursor);
-            }
-        }
-        Track::Broken { arrangement } => {
-            if let Some(a) = inv.arrangement_mut(arrangement) {
-                up(&mut a.broken_cursor);
-            }
-        }
-        Track::Deadline { .. } | Track::ThankYou => {}
-    }
-}
-
 /// Whether the reminders of `track` still belong on `inv`'s agenda.
 fn track_current(inv: &Invoice, track: Track) -> bool {
     inv.agenda() == track
@@ -247,7 +172,7 @@ pub fn replan(
     // still be sent if the chase resumes early, so they are neither logged nor marked done now;
     // the dispatcher records them as skipped when the caught-up step goes out.
     let commit_skips = plan_now <= now;
-    super::segments::sync_segment(tx, invoice, client, policy, now)?;
+    super::segment_sync::sync_segment(tx, invoice, client, policy, now)?;
     let zone = client_zone(policy, client);
     for _ in 0..MAX_ROUNDS {
         let track = invoice.agenda();
@@ -306,7 +231,7 @@ pub fn replan(
                 // laid out for the end of a pause).
                 if commit_skips && !spec.steps.is_empty() {
                     let cadence = spec.cadence.to_owned();
-                    super::escalation::cadence_exhausted(tx, policy, invoice, &cadence, now)?;
+                    super::escalate_tx::cadence_exhausted(tx, policy, invoice, &cadence, now)?;
                 }
                 return Ok(None);
             }
@@ -333,46 +258,6 @@ pub fn replan(
         return Ok(Some(reminder.fire_at));
     }
     Ok(None)
-}
-
-/// Marks the regular cadence's steps whose time has passed as handled, logging each as
-/// skipped with `why` (the chase was following a promise or plan meanwhile): when the regular
-/// cadence takes over again it goes on with its next future step instead of catching up.
-pub(crate) fn skip_passed_steps(
-    tx: &Tx<'_>,
-    inv: &mut Invoice,
-    client: &Client,
-    policy: &Policy,
-    now: Timestamp,
-    why: &str,
-) -> Result<(), TxFail> {
-    let passed: Vec<(u32, String, Timestamp)> = plan(inv, client, policy, now)
-        .steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.status,
-                PlannedStatus::CatchUp | PlannedStatus::SkippedCatchUp
-            )
-        })
-        .map(|s| (s.index, s.step.clone(), s.nominal.timestamp()))
-        .collect();
-    for (index, step, nominal) in passed {
-        tx.log(&Attempt {
-            at: now,
-            invoice_id: inv.id.clone(),
-            reminder_id: None,
-            step: Some(step),
-            channel: None,
-            recipient: None,
-            outcome: AttemptOutcome::Skipped,
-            provider_message_id: None,
-            delivery: None,
-            detail: Some(format!("step was due {nominal} {why}; not sent late")),
-        })?;
-        mark_handled(inv, Track::Cadence, index);
-    }
-    Ok(())
 }
 
 /// Marks `reminder`'s step as handled on its invoice (sent, failed, skipped or in doubt) and

@@ -53,8 +53,7 @@ use super::keys::{
     WebhookKey, describe_raw,
 };
 use super::records::{InvoiceRecord, Record};
-use super::sled_backend::KEYSPACE;
-use super::sled_tx::slot;
+use super::slot::{self, KEYSPACE};
 use super::tally::{Tally, hour_of};
 use super::v1::{self, Kind};
 use super::{SCHEMA_KEY, StoreError};

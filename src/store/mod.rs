@@ -5,21 +5,23 @@
 //! # Modules
 //!
 //! - `backend`: the seam. [`TxOps`](backend::TxOps) (the reads and writes of one command, which
-//!   [`Tx`] forwards to) and [`Backend`](backend::Backend) (reads, commands, claims, durability,
-//!   health), both at the level of domain operations, never raw keys.
+//!   [`Tx`] forwards to; kept in the leaf `ops`) and [`Backend`](backend::Backend) (reads,
+//!   commands, claims, durability, health), both at the level of domain operations, never raw
+//!   keys.
 //! - `conformance` (tests): the contract as checks any backend runs as named tests
 //!   (`conformance_suite!`); sled runs them in `sled_backend/tests.rs`.
 //! - `tx`: [`Tx`], [`TxError`], [`abort`]: what a command's closure sees.
 //! - `sled_backend`: the sled backend (open, schema check, reads, claims, recovery, close);
-//!   `sled_tx`: one command on it (the slot bytes of the keyspace); `writer`: its single
-//!   batching writer; `typed`, `keys`, `records`: typed trees, key codecs, binary records;
+//!   `sled_tx`: one command on it; `slot`: the slot bytes of the keyspace; `writer`: its
+//!   single batching writer, and `overlay` the layered view a command reads through (`Ctx`);
+//!   `typed`, `keys`, `records`: typed trees, key codecs, binary records;
 //!   `tally`: hourly counters; `health`: self-recovery and fault injection; `migrate`, `v1`:
 //!   schema 1 to schema 2, schema 2 to schema 3.
 //! - `kv`: the ordered key-value space the typed trees and the writer run over (a sled tree,
 //!   or a PostgreSQL table).
-//! - `pg`: the PostgreSQL backend ([`PgBackend`], a spike): the same keyspace, writer and
-//!   commands over table `keyspace` (bytea keys, ordered like sled's), a batch committed as one
-//!   transaction; versioned migrations at open.
+//! - `pg`: the PostgreSQL backend ([`PgBackend`], a spike, opened by `pg_backend`): the same
+//!   keyspace, writer and commands over table `keyspace` (bytea keys, ordered like sled's), a
+//!   batch committed as one transaction; versioned migrations at open.
 //!
 //! # Layout (sled)
 //!
@@ -27,7 +29,7 @@
 //! big-endian), the readiness probe's `write_probe`, and the markers of
 //! [`Store::meta`]/[`Store::put_meta`] under `marker:KEY` (raw bytes; `marker:facts_backfill`
 //! once the one-time facts backfill has run). Every record lives in one sled tree, `records` (the keyspace), under a key that
-//! starts with its kind's slot byte (`sled_tx::slot`), so one atomic `apply_batch` writes a whole
+//! starts with its kind's slot byte (`slot`), so one atomic `apply_batch` writes a whole
 //! batch of commands. Values are compact binary records with a version byte (`records`).
 //!
 //! | slot | kind          | key (after the slot byte)                          | value                  |
@@ -118,10 +120,14 @@ mod health;
 mod keys;
 mod kv;
 mod migrate;
+mod ops;
+mod overlay;
 mod pg;
+mod pg_backend;
 mod records;
 mod sled_backend;
 mod sled_tx;
+mod slot;
 mod tally;
 mod tx;
 mod typed;
@@ -143,7 +149,8 @@ use event_routing::EventsSwitch;
 
 pub use event_routing::EventRouting;
 pub use health::FaultInjector;
-pub use pg::{LeaderError, LeaderOptions, OnLost, PgBackend, default_node_name};
+pub use pg::{LeaderError, LeaderOptions, OnLost, default_node_name};
+pub use pg_backend::PgBackend;
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};

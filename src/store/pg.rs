@@ -19,19 +19,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use postgres::types::ToSql;
 use sled::IVec;
 
+use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
-use super::sled_backend::{Location, SledBackend};
-use super::{StoreError, StoreOptions};
 
 mod leader;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use leader::{Leader, check_epoch};
+pub(crate) use leader::Leader;
+use leader::check_epoch;
 pub use leader::{LeaderError, LeaderOptions, OnLost, default_node_name};
 
 /// The schema migrations, in order: version, then SQL. Never edit one once released: add one.
-const MIGRATIONS: &[(i32, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
         "CREATE TABLE keyspace (k bytea PRIMARY KEY, v bytea NOT NULL);
@@ -58,76 +58,14 @@ const CONNECTIONS: usize = 4;
 /// Rows read per query while iterating a range.
 const PAGE: usize = 256;
 
-/// The PostgreSQL backend.
-pub struct PgBackend;
-
-impl PgBackend {
-    /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, no TLS
-    /// yet), applies the pending migrations, becomes the database's leader (waiting as a
-    /// standby while another node is, see `leader.rs`), and opens the store on it.
-    ///
-    /// A database migrated by a newer plazo is refused with [`StoreError::SchemaMismatch`].
-    pub fn open(url: &str, opts: StoreOptions) -> Result<SledBackend, StoreError> {
-        Self::open_with(url, opts, &LeaderOptions::default())
-    }
-
-    /// [`PgBackend::open`] with explicit leadership options (how long to wait as a standby,
-    /// what to do when leadership is lost).
-    pub fn open_with(
-        url: &str,
-        opts: StoreOptions,
-        leader: &LeaderOptions,
-    ) -> Result<SledBackend, StoreError> {
-        let config = parse_url(url)?;
-        let leader = leader.clone();
-        // The synchronous client runs a runtime of its own: never on the caller's (maybe a
-        // tokio worker) thread.
-        let leader = off_runtime(move || {
-            migrate_now(&config)?;
-            Leader::acquire(&config, &leader).map_err(StoreError::Leadership)
-        })?;
-        SledBackend::open_at(
-            Location::Postgres(PgTarget {
-                url: url.to_owned(),
-                leader,
-            }),
-            opts,
-        )
-    }
-
-    /// Applies the pending migrations to the database at `url` and returns the schema
-    /// version it is at (`plazo migrate`). Refuses a database from a newer plazo.
-    pub fn migrate(url: &str) -> Result<i32, StoreError> {
-        let config = parse_url(url)?;
-        off_runtime(move || migrate_now(&config))?;
-        Ok(MIGRATIONS.last().map_or(0, |m| m.0))
-    }
-}
-
-/// Runs `f` on a thread of its own and waits for it.
-fn off_runtime<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    std::thread::Builder::new()
-        .name("plazo-pg-open".into())
-        .spawn(f)
-        .map_err(StoreError::Io)?
-        .join()
-        .unwrap_or_else(|_| {
-            Err(StoreError::Io(std::io::Error::other(
-                "the PostgreSQL open thread panicked",
-            )))
-        })
-}
-
 /// Where a PostgreSQL store lives, and this node's leadership over it.
 #[derive(Clone)]
 pub(crate) struct PgTarget {
-    url: String,
-    leader: Arc<Leader>,
+    pub(crate) url: String,
+    pub(crate) leader: Arc<Leader>,
 }
 
-fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
+pub(crate) fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
     url.parse().map_err(|e| StoreError::Storage {
         op: "parse the PostgreSQL URL",
         source: pg_err(e),
@@ -135,7 +73,7 @@ fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
 }
 
 /// Connects once and applies the pending migrations (under their advisory lock).
-fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
+pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
     let failed = |e: postgres::Error| StoreError::Storage {
         op: "connect to PostgreSQL and migrate",

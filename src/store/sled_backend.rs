@@ -20,7 +20,8 @@ use super::keys::{
 use super::kv::{Kv, SledKv};
 use super::migrate;
 use super::records::InvoiceRecord;
-use super::sled_tx::{SledTx, slot};
+use super::sled_tx::SledTx;
+use super::slot::{self, KEYSPACE};
 use super::tally::{self, Tallies, Tally};
 use super::tx::{Tx, TxError, TxFail};
 use super::typed::TypedTree;
@@ -33,9 +34,6 @@ use crate::domain::{
 
 #[cfg(test)]
 mod tests;
-
-/// Name of the sled tree holding every record (since schema 2): the keyspace.
-pub(crate) const KEYSPACE: &str = "records";
 
 /// Every logical tree, opened once: `meta` is a sled tree of its own; the others are slices of
 /// the keyspace, each under its slot byte (see `tx::slot`).

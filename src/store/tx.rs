@@ -5,9 +5,9 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use super::backend::TxOps;
 use super::event_routing::EventRouting;
 pub use super::fail::TxFail;
+use super::ops::TxOps;
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
     InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,

@@ -10,8 +10,8 @@ use super::StoreError;
 use super::fail::TxFail;
 use super::keys::{KeyCodec, describe_raw};
 use super::kv::{Kv, KvIter, SledKv};
+use super::overlay::Ctx;
 use super::records::{InvoiceRecord, Record};
-use super::writer::Ctx;
 use crate::domain::{
     Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
     Reminder, SentMessage, Task,

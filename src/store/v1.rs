@@ -24,7 +24,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::sled_tx::slot;
+use super::slot;
 
 /// The schema version of this layout.
 pub(crate) const VERSION: u32 = 1;

@@ -250,7 +250,7 @@ impl Telemetry {
             gauge!(EVENTS_OUT_DEPTH).set(store.events_out as f64);
             gauge!(STORE_SIZE).set(store.size_bytes as f64);
             gauge!(STORE_WRITABLE).set(if store.writable { 1.0 } else { 0.0 });
-            counter!(SEND_TASK_PANICS).absolute(crate::dispatch::send_task_panics());
+            counter!(SEND_TASK_PANICS).absolute(crate::dispatch::timeline::send_task_panics());
         });
         self.handle.render()
     }

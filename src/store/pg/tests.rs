@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use super::PgBackend;
+use super::super::pg_backend::PgBackend;
 use crate::store::conformance::Harness;
 use crate::store::{Store, StoreOptions};
 
