@@ -917,3 +917,49 @@ fn serve_speaks_systemds_notify_protocol_with_a_watchdog() {
     let mut child = child;
     assert!(child.wait().unwrap().success());
 }
+
+/// `[store] backend = "postgres"` with a database nobody serves: `serve` and `migrate` fail at
+/// once with a message naming PostgreSQL, and a non-zero status; a missing URL says which
+/// variable to set.
+#[test]
+fn postgres_store_unreachable_or_unset_is_a_clear_error_at_start() {
+    let dir = config_copy();
+    let cfg = dir.path().join("plazo.toml");
+    edit_once(
+        &cfg,
+        "cache_mib = 64\n",
+        "cache_mib = 64\n[store]\nbackend = \"postgres\"\nnode = \"test-node\"\n",
+    );
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://plazo@127.0.0.1:{port}/none?connect_timeout=3");
+    for cmd in ["serve", "migrate"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_plazo"))
+            .args([cmd, "--config", cfg.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .env("PLAZO_DATABASE_URL", &url)
+            .env("PLAZO_API_TOKEN", "t0ken-for-the-test-0123456789abcdef")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("cannot connect to PostgreSQL"),
+            "{cmd}: {stderr}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_plazo"))
+        .args(["migrate", "--config", cfg.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env_remove("PLAZO_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("PLAZO_DATABASE_URL"), "{stderr}");
+}
