@@ -1,6 +1,9 @@
 //! Property-based fuzzing of every HTTP input of the daemon, in-process on loopback with a
-//! manual clock and a real sled store: every API body and path, and every provider webhook body
-//! and header, validly signed so that the parsers behind the signature checks are reached too.
+//! manual clock and a real sled store: every API body and path (merge patches, notes, escalations,
+//! task claims and outcomes included), the query strings of the lists and reports, and every
+//! provider webhook body and header, validly signed so that the parsers behind the signature
+//! checks are reached too. Where a target names its unmutated bases, each is first checked to be
+//! accepted, so the mutations start from bodies the endpoint takes.
 //!
 //! For each generated request it asserts:
 //! - no 5xx: the daemon never fails on input;
@@ -118,6 +121,11 @@ verify_token = {{ file = "{wa}" }}
         mp = write_file(d, "mp", MP_SECRET),
         twilio = write_file(d, "twilio", TWILIO_TOKEN),
         wa = write_file(d, "wa", WA_SECRET),
+    );
+    // A partner, for the hand-offs.
+    let policy = format!(
+        "{policy}\n[partners.cobranzas_norte]\nname = \"Cobranzas del Norte S.A.S.\"\n\
+         email = \"asignaciones@cobranzas-norte.example.co\"\n"
     );
     let (running, clock) = rt.block_on(start_in_process(
         d,
@@ -251,7 +259,8 @@ impl Target {
         last
     }
 
-    fn check(&self, req: &Req) -> Result<(), TestCaseError> {
+    /// Checks one request and returns its status.
+    fn check(&self, req: &Req) -> Result<u16, TestCaseError> {
         let before = self.settled(&req.watch);
         let (st, text) = self.send(req);
         prop_assert!(
@@ -292,7 +301,7 @@ impl Target {
                 String::from_utf8_lossy(&req.body)
             );
         }
-        Ok(())
+        Ok(st)
     }
 }
 
@@ -496,7 +505,27 @@ fn api_req(method: &'static str, path: String, body: Vec<u8>, watch: Vec<String>
 }
 
 fn run(name: &str, strategy: impl Strategy<Value = Req>) {
+    run_expecting(name, &[], strategy, |_| true);
+}
+
+/// As `run`, after checking that each of `valid` (the unmutated bases) is accepted, so that
+/// the mutations start from a body the endpoint takes; and each status must satisfy `expect`.
+fn run_expecting(
+    name: &str,
+    valid: &[Req],
+    strategy: impl Strategy<Value = Req>,
+    expect: impl Fn(u16) -> bool,
+) {
     let target = start();
+    for req in valid {
+        let (st, text) = target.send(req);
+        assert!(
+            (200..300).contains(&st),
+            "{name}: the valid {} {} answered {st}: {text}",
+            req.method,
+            req.path
+        );
+    }
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -506,7 +535,16 @@ fn run(name: &str, strategy: impl Strategy<Value = Req>) {
         failure_persistence: None,
         ..Config::default()
     });
-    if let Err(e) = runner.run(&strategy, |req| target.check(&req)) {
+    if let Err(e) = runner.run(&strategy, |req| {
+        let st = target.check(&req)?;
+        prop_assert!(
+            expect(st),
+            "{} {} answered an unexpected {st}",
+            req.method,
+            req.path
+        );
+        Ok(())
+    }) {
         panic!("{name}: {e}");
     }
 }
@@ -803,6 +841,236 @@ fn signed_twilio_and_whatsapp_callbacks() {
                         watch: vec![],
                     }
                 }
+            }),
+    );
+}
+
+/// A client body with every optional field, the newer ones included.
+fn client_body_full() -> Value {
+    let mut b = client_body();
+    b["whatsapp"] = json!(PHONE);
+    b["subdivision"] = json!("CO-DC");
+    b["blocked_times"] = json!([{"days": "mon-fri", "from": "12:00", "to": "14:00"},
+                                {"days": "sat", "from": "09:00", "to": "10:00"}]);
+    b
+}
+
+fn valid_req(method: &'static str, path: &str, body: &Value) -> Req {
+    api_req(
+        method,
+        path.to_owned(),
+        body.to_string().into_bytes(),
+        vec![],
+    )
+}
+
+#[test]
+fn client_bodies_with_whatsapp_subdivision_and_blocked_times() {
+    run_expecting(
+        "PUT /v1/clients (all fields)",
+        &[valid_req("PUT", "/v1/clients/c1", &client_body_full())],
+        mutated(client_body_full()).prop_map(|body| {
+            let path = "/v1/clients/c1".to_owned();
+            api_req("PUT", path.clone(), body, vec![path])
+        }),
+        |_| true,
+    );
+}
+
+#[test]
+fn merge_patches_of_clients_and_invoices() {
+    let client_patch = json!({"tags": ["retail", "vip"], "whatsapp": null, "email": "otra@cliente.example.co",
+        "country": "CO", "subdivision": "CO-ANT",
+        "blocked_times": [{"days": "mon,wed", "from": "12:00", "to": "14:00"}]});
+    let invoice_patch = json!({"due_at": "2026-03-25", "amount": "1300000", "payment_url": null});
+    let valid = [
+        valid_req("PATCH", "/v1/clients/c1", &client_patch),
+        valid_req("PATCH", "/v1/invoices/i1", &invoice_patch),
+    ];
+    run_expecting(
+        "PATCH clients and invoices",
+        &valid,
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["c1", "i1", "i2", "nope"]),
+            segment(),
+            mutated(client_patch),
+            mutated(invoice_patch),
+            prop::sample::select(vec![
+                "application/merge-patch+json",
+                "application/json",
+                "text/plain",
+            ]),
+        )
+            .prop_map(|(client, known, hostile, cp, ip, ct)| {
+                let id = if hostile.len() % 3 == 0 {
+                    hostile
+                } else {
+                    known.to_owned()
+                };
+                let (path, body) = if client {
+                    (format!("/v1/clients/{id}"), cp)
+                } else {
+                    (format!("/v1/invoices/{id}"), ip)
+                };
+                Req {
+                    content_type: ct,
+                    ..api_req("PATCH", path.clone(), body, vec![path])
+                }
+            }),
+        |_| true,
+    );
+}
+
+#[test]
+fn note_bodies() {
+    let note = json!({"author": "ana@plazo.example.co", "text": "Llamó, paga el viernes"});
+    let valid = [
+        valid_req("POST", "/v1/clients/c1/notes", &note),
+        valid_req("POST", "/v1/invoices/i1/notes", &note),
+    ];
+    run_expecting(
+        "notes",
+        &valid,
+        (any::<bool>(), segment(), mutated(note)).prop_map(|(client, id, body)| {
+            let (path, watch) = if client {
+                (
+                    format!("/v1/clients/{id}/notes"),
+                    format!("/v1/clients/{id}"),
+                )
+            } else {
+                (
+                    format!("/v1/invoices/{id}/notes"),
+                    format!("/v1/invoices/{id}"),
+                )
+            };
+            api_req("POST", path, body, vec![watch])
+        }),
+        |_| true,
+    );
+}
+
+#[test]
+fn escalation_bodies() {
+    let hand_off = json!({"partner": "cobranzas_norte", "reason": "no answer after 60 days"});
+    let other = json!({"reason": "no answer after 60 days"});
+    // i1 goes through the moves once, so that the fuzzing starts from bodies each one takes.
+    let valid: Vec<Req> = ["hand-off", "recall", "write-off", "recall"]
+        .iter()
+        .map(|what| {
+            let body = if *what == "hand-off" {
+                &hand_off
+            } else {
+                &other
+            };
+            valid_req("POST", &format!("/v1/invoices/i1/{what}"), body)
+        })
+        .collect();
+    run_expecting(
+        "hand-off, write-off, recall, void",
+        &valid,
+        (
+            segment(),
+            prop::sample::select(vec!["hand-off", "write-off", "recall", "void"]),
+            prop_oneof![4 => mutated(hand_off), 1 => Just(Vec::new())],
+            mutated(other),
+        )
+            .prop_map(|(id, what, hand_off, other)| {
+                let path = format!("/v1/invoices/{id}/{what}");
+                let body = if what == "hand-off" { hand_off } else { other };
+                api_req("POST", path, body, vec![format!("/v1/invoices/{id}")])
+            }),
+        |_| true,
+    );
+}
+
+/// The fuzz daemon's policy has no call steps, so it has no tasks: every claim and outcome
+/// names a task that does not exist and must be refused with a JSON 4xx.
+#[test]
+fn task_claims_and_outcomes_of_unknown_tasks() {
+    let claim = json!({"agent": "ana"});
+    let outcome = json!({"result": "promise", "note": "ok", "agent": "ana",
+        "promise": {"amount": "1000", "date": "2026-03-25"}});
+    run_expecting(
+        "task claim and outcome",
+        &[],
+        (segment(), any::<bool>(), mutated(claim), mutated(outcome)).prop_map(
+            |(id, is_claim, claim, outcome)| {
+                let watch = vec!["/v1/tasks".to_owned()];
+                if is_claim {
+                    api_req("POST", format!("/v1/tasks/{id}/claim"), claim, watch)
+                } else {
+                    api_req("POST", format!("/v1/tasks/{id}/outcome"), outcome, watch)
+                }
+            },
+        ),
+        |st| (400..500).contains(&st),
+    );
+}
+
+#[test]
+fn list_and_report_query_strings() {
+    let endpoints: Vec<(&'static str, Vec<&'static str>)> = vec![
+        (
+            "/v1/invoices",
+            vec![
+                "status",
+                "client_id",
+                "segment",
+                "currency",
+                "overdue_min_days",
+                "due_before",
+                "limit",
+                "cursor",
+            ],
+        ),
+        ("/v1/clients", vec!["segment", "tag", "limit", "cursor"]),
+        (
+            "/v1/reminders",
+            vec!["from", "to", "channel", "limit", "cursor"],
+        ),
+        (
+            "/v1/tasks",
+            vec![
+                "state",
+                "due_before",
+                "segment",
+                "agent",
+                "kind",
+                "limit",
+                "cursor",
+            ],
+        ),
+        ("/v1/events", vec!["state", "limit"]),
+        (
+            "/v1/reports/kpis",
+            vec!["as_of", "currency", "segment", "from", "to"],
+        ),
+    ];
+    let n = endpoints.len();
+    run(
+        "list query strings",
+        (
+            0..n,
+            prop::collection::vec((0..16usize, hostile_string(), any::<bool>()), 1..4),
+            any::<bool>(),
+        )
+            .prop_map(move |(e, params, raw)| {
+                let (path, names) = &endpoints[e];
+                let query: Vec<String> = params
+                    .into_iter()
+                    .map(|(i, v, raw_value)| {
+                        let name = names[i % names.len()];
+                        // Sometimes a raw, possibly invalid, percent-encoding instead.
+                        let v = if raw && raw_value {
+                            ["%ZZ", "%", "%00", "%C3%28", "%FF", "a&b=c", "x+y"][i % 7].to_owned()
+                        } else {
+                            utf8_percent_encode(&v)
+                        };
+                        format!("{name}={v}")
+                    })
+                    .collect();
+                api_req("GET", format!("{path}?{}", query.join("&")), vec![], vec![])
             }),
     );
 }
