@@ -100,16 +100,16 @@ pub(crate) fn check_epoch(
     tx: &mut postgres::Transaction<'_>,
     epoch: i64,
 ) -> Result<(), postgres::Error> {
-    let row = tx.query_one("SELECT epoch, node FROM leader WHERE id = 1 FOR SHARE", &[])?;
-    let current: i64 = row.get(0);
+    let current: i64 = tx
+        .query_one("SELECT epoch FROM leader WHERE id = 1 FOR SHARE", &[])?
+        .get(0);
     if current == epoch {
         return Ok(());
     }
-    let node: String = row.get(1);
-    // Raised by the server, so the caller sees one kind of error for every failed batch.
+    // Raised by the server, so the caller sees one kind of error for every failed batch; only
+    // numbers go into the statement (no text from the database or the config).
     tx.batch_execute(&format!(
-        "DO $$ BEGIN RAISE EXCEPTION 'plazo: this node is no longer the leader (epoch {epoch}; node {} took over with epoch {current})'; END $$",
-        node.replace('\'', "''").replace('$', "")
+        "DO $$ BEGIN RAISE EXCEPTION 'plazo: this node is no longer the leader (its epoch {epoch}; another node took over with epoch {current})'; END $$"
     ))
 }
 
