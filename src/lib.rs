@@ -26,8 +26,9 @@
 //! - [`store`]: the storage seam ([`store::backend`]: the domain operations a backend must
 //!   do, checked for each backend by one conformance suite) and the [`store::Store`] handle
 //!   service code uses (including a paged walk over every client and markers of one-time
-//!   passes); the sled backend (the default, embedded one), and the PostgreSQL backend (a
-//!   spike, not yet selectable: the same keyspace design on one table): one keyspace, compact
+//!   passes); the sled backend (the default, embedded one), and the PostgreSQL backend
+//!   (`[store] backend = "postgres"`: the same keyspace design on one table, one leader node at
+//!   a time): one keyspace, compact
 //!   binary records, a single batching writer with group commit, schema migration, and
 //!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);

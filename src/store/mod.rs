@@ -19,9 +19,11 @@
 //!   schema 1 to schema 2, schema 2 to schema 3.
 //! - `kv`: the ordered key-value space the typed trees and the writer run over (a sled tree,
 //!   or a PostgreSQL table).
-//! - `pg`: the PostgreSQL backend ([`PgBackend`], a spike, opened by `pg_backend`): the same
-//!   keyspace, writer and commands over table `keyspace` (bytea keys, ordered like sled's), a
-//!   batch committed as one transaction; versioned migrations at open.
+//! - `pg`: the PostgreSQL backend ([`PgBackend`], opened by `pg_backend`, chosen by `[store]
+//!   backend = "postgres"`): the same keyspace, writer and commands over table `keyspace` (bytea
+//!   keys, ordered like sled's), a batch committed as one transaction; versioned migrations at
+//!   open; `pg/leader.rs`: one leader node per database (advisory lock, standbys), every write
+//!   fenced by the leader epoch.
 //!
 //! # Layout (sled)
 //!
