@@ -5,10 +5,42 @@
 
 use jiff::Timestamp;
 
-use crate::domain::{Attempt, AttemptOutcome, Client, Invoice, ReminderState, Track};
+use crate::domain::{
+    Attempt, AttemptOutcome, Client, Invoice, InvoiceId, Reminder, ReminderState, Track,
+};
 use crate::policy::Policy;
 use crate::schedule::{PlannedStatus, plan};
 use crate::store::{Tx, TxFail};
+
+/// Cancels `r`, a scheduled reminder of `invoice_id`: out of the due index and recorded
+/// cancelled with `reason`, plus a timeline line saying why when `reason` is given.
+pub(crate) fn cancel_scheduled(
+    tx: &Tx<'_>,
+    invoice_id: &InvoiceId,
+    mut r: Reminder,
+    now: Timestamp,
+    reason: Option<&str>,
+) -> Result<(), TxFail> {
+    tx.unschedule(&r)?;
+    r.state = ReminderState::Cancelled;
+    r.last_error = reason.map(str::to_owned);
+    tx.put_reminder(&r)?;
+    let Some(reason) = reason else {
+        return Ok(());
+    };
+    tx.log(&Attempt {
+        at: now,
+        invoice_id: invoice_id.clone(),
+        reminder_id: Some(r.id),
+        step: Some(r.step_name.clone()),
+        channel: None,
+        recipient: None,
+        outcome: AttemptOutcome::Cancelled,
+        provider_message_id: None,
+        delivery: None,
+        detail: Some(reason.to_owned()),
+    })
+}
 
 /// Cancels the invoice's pending reminder, if it is still waiting. Logs a line with `reason`
 /// when `reason` is given.
@@ -37,26 +69,9 @@ pub fn cancel_pending(
         return Ok(());
     }
     invoice.pending = None;
-    if let Some(mut r) = current {
+    if let Some(r) = current {
         if r.state == ReminderState::Scheduled {
-            tx.unschedule(&r)?;
-            r.state = ReminderState::Cancelled;
-            r.last_error = reason.map(str::to_owned);
-            tx.put_reminder(&r)?;
-            if let Some(reason) = reason {
-                tx.log(&Attempt {
-                    at: now,
-                    invoice_id: invoice.id.clone(),
-                    reminder_id: Some(r.id),
-                    step: Some(r.step_name.clone()),
-                    channel: None,
-                    recipient: None,
-                    outcome: AttemptOutcome::Cancelled,
-                    provider_message_id: None,
-                    delivery: None,
-                    detail: Some(reason.to_owned()),
-                })?;
-            }
+            cancel_scheduled(tx, &invoice.id, r, now, reason)?;
         }
     }
     Ok(())

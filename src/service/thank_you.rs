@@ -12,7 +12,7 @@
 use jiff::Timestamp;
 
 use super::timeline::event;
-use crate::domain::{Attempt, AttemptOutcome, Invoice, Reminder, ReminderId, ReminderState, Track};
+use crate::domain::{Invoice, Reminder, ReminderId, ReminderState, Track};
 use crate::policy::Policy;
 use crate::policy::terms::ThankYou;
 use crate::store::{Tx, TxFail};
@@ -69,28 +69,18 @@ pub(crate) fn queue(
 /// After `inv` was reopened (a refund): cancels its thank-you if it has not gone out yet.
 pub(crate) fn cancel(tx: &Tx<'_>, inv: &Invoice, now: Timestamp) -> Result<(), TxFail> {
     let id = ReminderId::for_track(&inv.id, inv.generation, &Track::ThankYou, 0);
-    let Some(mut r) = tx.reminder(&inv.id, &id)? else {
+    let Some(r) = tx.reminder(&inv.id, &id)? else {
         return Ok(());
     };
     if r.state != ReminderState::Scheduled {
         // In flight or handled: the dispatcher re-checks the status before sending.
         return Ok(());
     }
-    tx.unschedule(&r)?;
-    let why = "invoice reopened before the thank-you went out; not sent";
-    r.state = ReminderState::Cancelled;
-    r.last_error = Some(why.to_owned());
-    tx.put_reminder(&r)?;
-    tx.log(&Attempt {
-        at: now,
-        invoice_id: inv.id.clone(),
-        reminder_id: Some(r.id),
-        step: Some(r.step_name.clone()),
-        channel: None,
-        recipient: None,
-        outcome: AttemptOutcome::Cancelled,
-        provider_message_id: None,
-        delivery: None,
-        detail: Some(why.to_owned()),
-    })
+    super::pending::cancel_scheduled(
+        tx,
+        &inv.id,
+        r,
+        now,
+        Some("invoice reopened before the thank-you went out; not sent"),
+    )
 }
