@@ -17,9 +17,9 @@
 //! leadership for good, and says so through its `on_lost` callback (the daemon exits, and
 //! systemd starts it again as a standby).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -117,8 +117,8 @@ pub(crate) fn check_epoch(
 pub(crate) struct Leader {
     epoch: i64,
     lost: Arc<AtomicBool>,
-    stop: Mutex<Option<mpsc::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Leader {
@@ -186,8 +186,8 @@ impl Leader {
         Ok(Arc::new(Leader {
             epoch,
             lost,
-            stop: Mutex::new(Some(stop)),
-            thread: Mutex::new(Some(thread)),
+            stop: Some(stop),
+            thread: Some(thread),
         }))
     }
 
@@ -205,18 +205,8 @@ impl Leader {
 impl Drop for Leader {
     fn drop(&mut self) {
         // Closing the session releases the lock at once, for the next leader.
-        drop(
-            self.stop
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        if let Some(t) = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
