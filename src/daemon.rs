@@ -13,7 +13,8 @@ use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
 use crate::http::{
-    AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router, router, serve,
+    AppParts, AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router,
+    router, serve,
 };
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{LoadedPolicy, PolicyError, load_checked_policy};
@@ -332,7 +333,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         busy: tokio::sync::Mutex::new(()),
     };
     let ready = Arc::new(AtomicBool::new(false));
-    let state = AppState {
+    let state = AppState::new(AppParts {
         store: store.clone(),
         policy: policy.clone(),
         clock: clock.clone(),
@@ -343,7 +344,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         ready: ready.clone(),
         providers,
         simulation: Some(Arc::new(simulation)),
-    };
+    });
     let listener = listen::listener(config.listen).await?;
     let addr = listener.local_addr().map_err(|source| DaemonError::Io {
         context: "reading the bound address".into(),

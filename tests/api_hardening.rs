@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use plazo::clock::ManualClock;
-use plazo::http::{AppState, ProviderHooks, router};
+use plazo::http::{AppParts, AppState, ProviderHooks, router};
 use plazo::payments::{mercadopago, stripe};
 use plazo::store::Store;
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ impl Api {
         let text = common::inproc::one_step_policy();
         let (store, policy) = common::inproc::store_with_policy(dir.path(), &text);
         let clock = ManualClock::new(NOW.parse().unwrap());
-        let state = AppState {
+        let state = AppState::new(AppParts {
             store: store.clone(),
             policy,
             clock: Arc::new(clock.clone()),
@@ -56,7 +56,7 @@ impl Api {
                 ..ProviderHooks::default()
             }),
             simulation: None,
-        };
+        });
         let listener: SocketAddr = common::reqwest::block_on(async {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();

@@ -513,7 +513,7 @@ async fn a_new_segment_or_segment_tag_replans_with_its_cadence() {
 // Item 1 at the API, and the client body fuzzed through the real router.
 
 async fn serve(h: &Sim) -> String {
-    let state = plazo::http::AppState {
+    let state = plazo::http::AppState::new(plazo::http::AppParts {
         store: h.store.clone(),
         policy: h.policy.clone(),
         clock: Arc::new(h.clock.clone()),
@@ -524,7 +524,7 @@ async fn serve(h: &Sim) -> String {
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         providers: Arc::default(),
         simulation: None,
-    };
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::sim::Sim;
 use common::{step, test_policy};
 use plazo::domain::{InvoiceStatus, TaskKind, TaskState};
-use plazo::http::{AppState, ProviderHooks, router};
+use plazo::http::{AppParts, AppState, ProviderHooks, router};
 use serde_json::{Value, json};
 
 // ---- Through the dispatcher -----------------------------------------------------------------
@@ -198,7 +198,7 @@ struct Api {
 /// tasks, deterministically); Twilio callbacks signed for [`PUBLIC`].
 async fn api() -> Api {
     let sim = Sim::new(&http_policy(), NOW);
-    let state = AppState {
+    let state = AppState::new(AppParts {
         store: sim.store.clone(),
         policy: sim.policy.clone(),
         clock: Arc::new(sim.clock.clone()),
@@ -213,7 +213,7 @@ async fn api() -> Api {
             ..ProviderHooks::default()
         }),
         simulation: None,
-    };
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state, &plazo::config::HttpConfig::default());

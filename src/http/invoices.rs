@@ -3,12 +3,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::payment_reply::{payment_json, wake_if_open};
 use super::{ApiError, AppState, blocking, durable, parse_json, write_durably};
-use crate::domain::InvoiceId;
+use crate::domain::{Invoice, InvoiceId};
 use crate::service::{
     InvoiceInput, PaymentInput, ServiceError, Upserted, pause_invoice, record_payment,
     resume_invoice, upsert_invoice_async,
@@ -19,12 +19,24 @@ pub(crate) fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
     InvoiceId::new(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))
 }
 
+/// The body of a `PUT /v1/invoices/{id}` answer, serialized straight from the stored invoice
+/// (no intermediate JSON tree: this is the ingest path).
+#[derive(Debug, Serialize)]
+pub struct UpsertReply {
+    /// `created`, `updated` or `unchanged`.
+    pub result: &'static str,
+    /// The invoice as stored.
+    pub invoice: Invoice,
+    /// When the next reminder is planned, if any.
+    pub next_reminder_at: Option<Timestamp>,
+}
+
 /// `PUT /v1/invoices/{id}`: 201 created, 200 updated or unchanged.
 pub async fn put_invoice(
     State(st): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UpsertReply>), ApiError> {
     let id = invoice_id(id)?;
     let input: InvoiceInput = parse_json(&body)?;
     // Runs on the store's writer thread; answered once durable.
@@ -46,7 +58,11 @@ pub async fn put_invoice(
     }
     Ok((
         status,
-        Json(json!({ "result": label, "invoice": inv, "next_reminder_at": next })),
+        Json(UpsertReply {
+            result: label,
+            invoice: inv,
+            next_reminder_at: next,
+        }),
     ))
 }
 

@@ -49,9 +49,34 @@ use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::service::PolicyHandle;
 use crate::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppParts`], so that the clones axum makes for
+/// every request (one per middleware layer and one per handler) cost one reference count, not
+/// one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// Shares `parts` with every handler.
+    pub fn new(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> Self {
+        AppState::new(parts)
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     /// The store.
     pub store: Store,
     /// The policy in force.
