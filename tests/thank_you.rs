@@ -126,6 +126,46 @@ async fn full_payment_queues_one_thank_you_sent_once_with_the_other_open_invoice
     assert!(thank_you_reminder(&sim, "inv-2").is_none());
 }
 
+/// The statement is read from the client's invoice index, whose entries carry each invoice's
+/// open balance: a part payment, an amount change and a full payment of the *other* invoice
+/// show in the next message at once.
+#[tokio::test]
+async fn the_statement_follows_the_other_invoices_balance_as_it_changes() {
+    let sim = start(true, "2026-03-10T15:00:00Z");
+    sim.invoice("inv-3", "cli-1", "2026-03-28", "90000");
+    sim.pay("inv-2", "150000", "p-2a");
+    sim.invoice("inv-3", "cli-1", "2026-03-28", "95000");
+    sim.pay_in_full("inv-1", "p-1");
+    assert_eq!(sim.at("2026-03-10T15:00:00Z").await, 1);
+    let sent = thanked(&sim);
+    assert_eq!(sent.len(), 1);
+    let text = &sent[0].text;
+    assert!(text.contains("- FV-inv-2: 250.000 COP"), "{text}");
+    assert!(text.contains("- FV-inv-3: 95.000 COP"), "{text}");
+    assert!(
+        !text.contains("400.000"),
+        "the balance before the part payment: {text}"
+    );
+    assert!(
+        !text.contains("90.000"),
+        "the amount before the change: {text}"
+    );
+
+    // inv-3 paid, inv-2 reopened... only what is open with a balance is listed.
+    sim.pay_in_full("inv-3", "p-3");
+    sim.invoice("inv-4", "cli-1", "2026-03-30", "70000");
+    sim.pay_in_full("inv-4", "p-4");
+    let sent = thanked(&sim);
+    assert_eq!(sim.at("2026-03-10T15:00:00Z").await, 2, "two thank-yous");
+    let later: Vec<_> = thanked(&sim).into_iter().skip(sent.len()).collect();
+    assert_eq!(later.len(), 2);
+    for m in &later {
+        assert!(m.text.contains("- FV-inv-2: 250.000 COP"), "{}", m.text);
+        assert!(!m.text.contains("- FV-inv-3:"), "paid: {}", m.text);
+        assert!(!m.text.contains("- FV-inv-1:"), "paid: {}", m.text);
+    }
+}
+
 #[tokio::test]
 async fn the_contact_window_holds_it_and_a_refund_that_reopens_the_invoice_first_cancels_it() {
     // 21:00 in Bogotá: outside the window.

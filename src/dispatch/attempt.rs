@@ -11,7 +11,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Dispatcher, jitter, recipient, retry_delay};
 use crate::channels::{FailureScope, Outbound, WhatsAppContent};
 use crate::domain::{
-    Attempt, AttemptOutcome, Client, DeliveryState, Invoice, Reminder, SentMessage,
+    Attempt, AttemptOutcome, Client, DeliveryState, IndexLine, Invoice, InvoiceId, OpenLine,
+    Reminder, SentMessage,
 };
 use crate::policy::{LoadedPolicy, Step};
 use crate::schedule::segment_followed;
@@ -52,34 +53,45 @@ pub(super) enum Tried {
 
 impl Dispatcher {
     /// The client's other open invoices for the statement templates show, read now (read
-    /// only: the client's invoice index once, then each of its invoices). The cost is bounded:
-    /// a client with more than [`STATEMENT_MAX_INVOICES`] invoices (open or not) gets no
-    /// statement, so a message never reads more than that many records. A read that fails
-    /// leaves the statement out rather than holding the message back.
+    /// only): one range of the client's invoice index, whose entries carry each invoice's open
+    /// balance, so no invoice record is read (an entry written before the index kept lines is
+    /// the exception: that invoice is read). The cost is bounded: a client with more than
+    /// [`STATEMENT_MAX_INVOICES`] invoices (open or not) gets no statement, so a message never
+    /// reads more than that many entries. A read that fails leaves the statement out rather
+    /// than holding the message back.
     pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
-        let read = || -> Result<Option<Vec<Invoice>>, crate::store::StoreError> {
+        let read = || -> Result<Option<Vec<(InvoiceId, OpenLine)>>, crate::store::StoreError> {
             // One more than the bound tells "too many" without reading the whole index.
-            let ids = self
+            let lines = self
                 .store
-                .invoice_ids_of_client_upto(&invoice.client_id, STATEMENT_MAX_INVOICES + 1)?;
-            if ids.len() > STATEMENT_MAX_INVOICES {
+                .invoice_lines_of_client_upto(&invoice.client_id, STATEMENT_MAX_INVOICES + 1)?;
+            if lines.len() > STATEMENT_MAX_INVOICES {
                 return Ok(None);
             }
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
+            let mut out = Vec::with_capacity(lines.len());
+            for (id, line) in lines {
                 if id == invoice.id {
                     continue;
                 }
-                if let Some(inv) = self.store.invoice(&id)? {
-                    if inv.client_id == invoice.client_id {
-                        out.push(inv);
-                    }
-                }
+                let line = match line {
+                    IndexLine::Open(line) => line,
+                    IndexLine::Settled => continue,
+                    IndexLine::Unknown => match self.store.invoice(&id)? {
+                        Some(inv) if inv.client_id == invoice.client_id => {
+                            match IndexLine::of(&inv) {
+                                IndexLine::Open(line) => line,
+                                IndexLine::Settled | IndexLine::Unknown => continue,
+                            }
+                        }
+                        _ => continue,
+                    },
+                };
+                out.push((id, line));
             }
             Ok(Some(out))
         };
         match read() {
-            Ok(Some(others)) => Statement::of(others, &invoice.id, zone),
+            Ok(Some(others)) => Statement::of_lines(others, &invoice.id, zone),
             Ok(None) => {
                 tracing::debug!(
                     invoice = %invoice.id, client = %invoice.client_id,

@@ -9,6 +9,7 @@ mod event;
 mod facts;
 mod ids;
 mod inbox;
+mod index_line;
 mod money;
 mod records;
 mod task;
@@ -28,6 +29,7 @@ pub use facts::{
 };
 pub use ids::{ClientId, IdError, InvoiceId, ReminderId};
 pub use inbox::{InboxEntry, InboxPayload, InboxState};
+pub use index_line::{IndexLine, OpenLine};
 pub use money::{Currency, MAX_INTEGER_DIGITS, Money, MoneyError};
 pub use records::{
     Attempt, AttemptOutcome, AwaitingReceipt, BlockedTime, Client, Credit, DeliveryState, Due,

@@ -36,8 +36,8 @@ use super::tally::Tallies;
 use super::tx::{Tx, TxError};
 use super::writer::WriterStats;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
+    Invoice, InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 
 /// A boxed future, so that [`Backend`] stays object-safe.
@@ -103,17 +103,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Ids of the invoices of `client`, open or not, in invoice id (byte) order (the client's
     /// invoice index: reads only that client's entries).
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
-    /// The first `limit` of [`Backend::invoice_ids_of_client`], reading no more entries than
-    /// that (a client with 20,000 invoices must not cost 20,000 reads per message).
-    fn invoice_ids_of_client_upto(
+    /// The first `limit` entries of the client's invoice index, each with its [`IndexLine`]
+    /// (the open balance a statement shows), reading no more entries than that (a client with
+    /// 20,000 invoices must not cost 20,000 reads per message).
+    fn invoice_lines_of_client_upto(
         &self,
         client: &ClientId,
         limit: usize,
-    ) -> Result<Vec<InvoiceId>, StoreError> {
-        let mut ids = self.invoice_ids_of_client(client)?;
-        ids.truncate(limit);
-        Ok(ids)
-    }
+    ) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError>;
     /// Ids of the open invoices of `client`, in invoice id (byte) order (reads the client's
     /// invoices only).
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;

@@ -28,8 +28,8 @@ use rust_decimal::Decimal;
 use super::{Store, StoreError, Tallies, Tally, Tx, TxError, abort};
 use crate::domain::InboxEntry;
 use crate::domain::{
-    Attempt, AttemptOutcome, Client, ClientId, Currency, Due, Invoice, InvoiceId, InvoiceStatus,
-    Reminder, ReminderId, ReminderState,
+    Attempt, AttemptOutcome, Client, ClientId, Currency, Due, IndexLine, Invoice, InvoiceId,
+    InvoiceStatus, Reminder, ReminderId, ReminderState,
 };
 
 /// Opens the backend under test, on the same data each time.
@@ -1297,11 +1297,18 @@ pub(crate) fn moving_an_invoice_moves_its_index_entry(h: &dyn Harness) {
     }
 }
 
-/// Rewriting an invoice under the same client writes its record only, never its index entry;
-/// creating one writes the entry once, however often the command writes the invoice.
+/// The client's index entry carries the invoice's [`IndexLine`] (what a statement shows) and
+/// is written only when the invoice is new, moves to another client, or changes that line: a
+/// rewrite that changes nothing, or only what no statement shows, writes the record alone.
 pub(crate) fn rewriting_an_unchanged_invoice_writes_no_index_key(h: &dyn Harness) {
     let store = h.open();
     let inv = invoice_of("INV-1", "c-1");
+    let line = |store: &Store| {
+        let lines = store.invoice_lines_of_client_upto(&cid("c-1"), 10).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].0, iid("INV-1"));
+        lines[0].1.clone()
+    };
     let before = store.writer_stats().unwrap();
     write(&store, |tx| {
         tx.create_invoice(&inv, &attempt("INV-1", t0(), "new"))?;
@@ -1315,18 +1322,67 @@ pub(crate) fn rewriting_an_unchanged_invoice_writes_no_index_key(h: &dyn Harness
         2,
         "the record and its entry"
     );
+    assert_eq!(line(&store), IndexLine::of(&inv));
+    let IndexLine::Open(open) = line(&store) else {
+        panic!("an open invoice with a balance has an open line");
+    };
+    assert_eq!(
+        (open.number.as_str(), open.balance, open.due_at),
+        (inv.number.as_str(), inv.balance, inv.due_at)
+    );
     write(&store, |tx| tx.put_invoice(&inv).map_err(Into::into));
     let same = store.writer_stats().unwrap();
     assert_eq!(same.writes - created.writes, 1, "the record only");
-    let mut changed = inv.clone();
-    changed.balance = Decimal::new(1, 2);
-    changed.status = InvoiceStatus::Paid;
-    write(&store, |tx| tx.put_invoice(&changed).map_err(Into::into));
+
+    // Metadata is not on a statement: the record only.
+    let mut tagged = inv.clone();
+    tagged.metadata.insert("erp".into(), "7".into());
+    write(&store, |tx| tx.put_invoice(&tagged).map_err(Into::into));
+    let after_tag = store.writer_stats().unwrap();
+    assert_eq!(after_tag.writes - same.writes, 1, "the record only");
+
+    // A part payment changes the balance a statement shows: the record and its entry.
+    let mut part = tagged.clone();
+    part.balance = Decimal::new(1, 2);
+    write(&store, |tx| tx.put_invoice(&part).map_err(Into::into));
+    let after_part = store.writer_stats().unwrap();
+    assert_eq!(
+        after_part.writes - after_tag.writes,
+        2,
+        "the record and its entry"
+    );
+    assert_eq!(line(&store), IndexLine::of(&part));
+
+    // Paid: settled, left out of statements.
+    let mut paid = part.clone();
+    paid.status = InvoiceStatus::Paid;
+    write(&store, |tx| tx.put_invoice(&paid).map_err(Into::into));
     let after = store.writer_stats().unwrap();
-    assert_eq!(after.writes - same.writes, 1, "the record only");
+    assert_eq!(
+        after.writes - after_part.writes,
+        2,
+        "the record and its entry"
+    );
+    assert_eq!(line(&store), IndexLine::Settled);
     assert_eq!(
         store.invoice_ids_of_client(&cid("c-1")).unwrap(),
         iids(&["INV-1"])
+    );
+
+    // Moved to another client: the old entry goes, the new one has the line; after a reopen too.
+    let mut moved = paid.clone();
+    moved.client_id = cid("c-2");
+    moved.status = InvoiceStatus::Open;
+    write(&store, |tx| tx.put_invoice(&moved).map_err(Into::into));
+    drop(store);
+    let store = h.open();
+    assert_eq!(
+        store.invoice_lines_of_client_upto(&cid("c-1"), 10).unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.invoice_lines_of_client_upto(&cid("c-2"), 10).unwrap(),
+        vec![(iid("INV-1"), IndexLine::of(&moved))]
     );
 }
 

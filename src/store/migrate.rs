@@ -58,8 +58,8 @@ use super::tally::{Tally, hour_of};
 use super::v1::{self, Kind};
 use super::{SCHEMA_KEY, StoreError};
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, Reminder,
-    ReminderId, SentMessage,
+    Attempt, Client, ClientId, Contact, ContactEvent, InboxEntry, IndexLine, Invoice, InvoiceId,
+    Reminder, ReminderId, SentMessage,
 };
 
 /// Schema 2: one keyspace, binary records; what the migration from schema 1 produces first.
@@ -345,8 +345,8 @@ pub(crate) fn build_client_index(db: &sled::Db, dir: &Path) -> Result<u64, Store
     let (mut batch, mut pending, mut done) = (sled::Batch::default(), 0usize, 0u64);
     for entry in ks.scan_prefix([slot::INVOICES]) {
         let (key, value) = entry.map_err(storage("read an invoice"))?;
-        let entry = client_invoice_entry(key.get(1..).unwrap_or_default(), &value)?;
-        batch.insert(slotted(slot::CLIENT_INVOICES, &entry.encode()), Vec::new());
+        let (entry, line) = client_invoice_entry(key.get(1..).unwrap_or_default(), &value)?;
+        batch.insert(slotted(slot::CLIENT_INVOICES, &entry.encode()), line);
         pending += 1;
         done += 1;
         if pending == BATCH {
@@ -368,8 +368,12 @@ pub(crate) fn build_client_index(db: &sled::Db, dir: &Path) -> Result<u64, Store
 }
 
 /// The client index entry of the invoice record `value` stored under `key` (its invoice id,
-/// without the slot byte); a record or key that does not decode is [`StoreError::Corrupt`].
-fn client_invoice_entry(key: &[u8], value: &[u8]) -> Result<ClientInvoiceKey, StoreError> {
+/// without the slot byte), and its value (the invoice's [`IndexLine`], encoded); a record or
+/// key that does not decode is [`StoreError::Corrupt`].
+fn client_invoice_entry(
+    key: &[u8],
+    value: &[u8],
+) -> Result<(ClientInvoiceKey, Vec<u8>), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         tree: "invoices",
         key: describe_raw(key),
@@ -378,10 +382,16 @@ fn client_invoice_entry(key: &[u8], value: &[u8]) -> Result<ClientInvoiceKey, St
     let invoice =
         <InvoiceId as KeyCodec>::decode(key).map_err(|e| corrupt(format!("bad key: {e}")))?;
     let record = InvoiceRecord::decode(value).map_err(|e| corrupt(e.to_string()))?;
-    Ok(ClientInvoiceKey {
-        client: record.invoice.client_id,
-        invoice,
-    })
+    let line = IndexLine::of(&record.invoice)
+        .encode()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok((
+        ClientInvoiceKey {
+            client: record.invoice.client_id,
+            invoice,
+        },
+        line,
+    ))
 }
 
 /// Removes every key under `slot` of the keyspace, in batches of [`BATCH`].

@@ -51,7 +51,7 @@
 //! | 12   | `inbox_queue` | next attempt (8 bytes) ++ `provider:event-id`       | empty                  |
 //! | 13   | `numbers`     | invoice number (`FV-1001`)                         | invoice id             |
 //! | 14   | `probe`       | `write_probe` (rewritten by readiness probes)      | one byte               |
-//! | 15   | `client_invoices` | client id ++ 0x00 ++ invoice id (schema 3)     | empty                  |
+//! | 15   | `client_invoices` | client id ++ 0x00 ++ invoice id (schema 3)     | [`IndexLine`] (empty: written before lines) |
 //! | 16   | `events`      | event id (creation time, 8 bytes ++ sequence, 8)   | [`OutboundEvent`]      |
 //! | 17   | `events_index`| 0x00 ++ next attempt (8) ++ event id: pending; 0x01 ++ event id: failed | empty |
 //! | 18   | `tasks`       | task id (creation time, 8 bytes ++ sequence, 8)    | [`Task`]               |
@@ -63,9 +63,15 @@
 //! `client_invoices` is each client's invoice index, kept by the store itself, never by its
 //! callers: writing an invoice that was not stored ([`Tx::create_invoice`], [`Tx::put_invoice`])
 //! adds its entry, writing it under another client moves the entry, rewriting it under the
-//! same client writes no index key. [`Store::invoice_ids_of_client`] and
-//! [`Tx::invoice_ids_of_client`] read it (in invoice id order), and
-//! [`Store::open_invoice_ids_of`] reads the invoices it lists, so neither scans every invoice.
+//! same client writes the entry again only when its [`IndexLine`] changed (the open balance
+//! a statement shows: number, currency, balance, due date, payment link; or settled), so a
+//! reminder's outcome writes no index key and a payment writes one.
+//! [`Store::invoice_ids_of_client`] and [`Tx::invoice_ids_of_client`] read it (in invoice id
+//! order), [`Store::invoice_lines_of_client_upto`] reads it with its lines (a message's
+//! statement: one range, no invoice record read), and [`Store::open_invoice_ids_of`] reads
+//! the invoices it lists, so none scans every invoice. Entries written before the index kept
+//! lines hold an empty value, read as [`IndexLine::Unknown`]: the statement reads those
+//! invoices instead (a migration from schema 1 or 2 writes every line).
 //!
 //! `events` is the outbox of events out (`service::events`): a command that makes a change
 //! writes the event reporting it ([`Tx::put_event`]: its record and one index entry), so both
@@ -142,8 +148,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
+    Invoice, InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 pub use backend::DueEntry;
 use backend::{Backend, CommandResult};
@@ -393,7 +399,25 @@ impl Store {
         client: &ClientId,
         limit: usize,
     ) -> Result<Vec<InvoiceId>, StoreError> {
-        self.backend.invoice_ids_of_client_upto(client, limit)
+        Ok(self
+            .backend
+            .invoice_lines_of_client_upto(client, limit)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// The first `limit` entries of the client's invoice index, in invoice id (byte) order,
+    /// each with what the index keeps of the invoice: its open balance as a statement lists it
+    /// ([`IndexLine::Open`]), [`IndexLine::Settled`], or [`IndexLine::Unknown`] for an entry
+    /// written before the index kept lines (read the invoice then). A message's statement reads
+    /// this one range instead of every invoice of the client.
+    pub fn invoice_lines_of_client_upto(
+        &self,
+        client: &ClientId,
+        limit: usize,
+    ) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
+        self.backend.invoice_lines_of_client_upto(client, limit)
     }
 
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the

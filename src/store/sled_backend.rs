@@ -28,8 +28,9 @@ use super::typed::TypedTree;
 use super::writer::{Writer, WriterStats};
 use super::{SCHEMA_KEY, SCHEMA_VERSION, StoreError, StoreOptions};
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, ReminderState, SentMessage, Task, TaskId,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
+    Invoice, InvoiceId, OutboundEvent, Reminder, ReminderId, ReminderState, SentMessage, Task,
+    TaskId,
 };
 
 #[cfg(test)]
@@ -55,7 +56,7 @@ struct Trees {
     client_log: TypedTree<ClientLogKey, ContactEvent>,
     inbox: TypedTree<TextKey, InboxEntry>,
     inbox_queue: TypedTree<QueueKey, ()>,
-    client_invoices: TypedTree<ClientInvoiceKey, ()>,
+    client_invoices: TypedTree<ClientInvoiceKey, IndexLine>,
     events: TypedTree<EventId, OutboundEvent>,
     events_index: TypedTree<EventIndexKey, ()>,
     tasks: TypedTree<TaskId, Task>,
@@ -654,13 +655,14 @@ impl Backend for SledBackend {
         client_invoice_ids(&*self.inner()?, client, usize::MAX)
     }
 
-    /// The first `limit` entries of the client's invoice index, and no more read.
-    fn invoice_ids_of_client_upto(
+    /// The first `limit` entries of the client's invoice index, with their lines, and no more
+    /// read.
+    fn invoice_lines_of_client_upto(
         &self,
         client: &ClientId,
         limit: usize,
-    ) -> Result<Vec<InvoiceId>, StoreError> {
-        client_invoice_ids(&*self.inner()?, client, limit)
+    ) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
+        client_invoice_lines(&*self.inner()?, client, limit)
     }
 
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
@@ -1263,6 +1265,19 @@ fn client_invoice_ids(
     client: &ClientId,
     limit: usize,
 ) -> Result<Vec<InvoiceId>, StoreError> {
+    Ok(client_invoice_lines(inner, client, limit)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// The first `limit` entries of the client's invoice index, in invoice id (byte) order, each
+/// with its line.
+fn client_invoice_lines(
+    inner: &Inner,
+    client: &ClientId,
+    limit: usize,
+) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
     inner
         .trees
         .client_invoices
@@ -1271,7 +1286,7 @@ fn client_invoice_ids(
             "read client's invoice index",
         )
         .take(limit)
-        .map(|e| e.map(|(k, ())| k.invoice))
+        .map(|e| e.map(|(k, line)| (k.invoice, line)))
         .collect()
 }
 

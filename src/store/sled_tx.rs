@@ -14,8 +14,8 @@ use super::slot;
 use super::tally::{Tally, hour_of};
 use super::typed::TxTree;
 use crate::domain::{
-    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, Invoice,
-    InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
+    Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
+    Invoice, InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
 };
 use jiff::Timestamp;
 use std::cell::RefCell;
@@ -32,7 +32,8 @@ use std::collections::HashMap;
 ///
 /// The client's invoice index (`client_invoices`) is kept by the store itself: writing an
 /// invoice that was not stored adds its entry, moving one to another client moves it, and
-/// rewriting one under the same client writes no index key.
+/// rewriting one under the same client writes the entry again only when its [`IndexLine`]
+/// (the open balance a statement shows) changed.
 pub(crate) struct SledTx<'a> {
     pub(crate) clients: TxTree<'a, ClientId, Client>,
     invoices: TxTree<'a, InvoiceId, InvoiceRecord>,
@@ -50,7 +51,7 @@ pub(crate) struct SledTx<'a> {
     pub(crate) inbox_queue: TxTree<'a, QueueKey, ()>,
     pub(crate) numbers: TxTree<'a, TextKey, InvoiceId>,
     /// Each client's invoices (kept by [`SledTx::index_client`], never by callers).
-    client_invoices: TxTree<'a, ClientInvoiceKey, ()>,
+    client_invoices: TxTree<'a, ClientInvoiceKey, IndexLine>,
     /// The events outbox, and its index (kept by [`TxOps::put_event`]).
     events: TxTree<'a, EventId, OutboundEvent>,
     events_index: TxTree<'a, EventIndexKey, ()>,
@@ -118,11 +119,7 @@ impl TxOps for SledTx<'_> {
     /// new client's.
     fn put_invoice(&self, i: &Invoice) -> Result<(), TxFail> {
         let old = self.record(&i.id)?;
-        self.index_client(
-            &i.id,
-            old.as_ref().map(|r| &r.invoice.client_id),
-            &i.client_id,
-        )?;
+        self.index_client(old.as_ref().map(|r| &r.invoice), i)?;
         let record = match old {
             Some(mut r) => {
                 r.invoice = i.clone();
@@ -140,11 +137,7 @@ impl TxOps for SledTx<'_> {
     /// index (an invoice stored before under another client leaves that client's).
     fn create_invoice(&self, i: &Invoice, opening: &Attempt) -> Result<(), TxFail> {
         let old = self.record(&i.id)?;
-        self.index_client(
-            &i.id,
-            old.as_ref().map(|r| &r.invoice.client_id),
-            &i.client_id,
-        )?;
+        self.index_client(old.as_ref().map(|r| &r.invoice), i)?;
         let mut record = InvoiceRecord::new(i.clone());
         record.opening = Some(opening.clone());
         self.put_record(&i.id, record);
@@ -158,7 +151,7 @@ impl TxOps for SledTx<'_> {
             .client_invoices
             .scan_prefix(&ClientInvoiceKey::prefix(client))?
             .into_iter()
-            .map(|(k, ())| k.invoice)
+            .map(|(k, _)| k.invoice)
             .collect())
     }
 
@@ -400,25 +393,24 @@ impl TxOps for SledTx<'_> {
 }
 
 impl SledTx<'_> {
-    /// Keeps the client's invoice index up to date for invoice `id`, stored under `old` (`None`:
-    /// not stored) and now written under `new`: nothing is written when the client is the same.
-    fn index_client(
-        &self,
-        id: &InvoiceId,
-        old: Option<&ClientId>,
-        new: &ClientId,
-    ) -> Result<(), TxFail> {
-        if old == Some(new) {
-            return Ok(());
-        }
+    /// Keeps the client's invoice index up to date for invoice `new`, stored before as `old`
+    /// (`None`: not stored): its entry moves with its client, and is written again when its
+    /// [`IndexLine`] (the open balance a statement shows) changed. Nothing is written when
+    /// neither changed: a reminder's outcome writes no index key.
+    fn index_client(&self, old: Option<&Invoice>, new: &Invoice) -> Result<(), TxFail> {
+        let line = IndexLine::of(new);
         let entry = |client: &ClientId| ClientInvoiceKey {
             client: client.clone(),
-            invoice: id.clone(),
+            invoice: new.id.clone(),
         };
         if let Some(old) = old {
-            self.client_invoices.remove(&entry(old))?;
+            if old.client_id != new.client_id {
+                self.client_invoices.remove(&entry(&old.client_id))?;
+            } else if IndexLine::of(old) == line {
+                return Ok(());
+            }
         }
-        self.client_invoices.insert(&entry(new), &())
+        self.client_invoices.insert(&entry(&new.client_id), &line)
     }
 
     /// Keeps `r` in its invoice's record.

@@ -22,7 +22,8 @@ pub(crate) const INBOX_QUEUE: u8 = 12;
 pub(crate) const NUMBERS: u8 = 13;
 /// The readiness probe's key, rewritten by each probe.
 pub(crate) const PROBE: u8 = 14;
-/// Each client's invoices (schema 3): client id ++ 0x00 ++ invoice id, empty values.
+/// Each client's invoices (schema 3): client id ++ 0x00 ++ invoice id → the invoice's
+/// `IndexLine` (empty for entries written before the index kept lines).
 pub(crate) const CLIENT_INVOICES: u8 = 15;
 /// The events outbox: event id (16 bytes) → the event.
 pub(crate) const EVENTS: u8 = 16;

@@ -13,8 +13,8 @@ use super::kv::{Kv, KvIter, SledKv};
 use super::overlay::Ctx;
 use super::records::{InvoiceRecord, Record};
 use crate::domain::{
-    Attempt, Client, Contact, ContactEvent, InboxEntry, Invoice, InvoiceId, OutboundEvent,
-    Reminder, SentMessage, Task,
+    Attempt, Client, Contact, ContactEvent, InboxEntry, IndexLine, Invoice, InvoiceId,
+    OutboundEvent, Reminder, SentMessage, Task,
 };
 
 /// A value that can be stored in a tree.
@@ -52,7 +52,8 @@ record_value!(
     InboxEntry,
     InvoiceId,
     OutboundEvent,
-    Task
+    Task,
+    IndexLine
 );
 
 /// The empty value of index trees (`due`, `inflight`).

@@ -10,7 +10,8 @@ use rust_decimal::Decimal;
 
 use super::format::{format_date, format_money};
 use crate::domain::{
-    Client, ClientId, Currency, Due, InstalmentState, Invoice, InvoiceId, InvoiceStatus, Track,
+    Client, ClientId, Currency, Due, IndexLine, InstalmentState, Invoice, InvoiceId, InvoiceStatus,
+    OpenLine, Track,
 };
 use crate::policy::Company;
 use crate::policy::terms::{PaymentTerms, charges_due, discount_offer};
@@ -137,29 +138,45 @@ impl Statement {
         current: &InvoiceId,
         zone: &TimeZone,
     ) -> Statement {
+        Statement::of_lines(
+            invoices
+                .into_iter()
+                .filter_map(|inv| match IndexLine::of(&inv) {
+                    IndexLine::Open(line) => Some((inv.id, line)),
+                    IndexLine::Settled | IndexLine::Unknown => None,
+                }),
+            current,
+            zone,
+        )
+    }
+
+    /// [`Statement::of`] from the open lines the client's invoice index keeps (each invoice id
+    /// with its [`OpenLine`]), without reading the invoices.
+    pub fn of_lines(
+        lines: impl IntoIterator<Item = (InvoiceId, OpenLine)>,
+        current: &InvoiceId,
+        zone: &TimeZone,
+    ) -> Statement {
         let mut open: Vec<(Date, OpenInvoice)> = Vec::new();
         let mut totals: BTreeMap<String, (Currency, Decimal)> = BTreeMap::new();
-        for inv in invoices {
-            if inv.id == *current
-                || inv.status != InvoiceStatus::Open
-                || inv.balance <= Decimal::ZERO
-            {
+        for (id, line) in lines {
+            if id == *current || line.balance <= Decimal::ZERO {
                 continue;
             }
             let entry = totals
-                .entry(inv.currency.code().to_owned())
-                .or_insert((inv.currency, Decimal::ZERO));
-            if let Some(sum) = entry.1.checked_add(inv.balance) {
+                .entry(line.currency.code().to_owned())
+                .or_insert((line.currency, Decimal::ZERO));
+            if let Some(sum) = entry.1.checked_add(line.balance) {
                 entry.1 = sum;
             }
             open.push((
-                due_date(inv.due_at, zone),
+                due_date(line.due_at, zone),
                 OpenInvoice {
-                    number: inv.number,
-                    currency: inv.currency,
-                    balance: inv.balance,
-                    due: inv.due_at,
-                    payment_url: inv.payment_url,
+                    number: line.number,
+                    currency: line.currency,
+                    balance: line.balance,
+                    due: line.due_at,
+                    payment_url: line.payment_url,
                 },
             ));
         }

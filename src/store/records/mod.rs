@@ -50,6 +50,7 @@ mod client;
 mod contact;
 mod event;
 mod inbox;
+mod index_line;
 mod invoice;
 mod invoice_record;
 mod prim;

@@ -1797,6 +1797,34 @@ fn inbox_entry() -> impl Strategy<Value = InboxEntry> {
 // Generated tests.
 
 proptest! {
+    /// The client index line of any invoice decodes back to itself, and is damage-checked.
+    #[test]
+    fn generated_index_lines_round_trip(v in invoice()) {
+        let line = crate::domain::IndexLine::of(&v);
+        let bytes = line.encode().unwrap();
+        prop_assert_eq!(bytes.first(), Some(&<crate::domain::IndexLine as Record>::VERSION));
+        prop_assert_eq!(crate::domain::IndexLine::decode(&bytes).unwrap(), line.clone());
+        // Unlike other kinds, empty is not damage (an entry from before lines): only unknown
+        // versions, cut bodies and trailing bytes are refused.
+        let mut other = bytes.clone();
+        other[0] = 2;
+        let is_unknown_version = matches!(
+            crate::domain::IndexLine::decode(&other),
+            Err(RecordError::UnknownVersion { found: 2, .. })
+        );
+        prop_assert!(is_unknown_version);
+        for len in 1..bytes.len() {
+            prop_assert!(crate::domain::IndexLine::decode(&bytes[..len]).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let is_trailing = matches!(
+            crate::domain::IndexLine::decode(&longer),
+            Err(RecordError::TrailingBytes { count: 1, .. })
+        );
+        prop_assert!(is_trailing);
+    }
+
     #[test]
     fn generated_clients_round_trip(v in client()) { round_trip(&v); }
 
@@ -1865,4 +1893,48 @@ proptest! {
             decode_as_every_kind(&raw);
         }
     }
+}
+
+/// An index entry written before entries carried lines (an empty value) reads as
+/// [`IndexLine::Unknown`](crate::domain::IndexLine::Unknown), and encodes back to nothing; an
+/// open invoice has an open line with its statement fields, a paid one a settled line.
+#[test]
+fn index_lines_of_old_entries_are_unknown_and_lines_follow_the_invoice() {
+    use crate::domain::{IndexLine, InvoiceStatus};
+    assert_eq!(IndexLine::decode(&[]).unwrap(), IndexLine::Unknown);
+    assert_eq!(IndexLine::Unknown.encode().unwrap(), Vec::<u8>::new());
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut inv = proptest::strategy::ValueTree::current(&invoice().new_tree(&mut runner).unwrap());
+    inv.status = InvoiceStatus::Open;
+    inv.balance = Decimal::new(125_000_050, 2);
+    match IndexLine::of(&inv) {
+        IndexLine::Open(l) => {
+            assert_eq!(
+                (
+                    l.number.as_str(),
+                    l.currency,
+                    l.balance,
+                    l.due_at,
+                    l.payment_url.as_ref()
+                ),
+                (
+                    inv.number.as_str(),
+                    inv.currency,
+                    inv.balance,
+                    inv.due_at,
+                    inv.payment_url.as_ref()
+                )
+            );
+        }
+        other => panic!("an open invoice with a balance: {other:?}"),
+    }
+    inv.balance = Decimal::ZERO;
+    assert_eq!(IndexLine::of(&inv), IndexLine::Settled);
+    inv.balance = Decimal::ONE;
+    inv.status = InvoiceStatus::Paid;
+    assert_eq!(IndexLine::of(&inv), IndexLine::Settled);
+    assert_eq!(
+        IndexLine::decode(&IndexLine::Settled.encode().unwrap()).unwrap(),
+        IndexLine::Settled
+    );
 }
