@@ -23,8 +23,10 @@ use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
 
 mod leader;
+#[cfg(unix)]
+pub mod testing;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 pub(crate) use leader::Leader;
 use leader::check_epoch;
