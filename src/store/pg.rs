@@ -86,7 +86,8 @@ pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Storage {
             op: "connect to PostgreSQL and migrate",
             source: sled::Error::Io(std::io::Error::other(format!(
-                "cannot connect to PostgreSQL: {e}"
+                "cannot connect to PostgreSQL: {}",
+                pg_text(&e)
             ))),
         })?;
     if let Err(found) = migrate(&mut client, latest).map_err(failed)? {
@@ -100,7 +101,20 @@ pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
 
 /// A PostgreSQL failure, as the store reports storage errors.
 fn pg_err(e: postgres::Error) -> sled::Error {
-    sled::Error::Io(std::io::Error::other(format!("PostgreSQL: {e}")))
+    sled::Error::Io(std::io::Error::other(format!(
+        "PostgreSQL: {}",
+        pg_text(&e)
+    )))
+}
+
+/// A PostgreSQL error as text, with its cause: the client's own text leaves the cause out
+/// ("db error" for whatever the server reported, the fencing refusal included; "error
+/// connecting to server" without saying why).
+pub(crate) fn pg_text(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// A query for a connection thread: its client, or why it cannot connect.
@@ -128,9 +142,9 @@ impl Pool {
                         let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { return };
                         if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
-                            client = config
-                                .connect(postgres::NoTls)
-                                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"));
+                            client = config.connect(postgres::NoTls).map_err(|e| {
+                                format!("cannot connect to PostgreSQL: {}", pg_text(&e))
+                            });
                         }
                         job(client.as_mut().map_err(|e| e.as_str()));
                     }

@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::pg_text;
+
 /// Key of the advisory lock the leader holds (a constant of plazo's, "plazoL").
 pub(crate) const LEADER_LOCK: i64 = 0x706c_617a_6f4c;
 
@@ -136,7 +138,7 @@ impl Leader {
         opts: &LeaderOptions,
     ) -> Result<Arc<Leader>, LeaderError> {
         let started = crate::clock::monotonic_now();
-        let db = |e: postgres::Error| LeaderError::Database(e.to_string());
+        let db = |e: postgres::Error| LeaderError::Database(pg_text(&e));
         let mut client = config.connect(postgres::NoTls).map_err(db)?;
         let mut announced = false;
         loop {
@@ -250,7 +252,7 @@ impl Keeper {
                     ));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "leader: lost the lock's session; reconnecting");
+                    tracing::warn!(error = %pg_text(&e), "leader: lost the lock's session; reconnecting");
                     match self.retake() {
                         Ok(()) => tracing::info!(
                             epoch = self.epoch,
@@ -270,7 +272,7 @@ impl Keeper {
 
     /// After the session dropped: leader again only if nobody took over meanwhile.
     fn retake(&mut self) -> Result<(), Retake> {
-        let unreachable = |e: postgres::Error| Retake::Unreachable(e.to_string());
+        let unreachable = |e: postgres::Error| Retake::Unreachable(pg_text(&e));
         let mut client = self.config.connect(postgres::NoTls).map_err(unreachable)?;
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])

@@ -69,6 +69,8 @@ fn an_unreachable_database_is_a_clear_error_at_open() {
         msg.contains("connect to PostgreSQL") && msg.contains("cannot connect"),
         "{msg}"
     );
+    // With the cause, not just "error connecting to server".
+    assert!(msg.contains("refused"), "{msg}");
     assert!(err.is_storage_failure(), "{msg}");
 }
 
@@ -284,8 +286,18 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
 
     // ...and a, deposed, can no longer write anything.
     let url = h.url.clone();
-    let deposed = crate::store::conformance::eventually(|| put(&a, "late-by-a").is_err()).await;
+    let mut refused = String::new();
+    let deposed = crate::store::conformance::eventually(|| match put(&a, "late-by-a") {
+        Err(e) => {
+            refused = e.to_string();
+            true
+        }
+        Ok(_) => false,
+    })
+    .await;
     assert!(deposed, "the deposed leader still writes");
+    // The server's reason reaches the error (not just "db error").
+    assert!(refused.contains("no longer the leader"), "{refused}");
     let late = crate::domain::ClientId::new("late-by-a").unwrap();
     assert!(b.client(&late).unwrap().is_none(), "a fenced write landed");
     let node: String = std::thread::spawn(move || {
