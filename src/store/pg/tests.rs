@@ -266,7 +266,8 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         c.batch_execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks
-             WHERE locktype = 'advisory' AND granted AND classid = 28780 AND objid = 1635413836",
+             WHERE locktype = 'advisory' AND granted AND classid = 28780 AND objid = 1635413836
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         .unwrap();
     })
