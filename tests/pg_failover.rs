@@ -6,8 +6,12 @@
 //! delivered twice, and those in flight at each kill are logged `unknown` (as tests/crash.rs
 //! checks for one sled node).
 //!
-//! Two nodes: the leader's lock session is cut from outside while the other waits; the standby
-//! takes over and the old leader exits with status 75 (`EXIT_LEADERSHIP_LOST`).
+//! Two nodes: the leader's lock session is cut from outside mid-burst while the other waits;
+//! the standby takes over and the old leader exits with status 75 (`EXIT_LEADERSHIP_LOST`).
+//!
+//! Two nodes: the leader is paused (SIGSTOP) mid-burst. Its sessions stay open, so only the
+//! server's idle timeouts (the leader's lease) free the lock; the standby takes over, and the
+//! old leader, resumed, exits with status 75.
 //!
 //! Skipped, with a message, when no PostgreSQL binaries are found (like the backend's unit
 //! tests; see `plazo::store::pg_testing`).
@@ -28,8 +32,10 @@ use plazo::daemon::open_store::EXIT_LEADERSHIP_LOST;
 use plazo::store::pg_testing;
 use serde_json::json;
 
-/// Reminders in the burst.
+/// Reminders in the three-node burst.
 const N: usize = 1500;
+/// Reminders in the two-node bursts (one takeover each).
+const N2: usize = 800;
 /// `[dispatch] concurrency`: at most this many (plus one) in flight at a kill.
 const CONCURRENCY: usize = 16;
 /// How long a takeover may take, from the kill to the new leader answering `/readyz`.
@@ -314,8 +320,8 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
         assert!(Instant::now() < end, "b never waited:\n{}", nodes[1].logs());
         std::thread::sleep(Duration::from_millis(20));
     }
-    load_burst(&nodes[0], N);
-    sink.wait_for(N / 5, Duration::from_secs(60), || nodes[0].logs());
+    load_burst(&nodes[0], N2);
+    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
 
     // Cut a's lock session (as a network fault or an operator would), until b leads. Only
     // in this test's database: advisory locks are per database, and the other test runs
@@ -362,8 +368,8 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
         eprintln!("{cuts} cuts were needed:\n{}", leadership.join("\n"));
     }
     assert!(
-        at_cut < N,
-        "the cut came too late ({at_cut} of {N} delivered)"
+        at_cut < N2,
+        "the cut came too late ({at_cut} of {N2} delivered)"
     );
     assert_eq!(leader_row(&url), ("node-b".into(), 2));
 
@@ -408,10 +414,10 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
     assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 1);
 
     // b finishes the burst; nothing a did while deposed shows as a duplicate or a loss.
-    let acc = burst::account(nodes[1].daemon(), N, Duration::from_secs(120));
+    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
     let twice = sink.twice();
     assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert_eq!(acc.sent + acc.unknown, N, "{acc:?}");
+    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
     assert!(
         sink.distinct() >= acc.sent,
         "sink saw {} but {} recorded sent",
@@ -426,6 +432,98 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
     eprintln!(
         "pg lock cut: {at_cut} delivered at the cut ({cuts} cut(s)), b led {takeover:.1?} later; a exited {status} \
          {a_exited_after:.1?} after b took over ({deposed_probes} probes of a meanwhile); {} recorded sent, {} unknown; {:.1?} in all",
+        acc.sent,
+        acc.unknown,
+        started.elapsed()
+    );
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to `node`'s process.
+fn signal(node: &Node, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(node.daemon().child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_exits_75_when_it_resumes() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let started = Instant::now();
+    let sink = Sink::start(Duration::from_millis(30));
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = vec![
+        Node::new(root.path(), "node-a", sink.addr, 100),
+        Node::new(root.path(), "node-b", sink.addr, 100),
+    ];
+    nodes[0].spawn(&url);
+    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
+    nodes[1].spawn(&url);
+    load_burst(&nodes[0], N2);
+    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+
+    // SIGSTOP: a process hung or paused (a VM, a debugger). Its database sessions stay open,
+    // idle, and so does its lock, unless the server ends them.
+    signal(&nodes[0], "STOP");
+    let paused = Instant::now();
+    let at_pause = sink.distinct();
+    assert!(
+        at_pause < N2,
+        "the pause came too late ({at_pause} of {N2} delivered)"
+    );
+    let end = paused + TAKEOVER;
+    while leader_row(&url).0 != "node-b" {
+        assert!(
+            Instant::now() < end,
+            "no takeover while the leader is paused; logs:\n{}{}",
+            nodes[0].logs(),
+            nodes[1].logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(find_leader(&mut nodes, TAKEOVER), 1);
+    let takeover = paused.elapsed();
+
+    // Resumed, a finds its lock gone and exits instead of running on.
+    signal(&nodes[0], "CONT");
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let a = nodes[0].daemon.as_mut().unwrap();
+        if let Some(status) = a.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < end,
+            "the resumed leader still runs; log:\n{}",
+            nodes[0].logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(EXIT_LEADERSHIP_LOST),
+        "log:\n{}",
+        nodes[0].logs()
+    );
+    nodes[0].daemon = None;
+
+    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
+    let twice = sink.twice();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
+    assert!(sink.distinct() >= acc.sent);
+    assert!(
+        acc.unknown <= CONCURRENCY + 1,
+        "{} unknown: claims ran ahead of sends",
+        acc.unknown
+    );
+    eprintln!(
+        "pg pause: {at_pause} delivered at the pause, b led {takeover:.1?} later; a exited \
+         {status} once resumed; {} recorded sent, {} unknown; {:.1?} in all",
         acc.sent,
         acc.unknown,
         started.elapsed()

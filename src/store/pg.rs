@@ -127,12 +127,23 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    fn start(config: postgres::Config, threads: usize) -> Result<Arc<Pool>, StoreError> {
+    /// `lease`: a transaction left idle that long is ended by the server (its row lock on
+    /// `leader` would hold a takeover up while this process is paused).
+    fn start(
+        config: postgres::Config,
+        threads: usize,
+        lease: std::time::Duration,
+    ) -> Result<Arc<Pool>, StoreError> {
+        let setup = format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            lease.as_millis()
+        );
         let (send, recv) = mpsc::channel::<Job>();
         let recv = Arc::new(Mutex::new(recv));
         for i in 0..threads {
             let recv = recv.clone();
             let config = config.clone();
+            let setup = setup.clone();
             std::thread::Builder::new()
                 .name(format!("plazo-pg-{i}"))
                 .spawn(move || {
@@ -142,9 +153,12 @@ impl Pool {
                         let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { return };
                         if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
-                            client = config.connect(postgres::NoTls).map_err(|e| {
-                                format!("cannot connect to PostgreSQL: {}", pg_text(&e))
-                            });
+                            client = config
+                                .connect(postgres::NoTls)
+                                .and_then(|mut c| c.batch_execute(&setup).map(|()| c))
+                                .map_err(|e| {
+                                    format!("cannot connect to PostgreSQL: {}", pg_text(&e))
+                                });
                         }
                         job(client.as_mut().map_err(|e| e.as_str()));
                     }
@@ -194,7 +208,7 @@ pub(crate) fn open_keyspace(target: &PgTarget) -> Result<Tables, StoreError> {
             )),
         });
     }
-    let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS)?;
+    let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS, target.leader.lease())?;
     let epoch = target.leader.epoch();
     let ks: Arc<dyn Kv> = Arc::new(PgKv {
         pool: pool.clone(),
