@@ -207,7 +207,7 @@ fn server_dir() -> Result<PathBuf, String> {
 #[derive(Debug, Error)]
 pub enum TestDatabaseError {
     /// The server refused the connection or the `CREATE DATABASE`.
-    #[error("creating a test database: {0}")]
+    #[error("creating a test database: {}", super::pg_text(.0))]
     Create(#[from] postgres::Error),
     /// The thread running the synchronous client panicked.
     #[error("creating a test database: the client thread panicked")]
