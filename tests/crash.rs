@@ -7,15 +7,10 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use common::{Daemon, free_port, step, test_policy, write};
+use common::burst::{self, Sink};
+use common::{Daemon, free_port, write};
 use plazo::domain::{ClientId, InvoiceId};
 use plazo::policy::load_policy;
 use plazo::service::{upsert_client, upsert_invoice};
@@ -24,51 +19,13 @@ use serde_json::json;
 
 const N: usize = 3000;
 
-/// A local HTTP sink counting deliveries per webhook-id, a little slow so the kill lands mid-run.
-fn start_sink() -> (SocketAddr, Arc<Mutex<HashMap<String, usize>>>) {
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let s2 = seen.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, _body: axum::body::Bytes| {
-            let seen = s2.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                *seen.lock().unwrap().entry(id).or_default() += 1;
-                "ok"
-            }
-        }),
-    );
-    let listener = common::reqwest::block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        common::reqwest::block_on(async move { axum::serve(listener, app).await.unwrap() });
-    });
-    (addr, seen)
-}
-
 #[test]
 fn sigkill_mid_dispatch_loses_nothing_and_duplicates_nothing() {
-    let (sink, seen) = start_sink();
+    // A little slow, so the kill lands mid-run.
+    let sink = Sink::start(Duration::from_millis(20));
+    let sink_addr = sink.addr;
     let dir = tempfile::tempdir().unwrap();
-    write(
-        &dir.path().join("policy.toml"),
-        &test_policy(
-            "UTC",
-            "es",
-            ("00:00", "24:00"),
-            &["one"],
-            &[
-                step("one", "due_today", "0d", None, &["webhook"]),
-                step("one", "firm_overdue", "+30d", None, &["webhook"]),
-            ],
-        ),
-    );
+    write(&dir.path().join("policy.toml"), &burst::policy());
     let port = free_port();
     let config = format!(
         r#"
@@ -80,7 +37,7 @@ concurrency = 64
 webhook = "crm"
 [channels.crm]
 type = "webhook"
-url = "http://{sink}/hook"
+url = "http://{sink_addr}/hook"
 secret_env = "PLAZO_WEBHOOK_SECRET"
 "#
     );
@@ -107,21 +64,11 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     }
     let daemon = Daemon::start(dir.path(), &config, port);
     // Wait for dispatch to be well under way, then kill.
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = seen.lock().unwrap().len();
-        if n >= N / 4 {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "dispatch never started; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    sink.wait_for(N / 4, Duration::from_secs(60), || {
+        format!("dispatch never started; log:\n{}", daemon.log_text())
+    });
     daemon.kill();
-    let at_kill = seen.lock().unwrap().len();
+    let at_kill = sink.distinct();
     assert!(
         at_kill < N,
         "the kill came too late to test anything ({at_kill} of {N} delivered)"
@@ -129,51 +76,25 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
 
     let daemon = Daemon::start_existing(dir.path(), port);
     // Wait until every invoice has handled its first step.
-    let end = Instant::now() + Duration::from_secs(120);
-    let mut unknown = 0;
-    let mut delivered_ids = 0;
-    for i in 0..N {
-        loop {
-            let (_, inv) = daemon.api("GET", &format!("/v1/invoices/inv-{i}"), None);
-            let timeline = inv["timeline"].as_array().unwrap().clone();
-            let first: Vec<_> = timeline
-                .iter()
-                .filter(|l| l["step"] == "due_today")
-                .collect();
-            let sent = first.iter().filter(|l| l["outcome"] == "sent").count();
-            let unk = first.iter().filter(|l| l["outcome"] == "unknown").count();
-            if sent + unk > 0 {
-                assert!(sent <= 1, "step recorded as sent twice: {inv}");
-                assert_eq!(sent + unk, 1, "{inv}");
-                unknown += unk;
-                delivered_ids += sent;
-                assert_eq!(inv["next_reminder"]["step_name"], "firm_overdue", "{inv}");
-                break;
-            }
-            assert!(
-                Instant::now() < end,
-                "invoice inv-{i} never handled; log:\n{}",
-                daemon.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    let burst::Accounting {
+        sent: delivered_ids,
+        unknown,
+    } = burst::account(&daemon, N, Duration::from_secs(120));
     if unknown > 0 {
         assert!(
             daemon.log_text().contains("in flight at an unclean stop"),
             "reminders in doubt must be logged"
         );
     }
-    let seen = seen.lock().unwrap();
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    let twice = sink.twice();
     assert!(twice.is_empty(), "delivered twice: {twice:?}");
     // Every reminder is accounted for: recorded as sent, or logged unknown (in flight at the kill).
     assert_eq!(delivered_ids + unknown, N);
     // Nothing recorded as sent was missing at the sink.
     assert!(
-        seen.len() >= delivered_ids,
+        sink.distinct() >= delivered_ids,
         "sink saw {} but {} recorded sent",
-        seen.len(),
+        sink.distinct(),
         delivered_ids
     );
     // In-flight reminders are bounded by the dispatcher's concurrency.

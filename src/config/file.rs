@@ -138,7 +138,8 @@ pub struct StoreConfig {
     pub node: Option<String>,
     /// How often, in milliseconds, a standby tries to take over and the leader checks that it
     /// still holds its lock (100–60,000). A standby takes over within about this long after
-    /// the leader's database session ends. Default 500.
+    /// the leader's database session ends; a leader that stops checking (paused, hung) loses
+    /// its lock after ten times this long, at least 3 s (PostgreSQL 14 or later). Default 500.
     #[serde(default = "default_standby_poll_ms")]
     pub standby_poll_ms: u64,
 }

@@ -157,6 +157,10 @@ use event_routing::EventsSwitch;
 
 pub use event_routing::EventRouting;
 pub use health::FaultInjector;
+/// A throwaway PostgreSQL server for tests (unit and integration); not part of the API.
+#[doc(hidden)]
+#[cfg(unix)]
+pub use pg::testing as pg_testing;
 pub use pg::{LeaderError, LeaderOptions, OnLost, default_node_name};
 pub use pg_backend::PgBackend;
 pub use sled_backend::SledBackend;

@@ -23,8 +23,10 @@ use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
 
 mod leader;
+#[cfg(unix)]
+pub mod testing;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 pub(crate) use leader::Leader;
 use leader::check_epoch;
@@ -84,7 +86,8 @@ pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Storage {
             op: "connect to PostgreSQL and migrate",
             source: sled::Error::Io(std::io::Error::other(format!(
-                "cannot connect to PostgreSQL: {e}"
+                "cannot connect to PostgreSQL: {}",
+                pg_text(&e)
             ))),
         })?;
     if let Err(found) = migrate(&mut client, latest).map_err(failed)? {
@@ -98,7 +101,20 @@ pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
 
 /// A PostgreSQL failure, as the store reports storage errors.
 fn pg_err(e: postgres::Error) -> sled::Error {
-    sled::Error::Io(std::io::Error::other(format!("PostgreSQL: {e}")))
+    sled::Error::Io(std::io::Error::other(format!(
+        "PostgreSQL: {}",
+        pg_text(&e)
+    )))
+}
+
+/// A PostgreSQL error as text, with its cause: the client's own text leaves the cause out
+/// ("db error" for whatever the server reported, the fencing refusal included; "error
+/// connecting to server" without saying why).
+pub(crate) fn pg_text(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// A query for a connection thread: its client, or why it cannot connect.
@@ -111,12 +127,23 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    fn start(config: postgres::Config, threads: usize) -> Result<Arc<Pool>, StoreError> {
+    /// `lease`: a transaction left idle that long is ended by the server (its row lock on
+    /// `leader` would hold a takeover up while this process is paused).
+    fn start(
+        config: postgres::Config,
+        threads: usize,
+        lease: std::time::Duration,
+    ) -> Result<Arc<Pool>, StoreError> {
+        let setup = format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            lease.as_millis()
+        );
         let (send, recv) = mpsc::channel::<Job>();
         let recv = Arc::new(Mutex::new(recv));
         for i in 0..threads {
             let recv = recv.clone();
             let config = config.clone();
+            let setup = setup.clone();
             std::thread::Builder::new()
                 .name(format!("plazo-pg-{i}"))
                 .spawn(move || {
@@ -128,7 +155,10 @@ impl Pool {
                         if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
                             client = config
                                 .connect(postgres::NoTls)
-                                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"));
+                                .and_then(|mut c| c.batch_execute(&setup).map(|()| c))
+                                .map_err(|e| {
+                                    format!("cannot connect to PostgreSQL: {}", pg_text(&e))
+                                });
                         }
                         job(client.as_mut().map_err(|e| e.as_str()));
                     }
@@ -178,7 +208,7 @@ pub(crate) fn open_keyspace(target: &PgTarget) -> Result<Tables, StoreError> {
             )),
         });
     }
-    let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS)?;
+    let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS, target.leader.lease())?;
     let epoch = target.leader.epoch();
     let ks: Arc<dyn Kv> = Arc::new(PgKv {
         pool: pool.clone(),

@@ -3,6 +3,7 @@
 //! real SMTP server on loopback, and a signed-request helper.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod burst;
 pub mod inproc;
 pub mod mock_http;
 pub mod rec;
@@ -208,6 +209,14 @@ impl Daemon {
 
     /// Starts `plazo serve` on an existing `dir/plazo.toml`.
     pub fn start_existing(dir: &Path, port: u16) -> Daemon {
+        let mut d = Self::spawn(dir, port, &[]);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts `plazo serve` on an existing `dir/plazo.toml` with `env` added to its
+    /// environment, and returns at once (a PostgreSQL standby does not answer until it leads).
+    pub fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("plazo.toml");
         let log = dir.join(format!(
             "daemon-{}.log",
@@ -233,19 +242,18 @@ impl Daemon {
             .env("MERCADOPAGO_WEBHOOK_SECRET", MP_SECRET)
             .env("MERCADOPAGO_ACCESS_TOKEN", MP_TOKEN)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
             .unwrap();
-        let mut d = Daemon {
+        Daemon {
             child,
             base: format!("http://127.0.0.1:{port}"),
             token: TOKEN.into(),
             config,
             log,
-        };
-        d.wait_ready();
-        d
+        }
     }
 
     /// Waits for /readyz; fails at once, with the log, if the daemon exits instead (the test

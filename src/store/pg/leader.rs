@@ -12,6 +12,13 @@
 //! write over its successor's work (fencing). Its in-flight reminders are in doubt for the new
 //! leader, which applies `on_unknown`, exactly as after a crash of a single node.
 //!
+//! A leader that stops checking its lock (its process paused or hung, its host frozen) would
+//! keep the lock for as long as its idle session stays open, which is for ever when nothing
+//! breaks the connection. So the lock's session asks the server to end it once idle for the
+//! leader's lease ([`LeaderOptions::lease`], `idle_session_timeout`, PostgreSQL 14 or later),
+//! and the store's connections end a transaction left idle that long
+//! (`idle_in_transaction_session_timeout`): its row lock on `leader` would hold a takeover up.
+//!
 //! A leader whose lock connection drops reconnects and takes the lock again; it stays leader
 //! only if the epoch is still its own (nobody took over meanwhile). Otherwise it has lost
 //! leadership for good, and says so through its `on_lost` callback (the daemon exits, and
@@ -24,6 +31,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use super::pg_text;
 
 /// Key of the advisory lock the leader holds (a constant of plazo's, "plazoL").
 pub(crate) const LEADER_LOCK: i64 = 0x706c_617a_6f4c;
@@ -43,6 +52,17 @@ pub struct LeaderOptions {
     pub wait: Option<Duration>,
     /// Called once when leadership is lost for good (see the module docs).
     pub on_lost: Option<OnLost>,
+}
+
+/// The shortest lease (see [`LeaderOptions::lease`]).
+const MIN_LEASE: Duration = Duration::from_secs(3);
+
+impl LeaderOptions {
+    /// How long the leader's sessions may sit idle (the process paused or hung) before the
+    /// server ends them and the lock is free for a standby: ten checks, at least 3 s.
+    pub fn lease(&self) -> Duration {
+        self.poll.saturating_mul(10).max(MIN_LEASE)
+    }
 }
 
 impl std::fmt::Debug for LeaderOptions {
@@ -113,9 +133,19 @@ pub(crate) fn check_epoch(
     ))
 }
 
+/// Asks the server to end the lock's session once idle for `lease`: a leader that stops
+/// checking (paused, hung) then loses the lock instead of holding it for ever.
+fn set_lease(client: &mut postgres::Client, lease: Duration) {
+    let ms = lease.as_millis();
+    if let Err(e) = client.batch_execute(&format!("SET idle_session_timeout = {ms}")) {
+        tracing::warn!(error = %pg_text(&e), "leader: the server cannot end an idle lock session (idle_session_timeout needs PostgreSQL 14): a paused leader keeps the lock until its connection breaks");
+    }
+}
+
 /// Leadership held by this node: the lock's session lives on its own thread.
 pub(crate) struct Leader {
     epoch: i64,
+    lease: Duration,
     lost: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -136,7 +166,7 @@ impl Leader {
         opts: &LeaderOptions,
     ) -> Result<Arc<Leader>, LeaderError> {
         let started = crate::clock::monotonic_now();
-        let db = |e: postgres::Error| LeaderError::Database(e.to_string());
+        let db = |e: postgres::Error| LeaderError::Database(pg_text(&e));
         let mut client = config.connect(postgres::NoTls).map_err(db)?;
         let mut announced = false;
         loop {
@@ -162,6 +192,7 @@ impl Leader {
             }
             std::thread::sleep(opts.poll);
         }
+        set_lease(&mut client, opts.lease());
         let epoch: i64 = client
             .query_one(
                 "UPDATE leader SET epoch = epoch + 1, node = $1, since = now() WHERE id = 1 RETURNING epoch",
@@ -185,6 +216,7 @@ impl Leader {
             .map_err(|e| LeaderError::Database(format!("cannot start the leader thread: {e}")))?;
         Ok(Arc::new(Leader {
             epoch,
+            lease: opts.lease(),
             lost,
             stop: Some(stop),
             thread: Some(thread),
@@ -194,6 +226,11 @@ impl Leader {
     /// The epoch this node's batches carry.
     pub(crate) fn epoch(&self) -> i64 {
         self.epoch
+    }
+
+    /// How long the leader's sessions may sit idle ([`LeaderOptions::lease`]).
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// Whether leadership has been lost for good.
@@ -250,7 +287,7 @@ impl Keeper {
                     ));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "leader: lost the lock's session; reconnecting");
+                    tracing::warn!(error = %pg_text(&e), "leader: lost the lock's session; reconnecting");
                     match self.retake() {
                         Ok(()) => tracing::info!(
                             epoch = self.epoch,
@@ -270,7 +307,7 @@ impl Keeper {
 
     /// After the session dropped: leader again only if nobody took over meanwhile.
     fn retake(&mut self) -> Result<(), Retake> {
-        let unreachable = |e: postgres::Error| Retake::Unreachable(e.to_string());
+        let unreachable = |e: postgres::Error| Retake::Unreachable(pg_text(&e));
         let mut client = self.config.connect(postgres::NoTls).map_err(unreachable)?;
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
@@ -289,6 +326,7 @@ impl Keeper {
                 self.epoch
             )));
         }
+        set_lease(&mut client, self.opts.lease());
         self.client = client;
         Ok(())
     }

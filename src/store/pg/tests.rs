@@ -1,214 +1,8 @@
-//! The PostgreSQL backend against a real PostgreSQL server, started once per test binary.
-//!
-//! The server: `initdb` into a temporary directory, `postgres` on a free loopback port with
-//! its unix socket in that directory, trust authentication, superuser `plazo`. As root (CI
-//! containers) it runs as the unprivileged user `pgtest` (created with `useradd` when
-//! missing), since PostgreSQL refuses to run as root. A watchdog shell holds a pipe from this
-//! process and stops the server (`pg_ctl stop -m fast`) once the pipe closes, when the test
-//! binary exits, and removes the directory. Each harness gets a database of its own.
-//!
-//! Binaries are looked up in `$PLAZO_PG_BIN`, then `/usr/lib/postgresql/*/bin` (Debian), then
-//! `PATH`. Without them every PostgreSQL test is skipped with a message.
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+//! The PostgreSQL backend against a real PostgreSQL server (see [`super::testing`]).
 
 use super::super::pg_backend::PgBackend;
 use crate::store::conformance::Harness;
 use crate::store::{Store, StoreOptions};
-
-/// The running test server.
-struct Server {
-    port: u16,
-    /// The watchdog: the server stops when its stdin closes (this process exits).
-    _watchdog: std::process::Child,
-}
-
-/// The directory holding `initdb`, `pg_ctl` and `postgres`, if any.
-fn bin_dir() -> Option<PathBuf> {
-    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(d) = std::env::var_os("PLAZO_PG_BIN").map(PathBuf::from) {
-        return has(&d).then_some(d);
-    }
-    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|d| has(d))
-        .collect();
-    debian.sort();
-    if let Some(d) = debian.pop() {
-        return Some(d);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .find(|d| has(d))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `cmd` run as the PostgreSQL user (`pgtest` when this process is root).
-fn as_pg_user(bin: &Path, args: &[&str]) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "pgtest", "--"]).arg(bin).args(args);
-        c
-    } else {
-        let mut c = Command::new(bin);
-        c.args(args);
-        c
-    }
-}
-
-fn start() -> Result<Server, String> {
-    let bin = bin_dir().ok_or("no PostgreSQL binaries (initdb, pg_ctl) found")?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let data = dir.path().join("data");
-    let sock = dir.path().to_path_buf();
-    if is_root() {
-        let exists = Command::new("id")
-            .arg("pgtest")
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !exists.status.success() {
-            let made = Command::new("useradd")
-                .args(["-r", "-M", "-s", "/usr/sbin/nologin", "pgtest"])
-                .status()
-                .map_err(|e| e.to_string())?;
-            if !made.success() {
-                return Err("cannot create user pgtest".into());
-            }
-        }
-        let owned = Command::new("chown")
-            .args(["-R", "pgtest"])
-            .arg(dir.path())
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !owned.success() {
-            return Err("cannot chown the server directory to pgtest".into());
-        }
-    }
-    let out = as_pg_user(
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data.to_string_lossy(),
-            "-U",
-            "plazo",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-    )
-    .output()
-    .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let pg_ctl = bin.join("pg_ctl");
-    let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500",
-        sock.display()
-    );
-    let log = dir.path().join("server.log");
-    let out = as_pg_user(
-        &pg_ctl,
-        &[
-            "-D",
-            &data.to_string_lossy(),
-            "-l",
-            &log.to_string_lossy(),
-            "-o",
-            &opts,
-            "-w",
-            "start",
-        ],
-    )
-    .output()
-    .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
-        return Err(format!(
-            "pg_ctl start failed: {}{log}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    // Stops the server and removes its directory once this process's end of the pipe closes.
-    let runas = if is_root() {
-        "runuser -u pgtest -- "
-    } else {
-        ""
-    };
-    let script = format!(
-        "read _; {runas}'{}' -D '{}' -m fast stop >/dev/null 2>&1; rm -rf '{}'",
-        pg_ctl.display(),
-        data.display(),
-        dir.path().display()
-    );
-    let watchdog = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    // The watchdog removes the directory (a static is never dropped).
-    let _ = dir.keep();
-    Ok(Server {
-        port,
-        _watchdog: watchdog,
-    })
-}
-
-/// The server of this test binary, if PostgreSQL is available.
-fn server() -> Option<&'static Server> {
-    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-    match SERVER.get_or_init(start) {
-        Ok(s) => Some(s),
-        Err(why) => {
-            eprintln!("skipping PostgreSQL test: {why}");
-            None
-        }
-    }
-}
-
-/// A new, empty database on the test server: its URL.
-fn new_database() -> Option<String> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let server = server()?;
-    let name = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let port = server.port;
-    // The synchronous client must not run inside a tokio runtime: use a thread of its own.
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(
-            &format!("host=127.0.0.1 port={port} user=plazo dbname=postgres"),
-            postgres::NoTls,
-        )
-        .expect("connect to the test server");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        Some(format!("postgresql://plazo@127.0.0.1:{port}/{name}"))
-    })
-    .join()
-    .expect("create database thread")
-}
 
 /// Opens stores on one database of its own.
 pub(crate) struct PgHarness {
@@ -218,7 +12,9 @@ pub(crate) struct PgHarness {
 impl PgHarness {
     /// A harness on a new database; `None` (test skipped) without PostgreSQL.
     pub(crate) fn new() -> Option<Self> {
-        new_database().map(|url| PgHarness { url })
+        super::testing::new_database()
+            .unwrap()
+            .map(|url| PgHarness { url })
     }
 }
 
@@ -273,6 +69,8 @@ fn an_unreachable_database_is_a_clear_error_at_open() {
         msg.contains("connect to PostgreSQL") && msg.contains("cannot connect"),
         "{msg}"
     );
+    // With the cause, not just "error connecting to server".
+    assert!(msg.contains("refused"), "{msg}");
     assert!(err.is_storage_failure(), "{msg}");
 }
 
@@ -468,7 +266,8 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         c.batch_execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks
-             WHERE locktype = 'advisory' AND granted AND classid = 28780 AND objid = 1635413836",
+             WHERE locktype = 'advisory' AND granted AND classid = 28780 AND objid = 1635413836
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         .unwrap();
     })
@@ -488,8 +287,18 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
 
     // ...and a, deposed, can no longer write anything.
     let url = h.url.clone();
-    let deposed = crate::store::conformance::eventually(|| put(&a, "late-by-a").is_err()).await;
+    let mut refused = String::new();
+    let deposed = crate::store::conformance::eventually(|| match put(&a, "late-by-a") {
+        Err(e) => {
+            refused = e.to_string();
+            true
+        }
+        Ok(_) => false,
+    })
+    .await;
     assert!(deposed, "the deposed leader still writes");
+    // The server's reason reaches the error (not just "db error").
+    assert!(refused.contains("no longer the leader"), "{refused}");
     let late = crate::domain::ClientId::new("late-by-a").unwrap();
     assert!(b.client(&late).unwrap().is_none(), "a fenced write landed");
     let node: String = std::thread::spawn(move || {

@@ -1,0 +1,531 @@
+//! Failover on PostgreSQL, with real `plazo serve` processes on one throwaway database.
+//!
+//! Three nodes: one leads, two wait as standbys (and do not answer). The leader is SIGKILLed
+//! while it dispatches a burst of due reminders to the webhook channel; a standby takes over
+//! and goes on, and is killed in turn; the third node finishes the burst. None is lost, none is
+//! delivered twice, and those in flight at each kill are logged `unknown` (as tests/crash.rs
+//! checks for one sled node).
+//!
+//! Two nodes: the leader's lock session is cut from outside mid-burst while the other waits;
+//! the standby takes over and the old leader exits with status 75 (`EXIT_LEADERSHIP_LOST`).
+//!
+//! Two nodes: the leader is paused (SIGSTOP) mid-burst. Its sessions stay open, so only the
+//! server's idle timeouts (the leader's lease) free the lock; the standby takes over, and the
+//! old leader, resumed, exits with status 75.
+//!
+//! Skipped, with a message, when no PostgreSQL binaries are found (like the backend's unit
+//! tests; see `plazo::store::pg_testing`).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::disallowed_methods)] // tests and benches may read the real clock
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::burst::{self, Sink};
+use common::{Daemon, TOKEN, free_port, write};
+use plazo::daemon::open_store::EXIT_LEADERSHIP_LOST;
+use plazo::store::pg_testing;
+use serde_json::json;
+
+/// Reminders in the three-node burst.
+const N: usize = 1500;
+/// Reminders in the two-node bursts (one takeover each).
+const N2: usize = 800;
+/// `[dispatch] concurrency`: at most this many (plus one) in flight at a kill.
+const CONCURRENCY: usize = 16;
+/// How long a takeover may take, from the kill to the new leader answering `/readyz`.
+const TAKEOVER: Duration = Duration::from_secs(20);
+
+/// One plazo node: its directory (config, policy, data, logs) and its process while it runs.
+struct Node {
+    name: String,
+    port: u16,
+    dir: PathBuf,
+    daemon: Option<Daemon>,
+}
+
+impl Node {
+    /// Writes the node's config (PostgreSQL store, webhook channel to `sink`) and policy.
+    fn new(root: &std::path::Path, name: &str, sink: SocketAddr, poll_ms: u64) -> Node {
+        let dir = root.join(name);
+        let port = free_port();
+        write(&dir.join("policy.toml"), &burst::policy());
+        write(
+            &dir.join("plazo.toml"),
+            &format!(
+                r#"
+listen = "127.0.0.1:{port}"
+data_dir = "data"
+[store]
+backend = "postgres"
+url = {{ env = "PLAZO_DATABASE_URL" }}
+node = "{name}"
+standby_poll_ms = {poll_ms}
+[dispatch]
+concurrency = {CONCURRENCY}
+[routes]
+webhook = "crm"
+[channels.crm]
+type = "webhook"
+url = "http://{sink}/hook"
+secret_env = "PLAZO_WEBHOOK_SECRET"
+"#
+            ),
+        );
+        Node {
+            name: name.to_owned(),
+            port,
+            dir,
+            daemon: None,
+        }
+    }
+
+    /// Starts `plazo serve` (it returns at once: a standby waits without answering). Its
+    /// database sessions carry the node's name as `application_name`.
+    fn spawn(&mut self, url: &str) {
+        let url = format!("{url}?application_name={}", self.name);
+        self.daemon = Some(Daemon::spawn(
+            &self.dir,
+            self.port,
+            &[("PLAZO_DATABASE_URL", &url)],
+        ));
+    }
+
+    fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    /// The node's logs, of every run.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(&self.dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("daemon-") && name.ends_with(".log") {
+                out.push_str(&format!("--- {} {name}\n", self.name));
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self) {
+        self.daemon.take().unwrap().kill();
+    }
+
+    /// The status of `GET /readyz`, if the node answers within a short time. The test holds
+    /// each node's socket (socket activation), so a standby's connections are accepted by the
+    /// kernel and never answered.
+    fn readyz(&self) -> Option<u16> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
+        s.write_all(b"GET /readyz HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).ok()?;
+        std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    }
+}
+
+/// Waits until exactly one running node answers `/readyz` 200 and returns its index; panics
+/// if two answer at once, if a node exits, or after `timeout`.
+fn find_leader(nodes: &mut [Node], timeout: Duration) -> usize {
+    let end = Instant::now() + timeout;
+    loop {
+        let mut ready = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            let Some(d) = n.daemon.as_mut() else { continue };
+            if let Some(status) = d.child.try_wait().unwrap() {
+                panic!("node {} exited ({status}); log:\n{}", n.name, n.logs());
+            }
+            if n.readyz() == Some(200) {
+                ready.push(i);
+            }
+        }
+        match ready[..] {
+            [one] => return one,
+            [] => {}
+            _ => panic!("several nodes serve at once: {ready:?}"),
+        }
+        assert!(
+            Instant::now() < end,
+            "no node became the leader; logs:\n{}",
+            nodes.iter().map(Node::logs).collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `leader` row: the node that leads, and its epoch.
+fn leader_row(url: &str) -> (String, i64) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let row = c
+        .query_one("SELECT node, epoch FROM leader WHERE id = 1", &[])
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// POSTs an NDJSON import through `node`'s API and checks that every row was created.
+fn import(node: &Node, kind: &str, rows: &[serde_json::Value]) {
+    let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    let auth = format!("Bearer {TOKEN}");
+    let (status, text) = common::reqwest::post_raw(
+        &format!("{}/v1/import/{kind}", node.daemon().base),
+        "application/x-ndjson",
+        &[("authorization", &auth)],
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["created"], rows.len(), "{summary}");
+}
+
+/// Loads `n` invoices `inv-0..inv-{n}` of one client through `node`'s API, all falling due
+/// together a few seconds later; returns how long the import took.
+fn load_burst(node: &Node, n: usize) -> Duration {
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
+    let loading = Instant::now();
+    import(node, "clients", &[json!({"id": "c1", "name": "Ana"})]);
+    let invoices: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"id": format!("inv-{i}"), "client_id": "c1", "number": format!("F-{i}"),
+                   "currency": "COP", "amount": "1000", "due_at": due.to_string()})
+        })
+        .collect();
+    import(node, "invoices", &invoices);
+    loading.elapsed()
+}
+
+#[test]
+fn the_leader_killed_mid_burst_twice_loses_nothing_and_duplicates_nothing() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let started = Instant::now();
+    // A little slow, so each kill lands mid-burst.
+    let sink = Sink::start(Duration::from_millis(30));
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = ["node-a", "node-b", "node-c"]
+        .iter()
+        .map(|name| Node::new(root.path(), name, sink.addr, 100))
+        .collect();
+    for n in &mut nodes {
+        n.spawn(&url);
+    }
+    let all_logs = |nodes: &[Node]| nodes.iter().map(Node::logs).collect::<String>();
+
+    // Whichever node took the lock first leads; the others wait.
+    let first = find_leader(&mut nodes, Duration::from_secs(30));
+    assert_eq!(leader_row(&url), (nodes[first].name.clone(), 1));
+
+    let loaded_in = load_burst(&nodes[first], N);
+
+    // First kill, once dispatch is well under way.
+    sink.wait_for(N / 5, Duration::from_secs(60), || all_logs(&nodes));
+    nodes[first].kill();
+    let killed = Instant::now();
+    let at_first_kill = sink.distinct();
+    assert!(
+        at_first_kill < N,
+        "the first kill came too late ({at_first_kill} of {N} delivered)"
+    );
+    let second = find_leader(&mut nodes, TAKEOVER);
+    let first_takeover = killed.elapsed();
+    assert_eq!(leader_row(&url), (nodes[second].name.clone(), 2));
+
+    // The new leader goes on with the burst; second kill, once it has delivered a good part.
+    sink.wait_for(at_first_kill + N / 5, Duration::from_secs(60), || {
+        all_logs(&nodes)
+    });
+    nodes[second].kill();
+    let killed = Instant::now();
+    let at_second_kill = sink.distinct();
+    assert!(
+        at_second_kill < N,
+        "the second kill came too late ({at_second_kill} of {N} delivered)"
+    );
+    let third = find_leader(&mut nodes, TAKEOVER);
+    let second_takeover = killed.elapsed();
+    assert_eq!(leader_row(&url), (nodes[third].name.clone(), 3));
+
+    // The last node finishes the burst: every reminder recorded sent or logged unknown,
+    // exactly once.
+    let acc = burst::account(nodes[third].daemon(), N, Duration::from_secs(120));
+    let twice = sink.twice();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(acc.sent + acc.unknown, N, "{acc:?}");
+    assert!(
+        sink.distinct() >= acc.sent,
+        "sink saw {} but {} recorded sent",
+        sink.distinct(),
+        acc.sent
+    );
+    // In doubt: at most what each killed leader had in flight.
+    assert!(
+        acc.unknown <= 2 * (CONCURRENCY + 1),
+        "{} unknown: claims ran ahead of sends",
+        acc.unknown
+    );
+    if acc.unknown > 0 {
+        let successors = nodes[second].logs() + &nodes[third].logs();
+        assert!(
+            successors.contains("in flight at an unclean stop"),
+            "reminders in doubt must be logged"
+        );
+    }
+    eprintln!(
+        "pg failover: loaded {N} in {loaded_in:.1?}; {at_first_kill} delivered at the first kill, \
+         takeover in {first_takeover:.1?}; {at_second_kill} at the second, takeover in \
+         {second_takeover:.1?}; {} recorded sent, {} unknown; {:.1?} in all",
+        acc.sent,
+        acc.unknown,
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_over() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let started = Instant::now();
+    let sink = Sink::start(Duration::from_millis(30));
+    let root = tempfile::tempdir().unwrap();
+    // a checks its lock session every 3 s, b tries the lock every 100 ms: once a's session is
+    // cut, b almost always takes the lock before a can take it back (the loop below retries).
+    // For those 3 s a, deposed, still runs: fencing must keep it from doing harm.
+    let mut nodes = vec![
+        Node::new(root.path(), "node-a", sink.addr, 3000),
+        Node::new(root.path(), "node-b", sink.addr, 100),
+    ];
+    nodes[0].spawn(&url);
+    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
+    nodes[1].spawn(&url);
+    let end = Instant::now() + Duration::from_secs(30);
+    while !nodes[1]
+        .daemon()
+        .log_text()
+        .contains("standby: another node is the leader")
+    {
+        let b = nodes[1].daemon.as_mut().unwrap();
+        if let Some(status) = b.child.try_wait().unwrap() {
+            panic!("b exited ({status}):\n{}", nodes[1].logs());
+        }
+        assert!(Instant::now() < end, "b never waited:\n{}", nodes[1].logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    load_burst(&nodes[0], N2);
+    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+
+    // Cut a's lock session (as a network fault or an operator would), until b leads. Only
+    // in this test's database: advisory locks are per database, and the other test runs
+    // nodes of the same names on the same server.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut cuts = 0;
+    let at_cut = sink.distinct();
+    let first_cut = Instant::now();
+    while leader_row(&url).0 != "node-b" {
+        let cut = c
+            .query(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+                 JOIN pg_stat_activity s ON s.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.granted
+                   AND l.classid = 28780 AND l.objid = 1635413836
+                   AND s.application_name = 'node-a' AND s.datname = current_database()",
+                &[],
+            )
+            .unwrap();
+        cuts += cut.len();
+        let wait = Instant::now() + Duration::from_millis(1500);
+        while leader_row(&url).0 != "node-b" && Instant::now() < wait {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            Instant::now() < end,
+            "b never took over; logs:\n{}{}",
+            nodes[0].logs(),
+            nodes[1].logs()
+        );
+    }
+    let cut_at = Instant::now();
+    let takeover = first_cut.elapsed();
+    assert!(cuts >= 1);
+    if cuts > 1 {
+        // a took its lock back before b tried it (a's check fell just after the cut): by
+        // design, a leader whose session drops stays leader when nobody took over.
+        let leadership: Vec<_> = (nodes[0].logs() + &nodes[1].logs())
+            .lines()
+            .filter(|l| l.contains("pg::leader"))
+            .map(str::to_owned)
+            .collect();
+        eprintln!("{cuts} cuts were needed:\n{}", leadership.join("\n"));
+    }
+    assert!(
+        at_cut < N2,
+        "the cut came too late ({at_cut} of {N2} delivered)"
+    );
+    assert_eq!(leader_row(&url), ("node-b".into(), 2));
+
+    // a finds out at its next check and exits with EX_TEMPFAIL instead of running on.
+    // Meanwhile its writes are refused (fencing), so it reports unready: never do both
+    // nodes answer /readyz 200.
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut deposed_probes = 0;
+    let status = loop {
+        let a = nodes[0].daemon.as_mut().unwrap();
+        if let Some(status) = a.child.try_wait().unwrap() {
+            break status;
+        }
+        let a_ready = nodes[0].readyz();
+        deposed_probes += 1;
+        assert!(
+            !(a_ready == Some(200) && nodes[1].readyz() == Some(200)),
+            "the deposed leader and its successor both answer /readyz 200"
+        );
+        assert!(
+            Instant::now() < end,
+            "the deposed leader still runs; log:\n{}",
+            nodes[0].logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let a_exited_after = cut_at.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(EXIT_LEADERSHIP_LOST),
+        "log:\n{}",
+        nodes[0].logs()
+    );
+    assert!(
+        nodes[0]
+            .logs()
+            .contains("no longer the leader of the database"),
+        "{}",
+        nodes[0].logs()
+    );
+    nodes[0].daemon = None;
+    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 1);
+
+    // b finishes the burst; nothing a did while deposed shows as a duplicate or a loss.
+    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
+    let twice = sink.twice();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
+    assert!(
+        sink.distinct() >= acc.sent,
+        "sink saw {} but {} recorded sent",
+        sink.distinct(),
+        acc.sent
+    );
+    assert!(
+        acc.unknown <= CONCURRENCY + 1,
+        "{} unknown: claims ran ahead of sends",
+        acc.unknown
+    );
+    eprintln!(
+        "pg lock cut: {at_cut} delivered at the cut ({cuts} cut(s)), b led {takeover:.1?} later; a exited {status} \
+         {a_exited_after:.1?} after b took over ({deposed_probes} probes of a meanwhile); {} recorded sent, {} unknown; {:.1?} in all",
+        acc.sent,
+        acc.unknown,
+        started.elapsed()
+    );
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to `node`'s process.
+fn signal(node: &Node, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(node.daemon().child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_exits_75_when_it_resumes() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let started = Instant::now();
+    let sink = Sink::start(Duration::from_millis(30));
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = vec![
+        Node::new(root.path(), "node-a", sink.addr, 100),
+        Node::new(root.path(), "node-b", sink.addr, 100),
+    ];
+    nodes[0].spawn(&url);
+    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
+    nodes[1].spawn(&url);
+    load_burst(&nodes[0], N2);
+    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+
+    // SIGSTOP: a process hung or paused (a VM, a debugger). Its database sessions stay open,
+    // idle, and so does its lock, unless the server ends them.
+    signal(&nodes[0], "STOP");
+    let paused = Instant::now();
+    let at_pause = sink.distinct();
+    assert!(
+        at_pause < N2,
+        "the pause came too late ({at_pause} of {N2} delivered)"
+    );
+    let end = paused + TAKEOVER;
+    while leader_row(&url).0 != "node-b" {
+        assert!(
+            Instant::now() < end,
+            "no takeover while the leader is paused; logs:\n{}{}",
+            nodes[0].logs(),
+            nodes[1].logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(find_leader(&mut nodes, TAKEOVER), 1);
+    let takeover = paused.elapsed();
+
+    // Resumed, a finds its lock gone and exits instead of running on.
+    signal(&nodes[0], "CONT");
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let a = nodes[0].daemon.as_mut().unwrap();
+        if let Some(status) = a.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < end,
+            "the resumed leader still runs; log:\n{}",
+            nodes[0].logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(EXIT_LEADERSHIP_LOST),
+        "log:\n{}",
+        nodes[0].logs()
+    );
+    nodes[0].daemon = None;
+
+    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
+    let twice = sink.twice();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
+    assert!(sink.distinct() >= acc.sent);
+    assert!(
+        acc.unknown <= CONCURRENCY + 1,
+        "{} unknown: claims ran ahead of sends",
+        acc.unknown
+    );
+    eprintln!(
+        "pg pause: {at_pause} delivered at the pause, b led {takeover:.1?} later; a exited \
+         {status} once resumed; {} recorded sent, {} unknown; {:.1?} in all",
+        acc.sent,
+        acc.unknown,
+        started.elapsed()
+    );
+}
