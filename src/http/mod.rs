@@ -316,6 +316,18 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What to do about a store that cannot write, for `/readyz`: a node that lost leadership
+/// stops by itself; a PostgreSQL store needs its database back; a sled one its disk.
+fn unwritable_advice(backend: &str, reason: &str) -> &'static str {
+    if reason.contains("no longer the leader") {
+        "another node took over the database: this node exits (status 75) and restarts as a standby; send traffic to the node whose /readyz answers 200"
+    } else if backend == "postgres" {
+        "check that PostgreSQL is reachable and accepts writes: plazo reconnects and resumes by itself"
+    } else {
+        "free disk space or fix the data directory: plazo resumes by itself once writes succeed"
+    }
+}
+
 /// Longest wait for the readiness probe write.
 const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -331,12 +343,14 @@ async fn readyz(
             "the daemon is starting; retry in a moment",
         ));
     }
+    let backend = state.store.backend_name();
     let unwritable = |reason: String| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unwritable",
             format!(
-                "the store cannot write ({reason}); free disk space or fix the data directory: plazo resumes by itself once writes succeed"
+                "the store cannot write ({reason}); {}",
+                unwritable_advice(backend, &reason)
             ),
         )
     };
@@ -345,5 +359,20 @@ async fn readyz(
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(e)) => Err(unwritable(e.to_string())),
         Err(_) => Err(unwritable("a probe write did not finish within 2 s".into())),
+    }
+}
+
+#[cfg(test)]
+mod readyz_tests {
+    use super::unwritable_advice;
+
+    #[test]
+    fn the_advice_fits_the_cause() {
+        let lost = "PostgreSQL: plazo: this node is no longer the leader (its epoch 1; another node took over with epoch 2)";
+        assert!(unwritable_advice("postgres", lost).contains("another node took over"));
+        assert!(
+            unwritable_advice("postgres", "connection refused").contains("PostgreSQL is reachable")
+        );
+        assert!(unwritable_advice("sled", "No space left on device").contains("free disk space"));
     }
 }
