@@ -61,13 +61,14 @@ impl Dispatcher {
     /// than holding the message back.
     pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
         let read = || -> Result<Option<Vec<(InvoiceId, OpenLine)>>, crate::store::StoreError> {
-            // One more than the bound tells "too many" without reading the whole index.
-            let lines = self
+            // One more than the bound tells "too many" without reading the whole index, and
+            // without decoding any of it.
+            let Some(lines) = self
                 .store
-                .invoice_lines_of_client_upto(&invoice.client_id, STATEMENT_MAX_INVOICES + 1)?;
-            if lines.len() > STATEMENT_MAX_INVOICES {
+                .invoice_lines_of_client_within(&invoice.client_id, STATEMENT_MAX_INVOICES)?
+            else {
                 return Ok(None);
-            }
+            };
             let mut out = Vec::with_capacity(lines.len());
             for (id, line) in lines {
                 if id == invoice.id {

@@ -1304,7 +1304,10 @@ pub(crate) fn rewriting_an_unchanged_invoice_writes_no_index_key(h: &dyn Harness
     let store = h.open();
     let inv = invoice_of("INV-1", "c-1");
     let line = |store: &Store| {
-        let lines = store.invoice_lines_of_client_upto(&cid("c-1"), 10).unwrap();
+        let lines = store
+            .invoice_lines_of_client_within(&cid("c-1"), 10)
+            .unwrap()
+            .unwrap();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0].0, iid("INV-1"));
         lines[0].1.clone()
@@ -1377,12 +1380,23 @@ pub(crate) fn rewriting_an_unchanged_invoice_writes_no_index_key(h: &dyn Harness
     drop(store);
     let store = h.open();
     assert_eq!(
-        store.invoice_lines_of_client_upto(&cid("c-1"), 10).unwrap(),
-        vec![]
+        store
+            .invoice_lines_of_client_within(&cid("c-1"), 10)
+            .unwrap(),
+        Some(vec![])
     );
     assert_eq!(
-        store.invoice_lines_of_client_upto(&cid("c-2"), 10).unwrap(),
-        vec![(iid("INV-1"), IndexLine::of(&moved))]
+        store
+            .invoice_lines_of_client_within(&cid("c-2"), 10)
+            .unwrap(),
+        Some(vec![(iid("INV-1"), IndexLine::of(&moved))])
+    );
+    assert_eq!(
+        store
+            .invoice_lines_of_client_within(&cid("c-2"), 0)
+            .unwrap(),
+        None,
+        "more than 0: none decoded"
     );
 }
 

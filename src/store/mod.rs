@@ -67,7 +67,7 @@
 //! a statement shows: number, currency, balance, due date, payment link; or settled), so a
 //! reminder's outcome writes no index key and a payment writes one.
 //! [`Store::invoice_ids_of_client`] and [`Tx::invoice_ids_of_client`] read it (in invoice id
-//! order), [`Store::invoice_lines_of_client_upto`] reads it with its lines (a message's
+//! order), [`Store::invoice_lines_of_client_within`] reads it with its lines (a message's
 //! statement: one range, no invoice record read), and [`Store::open_invoice_ids_of`] reads
 //! the invoices it lists, so none scans every invoice. Entries written before the index kept
 //! lines hold an empty value, read as [`IndexLine::Unknown`]: the statement reads those
@@ -403,25 +403,21 @@ impl Store {
         client: &ClientId,
         limit: usize,
     ) -> Result<Vec<InvoiceId>, StoreError> {
-        Ok(self
-            .backend
-            .invoice_lines_of_client_upto(client, limit)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect())
+        self.backend.invoice_ids_of_client_upto(client, limit)
     }
 
-    /// The first `limit` entries of the client's invoice index, in invoice id (byte) order,
-    /// each with what the index keeps of the invoice: its open balance as a statement lists it
+    /// Every entry of the client's invoice index, in invoice id (byte) order, each with what
+    /// the index keeps of the invoice: its open balance as a statement lists it
     /// ([`IndexLine::Open`]), [`IndexLine::Settled`], or [`IndexLine::Unknown`] for an entry
-    /// written before the index kept lines (read the invoice then). A message's statement reads
-    /// this one range instead of every invoice of the client.
-    pub fn invoice_lines_of_client_upto(
+    /// written before the index kept lines (read the invoice then). `None` when the client has
+    /// more than `max` invoices: then `max + 1` entries are read and none is decoded. A
+    /// message's statement reads this one range instead of every invoice of the client.
+    pub fn invoice_lines_of_client_within(
         &self,
         client: &ClientId,
-        limit: usize,
-    ) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
-        self.backend.invoice_lines_of_client_upto(client, limit)
+        max: usize,
+    ) -> Result<Option<Vec<(InvoiceId, IndexLine)>>, StoreError> {
+        self.backend.invoice_lines_of_client_within(client, max)
     }
 
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the

@@ -655,14 +655,36 @@ impl Backend for SledBackend {
         client_invoice_ids(&*self.inner()?, client, usize::MAX)
     }
 
-    /// The first `limit` entries of the client's invoice index, with their lines, and no more
-    /// read.
-    fn invoice_lines_of_client_upto(
+    /// The first `limit` entries of the client's invoice index, and no more read.
+    fn invoice_ids_of_client_upto(
         &self,
         client: &ClientId,
         limit: usize,
-    ) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
-        client_invoice_lines(&*self.inner()?, client, limit)
+    ) -> Result<Vec<InvoiceId>, StoreError> {
+        client_invoice_ids(&*self.inner()?, client, limit)
+    }
+
+    /// The client's index entries with their lines, if at most `max`: reads `max + 1` raw
+    /// entries at most, and decodes them only when they are not too many.
+    fn invoice_lines_of_client_within(
+        &self,
+        client: &ClientId,
+        max: usize,
+    ) -> Result<Option<Vec<(InvoiceId, IndexLine)>>, StoreError> {
+        let inner = self.inner()?;
+        let index = &inner.trees.client_invoices;
+        let raw = index.scan_prefix_raw(
+            ClientInvoiceKey::prefix(client),
+            max.saturating_add(1),
+            "read client's invoice index",
+        )?;
+        if raw.len() > max {
+            return Ok(None);
+        }
+        raw.iter()
+            .map(|(k, v)| index.decode_entry(k, v).map(|(k, line)| (k.invoice, line)))
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// Ids of the invoices of `client` that are still open, in invoice id (byte) order: the
@@ -1259,34 +1281,30 @@ impl Backend for SledBackend {
     }
 }
 
-/// Ids of the invoices of `client` in the client's invoice index, in invoice id (byte) order.
+/// Ids of the invoices of `client` in the client's invoice index, in invoice id (byte) order
+/// (their lines are read, not decoded).
 fn client_invoice_ids(
     inner: &Inner,
     client: &ClientId,
     limit: usize,
 ) -> Result<Vec<InvoiceId>, StoreError> {
-    Ok(client_invoice_lines(inner, client, limit)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect())
-}
-
-/// The first `limit` entries of the client's invoice index, in invoice id (byte) order, each
-/// with its line.
-fn client_invoice_lines(
-    inner: &Inner,
-    client: &ClientId,
-    limit: usize,
-) -> Result<Vec<(InvoiceId, IndexLine)>, StoreError> {
-    inner
-        .trees
-        .client_invoices
-        .scan_prefix(
+    let index = &inner.trees.client_invoices;
+    index
+        .scan_prefix_raw(
             ClientInvoiceKey::prefix(client),
+            limit,
             "read client's invoice index",
-        )
-        .take(limit)
-        .map(|e| e.map(|(k, line)| (k.invoice, line)))
+        )?
+        .iter()
+        .map(|(k, _)| {
+            <ClientInvoiceKey as KeyCodec>::decode(k)
+                .map(|k| k.invoice)
+                .map_err(|reason| StoreError::Corrupt {
+                    tree: index.name(),
+                    key: keys::describe_raw(k),
+                    reason,
+                })
+        })
         .collect()
 }
 

@@ -296,6 +296,26 @@ impl<K: KeyCodec, V: ValueCodec> TypedTree<K, V> {
             .collect()
     }
 
+    /// Up to `limit` entries whose encoded key starts with `prefix`, in key order, as raw
+    /// bytes (each key without the slot byte): for callers that decide from the count whether
+    /// to decode them at all.
+    pub(crate) fn scan_prefix_raw(
+        &self,
+        prefix: Vec<u8>,
+        limit: usize,
+        op: &'static str,
+    ) -> Result<Vec<(Vec<u8>, sled::IVec)>, StoreError> {
+        let skip = usize::from(self.slot.is_some());
+        self.tree
+            .scan_prefix(&self.full(&prefix), false)
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e.map_err(|source| StoreError::Storage { op, source })?;
+                Ok((k.get(skip..).unwrap_or_default().to_vec(), v))
+            })
+            .collect()
+    }
+
     /// Entries whose encoded key starts with `prefix`, in key order.
     pub(crate) fn scan_prefix(
         &self,

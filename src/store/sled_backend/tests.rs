@@ -340,10 +340,23 @@ fn corrupt_client_index_entries_are_errors_naming_tree_and_key() {
     );
     index.raw_remove(b"c-1\0bad id");
 
-    // A value where the index holds none.
+    // A value that is not a line: the lines read reports it (listing ids reads no value).
     index.raw_insert(b"c-1\0INV-1", b"x");
-    corrupt_at(store.invoice_ids_of_client(&c1).unwrap_err(), "c-1/INV-1");
+    corrupt_at(
+        store.invoice_lines_of_client_within(&c1, 10).unwrap_err(),
+        "c-1/INV-1",
+    );
+    assert_eq!(
+        store.invoice_ids_of_client(&c1).unwrap(),
+        vec![InvoiceId::new("INV-1").unwrap()]
+    );
+    // An entry from before the index kept lines (empty value): read as unknown, so the
+    // statement reads that invoice itself.
     index.raw_insert(b"c-1\0INV-1", &[]);
+    assert_eq!(
+        store.invoice_lines_of_client_within(&c1, 10).unwrap(),
+        Some(vec![(InvoiceId::new("INV-1").unwrap(), IndexLine::Unknown)])
+    );
 
     // An entry naming an invoice that is not stored: listed, but the open invoices, which
     // read it, report it.
