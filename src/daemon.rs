@@ -298,6 +298,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         wake: wake.clone(),
         unsubscribe,
         turns: Default::default(),
+        statements: Default::default(),
         telemetry: telemetry.clone(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));

@@ -127,8 +127,9 @@ async fn full_payment_queues_one_thank_you_sent_once_with_the_other_open_invoice
 }
 
 /// The statement is read from the client's invoice index, whose entries carry each invoice's
-/// open balance: a part payment, an amount change and a full payment of the *other* invoice
-/// show in the next message at once.
+/// open balance, and kept by the dispatcher while the index has not changed: a part payment,
+/// an amount change and a full payment of the *other* invoice show in the next message at
+/// once (the second round of messages fails if the cache outlives a change).
 #[tokio::test]
 async fn the_statement_follows_the_other_invoices_balance_as_it_changes() {
     let sim = start(true, "2026-03-10T15:00:00Z");

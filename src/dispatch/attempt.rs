@@ -52,47 +52,49 @@ pub(super) enum Tried {
 }
 
 impl Dispatcher {
-    /// The client's other open invoices for the statement templates show, read now (read
-    /// only): one range of the client's invoice index, whose entries carry each invoice's open
-    /// balance, so no invoice record is read (an entry written before the index kept lines is
+    /// The client's other open invoices for the statement templates show (read only): one
+    /// range of the client's invoice index, whose entries carry each invoice's open balance,
+    /// kept by [`StatementCache`](super::statements::StatementCache) while it has not changed,
+    /// so no invoice record is read (an entry written before the index kept lines is
     /// the exception: that invoice is read). The cost is bounded: a client with more than
     /// [`STATEMENT_MAX_INVOICES`] invoices (open or not) gets no statement, so a message never
     /// reads more than that many entries. A read that fails leaves the statement out rather
     /// than holding the message back.
     pub(super) fn statement(&self, invoice: &Invoice, zone: &jiff::tz::TimeZone) -> Statement {
-        let read = || -> Result<Option<Vec<(InvoiceId, OpenLine)>>, crate::store::StoreError> {
+        let read = || -> Result<Option<Statement>, crate::store::StoreError> {
             // One more than the bound tells "too many" without reading the whole index, and
             // without decoding any of it.
-            let Some(lines) = self
-                .store
-                .invoice_lines_of_client_within(&invoice.client_id, STATEMENT_MAX_INVOICES)?
+            let Some(lines) =
+                self.statements
+                    .lines(&self.store, &invoice.client_id, STATEMENT_MAX_INVOICES)?
             else {
                 return Ok(None);
             };
-            let mut out = Vec::with_capacity(lines.len());
-            for (id, line) in lines {
-                if id == invoice.id {
+            // Entries from before the index kept lines: read those invoices.
+            let mut fetched: Vec<(InvoiceId, OpenLine)> = Vec::new();
+            for (id, line) in lines.iter() {
+                if *line != IndexLine::Unknown || *id == invoice.id {
                     continue;
                 }
-                let line = match line {
-                    IndexLine::Open(line) => line,
-                    IndexLine::Settled => continue,
-                    IndexLine::Unknown => match self.store.invoice(&id)? {
-                        Some(inv) if inv.client_id == invoice.client_id => {
-                            match IndexLine::of(&inv) {
-                                IndexLine::Open(line) => line,
-                                IndexLine::Settled | IndexLine::Unknown => continue,
-                            }
+                if let Some(inv) = self.store.invoice(id)? {
+                    if inv.client_id == invoice.client_id {
+                        if let IndexLine::Open(open) = IndexLine::of(&inv) {
+                            fetched.push((inv.id, open));
                         }
-                        _ => continue,
-                    },
-                };
-                out.push((id, line));
+                    }
+                }
             }
-            Ok(Some(out))
+            let open = lines
+                .iter()
+                .filter_map(|(id, line)| match line {
+                    IndexLine::Open(open) => Some((id, open)),
+                    IndexLine::Settled | IndexLine::Unknown => None,
+                })
+                .chain(fetched.iter().map(|(id, open)| (id, open)));
+            Ok(Some(Statement::of_lines(open, &invoice.id, zone)))
         };
         match read() {
-            Ok(Some(others)) => Statement::of_lines(others, &invoice.id, zone),
+            Ok(Some(statement)) => statement,
             Ok(None) => {
                 tracing::debug!(
                     invoice = %invoice.id, client = %invoice.client_id,

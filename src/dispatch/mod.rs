@@ -11,6 +11,7 @@ mod panicked;
 mod process;
 mod recovery;
 mod route;
+pub mod statements;
 pub(crate) mod timeline;
 mod turns;
 mod wake;
@@ -65,6 +66,8 @@ pub struct Dispatcher {
     pub unsubscribe: Option<Arc<crate::unsubscribe::UnsubscribeLinks>>,
     /// One send at a time per client where contact caps apply.
     pub turns: Arc<ClientTurns>,
+    /// Each client's statement lines as last read, while still current.
+    pub statements: Arc<statements::StatementCache>,
     /// The daemon's metrics (outcomes by channel, step and segment; lateness of sends).
     pub telemetry: crate::telemetry::Telemetry,
 }

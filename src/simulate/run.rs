@@ -42,6 +42,7 @@ pub(super) async fn run(
         wake: Arc::new(Wake::default()),
         unsubscribe: None,
         turns: Default::default(),
+        statements: Default::default(),
         // Its own recorder: simulated sends never show in the daemon's metrics.
         telemetry: Default::default(),
     };

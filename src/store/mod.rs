@@ -127,6 +127,7 @@ mod fail;
 mod health;
 mod keys;
 mod kv;
+mod lines_version;
 mod migrate;
 mod ops;
 mod overlay;
@@ -404,6 +405,14 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<InvoiceId>, StoreError> {
         self.backend.invoice_ids_of_client_upto(client, limit)
+    }
+
+    /// The version of `client`'s invoice-index lines: it changes whenever a batch that wrote
+    /// one of them is applied. Take it *before* reading the lines
+    /// ([`Store::invoice_lines_of_client_within`]); lines cached under a version that is still
+    /// current are up to date.
+    pub fn client_lines_version(&self, client: &ClientId) -> u64 {
+        lines_version::current(client)
     }
 
     /// Every entry of the client's invoice index, in invoice id (byte) order, each with what

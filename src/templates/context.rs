@@ -138,53 +138,51 @@ impl Statement {
         current: &InvoiceId,
         zone: &TimeZone,
     ) -> Statement {
-        Statement::of_lines(
-            invoices
-                .into_iter()
-                .filter_map(|inv| match IndexLine::of(&inv) {
-                    IndexLine::Open(line) => Some((inv.id, line)),
-                    IndexLine::Settled | IndexLine::Unknown => None,
-                }),
-            current,
-            zone,
-        )
+        let lines: Vec<(InvoiceId, OpenLine)> = invoices
+            .into_iter()
+            .filter_map(|inv| match IndexLine::of(&inv) {
+                IndexLine::Open(line) => Some((inv.id, line)),
+                IndexLine::Settled | IndexLine::Unknown => None,
+            })
+            .collect();
+        Statement::of_lines(lines.iter().map(|(id, l)| (id, l)), current, zone)
     }
 
     /// [`Statement::of`] from the open lines the client's invoice index keeps (each invoice id
-    /// with its [`OpenLine`]), without reading the invoices.
-    pub fn of_lines(
-        lines: impl IntoIterator<Item = (InvoiceId, OpenLine)>,
+    /// with its [`OpenLine`]), without reading the invoices; only the listed lines are copied.
+    pub fn of_lines<'a>(
+        lines: impl IntoIterator<Item = (&'a InvoiceId, &'a OpenLine)>,
         current: &InvoiceId,
         zone: &TimeZone,
     ) -> Statement {
-        let mut open: Vec<(Date, OpenInvoice)> = Vec::new();
-        let mut totals: BTreeMap<String, (Currency, Decimal)> = BTreeMap::new();
+        let mut open: Vec<(Date, &OpenLine)> = Vec::new();
+        let mut totals: BTreeMap<&str, (Currency, Decimal)> = BTreeMap::new();
         for (id, line) in lines {
-            if id == *current || line.balance <= Decimal::ZERO {
+            if id == current || line.balance <= Decimal::ZERO {
                 continue;
             }
             let entry = totals
-                .entry(line.currency.code().to_owned())
+                .entry(line.currency.code())
                 .or_insert((line.currency, Decimal::ZERO));
             if let Some(sum) = entry.1.checked_add(line.balance) {
                 entry.1 = sum;
             }
-            open.push((
-                due_date(line.due_at, zone),
-                OpenInvoice {
-                    number: line.number,
-                    currency: line.currency,
-                    balance: line.balance,
-                    due: line.due_at,
-                    payment_url: line.payment_url,
-                },
-            ));
+            open.push((due_date(line.due_at, zone), line));
         }
         open.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.number.cmp(&b.1.number)));
         let more = open.len().saturating_sub(STATEMENT_CAP);
         open.truncate(STATEMENT_CAP);
         Statement {
-            invoices: open.into_iter().map(|(_, i)| i).collect(),
+            invoices: open
+                .into_iter()
+                .map(|(_, l)| OpenInvoice {
+                    number: l.number.clone(),
+                    currency: l.currency,
+                    balance: l.balance,
+                    due: l.due_at,
+                    payment_url: l.payment_url.clone(),
+                })
+                .collect(),
             more,
             totals: totals.into_values().collect(),
         }

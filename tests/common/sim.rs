@@ -105,6 +105,7 @@ impl Sim {
             wake: Arc::new(plazo::dispatch::Wake::default()),
             unsubscribe: None,
             turns: Default::default(),
+            statements: Default::default(),
             telemetry: Default::default(),
         });
         Sim {
