@@ -256,22 +256,8 @@ fn the_leader_killed_mid_burst_twice_loses_nothing_and_duplicates_nothing() {
 
     // The last node finishes the burst: every reminder recorded sent or logged unknown,
     // exactly once.
-    let acc = burst::account(nodes[third].daemon(), N, Duration::from_secs(120));
-    let twice = sink.twice();
-    assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert_eq!(acc.sent + acc.unknown, N, "{acc:?}");
-    assert!(
-        sink.distinct() >= acc.sent,
-        "sink saw {} but {} recorded sent",
-        sink.distinct(),
-        acc.sent
-    );
     // In doubt: at most what each killed leader had in flight.
-    assert!(
-        acc.unknown <= 2 * (CONCURRENCY + 1),
-        "{} unknown: claims ran ahead of sends",
-        acc.unknown
-    );
+    let acc = finished_exactly_once(&sink, &nodes[third], N, 2);
     if acc.unknown > 0 {
         let successors = nodes[second].logs() + &nodes[third].logs();
         assert!(
@@ -414,21 +400,7 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
     assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 1);
 
     // b finishes the burst; nothing a did while deposed shows as a duplicate or a loss.
-    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
-    let twice = sink.twice();
-    assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
-    assert!(
-        sink.distinct() >= acc.sent,
-        "sink saw {} but {} recorded sent",
-        sink.distinct(),
-        acc.sent
-    );
-    assert!(
-        acc.unknown <= CONCURRENCY + 1,
-        "{} unknown: claims ran ahead of sends",
-        acc.unknown
-    );
+    let acc = finished_exactly_once(&sink, &nodes[1], N2, 1);
     eprintln!(
         "pg lock cut: {at_cut} delivered at the cut ({cuts} cut(s)), b led {takeover:.1?} later; a exited {status} \
          {a_exited_after:.1?} after b took over ({deposed_probes} probes of a meanwhile); {} recorded sent, {} unknown; {:.1?} in all",
@@ -436,6 +408,29 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
         acc.unknown,
         started.elapsed()
     );
+}
+
+/// The last node's account of a burst of `n` after `killed` leaders died with reminders in
+/// flight: every reminder recorded sent or logged unknown exactly once, none delivered twice,
+/// the sink saw at least every one recorded sent, and no more in doubt than the dead leaders
+/// could have had in flight.
+fn finished_exactly_once(sink: &Sink, last: &Node, n: usize, killed: usize) -> burst::Accounting {
+    let acc = burst::account(last.daemon(), n, Duration::from_secs(120));
+    let twice = sink.twice();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(acc.sent + acc.unknown, n, "{acc:?}");
+    assert!(
+        sink.distinct() >= acc.sent,
+        "sink saw {} but {} recorded sent",
+        sink.distinct(),
+        acc.sent
+    );
+    assert!(
+        acc.unknown <= killed * (CONCURRENCY + 1),
+        "{} unknown: claims ran ahead of sends",
+        acc.unknown
+    );
+    acc
 }
 
 /// Sends `sig` (`STOP`, `CONT`) to `node`'s process.
@@ -511,16 +506,7 @@ fn a_paused_leader_is_replaced_and_exits_75_when_it_resumes() {
     );
     nodes[0].daemon = None;
 
-    let acc = burst::account(nodes[1].daemon(), N2, Duration::from_secs(120));
-    let twice = sink.twice();
-    assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert_eq!(acc.sent + acc.unknown, N2, "{acc:?}");
-    assert!(sink.distinct() >= acc.sent);
-    assert!(
-        acc.unknown <= CONCURRENCY + 1,
-        "{} unknown: claims ran ahead of sends",
-        acc.unknown
-    );
+    let acc = finished_exactly_once(&sink, &nodes[1], N2, 1);
     eprintln!(
         "pg pause: {at_pause} delivered at the pause, b led {takeover:.1?} later; a exited \
          {status} once resumed; {} recorded sent, {} unknown; {:.1?} in all",
