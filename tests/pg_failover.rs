@@ -281,33 +281,10 @@ fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_o
         return;
     };
     let started = Instant::now();
-    let sink = Sink::start(Duration::from_millis(30));
-    let root = tempfile::tempdir().unwrap();
     // a checks its lock session every 3 s, b tries the lock every 100 ms: once a's session is
     // cut, b almost always takes the lock before a can take it back (the loop below retries).
     // For those 3 s a, deposed, still runs: fencing must keep it from doing harm.
-    let mut nodes = vec![
-        Node::new(root.path(), "node-a", sink.addr, 3000),
-        Node::new(root.path(), "node-b", sink.addr, 100),
-    ];
-    nodes[0].spawn(&url);
-    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
-    nodes[1].spawn(&url);
-    let end = Instant::now() + Duration::from_secs(30);
-    while !nodes[1]
-        .daemon()
-        .log_text()
-        .contains("standby: another node is the leader")
-    {
-        let b = nodes[1].daemon.as_mut().unwrap();
-        if let Some(status) = b.child.try_wait().unwrap() {
-            panic!("b exited ({status}):\n{}", nodes[1].logs());
-        }
-        assert!(Instant::now() < end, "b never waited:\n{}", nodes[1].logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    load_burst(&nodes[0], N2);
-    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+    let (sink, _root, mut nodes) = leader_and_standby_mid_burst(&url, 3000);
 
     // Cut a's lock session (as a network fault or an operator would), until b leads. Only
     // in this test's database: advisory locks are per database, and the other test runs
@@ -433,6 +410,37 @@ fn finished_exactly_once(sink: &Sink, last: &Node, n: usize, killed: usize) -> b
     acc
 }
 
+/// Two nodes on the database at `url`: `node-a` (checking its lock every `a_poll_ms`) leads,
+/// `node-b` (every 100 ms) waits as a standby; a burst of `N2` reminders is loaded through a
+/// and a fifth of it delivered to the returned sink. The directory holds both nodes' files.
+fn leader_and_standby_mid_burst(url: &str, a_poll_ms: u64) -> (Sink, tempfile::TempDir, Vec<Node>) {
+    let sink = Sink::start(Duration::from_millis(30));
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = vec![
+        Node::new(root.path(), "node-a", sink.addr, a_poll_ms),
+        Node::new(root.path(), "node-b", sink.addr, 100),
+    ];
+    nodes[0].spawn(url);
+    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
+    nodes[1].spawn(url);
+    let end = Instant::now() + Duration::from_secs(30);
+    while !nodes[1]
+        .daemon()
+        .log_text()
+        .contains("standby: another node is the leader")
+    {
+        let b = nodes[1].daemon.as_mut().unwrap();
+        if let Some(status) = b.child.try_wait().unwrap() {
+            panic!("b exited ({status}):\n{}", nodes[1].logs());
+        }
+        assert!(Instant::now() < end, "b never waited:\n{}", nodes[1].logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    load_burst(&nodes[0], N2);
+    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+    (sink, root, nodes)
+}
+
 /// Sends `sig` (`STOP`, `CONT`) to `node`'s process.
 fn signal(node: &Node, sig: &str) {
     let status = std::process::Command::new("kill")
@@ -449,17 +457,7 @@ fn a_paused_leader_is_replaced_and_exits_75_when_it_resumes() {
         return;
     };
     let started = Instant::now();
-    let sink = Sink::start(Duration::from_millis(30));
-    let root = tempfile::tempdir().unwrap();
-    let mut nodes = vec![
-        Node::new(root.path(), "node-a", sink.addr, 100),
-        Node::new(root.path(), "node-b", sink.addr, 100),
-    ];
-    nodes[0].spawn(&url);
-    assert_eq!(find_leader(&mut nodes, Duration::from_secs(30)), 0);
-    nodes[1].spawn(&url);
-    load_burst(&nodes[0], N2);
-    sink.wait_for(N2 / 5, Duration::from_secs(60), || nodes[0].logs());
+    let (sink, _root, mut nodes) = leader_and_standby_mid_burst(&url, 100);
 
     // SIGSTOP: a process hung or paused (a VM, a debugger). Its database sessions stay open,
     // idle, and so does its lock, unless the server ends them.

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::prim::{BadField, StoredCurrency, StoredDecimal, StoredDue};
-use super::{Record, RecordError, decode_body, encode_body, invalid, split_version};
+use super::{
+    Record, RecordError, decode_body, encode_body, expect_version, invalid, split_version,
+};
 use crate::domain::{IndexLine, OpenLine};
 
 /// [`OpenLine`] on disk, layout version 1 (same rules as every storage struct: never reorder
@@ -61,13 +63,7 @@ impl Record for IndexLine {
             return Ok(IndexLine::Unknown);
         }
         let (version, body) = split_version(Self::KIND, raw)?;
-        if version != Self::VERSION {
-            return Err(RecordError::UnknownVersion {
-                kind: Self::KIND,
-                found: version,
-                expected: Self::VERSION,
-            });
-        }
+        expect_version(Self::KIND, version, Self::VERSION)?;
         let stored: Option<StoredOpenLine> = decode_body(Self::KIND, version, body)?;
         match stored {
             None => Ok(IndexLine::Settled),

@@ -200,6 +200,19 @@ fn decode_body<S: DeserializeOwned>(
     Ok(stored)
 }
 
+/// Refuses a layout version other than the only one a kind has.
+fn expect_version(kind: &'static str, found: u8, expected: u8) -> Result<(), RecordError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(RecordError::UnknownVersion {
+            kind,
+            found,
+            expected,
+        })
+    }
+}
+
 /// Turns a field's validation failure into a [`RecordError`].
 fn invalid(kind: &'static str, version: u8) -> impl FnOnce(BadField) -> RecordError {
     move |b| RecordError::Invalid {
@@ -223,13 +236,7 @@ macro_rules! record_v1 {
             }
             fn decode(raw: &[u8]) -> Result<Self, RecordError> {
                 let (version, body) = split_version(Self::KIND, raw)?;
-                if version != Self::VERSION {
-                    return Err(RecordError::UnknownVersion {
-                        kind: Self::KIND,
-                        found: version,
-                        expected: Self::VERSION,
-                    });
-                }
+                expect_version(Self::KIND, version, Self::VERSION)?;
                 let stored: $stored = decode_body(Self::KIND, version, body)?;
                 <$domain>::try_from(stored).map_err(invalid(Self::KIND, version))
             }
