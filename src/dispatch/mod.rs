@@ -3,7 +3,9 @@
 //! hands the claimed batch to a task that waits until the claim is durable (group commit; the
 //! loop claims the next batch meanwhile), then sends with bounded concurrency (one channel
 //! attempt in `attempt.rs`, the walk along the chain and the recording in `process.rs`):
-//! re-check → render → send → record → plan the next step.
+//! re-check → render → send → record → plan the next step. A message's statement (the
+//! client's other open invoices) comes from the client's invoice index through
+//! [`statements::StatementCache`], read once per client while it has not changed.
 
 mod attempt;
 mod backoff;
