@@ -13,6 +13,9 @@
 //!   `T0`; default runs both `0` and `5000`), then the daemon is started and sends them through
 //!   the `webhook` channel to a local axum sink that records lateness = receipt time − fire_at.
 //!   Every outcome is recorded with a durable group commit (the daemon's normal path).
+//!   `DISPATCH_STORE=postgres` runs the daemon (and the preload) on a throwaway PostgreSQL
+//!   database instead of sled (`PLAZO_PG_FSYNC=on` for a server that fsyncs; raise
+//!   `DISPATCH_LEAD_SECS`, the preload runs at ~1,000/s there).
 //!   `DISPATCH_CHANNEL` = `sms` or `whatsapp` routes the step through the real Twilio or
 //!   WhatsApp adapter instead (`[routes] sms = "twilio"` / `whatsapp = "wa"`, client with a
 //!   phone, WhatsApp template mapped on the step) to the local provider mock
@@ -142,6 +145,48 @@ fn init_tracing(dir: &Path) {
         .try_init();
 }
 
+/// `DISPATCH_STORE=postgres`: a throwaway PostgreSQL database (`plazo::store::pg_testing`;
+/// `PLAZO_PG_FSYNC=on` for a server that fsyncs its commits, as sled does), its URL in
+/// `dir/db-url`, and `dir/plazo.toml` pointed at it (`[store] backend = "postgres"`). Returns
+/// the daemon config read back.
+fn on_postgres(dir: &Path) -> plazo::config::DaemonConfig {
+    use std::os::unix::fs::PermissionsExt;
+    let url = plazo::store::pg_testing::new_database()
+        .unwrap()
+        .expect("DISPATCH_STORE=postgres needs PostgreSQL's binaries");
+    let url_file = dir.join("db-url");
+    std::fs::write(&url_file, &url).unwrap();
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = dir.join("plazo.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[store]\nbackend = \"postgres\"\nurl = {{ file = \"{}\" }}\nnode = \"bench-a\"\n",
+        url_file.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    println!(
+        "  store: PostgreSQL (throwaway server, fsync={})",
+        if std::env::var("PLAZO_PG_FSYNC").is_ok_and(|v| v == "on") {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    load_daemon_config(&cfg).unwrap()
+}
+
+/// The store the preload writes: sled at `dir/data/db`, or the PostgreSQL database named in
+/// `dir/db-url` (see [`on_postgres`]); the preload's store releases the leadership when
+/// dropped, so the daemon then takes it.
+fn open_store(dir: &Path) -> Store {
+    match std::fs::read_to_string(dir.join("db-url")) {
+        Ok(url) => Store::with_backend(Arc::new(
+            plazo::store::PgBackend::open(url.trim(), StoreOptions::default()).unwrap(),
+        )),
+        Err(_) => Store::open(&dir.join("data").join("db"), StoreOptions::default()).unwrap(),
+    }
+}
+
 /// `LOAD_CLIENTS` (default 1): how many clients the preloaded invoices are spread over, round
 /// robin. With one, every reminder's statement finds more than `STATEMENT_MAX_INVOICES` and is
 /// left out; the side-by-side harness (`../shared/bench`) uses 997 clients of ~20 invoices,
@@ -169,7 +214,7 @@ fn preload(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp) -> Duration {
 /// `whatsapp`).
 fn preload_with(dir: &Path, n: usize, due: impl Fn(usize) -> Timestamp, phone: bool) -> Duration {
     let policy = load_policy(&dir.join("policy.toml")).unwrap();
-    let store = Store::open(&dir.join("data").join("db"), StoreOptions::default()).unwrap();
+    let store = open_store(dir);
     let now = Timestamp::now();
     let mut client = serde_json::json!({"name": "Ana", "email": "ana@example.co"});
     if phone {
@@ -530,7 +575,10 @@ fn scenario_dispatch(rate: f64) {
     } else {
         format!("http://{addr}")
     };
-    let cfg = daemon_config_for(dir.path(), "127.0.0.1:0", &base, &kind, rate_limit);
+    let mut cfg = daemon_config_for(dir.path(), "127.0.0.1:0", &base, &kind, rate_limit);
+    if std::env::var("DISPATCH_STORE").is_ok_and(|v| v == "postgres") {
+        cfg = on_postgres(dir.path());
+    }
     preload_with(
         dir.path(),
         n,

@@ -9,7 +9,8 @@
 //! binary exits, and removes the directory. Each [`new_database`] is a database of its own.
 //!
 //! Binaries are looked up in `$PLAZO_PG_BIN`, then `/usr/lib/postgresql/*/bin` (Debian), then
-//! `PATH`. Without them [`new_database`] answers `Ok(None)` and says why: callers skip.
+//! `PATH`. Without them [`new_database`] answers `Ok(None)` and says why: callers skip. The
+//! server runs with `fsync=off` unless `PLAZO_PG_FSYNC=on` (benchmarks).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -127,8 +128,14 @@ fn start_in(bin: &Path, dir: &Path) -> Result<Server, String> {
         .map_err(|e| e.to_string())?
         .port();
     let pg_ctl = bin.join("pg_ctl");
+    // Tests need ordering and visibility, not durability: fsync off unless a benchmark asks.
+    let fsync = if std::env::var("PLAZO_PG_FSYNC").is_ok_and(|v| v == "on") {
+        "on"
+    } else {
+        "off"
+    };
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=500",
         sock.display()
     );
     let log = dir.join("server.log");
