@@ -66,11 +66,7 @@ async fn the_signer_reproduces_the_official_vectors_and_the_receiver_verifies_th
 /// Bogotá, three steps, a promise cadence, one partner; segment `dificil_cobro` for clients
 /// with a broken promise.
 fn policy() -> String {
-    let step = |c: &str, name: &str, offset: &str, template: &str| {
-        format!(
-            "[[cadences.{c}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"firm\"\n\n"
-        )
-    };
+    let step = common::firm_step;
     let mut p = test_policy(
         "America/Bogota",
         "es",
@@ -640,6 +636,16 @@ impl Daemon {
         }
     }
 
+    /// Pays `inv-2` (from [`Daemon::setup`]) in full over the API.
+    async fn pay_inv2_in_full(&self) {
+        self.ok(
+            "POST",
+            "/v1/invoices/inv-2/payments",
+            Some(json!({"amount": "2500000.50", "currency": "COP", "reference": "PSE-1"})),
+        )
+        .await;
+    }
+
     async fn stop(mut self) {
         self.running.take().unwrap().shutdown().await.unwrap();
     }
@@ -692,12 +698,7 @@ async fn a_hand_off_over_http_reaches_the_erp_and_the_partner_signed_and_a_payme
         assert_eq!(data["reason"], "90 days late");
     }
 
-    d.ok(
-        "POST",
-        "/v1/invoices/inv-2/payments",
-        Some(json!({"amount": "2500000.50", "currency": "COP", "reference": "PSE-1"})),
-    )
-    .await;
+    d.pay_inv2_in_full().await;
     let seen = r.wait_for(3, || {}).await;
     let paid = seen[2].json();
     assert_eq!(seen[2].path, "/erp");
@@ -739,12 +740,7 @@ async fn an_endpoint_that_keeps_failing_leaves_a_failed_event_that_the_api_lists
         daemon_and_receiver("max_attempts = 3\nbackoff_base_secs = 5\nbackoff_max_secs = 5").await;
     r.answer(&[], 500);
     d.setup().await;
-    d.ok(
-        "POST",
-        "/v1/invoices/inv-2/payments",
-        Some(json!({"amount": "2500000.50", "currency": "COP", "reference": "PSE-1"})),
-    )
-    .await;
+    d.pay_inv2_in_full().await;
     // Three attempts, five seconds apart on the daemon's clock.
     let clock = d.clock.clone();
     let seen = r
@@ -911,12 +907,7 @@ fn plazo_check_refuses_a_bad_events_table_naming_file_line_and_column() {
 async fn a_hand_off_of_a_paid_invoice_is_409_and_changes_nothing_records_no_line_and_no_event() {
     let (d, _r) = daemon_and_receiver("").await;
     d.setup().await;
-    d.ok(
-        "POST",
-        "/v1/invoices/inv-2/payments",
-        Some(json!({"amount": "2500000.50", "currency": "COP", "reference": "PSE-1"})),
-    )
-    .await;
+    d.pay_inv2_in_full().await;
     let event_ids = || async {
         let listed = d.ok("GET", "/v1/events?limit=100", None).await;
         let mut ids: Vec<String> = listed

@@ -25,11 +25,7 @@ const PHONE: &str = "+573001234567";
 /// `dificil_cobro` (a broken promise; hands off at +20d), `cumplido` (`paid_rule`), `standard`
 /// (default; writes off when its cadence is exhausted). A promise cadence, one partner.
 fn policy(paid_rule: &str) -> String {
-    let step = |c: &str, name: &str, offset: &str, template: &str| {
-        format!(
-            "[[cadences.{c}.steps]]\nname = \"{name}\"\noffset = \"{offset}\"\nchannels = [\"email\"]\ntemplate = \"{template}\"\ntone = \"firm\"\n\n"
-        )
-    };
+    let step = common::firm_step;
     let mut p = test_policy(
         "America/Bogota",
         "es",

@@ -103,17 +103,6 @@ pub trait Backend: Send + Sync + 'static {
     /// Ids of the invoices of `client`, open or not, in invoice id (byte) order (the client's
     /// invoice index: reads only that client's entries).
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError>;
-    /// The first `limit` of [`Backend::invoice_ids_of_client`], reading no more entries than
-    /// that.
-    fn invoice_ids_of_client_upto(
-        &self,
-        client: &ClientId,
-        limit: usize,
-    ) -> Result<Vec<InvoiceId>, StoreError> {
-        let mut ids = self.invoice_ids_of_client(client)?;
-        ids.truncate(limit);
-        Ok(ids)
-    }
     /// Every entry of the client's invoice index, each with its [`IndexLine`] (the open
     /// balance a statement shows), when the client has at most `max` invoices; `None`, having
     /// read `max + 1` entries and decoded none, when it has more (a client with 20,000

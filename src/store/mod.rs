@@ -397,16 +397,6 @@ impl Store {
         self.backend.invoice_ids_of_client(client)
     }
 
-    /// The first `limit` ids of [`Store::invoice_ids_of_client`], reading no more index
-    /// entries than that.
-    pub fn invoice_ids_of_client_upto(
-        &self,
-        client: &ClientId,
-        limit: usize,
-    ) -> Result<Vec<InvoiceId>, StoreError> {
-        self.backend.invoice_ids_of_client_upto(client, limit)
-    }
-
     /// The version of `client`'s invoice-index lines: it changes whenever a batch that wrote
     /// one of them is applied. Take it *before* reading the lines
     /// ([`Store::invoice_lines_of_client_within`]); lines cached under a version that is still

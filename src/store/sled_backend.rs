@@ -652,16 +652,7 @@ impl Backend for SledBackend {
     /// Ids of the invoices of `client`, open or not, in invoice id (byte) order: a prefix scan
     /// of the client's invoice index, one entry per invoice of the client.
     fn invoice_ids_of_client(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
-        client_invoice_ids(&*self.inner()?, client, usize::MAX)
-    }
-
-    /// The first `limit` entries of the client's invoice index, and no more read.
-    fn invoice_ids_of_client_upto(
-        &self,
-        client: &ClientId,
-        limit: usize,
-    ) -> Result<Vec<InvoiceId>, StoreError> {
-        client_invoice_ids(&*self.inner()?, client, limit)
+        client_invoice_ids(&*self.inner()?, client)
     }
 
     /// The client's index entries with their lines, if at most `max`: reads `max + 1` raw
@@ -696,7 +687,7 @@ impl Backend for SledBackend {
     fn open_invoice_ids_of(&self, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
         let inner = self.inner()?;
         let mut open = Vec::new();
-        for id in client_invoice_ids(&inner, client, usize::MAX)? {
+        for id in client_invoice_ids(&inner, client)? {
             let Some(InvoiceRecord { invoice, .. }) =
                 inner.trees.invoices.get(&id, "read invoice")?
             else {
@@ -1283,16 +1274,12 @@ impl Backend for SledBackend {
 
 /// Ids of the invoices of `client` in the client's invoice index, in invoice id (byte) order
 /// (their lines are read, not decoded).
-fn client_invoice_ids(
-    inner: &Inner,
-    client: &ClientId,
-    limit: usize,
-) -> Result<Vec<InvoiceId>, StoreError> {
+fn client_invoice_ids(inner: &Inner, client: &ClientId) -> Result<Vec<InvoiceId>, StoreError> {
     let index = &inner.trees.client_invoices;
     index
         .scan_prefix_raw(
             ClientInvoiceKey::prefix(client),
-            limit,
+            usize::MAX,
             "read client's invoice index",
         )?
         .iter()

@@ -497,12 +497,13 @@ impl Committer {
             drop(st);
 
             let applied = counted.and_then(|()| self.apply(&batch));
-            let mut st = self.shared.lock();
-            st.applying = None;
             if applied.is_ok() {
-                // After the apply: a reader that sees the new version reads the new lines.
+                // After the apply (and outside the state lock): a reader that sees the new
+                // version reads the new lines.
                 super::lines_version::bump_written(batch.writes.keys().map(Vec::as_slice));
             }
+            let mut st = self.shared.lock();
+            st.applying = None;
             match &applied {
                 Ok(()) => {
                     st.applied = number;

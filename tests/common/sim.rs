@@ -229,20 +229,7 @@ impl Sim {
 
     /// A promise by phone of `amount` on invoice `id` by `date` (a date or an instant), made now.
     pub fn promise(&self, id: &str, amount: &str, date: &str) {
-        let p = self.policy.current();
-        plazo::service::make_promise(
-            &self.store,
-            &p.policy,
-            &plazo::domain::InvoiceId::new(id).unwrap(),
-            plazo::service::PromiseInput {
-                amount: amount.into(),
-                date: date.into(),
-                channel: Some("phone".into()),
-                note: None,
-            },
-            self.now(),
-        )
-        .unwrap();
+        self.try_promise(id, amount, date).unwrap();
     }
 
     /// Applies a Stripe `charge.refunded` of `amount` COP for invoice `id` through the
