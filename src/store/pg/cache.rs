@@ -1,0 +1,275 @@
+//! [`ReadCache`]: the values of single keys this node has read or written, so a key read again
+//! costs no round trip to PostgreSQL.
+//!
+//! Valid because only this node writes the table: the leader, fenced by its epoch (see
+//! `leader.rs`), and every one of its writes goes through the same `PgKv`, which tells the
+//! cache what it wrote once the transaction has committed. What might break that is handled by
+//! dropping the cache for good ([`ReadCache::disable`]): a write whose outcome is unknown (an
+//! error during the transaction or its commit), and leadership lost (another node writes now).
+//!
+//! A read that overlaps a write must not put a value in the cache: it may have read the value
+//! from before that write, and would then shadow it. So a read fills the cache only when no
+//! write was under way when it started and none started until it ended (a [`Ticket`]). The
+//! committer's own reads never overlap its writes (it applies its batches itself), so they are
+//! always kept; a reader on another thread during a write just goes to the database.
+//!
+//! Bounded: at most [`CAPACITY`] keys; when full, the cache is emptied and refills from the
+//! keys read next (simple, and a burst's working set fits).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use sled::IVec;
+
+/// Most keys held (their values included, absent values too). With records of a few hundred
+/// bytes, a few tens of megabytes at most.
+pub(crate) const CAPACITY: usize = 65_536;
+
+/// A key's value as cached: `None` when the key is known to be absent.
+pub(crate) type Cached = Option<IVec>;
+
+#[derive(Default)]
+struct State {
+    values: HashMap<Vec<u8>, Cached>,
+    /// Writes started so far (a read's [`Ticket`] is the count when it started).
+    writes_started: u64,
+    /// Writes started and not yet ended.
+    writing: u32,
+    /// Set for good once a write's outcome is unknown or leadership is lost.
+    disabled: bool,
+}
+
+/// What a read looking up a key finds.
+pub(crate) enum Lookup {
+    /// The key's value (or its absence), as last read or written.
+    Hit(Cached),
+    /// Not cached: read the database, then [`ReadCache::fill`] with the ticket, if any.
+    Miss(Option<Ticket>),
+}
+
+/// Allows a read to fill the cache, if no write started since it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket(u64);
+
+/// The cache of one table (see the module docs).
+pub(crate) struct ReadCache {
+    state: Mutex<State>,
+    capacity: usize,
+}
+
+impl Default for ReadCache {
+    fn default() -> Self {
+        ReadCache::with_capacity(CAPACITY)
+    }
+}
+
+impl ReadCache {
+    /// An empty cache holding at most `capacity` keys.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        ReadCache {
+            state: Mutex::new(State::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached value of `key`, or a ticket to fill it with (none while a write is under way
+    /// or once disabled).
+    pub(crate) fn lookup(&self, key: &[u8]) -> Lookup {
+        let st = self.lock();
+        if let Some(v) = st.values.get(key) {
+            return Lookup::Hit(v.clone());
+        }
+        let ticket = (st.writing == 0 && !st.disabled).then_some(Ticket(st.writes_started));
+        Lookup::Miss(ticket)
+    }
+
+    /// Keeps `value`, read from the database for `key` with `ticket`, unless a write started
+    /// since the ticket was issued.
+    pub(crate) fn fill(&self, ticket: Ticket, key: &[u8], value: Cached) {
+        let mut st = self.lock();
+        if st.disabled || st.writing != 0 || st.writes_started != ticket.0 {
+            return;
+        }
+        self.put(&mut st, key.to_vec(), value);
+    }
+
+    fn put(&self, st: &mut State, key: Vec<u8>, value: Cached) {
+        if st.values.len() >= self.capacity && !st.values.contains_key(&key) {
+            st.values.clear();
+        }
+        st.values.insert(key, value);
+    }
+
+    /// Announces a write of `keys`: they leave the cache, and no read fills it until the
+    /// write has ended ([`Write::committed`], or dropped: failed).
+    pub(crate) fn write<'a>(&'a self, keys: impl IntoIterator<Item = &'a [u8]>) -> Write<'a> {
+        let mut st = self.lock();
+        st.writes_started += 1;
+        st.writing += 1;
+        for k in keys {
+            st.values.remove(k);
+        }
+        Write {
+            cache: self,
+            ended: false,
+        }
+    }
+
+    /// Drops every value and keeps nothing from now on (the table may change behind it).
+    pub(crate) fn disable(&self) {
+        let mut st = self.lock();
+        st.disabled = true;
+        st.values.clear();
+    }
+
+    /// Keys held (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().values.len()
+    }
+}
+
+/// A write under way (see [`ReadCache::write`]). Dropped without [`Write::committed`]: its
+/// outcome is unknown, and the cache is disabled.
+pub(crate) struct Write<'a> {
+    cache: &'a ReadCache,
+    ended: bool,
+}
+
+impl Write<'_> {
+    /// The write committed: these are the keys' values now (`None`: removed).
+    pub(crate) fn committed<'k>(mut self, writes: impl IntoIterator<Item = (&'k [u8], Cached)>) {
+        self.ended = true;
+        let mut st = self.cache.lock();
+        st.writing = st.writing.saturating_sub(1);
+        if st.disabled {
+            return;
+        }
+        for (k, v) in writes {
+            self.cache.put(&mut st, k.to_vec(), v);
+        }
+    }
+}
+
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut st = self.cache.lock();
+        st.writing = st.writing.saturating_sub(1);
+        st.disabled = true;
+        st.values.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Cached {
+        Some(IVec::from(s.as_bytes()))
+    }
+
+    fn ticket(c: &ReadCache, key: &[u8]) -> Ticket {
+        match c.lookup(key) {
+            Lookup::Miss(Some(t)) => t,
+            Lookup::Miss(None) => panic!("no ticket"),
+            Lookup::Hit(_) => panic!("unexpected hit"),
+        }
+    }
+
+    fn hit(c: &ReadCache, key: &[u8]) -> Option<Cached> {
+        match c.lookup(key) {
+            Lookup::Hit(v) => Some(v),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_read_value_and_an_absence_are_kept() {
+        let c = ReadCache::default();
+        let t = ticket(&c, b"a");
+        c.fill(t, b"a", v("1"));
+        let t = ticket(&c, b"b");
+        c.fill(t, b"b", None);
+        assert_eq!(hit(&c, b"a"), Some(v("1")));
+        assert_eq!(hit(&c, b"b"), Some(None));
+    }
+
+    #[test]
+    fn a_committed_write_is_what_the_next_read_sees() {
+        let c = ReadCache::default();
+        let t = ticket(&c, b"a");
+        c.fill(t, b"a", v("old"));
+        let w = c.write([&b"a"[..], &b"gone"[..]]);
+        w.committed([(&b"a"[..], v("new")), (&b"gone"[..], None)]);
+        assert_eq!(hit(&c, b"a"), Some(v("new")));
+        assert_eq!(hit(&c, b"gone"), Some(None));
+    }
+
+    #[test]
+    fn a_write_with_an_unknown_outcome_leaves_nothing_cached() {
+        let c = ReadCache::default();
+        let t = ticket(&c, b"a");
+        c.fill(t, b"a", v("old"));
+        let t = ticket(&c, b"other");
+        c.fill(t, b"other", v("x"));
+        drop(c.write([&b"a"[..]])); // failed: not committed
+        assert_eq!(hit(&c, b"a"), None);
+        assert_eq!(hit(&c, b"other"), None);
+        // And nothing is kept any more: every read goes to the database.
+        assert!(matches!(c.lookup(b"a"), Lookup::Miss(None)));
+        c.write([&b"a"[..]]).committed([(&b"a"[..], v("new"))]);
+        assert_eq!(hit(&c, b"a"), None);
+    }
+
+    #[test]
+    fn a_read_overlapping_a_write_is_not_kept() {
+        let c = ReadCache::default();
+        // Started before the write, ended after it began: it may hold the old value.
+        let t = ticket(&c, b"a");
+        let w = c.write([&b"a"[..]]);
+        c.fill(t, b"a", v("old"));
+        assert_eq!(hit(&c, b"a"), None);
+        // Started during the write: no ticket.
+        assert!(matches!(c.lookup(b"a"), Lookup::Miss(None)));
+        w.committed([(&b"a"[..], v("new"))]);
+        assert_eq!(hit(&c, b"a"), Some(v("new")));
+        // Started before, filled after the write ended: still refused.
+        let t = ticket(&c, b"b");
+        c.write([&b"b"[..]]).committed([(&b"b"[..], v("new"))]);
+        c.fill(t, b"b", v("old"));
+        assert_eq!(hit(&c, b"b"), Some(v("new")));
+    }
+
+    #[test]
+    fn the_bound_holds() {
+        let c = ReadCache::with_capacity(4);
+        for i in 0..10u8 {
+            let t = ticket(&c, &[i]);
+            c.fill(t, &[i], v("x"));
+            assert!(c.len() <= 4);
+        }
+        let writes: Vec<(Vec<u8>, Cached)> = (0..10u8).map(|i| (vec![i], v("y"))).collect();
+        c.write([&[42u8][..]])
+            .committed(writes.iter().map(|(k, v)| (k.as_slice(), v.clone())));
+        assert!(c.len() <= 4);
+        // The last key kept is readable.
+        assert_eq!(hit(&c, &[9]), Some(v("y")));
+    }
+
+    #[test]
+    fn a_disabled_cache_keeps_nothing() {
+        let c = ReadCache::default();
+        let t = ticket(&c, b"a");
+        c.fill(t, b"a", v("1"));
+        c.disable();
+        assert_eq!(hit(&c, b"a"), None);
+        assert!(matches!(c.lookup(b"a"), Lookup::Miss(None)));
+    }
+}
