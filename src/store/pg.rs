@@ -37,8 +37,8 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use leader::Leader;
 use cache::{Lookup, ReadCache};
+pub(crate) use leader::Leader;
 use leader::{EPOCH_SQL, check_epoch};
 pub use leader::{LeaderError, LeaderOptions, OnLost, default_node_name};
 
@@ -69,6 +69,13 @@ const CONNECTIONS: usize = 4;
 
 /// Rows read per query while iterating a range.
 const PAGE: usize = 256;
+
+/// Most keys read by one prefetch query.
+const PREFETCH_CHUNK: usize = 1024;
+
+/// Ids taken from the sequence at once ([`Kv::generate_id`]): one round trip per block, not
+/// per id. The ids a node does not use are skipped, as a sequence's are anyway.
+const ID_BLOCK: i64 = 256;
 
 /// Where a PostgreSQL store lives, and this node's leadership over it.
 #[derive(Clone)]
@@ -309,6 +316,8 @@ struct PgKv {
     epoch: i64,
     /// Values of single keys read or written (see [`cache`]).
     cache: ReadCache,
+    /// Ids taken from the sequence and not handed out yet, in increasing order.
+    ids: Mutex<std::collections::VecDeque<u64>>,
     /// The statements' SQL, built once.
     sql: Statements,
 }
@@ -316,6 +325,7 @@ struct PgKv {
 /// The SQL of a table's statements (the table name is the only thing formatted in).
 struct Statements {
     get: String,
+    get_many: String,
     upsert_one: String,
     upsert: String,
     delete: String,
@@ -327,6 +337,7 @@ impl Statements {
     fn new(table: &str) -> Self {
         Statements {
             get: format!("SELECT v FROM {table} WHERE k = $1"),
+            get_many: format!("SELECT k, v FROM {table} WHERE k = ANY($1)"),
             upsert_one: format!(
                 "INSERT INTO {table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
             ),
@@ -349,6 +360,7 @@ impl PgKv {
             epoch: leader.epoch(),
             leader,
             cache: ReadCache::default(),
+            ids: Mutex::default(),
             sql: Statements::new(table),
         }
     }
@@ -468,6 +480,42 @@ impl Kv for PgKv {
         Ok(value)
     }
 
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), sled::Error> {
+        let cache = self.cache();
+        let mut wanted: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| !cache.contains(k))
+            .cloned()
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(PREFETCH_CHUNK) {
+            // Pointless while a write is under way (nothing read could be kept).
+            let Some(ticket) = cache.ticket() else {
+                return Ok(());
+            };
+            let sql = self.sql.get_many.clone();
+            let owned = chunk.to_vec();
+            let found = self.pool.run(move |c| {
+                let st = c.prepared(&sql)?;
+                let rows = c.client.query(&st, &[&owned])?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let k: &[u8] = r.get(0);
+                        let v: &[u8] = r.get(1);
+                        (k.to_vec(), IVec::from(v))
+                    })
+                    .collect::<HashMap<_, _>>())
+            })?;
+            cache.fill_many(
+                ticket,
+                chunk.iter().map(|k| (k.as_slice(), found.get(k).cloned())),
+            );
+        }
+        Ok(())
+    }
+
     fn range(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>, rev: bool) -> KvIter<'_> {
         Box::new(PageIter {
             kv: self,
@@ -548,10 +596,24 @@ impl Kv for PgKv {
     }
 
     fn generate_id(&self) -> Result<u64, sled::Error> {
-        self.pool.run(|c| {
-            let st = c.prepared("SELECT nextval('plazo_ids')")?;
-            let id: i64 = c.client.query_one(&st, &[])?.get(0);
-            Ok(id.unsigned_abs())
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.is_empty() {
+            let mut block = self.pool.run(|c| {
+                let st =
+                    c.prepared("SELECT nextval('plazo_ids') FROM generate_series(1, $1::bigint)")?;
+                Ok(c.client
+                    .query(&st, &[&ID_BLOCK])?
+                    .iter()
+                    .map(|r| r.get::<_, i64>(0).unsigned_abs())
+                    .collect::<Vec<u64>>())
+            })?;
+            block.sort_unstable();
+            ids.extend(block);
+        }
+        ids.pop_front().ok_or_else(|| {
+            sled::Error::Io(std::io::Error::other(
+                "PostgreSQL: the id sequence returned no value",
+            ))
         })
     }
 

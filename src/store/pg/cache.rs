@@ -90,11 +90,34 @@ impl ReadCache {
     /// Keeps `value`, read from the database for `key` with `ticket`, unless a write started
     /// since the ticket was issued.
     pub(crate) fn fill(&self, ticket: Ticket, key: &[u8], value: Cached) {
+        self.fill_many(ticket, [(key, value)]);
+    }
+
+    /// [`ReadCache::fill`] for several keys read by one query.
+    pub(crate) fn fill_many<'k>(
+        &self,
+        ticket: Ticket,
+        values: impl IntoIterator<Item = (&'k [u8], Cached)>,
+    ) {
         let mut st = self.lock();
         if st.disabled || st.writing != 0 || st.writes_started != ticket.0 {
             return;
         }
-        self.put(&mut st, key.to_vec(), value);
+        for (k, v) in values {
+            self.put(&mut st, k.to_vec(), v);
+        }
+    }
+
+    /// A ticket to fill the cache with values read from now on (none while a write is under
+    /// way or once disabled).
+    pub(crate) fn ticket(&self) -> Option<Ticket> {
+        let st = self.lock();
+        (st.writing == 0 && !st.disabled).then_some(Ticket(st.writes_started))
+    }
+
+    /// Whether `key` is cached.
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+        self.lock().values.contains_key(key)
     }
 
     fn put(&self, st: &mut State, key: Vec<u8>, value: Cached) {

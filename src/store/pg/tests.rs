@@ -358,7 +358,9 @@ fn value_in_database(url: &str, key: &[u8]) -> Option<Vec<u8>> {
 
 #[test]
 fn a_read_after_a_write_sees_the_write() {
-    let Some((kv, url)) = bare_keyspace() else { return };
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
     let (k, other) = (&b"\x01key"[..], &b"\x01other"[..]);
     // Absent, and that absence read (and cached) first.
     assert_eq!(kv.get(k).unwrap(), None);
@@ -386,7 +388,9 @@ fn a_read_after_a_write_sees_the_write() {
 
 #[test]
 fn a_failed_write_leaves_no_stale_value_behind() {
-    let Some((kv, url)) = bare_keyspace() else { return };
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
     let k = &b"\x01key"[..];
     kv.apply(&[(k, Some(b"mine"))]).unwrap();
     assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"mine"[..]));
@@ -400,4 +404,46 @@ fn a_failed_write_leaves_no_stale_value_behind() {
     assert!(kv.apply(&[(k, Some(b"late"))]).is_err());
     assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"theirs"[..]));
     assert_eq!(value_in_database(&url, k), Some(b"theirs".to_vec()));
+}
+
+#[test]
+fn prefetched_keys_read_as_the_database_holds_them() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    // Written before this node read anything (as by a previous leader).
+    run_sql(&url, "INSERT INTO keyspace VALUES ('\\x0161', 'before')");
+    let (a, b) = (b"\x01a".to_vec(), b"\x01b".to_vec());
+    kv.prefetch(&[a.clone(), b.clone(), a.clone()]).unwrap();
+    assert_eq!(kv.get(&a).unwrap().as_deref(), Some(&b"before"[..]));
+    assert_eq!(kv.get(&b).unwrap(), None);
+    kv.apply(&[(&b, Some(b"now"))]).unwrap();
+    kv.prefetch(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(kv.get(&b).unwrap().as_deref(), Some(&b"now"[..]));
+}
+
+#[test]
+fn ids_keep_growing_across_blocks_and_instances() {
+    let Some(h) = PgHarness::new() else { return };
+    let config = super::parse_url(&h.url).unwrap();
+    super::migrate_now(&config).unwrap();
+    let opts = crate::store::LeaderOptions {
+        node: "ids-test".into(),
+        wait: Some(std::time::Duration::from_secs(10)),
+        ..Default::default()
+    };
+    let target = super::PgTarget {
+        url: h.url.clone(),
+        leader: super::Leader::acquire(&config, &opts).unwrap(),
+    };
+    let mut last = 0;
+    for _ in 0..2 {
+        // A new instance (as after a reopen) goes on above every id handed out before.
+        let (kv, _) = super::open_keyspace(&target).unwrap();
+        for _ in 0..(super::ID_BLOCK * 2 + 3) {
+            let id = kv.generate_id().unwrap();
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+    }
 }
