@@ -70,6 +70,9 @@ const CONNECTIONS: usize = 4;
 /// Rows read per query while iterating a range.
 const PAGE: usize = 256;
 
+/// Most entries of a prefix held whole in the read cache (see [`PgKv::whole`]).
+const WHOLE_LIMIT: usize = 4096;
+
 /// Most keys read by one prefetch query.
 const PREFETCH_CHUNK: usize = 1024;
 
@@ -248,8 +251,13 @@ pub(crate) fn open_keyspace(target: &PgTarget) -> Result<Tables, StoreError> {
         });
     }
     let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS, target.leader.lease())?;
-    let ks: Arc<dyn Kv> = Arc::new(PgKv::new(pool.clone(), "keyspace", target.leader.clone()));
-    let meta: Arc<dyn Kv> = Arc::new(PgKv::new(pool, "meta", target.leader.clone()));
+    let ks: Arc<dyn Kv> = Arc::new(PgKv::new(
+        pool.clone(),
+        "keyspace",
+        &[&[super::slot::INFLIGHT]],
+        target.leader.clone(),
+    ));
+    let meta: Arc<dyn Kv> = Arc::new(PgKv::new(pool, "meta", &[], target.leader.clone()));
     Ok((ks, meta))
 }
 
@@ -316,6 +324,10 @@ struct PgKv {
     epoch: i64,
     /// Values of single keys read or written (see [`cache`]).
     cache: ReadCache,
+    /// Prefixes the cache holds whole once one of their keys is read, when they have at most
+    /// [`WHOLE_LIMIT`] entries: the in-flight reminders of the keyspace (a few per dispatch
+    /// slot; asked about for every step planned, and never holding it).
+    whole: &'static [&'static [u8]],
     /// Ids taken from the sequence and not handed out yet, in increasing order.
     ids: Mutex<std::collections::VecDeque<u64>>,
     /// The statements' SQL, built once.
@@ -353,10 +365,16 @@ impl Statements {
 }
 
 impl PgKv {
-    fn new(pool: Arc<Pool>, table: &'static str, leader: Arc<Leader>) -> Self {
+    fn new(
+        pool: Arc<Pool>,
+        table: &'static str,
+        whole: &'static [&'static [u8]],
+        leader: Arc<Leader>,
+    ) -> Self {
         PgKv {
             pool,
             table,
+            whole,
             epoch: leader.epoch(),
             leader,
             cache: ReadCache::default(),
@@ -465,6 +483,24 @@ impl Kv for PgKv {
             Lookup::Hit(v) => return Ok(v),
             Lookup::Miss(ticket) => ticket,
         };
+        if let Some(ticket) = ticket {
+            let whole = self.whole.iter().find(|p| key.starts_with(p));
+            if let Some(prefix) = whole.filter(|p| cache.wants_whole(p)) {
+                let rows = self.page(
+                    &Bound::Included(prefix.to_vec()),
+                    &super::kv::prefix_end(prefix),
+                    false,
+                    WHOLE_LIMIT + 1,
+                )?;
+                if rows.len() > WHOLE_LIMIT {
+                    cache.fill_whole(ticket, prefix, None);
+                } else if cache.fill_whole(ticket, prefix, Some(rows)) {
+                    if let Lookup::Hit(v) = cache.lookup(key) {
+                        return Ok(v);
+                    }
+                }
+            }
+        }
         let sql = self.sql.get.clone();
         let owned = key.to_vec();
         let value = self.pool.run(move |c| {

@@ -13,8 +13,12 @@
 //! committer's own reads never overlap its writes (it applies its batches itself), so they are
 //! always kept; a reader on another thread during a write just goes to the database.
 //!
-//! Bounded: at most [`CAPACITY`] keys; when full, the cache is emptied and refills from the
-//! keys read next (simple, and a burst's working set fits).
+//! A small prefix (the in-flight reminders) may be held whole ([`ReadCache::fill_whole`]): a key
+//! under it that the cache does not hold is then known to be absent, with no round trip (the
+//! planner asks whether each next step is in flight, and it never is yet).
+//!
+//! Bounded: at most [`CAPACITY`] keys; when full, the cache is emptied (whole prefixes
+//! included) and refills from the keys read next (simple, and a burst's working set fits).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -37,6 +41,21 @@ struct State {
     writing: u32,
     /// Set for good once a write's outcome is unknown or leadership is lost.
     disabled: bool,
+    /// Prefixes held whole: every key under them is in `values`, or absent.
+    whole: Vec<Vec<u8>>,
+    /// Prefixes found too big to hold whole (not tried again until the cache is emptied).
+    too_big: Vec<Vec<u8>>,
+    /// Keys of the writes under way (how many writes each): their value is not known.
+    unsettled: HashMap<Vec<u8>, u32>,
+}
+
+impl State {
+    /// Empties the cache (values and whole prefixes).
+    fn clear(&mut self) {
+        self.values.clear();
+        self.whole.clear();
+        self.too_big.clear();
+    }
 }
 
 /// What a read looking up a key finds.
@@ -83,6 +102,9 @@ impl ReadCache {
         if let Some(v) = st.values.get(key) {
             return Lookup::Hit(v.clone());
         }
+        if st.whole.iter().any(|p| key.starts_with(p)) && !st.unsettled.contains_key(key) {
+            return Lookup::Hit(None);
+        }
         let ticket = (st.writing == 0 && !st.disabled).then_some(Ticket(st.writes_started));
         Lookup::Miss(ticket)
     }
@@ -120,9 +142,42 @@ impl ReadCache {
         self.lock().values.contains_key(key)
     }
 
+    /// Whether it is worth reading every key under `prefix` ([`ReadCache::fill_whole`]): not
+    /// held whole yet, nor found too big.
+    pub(crate) fn wants_whole(&self, prefix: &[u8]) -> bool {
+        let st = self.lock();
+        !st.disabled && !st.whole.iter().chain(&st.too_big).any(|p| p == prefix)
+    }
+
+    /// Holds `prefix` whole: `entries` are every key under it, read with `ticket`; `None`
+    /// (too many to hold) marks it too big. False when nothing was kept.
+    pub(crate) fn fill_whole(
+        &self,
+        ticket: Ticket,
+        prefix: &[u8],
+        entries: Option<Vec<(IVec, IVec)>>,
+    ) -> bool {
+        let mut st = self.lock();
+        if st.disabled || st.writing != 0 || st.writes_started != ticket.0 {
+            return false;
+        }
+        let Some(entries) = entries else {
+            st.too_big.push(prefix.to_vec());
+            return false;
+        };
+        if st.values.len() + entries.len() >= self.capacity {
+            st.clear();
+        }
+        for (k, v) in entries {
+            st.values.insert(k.to_vec(), Some(v));
+        }
+        st.whole.push(prefix.to_vec());
+        true
+    }
+
     fn put(&self, st: &mut State, key: Vec<u8>, value: Cached) {
         if st.values.len() >= self.capacity && !st.values.contains_key(&key) {
-            st.values.clear();
+            st.clear();
         }
         st.values.insert(key, value);
     }
@@ -133,11 +188,14 @@ impl ReadCache {
         let mut st = self.lock();
         st.writes_started += 1;
         st.writing += 1;
-        for k in keys {
+        let keys: Vec<Vec<u8>> = keys.into_iter().map(<[u8]>::to_vec).collect();
+        for k in &keys {
             st.values.remove(k);
+            *st.unsettled.entry(k.clone()).or_insert(0) += 1;
         }
         Write {
             cache: self,
+            keys,
             ended: false,
         }
     }
@@ -146,7 +204,7 @@ impl ReadCache {
     pub(crate) fn disable(&self) {
         let mut st = self.lock();
         st.disabled = true;
-        st.values.clear();
+        st.clear();
     }
 
     /// Keys held (for tests).
@@ -160,15 +218,33 @@ impl ReadCache {
 /// outcome is unknown, and the cache is disabled.
 pub(crate) struct Write<'a> {
     cache: &'a ReadCache,
+    /// The keys written.
+    keys: Vec<Vec<u8>>,
     ended: bool,
+}
+
+impl Write<'_> {
+    /// The write has ended: its keys are settled again.
+    fn end(&mut self, st: &mut State) {
+        self.ended = true;
+        st.writing = st.writing.saturating_sub(1);
+        for k in &self.keys {
+            if let Some(n) = st.unsettled.get_mut(k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    st.unsettled.remove(k);
+                }
+            }
+        }
+    }
 }
 
 impl Write<'_> {
     /// The write committed: these are the keys' values now (`None`: removed).
     pub(crate) fn committed<'k>(mut self, writes: impl IntoIterator<Item = (&'k [u8], Cached)>) {
-        self.ended = true;
-        let mut st = self.cache.lock();
-        st.writing = st.writing.saturating_sub(1);
+        let cache = self.cache;
+        let mut st = cache.lock();
+        self.end(&mut st);
         if st.disabled {
             return;
         }
@@ -183,10 +259,11 @@ impl Drop for Write<'_> {
         if self.ended {
             return;
         }
-        let mut st = self.cache.lock();
-        st.writing = st.writing.saturating_sub(1);
+        let cache = self.cache;
+        let mut st = cache.lock();
+        self.end(&mut st);
         st.disabled = true;
-        st.values.clear();
+        st.clear();
     }
 }
 
@@ -284,6 +361,45 @@ mod tests {
         assert!(c.len() <= 4);
         // The last key kept is readable.
         assert_eq!(hit(&c, &[9]), Some(v("y")));
+    }
+
+    #[test]
+    fn a_prefix_held_whole_answers_for_its_absent_keys_until_emptied() {
+        let c = ReadCache::with_capacity(8);
+        assert!(c.wants_whole(b"p"));
+        let t = c.ticket().unwrap();
+        assert!(c.fill_whole(t, b"p", Some(vec![(IVec::from(b"p1"), IVec::from(b"one"))])));
+        assert!(!c.wants_whole(b"p"));
+        assert_eq!(hit(&c, b"p1"), Some(v("one")));
+        assert_eq!(hit(&c, b"p2"), Some(None));
+        assert_eq!(hit(&c, b"q2"), None);
+        // A key being written under it is not known until the write ends.
+        let w = c.write([&b"p2"[..]]);
+        assert!(matches!(c.lookup(b"p2"), Lookup::Miss(None)));
+        assert_eq!(hit(&c, b"p3"), Some(None));
+        w.committed([(&b"p2"[..], v("two"))]);
+        assert_eq!(hit(&c, b"p2"), Some(v("two")));
+        // Emptied when full: the prefix is no longer held whole.
+        for i in 0..10u8 {
+            let t = ticket(&c, &[b'x', i]);
+            c.fill(t, &[b'x', i], None);
+        }
+        assert_eq!(hit(&c, b"p3"), None);
+        assert!(c.wants_whole(b"p"));
+    }
+
+    #[test]
+    fn a_prefix_too_big_is_not_held_whole() {
+        let c = ReadCache::default();
+        let t = c.ticket().unwrap();
+        assert!(!c.fill_whole(t, b"p", None));
+        assert!(!c.wants_whole(b"p"));
+        assert_eq!(hit(&c, b"p1"), None);
+        // Nor is one read while a write was under way.
+        let t = c.ticket().unwrap();
+        c.write([&b"q1"[..]]).committed([(&b"q1"[..], v("x"))]);
+        assert!(!c.fill_whole(t, b"q", Some(Vec::new())));
+        assert_eq!(hit(&c, b"q2"), None);
     }
 
     #[test]

@@ -447,3 +447,20 @@ fn ids_keep_growing_across_blocks_and_instances() {
         }
     }
 }
+
+#[test]
+fn the_in_flight_slot_is_read_whole_and_kept_up_to_date() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    // In flight before this node read anything (as after a previous leader's crash).
+    run_sql(&url, "INSERT INTO keyspace VALUES ('\\x0461', 'claimed')");
+    let (a, b) = (&b"\x04a"[..], &b"\x04b"[..]);
+    assert_eq!(kv.get(b).unwrap(), None);
+    assert_eq!(kv.get(a).unwrap().as_deref(), Some(&b"claimed"[..]));
+    kv.apply(&[(b, Some(b"new")), (a, None)]).unwrap();
+    assert_eq!(kv.get(a).unwrap(), None);
+    assert_eq!(kv.get(b).unwrap().as_deref(), Some(&b"new"[..]));
+    assert_eq!(value_in_database(&url, b), Some(b"new".to_vec()));
+    assert_eq!(value_in_database(&url, a), None);
+}
