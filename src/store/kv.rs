@@ -25,6 +25,12 @@ pub(crate) trait Kv: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &[u8], rev: bool) -> KvIter<'_> {
         self.range(Bound::Included(prefix.to_vec()), prefix_end(prefix), rev)
     }
+    /// Hints that `keys` are about to be read one by one ([`Kv::get`]): a backend where each
+    /// read is a round trip (PostgreSQL) reads them all at once. No effect on what reads see.
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), sled::Error> {
+        let _ = keys;
+        Ok(())
+    }
     /// Writes `value` at `key` outside the writer (metadata, probes, tests).
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), sled::Error>;
     /// Removes `key` outside the writer (tests).

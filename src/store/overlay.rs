@@ -183,6 +183,30 @@ impl Ctx<'_> {
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
         Ok(self.keyspace.generate_id()?)
     }
+
+    /// Hints that keys `(slot, key)` are about to be read (see [`Kv::prefetch`]): those not
+    /// found in a pending layer are read from the keyspace at once.
+    pub(crate) fn prefetch(
+        &self,
+        keys: impl IntoIterator<Item = (u8, Vec<u8>)>,
+    ) -> Result<(), TxFail> {
+        let local = self.local.borrow();
+        let pending = |full: &[u8]| {
+            local.lookup(full).is_some()
+                || self.building.lookup(full).is_some()
+                || self.applying.is_some_and(|a| a.lookup(full).is_some())
+        };
+        let wanted: Vec<Vec<u8>> = keys
+            .into_iter()
+            .map(|(slot, key)| full_key(slot, &key))
+            .filter(|full| !pending(full))
+            .collect();
+        drop(local);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        Ok(self.keyspace.prefetch(&wanted)?)
+    }
 }
 
 /// Counter increments: `slot ++ key` → amount to add.

@@ -8,10 +8,18 @@
 //!
 //! The synchronous `postgres` client blocks on a runtime of its own and must never run on a
 //! tokio worker thread: every query runs on a connection thread of this module's [`Pool`].
+//! Each connection prepares a statement once and keeps it ([`Conn::prepared`]), so a query is
+//! one round trip, not two.
+//!
+//! Only the leader writes the table, through one [`PgKv`] per table: so that `PgKv` keeps the
+//! values of the single keys it read or wrote ([`cache`]), and a key read again (the batching
+//! writer reads the records a command touches, and the next command on the same reminder reads
+//! them again) costs no round trip. Ranges always go to the database.
 //!
 //! Tables are created by versioned migrations applied at open (table `schema_migrations`); a
 //! database migrated by a newer plazo is refused before anything is written.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,14 +30,16 @@ use sled::IVec;
 use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
 
+mod cache;
 mod leader;
 #[cfg(unix)]
 pub mod testing;
 #[cfg(test)]
 mod tests;
 
+use cache::{Lookup, ReadCache};
 pub(crate) use leader::Leader;
-use leader::check_epoch;
+use leader::{EPOCH_SQL, check_epoch};
 pub use leader::{LeaderError, LeaderOptions, OnLost, default_node_name};
 
 /// The schema migrations, in order: version, then SQL. Never edit one once released: add one.
@@ -59,6 +69,16 @@ const CONNECTIONS: usize = 4;
 
 /// Rows read per query while iterating a range.
 const PAGE: usize = 256;
+
+/// Most entries of a prefix held whole in the read cache (see [`PgKv::whole`]).
+const WHOLE_LIMIT: usize = 4096;
+
+/// Most keys read by one prefetch query.
+const PREFETCH_CHUNK: usize = 1024;
+
+/// Ids taken from the sequence at once ([`Kv::generate_id`]): one round trip per block, not
+/// per id. The ids a node does not use are skipped, as a sequence's are anyway.
+const ID_BLOCK: i64 = 256;
 
 /// Where a PostgreSQL store lives, and this node's leadership over it.
 #[derive(Clone)]
@@ -117,8 +137,27 @@ pub(crate) fn pg_text(e: &postgres::Error) -> String {
     }
 }
 
-/// A query for a connection thread: its client, or why it cannot connect.
-type Job = Box<dyn FnOnce(Result<&mut postgres::Client, &str>) + Send>;
+/// A connection thread's client and the statements prepared on it (dropped with it, on a
+/// reconnect). The statements are a fixed, small set (one per SQL text the store builds).
+pub(crate) struct Conn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Conn {
+    /// `sql` prepared on this connection: prepared once, then reused.
+    fn prepared(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), st.clone());
+        Ok(st)
+    }
+}
+
+/// A query for a connection thread: its connection, or why it cannot connect.
+type Job = Box<dyn FnOnce(Result<&mut Conn, &str>) + Send>;
 
 /// Connection threads, each with its own client (connected on first use, reconnected after a
 /// failure), taking queries from one queue.
@@ -147,20 +186,23 @@ impl Pool {
             std::thread::Builder::new()
                 .name(format!("plazo-pg-{i}"))
                 .spawn(move || {
-                    let mut client: Result<postgres::Client, String> =
-                        Err("not connected yet".into());
+                    let mut conn: Result<Conn, String> = Err("not connected yet".into());
                     loop {
                         let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { return };
-                        if client.as_ref().is_ok_and(|c| c.is_closed()) || client.is_err() {
-                            client = config
+                        if conn.as_ref().is_ok_and(|c| c.client.is_closed()) || conn.is_err() {
+                            conn = config
                                 .connect(postgres::NoTls)
                                 .and_then(|mut c| c.batch_execute(&setup).map(|()| c))
+                                .map(|client| Conn {
+                                    client,
+                                    statements: HashMap::new(),
+                                })
                                 .map_err(|e| {
                                     format!("cannot connect to PostgreSQL: {}", pg_text(&e))
                                 });
                         }
-                        job(client.as_mut().map_err(|e| e.as_str()));
+                        job(conn.as_mut().map_err(|e| e.as_str()));
                     }
                 })
                 .map_err(StoreError::Io)?;
@@ -173,7 +215,7 @@ impl Pool {
     /// Runs `f` on a connection thread and waits for its result.
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error> + Send + 'static,
     ) -> Result<T, sled::Error> {
         let (send, recv) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {
@@ -209,17 +251,13 @@ pub(crate) fn open_keyspace(target: &PgTarget) -> Result<Tables, StoreError> {
         });
     }
     let pool = Pool::start(parse_url(&target.url)?, CONNECTIONS, target.leader.lease())?;
-    let epoch = target.leader.epoch();
-    let ks: Arc<dyn Kv> = Arc::new(PgKv {
-        pool: pool.clone(),
-        table: "keyspace",
-        epoch,
-    });
-    let meta: Arc<dyn Kv> = Arc::new(PgKv {
-        pool,
-        table: "meta",
-        epoch,
-    });
+    let ks: Arc<dyn Kv> = Arc::new(PgKv::new(
+        pool.clone(),
+        "keyspace",
+        &[&[super::slot::INFLIGHT]],
+        target.leader.clone(),
+    ));
+    let meta: Arc<dyn Kv> = Arc::new(PgKv::new(pool, "meta", &[], target.leader.clone()));
     Ok((ks, meta))
 }
 
@@ -279,11 +317,80 @@ struct PgKv {
     pool: Arc<Pool>,
     /// `keyspace` or `meta` (never user input).
     table: &'static str,
-    /// This node's leader epoch: every write checks it first (fencing, see `leader.rs`).
+    /// This node's leadership: its epoch goes with every write (fencing, see `leader.rs`);
+    /// once lost, the cache is dropped (another node writes the table).
+    leader: Arc<Leader>,
+    /// This node's leader epoch: every write checks it first.
     epoch: i64,
+    /// Values of single keys read or written (see [`cache`]).
+    cache: ReadCache,
+    /// Prefixes the cache holds whole once one of their keys is read, when they have at most
+    /// [`WHOLE_LIMIT`] entries: the in-flight reminders of the keyspace (a few per dispatch
+    /// slot; asked about for every step planned, and never holding it).
+    whole: &'static [&'static [u8]],
+    /// Ids taken from the sequence and not handed out yet, in increasing order.
+    ids: Mutex<std::collections::VecDeque<u64>>,
+    /// The statements' SQL, built once.
+    sql: Statements,
+}
+
+/// The SQL of a table's statements (the table name is the only thing formatted in).
+struct Statements {
+    get: String,
+    get_many: String,
+    upsert_one: String,
+    upsert: String,
+    delete: String,
+    #[cfg(test)]
+    remove: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        Statements {
+            get: format!("SELECT v FROM {table} WHERE k = $1"),
+            get_many: format!("SELECT k, v FROM {table} WHERE k = ANY($1)"),
+            upsert_one: format!(
+                "INSERT INTO {table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+            ),
+            upsert: format!(
+                "INSERT INTO {table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+            ),
+            delete: format!("DELETE FROM {table} WHERE k = ANY($1)"),
+            #[cfg(test)]
+            remove: format!("DELETE FROM {table} WHERE k = $1"),
+        }
+    }
 }
 
 impl PgKv {
+    fn new(
+        pool: Arc<Pool>,
+        table: &'static str,
+        whole: &'static [&'static [u8]],
+        leader: Arc<Leader>,
+    ) -> Self {
+        PgKv {
+            pool,
+            table,
+            whole,
+            epoch: leader.epoch(),
+            leader,
+            cache: ReadCache::default(),
+            ids: Mutex::default(),
+            sql: Statements::new(table),
+        }
+    }
+
+    /// The cache, unless leadership is lost (then it is dropped for good).
+    fn cache(&self) -> &ReadCache {
+        if self.leader.is_lost() {
+            self.cache.disable();
+        }
+        &self.cache
+    }
+
     /// Up to `limit` entries of `lo..hi` in key order (`rev`: reverse).
     fn page(
         &self,
@@ -304,11 +411,17 @@ impl PgKv {
             sql.push_str(&format!(" AND k {op} ${}", params.len()));
         }
         let order = if rev { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY k {order} LIMIT {limit}"));
+        sql.push_str(&format!(
+            " ORDER BY k {order} LIMIT ${}::bigint",
+            params.len() + 1
+        ));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.pool.run(move |c| {
-            let refs: Vec<&(dyn ToSql + Sync)> =
+            let st = c.prepared(&sql)?;
+            let mut refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            let rows = c.query(&sql, &refs)?;
+            refs.push(&limit);
+            let rows = c.client.query(&st, &refs)?;
             Ok(rows
                 .iter()
                 .map(|r| {
@@ -365,14 +478,78 @@ impl Iterator for PageIter<'_> {
 
 impl Kv for PgKv {
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, sled::Error> {
-        let sql = format!("SELECT v FROM {} WHERE k = $1", self.table);
-        let key = key.to_vec();
-        self.pool.run(move |c| {
-            Ok(c.query_opt(&sql, &[&key])?.map(|r| {
+        let cache = self.cache();
+        let ticket = match cache.lookup(key) {
+            Lookup::Hit(v) => return Ok(v),
+            Lookup::Miss(ticket) => ticket,
+        };
+        if let Some(ticket) = ticket {
+            let whole = self.whole.iter().find(|p| key.starts_with(p));
+            if let Some(prefix) = whole.filter(|p| cache.wants_whole(p)) {
+                let rows = self.page(
+                    &Bound::Included(prefix.to_vec()),
+                    &super::kv::prefix_end(prefix),
+                    false,
+                    WHOLE_LIMIT + 1,
+                )?;
+                if rows.len() > WHOLE_LIMIT {
+                    cache.fill_whole(ticket, prefix, None);
+                } else if cache.fill_whole(ticket, prefix, Some(rows)) {
+                    if let Lookup::Hit(v) = cache.lookup(key) {
+                        return Ok(v);
+                    }
+                }
+            }
+        }
+        let sql = self.sql.get.clone();
+        let owned = key.to_vec();
+        let value = self.pool.run(move |c| {
+            let st = c.prepared(&sql)?;
+            Ok(c.client.query_opt(&st, &[&owned])?.map(|r| {
                 let v: &[u8] = r.get(0);
                 IVec::from(v)
             }))
-        })
+        })?;
+        if let Some(ticket) = ticket {
+            cache.fill(ticket, key, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), sled::Error> {
+        let cache = self.cache();
+        let mut wanted: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| !cache.contains(k))
+            .cloned()
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(PREFETCH_CHUNK) {
+            // Pointless while a write is under way (nothing read could be kept).
+            let Some(ticket) = cache.ticket() else {
+                return Ok(());
+            };
+            let sql = self.sql.get_many.clone();
+            let owned = chunk.to_vec();
+            let found = self.pool.run(move |c| {
+                let st = c.prepared(&sql)?;
+                let rows = c.client.query(&st, &[&owned])?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let k: &[u8] = r.get(0);
+                        let v: &[u8] = r.get(1);
+                        (k.to_vec(), IVec::from(v))
+                    })
+                    .collect::<HashMap<_, _>>())
+            })?;
+            cache.fill_many(
+                ticket,
+                chunk.iter().map(|k| (k.as_slice(), found.get(k).cloned())),
+            );
+        }
+        Ok(())
     }
 
     fn range(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>, rev: bool) -> KvIter<'_> {
@@ -387,25 +564,33 @@ impl Kv for PgKv {
     }
 
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), sled::Error> {
-        let sql = format!(
-            "INSERT INTO {} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            self.table
-        );
-        let (key, value) = (key.to_vec(), value.to_vec());
+        let sql = self.sql.upsert_one.clone();
+        let (k, v) = (key.to_vec(), value.to_vec());
         let epoch = self.epoch;
+        let write = self.cache().write([key]);
         self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
-            check_epoch(&mut tx, epoch)?;
-            tx.execute(&sql, &[&key, &value])?;
+            let fence = c.prepared(EPOCH_SQL)?;
+            let st = c.prepared(&sql)?;
+            let mut tx = c.client.transaction()?;
+            check_epoch(&mut tx, &fence, epoch)?;
+            tx.execute(&st, &[&k, &v])?;
             tx.commit()
-        })
+        })?;
+        write.committed([(key, Some(IVec::from(value)))]);
+        Ok(())
     }
 
     #[cfg(test)]
     fn remove(&self, key: &[u8]) -> Result<(), sled::Error> {
-        let sql = format!("DELETE FROM {} WHERE k = $1", self.table);
-        let key = key.to_vec();
-        self.pool.run(move |c| c.execute(&sql, &[&key]).map(|_| ()))
+        let sql = self.sql.remove.clone();
+        let k = key.to_vec();
+        let write = self.cache().write([key]);
+        self.pool.run(move |c| {
+            let st = c.prepared(&sql)?;
+            c.client.execute(&st, &[&k]).map(|_| ())
+        })?;
+        write.committed([(key, None)]);
+        Ok(())
     }
 
     fn apply(&self, writes: &[(&[u8], Option<&[u8]>)]) -> Result<(), sled::Error> {
@@ -424,16 +609,16 @@ impl Kv for PgKv {
                 None => removed.push(k.to_vec()),
             }
         }
-        let upsert = format!(
-            "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[])
-             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            self.table
-        );
-        let delete = format!("DELETE FROM {} WHERE k = ANY($1)", self.table);
+        let (upsert, delete) = (self.sql.upsert.clone(), self.sql.delete.clone());
         let epoch = self.epoch;
+        // Dropped on an error: the outcome is unknown, and the cache is dropped for good.
+        let write = self.cache().write(writes.iter().map(|w| w.0));
         self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
-            check_epoch(&mut tx, epoch)?;
+            let fence = c.prepared(EPOCH_SQL)?;
+            let upsert = c.prepared(&upsert)?;
+            let delete = c.prepared(&delete)?;
+            let mut tx = c.client.transaction()?;
+            check_epoch(&mut tx, &fence, epoch)?;
             if !keys.is_empty() {
                 tx.execute(&upsert, &[&keys, &values])?;
             }
@@ -441,13 +626,30 @@ impl Kv for PgKv {
                 tx.execute(&delete, &[&removed])?;
             }
             tx.commit()
-        })
+        })?;
+        write.committed(writes.iter().map(|(k, v)| (*k, v.map(IVec::from))));
+        Ok(())
     }
 
     fn generate_id(&self) -> Result<u64, sled::Error> {
-        self.pool.run(|c| {
-            let id: i64 = c.query_one("SELECT nextval('plazo_ids')", &[])?.get(0);
-            Ok(id.unsigned_abs())
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.is_empty() {
+            let mut block = self.pool.run(|c| {
+                let st =
+                    c.prepared("SELECT nextval('plazo_ids') FROM generate_series(1, $1::bigint)")?;
+                Ok(c.client
+                    .query(&st, &[&ID_BLOCK])?
+                    .iter()
+                    .map(|r| r.get::<_, i64>(0).unsigned_abs())
+                    .collect::<Vec<u64>>())
+            })?;
+            block.sort_unstable();
+            ids.extend(block);
+        }
+        ids.pop_front().ok_or_else(|| {
+            sled::Error::Io(std::io::Error::other(
+                "PostgreSQL: the id sequence returned no value",
+            ))
         })
     }
 
@@ -458,6 +660,7 @@ impl Kv for PgKv {
     fn size_on_disk(&self) -> Result<u64, sled::Error> {
         self.pool.run(|c| {
             let n: i64 = c
+                .client
                 .query_one("SELECT pg_database_size(current_database())", &[])?
                 .get(0);
             Ok(n.unsigned_abs())

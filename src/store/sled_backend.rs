@@ -1311,6 +1311,7 @@ const PRUNE_CHUNK: usize = 1000;
 /// waiting at that time (see [`Store::claim_due`]): two writes per reminder claimed.
 fn claim_candidates(tx: &SledTx<'_>, candidates: &[DueKey]) -> Result<Vec<Reminder>, TxFail> {
     let mut claimed = Vec::new();
+    tx.prefetch_claim(candidates)?;
     for key in candidates {
         if !tx.take_due(key)? {
             continue; // claimed by a concurrent caller

@@ -505,6 +505,23 @@ impl SledTx<'_> {
         self.ctx.put(slot::PROBE, key.as_bytes(), Some(vec![1]));
     }
 
+    /// Reads at once what claiming `candidates` reads key by key (their due entries, in-flight
+    /// copies and invoice records): one round trip on PostgreSQL instead of three per reminder.
+    pub(crate) fn prefetch_claim(&self, candidates: &[DueKey]) -> Result<(), TxFail> {
+        let mut keys = Vec::with_capacity(candidates.len() * 3);
+        for key in candidates {
+            keys.push(self.due.prefetch_key(key));
+            keys.push(self.inflight.prefetch_key(&InflightKey {
+                invoice: key.invoice.clone(),
+                id: key.id,
+            }));
+            if !self.records.borrow().contains_key(&key.invoice) {
+                keys.push(self.invoices.prefetch_key(&key.invoice));
+            }
+        }
+        self.ctx.prefetch(keys)
+    }
+
     /// Removes the due entry `key`; false if it was already gone.
     pub(crate) fn take_due(&self, key: &DueKey) -> Result<bool, TxFail> {
         self.due.remove(key)

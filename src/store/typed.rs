@@ -474,4 +474,9 @@ impl<'a, K: KeyCodec, V: ValueCodec> TxTree<'a, K, V> {
     pub(crate) fn generate_id(&self) -> Result<u64, TxFail> {
         self.ctx.generate_id()
     }
+
+    /// The encoded key `key` of this tree, for [`Ctx::prefetch`].
+    pub(crate) fn prefetch_key(&self, key: &K) -> (u8, Vec<u8>) {
+        (self.slot, key.encode())
+    }
 }

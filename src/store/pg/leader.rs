@@ -114,15 +114,18 @@ pub enum LeaderError {
     Database(String),
 }
 
+/// What [`check_epoch`] runs (prepared by the caller's connection).
+pub(crate) const EPOCH_SQL: &str = "SELECT epoch FROM leader WHERE id = 1 FOR SHARE";
+
 /// Fencing: `Ok` when `epoch` is still the leader's epoch, read `FOR SHARE` inside the
 /// caller's transaction (a takeover waits for that transaction, and fails every later one).
+/// `fence` is [`EPOCH_SQL`], prepared.
 pub(crate) fn check_epoch(
     tx: &mut postgres::Transaction<'_>,
+    fence: &postgres::Statement,
     epoch: i64,
 ) -> Result<(), postgres::Error> {
-    let current: i64 = tx
-        .query_one("SELECT epoch FROM leader WHERE id = 1 FOR SHARE", &[])?
-        .get(0);
+    let current: i64 = tx.query_one(fence, &[])?.get(0);
     if current == epoch {
         return Ok(());
     }

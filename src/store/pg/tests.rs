@@ -311,3 +311,156 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
     .unwrap();
     assert_eq!(node, "b");
 }
+
+/// The keyspace of a database of its own, led by this node, with nothing above it; and the
+/// database's URL. `None` without PostgreSQL.
+fn bare_keyspace() -> Option<(std::sync::Arc<dyn crate::store::kv::Kv>, String)> {
+    let h = PgHarness::new()?;
+    let config = super::parse_url(&h.url).unwrap();
+    super::migrate_now(&config).unwrap();
+    let opts = crate::store::LeaderOptions {
+        node: "kv-test".into(),
+        wait: Some(std::time::Duration::from_secs(10)),
+        ..Default::default()
+    };
+    let leader = super::Leader::acquire(&config, &opts).unwrap();
+    let target = super::PgTarget {
+        url: h.url.clone(),
+        leader,
+    };
+    let (ks, _meta) = super::open_keyspace(&target).unwrap();
+    Some((ks, h.url))
+}
+
+/// Runs `sql` on a connection of its own (as another node would).
+fn run_sql(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&sql).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+/// The value at `key` in the database itself (not through the store).
+fn value_in_database(url: &str, key: &[u8]) -> Option<Vec<u8>> {
+    let (url, key) = (url.to_owned(), key.to_vec());
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query_opt("SELECT v FROM keyspace WHERE k = $1", &[&key])
+            .unwrap()
+            .map(|r| r.get::<_, Vec<u8>>(0))
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn a_read_after_a_write_sees_the_write() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    let (k, other) = (&b"\x01key"[..], &b"\x01other"[..]);
+    // Absent, and that absence read (and cached) first.
+    assert_eq!(kv.get(k).unwrap(), None);
+    kv.apply(&[(k, Some(b"one")), (other, Some(b"x"))]).unwrap();
+    assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"one"[..]));
+    kv.apply(&[(k, Some(b"two"))]).unwrap();
+    assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"two"[..]));
+    kv.apply(&[(k, None)]).unwrap();
+    assert_eq!(kv.get(k).unwrap(), None);
+    kv.insert(k, b"three").unwrap();
+    assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"three"[..]));
+    kv.remove(k).unwrap();
+    assert_eq!(kv.get(k).unwrap(), None);
+    assert_eq!(kv.get(other).unwrap().as_deref(), Some(&b"x"[..]));
+    // The database agrees.
+    assert_eq!(value_in_database(&url, k), None);
+    assert_eq!(value_in_database(&url, other), Some(b"x".to_vec()));
+    // Ranges read the database, and agree too.
+    let all: Vec<_> = kv
+        .scan_prefix(b"\x01", false)
+        .map(|e| e.unwrap().0.to_vec())
+        .collect();
+    assert_eq!(all, vec![other.to_vec()]);
+}
+
+#[test]
+fn a_failed_write_leaves_no_stale_value_behind() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    let k = &b"\x01key"[..];
+    kv.apply(&[(k, Some(b"mine"))]).unwrap();
+    assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"mine"[..]));
+    // Another node takes over and writes the key; this node has not noticed yet.
+    run_sql(
+        &url,
+        "UPDATE leader SET epoch = epoch + 1, node = 'other' WHERE id = 1;
+         UPDATE keyspace SET v = 'theirs' WHERE k = '\\x016b6579'",
+    );
+    // This node's next write fails (fenced): from then on it reads the database.
+    assert!(kv.apply(&[(k, Some(b"late"))]).is_err());
+    assert_eq!(kv.get(k).unwrap().as_deref(), Some(&b"theirs"[..]));
+    assert_eq!(value_in_database(&url, k), Some(b"theirs".to_vec()));
+}
+
+#[test]
+fn prefetched_keys_read_as_the_database_holds_them() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    // Written before this node read anything (as by a previous leader).
+    run_sql(&url, "INSERT INTO keyspace VALUES ('\\x0161', 'before')");
+    let (a, b) = (b"\x01a".to_vec(), b"\x01b".to_vec());
+    kv.prefetch(&[a.clone(), b.clone(), a.clone()]).unwrap();
+    assert_eq!(kv.get(&a).unwrap().as_deref(), Some(&b"before"[..]));
+    assert_eq!(kv.get(&b).unwrap(), None);
+    kv.apply(&[(&b, Some(b"now"))]).unwrap();
+    kv.prefetch(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(kv.get(&b).unwrap().as_deref(), Some(&b"now"[..]));
+}
+
+#[test]
+fn ids_keep_growing_across_blocks_and_instances() {
+    let Some(h) = PgHarness::new() else { return };
+    let config = super::parse_url(&h.url).unwrap();
+    super::migrate_now(&config).unwrap();
+    let opts = crate::store::LeaderOptions {
+        node: "ids-test".into(),
+        wait: Some(std::time::Duration::from_secs(10)),
+        ..Default::default()
+    };
+    let target = super::PgTarget {
+        url: h.url.clone(),
+        leader: super::Leader::acquire(&config, &opts).unwrap(),
+    };
+    let mut last = 0;
+    for _ in 0..2 {
+        // A new instance (as after a reopen) goes on above every id handed out before.
+        let (kv, _) = super::open_keyspace(&target).unwrap();
+        for _ in 0..(super::ID_BLOCK * 2 + 3) {
+            let id = kv.generate_id().unwrap();
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+    }
+}
+
+#[test]
+fn the_in_flight_slot_is_read_whole_and_kept_up_to_date() {
+    let Some((kv, url)) = bare_keyspace() else {
+        return;
+    };
+    // In flight before this node read anything (as after a previous leader's crash).
+    run_sql(&url, "INSERT INTO keyspace VALUES ('\\x0461', 'claimed')");
+    let (a, b) = (&b"\x04a"[..], &b"\x04b"[..]);
+    assert_eq!(kv.get(b).unwrap(), None);
+    assert_eq!(kv.get(a).unwrap().as_deref(), Some(&b"claimed"[..]));
+    kv.apply(&[(b, Some(b"new")), (a, None)]).unwrap();
+    assert_eq!(kv.get(a).unwrap(), None);
+    assert_eq!(kv.get(b).unwrap().as_deref(), Some(&b"new"[..]));
+    assert_eq!(value_in_database(&url, b), Some(b"new".to_vec()));
+    assert_eq!(value_in_database(&url, a), None);
+}
