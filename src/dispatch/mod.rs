@@ -13,7 +13,6 @@ mod panicked;
 mod process;
 mod recovery;
 mod route;
-mod send_slot;
 pub mod statements;
 pub(crate) mod timeline;
 mod turns;
@@ -99,7 +98,7 @@ impl Dispatcher {
     }
 
     /// Waits until the claim of `claimed` is on disk, then processes each reminder on its own
-    /// task, holding one of `permits` each until its outcome is applied (see `send_slot.rs`). When the claim cannot be made durable nothing is
+    /// task, holding one of `permits` each. When the claim cannot be made durable nothing is
     /// sent: the reminders stay in flight and are resolved at the next start like any
     /// reminder in doubt.
     async fn send_claimed(
@@ -118,7 +117,10 @@ impl Dispatcher {
         let mut sends = JoinSet::new();
         for (reminder, permit) in claimed.into_iter().zip(permits) {
             let me = Arc::clone(&self);
-            sends.spawn(async move { send_slot::holding(permit, me.process(reminder)).await });
+            sends.spawn(async move {
+                me.process(reminder).await;
+                drop(permit);
+            });
         }
         while let Some(done) = sends.join_next().await {
             task_ended(done);
@@ -217,8 +219,7 @@ impl Dispatcher {
             tasks.spawn(async move { me.send_claimed(claimed, permits_held).await });
         }
         let drain = Duration::from_secs(self.config.drain_timeout_secs);
-        // Each claimed reminder holds a permit until its outcome is applied; the drain below
-        // waits for the tasks themselves, the outcomes' flushes included.
+        // Each claimed reminder holds a permit until it is processed.
         let held = || self.config.concurrency - permits.available_permits();
         let in_flight = held();
         if in_flight > 0 {

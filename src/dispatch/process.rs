@@ -748,8 +748,7 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
-    /// Commits a reminder's outcome (`commit` runs one transaction) and makes it durable. The
-    /// reminder's send slot is given back once the outcome is applied, before its flush.
+    /// Commits a reminder's outcome (`commit` runs one transaction) and makes it durable.
     ///
     /// By then a message may have gone out, so its outcome must be recorded, not left in flight
     /// until the next restart: a write that fails because the store cannot write (disk full,
@@ -771,12 +770,7 @@ impl Dispatcher {
         let mut wait = RECORD_RETRY_FIRST;
         loop {
             let attempt = match commit().await {
-                Ok(Ok(s)) => {
-                    // Applied: the send slot is free for the next reminder while this
-                    // outcome is flushed (see `send_slot.rs`).
-                    super::send_slot::release();
-                    self.store.durable().await.map(|()| s)
-                }
+                Ok(Ok(s)) => self.store.durable().await.map(|()| s),
                 Ok(Err(never)) => match never {},
                 Err(e) => Err(e),
             };
