@@ -380,6 +380,9 @@ async fn metrics_count_what_the_daemon_did() {
         assert!(std::time::Instant::now() < end, "not sent:\n{}", page.text);
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // The page that first shows the send may hold store gauges read before it was recorded
+    // (a scrape reads them before the counters); the next page cannot.
+    let page = api.scrape().await;
     assert_eq!(page.value(REMINDERS, SENT_DUE_TODAY), 1.0);
     // One outcome line in all: the send.
     let lines: f64 = page
@@ -603,6 +606,10 @@ async fn provider_webhooks_count_rejections_and_inbox_states() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // A scrape reads the store's gauges before the counters: the page that first shows the
+    // "applied" count may hold gauges read before the payment was applied. The next one
+    // cannot (the count rises only once the payment is applied).
+    let page = api.scrape().await;
     assert_eq!(page.value("plazo_payment_events_total", &applied), 1.0);
     assert_eq!(
         page.value(
