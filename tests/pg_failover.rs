@@ -118,6 +118,20 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
         self.daemon.take().unwrap().kill();
     }
 
+    /// The value of gauge `plazo_store_leader_epoch` on the node's `GET /metrics`.
+    fn leader_epoch_metric(&self) -> Option<i64> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut page = String::new();
+        s.read_to_string(&mut page).ok()?;
+        page.lines()
+            .find_map(|l| l.strip_prefix("plazo_store_leader_epoch "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// The status of `GET /readyz`, if the node answers within a short time. The test holds
     /// each node's socket (socket activation), so a standby's connections are accepted by the
     /// kernel and never answered.
@@ -223,6 +237,11 @@ fn the_leader_killed_mid_burst_twice_loses_nothing_and_duplicates_nothing() {
     // Whichever node took the lock first leads; the others wait.
     let first = find_leader(&mut nodes, Duration::from_secs(30));
     assert_eq!(leader_row(&url), (nodes[first].name.clone(), 1));
+    assert_eq!(
+        nodes[first].leader_epoch_metric(),
+        Some(1),
+        "the leader's /metrics"
+    );
 
     let loaded_in = load_burst(&nodes[first], N);
 
@@ -238,6 +257,11 @@ fn the_leader_killed_mid_burst_twice_loses_nothing_and_duplicates_nothing() {
     let second = find_leader(&mut nodes, TAKEOVER);
     let first_takeover = killed.elapsed();
     assert_eq!(leader_row(&url), (nodes[second].name.clone(), 2));
+    assert_eq!(
+        nodes[second].leader_epoch_metric(),
+        Some(2),
+        "the leader's /metrics"
+    );
 
     // The new leader goes on with the burst; second kill, once it has delivered a good part.
     sink.wait_for(at_first_kill + N / 5, Duration::from_secs(60), || {
@@ -253,6 +277,11 @@ fn the_leader_killed_mid_burst_twice_loses_nothing_and_duplicates_nothing() {
     let third = find_leader(&mut nodes, TAKEOVER);
     let second_takeover = killed.elapsed();
     assert_eq!(leader_row(&url), (nodes[third].name.clone(), 3));
+    assert_eq!(
+        nodes[third].leader_epoch_metric(),
+        Some(3),
+        "the leader's /metrics"
+    );
 
     // The last node finishes the burst: every reminder recorded sent or logged unknown,
     // exactly once.

@@ -54,6 +54,7 @@ fn store_gauges(store: &Store, telemetry: &Telemetry, now: jiff::Timestamp) -> S
             .size_on_disk()
             .unwrap_or_else(|e| warn("the store size", &e)),
         writable: store.health().is_ok(),
+        leader_epoch: store.leader_epoch(),
     }
 }
 

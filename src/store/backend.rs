@@ -71,6 +71,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The backend's name for logs and errors (`sled`).
     fn name(&self) -> &'static str;
 
+    /// The fencing epoch under which this node leads a shared database (PostgreSQL): it rises
+    /// by one at every takeover. `None` for an embedded store, which has no leader.
+    fn leader_epoch(&self) -> Option<i64> {
+        None
+    }
+
     /// Runs `cmd` once as one command, on the calling thread, and returns once its writes are
     /// visible to every reader (not yet durable). Blocks.
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError>;

@@ -357,6 +357,12 @@ impl Store {
         self.backend.name()
     }
 
+    /// The fencing epoch under which this node leads its PostgreSQL database (it rises by one
+    /// at every takeover); `None` on sled.
+    pub fn leader_epoch(&self) -> Option<i64> {
+        self.backend.leader_epoch()
+    }
+
     /// The backend, for its own white-box tests.
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend

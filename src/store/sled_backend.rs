@@ -549,6 +549,13 @@ impl Backend for SledBackend {
         }
     }
 
+    fn leader_epoch(&self) -> Option<i64> {
+        match &self.shared.location {
+            Location::Dir(_) => None,
+            Location::Postgres(target) => Some(target.leader.epoch()),
+        }
+    }
+
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError> {
         let inner = self.inner()?;
         let r = inner

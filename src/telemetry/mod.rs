@@ -55,6 +55,9 @@ pub const HTTP_DURATION: &str = "plazo_http_request_duration_seconds";
 pub const STORE_SIZE: &str = "plazo_store_size_bytes";
 /// 1 while the store can write.
 pub const STORE_WRITABLE: &str = "plazo_store_writable";
+/// Gauge: the fencing epoch under which this node leads its PostgreSQL database (absent on
+/// sled). It rises by one at every takeover, so `changes()` over it counts takeovers.
+pub const LEADER_EPOCH: &str = "plazo_store_leader_epoch";
 /// Send tasks that panicked (process-wide).
 pub const SEND_TASK_PANICS: &str = "plazo_send_task_panics_total";
 
@@ -125,6 +128,8 @@ pub struct StoreGauges {
     pub size_bytes: u64,
     /// Whether the store can write.
     pub writable: bool,
+    /// The leader epoch of a PostgreSQL store (see [`LEADER_EPOCH`]); `None` on sled.
+    pub leader_epoch: Option<i64>,
 }
 
 impl Telemetry {
@@ -250,6 +255,9 @@ impl Telemetry {
             gauge!(EVENTS_OUT_DEPTH).set(store.events_out as f64);
             gauge!(STORE_SIZE).set(store.size_bytes as f64);
             gauge!(STORE_WRITABLE).set(if store.writable { 1.0 } else { 0.0 });
+            if let Some(epoch) = store.leader_epoch {
+                gauge!(LEADER_EPOCH).set(epoch as f64);
+            }
             counter!(SEND_TASK_PANICS).absolute(crate::dispatch::timeline::send_task_panics());
         });
         self.handle.render()
@@ -334,6 +342,11 @@ fn describe_all() {
         Unit::Count,
         "1 while the store can write; 0 after a write failure, until it recovers."
     );
+    describe_gauge!(
+        LEADER_EPOCH,
+        Unit::Count,
+        "Fencing epoch under which this node leads its PostgreSQL database; +1 at every takeover."
+    );
     describe_counter!(
         SEND_TASK_PANICS,
         Unit::Count,
@@ -380,5 +393,16 @@ mod tests {
             !other.contains("plazo_webhook_rejections_total{"),
             "{other}"
         );
+    }
+
+    #[test]
+    fn the_leader_epoch_is_shown_only_for_a_store_that_has_a_leader() {
+        let sled = Telemetry::new().render(&StoreGauges::default());
+        assert!(!sled.contains("plazo_store_leader_epoch "), "{sled}");
+        let pg = Telemetry::new().render(&StoreGauges {
+            leader_epoch: Some(3),
+            ..StoreGauges::default()
+        });
+        assert!(pg.contains("\nplazo_store_leader_epoch 3\n"), "{pg}");
     }
 }
