@@ -372,14 +372,14 @@ async fn metrics_count_what_the_daemon_did() {
     // The dispatcher sends it.
     api.running.as_ref().unwrap().wake_dispatcher();
     let end = std::time::Instant::now() + Duration::from_secs(15);
-    let page = loop {
+    loop {
         let page = api.scrape().await;
         if page.get(REMINDERS, SENT_DUE_TODAY).is_some() {
-            break page;
+            break;
         }
         assert!(std::time::Instant::now() < end, "not sent:\n{}", page.text);
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
     // The page that first shows the send may hold store gauges read before it was recorded
     // (a scrape reads them before the counters); the next page cannot.
     let page = api.scrape().await;
@@ -594,10 +594,10 @@ async fn provider_webhooks_count_rejections_and_inbox_states() {
     // The inbox applies it in the background.
     let end = std::time::Instant::now() + Duration::from_secs(15);
     let applied = [("provider", "stripe"), ("state", "applied")];
-    let page = loop {
+    loop {
         let page = api.scrape().await;
         if page.get("plazo_payment_events_total", &applied).is_some() {
-            break page;
+            break;
         }
         assert!(
             std::time::Instant::now() < end,
@@ -605,7 +605,7 @@ async fn provider_webhooks_count_rejections_and_inbox_states() {
             page.text
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
     // A scrape reads the store's gauges before the counters: the page that first shows the
     // "applied" count may hold gauges read before the payment was applied. The next one
     // cannot (the count rises only once the payment is applied).
