@@ -118,13 +118,22 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
         self.daemon.take().unwrap().kill();
     }
 
+    /// Sends `GET path` to the node and returns the connection to read the answer from, if
+    /// the node accepts within `connect` (reads time out after `read`).
+    fn get(&self, path: &str, connect: Duration, read: Duration) -> Option<TcpStream> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, connect).ok()?;
+        s.set_read_timeout(Some(read)).ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+        Some(s)
+    }
+
     /// The value of gauge `plazo_store_leader_epoch` on the node's `GET /metrics`.
     fn leader_epoch_metric(&self) -> Option<i64> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n")
-            .ok()?;
+        let mut s = self.get("/metrics", Duration::from_secs(2), Duration::from_secs(5))?;
         let mut page = String::new();
         s.read_to_string(&mut page).ok()?;
         page.lines()
@@ -136,11 +145,11 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     /// each node's socket (socket activation), so a standby's connections are accepted by the
     /// kernel and never answered.
     fn readyz(&self) -> Option<u16> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-        s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
-        s.write_all(b"GET /readyz HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n")
-            .ok()?;
+        let mut s = self.get(
+            "/readyz",
+            Duration::from_millis(200),
+            Duration::from_millis(300),
+        )?;
         let mut head = [0u8; 12];
         s.read_exact(&mut head).ok()?;
         std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
