@@ -31,6 +31,11 @@ pub(crate) trait Kv: Send + Sync + 'static {
         let _ = keys;
         Ok(())
     }
+    /// Whether [`Kv::prefetch`] does anything: callers skip building the key list when not
+    /// (sled, whose reads are in memory).
+    fn prefetches(&self) -> bool {
+        false
+    }
     /// Writes `value` at `key` outside the writer (metadata, probes, tests).
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), sled::Error>;
     /// Removes `key` outside the writer (tests).

@@ -184,6 +184,11 @@ impl Ctx<'_> {
         Ok(self.keyspace.generate_id()?)
     }
 
+    /// Whether [`Ctx::prefetch`] does anything on this keyspace (see [`Kv::prefetches`]).
+    pub(crate) fn prefetches(&self) -> bool {
+        self.keyspace.prefetches()
+    }
+
     /// Hints that keys `(slot, key)` are about to be read (see [`Kv::prefetch`]): those not
     /// found in a pending layer are read from the keyspace at once.
     pub(crate) fn prefetch(

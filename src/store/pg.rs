@@ -516,6 +516,10 @@ impl Kv for PgKv {
         Ok(value)
     }
 
+    fn prefetches(&self) -> bool {
+        true
+    }
+
     fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), sled::Error> {
         let cache = self.cache();
         let mut wanted: Vec<Vec<u8>> = keys

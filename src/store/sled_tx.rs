@@ -508,6 +508,9 @@ impl SledTx<'_> {
     /// Reads at once what claiming `candidates` reads key by key (their due entries, in-flight
     /// copies and invoice records): one round trip on PostgreSQL instead of three per reminder.
     pub(crate) fn prefetch_claim(&self, candidates: &[DueKey]) -> Result<(), TxFail> {
+        if !self.ctx.prefetches() {
+            return Ok(()); // sled: nothing to gain, so no keys to build on the claim's path
+        }
         let mut keys = Vec::with_capacity(candidates.len() * 3);
         for key in candidates {
             keys.push(self.due.prefetch_key(key));
