@@ -283,6 +283,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             .await
             .map_err(|e| DaemonError::Housekeeping(e.to_string()))??
     };
+    telemetry.in_doubt_settled(recovered as u64);
     if recovered > 0 {
         tracing::warn!(recovered, on_unknown = ?config.dispatch.on_unknown, "settled reminders left in flight by an unclean stop");
     }

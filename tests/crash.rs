@@ -86,6 +86,16 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
             "reminders in doubt must be logged"
         );
     }
+    // The restarted daemon counts the reminders it settled in doubt.
+    let (status, page) = daemon.api("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    let in_doubt: usize = page
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("plazo_reminders_in_doubt_total "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    assert_eq!(in_doubt, unknown, "plazo_reminders_in_doubt_total");
     let twice = sink.twice();
     assert!(twice.is_empty(), "delivered twice: {twice:?}");
     // Every reminder is accounted for: recorded as sent, or logged unknown (in flight at the kill).

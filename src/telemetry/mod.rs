@@ -58,6 +58,9 @@ pub const STORE_WRITABLE: &str = "plazo_store_writable";
 /// Gauge: the fencing epoch under which this node leads its PostgreSQL database (absent on
 /// sled). It rises by one at every takeover, so `changes()` over it counts takeovers.
 pub const LEADER_EPOCH: &str = "plazo_store_leader_epoch";
+/// Counter: reminders found claimed but not recorded when this process started (after a crash,
+/// or, on PostgreSQL, the claims of a leader that died), settled by `dispatch.on_unknown`.
+pub const IN_DOUBT: &str = "plazo_reminders_in_doubt_total";
 /// Send tasks that panicked (process-wide).
 pub const SEND_TASK_PANICS: &str = "plazo_send_task_panics_total";
 
@@ -223,6 +226,11 @@ impl Telemetry {
         });
     }
 
+    /// Counts `n` reminders found in flight at start and settled by `dispatch.on_unknown`.
+    pub fn in_doubt_settled(&self, n: u64) {
+        self.with(|| counter!(IN_DOUBT).increment(n));
+    }
+
     /// Counts an inbound webhook refused at `endpoint` for `reason`.
     pub fn webhook_rejected(&self, endpoint: &'static str, reason: &'static str) {
         self.with(|| {
@@ -341,6 +349,11 @@ fn describe_all() {
         STORE_WRITABLE,
         Unit::Count,
         "1 while the store can write; 0 after a write failure, until it recovers."
+    );
+    describe_counter!(
+        IN_DOUBT,
+        Unit::Count,
+        "Reminders found claimed but not recorded at start (a crash, a dead leader), settled by dispatch.on_unknown."
     );
     describe_gauge!(
         LEADER_EPOCH,
