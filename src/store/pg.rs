@@ -334,32 +334,33 @@ struct PgKv {
     sql: Statements,
 }
 
-/// The SQL of a table's statements (the table name is the only thing formatted in).
+/// The SQL of a table's statements (the table name is the only thing formatted in), shared
+/// with the connection threads without a copy per query.
 struct Statements {
-    get: String,
-    get_many: String,
-    upsert_one: String,
-    upsert: String,
-    delete: String,
+    get: Arc<str>,
+    get_many: Arc<str>,
+    upsert_one: Arc<str>,
+    upsert: Arc<str>,
+    delete: Arc<str>,
     #[cfg(test)]
-    remove: String,
+    remove: Arc<str>,
 }
 
 impl Statements {
     fn new(table: &str) -> Self {
         Statements {
-            get: format!("SELECT v FROM {table} WHERE k = $1"),
-            get_many: format!("SELECT k, v FROM {table} WHERE k = ANY($1)"),
+            get: format!("SELECT v FROM {table} WHERE k = $1").into(),
+            get_many: format!("SELECT k, v FROM {table} WHERE k = ANY($1)").into(),
             upsert_one: format!(
                 "INSERT INTO {table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-            ),
+            ).into(),
             upsert: format!(
                 "INSERT INTO {table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[])
                  ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-            ),
-            delete: format!("DELETE FROM {table} WHERE k = ANY($1)"),
+            ).into(),
+            delete: format!("DELETE FROM {table} WHERE k = ANY($1)").into(),
             #[cfg(test)]
-            remove: format!("DELETE FROM {table} WHERE k = $1"),
+            remove: format!("DELETE FROM {table} WHERE k = $1").into(),
         }
     }
 }

@@ -50,6 +50,16 @@ struct State {
 }
 
 impl State {
+    /// A ticket for a read starting now: none while a write is under way or once disabled.
+    fn ticket(&self) -> Option<Ticket> {
+        (self.writing == 0 && !self.disabled).then_some(Ticket(self.writes_started))
+    }
+
+    /// Whether a read made with `ticket` may still fill the cache: no write started since.
+    fn fillable(&self, ticket: Ticket) -> bool {
+        self.ticket() == Some(ticket)
+    }
+
     /// Empties the cache (values and whole prefixes).
     fn clear(&mut self) {
         self.values.clear();
@@ -105,8 +115,7 @@ impl ReadCache {
         if st.whole.iter().any(|p| key.starts_with(p)) && !st.unsettled.contains_key(key) {
             return Lookup::Hit(None);
         }
-        let ticket = (st.writing == 0 && !st.disabled).then_some(Ticket(st.writes_started));
-        Lookup::Miss(ticket)
+        Lookup::Miss(st.ticket())
     }
 
     /// Keeps `value`, read from the database for `key` with `ticket`, unless a write started
@@ -122,7 +131,7 @@ impl ReadCache {
         values: impl IntoIterator<Item = (&'k [u8], Cached)>,
     ) {
         let mut st = self.lock();
-        if st.disabled || st.writing != 0 || st.writes_started != ticket.0 {
+        if !st.fillable(ticket) {
             return;
         }
         for (k, v) in values {
@@ -133,8 +142,7 @@ impl ReadCache {
     /// A ticket to fill the cache with values read from now on (none while a write is under
     /// way or once disabled).
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        let st = self.lock();
-        (st.writing == 0 && !st.disabled).then_some(Ticket(st.writes_started))
+        self.lock().ticket()
     }
 
     /// Whether `key` is cached.
@@ -158,7 +166,7 @@ impl ReadCache {
         entries: Option<Vec<(IVec, IVec)>>,
     ) -> bool {
         let mut st = self.lock();
-        if st.disabled || st.writing != 0 || st.writes_started != ticket.0 {
+        if !st.fillable(ticket) {
             return false;
         }
         let Some(entries) = entries else {
@@ -237,9 +245,7 @@ impl Write<'_> {
             }
         }
     }
-}
 
-impl Write<'_> {
     /// The write committed: these are the keys' values now (`None`: removed).
     pub(crate) fn committed<'k>(mut self, writes: impl IntoIterator<Item = (&'k [u8], Cached)>) {
         let cache = self.cache;
