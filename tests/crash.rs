@@ -14,7 +14,6 @@ use common::{Daemon, free_port, write};
 use plazo::domain::{ClientId, InvoiceId};
 use plazo::policy::load_policy;
 use plazo::service::{upsert_client, upsert_invoice};
-use plazo::store::{Store, StoreOptions};
 use serde_json::json;
 
 const N: usize = 3000;
@@ -46,7 +45,7 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     // the machine is.
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
     {
-        let store = Store::open(&dir.path().join("data/db"), StoreOptions::default()).unwrap();
+        let store = common::open_store_at(&dir.path().join("data/db"), dir.path());
         let loaded = load_policy(&dir.path().join("policy.toml")).unwrap();
         let now = jiff::Timestamp::now();
         let c1 = ClientId::new("c1").unwrap();

@@ -490,9 +490,10 @@ async fn an_event_whose_outcome_was_not_recorded_is_delivered_again_after_a_rest
     assert_eq!(r.seen().len(), 3);
     drop(w);
     let dir = sim.dir.path().join("db");
+    let url_dir = sim.dir.path().to_owned();
     let reopen = || {
         for _ in 0..100 {
-            if let Ok(s) = Store::open(&dir, Default::default()) {
+            if let Ok(s) = common::try_open_store_at(&dir, &url_dir) {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(50));

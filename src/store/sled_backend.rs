@@ -613,8 +613,14 @@ impl Backend for SledBackend {
         // sled writes its snapshot (the page table) only while opening, after replaying the
         // log written since the last one: open once more now, so the next start replays
         // nothing however much was written since this one.
-        let Location::Dir(dir) = &self.shared.location else {
-            return Ok(()); // PostgreSQL: every batch is committed, nothing more to do
+        let dir = match &self.shared.location {
+            Location::Dir(dir) => dir,
+            Location::Postgres(target) => {
+                // Every batch is committed; give leadership up now, so that a standby takes
+                // over at once, without waiting for this process to end.
+                target.leader.release();
+                return Ok(());
+            }
         };
         let t0 = crate::clock::monotonic_now();
         drop(open_sled(dir, &self.shared.opts)?);

@@ -9,7 +9,7 @@ use plazo::config::load_daemon_config;
 use plazo::daemon::Running;
 use plazo::policy::parse_policy;
 use plazo::service::PolicyHandle;
-use plazo::store::{Store, StoreOptions};
+use plazo::store::Store;
 
 use super::write_private;
 
@@ -47,10 +47,12 @@ token = {{ file = "{token}" }}
 {tables}
 
 {channels}
+{store}
 "#,
         data = dir.join("data").display(),
         token = dir.join("token").display(),
         top = o.top,
+        store = super::store_table(dir),
         tables = o.tables,
         channels = if o.channels.is_empty() {
             "[routes]\nemail = \"outbox\"\n\n[channels.outbox]\ntype = \"outbox\"\ndir = \"outbox\"\n"
@@ -64,6 +66,7 @@ token = {{ file = "{token}" }}
     let running = plazo::daemon::start(config, Arc::new(clock.clone()))
         .await
         .unwrap();
+    assert_eq!(running.store().backend_name(), super::test_backend());
     (running, clock)
 }
 
@@ -72,7 +75,8 @@ pub fn store_with_policy(dir: &Path, policy: &str) -> (Store, PolicyHandle) {
     let path = dir.join("policy.toml");
     std::fs::write(&path, policy).unwrap();
     let policy = PolicyHandle::new(parse_policy(policy, &path).unwrap());
-    let store = Store::open(&dir.join("db"), StoreOptions::default()).unwrap();
+    let store = super::open_test_store(dir);
+    assert_eq!(store.backend_name(), super::test_backend());
     (store, policy)
 }
 

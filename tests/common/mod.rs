@@ -32,6 +32,112 @@ fn listeners() -> &'static Mutex<std::collections::HashMap<u16, TcpListener>> {
     L.get_or_init(Default::default)
 }
 
+/// Whether this run puts the integration tests on PostgreSQL (`PLAZO_TEST_STORE=postgres`,
+/// the second half of the README's test command) instead of the default embedded sled store.
+pub fn on_postgres() -> bool {
+    std::env::var("PLAZO_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// The backend this run's stores are on, as `Store::backend_name` names it.
+pub fn test_backend() -> &'static str {
+    if on_postgres() { "postgres" } else { "sled" }
+}
+
+/// Skips the calling test on the PostgreSQL run, saying why: for the few tests about sled
+/// itself (its files on disk, schema-1 directories, its crash recovery by log replay).
+/// Returns true when the caller should return.
+pub fn sled_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("sled only, not run on PostgreSQL: {why}");
+        return true;
+    }
+    false
+}
+
+/// A new, empty database on this test binary's PostgreSQL server; panics with the reason when
+/// the run asked for PostgreSQL and there is none (the sled run never calls this).
+pub fn test_database_url() -> String {
+    match plazo::store::pg_testing::new_database() {
+        Ok(Some(url)) => url,
+        Ok(None) => panic!(
+            "PLAZO_TEST_STORE=postgres but PostgreSQL's binaries were not found (install \
+             Debian's postgresql package or set PLAZO_PG_BIN)"
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The store of an in-process test in `dir`: sled in `dir/db`, or on the PostgreSQL run the
+/// database of `dir` (see [`open_store_at`]).
+pub fn open_test_store(dir: &Path) -> plazo::store::Store {
+    open_store_at(&dir.join("db"), dir)
+}
+
+/// Opens (or reopens) a test store: sled at `sled_db`, or on the PostgreSQL run the database
+/// whose URL is in `dir/database-url`, created on first use (this process then leads it). A
+/// daemon whose config lives in `dir` uses the same database ([`store_table`]).
+pub fn open_store_at(sled_db: &Path, dir: &Path) -> plazo::store::Store {
+    try_open_store_at(sled_db, dir).unwrap()
+}
+
+/// [`open_store_at`], answering the error instead of panicking (a store that is still held).
+pub fn try_open_store_at(
+    sled_db: &Path,
+    dir: &Path,
+) -> Result<plazo::store::Store, plazo::store::StoreError> {
+    use plazo::store::{PgBackend, Store, StoreOptions};
+    if on_postgres() {
+        let url = database_url_of(dir);
+        let backend = PgBackend::open(&url, StoreOptions::default())?;
+        Ok(Store::with_backend(Arc::new(backend)))
+    } else {
+        Store::open(sled_db, StoreOptions::default())
+    }
+}
+
+/// The URL of `dir`'s test database, created and written to `dir/database-url` on first use.
+fn database_url_of(dir: &Path) -> String {
+    let file = dir.join("database-url");
+    match std::fs::read_to_string(&file) {
+        Ok(url) => url.trim().to_owned(),
+        Err(_) => {
+            let url = test_database_url();
+            write_private(&file, &url);
+            url
+        }
+    }
+}
+
+/// The comment heading the `[store]` table [`store_table`] adds.
+const TEST_STORE_MARK: &str = "# the test run's store (PLAZO_TEST_STORE)";
+
+/// On the PostgreSQL run, the `[store]` table that puts a daemon whose config lives in `dir`
+/// on that directory's database (created on first use, its URL in the private file
+/// `dir/database-url`, so a restarted daemon finds the same data); empty on the sled run.
+pub fn store_table(dir: &Path) -> String {
+    if !on_postgres() {
+        return String::new();
+    }
+    database_url_of(dir);
+    let file = dir.join("database-url");
+    format!(
+        "\n{TEST_STORE_MARK}\n[store]\nbackend = \"postgres\"\nurl = {{ file = \"{}\" }}\nstandby_poll_ms = 100\n",
+        file.display()
+    )
+}
+
+/// On the PostgreSQL run, adds [`store_table`] to `dir/plazo.toml` unless it names a store.
+fn put_on_test_store(dir: &Path, config: &Path) {
+    if !on_postgres() {
+        return;
+    }
+    let text = std::fs::read_to_string(config).unwrap();
+    if text.lines().any(|l| l.trim() == "[store]") {
+        return;
+    }
+    std::fs::write(config, format!("{text}\n{}", store_table(dir))).unwrap();
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -218,6 +324,7 @@ impl Daemon {
     /// environment, and returns at once (a PostgreSQL standby does not answer until it leads).
     pub fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("plazo.toml");
+        put_on_test_store(dir, &config);
         let log = dir.join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -269,6 +376,7 @@ impl Daemon {
             }
             if let Ok(r) = reqwest::blocking_get(&format!("{}/readyz", self.base)) {
                 if r == 200 {
+                    self.assert_on_test_store();
                     return;
                 }
             }
@@ -277,6 +385,24 @@ impl Daemon {
         panic!(
             "daemon not ready; log:\n{}",
             std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// The daemon opened the store this run is about (its "store open" line names it), unless
+    /// its config chose one itself.
+    fn assert_on_test_store(&self) {
+        let config = std::fs::read_to_string(&self.config).unwrap_or_default();
+        let chosen =
+            config.lines().any(|l| l.trim() == "[store]") && !config.contains(TEST_STORE_MARK);
+        if chosen {
+            return;
+        }
+        let log = self.log_text();
+        let line = log.lines().find(|l| l.contains("store open")).unwrap_or("");
+        assert!(
+            line.contains(test_backend()),
+            "the daemon should run on {}: {line}",
+            test_backend()
         );
     }
 

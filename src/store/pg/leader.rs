@@ -26,7 +26,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -150,8 +150,9 @@ pub(crate) struct Leader {
     epoch: i64,
     lease: Duration,
     lost: Arc<AtomicBool>,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropping it stops the keeper thread, whose session then ends (see [`Leader::release`]).
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Leader {
@@ -221,8 +222,8 @@ impl Leader {
             epoch,
             lease: opts.lease(),
             lost,
-            stop: Some(stop),
-            thread: Some(thread),
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(Some(thread)),
         }))
     }
 
@@ -242,13 +243,34 @@ impl Leader {
     }
 }
 
+impl Leader {
+    /// Gives leadership up at once: the keeper thread ends and its session with it, which
+    /// releases the lock for a standby. From then on this node counts as having lost
+    /// leadership (nothing of it writes again; `on_lost` is not called: it was asked for).
+    /// Called by a clean close of the store, and on drop.
+    pub(crate) fn release(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+        drop(
+            self.stop
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Leader {
     fn drop(&mut self) {
         // Closing the session releases the lock at once, for the next leader.
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.release();
     }
 }
 

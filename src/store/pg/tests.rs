@@ -101,6 +101,45 @@ fn the_backend_is_named_postgres() {
     assert_eq!(h.open().backend_name(), "postgres");
 }
 
+#[test]
+fn a_clean_close_gives_leadership_up_while_handles_remain() {
+    let Some(h) = PgHarness::new() else { return };
+    let first = h.open();
+    let still_held = first.clone(); // a worker that has not stopped yet, say
+    let wait_briefly = |wait| crate::store::LeaderOptions {
+        wait: Some(wait),
+        ..crate::store::LeaderOptions::default()
+    };
+    // While it leads, a second node waits as a standby.
+    let refused = PgBackend::open_with(
+        &h.url,
+        StoreOptions::default(),
+        &wait_briefly(std::time::Duration::from_millis(300)),
+    );
+    assert!(
+        matches!(refused, Err(crate::store::StoreError::Leadership(_))),
+        "a second leader while the first leads"
+    );
+    first.close().unwrap();
+    let second = PgBackend::open_with(
+        &h.url,
+        StoreOptions::default(),
+        &wait_briefly(std::time::Duration::from_secs(10)),
+    )
+    .expect("a closed store has given leadership up");
+    assert_eq!(
+        Store::with_backend(std::sync::Arc::new(second)).leader_epoch(),
+        Some(2)
+    );
+    // The closed store writes nothing any more.
+    let c = crate::store::conformance::client("late");
+    assert!(
+        still_held
+            .transaction::<_, std::convert::Infallible>(move |tx| Ok(tx.put_client(&c)?))
+            .is_err()
+    );
+}
+
 /// The backend conformance suite, on PostgreSQL.
 mod conformance_on_postgres {
     use super::PgHarness;
