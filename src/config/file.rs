@@ -130,6 +130,14 @@ pub struct StoreConfig {
     /// The PostgreSQL connection URL (`postgresql://user:password@host:5432/plazo`), a secret
     /// read from the environment or a file, never written here. Default: environment variable
     /// `PLAZO_DATABASE_URL`. Used only with `backend = "postgres"`.
+    ///
+    /// TLS as libpq: `?sslmode=` `disable`, `prefer` (default: TLS when the server offers it,
+    /// certificate not checked), `require` (TLS or fail; not checked unless `sslrootcert` is
+    /// given), `verify-ca` (the certificate must chain to `sslrootcert`, else the system's
+    /// roots) or `verify-full` (and name the host: use this across any network you do not
+    /// trust), and `sslrootcert=/path/ca.pem` (a PEM bundle of trusted CAs). Connections time
+    /// out after 10 s unless the URL sets `connect_timeout` (seconds); keepalives and, on
+    /// Linux, `tcp_user_timeout` (milliseconds, 30,000 by default) drop a dead peer.
     #[serde(default = "default_database_url")]
     pub url: SecretSource,
     /// This node's name, recorded as the leader in the database and in the logs. Default: the

@@ -31,13 +31,18 @@ use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
 
 mod cache;
+mod config;
+#[cfg(all(test, unix))]
+mod connect_tests;
 mod leader;
 #[cfg(unix)]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use cache::{Lookup, ReadCache};
+pub(crate) use config::PgConfig;
 pub(crate) use leader::Leader;
 use leader::{EPOCH_SQL, check_epoch};
 pub use leader::{LeaderError, LeaderOptions, OnLost, default_node_name};
@@ -87,29 +92,26 @@ pub(crate) struct PgTarget {
     pub(crate) leader: Arc<Leader>,
 }
 
-pub(crate) fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
-    url.parse().map_err(|e| StoreError::Storage {
+/// Parses the store's URL ([`PgConfig`]: plazo's timeouts, `sslmode`, `sslrootcert`). The
+/// error never holds the URL (it holds a password).
+pub(crate) fn parse_url(url: &str) -> Result<PgConfig, StoreError> {
+    PgConfig::parse(url).map_err(|e| StoreError::Storage {
         op: "parse the PostgreSQL URL",
-        source: pg_err(e),
+        source: sled::Error::Io(std::io::Error::other(e.to_string())),
     })
 }
 
 /// Connects once and applies the pending migrations (under their advisory lock).
-pub(crate) fn migrate_now(config: &postgres::Config) -> Result<(), StoreError> {
+pub(crate) fn migrate_now(config: &PgConfig) -> Result<(), StoreError> {
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
     let failed = |e: postgres::Error| StoreError::Storage {
         op: "connect to PostgreSQL and migrate",
         source: pg_err(e),
     };
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| StoreError::Storage {
-            op: "connect to PostgreSQL and migrate",
-            source: sled::Error::Io(std::io::Error::other(format!(
-                "cannot connect to PostgreSQL: {}",
-                pg_text(&e)
-            ))),
-        })?;
+    let mut client = config.connect().map_err(|e| StoreError::Storage {
+        op: "connect to PostgreSQL and migrate",
+        source: sled::Error::Io(std::io::Error::other(e.to_string())),
+    })?;
     if let Err(found) = migrate(&mut client, latest).map_err(failed)? {
         return Err(StoreError::SchemaMismatch {
             found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -169,7 +171,7 @@ impl Pool {
     /// `lease`: a transaction left idle that long is ended by the server (its row lock on
     /// `leader` would hold a takeover up while this process is paused).
     fn start(
-        config: postgres::Config,
+        config: PgConfig,
         threads: usize,
         lease: std::time::Duration,
     ) -> Result<Arc<Pool>, StoreError> {
@@ -192,15 +194,15 @@ impl Pool {
                         let Ok(job) = job else { return };
                         if conn.as_ref().is_ok_and(|c| c.client.is_closed()) || conn.is_err() {
                             conn = config
-                                .connect(postgres::NoTls)
-                                .and_then(|mut c| c.batch_execute(&setup).map(|()| c))
+                                .connect()
+                                .and_then(|mut c| {
+                                    c.batch_execute(&setup).map(|()| c).map_err(Into::into)
+                                })
                                 .map(|client| Conn {
                                     client,
                                     statements: HashMap::new(),
                                 })
-                                .map_err(|e| {
-                                    format!("cannot connect to PostgreSQL: {}", pg_text(&e))
-                                });
+                                .map_err(|e| e.to_string());
                         }
                         job(conn.as_mut().map_err(|e| e.as_str()));
                     }

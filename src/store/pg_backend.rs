@@ -10,9 +10,11 @@ use super::{StoreError, StoreOptions};
 pub struct PgBackend;
 
 impl PgBackend {
-    /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, no TLS
-    /// yet), applies the pending migrations, becomes the database's leader (waiting as a
-    /// standby while another node is, see `leader.rs`), and opens the store on it.
+    /// Connects to the PostgreSQL database at `url` (`postgresql://user@host:port/db`, with
+    /// libpq's `sslmode` and `sslrootcert` for TLS, and plazo's connect timeout and keepalives
+    /// unless the URL sets its own: see `store/pg/config.rs`), applies the pending migrations,
+    /// becomes the database's leader (waiting as a standby while another node is, see
+    /// `leader.rs`), and opens the store on it.
     ///
     /// A database migrated by a newer plazo is refused with [`StoreError::SchemaMismatch`].
     pub fn open(url: &str, opts: StoreOptions) -> Result<SledBackend, StoreError> {

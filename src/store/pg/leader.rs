@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::pg_text;
+use super::{PgConfig, pg_text};
 
 /// Key of the advisory lock the leader holds (a constant of plazo's, "plazoL").
 pub(crate) const LEADER_LOCK: i64 = 0x706c_617a_6f4c;
@@ -166,12 +166,14 @@ impl std::fmt::Debug for Leader {
 impl Leader {
     /// Waits (up to `opts.wait`) until this node holds the lock, then bumps the epoch.
     pub(crate) fn acquire(
-        config: &postgres::Config,
+        config: &PgConfig,
         opts: &LeaderOptions,
     ) -> Result<Arc<Leader>, LeaderError> {
         let started = crate::clock::monotonic_now();
         let db = |e: postgres::Error| LeaderError::Database(pg_text(&e));
-        let mut client = config.connect(postgres::NoTls).map_err(db)?;
+        let mut client = config
+            .connect()
+            .map_err(|e| LeaderError::Database(e.to_string()))?;
         let mut announced = false;
         loop {
             let got: bool = client
@@ -284,7 +286,7 @@ enum Retake {
 
 /// Keeps the lock's session alive and checks it, on the leader thread.
 struct Keeper {
-    config: postgres::Config,
+    config: PgConfig,
     client: postgres::Client,
     epoch: i64,
     opts: LeaderOptions,
@@ -333,7 +335,10 @@ impl Keeper {
     /// After the session dropped: leader again only if nobody took over meanwhile.
     fn retake(&mut self) -> Result<(), Retake> {
         let unreachable = |e: postgres::Error| Retake::Unreachable(pg_text(&e));
-        let mut client = self.config.connect(postgres::NoTls).map_err(unreachable)?;
+        let mut client = self
+            .config
+            .connect()
+            .map_err(|e| Retake::Unreachable(e.to_string()))?;
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
             .map_err(unreachable)?
