@@ -55,6 +55,7 @@ fn store_gauges(store: &Store, telemetry: &Telemetry, now: jiff::Timestamp) -> S
             .unwrap_or_else(|e| warn("the store size", &e)),
         writable: store.health().is_ok(),
         leader_epoch: store.leader_epoch(),
+        conflict_retries: store.conflict_retries(),
     }
 }
 

@@ -77,6 +77,13 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Batches a shared database rolled back for a conflict with another transaction
+    /// (serialization failure, deadlock) that this node ran again, since it opened the store.
+    /// `None` for an embedded store, which has no such conflicts.
+    fn conflict_retries(&self) -> Option<u64> {
+        None
+    }
+
     /// Runs `cmd` once as one command, on the calling thread, and returns once its writes are
     /// visible to every reader (not yet durable). Blocks.
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError>;

@@ -363,6 +363,12 @@ impl Store {
         self.backend.leader_epoch()
     }
 
+    /// Batches the PostgreSQL database rolled back for a conflict (serialization failure,
+    /// deadlock) and this node ran again; `None` on sled.
+    pub fn conflict_retries(&self) -> Option<u64> {
+        self.backend.conflict_retries()
+    }
+
     /// The backend, for its own white-box tests.
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend

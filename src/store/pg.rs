@@ -35,6 +35,7 @@ mod config;
 #[cfg(all(test, unix))]
 mod connect_tests;
 mod leader;
+mod retry;
 #[cfg(unix)]
 pub mod testing;
 #[cfg(test)]
@@ -574,14 +575,17 @@ impl Kv for PgKv {
         let sql = self.sql.upsert_one.clone();
         let (k, v) = (key.to_vec(), value.to_vec());
         let epoch = self.epoch;
+        let leader = self.leader.clone();
         let write = self.cache().write([key]);
         self.pool.run(move |c| {
             let fence = c.prepared(EPOCH_SQL)?;
             let st = c.prepared(&sql)?;
-            let mut tx = c.client.transaction()?;
-            check_epoch(&mut tx, &fence, epoch)?;
-            tx.execute(&st, &[&k, &v])?;
-            tx.commit()
+            retry::retrying(leader.conflict_retries(), || {
+                let mut tx = c.client.transaction()?;
+                check_epoch(&mut tx, &fence, epoch)?;
+                tx.execute(&st, &[&k, &v])?;
+                tx.commit()
+            })
         })?;
         write.committed([(key, Some(IVec::from(value)))]);
         Ok(())
@@ -618,21 +622,25 @@ impl Kv for PgKv {
         }
         let (upsert, delete) = (self.sql.upsert.clone(), self.sql.delete.clone());
         let epoch = self.epoch;
+        let leader = self.leader.clone();
         // Dropped on an error: the outcome is unknown, and the cache is dropped for good.
         let write = self.cache().write(writes.iter().map(|w| w.0));
         self.pool.run(move |c| {
             let fence = c.prepared(EPOCH_SQL)?;
             let upsert = c.prepared(&upsert)?;
             let delete = c.prepared(&delete)?;
-            let mut tx = c.client.transaction()?;
-            check_epoch(&mut tx, &fence, epoch)?;
-            if !keys.is_empty() {
-                tx.execute(&upsert, &[&keys, &values])?;
-            }
-            if !removed.is_empty() {
-                tx.execute(&delete, &[&removed])?;
-            }
-            tx.commit()
+            // A batch the server rolled back for a conflict runs again (see `retry.rs`).
+            retry::retrying(leader.conflict_retries(), || {
+                let mut tx = c.client.transaction()?;
+                check_epoch(&mut tx, &fence, epoch)?;
+                if !keys.is_empty() {
+                    tx.execute(&upsert, &[&keys, &values])?;
+                }
+                if !removed.is_empty() {
+                    tx.execute(&delete, &[&removed])?;
+                }
+                tx.commit()
+            })
         })?;
         write.committed(writes.iter().map(|(k, v)| (*k, v.map(IVec::from))));
         Ok(())

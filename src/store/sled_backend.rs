@@ -556,6 +556,18 @@ impl Backend for SledBackend {
         }
     }
 
+    fn conflict_retries(&self) -> Option<u64> {
+        match &self.shared.location {
+            Location::Dir(_) => None,
+            Location::Postgres(target) => Some(
+                target
+                    .leader
+                    .conflict_retries()
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
+
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError> {
         let inner = self.inner()?;
         let r = inner

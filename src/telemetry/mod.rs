@@ -58,6 +58,9 @@ pub const STORE_WRITABLE: &str = "plazo_store_writable";
 /// Gauge: the fencing epoch under which this node leads its PostgreSQL database (absent on
 /// sled). It rises by one at every takeover, so `changes()` over it counts takeovers.
 pub const LEADER_EPOCH: &str = "plazo_store_leader_epoch";
+/// Counter: batches the PostgreSQL database rolled back for a conflict with another
+/// transaction (serialization failure, deadlock) that were run again (PostgreSQL only).
+pub const CONFLICT_RETRIES: &str = "plazo_store_conflict_retries_total";
 /// Counter: reminders found claimed but not recorded when this process started (after a crash,
 /// or, on PostgreSQL, the claims of a leader that died), settled by `dispatch.on_unknown`.
 pub const IN_DOUBT: &str = "plazo_reminders_in_doubt_total";
@@ -133,6 +136,9 @@ pub struct StoreGauges {
     pub writable: bool,
     /// The leader epoch of a PostgreSQL store (see [`LEADER_EPOCH`]); `None` on sled.
     pub leader_epoch: Option<i64>,
+    /// Batches a PostgreSQL store ran again after a conflict (see [`CONFLICT_RETRIES`]); `None`
+    /// on sled.
+    pub conflict_retries: Option<u64>,
 }
 
 impl Telemetry {
@@ -266,6 +272,9 @@ impl Telemetry {
             if let Some(epoch) = store.leader_epoch {
                 gauge!(LEADER_EPOCH).set(epoch as f64);
             }
+            if let Some(n) = store.conflict_retries {
+                counter!(CONFLICT_RETRIES).absolute(n);
+            }
             counter!(SEND_TASK_PANICS).absolute(crate::dispatch::timeline::send_task_panics());
         });
         self.handle.render()
@@ -361,6 +370,11 @@ fn describe_all() {
         "Fencing epoch under which this node leads its PostgreSQL database; +1 at every takeover."
     );
     describe_counter!(
+        CONFLICT_RETRIES,
+        Unit::Count,
+        "Batches PostgreSQL rolled back for a conflict (serialization failure, deadlock) and this node ran again."
+    );
+    describe_counter!(
         SEND_TASK_PANICS,
         Unit::Count,
         "Send tasks that panicked (caught; each reminder recorded as failed), in this process."
@@ -414,8 +428,17 @@ mod tests {
         assert!(!sled.contains("plazo_store_leader_epoch "), "{sled}");
         let pg = Telemetry::new().render(&StoreGauges {
             leader_epoch: Some(3),
+            conflict_retries: Some(2),
             ..StoreGauges::default()
         });
         assert!(pg.contains("\nplazo_store_leader_epoch 3\n"), "{pg}");
+        assert!(
+            pg.contains("\nplazo_store_conflict_retries_total 2\n"),
+            "{pg}"
+        );
+        assert!(
+            !sled.contains("plazo_store_conflict_retries_total "),
+            "{sled}"
+        );
     }
 }

@@ -25,7 +25,7 @@
 //! systemd starts it again as a standby).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -150,6 +150,9 @@ pub(crate) struct Leader {
     epoch: i64,
     lease: Duration,
     lost: Arc<AtomicBool>,
+    /// Batches of this node's store that PostgreSQL rolled back for a conflict and that ran
+    /// again (`retry.rs`).
+    conflict_retries: AtomicU64,
     /// Dropping it stops the keeper thread, whose session then ends (see [`Leader::release`]).
     stop: Mutex<Option<mpsc::Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -224,6 +227,7 @@ impl Leader {
             epoch,
             lease: opts.lease(),
             lost,
+            conflict_retries: AtomicU64::new(0),
             stop: Mutex::new(Some(stop)),
             thread: Mutex::new(Some(thread)),
         }))
@@ -237,6 +241,11 @@ impl Leader {
     /// How long the leader's sessions may sit idle ([`LeaderOptions::lease`]).
     pub(crate) fn lease(&self) -> Duration {
         self.lease
+    }
+
+    /// The count of batches run again after a conflict (see `retry.rs`).
+    pub(crate) fn conflict_retries(&self) -> &AtomicU64 {
+        &self.conflict_retries
     }
 
     /// Whether leadership has been lost for good.

@@ -354,6 +354,15 @@ async fn one_leader_at_a_time_and_a_deposed_leader_cannot_write() {
 /// The keyspace of a database of its own, led by this node, with nothing above it; and the
 /// database's URL. `None` without PostgreSQL.
 fn bare_keyspace() -> Option<(std::sync::Arc<dyn crate::store::kv::Kv>, String)> {
+    bare_keyspace_and_leader().map(|(ks, url, _)| (ks, url))
+}
+
+/// [`bare_keyspace`], with this node's leadership (for its counters).
+fn bare_keyspace_and_leader() -> Option<(
+    std::sync::Arc<dyn crate::store::kv::Kv>,
+    String,
+    std::sync::Arc<super::Leader>,
+)> {
     let h = PgHarness::new()?;
     let config = super::parse_url(&h.url).unwrap();
     super::migrate_now(&config).unwrap();
@@ -365,10 +374,10 @@ fn bare_keyspace() -> Option<(std::sync::Arc<dyn crate::store::kv::Kv>, String)>
     let leader = super::Leader::acquire(&config, &opts).unwrap();
     let target = super::PgTarget {
         url: h.url.clone(),
-        leader,
+        leader: leader.clone(),
     };
     let (ks, _meta) = super::open_keyspace(&target).unwrap();
-    Some((ks, h.url))
+    Some((ks, h.url, leader))
 }
 
 /// Runs `sql` on a connection of its own (as another node would).
@@ -502,4 +511,52 @@ fn the_in_flight_slot_is_read_whole_and_kept_up_to_date() {
     assert_eq!(kv.get(b).unwrap().as_deref(), Some(&b"new"[..]));
     assert_eq!(value_in_database(&url, b), Some(b"new".to_vec()));
     assert_eq!(value_in_database(&url, a), None);
+}
+
+#[test]
+fn a_batch_rolled_back_by_a_deadlock_runs_again_and_commits() {
+    use std::sync::atomic::Ordering;
+    let Some((kv, url, leader)) = bare_keyspace_and_leader() else {
+        return;
+    };
+    let (a, b) = (&b"\x01a"[..], &b"\x01b"[..]);
+    kv.apply(&[(a, Some(b"a0")), (b, Some(b"b0"))]).unwrap();
+    // Another session (an operator's, say) locks `b`, then, once the batch holds `a` and waits
+    // for `b`, asks for `a`: a deadlock. The batch's session looks for deadlocks first (after
+    // the default 1 s; the other one waits 30 s), so PostgreSQL rolls the batch back.
+    let (locked, wait_locked) = std::sync::mpsc::channel();
+    let other = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute("SET LOCAL deadlock_timeout = '30s'")
+                .unwrap();
+            tx.execute(
+                "UPDATE keyspace SET v = 'b1' WHERE k = $1",
+                &[&b"\x01b".to_vec()],
+            )
+            .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            tx.execute(
+                "UPDATE keyspace SET v = 'a1' WHERE k = $1",
+                &[&b"\x01a".to_vec()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        })
+    };
+    wait_locked.recv().unwrap();
+    kv.apply(&[(a, Some(b"a2")), (b, Some(b"b2"))])
+        .expect("a batch rolled back for a deadlock runs again");
+    other.join().unwrap();
+    assert!(
+        leader.conflict_retries().load(Ordering::Relaxed) >= 1,
+        "the batch was run again"
+    );
+    // It committed after the other session, whole.
+    assert_eq!(value_in_database(&url, a), Some(b"a2".to_vec()));
+    assert_eq!(value_in_database(&url, b), Some(b"b2".to_vec()));
+    assert_eq!(kv.get(a).unwrap().as_deref(), Some(&b"a2"[..]));
 }
