@@ -252,9 +252,7 @@ impl Leader {
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
-}
 
-impl Leader {
     /// Gives leadership up at once: the keeper thread ends and its session with it, which
     /// releases the lock for a standby. From then on this node counts as having lost
     /// leadership (nothing of it writes again; `on_lost` is not called: it was asked for).
