@@ -116,13 +116,19 @@ fn reminder_arrives_by_smtp_then_payment_webhook_stops_the_chase_and_restart_kee
         "payment link missing:\n{decoded}"
     );
 
-    // The timeline records the send with the provider's message id; the next step is planned.
-    let (_, inv) = daemon.api("GET", "/v1/invoices/inv-1", None);
+    // The timeline records the send with the provider's message id (once the outcome is
+    // written, just after the SMTP server took the mail); the next step is planned.
+    let is_sent = |l: &serde_json::Value| l["outcome"] == "sent";
+    let inv = daemon.wait_get("/v1/invoices/inv-1", "the sent line", |v| {
+        v["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(is_sent))
+    });
     let sent: Vec<_> = inv["timeline"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|l| l["outcome"] == "sent")
+        .filter(|l| is_sent(l))
         .collect();
     assert_eq!(sent.len(), 1, "{inv}");
     assert_eq!(sent[0]["channel"], "email");

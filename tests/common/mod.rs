@@ -546,6 +546,31 @@ pub mod reqwest {
 
 impl Daemon {
     /// Authenticated API call.
+    /// GETs `path` until `pred` holds on the answer, for what the daemon records just after a
+    /// side effect the test saw (a mail arrived: its "sent" line follows once the outcome is
+    /// written); panics after 15 s naming `what`, with the answer and the log.
+    pub fn wait_get(
+        &self,
+        path: &str,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, v) = self.api("GET", path, None);
+            if pred(&v) {
+                return v;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "timed out waiting for {what}: {v:#}\nlog:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token);
         reqwest::call(
