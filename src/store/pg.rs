@@ -30,6 +30,7 @@ use sled::IVec;
 use super::StoreError;
 use super::kv::{Kv, KvEntry, KvIter};
 
+mod backoff;
 mod cache;
 mod config;
 #[cfg(all(test, unix))]
@@ -163,9 +164,13 @@ impl Conn {
 type Job = Box<dyn FnOnce(Result<&mut Conn, &str>) + Send>;
 
 /// Connection threads, each with its own client (connected on first use, reconnected after a
-/// failure), taking queries from one queue.
+/// failure, with a growing pause between failed tries: `backoff.rs`), taking queries from one
+/// queue.
 pub(crate) struct Pool {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Connects tried by the threads, successful or not (the tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    connects: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Pool {
@@ -182,18 +187,26 @@ impl Pool {
         );
         let (send, recv) = mpsc::channel::<Job>();
         let recv = Arc::new(Mutex::new(recv));
+        let connects = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for i in 0..threads {
             let recv = recv.clone();
             let config = config.clone();
             let setup = setup.clone();
+            let connects = connects.clone();
             std::thread::Builder::new()
                 .name(format!("plazo-pg-{i}"))
                 .spawn(move || {
                     let mut conn: Result<Conn, String> = Err("not connected yet".into());
+                    let mut backoff = backoff::Backoff::default();
                     loop {
                         let job = recv.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { return };
-                        if conn.as_ref().is_ok_and(|c| c.client.is_closed()) || conn.is_err() {
+                        let now = crate::clock::monotonic_now();
+                        let broken =
+                            conn.as_ref().is_ok_and(|c| c.client.is_closed()) || conn.is_err();
+                        // Until the pause is over, the job gets the last connect error.
+                        if broken && backoff.may_try(now) {
+                            connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             conn = config
                                 .connect()
                                 .and_then(|mut c| {
@@ -204,6 +217,10 @@ impl Pool {
                                     statements: HashMap::new(),
                                 })
                                 .map_err(|e| e.to_string());
+                            match &conn {
+                                Ok(_) => backoff.succeeded(),
+                                Err(_) => backoff.failed(now),
+                            }
                         }
                         job(conn.as_mut().map_err(|e| e.as_str()));
                     }
@@ -212,7 +229,14 @@ impl Pool {
         }
         Ok(Arc::new(Pool {
             jobs: Mutex::new(send),
+            connects,
         }))
+    }
+
+    /// Connects tried so far by the pool's threads.
+    #[cfg(test)]
+    fn connects(&self) -> u64 {
+        self.connects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` on a connection thread and waits for its result.

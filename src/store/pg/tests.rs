@@ -560,3 +560,37 @@ fn a_batch_rolled_back_by_a_deadlock_runs_again_and_commits() {
     assert_eq!(value_in_database(&url, b), Some(b"b2".to_vec()));
     assert_eq!(kv.get(a).unwrap().as_deref(), Some(&b"a2"[..]));
 }
+
+#[test]
+fn a_database_out_of_reach_is_tried_again_after_a_pause_not_on_every_write() {
+    // A port nothing listens on: every connect is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = super::parse_url(&format!("postgresql://plazo@127.0.0.1:{port}/none")).unwrap();
+    let pool = super::Pool::start(config, 1, std::time::Duration::from_secs(3)).unwrap();
+    let started = crate::clock::monotonic_now();
+    for _ in 0..20 {
+        let err = pool.run(|_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    }
+    // Refused connects are quick: the 20 writes normally fall inside the first 100 ms pause
+    // (one try); on a slow machine at most one more try per 100 ms, never one per write.
+    let elapsed = crate::clock::elapsed_since(started).as_millis();
+    let allowed = 1 + u64::try_from(elapsed / 100).unwrap_or(u64::MAX);
+    assert!(
+        pool.connects() <= allowed.min(3),
+        "{} tries for 20 writes in {elapsed} ms",
+        pool.connects()
+    );
+    let before = pool.connects();
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    assert!(pool.run(|_| Ok(())).is_err());
+    assert_eq!(
+        pool.connects(),
+        before + 1,
+        "tried again once the pause is over"
+    );
+}
