@@ -392,6 +392,13 @@ async fn metrics_count_what_the_daemon_did() {
         .map(|s| s.value)
         .sum();
     assert_eq!(lines, 1.0, "{}", page.text);
+    // It was claimed once, by this node.
+    assert_eq!(
+        page.value("plazo_reminders_claimed_total", &[]),
+        1.0,
+        "{}",
+        page.text
+    );
     // Sent 90 s after its planned time (the manual clock does not move by itself).
     let lateness = "plazo_dispatch_lateness_seconds";
     assert_eq!(page.value(&format!("{lateness}_count"), &[]), 1.0);

@@ -91,10 +91,15 @@ impl Dispatcher {
     /// Claims up to `limit` reminders due at `clock.now()`, earliest first; not durable yet.
     async fn claim(&self, limit: usize) -> Result<Vec<Reminder>, ClaimError> {
         let now = self.clock.now();
-        self.store
+        let claimed = self
+            .store
             .claim_due_async(now, limit)
             .await
-            .map_err(ClaimError::Claim)
+            .map_err(ClaimError::Claim)?;
+        if !claimed.is_empty() {
+            self.telemetry.claimed(claimed.len() as u64);
+        }
+        Ok(claimed)
     }
 
     /// Waits until the claim of `claimed` is on disk, then processes each reminder on its own

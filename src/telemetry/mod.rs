@@ -61,6 +61,9 @@ pub const LEADER_EPOCH: &str = "plazo_store_leader_epoch";
 /// Counter: batches the PostgreSQL database rolled back for a conflict with another
 /// transaction (serialization failure, deadlock) that were run again (PostgreSQL only).
 pub const CONFLICT_RETRIES: &str = "plazo_store_conflict_retries_total";
+/// Counter: reminders this node claimed for sending (each is then sent, retried, or failed;
+/// see [`REMINDERS`] for the outcomes). On PostgreSQL only the leader claims.
+pub const CLAIMED: &str = "plazo_reminders_claimed_total";
 /// Counter: reminders found claimed but not recorded when this process started (after a crash,
 /// or, on PostgreSQL, the claims of a leader that died), settled by `dispatch.on_unknown`.
 pub const IN_DOUBT: &str = "plazo_reminders_in_doubt_total";
@@ -232,6 +235,11 @@ impl Telemetry {
         });
     }
 
+    /// Counts `n` reminders claimed for sending by this node.
+    pub fn claimed(&self, n: u64) {
+        self.with(|| counter!(CLAIMED).increment(n));
+    }
+
     /// Counts `n` reminders found in flight at start and settled by `dispatch.on_unknown`.
     pub fn in_doubt_settled(&self, n: u64) {
         self.with(|| counter!(IN_DOUBT).increment(n));
@@ -358,6 +366,11 @@ fn describe_all() {
         STORE_WRITABLE,
         Unit::Count,
         "1 while the store can write; 0 after a write failure, until it recovers."
+    );
+    describe_counter!(
+        CLAIMED,
+        Unit::Count,
+        "Reminders this node claimed for sending (on PostgreSQL, the leader)."
     );
     describe_counter!(
         IN_DOUBT,
