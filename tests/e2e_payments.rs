@@ -89,7 +89,11 @@ fn setup(daemon: &Daemon) {
 /// The invoice with its timeline and the next reminder's time (`next_reminder_at`, null when
 /// nothing is pending).
 fn invoice(daemon: &Daemon) -> Value {
-    let v = daemon.api("GET", "/v1/invoices/inv-1", None).1;
+    flat(&daemon.api("GET", "/v1/invoices/inv-1", None).1)
+}
+
+/// `GET /v1/invoices/{id}`'s answer as [`invoice`] gives it.
+fn flat(v: &Value) -> Value {
     let mut inv = v["invoice"].clone();
     inv["timeline"] = v["timeline"].clone();
     inv["next_reminder_at"] = v["next_reminder"]["fire_at"].clone();
@@ -97,20 +101,7 @@ fn invoice(daemon: &Daemon) -> Value {
 }
 
 fn wait_invoice(daemon: &Daemon, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = invoice(daemon);
-        if pred(&v) {
-            return v;
-        }
-        if Instant::now() > end {
-            panic!(
-                "timed out waiting for {what}: {v:#}\nlog:\n{}",
-                daemon.log_text()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    flat(&daemon.wait_get("/v1/invoices/inv-1", what, |v| pred(&flat(v))))
 }
 
 fn stripe_event(id: &str, kind: &str, object: Value, previous: Option<Value>) -> String {
