@@ -95,17 +95,22 @@ pub fn try_open_store_at(
     }
 }
 
-/// The URL of `dir`'s test database, created and written to `dir/database-url` on first use.
+/// The URL of `dir`'s test database (see [`database_url_file`]).
 fn database_url_of(dir: &Path) -> String {
+    std::fs::read_to_string(database_url_file(dir))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The private file `dir/database-url` holding the URL of `dir`'s test database, which is
+/// created, and the file written, on first use.
+fn database_url_file(dir: &Path) -> PathBuf {
     let file = dir.join("database-url");
-    match std::fs::read_to_string(&file) {
-        Ok(url) => url.trim().to_owned(),
-        Err(_) => {
-            let url = test_database_url();
-            write_private(&file, &url);
-            url
-        }
+    if !file.exists() {
+        write_private(&file, &test_database_url());
     }
+    file
 }
 
 /// The comment heading the `[store]` table [`store_table`] adds.
@@ -118,8 +123,7 @@ pub fn store_table(dir: &Path) -> String {
     if !on_postgres() {
         return String::new();
     }
-    database_url_of(dir);
-    let file = dir.join("database-url");
+    let file = database_url_file(dir);
     format!(
         "\n{TEST_STORE_MARK}\n[store]\nbackend = \"postgres\"\nurl = {{ file = \"{}\" }}\nstandby_poll_ms = 100\n",
         file.display()
