@@ -10,7 +10,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::channels::{BuildContext, ChannelBuildError};
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, DaemonConfig, SecretError, read_secret};
+use crate::config::{ConfigError, DaemonConfig, Delivery, SecretError, StoreBackend, read_secret};
+use crate::dispatch::shared::{SendWorker, SharedSends, WorkerOptions};
 use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
 use crate::http::{
     AppParts, AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router,
@@ -19,7 +20,7 @@ use crate::http::{
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{LoadedPolicy, PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, default_node_name};
 use crate::unsubscribe::UnsubscribeLinks;
 
 pub mod events;
@@ -28,12 +29,28 @@ mod listen;
 pub mod open_store;
 pub mod payment_inbox;
 
+/// Longest a queued message, or its result, waits when its notification is lost (the shared
+/// send queue: see [`crate::dispatch::shared`]).
+const SHARED_POLL: Duration = Duration::from_millis(100);
+
+/// Where the shared send queue lives, and this node's name in it.
+struct SharedDeliverySetup {
+    url: String,
+    node: String,
+    poll: Duration,
+}
+
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// The daemon config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The shared send queue (`[store] delivery = "shared"`) could not be started.
+    #[error(
+        "{0}; check [store] url, or set [store] delivery = \"leader\" to send from the leader alone"
+    )]
+    SendQueue(String),
     /// The policy is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -101,6 +118,10 @@ pub struct Running {
     /// The daemon config a reload checks the policy against ([`load_policy_for`]).
     reload_with: DaemonConfig,
     wake: Arc<crate::dispatch::Wake>,
+    /// The leader's side of the shared send queue, if messages go through it.
+    shared: Option<Arc<SharedSends>>,
+    /// This node's sender of queued messages, if messages go through the shared queue.
+    worker: Option<Arc<SendWorker>>,
 }
 
 /// Builds every part and starts serving. Returns once the API listens and the dispatcher runs.
@@ -123,19 +144,12 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     tracing::info!(policy = %policy_path.display(), segments = loaded.policy.segments.len(), cadences = loaded.policy.cadences.len(), "policy loaded");
     let policy = PolicyHandle::new(loaded);
 
-    let store = open_store::open_store(&config, &env).await?;
-    tracing::info!(backend = store.backend_name(), "store open");
-
-    // Events out: on before anything can change an invoice (crash recovery, the API).
-    let events_worker = match &config.events {
-        Some(cfg) => {
-            // `load_policy_for` checked `[events.partners]` against the policy.
-            let worker =
-                events::EventsWorker::from_config(cfg, store.clone(), clock.clone(), &env)?;
-            store.enable_events(events::EventsWorker::routing(cfg));
-            Some(Arc::new(worker))
-        }
-        None => None,
+    // This daemon's own recorder (no global one): see `crate::telemetry`.
+    let telemetry = crate::telemetry::Telemetry::new();
+    let telemetry = if config.metrics.listen.is_some() {
+        telemetry.served_apart()
+    } else {
+        telemetry
     };
 
     let ctx = BuildContext {
@@ -158,6 +172,57 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         routes.insert(kind.clone(), channel);
     }
     tracing::info!(routes = ?config.routes, "channels ready");
+
+    // Every node sends from the shared queue, standbys included: start before waiting to lead.
+    let shared_delivery = match (config.store.backend, config.store.delivery) {
+        (StoreBackend::Postgres, Delivery::Shared) => Some(SharedDeliverySetup {
+            url: open_store::database_url(&config, &env)?,
+            node: config.store.node.clone().unwrap_or_else(default_node_name),
+            poll: SHARED_POLL,
+        }),
+        _ => None,
+    };
+    let worker = match &shared_delivery {
+        Some(setup) => {
+            let opts = WorkerOptions {
+                url: setup.url.clone(),
+                node: setup.node.clone(),
+                lease: Duration::from_millis(config.store.send_lease_ms),
+                poll: setup.poll,
+                concurrency: config.dispatch.concurrency,
+                on_unknown: config.dispatch.on_unknown,
+                drain: Duration::from_secs(config.dispatch.drain_timeout_secs),
+            };
+            let (routes, runtime, telemetry) = (
+                routes.clone(),
+                tokio::runtime::Handle::current(),
+                telemetry.clone(),
+            );
+            let worker = tokio::task::spawn_blocking(move || {
+                SendWorker::start(opts, routes, runtime, telemetry)
+            })
+            .await
+            .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
+            .map_err(|e| DaemonError::SendQueue(e.to_string()))?;
+            Some(Arc::new(worker))
+        }
+        None => None,
+    };
+
+    let store = open_store::open_store(&config, &env).await?;
+    tracing::info!(backend = store.backend_name(), "store open");
+
+    // Events out: on before anything can change an invoice (crash recovery, the API).
+    let events_worker = match &config.events {
+        Some(cfg) => {
+            // `load_policy_for` checked `[events.partners]` against the policy.
+            let worker =
+                events::EventsWorker::from_config(cfg, store.clone(), clock.clone(), &env)?;
+            store.enable_events(events::EventsWorker::routing(cfg));
+            Some(Arc::new(worker))
+        }
+        None => None,
+    };
 
     let api_token: Arc<str> = match read_secret(&config.api.token, &env) {
         Ok(Some(t)) => t.into(),
@@ -227,13 +292,6 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         }
         None => None,
     };
-    // This daemon's own recorder (no global one): see `crate::telemetry`.
-    let telemetry = crate::telemetry::Telemetry::new();
-    let telemetry = if config.metrics.listen.is_some() {
-        telemetry.served_apart()
-    } else {
-        telemetry
-    };
     let providers = Arc::new(ProviderHooks {
         twilio_auth_token,
         public_base: config
@@ -288,6 +346,22 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         tracing::warn!(recovered, on_unknown = ?config.dispatch.on_unknown, "settled reminders left in flight by an unclean stop");
     }
 
+    let shared = match (&shared_delivery, store.leader_epoch()) {
+        (Some(setup), Some(epoch)) => {
+            let (url, node, poll) = (setup.url.clone(), setup.node.clone(), setup.poll);
+            let shared =
+                tokio::task::spawn_blocking(move || SharedSends::start(&url, &node, epoch, poll))
+                    .await
+                    .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
+                    .map_err(|e| DaemonError::SendQueue(e.to_string()))?;
+            tracing::info!(
+                epoch,
+                "messages go out through the shared send queue ([store] delivery = \"shared\")"
+            );
+            Some(shared)
+        }
+        _ => None,
+    };
     let wake = Arc::new(crate::dispatch::Wake::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let dispatcher = Arc::new(Dispatcher {
@@ -301,6 +375,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         turns: Default::default(),
         statements: Default::default(),
         telemetry: telemetry.clone(),
+        shared: shared.clone(),
     });
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx.clone()));
     let inbox = Arc::new(crate::daemon::payment_inbox::PaymentInbox {
@@ -401,6 +476,8 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         store,
         reload_with,
         wake,
+        shared,
+        worker,
     })
 }
 
@@ -482,6 +559,21 @@ impl Running {
             Ok(0) => {}
             Ok(left) => tracing::warn!(left, "stopped with sends still in flight"),
             Err(e) => tracing::error!(error = %e, "dispatcher task failed"),
+        }
+        // The dispatcher has drained: nothing waits for queued messages any more. This node's
+        // worker then finishes (bounded) the sends it holds, for whichever leader queued them.
+        let (shared, worker) = (self.shared, self.worker);
+        let stopped = tokio::task::spawn_blocking(move || {
+            if let Some(s) = shared {
+                s.stop();
+            }
+            if let Some(w) = worker {
+                w.stop();
+            }
+        })
+        .await;
+        if let Err(e) = stopped {
+            tracing::error!(error = %e, "stopping the shared send queue failed");
         }
         self.housekeeping.stop().await;
         self.backfill.stop().await;

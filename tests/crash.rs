@@ -78,6 +78,7 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
     let burst::Accounting {
         sent: delivered_ids,
         unknown,
+        ..
     } = burst::account(&daemon, N, Duration::from_secs(120));
     if unknown > 0 {
         assert!(

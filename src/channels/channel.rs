@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientId, InvoiceId, ReminderId};
 
 /// A rendered message, ready for a channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outbound {
     /// The reminder this message carries (stable across retries: use it for idempotency keys).
     pub reminder_id: ReminderId,
@@ -49,7 +49,7 @@ pub struct Outbound {
 
 /// What a WhatsApp send may use: free-form `text` only while the debtor's 24-hour window is
 /// open; otherwise (or when the free-form send is refused with 131047) the approved template.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhatsAppContent {
     /// True when the debtor wrote to us less than 24 hours ago (free-form text is allowed).
     pub session_open: bool,
@@ -59,7 +59,7 @@ pub struct WhatsAppContent {
 }
 
 /// An approved WhatsApp message template with its parameters filled in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhatsAppTemplate {
     /// Template name as approved in WhatsApp Manager, e.g. `recordatorio_pago`.
     pub name: String,
@@ -73,7 +73,7 @@ pub struct WhatsAppTemplate {
 }
 
 /// One rendered template body parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TemplateParam {
     /// `{"type":"text","text":...}`.
@@ -108,7 +108,7 @@ pub struct Receipt {
 }
 
 /// How far a permanent failure reaches: what else must not be tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureScope {
     /// Only this message is bad (template error, body too long): other steps may work.

@@ -150,6 +150,30 @@ pub struct StoreConfig {
     /// its lock after ten times this long, at least 3 s (PostgreSQL 14 or later). Default 500.
     #[serde(default = "default_standby_poll_ms")]
     pub standby_poll_ms: u64,
+    /// Which nodes deliver the messages the leader plans (PostgreSQL only): `"shared"`
+    /// (default) puts each rendered message in the database's `sends` queue, and every node,
+    /// standbys included, claims messages from it (`FOR UPDATE SKIP LOCKED`, with a lease) and
+    /// sends them through its own channels; `"leader"` sends from the leader alone. With
+    /// `"shared"` every node must route the same channels, with the same credentials.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// How long, in milliseconds, a node's claim on a queued message lasts (1,000–600,000).
+    /// A node renews its claims every third of this while it sends; the claims of a node that
+    /// died expire after this long, and another node settles them by `[dispatch] on_unknown`
+    /// (`skip`: logged `unknown`, never sent again; `resend`: sent again). Default 10,000.
+    #[serde(default = "default_send_lease_ms")]
+    pub send_lease_ms: u64,
+}
+
+/// Which nodes deliver messages on a PostgreSQL store (`[store] delivery`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Every node claims messages from the database's queue and sends them.
+    #[default]
+    Shared,
+    /// The leader sends every message itself; standbys only wait.
+    Leader,
 }
 
 impl Default for StoreConfig {
@@ -159,6 +183,8 @@ impl Default for StoreConfig {
             url: default_database_url(),
             node: None,
             standby_poll_ms: default_standby_poll_ms(),
+            delivery: Delivery::default(),
+            send_lease_ms: default_send_lease_ms(),
         }
     }
 }
@@ -171,6 +197,9 @@ fn default_database_url() -> SecretSource {
 }
 fn default_standby_poll_ms() -> u64 {
     500
+}
+fn default_send_lease_ms() -> u64 {
+    10_000
 }
 
 /// API authentication settings.

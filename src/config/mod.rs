@@ -16,7 +16,7 @@ mod validate;
 pub use datadir::{prepare_data_dir, secret_file_mode_problem};
 pub use events::{EventsConfig, PartnerEndpoint};
 pub use file::{
-    ApiConfig, DaemonConfig, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat,
+    ApiConfig, DaemonConfig, Delivery, DispatchConfig, HousekeepingConfig, LogConfig, LogFormat,
     MetricsConfig, OnUnknown, PaymentWebhookConfig, StoreBackend, StoreConfig, load_daemon_config,
 };
 pub use http::HttpConfig;

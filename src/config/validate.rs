@@ -118,6 +118,12 @@ pub(super) fn validate(cfg: &DaemonConfig, text: &str, shown: &str) -> Result<()
         100,
         60_000,
     )?;
+    e.range(
+        &["store", "send_lease_ms"],
+        cfg.store.send_lease_ms,
+        1_000,
+        600_000,
+    )?;
     if let Some(node) = &cfg.store.node {
         if node.trim().is_empty() || node.len() > 200 || node.chars().any(char::is_control) {
             return Err(e.at(

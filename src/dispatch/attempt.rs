@@ -8,6 +8,7 @@ use futures::FutureExt as _;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::shared::Delivered;
 use super::{Dispatcher, jitter, recipient, retry_delay};
 use crate::channels::{FailureScope, Outbound, WhatsAppContent};
 use crate::domain::{
@@ -49,6 +50,9 @@ pub(super) enum Tried {
     Retry(Attempt, Duration),
     /// Failed or skipped on this channel, with what it teaches about the address.
     Failed(Attempt, Option<ContactChange>),
+    /// In doubt: the node that had the message queued for sending died or hung with it, and
+    /// `on_unknown = skip`. The step ends `unknown`; no other channel is tried.
+    Unknown(Attempt),
 }
 
 impl Dispatcher {
@@ -294,25 +298,37 @@ impl Dispatcher {
                 }
             }
         }
-        // A panicking adapter must not take the reminder down with it: the panic is this
-        // channel's failure, and the chain goes on (a retry would most likely panic again).
-        let outcome = AssertUnwindSafe(async { channel.send(&msg).await })
-            .catch_unwind()
-            .await;
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(panic) => {
-                count_panic();
-                let why = panic_text(panic.as_ref());
-                tracing::error!(
-                    reminder = %r.id, invoice = %r.invoice_id, channel = channel.name(), panic = %why,
-                    "ALERT: a channel panicked while sending; recorded as failed, trying the next channel"
-                );
-                l.detail = Some(format!(
-                    "{kind} via {}: the channel panicked while sending ({why}); recorded as failed",
-                    channel.name()
-                ));
-                return Tried::Failed(l, None);
+        let outcome = match &self.shared {
+            Some(shared) => match shared.deliver(channel.name(), &msg).await {
+                Delivered::Done(outcome) => outcome,
+                Delivered::Unknown(detail) => {
+                    l.outcome = AttemptOutcome::Unknown;
+                    l.detail = Some(format!("{kind} via {}: {detail}", channel.name()));
+                    return Tried::Unknown(l);
+                }
+            },
+            // A panicking adapter must not take the reminder down with it: the panic is this
+            // channel's failure, and the chain goes on (a retry would most likely panic again).
+            None => {
+                let sent = AssertUnwindSafe(async { channel.send(&msg).await })
+                    .catch_unwind()
+                    .await;
+                match sent {
+                    Ok(o) => o,
+                    Err(panic) => {
+                        count_panic();
+                        let why = panic_text(panic.as_ref());
+                        tracing::error!(
+                            reminder = %r.id, invoice = %r.invoice_id, channel = channel.name(), panic = %why,
+                            "ALERT: a channel panicked while sending; recorded as failed, trying the next channel"
+                        );
+                        l.detail = Some(format!(
+                            "{kind} via {}: the channel panicked while sending ({why}); recorded as failed",
+                            channel.name()
+                        ));
+                        return Tried::Failed(l, None);
+                    }
+                }
             }
         };
         match outcome {

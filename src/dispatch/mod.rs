@@ -13,6 +13,7 @@ mod panicked;
 mod process;
 mod recovery;
 mod route;
+pub mod shared;
 pub mod statements;
 pub(crate) mod timeline;
 mod turns;
@@ -72,6 +73,9 @@ pub struct Dispatcher {
     pub statements: Arc<statements::StatementCache>,
     /// The daemon's metrics (outcomes by channel, step and segment; lateness of sends).
     pub telemetry: crate::telemetry::Telemetry,
+    /// The shared send queue, when every node sends (`[store] delivery = "shared"` on
+    /// PostgreSQL): messages go through it instead of straight to the channel.
+    pub shared: Option<Arc<shared::SharedSends>>,
 }
 
 impl Dispatcher {

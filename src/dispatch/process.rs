@@ -531,6 +531,23 @@ impl Dispatcher {
                     lines.push(l);
                     r.attempts = 0;
                 }
+                Tried::Unknown(l) => {
+                    lines.push(l);
+                    r.channel_index = idx as u32;
+                    r.attempts = 0;
+                    r.rate_slot = None;
+                    return self
+                        .record_with(
+                            &loaded,
+                            &seg,
+                            r,
+                            Ending::Advance(ReminderState::Unknown),
+                            lines,
+                            effects,
+                            now,
+                        )
+                        .await;
+                }
                 Tried::Failed(l, change) => {
                     r.last_error = l.detail.clone();
                     if let (Some(change), Some(to)) = (change, &l.recipient) {

@@ -45,6 +45,7 @@ pub(super) async fn run(
         statements: Default::default(),
         // Its own recorder: simulated sends never show in the daemon's metrics.
         telemetry: Default::default(),
+        shared: None,
     };
     let passes = env
         .resegment

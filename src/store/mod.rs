@@ -161,6 +161,10 @@ pub use health::FaultInjector;
 /// A throwaway PostgreSQL server for tests (unit and integration); not part of the API.
 #[doc(hidden)]
 #[cfg(unix)]
+pub use pg::sends::{
+    ClaimedSend, DONE as SENDS_DONE_CHANNEL, QUEUED as SENDS_QUEUED_CHANNEL, SendQueue,
+    SendQueueError,
+};
 pub use pg::testing as pg_testing;
 pub use pg::{LeaderError, LeaderOptions, OnLost, default_node_name};
 pub use pg_backend::PgBackend;

@@ -37,6 +37,7 @@ mod config;
 mod connect_tests;
 mod leader;
 mod retry;
+pub mod sends;
 #[cfg(unix)]
 pub mod testing;
 #[cfg(test)]
@@ -65,6 +66,21 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
              node text NOT NULL,
              since timestamptz NOT NULL DEFAULT now());
          INSERT INTO leader (id, epoch, node) VALUES (1, 0, '');",
+    ),
+    (
+        3,
+        "CREATE TABLE sends (
+             epoch bigint NOT NULL,
+             seq bigint NOT NULL,
+             channel text NOT NULL,
+             payload bytea NOT NULL,
+             state smallint NOT NULL DEFAULT 0,
+             node text,
+             lease_until timestamptz,
+             claims integer NOT NULL DEFAULT 0,
+             result bytea,
+             queued_at timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (epoch, seq));",
     ),
 ];
 

@@ -67,6 +67,10 @@ pub const CLAIMED: &str = "plazo_reminders_claimed_total";
 /// Counter: reminders found claimed but not recorded when this process started (after a crash,
 /// or, on PostgreSQL, the claims of a leader that died), settled by `dispatch.on_unknown`.
 pub const IN_DOUBT: &str = "plazo_reminders_in_doubt_total";
+/// Messages this node claimed from the shared send queue (`[store] delivery = "shared"`).
+pub const SENDS_CLAIMED: &str = "plazo_sends_claimed_total";
+/// Queued messages this node took over after another node's lease on them ran out.
+pub const SEND_LEASES_EXPIRED: &str = "plazo_send_leases_expired_total";
 /// Send tasks that panicked (process-wide).
 pub const SEND_TASK_PANICS: &str = "plazo_send_task_panics_total";
 
@@ -240,6 +244,16 @@ impl Telemetry {
         self.with(|| counter!(CLAIMED).increment(n));
     }
 
+    /// Counts `n` messages this node claimed from the shared send queue.
+    pub fn sends_claimed(&self, n: u64) {
+        self.with(|| counter!(SENDS_CLAIMED).increment(n));
+    }
+
+    /// Counts one queued message taken over after another node's lease on it ran out.
+    pub fn send_lease_expired(&self) {
+        self.with(|| counter!(SEND_LEASES_EXPIRED).increment(1));
+    }
+
     /// Counts `n` reminders found in flight at start and settled by `dispatch.on_unknown`.
     pub fn in_doubt_settled(&self, n: u64) {
         self.with(|| counter!(IN_DOUBT).increment(n));
@@ -375,7 +389,17 @@ fn describe_all() {
     describe_counter!(
         IN_DOUBT,
         Unit::Count,
-        "Reminders found claimed but not recorded at start (a crash, a dead leader), settled by dispatch.on_unknown."
+        "Reminders found claimed but not recorded at start (a crash, a dead leader), or queued messages whose node's lease ran out, settled by dispatch.on_unknown."
+    );
+    describe_counter!(
+        SENDS_CLAIMED,
+        Unit::Count,
+        "Messages this node claimed from the shared send queue ([store] delivery = \"shared\", PostgreSQL)."
+    );
+    describe_counter!(
+        SEND_LEASES_EXPIRED,
+        Unit::Count,
+        "Queued messages this node took over after the lease of the node that claimed them ran out (that node died or hung)."
     );
     describe_gauge!(
         LEADER_EPOCH,

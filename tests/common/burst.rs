@@ -101,6 +101,11 @@ pub struct Accounting {
     pub sent: usize,
     /// Logged `unknown` (in flight at a kill).
     pub unknown: usize,
+    /// Recorded `sent`, by the node that sent it (the line's "by node NAME", written when the
+    /// message went through the shared send queue).
+    pub sent_by: std::collections::BTreeMap<String, usize>,
+    /// The details of the `unknown` lines.
+    pub unknown_details: Vec<String>,
 }
 
 /// Waits (up to `timeout` in all) until every invoice `inv-0..inv-{n}` has handled its
@@ -124,6 +129,16 @@ pub fn account(daemon: &Daemon, n: usize, timeout: Duration) -> Accounting {
                 assert_eq!(sent + unk, 1, "{inv}");
                 acc.unknown += unk;
                 acc.sent += sent;
+                for l in &first {
+                    let detail = l["detail"].as_str().unwrap_or_default();
+                    if l["outcome"] == "sent" {
+                        if let Some((_, node)) = detail.rsplit_once("by node ") {
+                            *acc.sent_by.entry(node.to_owned()).or_default() += 1;
+                        }
+                    } else if l["outcome"] == "unknown" {
+                        acc.unknown_details.push(detail.to_owned());
+                    }
+                }
                 assert_eq!(inv["next_reminder"]["step_name"], "firm_overdue", "{inv}");
                 break;
             }

@@ -107,6 +107,7 @@ impl Sim {
             turns: Default::default(),
             statements: Default::default(),
             telemetry: Default::default(),
+            shared: None,
         });
         Sim {
             dir,

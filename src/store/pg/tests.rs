@@ -45,7 +45,7 @@ fn a_newer_schema_is_refused_and_nothing_is_written() {
             err,
             crate::store::StoreError::SchemaMismatch {
                 found: 99,
-                expected: 2
+                expected: 3
             }
         ),
         "{err}"
