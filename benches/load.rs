@@ -175,6 +175,68 @@ fn on_postgres(dir: &Path) -> plazo::config::DaemonConfig {
     load_daemon_config(&cfg).unwrap()
 }
 
+/// `DISPATCH_NODES`: starts `nodes - 1` more `plazo serve` processes (this build's binary) on
+/// the PostgreSQL database of `dir/plazo.toml`, each with a copy of that config under its own
+/// `node` name and data directory. They wait as standbys and send from the shared queue.
+fn extra_nodes(dir: &Path, nodes: usize) -> Vec<(String, std::process::Child)> {
+    if nodes <= 1 {
+        return Vec::new();
+    }
+    let text = std::fs::read_to_string(dir.join("plazo.toml")).unwrap();
+    assert!(
+        text.contains("backend = \"postgres\""),
+        "DISPATCH_NODES needs DISPATCH_STORE=postgres"
+    );
+    let data = format!("data_dir = \"{}\"", dir.join("data").display());
+    (2..=nodes)
+        .map(|k| {
+            let node = format!("bench-{k}");
+            let cfg = dir.join(format!("plazo-{k}.toml"));
+            let own = format!("data_dir = \"{}\"", dir.join(&node).display());
+            std::fs::write(
+                &cfg,
+                text.replace(&data, &own)
+                    .replace("node = \"bench-a\"", &format!("node = \"{node}\"")),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.join(format!("{node}.log"))).unwrap();
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_plazo"))
+                .args(["serve", "--config"])
+                .arg(&cfg)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            println!("  node {node}: pid {} (standby, sending)", child.id());
+            (node, child)
+        })
+        .collect()
+}
+
+/// SIGTERMs the extra nodes, waits for them, and reads from each one's log how many messages
+/// it sent ("stopped sending from the shared queue ... sent=N").
+fn stop_extra_nodes(dir: &Path, nodes: Vec<(String, std::process::Child)>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (node, mut child) in nodes {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(dir.join(format!("{node}.log"))).unwrap_or_default();
+        let sent = log
+            .lines()
+            .filter(|l| l.contains("stopped sending from the shared queue"))
+            .find_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("sent="))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("{node} did not log what it sent:\n{log}"));
+        out.push((node, sent));
+    }
+    out
+}
+
 /// The store the preload writes: sled at `dir/data/db`, or the PostgreSQL database named in
 /// `dir/db-url` (see [`on_postgres`]); the preload's store releases the leadership when
 /// dropped, so the daemon then takes it.
@@ -595,6 +657,8 @@ fn scenario_dispatch(rate: f64) {
     let running = drt
         .block_on(plazo::daemon::start(cfg, Arc::new(SystemClock)))
         .unwrap();
+    // `DISPATCH_NODES=N` (PostgreSQL): N-1 more nodes, started once the bench's daemon leads.
+    let extra = extra_nodes(dir.path(), common::env_or("DISPATCH_NODES", 1usize));
     let last_fire = due(n - 1);
     let limited = rate_limit.map_or(0.0, |(r, _)| n as f64 / r);
     let deadline = Instant::now()
@@ -607,7 +671,20 @@ fn scenario_dispatch(rate: f64) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let by_extra = stop_extra_nodes(dir.path(), extra);
     drt.block_on(running.shutdown()).unwrap();
+    if !by_extra.is_empty() {
+        let others: u64 = by_extra.iter().map(|(_, sent)| sent).sum();
+        println!(
+            "  nodes: bench-a (leader) sent {}, {}",
+            mock.count(provider) as u64 - others.min(mock.count(provider) as u64),
+            by_extra
+                .iter()
+                .map(|(node, sent)| format!("{node} sent {sent}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let seen = mock.arrivals(provider).lock().unwrap().clone();
     let mut late: Vec<f64> = seen
         .iter()

@@ -183,40 +183,89 @@ fn serve(path: &std::path::Path, json_logs: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(async move {
-        let running = plazo::daemon::start(config, Arc::new(SystemClock)).await?;
+    let served = rt.block_on(async move {
+        let mut signals = Signals::install()?;
+        // A standby waits inside `start` until it leads (sending queued messages meanwhile): a
+        // signal then stops it cleanly, its worker finishing the sends it holds.
+        let running = tokio::select! {
+            started = plazo::daemon::start(config, Arc::new(SystemClock)) => started?,
+            signal = signals.stop() => {
+                tracing::info!("{signal} while waiting to lead the database: stopping");
+                return Ok(());
+            }
+        };
         plazo::systemd::ready(&format!("serving on {}", running.addr));
-        wait_for_signals(&running).await?;
+        signals.serve(&running).await;
         plazo::systemd::stopping();
         running.shutdown().await?;
         Ok(())
-    })
+    });
+    // A standby stopped while waiting to lead leaves that wait on a blocking thread.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
-#[cfg(unix)]
-async fn wait_for_signals(running: &plazo::daemon::Running) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    loop {
+/// The signals `plazo serve` handles, installed before it starts (a standby waits there).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing SIGHUP handler")?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// Waits for SIGTERM or SIGINT and names it.
+    #[cfg(unix)]
+    async fn stop(&mut self) -> &'static str {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()); }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return Ok(()); }
-            _ = hup.recv() => match running.reload_policy() {
-                Ok(()) => tracing::info!("SIGHUP: policy reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: policy NOT reloaded; the previous policy stays in force"),
-            },
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
     }
-}
 
-#[cfg(not(unix))]
-async fn wait_for_signals(_running: &plazo::daemon::Running) -> Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+    #[cfg(not(unix))]
+    async fn stop(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading the policy on SIGHUP.
+    #[cfg(unix)]
+    async fn serve(&mut self, running: &plazo::daemon::Running) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
+                _ = self.int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
+                _ = self.hup.recv() => match running.reload_policy() {
+                    Ok(()) => tracing::info!("SIGHUP: policy reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: policy NOT reloaded; the previous policy stays in force"),
+                },
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn serve(&mut self, _running: &plazo::daemon::Running) {
+        let signal = self.stop().await;
+        tracing::info!("{signal}: shutting down");
+    }
 }
 
 /// Splits `"id"` off a JSON object; the rest is an API body.

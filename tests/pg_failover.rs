@@ -443,6 +443,45 @@ fn every_node_sends_and_a_sending_standby_killed_mid_burst_is_settled_once() {
 }
 
 #[test]
+fn a_sending_standby_stopped_by_sigterm_finishes_its_sends_and_leaves_nothing_in_doubt() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let (sink, _root, mut nodes) = leader_and_standby_mid_burst(&url, 100);
+    let end = Instant::now() + Duration::from_secs(30);
+    while !holders(&url)
+        .iter()
+        .any(|(node, n)| node == "node-b" && *n > 0)
+    {
+        assert!(
+            Instant::now() < end,
+            "b never held a message:\n{}",
+            nodes[1].logs()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A rolling restart stops b while it holds messages: it finishes them, then exits 0.
+    let b = nodes[1].daemon.take().unwrap();
+    assert_eq!(b.terminate(), Some(0), "{}", nodes[1].logs());
+    let logs = nodes[1].logs();
+    let stopped = logs
+        .lines()
+        .find(|l| l.contains("stopped sending from the shared queue"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(stopped.contains("unknown=0"), "{stopped}");
+    assert!(!stopped.contains(" sent=0"), "{stopped}");
+    assert!(logs.contains("SIGTERM while waiting to lead"), "{logs}");
+    // a finishes the burst alone, with nothing in doubt.
+    let acc = finished_exactly_once(&sink, &nodes[0], N2, 0);
+    assert_eq!(acc.unknown, 0, "{acc:?}");
+    assert!(
+        acc.sent_by.get("node-b").copied().unwrap_or(0) > 0,
+        "{acc:?}"
+    );
+    assert_eq!(holders(&url), vec![], "claims left behind");
+}
+
+#[test]
 fn a_leader_whose_lock_session_is_cut_mid_burst_exits_75_and_the_standby_takes_over() {
     let Some(url) = pg_testing::new_database().unwrap() else {
         return;

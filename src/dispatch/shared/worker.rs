@@ -122,8 +122,28 @@ impl SendWorker {
 }
 
 impl Drop for SendWorker {
+    /// Stops as [`SendWorker::stop`] does, waiting for the sends in flight (a standby's `plazo
+    /// serve` stopped while it waits to lead drops its worker so).
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop();
+    }
+}
+
+/// What this node's worker did, logged when it stops.
+#[derive(Debug, Default)]
+struct Tally {
+    sent: u64,
+    failed: u64,
+    unknown: u64,
+}
+
+impl Tally {
+    fn count(&mut self, result: &SendResult) {
+        match result {
+            SendResult::Sent { .. } => self.sent += 1,
+            SendResult::Transient { .. } | SendResult::Permanent { .. } => self.failed += 1,
+            SendResult::Unknown { .. } => self.unknown += 1,
+        }
     }
 }
 
@@ -140,7 +160,8 @@ impl WorkerThread {
     fn run(mut self) {
         let names: Vec<String> = self.channels.iter().map(|c| c.name().to_owned()).collect();
         tracing::info!(node = %self.opts.node, channels = ?names, "sending messages from the shared queue");
-        let (done_tx, done_rx) = mpsc::channel::<(i64, i64, Vec<u8>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(i64, i64, SendResult)>();
+        let mut tally = Tally::default();
         let mut in_flight = 0usize;
         let mut finished: Vec<(i64, i64, Vec<u8>)> = Vec::new();
         let mut pause = Duration::ZERO;
@@ -148,8 +169,9 @@ impl WorkerThread {
         let mut stopping_since: Option<Instant> = None;
         let renew_every = self.opts.lease / 3;
         loop {
-            while let Ok(d) = done_rx.try_recv() {
-                finished.push(d);
+            while let Ok((epoch, seq, result)) = done_rx.try_recv() {
+                tally.count(&result);
+                finished.push((epoch, seq, result.encode()));
                 in_flight = in_flight.saturating_sub(1);
             }
             if !pause.is_zero() {
@@ -193,8 +215,9 @@ impl WorkerThread {
                     break;
                 }
                 match done_rx.recv_timeout(Duration::from_millis(10)) {
-                    Ok(d) => {
-                        finished.push(d);
+                    Ok((epoch, seq, result)) => {
+                        tally.count(&result);
+                        finished.push((epoch, seq, result.encode()));
                         in_flight = in_flight.saturating_sub(1);
                     }
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
@@ -242,9 +265,13 @@ impl WorkerThread {
                 pause = next_pause(pause);
             }
         }
+        tracing::info!(
+            node = %self.opts.node, sent = tally.sent, failed = tally.failed, unknown = tally.unknown,
+            "stopped sending from the shared queue"
+        );
     }
 
-    fn spawn_send(&self, claimed: ClaimedSend, done: mpsc::Sender<(i64, i64, Vec<u8>)>) {
+    fn spawn_send(&self, claimed: ClaimedSend, done: mpsc::Sender<(i64, i64, SendResult)>) {
         let channel = self
             .channels
             .iter()
@@ -256,7 +283,7 @@ impl WorkerThread {
         self.runtime.spawn(async move {
             let (epoch, seq) = (claimed.epoch, claimed.seq);
             let result = send_one(claimed, channel, &node, on_unknown, &telemetry).await;
-            let _ = done.send((epoch, seq, result.encode()));
+            let _ = done.send((epoch, seq, result));
         });
     }
 }
