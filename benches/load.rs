@@ -15,7 +15,10 @@
 //!   Every outcome is recorded with a durable group commit (the daemon's normal path).
 //!   `DISPATCH_STORE=postgres` runs the daemon (and the preload) on a throwaway PostgreSQL
 //!   database instead of sled (`PLAZO_PG_FSYNC=on` for a server that fsyncs; raise
-//!   `DISPATCH_LEAD_SECS`, the preload runs at ~1,000/s there).
+//!   `DISPATCH_LEAD_SECS`, the preload runs at ~1,000/s there). There `DISPATCH_NODES=N` starts
+//!   N−1 more `plazo serve` nodes on the same database once the bench's daemon leads (each
+//!   sends from the shared queue) and prints what each sent; `DISPATCH_DELIVERY=leader` sends
+//!   from the leader alone.
 //!   `DISPATCH_CHANNEL` = `sms` or `whatsapp` routes the step through the real Twilio or
 //!   WhatsApp adapter instead (`[routes] sms = "twilio"` / `whatsapp = "wa"`, client with a
 //!   phone, WhatsApp template mapped on the step) to the local provider mock
@@ -146,6 +149,7 @@ fn init_tracing(dir: &Path) {
 }
 
 /// `DISPATCH_STORE=postgres`: a throwaway PostgreSQL database (`plazo::store::pg_testing`;
+/// `DISPATCH_DELIVERY=leader` to send from the leader alone instead of the shared queue;
 /// `PLAZO_PG_FSYNC=on` for a server that fsyncs its commits, as sled does), its URL in
 /// `dir/db-url`, and `dir/plazo.toml` pointed at it (`[store] backend = "postgres"`). Returns
 /// the daemon config read back.
@@ -160,8 +164,9 @@ fn on_postgres(dir: &Path) -> plazo::config::DaemonConfig {
     let cfg = dir.join("plazo.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
-        "\n[store]\nbackend = \"postgres\"\nurl = {{ file = \"{}\" }}\nnode = \"bench-a\"\n",
-        url_file.display()
+        "\n[store]\nbackend = \"postgres\"\nurl = {{ file = \"{}\" }}\nnode = \"bench-a\"\ndelivery = \"{}\"\n",
+        url_file.display(),
+        std::env::var("DISPATCH_DELIVERY").unwrap_or_else(|_| "shared".into())
     ));
     std::fs::write(&cfg, text).unwrap();
     println!(

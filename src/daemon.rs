@@ -40,6 +40,34 @@ struct SharedDeliverySetup {
     poll: Duration,
 }
 
+/// Serves the node's counters on `at` until told to stop (then the address is free for the
+/// leader's metrics server).
+async fn standby_metrics(
+    at: std::net::SocketAddr,
+    config: &DaemonConfig,
+    telemetry: &crate::telemetry::Telemetry,
+) -> Result<
+    (
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ),
+    DaemonError,
+> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|source| DaemonError::Io {
+            context: format!("binding the metrics address {at} ([metrics] listen)"),
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(at);
+    let (stop, stopped) = watch::channel(false);
+    let app = crate::http::standby_metrics_router(telemetry.clone());
+    let http_config = config.http.clone();
+    let task = tokio::spawn(async move { serve(listener, app, &http_config, stopped).await });
+    tracing::info!(addr = %bound, "metrics served while this node waits to lead");
+    Ok((stop, task))
+}
+
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -209,7 +237,27 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         None => None,
     };
 
-    let store = open_store::open_store(&config, &env).await?;
+    // A sending standby shows its counters on `[metrics] listen` while it waits to lead.
+    let standby_metrics = match (&worker, config.metrics.listen) {
+        (Some(_), Some(at)) => Some(standby_metrics(at, &config, &telemetry).await?),
+        _ => None,
+    };
+    // Weak: a standby stopped while it waits drops its worker, which stops it (see `main`).
+    let before_exit = worker.as_ref().map(|w| {
+        let w = Arc::downgrade(w);
+        Arc::new(move || {
+            if let Some(w) = w.upgrade() {
+                w.stop();
+            }
+        }) as Arc<dyn Fn() + Send + Sync>
+    });
+    let store = open_store::open_store(&config, &env, before_exit).await?;
+    if let Some((stop, task)) = standby_metrics {
+        let _ = stop.send(true);
+        if let Ok(Err(e)) = task.await {
+            tracing::error!(error = %e, "the standby's metrics server stopped with an error");
+        }
+    }
     tracing::info!(backend = store.backend_name(), "store open");
 
     // Events out: on before anything can change an invoice (crash recovery, the API).

@@ -95,6 +95,24 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
         }
     }
 
+    /// Serves the node's `/metrics` on a port of its own (`[metrics] listen`), where a standby
+    /// answers too; returns the port.
+    fn serve_metrics_apart(&mut self) -> u16 {
+        // Not `free_port`: that one stays held by the test, for socket activation.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = self.dir.join("plazo.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        write(
+            &cfg,
+            &format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        );
+        port
+    }
+
     /// Starts `plazo serve` (it returns at once: a standby waits without answering). Its
     /// database sessions carry the node's name as `application_name`.
     fn spawn(&mut self, url: &str) {
@@ -208,10 +226,12 @@ fn holders(url: &str) -> Vec<(String, i64)> {
     .collect()
 }
 
-/// The value of counter `name` on the node's `GET /metrics` (0 when not yet exported).
-fn counter(node: &Node, name: &str) -> u64 {
-    let mut s = node
-        .get("/metrics", Duration::from_secs(2), Duration::from_secs(5))
+/// The value of counter `name` on `GET /metrics` at `port` (0 when not yet exported).
+fn counter(port: u16, name: &str) -> u64 {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: plazo\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut page = String::new();
     s.read_to_string(&mut page).unwrap();
@@ -361,6 +381,7 @@ fn every_node_sends_and_a_sending_standby_killed_mid_burst_is_settled_once() {
         .iter()
         .map(|name| Node::new(root.path(), name, sink.addr, 100))
         .collect();
+    let metrics: Vec<u16> = nodes.iter_mut().map(Node::serve_metrics_apart).collect();
     for n in &mut nodes {
         n.spawn(&url);
     }
@@ -425,8 +446,18 @@ fn every_node_sends_and_a_sending_standby_killed_mid_burst_is_settled_once() {
             "{d}"
         );
     }
-    // The leader's metrics count its own claims; a takeover is counted by whoever took over.
-    assert!(counter(&nodes[leader], "plazo_sends_claimed_total") > 0);
+    // Each survivor, standby or leader, counts its claims on its own /metrics, and whoever
+    // took the victim's messages over counts those.
+    let mut expired = 0;
+    for i in (0..3).filter(|&i| i != victim) {
+        assert!(
+            counter(metrics[i], "plazo_sends_claimed_total") > 0,
+            "{}",
+            nodes[i].name
+        );
+        expired += counter(metrics[i], "plazo_send_leases_expired_total");
+    }
+    assert_eq!(expired as usize, acc.unknown, "{acc:?}");
     let took_over = all_logs(&nodes)
         .matches("a queued message's lease ran out on another node")
         .count();

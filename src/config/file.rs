@@ -140,8 +140,9 @@ pub struct StoreConfig {
     /// Linux, `tcp_user_timeout` (milliseconds, 30,000 by default) drop a dead peer.
     #[serde(default = "default_database_url")]
     pub url: SecretSource,
-    /// This node's name, recorded as the leader in the database and in the logs. Default: the
-    /// host name and process id.
+    /// This node's name, recorded as the leader in the database, on the claims of the messages
+    /// it sends and in the logs: give every node its own (two nodes of one name would renew
+    /// each other's claims). Default: the host name and process id.
     #[serde(default)]
     pub node: Option<String>,
     /// How often, in milliseconds, a standby tries to take over and the leader checks that it
@@ -692,6 +693,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must be an http:// or https:// URL"), "{e}");
+    }
+
+    #[test]
+    fn who_sends_on_postgresql_is_chosen_and_checked() {
+        let cfg = load("[store]\nbackend = \"postgres\"\n").unwrap();
+        assert_eq!(cfg.store.delivery, Delivery::Shared);
+        assert_eq!(cfg.store.send_lease_ms, 10_000);
+        let cfg = load("[store]\ndelivery = \"leader\"\nsend_lease_ms = 2500\n").unwrap();
+        assert_eq!(cfg.store.delivery, Delivery::Leader);
+        assert_eq!(cfg.store.send_lease_ms, 2500);
+        let e = fails("[store]\nsend_lease_ms = 10\n");
+        assert!(e.contains("plazo.toml:2:"), "{e}");
+        assert!(e.contains("from 1000 to 600000"), "{e}");
+        let e = fails("[store]\ndelivery = \"everyone\"\n");
+        assert!(e.contains("unknown variant `everyone`"), "{e}");
+        assert!(e.contains("expected `shared` or `leader`"), "{e}");
     }
 
     /// The message of loading `text`, which must fail.

@@ -14,11 +14,13 @@ use super::DaemonError;
 pub const EXIT_LEADERSHIP_LOST: i32 = 75;
 
 /// Opens the configured store. With PostgreSQL this blocks (on a blocking thread) until this
-/// node is the leader; a node that later loses leadership exits with
+/// node is the leader; a node that later loses leadership runs `before_exit` (this node's
+/// send worker finishes the sends it holds, which belong to the new leader) and exits with
 /// [`EXIT_LEADERSHIP_LOST`] rather than keep running without the right to write.
 pub(crate) async fn open_store(
     config: &DaemonConfig,
     env: &dyn Fn(&str) -> Option<String>,
+    before_exit: Option<Arc<dyn Fn() + Send + Sync>>,
 ) -> Result<Store, DaemonError> {
     let opts = StoreOptions {
         cache_capacity_bytes: config.cache_mib * 1024 * 1024,
@@ -32,8 +34,11 @@ pub(crate) async fn open_store(
                 node: config.store.node.clone().unwrap_or_else(default_node_name),
                 poll: Duration::from_millis(config.store.standby_poll_ms),
                 wait: None,
-                on_lost: Some(Arc::new(|why: String| {
+                on_lost: Some(Arc::new(move |why: String| {
                     tracing::error!(reason = %why, exit = EXIT_LEADERSHIP_LOST, "leadership of the database lost: exiting so that this node restarts as a standby");
+                    if let Some(hook) = &before_exit {
+                        hook();
+                    }
                     std::process::exit(EXIT_LEADERSHIP_LOST);
                 })),
             };

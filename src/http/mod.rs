@@ -316,6 +316,35 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The router of `[metrics] listen` on a standby, which has no store open yet: `GET /metrics`
+/// with the node's counters (the messages it claimed and took over from the shared queue).
+pub fn standby_metrics_router(telemetry: crate::telemetry::Telemetry) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let telemetry = telemetry.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        telemetry.render_counters(),
+                    )
+                }
+            }),
+        )
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "only GET /metrics is served on this address",
+            )
+        })
+        .layer(axum::middleware::map_response(json_errors))
+}
+
 /// What to do about a store that cannot write, for `/readyz`: a node that lost leadership
 /// stops by itself; a PostgreSQL store needs its database back; a sled one its disk.
 fn unwritable_advice(backend: &str, reason: &str) -> &'static str {

@@ -163,7 +163,7 @@ pub use health::FaultInjector;
 #[cfg(unix)]
 pub use pg::sends::{
     ClaimedSend, DONE as SENDS_DONE_CHANNEL, QUEUED as SENDS_QUEUED_CHANNEL, SendQueue,
-    SendQueueError,
+    SendQueueError, parse_done as parse_send_result,
 };
 pub use pg::testing as pg_testing;
 pub use pg::{LeaderError, LeaderOptions, OnLost, default_node_name};

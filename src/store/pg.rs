@@ -82,6 +82,15 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
              queued_at timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (epoch, seq));",
     ),
+    (
+        4,
+        // Results travel in the `plazo_sends_done` notification and a finished row is deleted;
+        // fresh messages are found through an index of their own (a claim then skips the dead
+        // rows of a burst instead of visiting each); the queue's churn is vacuumed early.
+        "ALTER TABLE sends DROP COLUMN result;
+         CREATE INDEX sends_queued ON sends (epoch, seq) WHERE state = 0;
+         ALTER TABLE sends SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);",
+    ),
 ];
 
 /// Arbitrary key of the advisory lock migrations run under (several nodes may start at once).

@@ -281,6 +281,15 @@ impl Telemetry {
         });
     }
 
+    /// The counters alone, without the store's gauges: the page of a standby, which has no
+    /// store open yet (`[metrics] listen` while it waits to lead).
+    pub fn render_counters(&self) -> String {
+        self.with(|| {
+            counter!(SEND_TASK_PANICS).absolute(crate::dispatch::timeline::send_task_panics());
+        });
+        self.handle.render()
+    }
+
     /// Renders every metric as Prometheus text, after setting the scrape-time gauges from
     /// `store` and the process-wide panic count.
     pub fn render(&self, store: &StoreGauges) -> String {

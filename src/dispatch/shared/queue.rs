@@ -2,8 +2,9 @@
 //! the `sends` table and waits for the result a node writes back.
 //!
 //! One thread owns the leader's queue connection: it inserts the messages handed to it (many
-//! per statement), and takes results out when a node announces some (`plazo_sends_done`), or
-//! every `poll` at the latest. An insert whose outcome is unknown (the connection broke during
+//! per statement), and hands each result to its waiter as it arrives in a `plazo_sends_done`
+//! notification. Results notified while the connection was down are lost: after a reconnect
+//! the thread asks which of its messages' rows are gone, and records those as in doubt. An insert whose outcome is unknown (the connection broke during
 //! it) is never guessed: the thread asks the database which of its rows exist, waits for those
 //! and fails the others as transient (the reminder is tried again later), so a message is never
 //! both queued and retried.
@@ -19,11 +20,18 @@ use tokio::sync::oneshot;
 
 use super::wire::{Delivered, SendResult, encode_message};
 use crate::channels::{ChannelError, Outbound};
-use crate::store::{SendQueue, SendQueueError};
+use crate::store::{SendQueue, SendQueueError, parse_send_result};
 
 /// How long the thread waits for a result notification before it looks for new messages again,
 /// while some are out.
 const BUSY_WAIT: Duration = Duration::from_millis(1);
+
+/// How long, after its connection came back, the thread waits for the results of messages
+/// finished just before it looked which rows are gone.
+const RESYNC_WAIT: Duration = Duration::from_millis(200);
+
+/// What a queued message whose result was lost to a broken connection is recorded as.
+const LOST: &str = "a node finished it, but its result was lost when the leader's connection to the database broke: it may or may not have been delivered";
 
 /// Longest pause between tries while the database cannot be reached.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
@@ -209,12 +217,27 @@ impl QueueThread {
         }
     }
 
+    /// Answers the waiters of this epoch's results in `payloads` (notifications).
+    fn take_results(&self, payloads: &[String]) {
+        for p in payloads {
+            match parse_send_result(p) {
+                Some((epoch, seq, result)) if epoch == self.epoch => {
+                    self.answer(seq, SendResult::decode(result).delivered());
+                }
+                Some(_) => {}
+                None => {
+                    tracing::warn!(payload = %p, "a send result notification that is not plazo's")
+                }
+            }
+        }
+    }
+
     fn run(mut self) {
         let mut pending: Vec<Submission> = Vec::new();
         // Submissions whose insert failed: queued or not, the database will say.
         let mut uncertain: Vec<(Submission, String)> = Vec::new();
         let mut pause = Duration::ZERO;
-        let mut last_collect = crate::clock::monotonic_now();
+        let mut connections = self.queue.connections();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 break;
@@ -274,24 +297,40 @@ impl QueueThread {
                     }
                 }
             }
-            let notified = match self.queue.wait(BUSY_WAIT) {
-                Ok(n) => n,
+            match self.queue.wait(BUSY_WAIT) {
+                Ok(payloads) => self.take_results(&payloads),
                 Err(e) => {
                     tracing::warn!(error = %e, "the send queue's connection broke; reconnecting");
                     pause = next_pause(pause);
-                    true
                 }
-            };
-            if notified || crate::clock::elapsed_since(last_collect) >= self.poll {
-                last_collect = crate::clock::monotonic_now();
-                match self.queue.collect(self.epoch) {
-                    Ok(results) => {
-                        for (seq, bytes) in results {
-                            self.answer(seq, SendResult::decode(&bytes).delivered());
+            }
+            if self.queue.connections() != connections {
+                // Results notified while no connection listened are lost: a queued message
+                // whose row is gone now was finished by a node, with a result nobody heard.
+                let unsure: Vec<i64> = {
+                    let waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+                    waiters
+                        .keys()
+                        .copied()
+                        .filter(|seq| {
+                            !pending.iter().any(|p| p.seq == *seq)
+                                && !uncertain.iter().any(|(u, _)| u.seq == *seq)
+                        })
+                        .collect()
+                };
+                match self.queue.existing(self.epoch, &unsure) {
+                    Ok(present) => {
+                        connections = self.queue.connections();
+                        // Results of rows finished just before that look arrive now.
+                        if let Ok(payloads) = self.queue.wait(RESYNC_WAIT) {
+                            self.take_results(&payloads);
+                        }
+                        for seq in unsure.iter().filter(|seq| !present.contains(seq)) {
+                            self.answer(*seq, Delivered::Unknown(LOST.into()));
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot read results from the send queue");
+                        tracing::error!(error = %e, "cannot look for the queued messages whose results may be lost");
                         pause = next_pause(pause);
                     }
                 }

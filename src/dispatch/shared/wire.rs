@@ -1,5 +1,6 @@
-//! What crosses the `sends` table: the message (the channel's [`Outbound`], JSON) and its
-//! result ([`SendResult`], JSON), each readable by an operator looking at the table.
+//! What crosses the database: the message (the channel's [`Outbound`], JSON, in the `sends`
+//! table, readable by an operator looking at it) and its result ([`SendResult`], JSON, in the
+//! `plazo_sends_done` notification).
 
 use std::time::Duration;
 
@@ -124,20 +125,58 @@ impl SendResult {
         }
     }
 
-    /// Encoded for the `result` column.
-    pub fn encode(&self) -> Vec<u8> {
+    /// Encoded for its notification (JSON). Texts are cut to [`MAX_TEXT`] characters, so the
+    /// payload stays well under PostgreSQL's 8,000-byte limit.
+    pub fn encode(&self) -> String {
+        let mut short = self.clone();
+        match &mut short {
+            SendResult::Sent {
+                node,
+                provider_message_id,
+                note,
+            } => {
+                cut(node);
+                if let Some(id) = provider_message_id {
+                    cut(id);
+                }
+                if let Some(n) = note {
+                    cut(n);
+                }
+            }
+            SendResult::Transient { node, message, .. }
+            | SendResult::Permanent { node, message, .. }
+            | SendResult::Unknown {
+                node,
+                detail: message,
+            } => {
+                cut(node);
+                cut(message);
+            }
+        }
         // A plain enum of strings and numbers: serializing it cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_string(&short).unwrap_or_default()
     }
 
-    /// Decoded from the `result` column; a result no version of plazo wrote reads as a
-    /// transient failure (the reminder is tried again), never as a success.
-    pub fn decode(bytes: &[u8]) -> SendResult {
-        serde_json::from_slice(bytes).unwrap_or_else(|e| SendResult::Transient {
+    /// Decoded from its notification; a result no version of plazo wrote reads as a transient
+    /// failure (the reminder is tried again), never as a success.
+    pub fn decode(text: &str) -> SendResult {
+        serde_json::from_str(text).unwrap_or_else(|e| SendResult::Transient {
             node: "?".into(),
             message: format!("the result in the send queue cannot be read ({e})"),
             retry_after_ms: None,
         })
+    }
+}
+
+/// The longest text (in characters) a result carries in its notification: a provider's error
+/// body is cut there, with an ellipsis.
+pub const MAX_TEXT: usize = 1500;
+
+/// Cuts `text` to [`MAX_TEXT`] characters.
+fn cut(text: &mut String) {
+    if let Some((at, _)) = text.char_indices().nth(MAX_TEXT) {
+        text.truncate(at);
+        text.push('…');
     }
 }
 
@@ -211,8 +250,22 @@ mod tests {
     }
 
     #[test]
+    fn a_long_provider_error_is_cut_to_fit_a_notification() {
+        let long = SendResult::of("b", Err(ChannelError::permanent("é".repeat(10_000))));
+        let text = long.encode();
+        assert!(text.len() < 4000, "{}", text.len());
+        match SendResult::decode(&text) {
+            SendResult::Permanent { message, .. } => {
+                assert_eq!(message.chars().count(), MAX_TEXT + 1);
+                assert!(message.ends_with('…'));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_unreadable_result_is_a_transient_failure_never_a_success() {
-        match SendResult::decode(b"{\"result\":\"sent\"").delivered() {
+        match SendResult::decode("{\"result\":\"sent\"").delivered() {
             Delivered::Done(Err(e)) => assert!(e.is_transient(), "{e}"),
             other => panic!("{other:?}"),
         }

@@ -163,11 +163,13 @@ impl WorkerThread {
         let (done_tx, done_rx) = mpsc::channel::<(i64, i64, SendResult)>();
         let mut tally = Tally::default();
         let mut in_flight = 0usize;
-        let mut finished: Vec<(i64, i64, Vec<u8>)> = Vec::new();
+        let mut finished: Vec<(i64, i64, String)> = Vec::new();
         let mut pause = Duration::ZERO;
         let mut last_renew = crate::clock::monotonic_now();
         let mut stopping_since: Option<Instant> = None;
         let renew_every = self.opts.lease / 3;
+        let mut maybe_queued = true;
+        let mut last_look = crate::clock::monotonic_now();
         loop {
             while let Ok((epoch, seq, result)) = done_rx.try_recv() {
                 tally.count(&result);
@@ -224,14 +226,20 @@ impl WorkerThread {
                 }
                 continue;
             }
+            // Look only when messages may be waiting (a notification came, or the last look
+            // filled every free slot), or every `poll` (a lost notification, a lease run out).
             let free = self.opts.concurrency.saturating_sub(in_flight);
-            let mut claimed_all = false;
-            if free > 0 {
-                let names: Vec<String> =
-                    self.channels.iter().map(|c| c.name().to_owned()).collect();
-                match self.queue.claim(&names, self.opts.lease, free) {
+            let look_expired = crate::clock::elapsed_since(last_look) >= self.opts.poll;
+            if free > 0 && (maybe_queued || look_expired) {
+                if look_expired {
+                    last_look = crate::clock::monotonic_now();
+                }
+                match self
+                    .queue
+                    .claim(&names, self.opts.lease, free, look_expired)
+                {
                     Ok(claimed) => {
-                        claimed_all = !claimed.is_empty() && claimed.len() == free;
+                        maybe_queued = claimed.len() == free;
                         if !claimed.is_empty() {
                             if in_flight == 0 {
                                 last_renew = crate::clock::monotonic_now();
@@ -250,19 +258,23 @@ impl WorkerThread {
                         continue;
                     }
                 }
-            }
-            if claimed_all {
-                // More may be waiting: look again at once.
-                continue;
+                if maybe_queued {
+                    // More may be waiting: look again at once.
+                    continue;
+                }
             }
             let wait = if in_flight > 0 {
                 BUSY_WAIT
             } else {
                 self.opts.poll
             };
-            if let Err(e) = self.queue.wait(wait) {
-                tracing::warn!(error = %e, "the send queue's connection broke; reconnecting");
-                pause = next_pause(pause);
+            match self.queue.wait(wait) {
+                Ok(notified) => maybe_queued |= !notified.is_empty(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the send queue's connection broke; reconnecting");
+                    pause = next_pause(pause);
+                    maybe_queued = true;
+                }
             }
         }
         tracing::info!(

@@ -11,17 +11,20 @@
 //! - A row whose lease ran out (its node died or hung) is ready again, and the node that claims
 //!   it sees who held it before ([`ClaimedSend::previous`]): the message is in doubt, and that
 //!   node settles it by `on_unknown`.
-//! - A node writes each result into its row ([`SendQueue::complete`], `state` 2) only while
-//!   the row is still its own; the leader takes the results out ([`SendQueue::collect`]).
+//! - A node finishes a message ([`SendQueue::complete`]) only while the row is still its own:
+//!   the row is deleted, and its result goes to the leader in the same transaction, as the
+//!   payload of a `plazo_sends_done` notification (`epoch seq result`). A leader whose
+//!   connection broke may have missed some: it asks which of its rows are gone
+//!   ([`SendQueue::existing`]) and takes those as in doubt.
 //!
 //! Rows carry the epoch of the leader that queued them, and nodes claim only rows of the
 //! current leader's epoch: once a standby takes over, the old leader's rows are never claimed
 //! again (its reminders in flight are settled by the new leader's recovery) and the new leader
 //! deletes them ([`SendQueue::clear_other_epochs`]).
 //!
-//! Notifications wake the other side at once (`plazo_sends` when rows are queued,
-//! `plazo_sends_done` when results are written); each side also polls, so a notification lost
-//! to a reconnect delays a message by a bounded time, never for ever.
+//! Notifications wake the nodes at once when rows are queued (`plazo_sends`); they also look
+//! every `poll`, which is when they take over expired leases. Fresh rows are found through the
+//! partial index `sends_queued`, so a claim does not wade through the dead rows of a burst.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,12 +47,12 @@ const ENQUEUE: &str = "WITH ins AS (
 
 const EXISTING: &str = "SELECT seq FROM sends WHERE epoch = $1 AND seq = ANY($2)";
 
-const CLAIM: &str = "WITH picked AS (
-        SELECT epoch, seq, node AS previous FROM sends
+const CLAIM_QUEUED: &str = "WITH picked AS (
+        SELECT epoch, seq FROM sends
         WHERE epoch = (SELECT epoch FROM leader WHERE id = 1)
+          AND state = 0
           AND channel = ANY($2)
-          AND (state = 0 OR (state = 1 AND lease_until < clock_timestamp()))
-        ORDER BY seq
+        ORDER BY epoch, seq
         LIMIT $3
         FOR UPDATE SKIP LOCKED)
     UPDATE sends s
@@ -57,22 +60,34 @@ const CLAIM: &str = "WITH picked AS (
         lease_until = clock_timestamp() + $4::bigint * interval '1 millisecond'
     FROM picked
     WHERE s.epoch = picked.epoch AND s.seq = picked.seq
+    RETURNING s.epoch, s.seq, s.channel, s.payload, NULL::text";
+
+const CLAIM_EXPIRED: &str = "WITH picked AS (
+        SELECT epoch, seq, node AS previous FROM sends
+        WHERE epoch = (SELECT epoch FROM leader WHERE id = 1)
+          AND state = 1 AND lease_until < clock_timestamp()
+          AND channel = ANY($2)
+        ORDER BY epoch, seq
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED)
+    UPDATE sends s
+    SET node = $1, claims = s.claims + 1,
+        lease_until = clock_timestamp() + $4::bigint * interval '1 millisecond'
+    FROM picked
+    WHERE s.epoch = picked.epoch AND s.seq = picked.seq
     RETURNING s.epoch, s.seq, s.channel, s.payload, picked.previous";
 
 const COMPLETE: &str = "WITH done AS (
-        UPDATE sends s SET state = 2, result = v.r, lease_until = NULL
-        FROM unnest($2::bigint[], $3::bigint[], $4::bytea[]) AS v(e, q, r)
+        DELETE FROM sends s
+        USING unnest($2::bigint[], $3::bigint[], $4::text[]) AS v(e, q, r)
         WHERE s.epoch = v.e AND s.seq = v.q AND s.node = $1 AND s.state = 1
-        RETURNING s.epoch),
-     notified AS (
-        SELECT pg_notify('plazo_sends_done', e::text) FROM (SELECT DISTINCT epoch AS e FROM done) d)
-    SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)";
+        RETURNING s.epoch, s.seq, v.r)
+    SELECT count(*) FROM done,
+        LATERAL pg_notify('plazo_sends_done', done.epoch || ' ' || done.seq || ' ' || done.r) AS n";
 
 const RENEW: &str = "UPDATE sends
     SET lease_until = clock_timestamp() + $2::bigint * interval '1 millisecond'
     WHERE node = $1 AND state = 1";
-
-const COLLECT: &str = "DELETE FROM sends WHERE epoch = $1 AND state = 2 RETURNING seq, result";
 
 const CLEAR: &str = "DELETE FROM sends WHERE epoch <> $1";
 
@@ -109,6 +124,7 @@ pub struct SendQueue {
     node: String,
     listen: Option<&'static str>,
     conn: Option<Connected>,
+    connections: u64,
 }
 
 struct Connected {
@@ -135,9 +151,16 @@ impl SendQueue {
             node: node.to_owned(),
             listen,
             conn: None,
+            connections: 0,
         };
         queue.connected()?;
         Ok(queue)
+    }
+
+    /// How many connections this queue has opened: when it grows, notifications sent while
+    /// none was open were lost.
+    pub fn connections(&self) -> u64 {
+        self.connections
     }
 
     /// This node's name, as claims record it.
@@ -163,6 +186,7 @@ impl SendQueue {
                 client,
                 statements: HashMap::new(),
             });
+            self.connections += 1;
         }
         self.conn
             .as_mut()
@@ -227,48 +251,58 @@ impl SendQueue {
     }
 
     /// Claims up to `limit` messages of the current leader's epoch for channels this node
-    /// routes, oldest first, each with a lease of `lease`.
+    /// routes, oldest first, each with a lease of `lease`: those whose lease ran out first when
+    /// `expired` (they carry their previous node), then fresh ones.
     ///
     /// # Errors
     ///
-    /// When the statement fails (whether it committed is then unknown: rows it claimed are
+    /// When a statement fails (whether it committed is then unknown: rows it claimed are
     /// settled in doubt once their lease runs out).
     pub fn claim(
         &mut self,
         channels: &[String],
         lease: Duration,
         limit: usize,
+        expired: bool,
     ) -> Result<Vec<ClaimedSend>, SendQueueError> {
         let node = self.node.clone();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let rows = self.query(CLAIM, &[&node, &channels, &limit, &lease_ms])?;
-        let mut claimed: Vec<ClaimedSend> = rows
-            .iter()
-            .map(|r| ClaimedSend {
+        let mut claimed = Vec::new();
+        let statements: &[&'static str] = if expired {
+            &[CLAIM_EXPIRED, CLAIM_QUEUED]
+        } else {
+            &[CLAIM_QUEUED]
+        };
+        for sql in statements {
+            let left = i64::try_from(limit.saturating_sub(claimed.len())).unwrap_or(i64::MAX);
+            if left == 0 {
+                break;
+            }
+            let rows = self.query(sql, &[&node, &channels, &left, &lease_ms])?;
+            claimed.extend(rows.iter().map(|r| ClaimedSend {
                 epoch: r.get(0),
                 seq: r.get(1),
                 channel: r.get(2),
                 payload: r.get(3),
                 previous: r.get(4),
-            })
-            .collect();
+            }));
+        }
         claimed.sort_by_key(|c| (c.epoch, c.seq));
         Ok(claimed)
     }
 
-    /// Writes results: `(epoch, seq, result)` each, into the rows this node still holds.
-    /// Returns how many rows took their result (a row another node took over meanwhile does
-    /// not).
+    /// Finishes messages: `(epoch, seq, result)` each, for the rows this node still holds,
+    /// which are deleted, their results notified to the leader in the same transaction. Returns
+    /// how many rows were still this node's (a row another node took over meanwhile is not).
     ///
     /// # Errors
     ///
     /// When the statement fails.
-    pub fn complete(&mut self, done: &[(i64, i64, Vec<u8>)]) -> Result<usize, SendQueueError> {
+    pub fn complete(&mut self, done: &[(i64, i64, String)]) -> Result<usize, SendQueueError> {
         let node = self.node.clone();
         let epochs: Vec<i64> = done.iter().map(|d| d.0).collect();
         let seqs: Vec<i64> = done.iter().map(|d| d.1).collect();
-        let results: Vec<&[u8]> = done.iter().map(|d| d.2.as_slice()).collect();
+        let results: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
         let rows = self.query(COMPLETE, &[&node, &epochs, &seqs, &results])?;
         let n: i64 = rows.first().map_or(0, |r| r.get(0));
         Ok(usize::try_from(n).unwrap_or(0))
@@ -285,16 +319,6 @@ impl SendQueue {
         self.query(RENEW, &[&node, &lease_ms]).map(|_| ())
     }
 
-    /// Takes the results written under `epoch` out of the queue: `(seq, result)` each.
-    ///
-    /// # Errors
-    ///
-    /// When the statement fails (the rows stay, for the next call).
-    pub fn collect(&mut self, epoch: i64) -> Result<Vec<(i64, Vec<u8>)>, SendQueueError> {
-        let rows = self.query(COLLECT, &[&epoch])?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
     /// Deletes every row not of `epoch` (left by earlier leaders). Returns how many.
     ///
     /// # Errors
@@ -307,30 +331,45 @@ impl SendQueue {
             .map_err(|e| SendQueueError::Database(pg_text(&e)))
     }
 
-    /// Waits up to `timeout` for a notification on the channel this connection listens on.
-    /// Returns whether one came (all pending ones are consumed).
+    /// Waits up to `timeout` for a notification on the channel this connection listens on,
+    /// and returns the payloads of all that came (empty when none did).
     ///
     /// # Errors
     ///
-    /// When the connection breaks.
-    pub fn wait(&mut self, timeout: Duration) -> Result<bool, SendQueueError> {
+    /// When the connection breaks (notifications sent meanwhile are lost).
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<String>, SendQueueError> {
         let conn = self.connected()?;
         let waited = {
             let mut notifications = conn.client.notifications();
-            let first = notifications
-                .timeout_iter(timeout)
-                .next()
-                .map(|n| n.is_some());
-            // Those already received, without waiting.
-            let mut rest = notifications.iter();
-            while let Ok(Some(_)) = rest.next() {}
-            first
+            let mut payloads = Vec::new();
+            let first = notifications.timeout_iter(timeout).next();
+            match first {
+                Ok(Some(n)) => {
+                    payloads.push(n.payload().to_owned());
+                    // Those already received, without waiting.
+                    let mut rest = notifications.iter();
+                    while let Ok(Some(n)) = rest.next() {
+                        payloads.push(n.payload().to_owned());
+                    }
+                    Ok(payloads)
+                }
+                Ok(None) => Ok(payloads),
+                Err(e) => Err(e),
+            }
         };
         waited.map_err(|e| {
             self.conn = None;
             SendQueueError::Database(pg_text(&e))
         })
     }
+}
+
+/// A result notification's payload (`epoch seq result`), split.
+pub fn parse_done(payload: &str) -> Option<(i64, i64, &str)> {
+    let mut parts = payload.splitn(3, ' ');
+    let epoch = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    Some((epoch, seq, parts.next()?))
 }
 
 #[cfg(test)]
@@ -352,6 +391,8 @@ mod tests {
     /// The epoch migrations leave in `leader` (no node has led yet).
     const EPOCH: i64 = 0;
 
+    const LONG: Duration = Duration::from_secs(60);
+
     #[test]
     fn nodes_claiming_at_once_never_take_the_same_message() {
         let Some(url) = super::super::testing::new_database().unwrap() else {
@@ -369,9 +410,7 @@ mod tests {
                     let mut q = queue(&url, &format!("node-{i}"), None);
                     let mut mine = Vec::new();
                     loop {
-                        let got = q
-                            .claim(&["out".to_owned()], Duration::from_secs(30), 7)
-                            .unwrap();
+                        let got = q.claim(&["out".to_owned()], LONG, 7, i == 0).unwrap();
                         if got.is_empty() {
                             return mine;
                         }
@@ -408,35 +447,38 @@ mod tests {
         let mut a = queue(&url, "node-a", None);
         let mut b = queue(&url, "node-b", None);
         // a takes message 1 with a short lease, message 2 with a long one.
-        let first = a.claim(&out, Duration::from_millis(200), 1).unwrap();
+        let first = a.claim(&out, Duration::from_millis(200), 1, false).unwrap();
         assert_eq!(first[0].seq, 1);
-        let second = a.claim(&out, Duration::from_secs(60), 1).unwrap();
+        let second = a.claim(&out, LONG, 1, false).unwrap();
         assert_eq!(second[0].seq, 2);
-        assert!(
-            b.claim(&out, Duration::from_secs(60), 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(b.claim(&out, LONG, 10, true).unwrap().is_empty());
         std::thread::sleep(Duration::from_millis(300));
+        // Expired leases are looked for only when asked.
+        assert!(b.claim(&out, LONG, 10, false).unwrap().is_empty());
         // a "died": b takes message 1 over, knowing who held it; message 2 stays a's.
-        let taken = b.claim(&out, Duration::from_secs(60), 10).unwrap();
+        let taken = b.claim(&out, LONG, 10, true).unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(
             (taken[0].seq, taken[0].previous.as_deref()),
             (1, Some("node-a"))
         );
         // a's late result for message 1 is not taken; b's is, and a's for message 2.
-        assert_eq!(a.complete(&[(EPOCH, 1, b"late".to_vec())]).unwrap(), 0);
-        assert_eq!(b.complete(&[(EPOCH, 1, b"b".to_vec())]).unwrap(), 1);
-        assert_eq!(a.complete(&[(EPOCH, 2, b"a".to_vec())]).unwrap(), 1);
-        assert!(
-            leader.wait(Duration::from_secs(5)).unwrap(),
-            "no notification"
-        );
-        let mut results = leader.collect(EPOCH).unwrap();
+        assert_eq!(a.complete(&[(EPOCH, 1, "late".into())]).unwrap(), 0);
+        assert_eq!(b.complete(&[(EPOCH, 1, "from b".into())]).unwrap(), 1);
+        assert_eq!(a.complete(&[(EPOCH, 2, "from a".into())]).unwrap(), 1);
+        // The results reach the leader in notifications, and the rows are gone.
+        let mut results = Vec::new();
+        for _ in 0..50 {
+            results.extend(leader.wait(Duration::from_millis(100)).unwrap());
+            if results.len() == 2 {
+                break;
+            }
+        }
+        let mut results: Vec<_> = results.iter().map(|p| parse_done(p).unwrap()).collect();
         results.sort();
-        assert_eq!(results, vec![(1, b"b".to_vec()), (2, b"a".to_vec())]);
-        assert!(leader.collect(EPOCH).unwrap().is_empty());
+        assert_eq!(results, vec![(EPOCH, 1, "from b"), (EPOCH, 2, "from a")]);
+        assert!(leader.existing(EPOCH, &[1, 2]).unwrap().is_empty());
+        assert_eq!(leader.connections(), 1);
     }
 
     #[test]
@@ -450,25 +492,33 @@ mod tests {
         let mut a = queue(&url, "node-a", None);
         let mut b = queue(&url, "node-b", Some(QUEUED));
         assert_eq!(
-            a.claim(&out, Duration::from_millis(300), 5).unwrap().len(),
+            a.claim(&out, Duration::from_millis(300), 5, false)
+                .unwrap()
+                .len(),
             1
         );
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(150));
             a.renew(Duration::from_millis(300)).unwrap();
-            assert!(
-                b.claim(&out, Duration::from_secs(60), 5)
-                    .unwrap()
-                    .is_empty()
-            );
+            assert!(b.claim(&out, LONG, 5, true).unwrap().is_empty());
         }
         // The wake-up: b hears of a message queued by the leader at once.
         let _ = b.wait(Duration::ZERO).unwrap();
         leader.enqueue(EPOCH, &rows(2..3, "out")).unwrap();
-        assert!(b.wait(Duration::from_secs(5)).unwrap());
+        assert!(!b.wait(Duration::from_secs(5)).unwrap().is_empty());
         assert_eq!(leader.existing(EPOCH, &[1, 2, 3]).unwrap().len(), 2);
         // A takeover: the new epoch's leader deletes the old epoch's rows, claimed or not.
         assert_eq!(leader.clear_other_epochs(EPOCH + 1).unwrap(), 2);
         assert!(leader.existing(EPOCH, &[1, 2]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_result_payload_splits_into_epoch_seq_and_result() {
+        assert_eq!(
+            parse_done("7 12 {\"result\":\"sent\"}"),
+            Some((7, 12, "{\"result\":\"sent\"}"))
+        );
+        assert_eq!(parse_done("7 x {}"), None);
+        assert_eq!(parse_done("7"), None);
     }
 }
