@@ -28,7 +28,7 @@
 //!   service code uses (including a paged walk over every client and markers of one-time
 //!   passes); the sled backend (the default, embedded one), and the PostgreSQL backend
 //!   (`[store] backend = "postgres"`: the same keyspace design on one table, one leader node at
-//!   a time): one keyspace, compact
+//!   a time, and the `sends` queue every node sends from): one keyspace, compact
 //!   binary records, a single batching writer with group commit, schema migration, and
 //!   self-recovery after write failures (a full disk).
 //! - [`service`]: what API calls and webhooks do to the store (validate, change, re-plan);
@@ -40,7 +40,9 @@
 //!   a scratch copy, with the real dispatcher and recording channels; nothing is sent.
 //! - [`import`]: the bulk import of clients and invoices (NDJSON or CSV, read as it arrives,
 //!   each row checked as its `PUT`, stored in batches, answered once durable).
-//! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record.
+//! - [`dispatch`]: the timer loop over the due index: claim, re-check, render, send, record;
+//!   [`dispatch::shared`]: on PostgreSQL, the sends handed to every node through the database
+//!   (the leader's queue, each node's worker claiming with a lease).
 //! - [`channels`]: the [`channels::Channel`] trait, one module per adapter (SMTP, Twilio SMS,
 //!   WhatsApp Cloud API, signed webhook, outbox) and the rate limiter.
 //! - [`inbound`]: signature verification and parsing of inbound webhooks (Standard Webhooks,
@@ -58,6 +60,7 @@
 //!   written as one self-contained HTML page (SVG charts drawn with `plotters`) or CSV files.
 //! - [`telemetry`]: the daemon's Prometheus metrics: one recorder per daemon, every metric
 //!   named and described in one place, the HTTP request layer, rendered by `GET /metrics`.
+//! - [`threads`]: a background thread's handle joined once.
 //! - [`systemd`]: the notify protocol (ready, stopping, watchdog pings from the dispatcher).
 
 pub mod channels;
@@ -82,4 +85,5 @@ pub mod store;
 pub mod systemd;
 pub mod telemetry;
 pub mod templates;
+pub mod threads;
 pub mod unsubscribe;

@@ -876,7 +876,13 @@ fn serve_speaks_systemds_notify_protocol_with_a_watchdog() {
         .unwrap();
     let mut buf = [0u8; 512];
     let mut next = || {
-        let n = sock.recv(&mut buf).expect("a notification");
+        // A signal to this test process may cut the wait short (EINTR): wait again.
+        let n = loop {
+            match sock.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r.expect("a notification"),
+            }
+        };
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     // The dispatcher may ping before start-up ends; READY comes once the API serves.

@@ -303,8 +303,12 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
 /// `GET /metrics` alone, for the address of its own (`[metrics] listen`): no other route,
 /// no authentication; anything else is the JSON 404.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics::metrics))
+    metrics_only(Router::new().route("/metrics", get(metrics::metrics))).with_state(state)
+}
+
+/// `router` (its one route, `GET /metrics`) with the JSON 404 for anything else.
+fn metrics_only<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -313,36 +317,26 @@ pub fn metrics_router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(state)
 }
 
 /// The router of `[metrics] listen` on a standby, which has no store open yet: `GET /metrics`
 /// with the node's counters (the messages it claimed and took over from the shared queue).
 pub fn standby_metrics_router(telemetry: crate::telemetry::Telemetry) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let telemetry = telemetry.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        telemetry.render_counters(),
-                    )
-                }
-            }),
-        )
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_route",
-                "only GET /metrics is served on this address",
-            )
-        })
-        .layer(axum::middleware::map_response(json_errors))
+    metrics_only(Router::new().route(
+        "/metrics",
+        get(move || {
+            let telemetry = telemetry.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    telemetry.render_counters(),
+                )
+            }
+        }),
+    ))
 }
 
 /// What to do about a store that cannot write, for `/readyz`: a node that lost leadership

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -52,7 +51,7 @@ pub struct SharedSends {
     submit: Mutex<Option<mpsc::Sender<Submission>>>,
     waiters: Waiters,
     stop: Arc<AtomicBool>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: crate::threads::JoinOnce,
 }
 
 impl std::fmt::Debug for SharedSends {
@@ -107,7 +106,7 @@ impl SharedSends {
             submit: Mutex::new(Some(tx)),
             waiters,
             stop,
-            thread: Mutex::new(Some(thread)),
+            thread: crate::threads::JoinOnce::new(thread),
         }))
     }
 
@@ -172,14 +171,7 @@ impl SharedSends {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

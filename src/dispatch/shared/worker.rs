@@ -16,8 +16,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
@@ -58,7 +56,7 @@ pub struct WorkerOptions {
 /// A running worker (see the module docs).
 pub struct SendWorker {
     stop: Arc<AtomicBool>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: crate::threads::JoinOnce,
 }
 
 impl SendWorker {
@@ -102,7 +100,7 @@ impl SendWorker {
             .map_err(|e| SendQueueError::Connect(format!("cannot start the worker thread: {e}")))?;
         Ok(SendWorker {
             stop,
-            thread: Mutex::new(Some(handle)),
+            thread: crate::threads::JoinOnce::new(handle),
         })
     }
 
@@ -110,14 +108,7 @@ impl SendWorker {
     /// results. Blocking.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

@@ -27,7 +27,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -155,7 +154,7 @@ pub(crate) struct Leader {
     conflict_retries: AtomicU64,
     /// Dropping it stops the keeper thread, whose session then ends (see [`Leader::release`]).
     stop: Mutex<Option<mpsc::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: crate::threads::JoinOnce,
 }
 
 impl std::fmt::Debug for Leader {
@@ -229,7 +228,7 @@ impl Leader {
             lost,
             conflict_retries: AtomicU64::new(0),
             stop: Mutex::new(Some(stop)),
-            thread: Mutex::new(Some(thread)),
+            thread: crate::threads::JoinOnce::new(thread),
         }))
     }
 
@@ -265,14 +264,7 @@ impl Leader {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

@@ -40,13 +40,14 @@ fn a_newer_schema_is_refused_and_nothing_is_written() {
     let err = PgBackend::open(&h.url, StoreOptions::default())
         .err()
         .unwrap();
+    let latest = super::MIGRATIONS.last().map(|m| m.0).unwrap();
     assert!(
         matches!(
             err,
             crate::store::StoreError::SchemaMismatch {
                 found: 99,
-                expected: 3
-            }
+                expected,
+            } if i64::from(expected) == i64::from(latest)
         ),
         "{err}"
     );
