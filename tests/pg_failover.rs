@@ -1,6 +1,7 @@
 //! Failover on PostgreSQL, with real `plazo serve` processes on one throwaway database.
 //!
-//! Three nodes: one leads, two wait as standbys (and do not answer). The leader is SIGKILLed
+//! Three nodes: one leads, two wait as standbys (they send from the shared queue, but do not
+//! answer the API). The leader is SIGKILLed
 //! while it dispatches a burst of due reminders to the webhook channel; a standby takes over
 //! and goes on, and is killed in turn; the third node finishes the burst. None is lost, none is
 //! delivered twice, and those in flight at each kill are logged `unknown` (as tests/crash.rs
@@ -9,6 +10,11 @@
 //! Three nodes, every one sending from the shared queue (`[store] delivery = "shared"`): a
 //! standby is SIGKILLed while it holds messages; their leases run out, another node settles
 //! them `unknown`, and the others finish the burst, nothing sent twice.
+//!
+//! Two nodes, a sending standby stopped by SIGTERM mid-burst: it finishes its sends, and nothing
+//! is in doubt.
+//!
+//! Two nodes with `delivery = "leader"`: the leader sends everything itself, no node is named.
 //!
 //! Two nodes: the leader's lock session is cut from outside mid-burst while the other waits;
 //! the standby takes over and the old leader exits with status 75 (`EXIT_LEADERSHIP_LOST`).
@@ -111,6 +117,18 @@ secret_env = "PLAZO_WEBHOOK_SECRET"
             &format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
         );
         port
+    }
+
+    /// Sends from the leader alone (`[store] delivery = "leader"`).
+    fn deliver_from_the_leader(&mut self) {
+        let cfg = self.dir.join("plazo.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let lease = format!("send_lease_ms = {SEND_LEASE_MS}\n");
+        assert!(text.contains(&lease));
+        write(
+            &cfg,
+            &text.replace(&lease, &format!("{lease}delivery = \"leader\"\n")),
+        );
     }
 
     /// Starts `plazo serve` (it returns at once: a standby waits without answering). Its
@@ -510,6 +528,41 @@ fn a_sending_standby_stopped_by_sigterm_finishes_its_sends_and_leaves_nothing_in
         "{acc:?}"
     );
     assert_eq!(holders(&url), vec![], "claims left behind");
+}
+
+#[test]
+fn with_delivery_leader_the_leader_alone_sends() {
+    let Some(url) = pg_testing::new_database().unwrap() else {
+        return;
+    };
+    let sink = Sink::start(Duration::from_millis(5));
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = ["node-a", "node-b"]
+        .iter()
+        .map(|name| Node::new(root.path(), name, sink.addr, 100))
+        .collect();
+    for n in &mut nodes {
+        n.deliver_from_the_leader();
+        n.spawn(&url);
+    }
+    let leader = find_leader(&mut nodes, Duration::from_secs(30));
+    let n = 200;
+    load_burst(&nodes[leader], n);
+    let acc = finished_exactly_once(&sink, &nodes[leader], n, 0);
+    assert_eq!(acc.sent, n);
+    assert!(
+        acc.sent_by.is_empty(),
+        "a node named on a sent line: {acc:?}"
+    );
+    for node in &nodes {
+        assert!(
+            !node
+                .logs()
+                .contains("sending messages from the shared queue"),
+            "{}",
+            node.logs()
+        );
+    }
 }
 
 #[test]
