@@ -12,7 +12,7 @@ use crate::channels::{BuildContext, ChannelBuildError};
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, DaemonConfig, Delivery, SecretError, StoreBackend, read_secret};
 use crate::dispatch::shared::{SendWorker, SharedSends, WorkerOptions};
-use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight};
+use crate::dispatch::{ChannelRoutes, Dispatcher, recover_in_flight_knowing};
 use crate::http::{
     AppParts, AppState, ProviderHooks, TokenError, load_or_create_token_file, metrics_router,
     router, serve,
@@ -38,6 +38,23 @@ struct SharedDeliverySetup {
     url: String,
     node: String,
     poll: Duration,
+}
+
+/// The reminders whose messages earlier leaders queued and no node claimed (see
+/// [`recover_in_flight_knowing`]). A payload this build cannot read is left out: its reminder
+/// stays in doubt.
+fn never_sent_by_earlier_leaders(
+    url: &str,
+    node: &str,
+    epoch: i64,
+) -> Result<std::collections::HashSet<crate::domain::ReminderId>, crate::store::SendQueueError> {
+    let mut queue = crate::store::SendQueue::connect(url, node, None)?;
+    Ok(queue
+        .unclaimed_of_other_epochs(epoch)?
+        .iter()
+        .filter_map(|p| crate::dispatch::shared::decode_message(p).ok())
+        .map(|m| m.reminder_id)
+        .collect())
 }
 
 /// Serves the node's counters on `at` until told to stop (then the address is free for the
@@ -380,14 +397,28 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         fetchers.insert("mercadopago".into(), Arc::new(client));
     }
 
+    // A new leader on the shared queue: what the old leader queued and no node took was never
+    // sent, so it is not in doubt.
+    let never_sent = match (&shared_delivery, store.leader_epoch()) {
+        (Some(setup), Some(epoch)) => {
+            let (url, node) = (setup.url.clone(), setup.node.clone());
+            tokio::task::spawn_blocking(move || never_sent_by_earlier_leaders(&url, &node, epoch))
+                .await
+                .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
+                .map_err(|e| DaemonError::SendQueue(e.to_string()))?
+        }
+        _ => std::collections::HashSet::new(),
+    };
     let recovered = {
         let store = store.clone();
         let p = policy.current();
         let on_unknown = config.dispatch.on_unknown;
         let now = clock.now();
-        tokio::task::spawn_blocking(move || recover_in_flight(&store, &p.policy, on_unknown, now))
-            .await
-            .map_err(|e| DaemonError::Housekeeping(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            recover_in_flight_knowing(&store, &p.policy, on_unknown, now, &never_sent)
+        })
+        .await
+        .map_err(|e| DaemonError::Housekeeping(e.to_string()))??
     };
     telemetry.in_doubt_settled(recovered as u64);
     if recovered > 0 {

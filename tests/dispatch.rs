@@ -499,3 +499,52 @@ async fn an_outcome_that_cannot_be_recorded_during_a_store_outage_is_recorded_af
     assert_eq!(h.at("2026-03-13T14:00:00Z").await, 0);
     assert_eq!(h.email.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn crash_recovery_plans_again_what_was_queued_but_never_taken_even_with_skip() {
+    let h = harness("2026-03-01T12:00:00Z", 6);
+    h.client("cli-1", maria(true));
+    h.invoice_due("inv-1", "cli-1", "2026-03-16");
+    h.client("cli-2", maria(true));
+    h.invoice_due("inv-2", "cli-2", "2026-03-16");
+    h.clock.set(ts("2026-03-13T14:00:00Z"));
+    // Both claimed; a new leader finds inv-1's message still queued, never taken by a node.
+    let claimed = h.store.claim_due(h.now(), 10).unwrap();
+    assert_eq!(claimed.len(), 2);
+    let queued = claimed
+        .iter()
+        .find(|r| r.invoice_id.as_str() == "inv-1")
+        .unwrap();
+    let never_sent = std::collections::HashSet::from([queued.id]);
+    h.clock.set(ts("2026-03-13T15:00:00Z"));
+    let p = h.policy.current();
+    let in_doubt = plazo::dispatch::recover_in_flight_knowing(
+        &h.store,
+        &p.policy,
+        OnUnknown::Skip,
+        h.now(),
+        &never_sent,
+    )
+    .unwrap();
+    assert_eq!(in_doubt, 1, "only inv-2 was in doubt");
+    assert!(h.store.in_flight().unwrap().is_empty());
+    // inv-2: unknown, not sent again (skip). inv-1: no unknown line, planned again, sent.
+    assert_eq!(h.outcomes("inv-2", AttemptOutcome::Unknown).len(), 1);
+    assert!(h.outcomes("inv-1", AttemptOutcome::Unknown).is_empty());
+    let deferred = h.outcomes("inv-1", AttemptOutcome::Deferred);
+    assert_eq!(deferred.len(), 1);
+    assert!(
+        deferred[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("never taken by any"),
+        "{deferred:?}"
+    );
+    assert_eq!(h.d.dispatch_due_once().await.unwrap(), 1);
+    let sent = h.email.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].reminder_id, queued.id);
+    assert_eq!(sent[0].step, "courtesy");
+    assert_eq!(h.pending("inv-1").unwrap().step_name, "due_today");
+}

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 
 pub use attempt::STATEMENT_MAX_INVOICES;
 pub use backoff::{jitter, retry_delay};
-pub use recovery::recover_in_flight;
+pub use recovery::{recover_in_flight, recover_in_flight_knowing};
 pub use route::{ChannelRoutes, channel_chain, recipient};
 pub use timeline::send_task_panics;
 pub use turns::ClientTurns;

@@ -1,9 +1,11 @@
 //! What to do at start with reminders claimed before an unclean stop.
 
+use std::collections::HashSet;
+
 use jiff::Timestamp;
 
 use crate::config::OnUnknown;
-use crate::domain::{AttemptOutcome, ReminderState, Track};
+use crate::domain::{AttemptOutcome, ReminderId, ReminderState, Track};
 use crate::policy::Policy;
 use crate::service::advance_past;
 use crate::store::{Store, StoreError, TxError};
@@ -19,8 +21,53 @@ pub fn recover_in_flight(
     on_unknown: OnUnknown,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
+    recover_in_flight_knowing(store, policy, on_unknown, now, &HashSet::new())
+}
+
+/// [`recover_in_flight`], knowing that the messages of `never_sent` were never handed to a
+/// channel: a new PostgreSQL leader finds them in the old leader's send queue, still waiting
+/// for a node when the old leader stopped (and no node may claim them any more). Those
+/// reminders are not in doubt: each is planned again for `now`, with a `deferred` line saying
+/// why, whatever `on_unknown` says. Returns how many were in doubt (the others).
+pub fn recover_in_flight_knowing(
+    store: &Store,
+    policy: &Policy,
+    on_unknown: OnUnknown,
+    now: Timestamp,
+    never_sent: &HashSet<ReminderId>,
+) -> Result<usize, StoreError> {
     let found = store.in_flight()?;
+    let mut in_doubt = 0;
     for r in &found {
+        if never_sent.contains(&r.id) {
+            tracing::info!(
+                reminder = %r.id, invoice = %r.invoice_id, step = %r.step_name,
+                "reminder was queued for the nodes when the leader stopped, and no node had taken it: planned again"
+            );
+            let res = store.transaction(|tx| {
+                let mut r = r.clone();
+                tx.log(&super::timeline::line(
+                    &r,
+                    now,
+                    AttemptOutcome::Deferred,
+                    "queued for the nodes when the leader stopped, and never taken by any: not sent; planned again",
+                ))?;
+                r.state = if r.awaiting.is_some() {
+                    ReminderState::AwaitingReceipt
+                } else {
+                    ReminderState::Scheduled
+                };
+                r.fire_at = now;
+                tx.finish(&r)?;
+                tx.schedule(&r)?;
+                Ok::<_, TxError<std::convert::Infallible>>(())
+            })?;
+            if let Err(never) = res {
+                match never {}
+            }
+            continue;
+        }
+        in_doubt += 1;
         tracing::warn!(
             reminder = %r.id, invoice = %r.invoice_id, step = %r.step_name, ?on_unknown,
             "reminder was in flight at an unclean stop; it may or may not have been delivered"
@@ -78,5 +125,5 @@ pub fn recover_in_flight(
     if !found.is_empty() {
         store.flush_blocking()?;
     }
-    Ok(found.len())
+    Ok(in_doubt)
 }

@@ -319,6 +319,21 @@ impl SendQueue {
         self.query(RENEW, &[&node, &lease_ms]).map(|_| ())
     }
 
+    /// The messages earlier leaders (any epoch but `epoch`) queued that no node claimed: no
+    /// node may claim them any more, so they were never sent.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub fn unclaimed_of_other_epochs(
+        &mut self,
+        epoch: i64,
+    ) -> Result<Vec<Vec<u8>>, SendQueueError> {
+        const UNCLAIMED: &str = "SELECT payload FROM sends WHERE epoch <> $1 AND state = 0";
+        let rows = self.query(UNCLAIMED, &[&epoch])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Deletes every row not of `epoch` (left by earlier leaders). Returns how many.
     ///
     /// # Errors
@@ -507,7 +522,13 @@ mod tests {
         leader.enqueue(EPOCH, &rows(2..3, "out")).unwrap();
         assert!(!b.wait(Duration::from_secs(5)).unwrap().is_empty());
         assert_eq!(leader.existing(EPOCH, &[1, 2, 3]).unwrap().len(), 2);
-        // A takeover: the new epoch's leader deletes the old epoch's rows, claimed or not.
+        // A takeover: the new epoch's leader finds the old epoch's message nobody claimed...
+        assert_eq!(
+            leader.unclaimed_of_other_epochs(EPOCH + 1).unwrap(),
+            vec![2i64.to_be_bytes().to_vec()]
+        );
+        assert!(leader.unclaimed_of_other_epochs(EPOCH).unwrap().is_empty());
+        // ... and deletes the old epoch's rows, claimed or not.
         assert_eq!(leader.clear_other_epochs(EPOCH + 1).unwrap(), 2);
         assert!(leader.existing(EPOCH, &[1, 2]).unwrap().is_empty());
     }
