@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 use crate::config::OnUnknown;
-use crate::domain::{AttemptOutcome, ReminderId, ReminderState, Track};
+use crate::domain::{AttemptOutcome, Reminder, ReminderId, ReminderState, Track};
 use crate::policy::Policy;
 use crate::service::advance_past;
-use crate::store::{Store, StoreError, TxError};
+use crate::store::{Store, StoreError, Tx, TxError, TxFail};
 
 /// Settles every reminder found in flight. With [`OnUnknown::Skip`] (the default) each is
 /// recorded as `unknown` and the invoice moves on to its next step, so the debtor never gets a
@@ -52,14 +52,7 @@ pub fn recover_in_flight_knowing(
                     AttemptOutcome::Deferred,
                     "queued for the nodes when the leader stopped, and never taken by any: not sent; planned again",
                 ))?;
-                r.state = if r.awaiting.is_some() {
-                    ReminderState::AwaitingReceipt
-                } else {
-                    ReminderState::Scheduled
-                };
-                r.fire_at = now;
-                tx.finish(&r)?;
-                tx.schedule(&r)?;
+                plan_again(tx, &mut r, now)?;
                 Ok::<_, TxError<std::convert::Infallible>>(())
             })?;
             if let Err(never) = res {
@@ -99,17 +92,7 @@ pub fn recover_in_flight_knowing(
                 detail,
             ))?;
             match on_unknown {
-                OnUnknown::Resend => {
-                    // A receipt-timeout fallback in progress keeps waiting for its receipt.
-                    r.state = if r.awaiting.is_some() {
-                        ReminderState::AwaitingReceipt
-                    } else {
-                        ReminderState::Scheduled
-                    };
-                    r.fire_at = now;
-                    tx.finish(&r)?;
-                    tx.schedule(&r)?;
-                }
+                OnUnknown::Resend => plan_again(tx, &mut r, now)?,
                 OnUnknown::Skip => {
                     r.state = ReminderState::Unknown;
                     tx.finish(&r)?;
@@ -126,4 +109,17 @@ pub fn recover_in_flight_knowing(
         store.flush_blocking()?;
     }
     Ok(in_doubt)
+}
+
+/// Puts `r` back in the due index for `now`, out of flight. A receipt-timeout fallback in
+/// progress keeps waiting for its receipt.
+fn plan_again(tx: &mut Tx<'_>, r: &mut Reminder, now: Timestamp) -> Result<(), TxFail> {
+    r.state = if r.awaiting.is_some() {
+        ReminderState::AwaitingReceipt
+    } else {
+        ReminderState::Scheduled
+    };
+    r.fire_at = now;
+    tx.finish(r)?;
+    tx.schedule(r)
 }
