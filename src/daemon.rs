@@ -20,7 +20,7 @@ use crate::http::{
 use crate::inbound::standard_webhooks::WebhookSecret;
 use crate::policy::{LoadedPolicy, PolicyError, load_checked_policy};
 use crate::service::PolicyHandle;
-use crate::store::{Store, StoreError, default_node_name};
+use crate::store::{Store, StoreError};
 use crate::unsubscribe::UnsubscribeLinks;
 
 pub mod events;
@@ -37,24 +37,6 @@ const SHARED_POLL: Duration = Duration::from_millis(100);
 struct SharedDeliverySetup {
     url: String,
     node: String,
-    poll: Duration,
-}
-
-/// The reminders whose messages earlier leaders queued and no node claimed (see
-/// [`recover_in_flight_knowing`]). A payload this build cannot read is left out: its reminder
-/// stays in doubt.
-fn never_sent_by_earlier_leaders(
-    url: &str,
-    node: &str,
-    epoch: i64,
-) -> Result<std::collections::HashSet<crate::domain::ReminderId>, crate::store::SendQueueError> {
-    let mut queue = crate::store::SendQueue::connect(url, node, None)?;
-    Ok(queue
-        .unclaimed_of_other_epochs(epoch)?
-        .iter()
-        .filter_map(|p| crate::dispatch::shared::decode_message(p).ok())
-        .map(|m| m.reminder_id)
-        .collect())
 }
 
 /// Serves the node's counters on `at` until told to stop (then the address is free for the
@@ -222,8 +204,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     let shared_delivery = match (config.store.backend, config.store.delivery) {
         (StoreBackend::Postgres, Delivery::Shared) => Some(SharedDeliverySetup {
             url: open_store::database_url(&config, &env)?,
-            node: config.store.node.clone().unwrap_or_else(default_node_name),
-            poll: SHARED_POLL,
+            node: config.store.node_name(),
         }),
         _ => None,
     };
@@ -233,7 +214,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
                 url: setup.url.clone(),
                 node: setup.node.clone(),
                 lease: Duration::from_millis(config.store.send_lease_ms),
-                poll: setup.poll,
+                poll: SHARED_POLL,
                 concurrency: config.dispatch.concurrency,
                 on_unknown: config.dispatch.on_unknown,
                 drain: Duration::from_secs(config.dispatch.drain_timeout_secs),
@@ -398,16 +379,21 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
     }
 
     // A new leader on the shared queue: what the old leader queued and no node took was never
-    // sent, so it is not in doubt.
-    let never_sent = match (&shared_delivery, store.leader_epoch()) {
+    // sent, so it is not in doubt. The same connection then carries this leader's queue.
+    let (leader_queue, never_sent) = match (&shared_delivery, store.leader_epoch()) {
         (Some(setup), Some(epoch)) => {
             let (url, node) = (setup.url.clone(), setup.node.clone());
-            tokio::task::spawn_blocking(move || never_sent_by_earlier_leaders(&url, &node, epoch))
-                .await
-                .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
-                .map_err(|e| DaemonError::SendQueue(e.to_string()))?
+            let (queue, never_sent) = tokio::task::spawn_blocking(move || {
+                let mut queue = SharedSends::connect(&url, &node)?;
+                let never_sent = SharedSends::never_sent(&mut queue, epoch)?;
+                Ok::<_, crate::store::SendQueueError>((queue, never_sent))
+            })
+            .await
+            .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
+            .map_err(|e| DaemonError::SendQueue(e.to_string()))?;
+            (Some((queue, epoch)), never_sent)
         }
-        _ => std::collections::HashSet::new(),
+        _ => (None, std::collections::HashSet::new()),
     };
     let recovered = {
         let store = store.clone();
@@ -425,11 +411,11 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
         tracing::warn!(recovered, on_unknown = ?config.dispatch.on_unknown, "settled reminders left in flight by an unclean stop");
     }
 
-    let shared = match (&shared_delivery, store.leader_epoch()) {
-        (Some(setup), Some(epoch)) => {
-            let (url, node, poll) = (setup.url.clone(), setup.node.clone(), setup.poll);
+    let shared = match leader_queue {
+        Some((queue, epoch)) => {
+            let poll = SHARED_POLL;
             let shared =
-                tokio::task::spawn_blocking(move || SharedSends::start(&url, &node, epoch, poll))
+                tokio::task::spawn_blocking(move || SharedSends::start(queue, epoch, poll))
                     .await
                     .map_err(|e| DaemonError::Housekeeping(e.to_string()))?
                     .map_err(|e| DaemonError::SendQueue(e.to_string()))?;
@@ -439,7 +425,7 @@ pub async fn start(config: DaemonConfig, clock: SharedClock) -> Result<Running, 
             );
             Some(shared)
         }
-        _ => None,
+        None => None,
     };
     let wake = Arc::new(crate::dispatch::Wake::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

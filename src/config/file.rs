@@ -177,6 +177,15 @@ pub enum Delivery {
     Leader,
 }
 
+impl StoreConfig {
+    /// This node's name: `node`, or the host name and process id.
+    pub fn node_name(&self) -> String {
+        self.node
+            .clone()
+            .unwrap_or_else(crate::store::default_node_name)
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {

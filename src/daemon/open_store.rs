@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{DaemonConfig, SecretError, StoreBackend, read_secret};
-use crate::store::{LeaderOptions, PgBackend, Store, StoreOptions, default_node_name};
+use crate::store::{LeaderOptions, PgBackend, Store, StoreOptions};
 
 use super::DaemonError;
 
@@ -31,7 +31,7 @@ pub(crate) async fn open_store(
         StoreBackend::Postgres => {
             let url = database_url(config, env)?;
             let leader = LeaderOptions {
-                node: config.store.node.clone().unwrap_or_else(default_node_name),
+                node: config.store.node_name(),
                 poll: Duration::from_millis(config.store.standby_poll_ms),
                 wait: None,
                 on_lost: Some(Arc::new(move |why: String| {

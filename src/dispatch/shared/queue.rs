@@ -9,7 +9,7 @@
 //! and fails the others as transient (the reminder is tried again later), so a message is never
 //! both queued and retried.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::wire::{Delivered, SendResult, encode_message};
 use crate::channels::{ChannelError, Outbound};
+use crate::domain::ReminderId;
 use crate::store::{SendQueue, SendQueueError, parse_send_result};
 
 /// How long the thread waits for a result notification before it looks for new messages again,
@@ -63,21 +64,48 @@ impl std::fmt::Debug for SharedSends {
 }
 
 impl SharedSends {
-    /// Connects as the leader of `epoch` (blocking: call it off the async workers), deletes
-    /// what earlier leaders left in the queue (their reminders in flight were settled by this
-    /// leader's recovery), and starts the queue thread. `poll` bounds how long a result waits
-    /// when its notification is lost.
+    /// Connects the leader's queue connection (blocking: call it off the async workers),
+    /// listening for results.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached.
+    pub fn connect(url: &str, node: &str) -> Result<SendQueue, SendQueueError> {
+        SendQueue::connect(url, node, Some(crate::store::SENDS_DONE_CHANNEL))
+    }
+
+    /// The reminders whose messages earlier leaders (any epoch but `epoch`) queued and no node
+    /// claimed: never sent (see [`crate::dispatch::recover_in_flight_knowing`]). A payload
+    /// this build cannot read is left out: its reminder stays in doubt.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub fn never_sent(
+        queue: &mut SendQueue,
+        epoch: i64,
+    ) -> Result<HashSet<ReminderId>, SendQueueError> {
+        Ok(queue
+            .unclaimed_of_other_epochs(epoch)?
+            .iter()
+            .filter_map(|p| super::wire::decode_message(p).ok())
+            .map(|m| m.reminder_id)
+            .collect())
+    }
+
+    /// Starts the queue thread on `queue` ([`SharedSends::connect`]) as the leader of `epoch`
+    /// (blocking), after deleting what earlier leaders left in the queue (their reminders in
+    /// flight were settled by this leader's recovery). `poll` bounds how long the thread waits
+    /// between looks when nothing comes.
     ///
     /// # Errors
     ///
     /// When the database cannot be reached.
     pub fn start(
-        url: &str,
-        node: &str,
+        mut queue: SendQueue,
         epoch: i64,
         poll: Duration,
     ) -> Result<Arc<SharedSends>, SendQueueError> {
-        let mut queue = SendQueue::connect(url, node, Some(crate::store::SENDS_DONE_CHANNEL))?;
         let cleared = queue.clear_other_epochs(epoch)?;
         if cleared > 0 {
             tracing::warn!(
