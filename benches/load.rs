@@ -8,6 +8,9 @@
 //!   `HTTP_N` (50000) invoices. The client runs on its own 2-thread runtime (`load-client`) in
 //!   the same process. `HTTP_CLIENT=raw` uses a minimal keep-alive HTTP/1.1 client instead
 //!   (`common/raw_http.rs`, what `wrk` does), which leaves more of the two cores to the daemon.
+//! - `floor`: the `http` scenario's floor (axum + raw sled, group commit) served alone on
+//!   `FLOOR_PORT` (8089) until killed, for an outside load generator; `FLOOR_KEYS` (4, 0 = no
+//!   store) keys of `FLOOR_BYTES` (105) bytes per request.
 //! - `dispatch`: `DISPATCH_N` (30000) invoices preloaded through the library into the daemon's
 //!   store, each with one reminder due at `T0 + i / DISPATCH_RATE` (`DISPATCH_RATE` = 0: all at
 //!   `T0`; default runs both `0` and `5000`), then the daemon is started and sends them through
@@ -366,10 +369,14 @@ fn scenario_http() {
     let writes = (after.writes - before.writes) as f64 / n as f64;
     let bytes = (after.bytes - before.bytes) as f64 / (after.writes - before.writes).max(1) as f64;
     let rate = n as f64 / elapsed.as_secs_f64();
+    let batches = (after.batches - before.batches).max(1);
+    let flushes = (after.flushes - before.flushes).max(1);
     println!(
-        "http ingest ({client_name}): n={n} conc={conc}: {:.2} s -> {rate:.0} invoices/s; latency ms {}; {writes:.2} writes of {bytes:.0} B per invoice",
+        "http ingest ({client_name}): n={n} conc={conc}: {:.2} s -> {rate:.0} invoices/s; latency ms {}; {writes:.2} writes of {bytes:.0} B per invoice; {batches} batches ({:.1} commands each), {flushes} flushes of {:.2} ms on average",
         elapsed.as_secs_f64(),
         lat_stats(&mut lat),
+        (after.commands - before.commands) as f64 / batches as f64,
+        (after.flush_micros - before.flush_micros) as f64 / flushes as f64 / 1000.0,
     );
     drt.block_on(running.shutdown()).unwrap();
     drop(drt);
@@ -382,7 +389,7 @@ fn scenario_http() {
         let size = bytes.round().max(1.0) as usize;
         for store in [false, true] {
             let frt = rt(2);
-            let floor = frt.block_on(floor::start(store.then_some((w, size))));
+            let floor = frt.block_on(floor::start(store.then_some((w, size)), 0));
             let (el, mut lat) = crt.block_on(drive_puts(floor, raw, n, conc));
             let r = n as f64 / el.as_secs_f64();
             println!(
@@ -399,6 +406,27 @@ fn scenario_http() {
             drop(frt);
         }
     }
+}
+
+/// Serves the HTTP floor alone on `FLOOR_PORT` until the process is killed, so that a load
+/// generator outside this bench (the side-by-side harness's own loader) can be pointed at it.
+/// `FLOOR_KEYS` keys of `FLOOR_BYTES` bytes per request through raw sled (defaults: 4 of 105,
+/// what `http` prints for plazo's invoice creation); `FLOOR_KEYS=0` serves with no store.
+fn scenario_floor() {
+    let port = common::env_or("FLOOR_PORT", 8089u16);
+    let keys = common::env_or("FLOOR_KEYS", 4usize);
+    let bytes = common::env_or("FLOOR_BYTES", 105usize);
+    let frt = rt(2);
+    let store = (keys > 0).then_some((keys, bytes));
+    let addr = frt.block_on(floor::start(store, port));
+    println!(
+        "http floor serving on {addr}: {}; kill the process to stop",
+        match store {
+            Some((k, b)) => format!("axum + raw sled, {k} keys of {b} B per request, group commit"),
+            None => "axum, no store".to_owned(),
+        }
+    );
+    frt.block_on(std::future::pending::<()>());
 }
 
 fn lat_stats(lat: &mut [f64]) -> String {
@@ -532,7 +560,7 @@ mod floor {
     /// Starts the floor server on the current runtime; with `Some((writes, size))`, every
     /// request also writes `writes` keys of `size` bytes through one batching sled thread and
     /// is answered after the flush that covers it.
-    pub async fn start(store: Option<(usize, usize)>) -> SocketAddr {
+    pub async fn start(store: Option<(usize, usize)>, port: u16) -> SocketAddr {
         let writer = store.map(|(writes, size)| {
             let (tx, rx) = mpsc::channel::<(String, Ack)>();
             std::thread::spawn(move || write_loop(rx, writes, size));
@@ -542,7 +570,9 @@ mod floor {
             .route("/v1/clients/{id}", put(client))
             .route("/v1/invoices/{id}", put(invoice))
             .with_state(Floor { writer });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr
@@ -590,8 +620,10 @@ mod floor {
             let mut batch = sled::Batch::default();
             for (id, _) in &pending {
                 for w in 0..writes {
-                    let mut key = id.as_bytes().to_vec();
-                    key.push(w as u8);
+                    // Each of a request's keys in a region of its own (as plazo's invoice
+                    // record, due entry, number index and client index are), not side by side.
+                    let mut key = vec![w as u8];
+                    key.extend_from_slice(id.as_bytes());
                     batch.insert(key, value.clone());
                 }
             }
@@ -1268,6 +1300,7 @@ fn main() {
     for s in arg.split(',') {
         match s.trim() {
             "http" => scenario_http(),
+            "floor" => scenario_floor(),
             "dispatch" => {
                 let rates = std::env::var("DISPATCH_RATE").unwrap_or_else(|_| "0,5000".into());
                 for r in rates
@@ -1288,7 +1321,7 @@ fn main() {
                 }
             }
             other => {
-                eprintln!("unknown scenario {other:?}: use http, dispatch, restart, payments")
+                eprintln!("unknown scenario {other:?}: use http, floor, dispatch, restart, payments")
             }
         }
     }
