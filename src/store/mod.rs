@@ -9,7 +9,8 @@
 //!   commands, claims, durability, health), both at the level of domain operations, never raw
 //!   keys.
 //! - `conformance` (tests): the contract as checks any backend runs as named tests
-//!   (`conformance_suite!`); sled runs them in `sled_backend/tests.rs`.
+//!   (`conformance_suite!`); sled runs them in `sled_backend/tests.rs`, PostgreSQL in
+//!   `pg/tests.rs`.
 //! - `tx`: [`Tx`], [`TxError`], [`abort`]: what a command's closure sees.
 //! - `sled_backend`: the sled backend (open, schema check, reads, claims, recovery, close);
 //!   `sled_tx`: one command on it; `slot`: the slot bytes of the keyspace; `writer`: its
