@@ -1321,7 +1321,9 @@ fn main() {
                 }
             }
             other => {
-                eprintln!("unknown scenario {other:?}: use http, floor, dispatch, restart, payments")
+                eprintln!(
+                    "unknown scenario {other:?}: use http, floor, dispatch, restart, payments"
+                )
             }
         }
     }

@@ -30,7 +30,11 @@ pub struct StepInfo {
 
 fn map<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
     // Keys are the template's field names: static, so no key is allocated per message.
-    Value::from(entries.into_iter().collect::<BTreeMap<&'static str, Value>>())
+    Value::from(
+        entries
+            .into_iter()
+            .collect::<BTreeMap<&'static str, Value>>(),
+    )
 }
 
 /// The due date as a calendar date in `zone`.
