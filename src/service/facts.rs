@@ -195,9 +195,7 @@ fn rebuild_client(
     Ok(r.unwrap_or_else(|never| match never {}))
 }
 
-/// The store marker ([`Store::meta`]) set once [`backfill_facts_once`] has rebuilt every
-/// client's facts in a data directory.
-pub const FACTS_BACKFILL_MARKER: &str = "facts_backfill";
+pub use crate::store::FACTS_BACKFILL_MARKER;
 
 /// The facts backfill run at daemon start, once per data directory: unless the store holds
 /// [`FACTS_BACKFILL_MARKER`], runs [`rebuild_facts_until`] and sets the marker (durably) once

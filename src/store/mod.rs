@@ -185,6 +185,13 @@ pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &str = "schema_version";
 
+/// The marker ([`Store::meta`]) of the one-time facts backfill
+/// ([`backfill_facts_once`](crate::service::backfill_facts_once)): set once every client's
+/// facts have been rebuilt from its invoices. A store created by this version holds it from
+/// the start, since every client it will ever hold is written with its facts kept up to
+/// date: only a data directory from before plazo kept facts runs the backfill.
+pub const FACTS_BACKFILL_MARKER: &str = "facts_backfill";
+
 /// How the store is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {

@@ -265,6 +265,12 @@ fn open_over(
             trees
                 .meta
                 .insert(&key, &SCHEMA_VERSION, "write schema version")?;
+            // A new store holds only clients written with their facts: no backfill to run.
+            trees.markers.insert(
+                &marker_key(super::FACTS_BACKFILL_MARKER),
+                &b"new store".to_vec(),
+                "write meta marker",
+            )?;
             trees
                 .keyspace
                 .flush()
