@@ -387,18 +387,14 @@ fn scenario_http() {
         // thread, one flush per batch, acknowledging after the flush (plazo's durability).
         let w = writes.round().max(1.0) as usize;
         let size = bytes.round().max(1.0) as usize;
-        for store in [false, true] {
+        for store in [None, Some((w, size))] {
             let frt = rt(2);
-            let floor = frt.block_on(floor::start(store.then_some((w, size)), 0));
+            let floor = frt.block_on(floor::start(store, 0));
             let (el, mut lat) = crt.block_on(drive_puts(floor, raw, n, conc));
             let r = n as f64 / el.as_secs_f64();
             println!(
                 "http floor ({client_name}), {}: n={n} conc={conc}: {:.2} s -> {r:.0}/s; latency ms {}; plazo at {:.0} % of it",
-                if store {
-                    format!("axum + raw sled, {w} keys of {size} B per request, group commit")
-                } else {
-                    "axum, no store".to_owned()
-                },
+                floor::describe(store),
                 el.as_secs_f64(),
                 lat_stats(&mut lat),
                 100.0 * rate / r,
@@ -421,10 +417,7 @@ fn scenario_floor() {
     let addr = frt.block_on(floor::start(store, port));
     println!(
         "http floor serving on {addr}: {}; kill the process to stop",
-        match store {
-            Some((k, b)) => format!("axum + raw sled, {k} keys of {b} B per request, group commit"),
-            None => "axum, no store".to_owned(),
-        }
+        floor::describe(store)
     );
     frt.block_on(std::future::pending::<()>());
 }
@@ -555,6 +548,16 @@ mod floor {
     #[derive(Clone)]
     struct Floor {
         writer: Option<mpsc::Sender<(String, Ack)>>,
+    }
+
+    /// What the floor does per request, for the bench's output.
+    pub fn describe(store: Option<(usize, usize)>) -> String {
+        match store {
+            Some((keys, size)) => {
+                format!("axum + raw sled, {keys} keys of {size} B per request, group commit")
+            }
+            None => "axum, no store".to_owned(),
+        }
     }
 
     /// Starts the floor server on the current runtime; with `Some((writes, size))`, every
