@@ -26,7 +26,7 @@ use plazo::schedule::plan;
 use plazo::service::{
     ClientInput, InvoiceInput, upsert_client, upsert_invoice, upsert_invoice_async,
 };
-use plazo::store::{Store, StoreOptions};
+use plazo::store::{Ack, Store, StoreOptions};
 
 fn client_input() -> ClientInput {
     serde_json::from_value(serde_json::json!({"name": "Ana", "email": "ana@example.co"})).unwrap()
@@ -98,7 +98,7 @@ fn ingest(n: usize, threads: usize) {
 }
 
 /// `conc` async callers upsert `n` invoices through the writer (`upsert_invoice_async`, as
-/// `PUT /v1/invoices/{id}` does), each waiting for durability.
+/// `PUT /v1/invoices/{id}` does), each answered once durable.
 fn ingest_durable(n: usize, conc: usize) {
     let (_dir, policy, store) = fresh_store();
     let due = Timestamp::now() + SignedDuration::from_hours(24 * 365);
@@ -121,10 +121,16 @@ fn ingest_durable(n: usize, conc: usize) {
                     let input = common::invoice_input(i, due);
                     let id = InvoiceId::new(format!("inv-{i}")).unwrap();
                     let s0 = Instant::now();
-                    upsert_invoice_async(&store, policy.clone(), id, input, Timestamp::now())
-                        .await
-                        .unwrap();
-                    store.durable().await.unwrap();
+                    upsert_invoice_async(
+                        &store,
+                        policy.clone(),
+                        id,
+                        input,
+                        Timestamp::now(),
+                        Ack::Durable,
+                    )
+                    .await
+                    .unwrap();
                     lat.push(s0.elapsed().as_secs_f64() * 1000.0);
                 }
                 lat

@@ -24,7 +24,7 @@ impl Dispatcher {
         let now = self.clock.now();
         let loaded = self.policy.current();
         let why = why.to_owned();
-        let res = self.store.write(move |tx| {
+        let res = self.store.write_durable(move |tx| {
             let policy = &loaded.policy;
             let Some(mut r) = tx.reminder(&claimed.invoice_id, &claimed.id)? else {
                 return Ok((None, None));
@@ -74,7 +74,6 @@ impl Dispatcher {
             Ok(s) => s,
             Err(never) => match never {},
         };
-        self.store.durable().await?;
         if let Some((outcome, step)) = &counted {
             // The invoice may be gone and the segment unknown: counted as `none`.
             self.telemetry

@@ -608,7 +608,7 @@ impl Dispatcher {
             let (mut r, loaded, store) = (r.clone(), loaded.clone(), self.store.clone());
             async move {
                 store
-                    .write(move |tx| {
+                    .write_durable(move |tx| {
                         let (outcome, next) = deadline_reached(tx, &r, &loaded.policy, now)?;
                         r.state = match outcome {
                             DeadlineOutcome::Broken => ReminderState::Checked,
@@ -709,7 +709,7 @@ impl Dispatcher {
             );
             async move {
                 store
-                    .write(move |tx| {
+                    .write_durable(move |tx| {
                         let policy = &loaded.policy;
                         if let Some(at) = schedule_at {
                             r.fire_at = at;
@@ -772,8 +772,9 @@ impl Dispatcher {
     /// an I/O error) is tried again, with backoff, once the store has reopened itself. Other
     /// errors (a corrupt record) are returned at once.
     ///
-    /// `commit` runs the transaction on the store's writer. It answers when the next step of the invoice is due, if one was scheduled: the
-    /// dispatcher is then woken.
+    /// `commit` runs the transaction on the store's writer with [`Store::write_durable`], so it
+    /// answers once the outcome is on disk. It answers when the next step of the invoice is
+    /// due, if one was scheduled: the dispatcher is then woken.
     async fn commit_outcome<F>(
         &self,
         r: &Reminder,
@@ -786,8 +787,9 @@ impl Dispatcher {
     {
         let mut wait = RECORD_RETRY_FIRST;
         loop {
+            // `commit` answers once the outcome is on disk (`Store::write_durable`).
             let attempt = match commit().await {
-                Ok(Ok(s)) => self.store.durable().await.map(|()| s),
+                Ok(Ok(s)) => Ok(s),
                 Ok(Err(never)) => match never {},
                 Err(e) => Err(e),
             };

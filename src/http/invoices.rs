@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::payment_reply::{payment_json, wake_if_open};
-use super::{ApiError, AppState, blocking, durable, parse_json, write_durably};
+use super::{ApiError, AppState, blocking, parse_json, write_durably};
 use crate::domain::{Invoice, InvoiceId};
 use crate::service::{
     InvoiceInput, PaymentInput, ServiceError, Upserted, pause_invoice, record_payment,
     resume_invoice, upsert_invoice_async,
 };
+use crate::store::Ack;
 
 /// The invoice id of a request path, or a 400 saying what is wrong with it.
 pub(crate) fn invoice_id(raw: String) -> Result<InvoiceId, ApiError> {
@@ -40,9 +41,15 @@ pub async fn put_invoice(
     let id = invoice_id(id)?;
     let input: InvoiceInput = parse_json(&body)?;
     // Runs on the store's writer thread; answered once durable.
-    let (inv, outcome, next) =
-        upsert_invoice_async(&st.store, st.policy.current(), id, input, st.clock.now()).await?;
-    durable(&st.store).await?;
+    let (inv, outcome, next) = upsert_invoice_async(
+        &st.store,
+        st.policy.current(),
+        id,
+        input,
+        st.clock.now(),
+        Ack::Durable,
+    )
+    .await?;
     let status = if outcome == Upserted::Created {
         StatusCode::CREATED
     } else {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::clients::client_id;
 use super::invoices::invoice_id;
-use super::{ApiError, AppState, durable, parse_json, write_durably};
+use super::{ApiError, AppState, parse_json, write_durably};
 use crate::domain::Client;
 use crate::service::{Upserted, patch_client, patch_invoice};
 
@@ -70,7 +70,6 @@ pub async fn patch_invoice_handler(
     let patch = merge_patch_body(&headers, &body)?;
     let (inv, outcome, next) =
         patch_invoice(&st.store, st.policy.current(), &id, &patch, st.clock.now()).await?;
-    durable(&st.store).await?;
     if let Some(next) = next {
         st.wake.notify_if_due_before(next, st.clock.now());
     }

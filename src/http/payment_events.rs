@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, durable, write_durably};
+use super::{ApiError, AppState, blocking, write_durably};
 use crate::domain::{InboxEntry, InboxPayload, InboxState};
 use crate::payments::{mercadopago, stripe};
 use crate::service::{Enqueued, ServiceError, enqueue_async, retry_entry};
@@ -32,7 +32,6 @@ async fn accept(
 ) -> Result<Json<Value>, ApiError> {
     // Runs on the store's writer thread; answered once durable.
     let outcome = enqueue_async(&st.store, key.clone(), payload, st.clock.now()).await?;
-    durable(&st.store).await?;
     st.providers.telemetry.payment_event(
         provider,
         if outcome == Enqueued::Duplicate {

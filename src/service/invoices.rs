@@ -13,7 +13,7 @@ use crate::domain::{
     ClientId, Currency, Due, FactsMark, Invoice, InvoiceId, InvoiceStatus, Money, Pause,
 };
 use crate::policy::{LoadedPolicy, Policy};
-use crate::store::{Store, Tx, TxError, TxFail, abort};
+use crate::store::{Ack, Store, Tx, TxError, TxFail, abort};
 
 /// Most keys in an invoice's `metadata`.
 pub const MAX_METADATA_KEYS: usize = 50;
@@ -222,26 +222,31 @@ pub fn upsert_checked_invoice(
     upsert_validated(tx, policy, id, &checked.0, now)
 }
 
-/// [`upsert_invoice`] for async callers: the transaction runs on the store's writer thread.
-/// Not durable on return: await [`Store::durable`] before acknowledging.
+/// [`upsert_invoice`] for async callers: the transaction runs on the store's writer thread,
+/// and this returns once it is applied ([`Ack::Applied`]) or on disk ([`Ack::Durable`]: what
+/// an acknowledged request needs).
 pub async fn upsert_invoice_async(
     store: &Store,
     policy: Arc<LoadedPolicy>,
     id: InvoiceId,
     input: InvoiceInput,
     now: Timestamp,
+    ack: Ack,
 ) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
     let v = validate(input)?;
     flatten(
         store
-            .write(move |tx| upsert_validated(tx, &policy.policy, &id, &v, now))
+            .write_acked(ack, move |tx| {
+                upsert_validated(tx, &policy.policy, &id, &v, now)
+            })
             .await,
     )
 }
 
 /// [`upsert_invoice_async`] with the body built inside the command from the stored invoice
 /// (`None` when there is none) by `input_of`: read-modify-write callers (`PATCH`) change the
-/// record they read, atomically; an error from `input_of` writes nothing.
+/// record they read, atomically; an error from `input_of` writes nothing. Returns once the
+/// change is on disk.
 pub(crate) async fn upsert_invoice_with(
     store: &Store,
     policy: Arc<LoadedPolicy>,
@@ -251,7 +256,7 @@ pub(crate) async fn upsert_invoice_with(
 ) -> Result<(Invoice, Upserted, Option<Timestamp>), ServiceError> {
     flatten(
         store
-            .write(move |tx| {
+            .write_durable(move |tx| {
                 let current = tx.invoice(&id)?;
                 let v = match input_of(current.as_ref()).and_then(validate) {
                     Ok(v) => v,

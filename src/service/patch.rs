@@ -125,7 +125,7 @@ pub fn patch_client(
 
 /// Applies `patch` to invoice `id` (404 if it does not exist) as
 /// [`upsert_invoice_async`](super::upsert_invoice_async) would the merged body, read, merged
-/// and written in one command. Not durable on return.
+/// and written in one command. Returns once the change is on disk.
 pub async fn patch_invoice(
     store: &Store,
     policy: Arc<LoadedPolicy>,

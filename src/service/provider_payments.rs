@@ -35,7 +35,7 @@ pub fn enqueue(
 }
 
 /// [`enqueue`] for async callers (the webhook endpoints): the transaction runs on the store's
-/// writer thread. Not durable on return: await [`Store::durable`] before acknowledging.
+/// writer thread, and this returns once it is on disk, so the caller may acknowledge.
 pub async fn enqueue_async(
     store: &Store,
     key: String,
@@ -44,7 +44,7 @@ pub async fn enqueue_async(
 ) -> Result<Enqueued, ServiceError> {
     flatten(
         store
-            .write(move |tx| enqueue_in(tx, &key, payload, now))
+            .write_durable(move |tx| enqueue_in(tx, &key, payload, now))
             .await,
     )
 }

@@ -12,7 +12,8 @@
 //! - a command runs exactly once; its writes are applied atomically with the rest of its batch,
 //!   or not at all when it aborts or the batch fails;
 //! - a command's writes are visible to every reader when `exec`/`submit` returns, and on disk
-//!   once a later [`Backend::durable`] resolves;
+//!   once a later [`Backend::durable`] resolves, or when `submit` with [`Ack::Durable`]
+//!   returns;
 //! - a due reminder is claimed by one caller only, and stays in flight until it is finished;
 //! - a record that cannot be decoded is reported ([`StoreError::Corrupt`]), never skipped;
 //! - an outbound event is written by the command that makes the change it reports, and stays
@@ -34,7 +35,7 @@ use super::health::FaultInjector;
 pub use super::ops::TxOps;
 use super::tally::Tallies;
 use super::tx::{Tx, TxError};
-use super::writer::WriterStats;
+use super::writer::{Ack, WriterStats};
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
     Invoice, InvoiceId, OutboundEvent, Reminder, ReminderId, SentMessage, Task, TaskId,
@@ -88,8 +89,9 @@ pub trait Backend: Send + Sync + 'static {
     /// visible to every reader (not yet durable). Blocks.
     fn exec(&self, cmd: BlockingCommand<'_>) -> Result<(), StoreError>;
     /// Runs `cmd` once as one command on the backend's own thread(s); resolves once its writes
-    /// are visible. A panic in `cmd` is resumed in the caller.
-    fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// are visible ([`Ack::Applied`]) or on disk ([`Ack::Durable`]). A panic in `cmd` is
+    /// resumed in the caller.
+    fn submit(&self, cmd: Command, ack: Ack) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Resolves once every command that returned before this call is on disk.
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Makes everything written so far durable, on the calling thread.

@@ -1014,6 +1014,93 @@ pub(crate) async fn async_writes_return_values_abort_and_resume_panics(h: &dyn H
     );
 }
 
+/// `write_durable` answers once the command's batch is on disk (the flush that covers it
+/// answers), under concurrency too; aborts, read-only commands and panics answer as `write`
+/// does.
+pub(crate) async fn write_durable_answers_once_on_disk(h: &dyn Harness) {
+    let store = h.open();
+    for i in 0..20u32 {
+        let c = client(&format!("d-{i}"));
+        let got = store
+            .write_durable::<_, ()>(move |tx| {
+                tx.put_client(&c)?;
+                Ok(i)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, Ok(i));
+        // Nothing else writes: the batch just applied is the latest, and it is on disk.
+        let s = store.writer_stats().unwrap();
+        assert!(
+            s.durable_batch >= s.batches && s.batches > 0,
+            "answered before its flush: {s:?}"
+        );
+    }
+    let aborted = store
+        .write_durable(|tx| {
+            tx.put_client(&client("d-aborted"))?;
+            abort::<(), _>("no")
+        })
+        .await
+        .unwrap();
+    assert_eq!(aborted, Err("no"));
+    let read_only = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.write_durable::<_, ()>(|tx| Ok(tx.client(&ClientId::new("d-0").unwrap())?.is_some())),
+    )
+    .await
+    .expect("a read-only durable command is answered");
+    assert_eq!(read_only.unwrap(), Ok(true));
+    let panicking = store.clone();
+    let joined = tokio::spawn(async move {
+        panicking
+            .write_durable::<(), ()>(|tx| {
+                tx.put_client(&client("d-panic"))?;
+                panic!("a bug inside a command");
+            })
+            .await
+    })
+    .await;
+    assert!(joined.unwrap_err().is_panic());
+
+    // 64 callers at once: every one answered (none left waiting for a flush), all kept.
+    let mut tasks = Vec::new();
+    for i in 0..64u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..5u32 {
+                let c = client(&format!("e-{i}-{j}"));
+                store
+                    .write_durable::<_, ()>(move |tx| Ok(tx.put_client(&c)?))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }));
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("write_durable must not leave a caller waiting");
+    let s = store.writer_stats().unwrap();
+    assert!(s.durable_batch >= s.batches, "{s:?}");
+    drop(store);
+
+    let store = h.open();
+    for id in ["d-0", "d-19", "e-0-0", "e-63-4"] {
+        assert!(
+            store.client(&ClientId::new(id).unwrap()).unwrap().is_some(),
+            "{id} lost"
+        );
+    }
+    for id in ["d-aborted", "d-panic"] {
+        assert_eq!(store.client(&ClientId::new(id).unwrap()).unwrap(), None);
+    }
+}
+
 /// The async claim takes exactly what the blocking one would: due reminders once, earliest
 /// first, none of the future ones; finishing one takes it out of the in-flight set.
 pub(crate) async fn async_claims_take_each_due_reminder_once(h: &dyn Harness) {
@@ -1714,6 +1801,10 @@ macro_rules! conformance_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn async_writes_return_values_abort_and_resume_panics() {
             $crate::store::conformance::async_writes_return_values_abort_and_resume_panics(&$harness).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn write_durable_answers_once_on_disk() {
+            $crate::store::conformance::write_durable_answers_once_on_disk(&$harness).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn async_claims_take_each_due_reminder_once() {

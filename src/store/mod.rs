@@ -118,6 +118,7 @@
 //! join one batch, applied atomically, then flushed once. A command's writes are visible to
 //! every reader when `transaction` (blocking threads) or `write` (async code) returns, but not
 //! durable yet: `store.durable().await` waits for the flush of its batch (group commit).
+//! `write_durable` (async code) returns once its batch is flushed: the flush answers it.
 
 pub mod backend;
 #[cfg(test)]
@@ -172,7 +173,7 @@ pub use pg_backend::PgBackend;
 pub use sled_backend::SledBackend;
 pub use tally::{Tallies, Tally};
 pub use tx::{Tx, TxError, TxFail, abort};
-pub use writer::WriterStats;
+pub use writer::{Ack, WriterStats};
 
 /// The schema version this build of plazo reads and writes.
 ///
@@ -327,7 +328,8 @@ impl StoreError {
 ///
 /// Reads are synchronous; call them from async code through `spawn_blocking` when they may scan
 /// a lot. Writes are commands: [`Store::transaction`] (blocking threads) and [`Store::write`]
-/// (async code); [`Store::durable`] waits until they are on disk.
+/// (async code); [`Store::durable`] waits until they are on disk, and [`Store::write_durable`]
+/// returns once its own command is.
 ///
 /// A write or flush that fails (a full disk, an I/O error) marks the store unhealthy
 /// ([`Store::health`]); the sled backend then recovers by itself once it can write again.
@@ -696,11 +698,39 @@ impl Store {
 
     /// Runs `f` as one atomic command on the backend's writer and resolves once its writes are
     /// applied; nothing runs on the calling async task's thread. The async twin of
-    /// [`Store::transaction`]; await [`Store::durable`] before acknowledging.
+    /// [`Store::transaction`]; await [`Store::durable`] before acknowledging, or use
+    /// [`Store::write_durable`].
     ///
     /// A panic inside `f` is resumed in the caller.
     pub async fn write<T, E>(
         &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.write_acked(Ack::Applied, f).await
+    }
+
+    /// [`Store::write`] that resolves once the command's writes are on disk: what a caller
+    /// acknowledges a request with. The same as `write` then [`Store::durable`], with one
+    /// wake-up of the caller instead of two (the flush that covers the command answers it).
+    pub async fn write_durable<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.write_acked(Ack::Durable, f).await
+    }
+
+    /// [`Store::write`] answered as `ack` says.
+    pub async fn write_acked<T, E>(
+        &self,
+        ack: Ack,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError<E>> + Send + 'static,
     ) -> Result<Result<T, E>, StoreError>
     where
@@ -713,18 +743,21 @@ impl Store {
         let wrote = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let wrote_events = wrote.clone();
         self.backend
-            .submit(Box::new(move |tx: &mut Tx<'_>| {
-                let mut out = None;
-                tx.set_events(routing);
-                let r = run_command(f, tx, &mut out);
-                if r.is_ok() && tx.wrote_events() {
-                    wrote_events.store(true, std::sync::atomic::Ordering::Release);
-                }
-                *filled
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = out;
-                r
-            }))
+            .submit(
+                Box::new(move |tx: &mut Tx<'_>| {
+                    let mut out = None;
+                    tx.set_events(routing);
+                    let r = run_command(f, tx, &mut out);
+                    if r.is_ok() && tx.wrote_events() {
+                        wrote_events.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                    *filled
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = out;
+                    r
+                }),
+                ack,
+            )
             .await?;
         if wrote.load(std::sync::atomic::Ordering::Acquire) {
             self.events.written.notify_one();

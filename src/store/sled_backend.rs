@@ -25,7 +25,7 @@ use super::slot::{self, KEYSPACE};
 use super::tally::{self, Tallies, Tally};
 use super::tx::{Tx, TxError, TxFail};
 use super::typed::TypedTree;
-use super::writer::{Writer, WriterStats};
+use super::writer::{Ack, Writer, WriterStats};
 use super::{SCHEMA_KEY, SCHEMA_VERSION, StoreError, StoreOptions};
 use crate::domain::{
     Attempt, Client, ClientId, Contact, ContactEvent, EventId, EventState, InboxEntry, IndexLine,
@@ -488,17 +488,14 @@ impl SledBackend {
     /// Writes the probe key through the writer (like any command) and waits for its flush.
     async fn probe_write(&self) -> Result<(), StoreError> {
         let inner = self.inner()?;
-        let r = match inner
+        let r = inner
             .writer
-            .submit::<_, std::convert::Infallible>(|tx| {
+            .submit::<_, std::convert::Infallible>(Ack::Durable, |tx| {
                 tx.put_probe(PROBE_KEY);
                 Ok(())
             })
             .await
-        {
-            Ok(_) => inner.writer.durable().await,
-            Err(e) => Err(e),
-        };
+            .map(|_| ());
         self.observe(&inner, r)
     }
 
@@ -540,7 +537,9 @@ impl SledBackend {
         let inner = self.inner()?;
         let r = inner
             .writer
-            .submit::<_, std::convert::Infallible>(move |tx| Ok(claim_candidates(tx, &candidates)?))
+            .submit::<_, std::convert::Infallible>(Ack::Applied, move |tx| {
+                Ok(claim_candidates(tx, &candidates)?)
+            })
             .await
             .map(|claimed| claimed.unwrap_or_else(|never| match never {}));
         self.observe(&inner, r)
@@ -583,12 +582,12 @@ impl Backend for SledBackend {
         self.observe(&inner, r)
     }
 
-    fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn submit(&self, cmd: Command, ack: Ack) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let inner = self.inner()?;
             let r = inner
                 .writer
-                .submit(move |stx: &SledTx<'_>| cmd(&mut Tx::new(stx)))
+                .submit(ack, move |stx: &SledTx<'_>| cmd(&mut Tx::new(stx)))
                 .await
                 .map(|kept| kept.unwrap_or(()));
             self.observe(&inner, r)

@@ -20,8 +20,9 @@
 //! looking at the layer's other writes.
 //!
 //! Either way, a command's result is returned once its batch is applied (visible to every
-//! reader); [`Writer::durable`] then waits until that batch is flushed. No lock is held across
-//! an await. A batch that fails to apply fails every command in it and every command built on
+//! reader); [`Writer::durable`] then waits until that batch is flushed. A queued command may
+//! instead ask to be answered once its batch is flushed ([`Ack::Durable`]): the flusher
+//! answers it, so its caller wakes once, not twice. No lock is held across an await. A batch that fails to apply fails every command in it and every command built on
 //! top of it, and latches the instance broken (the store reopens itself, see `health.rs`).
 
 use std::collections::VecDeque;
@@ -45,11 +46,41 @@ use super::tx::TxError;
 const MAX_BATCH_COMMANDS: usize = 4096;
 
 /// A queued command (from [`Writer::submit`]): runs against a context, says whether its writes
-/// are kept, and hands back what delivers its result once the batch is applied.
-type Job = Box<dyn FnOnce(&Ctx<'_>) -> (bool, Deliver) + Send>;
+/// are kept, and hands back what delivers its result once the batch is applied (or flushed,
+/// see [`Ack`]).
+type Job = Box<dyn FnOnce(&Ctx<'_>) -> (bool, Deliver, Ack) + Send>;
 
 /// Delivers a queued command's result: the batch number it joined, or why the batch failed.
 type Deliver = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
+
+/// When a queued command's caller is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// Once its batch is applied: every reader sees its writes (on disk after
+    /// [`Store::durable`](super::Store::durable)).
+    Applied,
+    /// Once its batch is on disk: the flush that covers it answers it, in one wake-up of the
+    /// caller (what an acknowledged request needs).
+    Durable,
+}
+
+/// Answers of [`Ack::Durable`] commands waiting for the flush that covers their batch.
+#[derive(Default)]
+struct AwaitingFlush {
+    /// Every batch up to this number is on disk.
+    done: u64,
+    /// Set once a flush failed: every waiting and later answer fails with it.
+    failed: Option<String>,
+    /// (batch number, answer), in non-decreasing batch order.
+    queue: VecDeque<(u64, Deliver)>,
+}
+
+fn flush_failed(why: &str) -> StoreError {
+    StoreError::Storage {
+        op: "flush",
+        source: sled::Error::Io(std::io::Error::other(why.to_owned())),
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -108,6 +139,7 @@ struct Counters {
     bytes: AtomicU64,
     flushes: AtomicU64,
     flush_micros: AtomicU64,
+    durable_batch: AtomicU64,
 }
 
 impl Counters {
@@ -138,6 +170,8 @@ pub struct WriterStats {
     pub flushes: u64,
     /// Time spent in those flushes, in microseconds.
     pub flush_micros: u64,
+    /// Every batch up to this number (batches count from 1, in the order applied) is on disk.
+    pub durable_batch: u64,
 }
 
 struct Shared {
@@ -153,6 +187,8 @@ struct Shared {
     /// Wakes the flusher (a batch applied, or the committer ended).
     flush_needed: Condvar,
     flushed: watch::Sender<Flushed>,
+    /// Answers waiting for a flush ([`Ack::Durable`]); the flusher takes them.
+    awaiting: Mutex<AwaitingFlush>,
     counters: Counters,
 }
 
@@ -163,6 +199,33 @@ impl Shared {
 
     fn inbox(&self) -> MutexGuard<'_, Inbox> {
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn awaiting(&self) -> MutexGuard<'_, AwaitingFlush> {
+        self.awaiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `answers` to the flusher, to be given `Ok(batch)` once batch `batch` is on disk
+    /// (at once when it is already). Call it before asking for the flush of `batch`, so that
+    /// flush finds them.
+    fn answer_when_flushed(&self, batch: u64, answers: Vec<Deliver>) {
+        if answers.is_empty() {
+            return;
+        }
+        let now: Result<u64, String> = {
+            let mut a = self.awaiting();
+            if let Some(why) = &a.failed {
+                Err(why.clone())
+            } else if a.done >= batch {
+                Ok(batch)
+            } else {
+                a.queue.extend(answers.into_iter().map(|d| (batch, d)));
+                return;
+            }
+        };
+        for d in answers {
+            d(now.clone().map_err(|why| flush_failed(&why)));
+        }
     }
 
     /// Wakes the committer for writes a blocking caller added to the batch being built. Lock
@@ -197,6 +260,7 @@ impl Writer {
             applied: AtomicU64::new(0),
             flush_needed: Condvar::new(),
             flushed,
+            awaiting: Mutex::new(AwaitingFlush::default()),
             counters: Counters::default(),
         });
         let committer = Committer {
@@ -237,6 +301,7 @@ impl Writer {
             bytes: c.bytes.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
             flush_micros: c.flush_micros.load(Ordering::Relaxed),
+            durable_batch: c.durable_batch.load(Ordering::Acquire),
         }
     }
 
@@ -307,11 +372,13 @@ impl Writer {
     }
 
     /// Queues `f` as one command for the committer thread to run, and resolves once its batch
-    /// is applied. Nothing runs on the calling (async) thread.
+    /// is applied, or with [`Ack::Durable`] once it is on disk. Nothing runs on the calling
+    /// (async) thread.
     ///
     /// A panic in `f` is caught on the committer thread and resumed here.
     pub(crate) async fn submit<T, E>(
         &self,
+        ack: Ack,
         f: impl FnOnce(&SledTx<'_>) -> Result<T, TxError<E>> + Send + 'static,
     ) -> Result<Result<T, E>, StoreError>
     where
@@ -331,7 +398,7 @@ impl Writer {
                     let deliver: Deliver = Box::new(move |applied| {
                         let _ = send.send(Ok(applied.map(|_| Ok(value))));
                     });
-                    (true, deliver)
+                    (true, deliver, ack)
                 }
                 Ok(Err(e)) => {
                     let out = match e {
@@ -339,11 +406,11 @@ impl Writer {
                         TxError::Conflict(fail) => Err(fail.into_store_error()),
                     };
                     let _ = send.send(Ok(out));
-                    (false, Box::new(|_| {}))
+                    (false, Box::new(|_| {}), Ack::Applied)
                 }
                 Err(panic) => {
                     let _ = send.send(Err(panic));
-                    (false, Box::new(|_| {}))
+                    (false, Box::new(|_| {}), Ack::Applied)
                 }
             }
         });
@@ -435,6 +502,13 @@ fn broken(why: &str) -> StoreError {
     }
 }
 
+/// The answers of the commands of one batch, by when they are due ([`Ack`]).
+#[derive(Default)]
+struct Answers {
+    applied: Vec<Deliver>,
+    durable: Vec<Deliver>,
+}
+
 /// The committer thread's side.
 struct Committer {
     shared: Arc<Shared>,
@@ -472,13 +546,16 @@ impl Committer {
                 }
                 continue;
             }
-            let delivers = self.run_queued(&mut st, &mut pending);
+            let answers = self.run_queued(&mut st, &mut pending);
             if st.building.is_empty() {
-                // Only read-only or aborted commands: nothing to apply.
+                // Only read-only or aborted commands: nothing to apply. What they read is in
+                // the batches applied so far: a durable answer waits for those to be flushed.
+                let applied = st.applied;
                 drop(st);
-                for d in delivers {
+                for d in answers.applied {
                     d(Ok(0));
                 }
+                self.shared.answer_when_flushed(applied, answers.durable);
                 continue;
             }
             // A counter that cannot be read fails the batch like a failed apply.
@@ -502,6 +579,12 @@ impl Committer {
                 // version reads the new lines.
                 super::lines_version::bump_written(batch.writes.keys().map(Vec::as_slice));
             }
+            let mut durable = answers.durable;
+            if applied.is_ok() {
+                // Before the flush of this batch is asked for, so that flush answers them.
+                self.shared
+                    .answer_when_flushed(number, std::mem::take(&mut durable));
+            }
             let mut st = self.shared.lock();
             st.applying = None;
             match &applied {
@@ -522,7 +605,8 @@ impl Committer {
             self.shared.changed.notify_all();
             drop(st);
             self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
-            for d in delivers {
+            // `durable` is empty unless the batch failed.
+            for d in answers.applied.into_iter().chain(durable) {
                 d(match &applied {
                     Ok(()) => Ok(number),
                     Err(e) => Err(broken(&e.to_string())),
@@ -537,12 +621,8 @@ impl Committer {
     }
 
     /// Runs queued commands into the batch being built (lock held), up to the batch limit.
-    fn run_queued(
-        &self,
-        st: &mut MutexGuard<'_, State>,
-        pending: &mut VecDeque<Job>,
-    ) -> Vec<Deliver> {
-        let mut delivers = Vec::new();
+    fn run_queued(&self, st: &mut MutexGuard<'_, State>, pending: &mut VecDeque<Job>) -> Answers {
+        let mut answers = Answers::default();
         while st.building_commands < MAX_BATCH_COMMANDS {
             let Some(job) = pending.pop_front() else {
                 break;
@@ -559,7 +639,7 @@ impl Committer {
                 applying: st.applying.as_deref(),
                 keyspace: &*self.keyspace,
             };
-            let (keep, deliver) = job(&ctx);
+            let (keep, deliver, ack) = job(&ctx);
             let counts = ctx.counts.into_inner();
             let local = ctx.local.into_inner();
             if keep && !local.is_empty() {
@@ -569,9 +649,12 @@ impl Committer {
                 st.building_commands += 1;
                 st.last_kept = st.building_no;
             }
-            delivers.push(deliver);
+            match ack {
+                Ack::Applied => answers.applied.push(deliver),
+                Ack::Durable => answers.durable.push(deliver),
+            }
         }
-        delivers
+        answers
     }
 
     /// Turns the batch's counter increments into writes of the batch: each counter read once
@@ -664,6 +747,28 @@ impl Flusher {
                 u64::try_from(crate::clock::elapsed_since(started).as_micros()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
             );
+            // The durable answers first: those callers wait on nothing else.
+            let (ready, result) = {
+                let mut a = self.shared.awaiting();
+                match &flushed {
+                    Ok(()) => {
+                        a.done = a.done.max(target);
+                        c.durable_batch.fetch_max(target, Ordering::Release);
+                        let n = a.queue.iter().take_while(|(b, _)| *b <= target).count();
+                        (a.queue.drain(..n).collect::<Vec<_>>(), Ok(()))
+                    }
+                    Err(e) => {
+                        let why = a.failed.get_or_insert_with(|| e.to_string()).clone();
+                        (a.queue.drain(..).collect(), Err(why))
+                    }
+                }
+            };
+            for (batch, d) in ready {
+                d(match &result {
+                    Ok(()) => Ok(batch),
+                    Err(why) => Err(flush_failed(why)),
+                });
+            }
             self.shared.flushed.send_modify(|f| match flushed {
                 Ok(()) => f.done = f.done.max(target),
                 Err(e) => {
