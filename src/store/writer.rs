@@ -1,7 +1,7 @@
 //! The single writer: every mutation of the store is a command that joins one shared batch;
 //! one committer thread applies each batch atomically, and a flusher thread makes applied
 //! batches durable, one flush for every batch applied before it started (group commit), while
-//! the committer goes on with the next batch.
+//! the committer goes on building the next batch.
 //!
 //! The committer runs commands into the next batch while a flush is under way, but applies
 //! that batch only once the flush has ended: every command that arrives during a flush joins
@@ -29,8 +29,9 @@
 //! Either way, a command's result is returned once its batch is applied (visible to every
 //! reader); [`Writer::durable`] then waits until that batch is flushed. A queued command may
 //! instead ask to be answered once its batch is flushed ([`Ack::Durable`]): the flusher
-//! answers it, so its caller wakes once, not twice. No lock is held across an await. A batch that fails to apply fails every command in it and every command built on
-//! top of it, and latches the instance broken (the store reopens itself, see `health.rs`).
+//! answers it, so its caller wakes once, not twice. No lock is held across an await. A batch
+//! that fails to apply fails every command in it and every command built on top of it, and
+//! latches the instance broken (the store reopens itself, see `health.rs`).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -71,16 +72,9 @@ pub enum Ack {
     Durable,
 }
 
-/// Answers of [`Ack::Durable`] commands waiting for the flush that covers their batch.
-#[derive(Default)]
-struct AwaitingFlush {
-    /// Every batch up to this number is on disk.
-    done: u64,
-    /// Set once a flush failed: every waiting and later answer fails with it.
-    failed: Option<String>,
-    /// (batch number, answer), in non-decreasing batch order.
-    queue: VecDeque<(u64, Deliver)>,
-}
+/// Answers of [`Ack::Durable`] commands waiting for the flush that covers their batch:
+/// (batch number, answer), in non-decreasing batch order.
+type AwaitingFlush = VecDeque<(u64, Deliver)>;
 
 fn flush_failed(why: &str) -> StoreError {
     StoreError::Storage {
@@ -187,17 +181,19 @@ struct Shared {
     changed: Condvar,
     /// Commands and signals for the committer.
     inbox: Mutex<Inbox>,
-    /// Wakes the committer (a command queued, a batch kicked, or shutdown).
+    /// Wakes the committer (a command queued, a batch kicked, a flush ended, or shutdown).
     work: Condvar,
     /// [`State::applied`], readable without the state lock (by [`Writer::durable`]).
     applied: AtomicU64,
     /// Wakes the flusher (a batch applied, or the committer ended).
     flush_needed: Condvar,
     flushed: watch::Sender<Flushed>,
-    /// Answers waiting for a flush ([`Ack::Durable`]); the flusher takes them.
+    /// Answers waiting for a flush ([`Ack::Durable`]); the flusher takes them. The flusher
+    /// moves `counters.durable_batch` and sets `flush_error` under this lock, so an answer
+    /// handed over is either taken by a flush or answered at once, never left behind.
     awaiting: Mutex<AwaitingFlush>,
-    /// Set once a flush failed.
-    flush_failed: std::sync::atomic::AtomicBool,
+    /// Why a flush failed, once one has: every waiting and later durable answer fails with it.
+    flush_error: std::sync::OnceLock<String>,
     counters: Counters,
 }
 
@@ -217,7 +213,7 @@ impl Shared {
     /// Whether every applied batch is on disk (or flushing has failed: nothing to wait for).
     fn flush_caught_up(&self) -> bool {
         self.counters.durable_batch.load(Ordering::Acquire) >= self.applied.load(Ordering::Acquire)
-            || self.flush_failed.load(Ordering::Acquire)
+            || self.flush_error.get().is_some()
     }
 
     /// Hands `answers` to the flusher, to be given `Ok(batch)` once batch `batch` is on disk
@@ -228,13 +224,13 @@ impl Shared {
             return;
         }
         let now: Result<u64, String> = {
-            let mut a = self.awaiting();
-            if let Some(why) = &a.failed {
+            let mut waiting = self.awaiting();
+            if let Some(why) = self.flush_error.get() {
                 Err(why.clone())
-            } else if a.done >= batch {
+            } else if self.counters.durable_batch.load(Ordering::Acquire) >= batch {
                 Ok(batch)
             } else {
-                a.queue.extend(answers.into_iter().map(|d| (batch, d)));
+                waiting.extend(answers.into_iter().map(|d| (batch, d)));
                 return;
             }
         };
@@ -275,8 +271,8 @@ impl Writer {
             applied: AtomicU64::new(0),
             flush_needed: Condvar::new(),
             flushed,
-            awaiting: Mutex::new(AwaitingFlush::default()),
-            flush_failed: std::sync::atomic::AtomicBool::new(false),
+            awaiting: Mutex::new(AwaitingFlush::new()),
+            flush_error: std::sync::OnceLock::new(),
             counters: Counters::default(),
         });
         let committer = Committer {
@@ -748,8 +744,9 @@ impl Committer {
     }
 }
 
-/// Makes applied batches durable, on its own thread, so the committer applies the next batch
-/// while one is flushed. One flush covers every batch applied before it started (group commit).
+/// Makes applied batches durable, on its own thread, so the committer runs the next batch's
+/// commands while one is flushed. One flush covers every batch applied before it started
+/// (group commit).
 struct Flusher {
     shared: Arc<Shared>,
     db: Arc<dyn Kv>,
@@ -784,18 +781,17 @@ impl Flusher {
             );
             // The durable answers first: those callers wait on nothing else.
             let (ready, result) = {
-                let mut a = self.shared.awaiting();
+                let mut waiting = self.shared.awaiting();
                 match &flushed {
                     Ok(()) => {
-                        a.done = a.done.max(target);
                         c.durable_batch.fetch_max(target, Ordering::Release);
-                        let n = a.queue.iter().take_while(|(b, _)| *b <= target).count();
-                        (a.queue.drain(..n).collect::<Vec<_>>(), Ok(()))
+                        let n = waiting.iter().take_while(|(b, _)| *b <= target).count();
+                        (waiting.drain(..n).collect::<Vec<_>>(), Ok(()))
                     }
                     Err(e) => {
-                        self.shared.flush_failed.store(true, Ordering::Release);
-                        let why = a.failed.get_or_insert_with(|| e.to_string()).clone();
-                        (a.queue.drain(..).collect(), Err(why))
+                        let _ = self.shared.flush_error.set(e.to_string());
+                        let why = self.shared.flush_error.get().cloned().unwrap_or_default();
+                        (waiting.drain(..).collect(), Err(why))
                     }
                 }
             };
