@@ -6,8 +6,8 @@
 //! The committer runs commands into the next batch while a flush is under way, but applies
 //! that batch only once the flush has ended: every command that arrives during a flush joins
 //! one batch, applied and flushed as one, and an apply never runs beside a flush. On the 2-core
-//! VM this made HTTP ingest a third faster than applying each batch as soon as it was built
-//! (BENCHMARKS.md, "Store v2, ninth look"): batches grew from about 17 to 22 commands, and a
+//! VM this made HTTP ingest 22 % faster than applying each batch as soon as it was built
+//! (BENCHMARKS.md, "Store v2, ninth look"): batches grew from 14–18 to 22 commands, and a
 //! flush took half the time with no apply beside it.
 //!
 //! A command runs against a layered view: its own writes, then the batch being built (the
