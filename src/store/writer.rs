@@ -602,6 +602,9 @@ impl Committer {
             drop(st);
 
             let applied = counted.and_then(|()| self.apply(&batch));
+            // Counted before any answer is handed over (the flusher may answer a durable one
+            // before this thread runs again): a caller's answer never precedes its count.
+            self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
             if applied.is_ok() {
                 // After the apply (and outside the state lock): a reader that sees the new
                 // version reads the new lines.
@@ -632,7 +635,6 @@ impl Committer {
             }
             self.shared.changed.notify_all();
             drop(st);
-            self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
             // `durable` is empty unless the batch failed.
             for d in answers.applied.into_iter().chain(durable) {
                 d(match &applied {
