@@ -364,7 +364,9 @@ fn scenario_http() {
         .unwrap();
     let crt = rt_named(2, "load-client");
     let before = running.store().writer_stats().unwrap();
+    let cpu_before = common::cpu_secs("load-client");
     let (elapsed, mut lat) = crt.block_on(drive_puts(running.addr, raw, n, conc));
+    let cpu_after = common::cpu_secs("load-client");
     let after = running.store().writer_stats().unwrap();
     let writes = (after.writes - before.writes) as f64 / n as f64;
     let bytes = (after.bytes - before.bytes) as f64 / (after.writes - before.writes).max(1) as f64;
@@ -377,6 +379,15 @@ fn scenario_http() {
         lat_stats(&mut lat),
         (after.commands - before.commands) as f64 / batches as f64,
         (after.flush_micros - before.flush_micros) as f64 / flushes as f64 / 1000.0,
+    );
+    let client = cpu_after.1 - cpu_before.1;
+    let all = cpu_after.0 - cpu_before.0;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "  CPU per request: {:.1} µs by the daemon (the process less the load client), {:.1} µs by the client; the {cores} cores {:.0} % busy with this process",
+        1e6 * (all - client) / n as f64,
+        1e6 * client / n as f64,
+        100.0 * all / (cores as f64 * elapsed.as_secs_f64()),
     );
     drt.block_on(running.shutdown()).unwrap();
     drop(drt);
