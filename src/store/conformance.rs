@@ -25,7 +25,7 @@ use std::sync::Arc;
 use jiff::{Timestamp, ToSpan};
 use rust_decimal::Decimal;
 
-use super::{Store, StoreError, Tallies, Tally, Tx, TxError, abort};
+use super::{Ack, Store, StoreError, Tallies, Tally, Tx, TxError, abort};
 use crate::domain::InboxEntry;
 use crate::domain::{
     Attempt, AttemptOutcome, Client, ClientId, Currency, Due, IndexLine, Invoice, InvoiceId,
@@ -963,6 +963,41 @@ pub(crate) fn concurrent_commands_never_lose_an_update(h: &dyn Harness) {
     );
 }
 
+/// Through `write_acked(ack, …)`: a command that writes client `aborted` then aborts answers
+/// its error and keeps nothing; one that writes client `panicked` then panics resumes the panic
+/// in its caller and keeps nothing.
+async fn aborts_and_panics_keep_nothing(store: &Store, ack: Ack, aborted: &str, panicked: &str) {
+    let c = client(aborted);
+    let answer = store
+        .write_acked(ack, move |tx| {
+            tx.put_client(&c)?;
+            abort::<(), _>("no")
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, Err("no"));
+    assert_eq!(
+        store.client(&ClientId::new(aborted).unwrap()).unwrap(),
+        None
+    );
+    let panicking = store.clone();
+    let c = client(panicked);
+    let joined = tokio::spawn(async move {
+        panicking
+            .write_acked::<(), ()>(ack, move |tx| {
+                tx.put_client(&c)?;
+                panic!("a bug inside a command");
+            })
+            .await
+    })
+    .await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(
+        store.client(&ClientId::new(panicked).unwrap()).unwrap(),
+        None
+    );
+}
+
 /// The async write path: returns the command's value once visible, an abort writes nothing,
 /// a panic inside the command reaches the caller and the store keeps working.
 pub(crate) async fn async_writes_return_values_abort_and_resume_panics(h: &dyn Harness) {
@@ -981,27 +1016,7 @@ pub(crate) async fn async_writes_return_values_abort_and_resume_panics(h: &dyn H
             .unwrap()
             .is_some()
     );
-    let aborted = store
-        .write(|tx| {
-            tx.put_client(&client("c-2"))?;
-            abort::<(), _>("no")
-        })
-        .await
-        .unwrap();
-    assert_eq!(aborted, Err("no"));
-    assert_eq!(store.client(&ClientId::new("c-2").unwrap()).unwrap(), None);
-    let panicking = store.clone();
-    let joined = tokio::spawn(async move {
-        panicking
-            .write::<(), ()>(|tx| {
-                tx.put_client(&client("c-3"))?;
-                panic!("a bug inside a command");
-            })
-            .await
-    })
-    .await;
-    assert!(joined.unwrap_err().is_panic());
-    assert_eq!(store.client(&ClientId::new("c-3").unwrap()).unwrap(), None);
+    aborts_and_panics_keep_nothing(&store, Ack::Applied, "c-2", "c-3").await;
     store.durable().await.unwrap();
     write(&store, |tx| {
         tx.put_client(&client("c-4")).map_err(Into::into)
@@ -1036,14 +1051,7 @@ pub(crate) async fn write_durable_answers_once_on_disk(h: &dyn Harness) {
             "answered before its flush: {s:?}"
         );
     }
-    let aborted = store
-        .write_durable(|tx| {
-            tx.put_client(&client("d-aborted"))?;
-            abort::<(), _>("no")
-        })
-        .await
-        .unwrap();
-    assert_eq!(aborted, Err("no"));
+    aborts_and_panics_keep_nothing(&store, Ack::Durable, "d-aborted", "d-panic").await;
     let read_only = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         store.write_durable::<_, ()>(|tx| Ok(tx.client(&ClientId::new("d-0").unwrap())?.is_some())),
@@ -1051,17 +1059,6 @@ pub(crate) async fn write_durable_answers_once_on_disk(h: &dyn Harness) {
     .await
     .expect("a read-only durable command is answered");
     assert_eq!(read_only.unwrap(), Ok(true));
-    let panicking = store.clone();
-    let joined = tokio::spawn(async move {
-        panicking
-            .write_durable::<(), ()>(|tx| {
-                tx.put_client(&client("d-panic"))?;
-                panic!("a bug inside a command");
-            })
-            .await
-    })
-    .await;
-    assert!(joined.unwrap_err().is_panic());
 
     // 64 callers at once: every one answered (none left waiting for a flush), all kept.
     let mut tasks = Vec::new();
