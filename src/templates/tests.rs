@@ -316,6 +316,64 @@ fn context_counts_days_in_the_clients_zone() {
     assert_eq!(inv.get_attr("days_overdue").unwrap().to_string(), "0");
 }
 
+#[test]
+fn context_maps_behave_as_maps_in_templates() {
+    let bogota = TimeZone::get("America/Bogota").unwrap();
+    let step = StepInfo {
+        name: "courtesy".into(),
+        tone: "friendly".into(),
+        index: 2,
+    };
+    let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
+    let now: Timestamp = "2026-03-12T15:00:00Z".parse().unwrap();
+    let ctx = message_context(&c, &i, &company(), &step, "es-CO", &bogota, now);
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let render = |src: &str| env.render_str(src, ctx.clone());
+    // Keys are listed in name order, whatever order the context gives them in.
+    assert_eq!(
+        render("{% for k in step %}{{ k }},{% endfor %}").unwrap(),
+        "index,name,tone,"
+    );
+    assert_eq!(
+        render("{% for k, v in step|items %}{{ k }}={{ v }};{% endfor %}").unwrap(),
+        "index=2;name=courtesy;tone=friendly;"
+    );
+    assert_eq!(render("{{ step|length }}").unwrap(), "3");
+    assert_eq!(render("{{ step['tone'] }}").unwrap(), "friendly");
+    assert_eq!(
+        render("{{ 'tone' in step }} {{ 'nope' in step }}").unwrap(),
+        "True False"
+    );
+    assert_eq!(
+        render("{{ step|dictsort }}").unwrap(),
+        "[('index', 2), ('name', 'courtesy'), ('tone', 'friendly')]"
+    );
+    assert!(
+        render("{{ invoice.dicount }}").is_err(),
+        "a misspelt field is an error"
+    );
+    assert_eq!(
+        render("{% if invoice.discount %}offer{% else %}none{% endif %}").unwrap(),
+        "none"
+    );
+    // Every field is listed once, in every map of the context.
+    fn check(v: &Value, path: &str) {
+        if v.kind() == minijinja::value::ValueKind::Map {
+            let keys: Vec<String> = v.try_iter().unwrap().map(|k| k.to_string()).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(keys, sorted, "{path}: keys unsorted or repeated");
+            for k in keys {
+                check(&v.get_attr(&k).unwrap(), &format!("{path}.{k}"));
+            }
+        }
+    }
+    check(&ctx, "ctx");
+    assert!(ctx.get_attr("invoice").unwrap().try_iter().unwrap().count() >= 16);
+}
+
 fn shipped() -> Templates {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
     Templates::load(&dir, "es-CO").unwrap()
