@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use jiff::SignedDuration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::build::{BuildContext, ChannelBuildError, SecretSource, positive_duration, read_secret};
 use super::channel::{Channel, ChannelError, Outbound, Receipt};
@@ -31,6 +31,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const EVENT_TYPE: &str = "reminder.send";
 /// Most response bytes read when looking for an `id`.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The body of each POST, serialized straight from the message (no JSON tree in between), its
+/// fields in the order the module docs give.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    /// [`EVENT_TYPE`].
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// When this attempt was made (RFC 3339, UTC).
+    timestamp: jiff::Timestamp,
+    /// The message.
+    data: &'a Outbound,
+}
 
 /// `type = "webhook"`: POST each message, signed with Standard Webhooks headers.
 #[derive(Debug, Clone, Deserialize)]
@@ -132,11 +145,11 @@ impl WebhookChannel {
 
     async fn post(&self, msg: &Outbound) -> Result<Receipt, ChannelError> {
         let now = self.clock.now();
-        let body = serde_json::to_vec(&serde_json::json!({
-            "type": EVENT_TYPE,
-            "timestamp": now.to_string(),
-            "data": msg,
-        }))
+        let body = serde_json::to_vec(&Envelope {
+            kind: EVENT_TYPE,
+            timestamp: now,
+            data: msg,
+        })
         .map_err(|e| ChannelError::permanent(format!("cannot serialise message: {e}")))?;
         let id = webhook_id(msg.reminder_id);
         let ts = now.as_second();
