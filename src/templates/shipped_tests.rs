@@ -531,3 +531,67 @@ fn html_escapes_invoice_numbers_of_this_and_the_other_invoices() {
         }
     }
 }
+
+#[test]
+fn each_statement_line_stands_on_its_own_line_with_its_link_last() {
+    let t = shipped();
+    let current = invoice("inv-1", "FV-1", "COP", 1000, Due::Date(date(2026, 3, 20)));
+    let line = |number: &str, url: Option<&str>| OpenInvoice {
+        number: number.into(),
+        currency: Currency::parse("COP").unwrap(),
+        balance: Decimal::new(5000, 0),
+        due: Due::Date(date(2026, 3, 1)),
+        payment_url: url.map(str::to_owned),
+    };
+    let statement = Statement {
+        invoices: vec![
+            line("FV-2", Some("https://pay.example.co/fv-2")),
+            line("FV-3", Some("https://pay.example.co/fv-3")),
+            line("FV-4", None),
+        ],
+        more: 2,
+        totals: vec![(Currency::parse("COP").unwrap(), Decimal::new(25000, 0))],
+    };
+    let input = TermsInput {
+        statement,
+        ..TermsInput::default()
+    };
+    let step = StepInfo {
+        name: "courtesy".into(),
+        tone: "friendly".into(),
+        index: 0,
+    };
+    for locale in LOCALES {
+        let ctx = message_context_with_terms(
+            &client(locale),
+            &current,
+            &company(),
+            &step,
+            locale,
+            &TimeZone::UTC,
+            "2026-03-10T15:00:00Z".parse().unwrap(),
+            &input,
+        );
+        for name in ["courtesy", "friendly_overdue", "final_notice"] {
+            let text = t.render(name, locale, "email", &ctx).unwrap().text;
+            let items: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
+            // Three listed invoices, then the line counting the two left out.
+            assert_eq!(items.len(), 4, "{locale}/{name}:\n{text}");
+            for (item, number) in items.iter().zip(["FV-2", "FV-3", "FV-4"]) {
+                assert!(
+                    item.starts_with(&format!("- {number}: ")),
+                    "{locale}/{name}: {item:?}"
+                );
+            }
+            // A link ends its line: nothing runs into it (a reader's mail client would
+            // make the next item part of the URL).
+            for (item, url) in items.iter().zip(["fv-2", "fv-3"]) {
+                assert!(
+                    item.ends_with(&format!("https://pay.example.co/{url}")),
+                    "{locale}/{name}: {item:?}"
+                );
+            }
+            assert!(items[2].ends_with(')'), "{locale}/{name}: {:?}", items[2]);
+        }
+    }
+}
