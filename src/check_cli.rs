@@ -224,6 +224,9 @@ pub fn check(path: &std::path::Path, out: &mut String) -> Result<()> {
     for warning in messaging_warnings(&config, &loaded) {
         say!(out, "  warning      {warning}");
     }
+    for warning in loaded.templates.line_break_warnings() {
+        say!(out, "  warning      {warning}");
+    }
     if channel_errors > 0 {
         bail!("{channel_errors} channel(s) cannot be built");
     }

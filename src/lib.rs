@@ -19,7 +19,8 @@
 //! - [`policy`]: the TOML policy (segments, cadences, windows) parsed into validated types;
 //!   segments' `when` rules compiled with minijinja's expression language.
 //! - [`templates`]: minijinja templates per locale, money and date formatting, and the render
-//!   context (payment terms, the statement of the client's other open invoices).
+//!   context (payment terms, the statement of the client's other open invoices), and `plazo
+//!   check`'s warning for a text line whose line break a block tag swallows.
 //! - [`schedule`]: the pure planner (`invoice, client, policy, now -> steps`, for the regular
 //!   cadence or any other anchored schedule), which segment chases an invoice, and contact
 //!   windows.

@@ -424,6 +424,33 @@ fn check_warns_when_an_sms_text_needs_more_segments_than_allowed() {
     assert!(stdout.contains("GSM-7"), "{stdout}");
 }
 
+#[test]
+fn check_warns_when_a_text_line_loses_its_line_break() {
+    let dir = config_copy();
+    let statement = dir.path().join("templates/en/_statement.txt");
+    let source = std::fs::read_to_string(&statement).unwrap();
+    assert!(source.contains("{% endif +%}"), "{source}");
+    // The statement item as it was shipped before: the break after `{% endif %}` is trimmed.
+    std::fs::write(&statement, source.replace("{% endif +%}", "{% endif %}")).unwrap();
+    let out = plazo(&[
+        "check",
+        "--config",
+        dir.path().join("plazo.toml").to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    assert!(
+        stdout.contains("templates/en/_statement.txt:5: this line ends with a block tag"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("`{% endif +%}`"), "{stdout}");
+    assert_eq!(
+        stdout.matches("removes its line break").count(),
+        1,
+        "only the changed line: {stdout}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // `plazo check` and a reload agree; config errors name file:line:column.
 

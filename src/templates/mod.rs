@@ -25,6 +25,7 @@
 
 pub mod context;
 pub mod format;
+pub mod line_breaks;
 pub mod whatsapp;
 
 use std::collections::BTreeMap;
