@@ -404,19 +404,26 @@ dir = "outbox"
     assert_eq!(d.terminate(), Some(0));
 }
 
+/// Runs `plazo check` on `dir/plazo.toml`, which must pass (warnings are not errors), and
+/// returns what it printed.
+fn check_passes_with_warnings(dir: &std::path::Path) -> String {
+    let out = plazo(&[
+        "check",
+        "--config",
+        dir.join("plazo.toml").to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    stdout
+}
+
 #[test]
 fn check_warns_when_an_sms_text_needs_more_segments_than_allowed() {
     let dir = config_copy();
     let short = dir.path().join("templates/es/firm_overdue.short.txt");
     // 300 characters with an "á": UCS-2, 67 characters per segment → 5 segments.
     std::fs::write(&short, format!("{} á", "x".repeat(300))).unwrap();
-    let out = plazo(&[
-        "check",
-        "--config",
-        dir.path().join("plazo.toml").to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    let stdout = check_passes_with_warnings(dir.path());
     assert!(
         stdout.contains("template \"firm_overdue\" (es) used for SMS by cadence close_follow_up renders to 5 UCS-2 segments"),
         "{stdout}"
@@ -432,13 +439,7 @@ fn check_warns_when_a_text_line_loses_its_line_break() {
     assert!(source.contains("{% endif +%}"), "{source}");
     // The statement item as it was shipped before: the break after `{% endif %}` is trimmed.
     std::fs::write(&statement, source.replace("{% endif +%}", "{% endif %}")).unwrap();
-    let out = plazo(&[
-        "check",
-        "--config",
-        dir.path().join("plazo.toml").to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    let stdout = check_passes_with_warnings(dir.path());
     assert!(
         stdout.contains("templates/en/_statement.txt:5: this line ends with a block tag"),
         "{stdout}"

@@ -484,6 +484,26 @@ fn the_statement_leaves_out_this_invoice_and_closed_ones_and_caps_the_list() {
     assert!(!r.text.contains("otras facturas"), "{}", r.text);
 }
 
+/// The context of a courtesy message about `current` to a client in `locale`, on 2026-03-10
+/// at 15:00 UTC, with `input`'s terms and statement.
+fn courtesy_context(locale: &str, current: &Invoice, input: &TermsInput) -> minijinja::Value {
+    let step = StepInfo {
+        name: "courtesy".into(),
+        tone: "friendly".into(),
+        index: 0,
+    };
+    message_context_with_terms(
+        &client(locale),
+        current,
+        &company(),
+        &step,
+        locale,
+        &TimeZone::UTC,
+        "2026-03-10T15:00:00Z".parse().unwrap(),
+        input,
+    )
+}
+
 #[test]
 fn html_escapes_invoice_numbers_of_this_and_the_other_invoices() {
     let t = shipped();
@@ -505,23 +525,9 @@ fn html_escapes_invoice_numbers_of_this_and_the_other_invoices() {
         terms: terms_on(),
         ..TermsInput::default()
     };
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
     for locale in LOCALES {
         for name in ["courtesy", "thank_you", "firm_overdue"] {
-            let ctx = message_context_with_terms(
-                &client(locale),
-                &current,
-                &company(),
-                &step,
-                locale,
-                &TimeZone::UTC,
-                "2026-03-10T15:00:00Z".parse().unwrap(),
-                &input,
-            );
+            let ctx = courtesy_context(locale, &current, &input);
             let r = t.render(name, locale, "email", &ctx).unwrap();
             let html = r.html.unwrap();
             assert!(!html.contains("<script"), "{locale}/{name}:\n{html}");
@@ -556,22 +562,8 @@ fn each_statement_line_stands_on_its_own_line_with_its_link_last() {
         statement,
         ..TermsInput::default()
     };
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
     for locale in LOCALES {
-        let ctx = message_context_with_terms(
-            &client(locale),
-            &current,
-            &company(),
-            &step,
-            locale,
-            &TimeZone::UTC,
-            "2026-03-10T15:00:00Z".parse().unwrap(),
-            &input,
-        );
+        let ctx = courtesy_context(locale, &current, &input);
         for name in ["courtesy", "friendly_overdue", "final_notice"] {
             let text = t.render(name, locale, "email", &ctx).unwrap().text;
             let items: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
