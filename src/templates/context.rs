@@ -32,8 +32,9 @@ pub struct StepInfo {
 
 /// A map of a context (`client`, `invoice`, a statement line...) as templates see it: fields
 /// with static names, kept in one allocation in the order they were given. A message's
-/// context holds a few dozen of them, so this is what building one mostly costs: a
-/// `BTreeMap` per map cost about two thirds of it (sorting, nodes, a second allocation).
+/// context holds a few dozen of them: built as a `BTreeMap` each (sorted, its nodes allocated,
+/// then boxed), they took 17 µs of a 40-invoice client's context, and 7.5 µs this way
+/// (`cargo bench --bench render`).
 #[derive(Debug)]
 struct Fields<const N: usize>([(&'static str, Value); N]);
 
@@ -51,7 +52,7 @@ impl<const N: usize> Object for Fields<N> {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        // In name order, as a sorted map would list them (`items`, `tojson`, loops over keys).
+        // In name order, as a sorted map would list them (`items`, `dictsort`, loops over keys).
         let mut names: Vec<&'static str> = self.0.iter().map(|(name, _)| *name).collect();
         names.sort_unstable();
         Enumerator::Values(names.into_iter().map(Value::from).collect())
