@@ -30,6 +30,18 @@ pub struct StepInfo {
     pub index: u32,
 }
 
+#[cfg(test)]
+impl StepInfo {
+    /// A step named `name`, for tests.
+    pub(crate) fn for_test(name: &str, tone: &str, index: u32) -> Self {
+        StepInfo {
+            name: name.into(),
+            tone: tone.into(),
+            index,
+        }
+    }
+}
+
 /// A map of a context (`client`, `invoice`, a statement line...) as templates see it: fields
 /// with static names, kept in one allocation in the order they were given. A message's
 /// context holds a few dozen of them: built as a `BTreeMap` each (sorted, its nodes allocated,

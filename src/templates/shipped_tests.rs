@@ -222,11 +222,7 @@ fn context_case(name: &str, locale: &str, case: &Case) -> minijinja::Value {
         }),
         statement,
     };
-    let step = StepInfo {
-        name: name.into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
+    let step = StepInfo::for_test(name, "friendly", 0);
     message_context_with_terms(
         &client(locale),
         &inv,
@@ -436,11 +432,7 @@ fn the_statement_leaves_out_this_invoice_and_closed_ones_and_caps_the_list() {
         statement: s,
         ..TermsInput::default()
     };
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
+    let step = StepInfo::for_test("courtesy", "friendly", 0);
     let ctx = message_context_with_terms(
         &client("es-CO"),
         &current,
@@ -487,11 +479,7 @@ fn the_statement_leaves_out_this_invoice_and_closed_ones_and_caps_the_list() {
 /// The context of a courtesy message about `current` to a client in `locale`, on 2026-03-10
 /// at 15:00 UTC, with `input`'s terms and statement.
 fn courtesy_context(locale: &str, current: &Invoice, input: &TermsInput) -> minijinja::Value {
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
+    let step = StepInfo::for_test("courtesy", "friendly", 0);
     message_context_with_terms(
         &client(locale),
         current,

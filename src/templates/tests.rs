@@ -250,11 +250,7 @@ fn company() -> Company {
 #[test]
 fn context_counts_days_in_the_clients_zone() {
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
+    let step = StepInfo::for_test("courtesy", "friendly", 0);
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
     // 2026-03-12T03:00Z is still March 11 in Bogotá (UTC-5): four days before.
     let now: Timestamp = "2026-03-12T03:00:00Z".parse().unwrap();
@@ -319,11 +315,7 @@ fn context_counts_days_in_the_clients_zone() {
 #[test]
 fn context_maps_behave_as_maps_in_templates() {
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 2,
-    };
+    let step = StepInfo::for_test("courtesy", "friendly", 2);
     let (c, i) = sample(Due::Date(date(2026, 3, 15)), 1_250_000, None);
     let now: Timestamp = "2026-03-12T15:00:00Z".parse().unwrap();
     let ctx = message_context(&c, &i, &company(), &step, "es-CO", &bogota, now);
@@ -410,11 +402,7 @@ fn shipped_templates_check_clean() {
 fn shipped_templates_render_personal_messages() {
     let t = shipped();
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo {
-        name: "firm_overdue".into(),
-        tone: "firm".into(),
-        index: 3,
-    };
+    let step = StepInfo::for_test("firm_overdue", "firm", 3);
     let (c, i) = sample(
         Due::Date(date(2026, 3, 15)),
         850_000,
@@ -506,11 +494,7 @@ fn payment_terms_reach_the_context_link_discount_and_charges() {
     use crate::policy::terms::{EarlyDiscount, LateCharges, PaymentTerms};
     use crate::templates::context::{TermsInput, message_context_with_terms};
     let bogota = TimeZone::get("America/Bogota").unwrap();
-    let step = StepInfo {
-        name: "courtesy".into(),
-        tone: "friendly".into(),
-        index: 0,
-    };
+    let step = StepInfo::for_test("courtesy", "friendly", 0);
     let terms = TermsInput {
         terms: PaymentTerms {
             link: Some(
