@@ -11,7 +11,7 @@ CPU from `/proc` before and after each shape:
 - `plazo-req`: plazo's webhook request as the sink receives it (plazo's headers, the body
   of a harness run's `sink_sample.json`);
 - `plazo-body-node-hdr`: the same body with the two headers a Node `http.request` sends;
-- `small-node`: a 60-byte body of the peer's shape with those two headers;
+- `small-node`: a 67-byte body of the peer's shape with those two headers;
 - `small-plazo-hdr`: that small body with plazo's headers.
 
 Usage (a harness copy whose `plazo/venv` exists, i.e. after one `plazo/run.sh`):
