@@ -56,7 +56,7 @@ impl<const N: usize> Object for Fields<N> {
     }
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
-        // At most 16 fields: a scan beats a search.
+        // At most 16 fields (`map` checks it when it compiles): a scan beats a search.
         self.0
             .iter()
             .find(|(name, _)| *name == key)
@@ -77,6 +77,12 @@ impl<const N: usize> Object for Fields<N> {
 
 /// A context map of `entries` (each name once).
 fn map<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
+    const {
+        assert!(
+            N <= 16,
+            "a context map's fields are found by a scan: keep it short"
+        )
+    };
     debug_assert!(
         entries
             .iter()
